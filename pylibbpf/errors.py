@@ -1,0 +1,166 @@
+"""Exception hierarchy. Every message names the object, program or map it is about.
+
+``BpfError`` is an ``OSError`` so callers that already handle ``OSError`` keep working, and
+``.errno`` is set whenever the kernel gave one. ``describe_errno`` turns an errno from a
+given bpf command into what it means *for that command* (E2BIG on an update is a full map,
+not an argument list), which is the part users otherwise look up in kernel sources.
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import os
+
+from .uapi import ENOTSUPP, Cmd
+
+
+class BpfError(OSError):
+    """Base of every pylibbpf error."""
+
+    def __init__(self, message: str, errno: int | None = None) -> None:
+        if errno is None:
+            super().__init__(message)
+        else:
+            super().__init__(errno, message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ObjectError(BpfError):
+    """The input (ELF object, BTF, instructions, arguments) is malformed or inconsistent."""
+
+
+class LoadError(BpfError):
+    """The verifier (or the kernel's load path) rejected a program."""
+
+    def __init__(
+        self, message: str, errno: int | None = None, *, program: str = "", log: str = ""
+    ) -> None:
+        super().__init__(message, errno)
+        self.program = program
+        self.log = log
+
+
+class RelocationError(ObjectError):
+    """A CO-RE or other relocation could not be applied."""
+
+
+class AttachError(BpfError):
+    """A program could not be attached to its hook."""
+
+
+class NotSupportedError(BpfError):
+    """The running kernel lacks a feature (map type, program type, helper, link kind...)."""
+
+
+class BpfPermissionError(BpfError, PermissionError):
+    """The caller lacks the capability the command needs."""
+
+
+class MapFullError(BpfError):
+    """An update needed a new element and the map already holds ``max_entries``."""
+
+
+# Capability bits from include/uapi/linux/capability.h.
+_CAPS = {"CAP_NET_ADMIN": 12, "CAP_SYS_ADMIN": 21, "CAP_PERFMON": 38, "CAP_BPF": 39}
+
+
+def effective_capabilities() -> set[str]:
+    """The interesting capabilities this process holds (from ``/proc/self/status``)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("CapEff:"):
+                    mask = int(line.split()[1], 16)
+                    return {name for name, bit in _CAPS.items() if mask >> bit & 1}
+    except OSError:
+        pass
+    return set()
+
+
+def permission_hint() -> str:
+    caps = effective_capabilities()
+    if {"CAP_BPF", "CAP_SYS_ADMIN"} <= caps:
+        return (
+            "this process holds CAP_BPF and CAP_SYS_ADMIN, so the refusal comes from a "
+            "security policy (an LSM, kernel lockdown or seccomp) or this kernel's "
+            "configuration for this kind of program"
+        )
+    held = sorted(caps) or ["none of them"]
+    hint = (
+        "this needs CAP_BPF (with CAP_PERFMON for tracing and CAP_NET_ADMIN for networking "
+        f"programs) or CAP_SYS_ADMIN; this process holds: {', '.join(held)}"
+    )
+    try:
+        with open("/proc/sys/kernel/unprivileged_bpf_disabled") as knob:
+            value = knob.read().strip()
+        if value != "0":
+            hint += f"; kernel.unprivileged_bpf_disabled={value}"
+    except OSError:
+        pass
+    return hint
+
+
+_MEANINGS: dict[tuple[Cmd | None, int], str] = {
+    (Cmd.MAP_UPDATE_ELEM, _errno.E2BIG): "the map is full (max_entries reached)",
+    (Cmd.MAP_UPDATE_ELEM, _errno.EEXIST): "the key already exists (NOEXIST was requested)",
+    (Cmd.MAP_UPDATE_ELEM, _errno.ENOENT): "the key does not exist (EXIST was requested)",
+    (Cmd.MAP_UPDATE_ELEM, _errno.EPERM): (
+        "the map is frozen or read-only for user space (BPF_F_RDONLY / map_freeze)"
+    ),
+    (Cmd.MAP_UPDATE_BATCH, _errno.EPERM): (
+        "the map is frozen or read-only for user space (BPF_F_RDONLY / map_freeze)"
+    ),
+    (Cmd.MAP_UPDATE_BATCH, _errno.E2BIG): "the map is full (max_entries reached)",
+    (Cmd.MAP_UPDATE_ELEM, _errno.EINVAL): "invalid flags or value for this map type",
+    (Cmd.MAP_UPDATE_ELEM, _errno.EBADF): "the map fd (or an fd in the value) is not valid",
+    (Cmd.MAP_FREEZE, _errno.EBUSY): "the map is already frozen or has writable mmaps",
+    (Cmd.MAP_CREATE, _errno.EINVAL): (
+        "the kernel rejected the map attributes (unknown map type or flags, sizes not allowed "
+        "for this type, or a BTF mismatch)"
+    ),
+    (Cmd.PROG_LOAD, _errno.EACCES): "the verifier rejected the program",
+    (Cmd.PROG_LOAD, _errno.EINVAL): "the verifier or the kernel rejected the program",
+    (Cmd.PROG_LOAD, _errno.E2BIG): "the program is too large for this kernel",
+    (Cmd.PROG_TEST_RUN, ENOTSUPP): "this program type cannot be run with test_run",
+    (Cmd.PROG_TEST_RUN, _errno.EINVAL): "test_run rejected the input (data or ctx size)",
+    (Cmd.OBJ_PIN, _errno.EEXIST): "the pin path already exists",
+    (Cmd.OBJ_PIN, _errno.EPERM): "the path is not on a BPF filesystem (mount -t bpf)",
+    (Cmd.OBJ_GET, _errno.ENOENT): "nothing is pinned at that path",
+    (None, _errno.EBADF): "bad file descriptor (the object is closed or the fd is not BPF)",
+    (None, ENOTSUPP): "operation not supported by this kernel",
+    (None, _errno.EOPNOTSUPP): "operation not supported by this kernel or object type",
+    (None, _errno.ENOSPC): "out of space (a buffer or count was too small)",
+    (None, _errno.ENOMEM): "the kernel could not allocate memory",
+}
+
+_PRIVILEGED_ERRNOS = {_errno.EPERM, _errno.EACCES}
+
+
+def describe_errno(err: int, cmd: Cmd | None = None) -> str:
+    """What ``err`` means when returned by ``cmd``; falls back to ``strerror``."""
+    meaning = _MEANINGS.get((cmd, err)) or _MEANINGS.get((None, err))
+    if meaning:
+        return meaning
+    try:
+        return os.strerror(err)
+    except ValueError:
+        return f"errno {err}"
+
+
+def error_from_errno(err: int, cmd: Cmd | None, what: str) -> BpfError:
+    """Build the right ``BpfError`` subclass for a failed bpf command on ``what``."""
+    command = cmd.name if cmd is not None else "bpf"
+    subject = f"{what}: " if what else ""
+    meaning = describe_errno(err, cmd)
+    message = f"{subject}{command} failed: {meaning} [{_errno.errorcode.get(err, err)}]"
+    if (cmd, err) in _MEANINGS:
+        full = err == _errno.E2BIG and cmd in (Cmd.MAP_UPDATE_ELEM, Cmd.MAP_UPDATE_BATCH)
+        return MapFullError(message, err) if full else BpfError(message, err)
+    if err in _PRIVILEGED_ERRNOS:
+        return BpfPermissionError(f"{message}; {permission_hint()}", err)
+    if err in (ENOTSUPP, _errno.EOPNOTSUPP):
+        return NotSupportedError(message, err)
+    return BpfError(message, err)

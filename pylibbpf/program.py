@@ -1,0 +1,385 @@
+"""Loaded BPF programs: loading with verifier-log handling, test runs, pinning, info.
+
+Verifier log policy (the same for every program pylibbpf loads):
+
+1. Load without a log: the fast path, and the verifier does less work.
+2. If that fails for a reason other than privileges, load again with ``log_level=1``.
+3. If the log does not fit (ENOSPC), grow the buffer: to ``log_true_size`` when the kernel
+   reports it (6.4+), otherwise four-fold, up to the kernel's limit. A log still too large
+   at the limit is kept and marked truncated.
+4. Raise ``LoadError`` with the whole log and, in the message, its last meaningful lines.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from typing_extensions import Self
+
+from . import features, syscall
+from .errors import BpfError, BpfPermissionError, LoadError, describe_errno
+from .fd import OwnedFd
+from .insn import INSN_SIZE
+from .maps import sanitize_name
+from .uapi import LOG_BUF_SIZE_MAX, AttachType, Cmd, ProgType
+
+INITIAL_LOG_SIZE = 1 << 16
+LOG_TAIL_LINES = 12
+_LOG_NOISE = ("processed ", "verification time", "stack depth", "mark_precise")
+
+
+def _type_name(prog_type: int) -> str:
+    try:
+        return ProgType(prog_type).name
+    except ValueError:
+        return f"type {prog_type}"
+
+
+def log_tail(log: str, lines: int = LOG_TAIL_LINES) -> str:
+    """The last meaningful lines of a verifier log (statistics lines dropped)."""
+    kept = [
+        line for line in log.rstrip("\n").splitlines() if line and not line.startswith(_LOG_NOISE)
+    ]
+    return "\n".join(kept[-lines:])
+
+
+@dataclass
+class LoadOptions:
+    """Everything PROG_LOAD takes besides the instructions (all optional)."""
+
+    license: str = "GPL"
+    expected_attach_type: int | None = None
+    kern_version: int = 0
+    prog_flags: int = 0
+    prog_btf_fd: int = 0
+    func_info: bytes = b""
+    func_info_rec_size: int = 0
+    line_info: bytes = b""
+    line_info_rec_size: int = 0
+    attach_btf_id: int = 0
+    attach_btf_obj_fd: int = 0
+    attach_prog_fd: int = 0
+    fd_array: list[int] | None = None
+    ifindex: int = 0
+
+
+@dataclass
+class LoadResult:
+    fd: int
+    log: str
+    log_truncated: bool
+
+
+def load_program(
+    name: str,
+    prog_type: int,
+    insns: bytes,
+    options: LoadOptions,
+    *,
+    log_level: int = 0,
+    log_size: int = INITIAL_LOG_SIZE,
+) -> LoadResult:
+    """PROG_LOAD with the log policy of this module; returns the fd and any log."""
+    if not insns or len(insns) % INSN_SIZE:
+        raise LoadError(
+            f"program {name!r}: {len(insns)} bytes of instructions is not a positive "
+            "multiple of 8",
+            errno.EINVAL,
+            program=name,
+        )
+    features.ensure_memlock()
+    keepalive: list[Any] = []
+
+    def buffer(data: bytes) -> int:
+        buf = ctypes.create_string_buffer(data, len(data))
+        keepalive.append(buf)
+        return ctypes.addressof(buf)
+
+    attr = syscall.ProgLoadAttr(
+        prog_type=prog_type,
+        insn_cnt=len(insns) // INSN_SIZE,
+        insns=buffer(insns),
+        license=buffer(options.license.encode() + b"\0"),
+        kern_version=options.kern_version,
+        prog_flags=options.prog_flags,
+        prog_name=sanitize_name(name).encode(),
+        prog_ifindex=options.ifindex,
+        expected_attach_type=options.expected_attach_type or 0,
+        prog_btf_fd=options.prog_btf_fd,
+        attach_btf_id=options.attach_btf_id,
+        attach_prog_fd=options.attach_prog_fd or options.attach_btf_obj_fd,
+    )
+    if options.func_info:
+        attr.func_info_rec_size = options.func_info_rec_size
+        attr.func_info = buffer(options.func_info)
+        attr.func_info_cnt = len(options.func_info) // options.func_info_rec_size
+    if options.line_info:
+        attr.line_info_rec_size = options.line_info_rec_size
+        attr.line_info = buffer(options.line_info)
+        attr.line_info_cnt = len(options.line_info) // options.line_info_rec_size
+    if options.fd_array:
+        fds = (ctypes.c_int32 * len(options.fd_array))(*options.fd_array)
+        keepalive.append(fds)
+        attr.fd_array = ctypes.addressof(fds)
+    what = f"program {name!r} ({_type_name(prog_type)})"
+
+    level = log_level
+    size = max(log_size, 256)
+    truncated = False
+    while True:
+        log_buf = ctypes.create_string_buffer(size) if level else None
+        attr.log_level = level
+        attr.log_size = size if level else 0
+        attr.log_buf = ctypes.addressof(log_buf) if log_buf is not None else 0
+        attr.log_true_size = 0
+        try:
+            fd = syscall.prog_load(attr, what=what)
+        except BpfPermissionError:
+            raise
+        except BpfError as error:
+            err = error.errno or 0
+            if level == 0:
+                level = 1  # step 2: the same load again, this time with a log
+                continue
+            log = log_buf.value.decode(errors="replace") if log_buf is not None else ""
+            if err == errno.ENOSPC and size < LOG_BUF_SIZE_MAX:
+                wanted = attr.log_true_size + 1 if attr.log_true_size > size else size * 4
+                size = min(wanted, LOG_BUF_SIZE_MAX)
+                continue
+            if err == errno.ENOSPC:
+                truncated = True
+            raise _load_error(name, prog_type, err, log, truncated) from None
+        log = log_buf.value.decode(errors="replace") if log_buf is not None else ""
+        return LoadResult(fd, log, truncated)
+
+
+def _load_error(name: str, prog_type: int, err: int, log: str, truncated: bool) -> LoadError:
+    meaning = describe_errno(err, Cmd.PROG_LOAD)
+    code = errno.errorcode.get(err, str(err))
+    head = f"program {name!r} ({_type_name(prog_type)}): {meaning} [{code}]"
+    if not log and err == errno.EINVAL and not features.has_prog_type(prog_type):
+        head += f"; this kernel does not support {_type_name(prog_type)} programs"
+    tail = log_tail(log)
+    if truncated:
+        tail = "[verifier log truncated at the kernel's size limit]\n" + tail
+    message = f"{head}\nverifier log (last lines):\n{tail}" if tail else head
+    return LoadError(message, err, program=name, log=log)
+
+
+@dataclass(frozen=True)
+class ProgramInfo:
+    """What the kernel reports about a program (``bpf_prog_info``)."""
+
+    id: int
+    type: int
+    name: str
+    tag: str
+    map_ids: list[int]
+    btf_id: int
+    xlated_insns: bytes
+    run_time_ns: int
+    run_cnt: int
+    verified_insns: int
+    load_time_ns: int
+
+
+class Program:
+    """A BPF program: instructions plus load options, and once loaded, its fd."""
+
+    def __init__(
+        self,
+        name: str,
+        prog_type: ProgType | int,
+        insns: bytes = b"",
+        *,
+        section: str = "",
+        options: LoadOptions | None = None,
+    ) -> None:
+        self.name = name
+        self.section = section
+        self.type = prog_type
+        self.insns = insns
+        self.options = options or LoadOptions()
+        self.autoload = True
+        self.verifier_log = ""
+        self._fd: OwnedFd | None = None
+        self._pin_path: str | None = None
+
+    @property
+    def expected_attach_type(self) -> AttachType | int | None:
+        return self.options.expected_attach_type
+
+    @expected_attach_type.setter
+    def expected_attach_type(self, value: AttachType | int | None) -> None:
+        self.options.expected_attach_type = value
+
+    @property
+    def _what(self) -> str:
+        return f"program {self.name!r}"
+
+    # ----------------------------------------------------------------- construction
+
+    @classmethod
+    def from_insns(
+        cls,
+        insns: bytes,
+        prog_type: ProgType | int,
+        *,
+        name: str = "prog",
+        log_level: int = 0,
+        **options: Any,
+    ) -> Program:
+        """Load a program from raw instructions (``options`` as in ``LoadOptions``)."""
+        program = cls(name, prog_type, insns, options=LoadOptions(**options))
+        program.load(log_level=log_level)
+        return program
+
+    @classmethod
+    def from_fd(cls, fd: int | OwnedFd) -> Program:
+        """Wrap an existing program fd (an ``int`` is duplicated; an ``OwnedFd`` is taken)."""
+        owned = fd if isinstance(fd, OwnedFd) else OwnedFd(os.dup(fd), f"program fd {fd}")
+        info = _prog_info(owned.fd, owned.label, xlated=False)
+        owned.label = f"program {info.name!r}"
+        program = cls(info.name, info.type)
+        program._fd = owned
+        return program
+
+    @classmethod
+    def from_pinned(cls, path: str | os.PathLike[str]) -> Program:
+        what = f"pinned program {os.fspath(path)!r}"
+        return cls.from_fd(OwnedFd(syscall.obj_get(path, what=what), what))
+
+    @classmethod
+    def from_id(cls, prog_id: int) -> Program:
+        return cls.from_fd(OwnedFd(syscall.prog_get_fd_by_id(prog_id), f"program id {prog_id}"))
+
+    # ----------------------------------------------------------------- loading
+
+    def load(self, *, log_level: int = 0, log_size: int = INITIAL_LOG_SIZE) -> None:
+        """Load into the kernel; ``log_level`` > 0 keeps the verifier log on success too."""
+        if self._fd is not None:
+            raise BpfError(f"{self._what} is already loaded", errno.EALREADY)
+        result = load_program(
+            self.name, self.type, self.insns, self.options, log_level=log_level, log_size=log_size
+        )
+        self.verifier_log = result.log
+        self._fd = OwnedFd(result.fd, self._what)
+
+    @property
+    def loaded(self) -> bool:
+        return self._fd is not None and not self._fd.closed
+
+    @property
+    def fd(self) -> int:
+        if self._fd is None:
+            raise BpfError(f"{self._what} is not loaded", errno.EBADF)
+        return self._fd.fd
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def close(self) -> None:
+        if self._fd is not None:
+            self._fd.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "loaded" if self.loaded else "not loaded"
+        section = f" section={self.section!r}" if self.section else ""
+        return f"<Program {self.name!r} {_type_name(self.type)}{section} {state}>"
+
+    # ----------------------------------------------------------------- running
+
+    def test_run(
+        self,
+        data: bytes = b"",
+        ctx: bytes | None = None,
+        repeat: int = 1,
+        *,
+        data_out_size: int | None = None,
+        ctx_out_size: int | None = None,
+        flags: int = 0,
+        cpu: int = 0,
+        batch_size: int = 0,
+    ) -> syscall.TestRunResult:
+        """Run the program in the kernel on ``data``/``ctx`` (BPF_PROG_TEST_RUN)."""
+        return syscall.prog_test_run(
+            self.fd,
+            data=data,
+            data_out_size=data_out_size,
+            ctx=ctx,
+            ctx_out_size=ctx_out_size,
+            repeat=repeat,
+            flags=flags,
+            cpu=cpu,
+            batch_size=batch_size,
+            what=self._what,
+        )
+
+    def bind_map(self, map_: Any) -> None:
+        """Keep ``map_`` alive as long as this program (PROG_BIND_MAP)."""
+        syscall.prog_bind_map(self.fd, map_.fileno(), what=self._what)
+
+    # ----------------------------------------------------------------- pinning, info
+
+    def pin(self, path: str | os.PathLike[str]) -> None:
+        syscall.obj_pin(self.fd, path, what=self._what)
+        self._pin_path = os.fspath(path)
+
+    def unpin(self, path: str | os.PathLike[str] | None = None) -> None:
+        target = os.fspath(path) if path is not None else self._pin_path
+        if target is None:
+            raise BpfError(f"{self._what} is not pinned by this process", errno.ENOENT)
+        os.unlink(target)
+        if target == self._pin_path:
+            self._pin_path = None
+
+    def info(self, *, xlated: bool = False) -> ProgramInfo:
+        """Kernel-side facts; ``xlated=True`` also fetches the instructions as rewritten."""
+        return _prog_info(self.fd, self._what, xlated=xlated)
+
+    @property
+    def id(self) -> int:
+        return self.info().id
+
+
+def _prog_info(fd: int, what: str, *, xlated: bool) -> ProgramInfo:
+    first = syscall.obj_get_info_by_fd(fd, syscall.ProgInfo(), what=what)
+    # Second call with arrays sized from the first: map ids and, if asked, instructions.
+    info = syscall.ProgInfo()
+    map_ids = (ctypes.c_uint32 * max(first.nr_map_ids, 1))()
+    info.nr_map_ids = first.nr_map_ids
+    info.map_ids = ctypes.addressof(map_ids)
+    insns = ctypes.create_string_buffer(max(first.xlated_prog_len, 1))
+    if xlated:
+        info.xlated_prog_len = first.xlated_prog_len
+        info.xlated_prog_insns = ctypes.addressof(insns)
+    syscall.obj_get_info_by_fd(fd, info, what=what)
+    return ProgramInfo(
+        id=info.id,
+        type=info.type,
+        name=info.name.decode(errors="replace"),
+        tag=bytes(info.tag).hex(),
+        map_ids=list(map_ids[: first.nr_map_ids]),
+        btf_id=info.btf_id,
+        xlated_insns=insns.raw[: first.xlated_prog_len] if xlated else b"",
+        run_time_ns=info.run_time_ns,
+        run_cnt=info.run_cnt,
+        verified_insns=info.verified_insns,
+        load_time_ns=info.load_time,
+    )
