@@ -15,6 +15,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import socket
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -22,7 +23,7 @@ from typing import Any
 from typing_extensions import Self
 
 from . import features, syscall
-from .errors import BpfError, BpfPermissionError, LoadError, describe_errno
+from .errors import AttachError, BpfError, BpfPermissionError, LoadError, describe_errno
 from .fd import OwnedFd
 from .insn import INSN_SIZE
 from .maps import sanitize_name
@@ -331,6 +332,21 @@ class Program:
             what=self._what,
         )
 
+    def attach_socket(self, sock: Any) -> None:
+        """Attach as a socket filter (SO_ATTACH_BPF) to ``sock`` or a socket fd."""
+        fd = sock if isinstance(sock, int) else sock.fileno()
+        try:
+            _setsockopt_int(fd, _SO_ATTACH_BPF, self.fd)
+        except OSError as error:
+            raise AttachError(
+                f"{self._what}: cannot attach to socket fd {fd}: {os.strerror(error.errno or 0)}",
+                error.errno,
+            ) from None
+
+    def detach_socket(self, sock: Any) -> None:
+        fd = sock if isinstance(sock, int) else sock.fileno()
+        _setsockopt_int(fd, _SO_DETACH_BPF, 0)
+
     def bind_map(self, map_: Any) -> None:
         """Keep ``map_`` alive as long as this program (PROG_BIND_MAP)."""
         syscall.prog_bind_map(self.fd, map_.fileno(), what=self._what)
@@ -356,6 +372,19 @@ class Program:
     @property
     def id(self) -> int:
         return self.info().id
+
+
+_SOL_SOCKET = 1
+_SO_DETACH_BPF = 27
+_SO_ATTACH_BPF = 50
+
+
+def _setsockopt_int(fd: int, option: int, value: int) -> None:
+    sock = socket.socket(fileno=os.dup(fd))
+    try:
+        sock.setsockopt(_SOL_SOCKET, option, value)
+    finally:
+        sock.close()
 
 
 def _prog_info(fd: int, what: str, *, xlated: bool) -> ProgramInfo:

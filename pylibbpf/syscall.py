@@ -613,6 +613,8 @@ class MapElemOps:
         self._attr.map_fd = 0xFFFFFFFF
 
     def _fail(self, cmd: Cmd) -> BpfError:
+        if self._attr.map_fd == 0xFFFFFFFF:
+            return BpfError(f"{self.what} is closed", _errno.EBADF)
         return error_from_errno(ctypes.get_errno(), cmd, self.what)
 
     def _put_key(self, key: bytes) -> None:
@@ -674,7 +676,7 @@ class MapElemOps:
 
     def delete(self, key: bytes) -> bool:
         self._put_key(key)
-        if _bpf_fast(NR_BPF, 3, self._ref, 32) < 0:  # MAP_DELETE_ELEM
+        if _bpf_fast(NR_BPF, 3, self._ref, 16) < 0:  # MAP_DELETE_ELEM: fd and key only
             if ctypes.get_errno() == _errno.ENOENT:
                 return False
             raise self._fail(Cmd.MAP_DELETE_ELEM)

@@ -1,0 +1,111 @@
+"""The ``pylibbpf`` command (also ``python -m pylibbpf``): a small bpftool for Python users."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from . import features, syscall
+from .errors import BpfError
+from .fd import OwnedFd
+from .maps import Map, MapInfo
+from .program import Program, ProgramInfo
+from .uapi import MapType, ProgType
+
+
+def _name(enum: Any, value: int) -> str:
+    try:
+        return str(enum(value).name.lower())
+    except ValueError:
+        return str(value)
+
+
+def _programs() -> list[ProgramInfo]:
+    infos = []
+    for prog_id in syscall.iterate_ids(syscall.prog_get_next_id):
+        try:
+            with Program.from_fd(OwnedFd(syscall.prog_get_fd_by_id(prog_id))) as prog:
+                infos.append(prog.info())
+        except BpfError:
+            continue  # unloaded between listing and opening
+    return infos
+
+
+def _maps() -> list[MapInfo]:
+    infos = []
+    for map_id in syscall.iterate_ids(syscall.map_get_next_id):
+        try:
+            with Map.from_fd(OwnedFd(syscall.map_get_fd_by_id(map_id))) as map_:
+                infos.append(map_.info())
+        except BpfError:
+            continue
+    return infos
+
+
+def _cmd_prog_list(args: argparse.Namespace) -> int:
+    rows = [
+        {"id": p.id, "type": _name(ProgType, p.type), "name": p.name, "tag": p.tag,
+         "map_ids": p.map_ids, "btf_id": p.btf_id}
+        for p in _programs()
+    ]
+    _emit(args, rows, lambda r: f"{r['id']}: {r['type']}  name {r['name']}  tag {r['tag']}"
+          + (f"  map_ids {','.join(map(str, r['map_ids']))}" if r["map_ids"] else ""))
+    return 0
+
+
+def _cmd_map_list(args: argparse.Namespace) -> int:
+    rows = [
+        {"id": m.id, "type": _name(MapType, m.type), "name": m.name, "key": m.key_size,
+         "value": m.value_size, "max_entries": m.max_entries, "flags": m.flags}
+        for m in _maps()
+    ]
+    _emit(args, rows, lambda r: f"{r['id']}: {r['type']}  name {r['name']}  key {r['key']}B  "
+          f"value {r['value']}B  max_entries {r['max_entries']}  flags 0x{r['flags']:x}")
+    return 0
+
+
+def _cmd_feature_probe(args: argparse.Namespace) -> int:
+    result = features.probe_all()
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    for group, entries in result.items():
+        print(f"{group}:")
+        for name, ok in entries.items():
+            print(f"  {name:<28} {'yes' if ok else 'no'}")
+    return 0
+
+
+def _emit(args: argparse.Namespace, rows: list[dict[str, Any]], fmt: Callable[..., str]) -> None:
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        for row in rows:
+            print(fmt(row))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pylibbpf", description=__doc__)
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    sub = parser.add_subparsers(dest="object", required=True)
+    prog = sub.add_parser("prog", help="loaded programs").add_subparsers(dest="verb", required=True)
+    prog.add_parser("list").set_defaults(func=_cmd_prog_list)
+    maps = sub.add_parser("map", help="maps").add_subparsers(dest="verb", required=True)
+    maps.add_parser("list").set_defaults(func=_cmd_map_list)
+    feature = sub.add_parser("feature", help="kernel features").add_subparsers(
+        dest="verb", required=True
+    )
+    feature.add_parser("probe").set_defaults(func=_cmd_feature_probe)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except BpfError as error:
+        print(f"pylibbpf: {error}", file=sys.stderr)
+        return 1

@@ -1,0 +1,133 @@
+"""Test harness: privilege markers, BPF C compilation (cached by content), kernel cleanup.
+
+BPF C test programs live in tests/bpf/*.bpf.c and are compiled by clang on first use,
+cached outside the tree under ~/.cache/pylibbpf-tests keyed by the hash of the source, the
+headers and the compiler. vmlinux.h for them is generated from the running kernel's BTF.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from pylibbpf.errors import effective_capabilities
+
+TESTS = Path(__file__).parent
+BPF_SRC = TESTS / "bpf"
+CACHE = Path(os.environ.get("PYLIBBPF_TEST_CACHE", Path.home() / ".cache" / "pylibbpf-tests"))
+BPFFS = Path("/sys/fs/bpf")
+
+
+def _privileged() -> bool:
+    return os.geteuid() == 0 and bool({"CAP_BPF", "CAP_SYS_ADMIN"} & effective_capabilities())
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if _privileged():
+        return
+    skip = pytest.mark.skip(reason="needs root with CAP_BPF/CAP_SYS_ADMIN to use bpf(2)")
+    for item in items:
+        if "root" in item.keywords:
+            item.add_marker(skip)
+
+
+def _clang() -> str:
+    for name in ("clang-19", "clang"):
+        path = shutil.which(name)
+        if path:
+            return path
+    pytest.skip("clang is not installed (scripts/setup installs clang-19)")
+
+
+def _vmlinux_h() -> Path:
+    btf = Path("/sys/kernel/btf/vmlinux")
+    if not btf.exists():
+        pytest.skip("the running kernel has no BTF (/sys/kernel/btf/vmlinux)")
+    digest = hashlib.sha256(btf.read_bytes()).hexdigest()[:16]
+    header_dir = CACHE / f"vmlinux-{digest}"
+    header = header_dir / "vmlinux.h"
+    if not header.exists():
+        header_dir.mkdir(parents=True, exist_ok=True)
+        dump = subprocess.run(
+            ["bpftool", "btf", "dump", "file", str(btf), "format", "c"],
+            check=True, capture_output=True,
+        )
+        tmp = header.with_suffix(f".{os.getpid()}")
+        tmp.write_bytes(dump.stdout)
+        tmp.replace(header)
+    return header_dir
+
+
+@pytest.fixture(scope="session")
+def bpf_object() -> Callable[[str], Path]:
+    """Compile ``tests/bpf/<name>.bpf.c`` (cached) and return the object's path."""
+    clang = _clang()
+    include = _vmlinux_h()
+    version = subprocess.run([clang, "--version"], capture_output=True, text=True).stdout
+
+    def compile_(name: str) -> Path:
+        source = BPF_SRC / f"{name}.bpf.c"
+        digest = hashlib.sha256()
+        for part in (source.read_bytes(), version.encode(), str(include).encode()):
+            digest.update(part)
+        for header in sorted(BPF_SRC.glob("*.h")):
+            digest.update(header.read_bytes())
+        out = CACHE / "objects" / f"{name}-{digest.hexdigest()[:16]}.o"
+        if not out.exists():
+            out.parent.mkdir(parents=True, exist_ok=True)
+            tmp = out.with_suffix(f".{os.getpid()}.o")
+            subprocess.run(
+                [clang, "-O2", "-g", "-target", "bpf", "-D__TARGET_ARCH_x86",
+                 "-I", str(include), "-I", str(BPF_SRC), "-c", str(source), "-o", str(tmp)],
+                check=True,
+            )
+            tmp.replace(out)
+        return out
+
+    return compile_
+
+
+@pytest.fixture
+def pin_dir() -> Iterator[Path]:
+    """A private directory on bpffs for pins; removed with whatever is left in it."""
+    if not BPFFS.is_dir() or not os.path.ismount(BPFFS):
+        pytest.skip("bpffs is not mounted at /sys/fs/bpf")
+    path = BPFFS / f"pylibbpf-test-{uuid.uuid4().hex[:8]}"
+    path.mkdir()
+    try:
+        yield path
+    finally:
+        for child in path.iterdir():
+            child.unlink()
+        path.rmdir()
+
+
+@pytest.fixture
+def cgroup_dir() -> Iterator[Path]:
+    """A fresh cgroup v2 directory, removed after the test."""
+    candidates = [Path("/sys/fs/cgroup/unified"), Path("/sys/fs/cgroup")]
+    root = next(
+        (c for c in candidates if (c / "cgroup.procs").exists() and _is_cgroup2(c)), None
+    )
+    if root is None:
+        pytest.skip("no cgroup v2 hierarchy mounted")
+    path = root / f"pylibbpf-test-{uuid.uuid4().hex[:8]}"
+    path.mkdir()
+    try:
+        yield path
+    finally:
+        path.rmdir()
+
+
+def _is_cgroup2(path: Path) -> bool:
+    with open("/proc/self/mountinfo") as mounts:
+        return any(
+            line.split()[4] == str(path) and " - cgroup2 " in line for line in mounts
+        )
