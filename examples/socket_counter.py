@@ -20,10 +20,10 @@ from pylibbpf.insn import (
     R4,
     R5,
     R6,
+    Alu,
     Jmp,
     Size,
     alu64_imm,
-    Alu,
     assemble,
     atomic_add,
     call,
@@ -81,8 +81,10 @@ def main() -> None:
         counting_filter(stats), bpf.ProgType.SOCKET_FILTER, name="demo_count"
     )
     info = prog.info()
-    print(f"loaded socket filter {info.name!r}: id {info.id}, tag {info.tag}, "
-          f"{info.verified_insns} instructions verified, using map ids {info.map_ids}")
+    print(
+        f"loaded socket filter {info.name!r}: id {info.id}, tag {info.tag}, "
+        f"{info.verified_insns} instructions verified, using map ids {info.map_ids}"
+    )
 
     receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -94,15 +96,19 @@ def main() -> None:
             sender.sendto(payload, receiver.getsockname())
             receiver.recv(2048)
     packets, nbytes = struct.unpack("<QQ", stats[0])
-    print(f"the kernel ran it on {packets} datagrams, {nbytes} bytes "
-          f"(payloads of {sum(map(len, payloads))} bytes plus 8-byte UDP headers)")
+    print(
+        f"the kernel ran it on {packets} datagrams, {nbytes} bytes "
+        f"(payloads of {sum(map(len, payloads))} bytes plus 8-byte UDP headers)"
+    )
 
     xdp = bpf.Program.from_insns(ipv4_only(), bpf.ProgType.XDP, name="demo_ipv4_only")
     for label, ethertype in (("IPv4", 0x0800), ("ARP", 0x0806)):
         frame = bytes(12) + ethertype.to_bytes(2, "big") + bytes(50)
         verdict = xdp.test_run(frame, repeat=1000)
-        print(f"XDP test_run on an {label} frame: {bpf.XdpAction(verdict.retval).name} "
-              f"({verdict.duration_ns} ns per run)")
+        print(
+            f"XDP test_run on an {label} frame: {bpf.XdpAction(verdict.retval).name} "
+            f"({verdict.duration_ns} ns per run)"
+        )
     for obj in (xdp, prog, stats):
         obj.close()
 

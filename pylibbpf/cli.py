@@ -47,23 +47,48 @@ def _maps() -> list[MapInfo]:
 
 def _cmd_prog_list(args: argparse.Namespace) -> int:
     rows = [
-        {"id": p.id, "type": _name(ProgType, p.type), "name": p.name, "tag": p.tag,
-         "map_ids": p.map_ids, "btf_id": p.btf_id}
+        {
+            "id": p.id,
+            "type": _name(ProgType, p.type),
+            "name": p.name,
+            "tag": p.tag,
+            "map_ids": p.map_ids,
+            "btf_id": p.btf_id,
+        }
         for p in _programs()
     ]
-    _emit(args, rows, lambda r: f"{r['id']}: {r['type']}  name {r['name']}  tag {r['tag']}"
-          + (f"  map_ids {','.join(map(str, r['map_ids']))}" if r["map_ids"] else ""))
+    _emit(
+        args,
+        rows,
+        lambda r: (
+            f"{r['id']}: {r['type']}  name {r['name']}  tag {r['tag']}"
+            + (f"  map_ids {','.join(map(str, r['map_ids']))}" if r["map_ids"] else "")
+        ),
+    )
     return 0
 
 
 def _cmd_map_list(args: argparse.Namespace) -> int:
     rows = [
-        {"id": m.id, "type": _name(MapType, m.type), "name": m.name, "key": m.key_size,
-         "value": m.value_size, "max_entries": m.max_entries, "flags": m.flags}
+        {
+            "id": m.id,
+            "type": _name(MapType, m.type),
+            "name": m.name,
+            "key": m.key_size,
+            "value": m.value_size,
+            "max_entries": m.max_entries,
+            "flags": m.flags,
+        }
         for m in _maps()
     ]
-    _emit(args, rows, lambda r: f"{r['id']}: {r['type']}  name {r['name']}  key {r['key']}B  "
-          f"value {r['value']}B  max_entries {r['max_entries']}  flags 0x{r['flags']:x}")
+    _emit(
+        args,
+        rows,
+        lambda r: (
+            f"{r['id']}: {r['type']}  name {r['name']}  key {r['key']}B  "
+            f"value {r['value']}B  max_entries {r['max_entries']}  flags 0x{r['flags']:x}"
+        ),
+    )
     return 0
 
 

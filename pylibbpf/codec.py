@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import struct
 from typing import Any
 
 from .errors import BpfError
@@ -49,7 +50,7 @@ class Codec:
                     f"{self.what}: {obj} does not fit in {size} bytes", errno.ERANGE
                 ) from None
         elif isinstance(obj, ctypes.Structure | ctypes.Union | ctypes.Array | ctypes._SimpleCData):
-            data = bytes(obj)  # type: ignore[arg-type]
+            data = bytes(obj)
         elif hasattr(obj, "fileno"):
             data = int(obj.fileno()).to_bytes(4, "little")
         else:
@@ -95,7 +96,8 @@ class IntCodec(Codec):
         fmt = {1: "B", 2: "H", 4: "I", 8: "Q"}.get(self.size)
         if fmt is None:
             return super().decode_many(data, count)
-        return memoryview(data)[: count * self.size].cast(fmt.lower() if self.signed else fmt).tolist()
+        fmt = fmt.lower() if self.signed else fmt
+        return list(struct.unpack(f"<{count}{fmt}", data[: count * self.size]))
 
 
 class CtypesCodec(Codec):
@@ -124,9 +126,7 @@ def codec_for(spec: Any, size: int, what: str) -> Codec:
                 errno.EINVAL,
             )
         return IntCodec(size, what, signed=_CTYPES_INTS[spec])
-    if isinstance(spec, type) and issubclass(
-        spec, ctypes.Structure | ctypes.Union | ctypes.Array
-    ):
+    if isinstance(spec, type) and issubclass(spec, ctypes.Structure | ctypes.Union | ctypes.Array):
         if ctypes.sizeof(spec) != size:
             raise BpfError(
                 f"{what}: {spec.__name__} is {ctypes.sizeof(spec)} bytes, the map uses {size}",

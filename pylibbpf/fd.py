@@ -17,8 +17,7 @@ import fcntl
 import os
 import weakref
 from types import TracebackType
-
-from typing_extensions import Self
+from typing import Self
 
 from .errors import BpfError
 

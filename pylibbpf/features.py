@@ -7,6 +7,7 @@ here depends on the higher layers that use the answers.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import functools
@@ -83,13 +84,17 @@ def has_memcg_accounting() -> bool:
 
 @functools.cache
 def ensure_memlock() -> None:
-    """Lift RLIMIT_MEMLOCK, but only on kernels that still charge BPF memory to it."""
-    if has_memcg_accounting():
-        return
-    try:
+    """Lift RLIMIT_MEMLOCK, but only on kernels that still charge BPF memory to it.
+
+    Never raises: without privileges the probe fails, and the operation the caller is
+    about to make reports the missing capability itself, naming its own object.
+    """
+    with contextlib.suppress(BpfError):
+        if has_memcg_accounting():
+            return
+    # Unprivileged, this fails; the operation that needs it then reports EPERM itself.
+    with contextlib.suppress(ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_MEMLOCK, (resource.RLIM_INFINITY,) * 2)
-    except (ValueError, OSError):
-        pass  # unprivileged: the operation that needs it will report EPERM itself
 
 
 # --------------------------------------------------------------------------- map types

@@ -120,7 +120,9 @@ class Insn:
         return replace(self, **changes)
 
     def encode(self) -> bytes:
-        regs = (self.src << 4 | self.dst) if sys.byteorder == "little" else (self.dst << 4 | self.src)
+        regs = (
+            (self.src << 4 | self.dst) if sys.byteorder == "little" else (self.dst << 4 | self.src)
+        )
         return _INSN.pack(self.code, regs, self.off, _s32(self.imm))
 
 

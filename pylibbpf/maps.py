@@ -14,9 +14,7 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
-
-from typing_extensions import Self
+from typing import Any, Self
 
 from . import features, syscall
 from .codec import Codec, codec_for
@@ -220,7 +218,9 @@ class Map:
     @classmethod
     def from_id(cls, map_id: int, *, key_type: Any = None, value_type: Any = None) -> Map:
         raw = syscall.map_get_fd_by_id(map_id)
-        return cls.from_fd(OwnedFd(raw, f"map id {map_id}"), key_type=key_type, value_type=value_type)
+        return cls.from_fd(
+            OwnedFd(raw, f"map id {map_id}"), key_type=key_type, value_type=value_type
+        )
 
     # ----------------------------------------------------------------- fd and info
 
@@ -451,7 +451,10 @@ class Map:
         if self._raw_values:
             values = [data.values[i * size : (i + 1) * size] for i in range(data.count)]
         else:
-            values = [self._decode_value(data.values[i * size : (i + 1) * size]) for i in range(data.count)]
+            values = [
+                self._decode_value(data.values[i * size : (i + 1) * size])
+                for i in range(data.count)
+            ]
         return list(zip(keys, values, strict=True))
 
     def lookup_and_delete_batch(self, *, chunk: int | None = None) -> list[tuple[Any, Any]]:
@@ -479,7 +482,9 @@ class Map:
                 f"{len(packed_values) // value_size} values",
                 errno.EINVAL,
             )
-        return self._batch_write(Cmd.MAP_UPDATE_BATCH, packed_keys, packed_values, n, elem_flags, chunk)
+        return self._batch_write(
+            Cmd.MAP_UPDATE_BATCH, packed_keys, packed_values, n, elem_flags, chunk
+        )
 
     def delete_batch(self, keys: Iterable[Any] | bytes, *, chunk: int | None = None) -> int:
         packed = self._key.encode_many(keys)

@@ -18,9 +18,7 @@ import os
 import socket
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
-
-from typing_extensions import Self
+from typing import Any, Self
 
 from . import features, syscall
 from .errors import AttachError, BpfError, BpfPermissionError, LoadError, describe_errno
@@ -88,8 +86,7 @@ def load_program(
     """PROG_LOAD with the log policy of this module; returns the fd and any log."""
     if not insns or len(insns) % INSN_SIZE:
         raise LoadError(
-            f"program {name!r}: {len(insns)} bytes of instructions is not a positive "
-            "multiple of 8",
+            f"program {name!r}: {len(insns)} bytes of instructions is not a positive multiple of 8",
             errno.EINVAL,
             program=name,
         )

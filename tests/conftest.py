@@ -57,7 +57,8 @@ def _vmlinux_h() -> Path:
         header_dir.mkdir(parents=True, exist_ok=True)
         dump = subprocess.run(
             ["bpftool", "btf", "dump", "file", str(btf), "format", "c"],
-            check=True, capture_output=True,
+            check=True,
+            capture_output=True,
         )
         tmp = header.with_suffix(f".{os.getpid()}")
         tmp.write_bytes(dump.stdout)
@@ -84,8 +85,22 @@ def bpf_object() -> Callable[[str], Path]:
             out.parent.mkdir(parents=True, exist_ok=True)
             tmp = out.with_suffix(f".{os.getpid()}.o")
             subprocess.run(
-                [clang, "-O2", "-g", "-target", "bpf", "-D__TARGET_ARCH_x86",
-                 "-I", str(include), "-I", str(BPF_SRC), "-c", str(source), "-o", str(tmp)],
+                [
+                    clang,
+                    "-O2",
+                    "-g",
+                    "-target",
+                    "bpf",
+                    "-D__TARGET_ARCH_x86",
+                    "-I",
+                    str(include),
+                    "-I",
+                    str(BPF_SRC),
+                    "-c",
+                    str(source),
+                    "-o",
+                    str(tmp),
+                ],
                 check=True,
             )
             tmp.replace(out)
@@ -113,9 +128,7 @@ def pin_dir() -> Iterator[Path]:
 def cgroup_dir() -> Iterator[Path]:
     """A fresh cgroup v2 directory, removed after the test."""
     candidates = [Path("/sys/fs/cgroup/unified"), Path("/sys/fs/cgroup")]
-    root = next(
-        (c for c in candidates if (c / "cgroup.procs").exists() and _is_cgroup2(c)), None
-    )
+    root = next((c for c in candidates if (c / "cgroup.procs").exists() and _is_cgroup2(c)), None)
     if root is None:
         pytest.skip("no cgroup v2 hierarchy mounted")
     path = root / f"pylibbpf-test-{uuid.uuid4().hex[:8]}"
@@ -128,6 +141,4 @@ def cgroup_dir() -> Iterator[Path]:
 
 def _is_cgroup2(path: Path) -> bool:
     with open("/proc/self/mountinfo") as mounts:
-        return any(
-            line.split()[4] == str(path) and " - cgroup2 " in line for line in mounts
-        )
+        return any(line.split()[4] == str(path) and " - cgroup2 " in line for line in mounts)

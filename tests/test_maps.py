@@ -131,9 +131,7 @@ def _percpu_increment_prog(counter: bpf.Map) -> bpf.Program:
 
 def test_percpu_values_one_per_possible_cpu() -> None:
     ncpu = num_possible_cpus()
-    with bpf.Map.create(
-        bpf.MapType.PERCPU_ARRAY, 4, 8, 1, key_type=int, value_type=int
-    ) as counter:
+    with bpf.Map.create(bpf.MapType.PERCPU_ARRAY, 4, 8, 1, key_type=int, value_type=int) as counter:
         counter[0] = list(range(100, 100 + ncpu))
         assert counter[0] == list(range(100, 100 + ncpu))
         with _percpu_increment_prog(counter) as prog:
@@ -204,10 +202,12 @@ def test_lookup_and_delete_elem() -> None:
 
 
 def test_map_in_map() -> None:
-    with bpf.Map.create(bpf.MapType.ARRAY, 4, 4, 1, name="t_inner") as inner, \
-            bpf.Map.create(
-                bpf.MapType.ARRAY_OF_MAPS, 4, 4, 2, inner_map=inner, value_type=int
-            ) as outer:
+    with (
+        bpf.Map.create(bpf.MapType.ARRAY, 4, 4, 1, name="t_inner") as inner,
+        bpf.Map.create(
+            bpf.MapType.ARRAY_OF_MAPS, 4, 4, 2, inner_map=inner, value_type=int
+        ) as outer,
+    ):
         outer[0] = inner  # written as the inner map's fd
         assert outer[0] == inner.info().id  # read back as its id
         assert outer.lookup(1) is None
@@ -217,7 +217,9 @@ def test_ctypes_struct_values() -> None:
     class Stats(ctypes.Structure):
         _fields_ = [("packets", ctypes.c_uint64), ("bytes", ctypes.c_uint64)]
 
-    with bpf.Map.create(bpf.MapType.HASH, 4, 16, 4, key_type=ctypes.c_uint32, value_type=Stats) as m:
+    with bpf.Map.create(
+        bpf.MapType.HASH, 4, 16, 4, key_type=ctypes.c_uint32, value_type=Stats
+    ) as m:
         m[1] = Stats(3, 300)
         got = m[1]
         assert isinstance(got, Stats) and (got.packets, got.bytes) == (3, 300)
