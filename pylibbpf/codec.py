@@ -31,11 +31,14 @@ _CTYPES_INTS = {
 class Codec:
     """Encodes anything sensible to ``size`` bytes; decodes to bytes."""
 
-    __slots__ = ("signed", "size", "what")
+    __slots__ = ("role", "signed", "size", "what")
 
-    def __init__(self, size: int, what: str = "", *, signed: bool = False) -> None:
+    def __init__(
+        self, size: int, what: str = "", role: str = "value", *, signed: bool = False
+    ) -> None:
         self.size = size
         self.what = what
+        self.role = role
         self.signed = signed
 
     def encode(self, obj: Any) -> bytes:
@@ -60,7 +63,10 @@ class Codec:
                 errno.EINVAL,
             )
         if len(data) != size:
-            raise BpfError(f"{self.what}: expected {size} bytes, got {len(data)}", errno.EINVAL)
+            raise BpfError(
+                f"{self.what}: {self.role} must be {size} bytes, got {len(data)} bytes",
+                errno.EINVAL,
+            )
         return data
 
     def encode_many(self, objs: Any) -> bytes:
@@ -105,32 +111,32 @@ class CtypesCodec(Codec):
 
     __slots__ = ("ctype",)
 
-    def __init__(self, ctype: Any, what: str = "") -> None:
-        super().__init__(ctypes.sizeof(ctype), what)
+    def __init__(self, ctype: Any, what: str = "", role: str = "value") -> None:
+        super().__init__(ctypes.sizeof(ctype), what, role)
         self.ctype = ctype
 
     def decode(self, data: bytes) -> Any:
         return self.ctype.from_buffer_copy(data)
 
 
-def codec_for(spec: Any, size: int, what: str) -> Codec:
+def codec_for(spec: Any, size: int, what: str, role: str = "value") -> Codec:
     """Pick a codec for ``key_type``/``value_type``: None (bytes), ``int``, or a ctypes type."""
     if spec is None or spec is bytes:
-        return Codec(size, what)
+        return Codec(size, what, role)
     if spec is int:
-        return IntCodec(size, what)
+        return IntCodec(size, what, role)
     if spec in _CTYPES_INTS:
         if ctypes.sizeof(spec) != size:
             raise BpfError(
                 f"{what}: {spec.__name__} is {ctypes.sizeof(spec)} bytes, the map uses {size}",
                 errno.EINVAL,
             )
-        return IntCodec(size, what, signed=_CTYPES_INTS[spec])
+        return IntCodec(size, what, role, signed=_CTYPES_INTS[spec])
     if isinstance(spec, type) and issubclass(spec, ctypes.Structure | ctypes.Union | ctypes.Array):
         if ctypes.sizeof(spec) != size:
             raise BpfError(
                 f"{what}: {spec.__name__} is {ctypes.sizeof(spec)} bytes, the map uses {size}",
                 errno.EINVAL,
             )
-        return CtypesCodec(spec, what)
+        return CtypesCodec(spec, what, role)
     raise BpfError(f"{what}: unsupported key/value type {spec!r}", errno.EINVAL)

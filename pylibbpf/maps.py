@@ -107,10 +107,17 @@ class Map:
         self._slot_size = (value_size + 7) & ~7 if self.percpu else value_size
         what = f"map {name!r}"
         self._what = what
-        self._key = codec_for(key_type, key_size, what)
-        self._value = codec_for(value_type, value_size, what)
+        self._key = codec_for(key_type, key_size, what, "key")
+        self._value = codec_for(value_type, value_size, what, "value")
         self._raw_values = type(self._value) is Codec and not self.percpu
-        self._ops = syscall.MapElemOps(fd.fd, key_size, self._slot_size * self._ncpus, what)
+        self._ops = syscall.MapElemOps(
+            fd.fd,
+            key_size,
+            self._slot_size * self._ncpus,
+            what,
+            self._key.encode,
+            self._encode_value,
+        )
 
     # ----------------------------------------------------------------- construction
 
@@ -286,34 +293,26 @@ class Map:
         slot, size, decode = self._slot_size, self.value_size, self._value.decode
         return [decode(raw[i * slot : i * slot + size]) for i in range(self._ncpus)]
 
-    def _encode_key(self, key: Any) -> bytes:
-        return self._key.encode(key)
-
     # ----------------------------------------------------------------- elements
 
     def lookup(self, key: Any, flags: int = 0) -> Any:
         """The value for ``key``, or None if the key is absent."""
-        raw = self._ops.lookup(key if type(key) is bytes else self._key.encode(key), flags)
+        raw = self._ops.lookup(key, flags)
         if raw is None or self._raw_values:
             return raw
         return self._decode_value(raw)
 
     def update(self, key: Any, value: Any, flags: int = UpdateFlags.ANY) -> None:
         """Insert or replace (``flags``: ``UpdateFlags.NOEXIST``/``EXIST``/``F_LOCK``)."""
-        self._ops.update(
-            key if type(key) is bytes else self._key.encode(key),
-            value if type(value) is bytes and not self.percpu else self._encode_value(value),
-            flags,
-        )
+        self._ops.update(key, value, flags)
 
     def delete(self, key: Any) -> bool:
         """Remove ``key``; False if it was not there."""
-        return self._ops.delete(key if type(key) is bytes else self._key.encode(key))
+        return self._ops.delete(key)
 
     def lookup_and_delete(self, key: Any = None, flags: int = 0) -> Any:
         """Atomically read and remove ``key`` (or pop, for queue/stack maps); None if absent."""
-        raw_key = None if key is None else self._encode_key(key)
-        raw = self._ops.lookup_and_delete(raw_key, flags)
+        raw = self._ops.lookup_and_delete(key, flags)
         return None if raw is None else self._decode_value(raw)
 
     def push(self, value: Any, flags: int = 0) -> None:
@@ -329,7 +328,7 @@ class Map:
 
     def next_key(self, key: Any = None) -> Any:
         """The key after ``key`` in the kernel's order (the first key for None)."""
-        raw = self._ops.next_key(None if key is None else self._encode_key(key))
+        raw = self._ops.next_key(key)
         return None if raw is None else self._key.decode(raw)
 
     def keys(self) -> Iterator[Any]:

@@ -91,7 +91,7 @@ def test_codec_accepts_bytes_ints_ctypes_and_fds() -> None:
 
 def test_codec_errors_name_the_map() -> None:
     codec = Codec(4, "map 'counts'")
-    with pytest.raises(BpfError, match="map 'counts': expected 4 bytes, got 3"):
+    with pytest.raises(BpfError, match="map .counts.: value must be 4 bytes, got 3 bytes"):
         codec.encode(b"abc")
     with pytest.raises(BpfError, match="map 'counts': 4294967296 does not fit in 4 bytes"):
         codec.encode(2**32)
