@@ -1,0 +1,205 @@
+"""Loading BTF from the kernel, files and ELF objects, with per-process and on-disk caches.
+
+The kernel's BTF is parsed once per process. The one expensive step of parsing — walking
+the type section to find where records start — is also cached on disk, so a fresh process
+is ready for lookups in a few milliseconds. The cache key is the BTF's size and a CRC32 of
+its header and of both ends of its type and string sections (hashing all of it would cost
+more than the cache saves); on top of that, a cached index is used only if it is
+consistent with the BTF it is applied to: the record lengths at a spread of cached offsets
+must match the gaps to the next offset, and the last record must end the section. Record
+boundaries depend only on each record's kind and length, so an index that passes is the
+index. Cache files are written atomically (rename over) and carry their own checksum;
+anything stale or corrupt is ignored and rewritten.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import struct
+import threading
+import zlib
+from array import array
+from pathlib import Path
+
+from ..errors import ObjectError
+from .parse import Btf, read_btf_file, record_words
+
+SYSFS_BTF = Path("/sys/kernel/btf")
+_INDEX_MAGIC = b"PLBTFIX1"
+_lock = threading.Lock()
+_kernel: dict[str, Btf] = {}
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "pylibbpf"
+
+
+_SAMPLE = 1 << 18
+
+
+def _fingerprint(data: bytes | mmap.mmap) -> int:
+    header = struct.unpack_from("<HBBIIIII", data)
+    hdr_len, type_off, type_len, str_off, str_len = header[3:]
+    crc = zlib.crc32(data[:hdr_len])
+    for start, length in ((hdr_len + type_off, type_len), (hdr_len + str_off, str_len)):
+        end = start + length
+        crc = zlib.crc32(data[start : min(end, start + _SAMPLE)], crc)
+        crc = zlib.crc32(data[max(start, end - _SAMPLE) : end], crc)
+    return crc
+
+
+def _index_path(data: bytes | mmap.mmap, name: str) -> Path:
+    key = f"{len(data)}-{_fingerprint(data):08x}"
+    safe = "".join(c if c.isalnum() else "_" for c in name)
+    return cache_dir() / f"btf-{safe}-{key}.idx"
+
+
+def _read_index(path: Path, expected_words: int) -> array[int] | None:
+    try:
+        raw = path.read_bytes()
+    except OSError:
+        return None
+    head = len(_INDEX_MAGIC) + 8
+    if len(raw) < head or not raw.startswith(_INDEX_MAGIC):
+        return None
+    count, checksum = struct.unpack_from("<II", raw, len(_INDEX_MAGIC))
+    payload = raw[head:]
+    if len(payload) != 4 * count or zlib.crc32(payload) != checksum:
+        return None
+    offsets: array[int] = array("I")
+    offsets.frombytes(payload)
+    if count and (offsets[0] != 0 or offsets[-1] >= expected_words):
+        return None
+    return offsets
+
+
+def _write_index(path: Path, offsets: array[int]) -> None:
+    import tempfile  # only needed on a cache miss; importing it costs milliseconds
+
+    payload = offsets.tobytes()
+    header = _INDEX_MAGIC + struct.pack("<II", len(offsets), zlib.crc32(payload))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            f.write(header + payload)
+        os.replace(tmp, path)  # atomic: concurrent writers each install a complete file
+    except OSError:
+        pass  # a read-only home or full disk only costs the next process a walk
+
+
+def parse_indexed(data: bytes | mmap.mmap, name: str, base: Btf | None = None) -> Btf:
+    """Parse BTF, taking the record index from the on-disk cache when it is valid."""
+    path = _index_path(data, name)
+    offsets = None
+    try:
+        header = struct.unpack_from("<HBBIIIII", data)
+        type_words = header[5] // 4
+        offsets = _read_index(path, type_words)
+    except struct.error:
+        pass
+    if offsets is not None:
+        try:
+            btf = Btf(data, name=name, base=base, offsets=offsets)
+            if _index_consistent(btf):
+                return btf
+        except ObjectError:
+            pass
+    btf = Btf(data, name=name, base=base)
+    _write_index(path, btf.raw_offsets)
+    return btf
+
+
+_CHECKS = 512
+
+
+def _index_consistent(btf: Btf) -> bool:
+    """Spot-check a cached index against the records it claims to locate."""
+    offsets = btf.raw_offsets
+    if not offsets:
+        return True
+    words = btf._words
+    count = len(offsets)
+    stride = max(1, count // _CHECKS)
+    try:
+        for index in (*range(0, count - 1, stride), count - 2):
+            if index < 0:
+                continue
+            gap = offsets[index + 1] - offsets[index]
+            if record_words(words[offsets[index] + 1]) != gap:
+                return False
+        return offsets[-1] + (record_words(words[offsets[-1] + 1]) or 0) == len(words)
+    except IndexError:
+        return False
+
+
+def load_vmlinux(path: str | os.PathLike[str] | None = None) -> Btf:
+    """The running kernel's BTF, parsed once per process."""
+    key = os.fspath(path) if path is not None else str(SYSFS_BTF / "vmlinux")
+    with _lock:
+        cached = _kernel.get(key)
+        if cached is not None:
+            return cached
+        try:
+            data = read_btf_file(key)
+        except FileNotFoundError:
+            raise ObjectError(
+                f"{key} does not exist: this kernel was built without BTF "
+                "(CONFIG_DEBUG_INFO_BTF); give a BTF file instead"
+            ) from None
+        btf = parse_indexed(data, "vmlinux")
+        _kernel[key] = btf
+        return btf
+
+
+def module_names() -> list[str]:
+    """Kernel modules that carry BTF (``/sys/kernel/btf/*`` except vmlinux)."""
+    try:
+        return sorted(p.name for p in SYSFS_BTF.iterdir() if p.name != "vmlinux")
+    except FileNotFoundError:
+        return []
+
+
+def load_module(name: str) -> Btf:
+    """A module's BTF, split on top of vmlinux (type ids continue after vmlinux's)."""
+    base = load_vmlinux()
+    key = str(SYSFS_BTF / name)
+    with _lock:
+        cached = _kernel.get(key)
+        if cached is not None:
+            return cached
+    try:
+        data = read_btf_file(key)
+    except FileNotFoundError:
+        raise ObjectError(f"module {name!r} has no BTF (not loaded, or built without it)") from None
+    btf = Btf(data, name=name, base=base)
+    with _lock:
+        _kernel[key] = btf
+    return btf
+
+
+def from_file(path: str | os.PathLike[str], base: Btf | None = None) -> Btf:
+    """BTF from a raw BTF file or from the ``.BTF`` section of an ELF object."""
+    data = Path(path).read_bytes()
+    if data[:4] == b"\x7fELF":
+        return from_elf(data, name=os.fspath(path), base=base)
+    return Btf(data, name=os.fspath(path), base=base)
+
+
+def from_elf(data: bytes, *, name: str = "ELF", base: Btf | None = None) -> Btf:
+    """BTF of an ELF object's ``.BTF`` section (ObjectError if it has none)."""
+    from io import BytesIO
+
+    from elftools.common.exceptions import ELFError
+    from elftools.elf.elffile import ELFFile
+
+    try:
+        elf = ELFFile(BytesIO(data))
+        section = elf.get_section_by_name(".BTF")
+    except (ELFError, ValueError, struct.error) as error:
+        raise ObjectError(f"{name}: not a valid ELF file: {error}") from None
+    if section is None:
+        raise ObjectError(f"{name}: has no .BTF section (compile with clang -g)")
+    return Btf(bytes(section.data()), name=f"{name} .BTF", base=base)

@@ -1,0 +1,543 @@
+"""Raw BTF parsing: lazy by design.
+
+Opening BTF reads the header and walks the type section once to record where each type
+record starts (a compact ``array`` of word offsets); nothing is decoded until asked for.
+Name lookups do not need a name index either: the name is found in the string section,
+its offset is searched for in the type section, and every hit is checked against the
+record starts — all at the speed of ``bytes.find``. Results are memoized per name.
+
+Every loop is bounded by the data size and every read is checked, so corrupt input raises
+``ObjectError`` naming the offset and kind, never IndexError or struct.error.
+"""
+
+from __future__ import annotations
+
+import bisect
+import mmap
+import os
+import re
+import struct
+import sys
+from array import array
+from collections.abc import Iterator
+from typing import Any
+
+from ..errors import ObjectError
+from .types import (
+    MAX_KIND,
+    EnumValue,
+    Kind,
+    Member,
+    Param,
+    Type,
+    VarSecinfo,
+)
+
+BTF_MAGIC = 0xEB9F
+HEADER = struct.Struct("HBBIIIII")  # magic, version, flags, hdr_len, type/str off+len
+HEADER_SIZE = 24
+_HOST_LITTLE = sys.byteorder == "little"
+
+# Words after the 3-word common header: fixed part, and per-vlen part.
+_FIXED_WORDS = {Kind.INT: 1, Kind.ARRAY: 3, Kind.VAR: 1, Kind.DECL_TAG: 1}
+_VLEN_WORDS = {
+    Kind.STRUCT: 3,
+    Kind.UNION: 3,
+    Kind.ENUM: 2,
+    Kind.FUNC_PROTO: 2,
+    Kind.DATASEC: 3,
+    Kind.ENUM64: 3,
+}
+# info word -> record length in words, shared by every BTF (a pure function of info).
+_STEP: dict[int, int] = {}
+
+VOID = Type(0, Kind.UNKN, "void")
+
+
+def record_words(info: int) -> int | None:
+    """Length in 4-byte words of a record with this info word; None for unknown kinds."""
+    step = _STEP.get(info)
+    if step is None:
+        step = _record_words(info)
+        if step is not None:
+            _STEP[info] = step
+    return step
+
+
+def _record_words(info: int) -> int | None:
+    kind = (info >> 24) & 0x1F
+    if kind == 0 or kind > MAX_KIND:
+        return None
+    return 3 + _FIXED_WORDS.get(Kind(kind), 0) + _VLEN_WORDS.get(Kind(kind), 0) * (info & 0xFFFF)
+
+
+def walk_records(words: Any, name: str) -> array[int]:
+    """Word offsets of every type record (the one pass over the whole type section)."""
+    offsets: array[int] = array("I")
+    append = offsets.append
+    step_of = _STEP
+    total = len(words)
+    i = 0
+    while i < total:
+        append(i)
+        if i + 2 >= total:
+            raise _corrupt(name, i, "a type record header runs past the end of the section")
+        info = words[i + 1]
+        step = step_of.get(info)
+        if step is None:
+            step = _record_words(info)
+            if step is None:
+                raise _corrupt(name, i, f"unknown BTF kind {(info >> 24) & 0x1F}")
+            step_of[info] = step
+        i += step
+    if i != total:
+        kind = Kind((words[offsets[-1] + 1] >> 24) & 0x1F).name
+        raise _corrupt(name, offsets[-1], f"the {kind} record runs past the end of the section")
+    return offsets
+
+
+def _corrupt(name: str, word: int, why: str) -> ObjectError:
+    return ObjectError(f"{name}: corrupt BTF type section at offset {word * 4}: {why}")
+
+
+class Btf:
+    """BTF types and strings, optionally split on top of a base (module BTF on vmlinux)."""
+
+    def __init__(
+        self,
+        data: bytes | mmap.mmap,
+        *,
+        name: str = "BTF",
+        base: Btf | None = None,
+        offsets: array[int] | None = None,
+    ) -> None:
+        self.name = name
+        self.base = base
+        self._data = data
+        if len(data) < HEADER_SIZE:
+            raise ObjectError(f"{name}: {len(data)} bytes is too short for a BTF header")
+        magic = struct.unpack_from("<H", data)[0]
+        if magic == BTF_MAGIC:
+            self.byteorder = "little"
+        elif magic == 0x9FEB:
+            self.byteorder = "big"
+        else:
+            raise ObjectError(f"{name}: bad BTF magic 0x{magic:04x}")
+        order = "<" if self.byteorder == "little" else ">"
+        _, self.version, self.flags, hdr_len, type_off, type_len, str_off, str_len = (
+            struct.unpack_from(order + HEADER.format, data)
+        )
+        if hdr_len < HEADER_SIZE or hdr_len > len(data):
+            raise ObjectError(f"{name}: BTF header length {hdr_len} is invalid")
+        types_start, strings_start = hdr_len + type_off, hdr_len + str_off
+        for label, start, length in (
+            ("type", types_start, type_len),
+            ("string", strings_start, str_len),
+        ):
+            if start + length > len(data):
+                raise ObjectError(
+                    f"{name}: BTF {label} section ({length} bytes at {start}) runs past the "
+                    f"end of the data ({len(data)} bytes)"
+                )
+        if type_len % 4 or type_off % 4:
+            raise ObjectError(f"{name}: BTF type section is not 4-byte aligned")
+        native = (self.byteorder == "little") == _HOST_LITTLE
+        view = memoryview(data)[types_start : types_start + type_len]
+        if native:
+            self._words: Any = view.cast("I")
+            self._tsource: Any = data
+            self._tstart = types_start
+        else:
+            swapped = array("I", view.tobytes())
+            swapped.byteswap()
+            self._words = swapped
+            self._tsource = swapped.tobytes()
+            self._tstart = 0
+        self._tend = self._tstart + type_len
+        # Strings are searched in place (no copy of a multi-megabyte section).
+        self._sdata = data
+        self._sstart, self._send = strings_start, strings_start + str_len
+        if str_len and data[strings_start : strings_start + 1] != b"\0":
+            raise ObjectError(f"{name}: BTF string section does not start with a NUL")
+        self._offsets = offsets if offsets is not None else walk_records(self._words, name)
+        self.first_id = base.type_count if base is not None else 1
+        self.str_base = base.strings_size if base is not None else 0
+        self._cache: dict[int, Type] = {}
+        self._by_name: dict[str, tuple[int, ...]] = {}
+
+    # ----------------------------------------------------------------- loaders
+
+    @staticmethod
+    def load_vmlinux() -> Btf:
+        """The running kernel's BTF (parsed once per process, record index cached on disk)."""
+        from .load import load_vmlinux
+
+        return load_vmlinux()
+
+    @staticmethod
+    def load_module(name: str) -> Btf:
+        """A kernel module's BTF, split on top of vmlinux."""
+        from .load import load_module
+
+        return load_module(name)
+
+    @staticmethod
+    def module_names() -> list[str]:
+        from .load import module_names
+
+        return module_names()
+
+    @staticmethod
+    def from_file(path: str | os.PathLike[str], base: Btf | None = None) -> Btf:
+        """Raw BTF, or the ``.BTF`` section of an ELF object."""
+        from .load import from_file
+
+        return from_file(path, base)
+
+    # ----------------------------------------------------------------- sizes and ids
+
+    @property
+    def type_count(self) -> int:
+        """One past the highest type id (ids start at 1; 0 is void)."""
+        return self.first_id + len(self._offsets)
+
+    @property
+    def strings_size(self) -> int:
+        return self.str_base + self._send - self._sstart
+
+    def __len__(self) -> int:
+        """Number of types in this BTF (not counting a base, nor void)."""
+        return len(self._offsets)
+
+    @property
+    def raw_offsets(self) -> array[int]:
+        return self._offsets
+
+    @property
+    def strings(self) -> bytes:
+        """This BTF's own string section (a copy)."""
+        return bytes(self._sdata[self._sstart : self._send])
+
+    # ----------------------------------------------------------------- strings
+
+    def string_at(self, offset: int) -> str:
+        """The NUL-terminated string at ``offset`` in this BTF's (or its base's) strings."""
+        if offset < self.str_base:
+            assert self.base is not None
+            return self.base.string_at(offset)
+        start = self._sstart + offset - self.str_base
+        if start >= self._send:
+            raise ObjectError(
+                f"{self.name}: string offset {offset} is past the string section "
+                f"({self.strings_size} bytes)"
+            )
+        end = self._sdata.find(b"\0", start, self._send)
+        if end < 0:
+            raise ObjectError(f"{self.name}: string at offset {offset} is not NUL-terminated")
+        return bytes(self._sdata[start:end]).decode("utf-8", "surrogateescape")
+
+    # ----------------------------------------------------------------- decoding
+
+    def __getitem__(self, type_id: int) -> Type:
+        cached = self._cache.get(type_id)
+        if cached is not None:
+            return cached
+        if type_id < self.first_id:
+            if type_id == 0:
+                return VOID
+            if self.base is None or type_id < 0:
+                raise ObjectError(f"{self.name}: no type id {type_id}")
+            return self.base[type_id]
+        index = type_id - self.first_id
+        if index >= len(self._offsets):
+            raise ObjectError(
+                f"{self.name}: type id {type_id} is out of range "
+                f"(ids {self.first_id}..{self.type_count - 1})"
+            )
+        decoded = self._decode(type_id, self._offsets[index])
+        self._cache[type_id] = decoded
+        return decoded
+
+    def get(self, type_id: int) -> Type:
+        return self[type_id]
+
+    def _decode(self, type_id: int, i: int) -> Type:
+        w = self._words
+        name_off, info, size_or_type = w[i], w[i + 1], w[i + 2]
+        kind = Kind((info >> 24) & 0x1F)
+        vlen = info & 0xFFFF
+        kind_flag = bool(info >> 31)
+        name = self.string_at(name_off) if name_off else ""
+        at = i + 3
+        if kind == Kind.INT:
+            extra = w[at]
+            return Type(
+                type_id,
+                kind,
+                name,
+                size=size_or_type,
+                kind_flag=kind_flag,
+                encoding=(extra >> 24) & 0x0F,
+                bit_offset=(extra >> 16) & 0xFF,
+                bits=extra & 0xFF,
+            )
+        if kind == Kind.ARRAY:
+            return Type(type_id, kind, name, type=w[at], index_type=w[at + 1], nelems=w[at + 2])
+        if kind in (Kind.STRUCT, Kind.UNION):
+            members = []
+            for j in range(at, at + 3 * vlen, 3):
+                offset = w[j + 2]
+                member_name = self.string_at(w[j]) if w[j] else ""
+                if kind_flag:
+                    members.append(Member(member_name, w[j + 1], offset & 0xFFFFFF, offset >> 24))
+                else:
+                    members.append(Member(member_name, w[j + 1], offset))
+            return Type(
+                type_id, kind, name, size=size_or_type, kind_flag=kind_flag, members=tuple(members)
+            )
+        if kind == Kind.ENUM:
+            values = []
+            for j in range(at, at + 2 * vlen, 2):
+                value = w[j + 1]
+                if kind_flag and value & 0x80000000:
+                    value -= 1 << 32
+                values.append(EnumValue(self.string_at(w[j]), value))
+            return Type(
+                type_id, kind, name, size=size_or_type, kind_flag=kind_flag, values=tuple(values)
+            )
+        if kind == Kind.ENUM64:
+            values = []
+            for j in range(at, at + 3 * vlen, 3):
+                value = w[j + 1] | (w[j + 2] << 32)
+                if kind_flag and value >> 63:
+                    value -= 1 << 64
+                values.append(EnumValue(self.string_at(w[j]), value))
+            return Type(
+                type_id, kind, name, size=size_or_type, kind_flag=kind_flag, values=tuple(values)
+            )
+        if kind == Kind.FUNC_PROTO:
+            params = tuple(
+                Param(self.string_at(w[j]) if w[j] else "", w[j + 1])
+                for j in range(at, at + 2 * vlen, 2)
+            )
+            return Type(type_id, kind, name, type=size_or_type, params=params)
+        if kind == Kind.DATASEC:
+            entries = tuple(
+                VarSecinfo(w[j], w[j + 1], w[j + 2]) for j in range(at, at + 3 * vlen, 3)
+            )
+            return Type(type_id, kind, name, size=size_or_type, vars=entries)
+        if kind == Kind.VAR:
+            return Type(type_id, kind, name, type=size_or_type, linkage=w[at])
+        if kind == Kind.DECL_TAG:
+            component = w[at]
+            if component & 0x80000000:
+                component -= 1 << 32
+            return Type(type_id, kind, name, type=size_or_type, component_idx=component)
+        if kind == Kind.FUNC:
+            return Type(type_id, kind, name, type=size_or_type, linkage=vlen)
+        if kind == Kind.FLOAT:
+            return Type(type_id, kind, name, size=size_or_type)
+        # PTR, FWD, TYPEDEF, VOLATILE, CONST, RESTRICT, TYPE_TAG
+        return Type(type_id, kind, name, type=size_or_type, kind_flag=kind_flag)
+
+    def __iter__(self) -> Iterator[Type]:
+        """Every type of this BTF (not its base), in id order."""
+        for type_id in range(self.first_id, self.type_count):
+            yield self[type_id]
+
+    def kind_of(self, type_id: int) -> Kind:
+        """The kind of a type without decoding it."""
+        if type_id < self.first_id:
+            if type_id == 0:
+                return Kind.UNKN
+            if self.base is None:
+                raise ObjectError(f"{self.name}: no type id {type_id}")
+            return self.base.kind_of(type_id)
+        index = type_id - self.first_id
+        if index >= len(self._offsets):
+            raise ObjectError(f"{self.name}: type id {type_id} is out of range")
+        return Kind((self._words[self._offsets[index] + 1] >> 24) & 0x1F)
+
+    # ----------------------------------------------------------------- name lookups
+
+    def _own_ids_named(self, name: str) -> tuple[int, ...]:
+        cached = self._by_name.get(name)
+        if cached is not None:
+            return cached
+        needle = b"\0" + name.encode("utf-8", "surrogateescape") + b"\0"
+        data, start, end, ids = self._sdata, self._sstart, self._send, []
+        pos = data.find(needle, start, end)
+        while pos >= 0:
+            ids.extend(self._ids_with_name_off(self.str_base + pos - start + 1))
+            pos = data.find(needle, pos + 1, end)
+        result = tuple(sorted(ids))
+        self._by_name[name] = result
+        return result
+
+    def _ids_with_name_off(self, name_off: int) -> list[int]:
+        """Types whose name_off is ``name_off``: hits of the word that start a record."""
+        # re's literal search beats bytes.find on these NUL-heavy 4-byte needles (~3x).
+        needle = re.compile(re.escape(struct.pack("=I", name_off)))
+        start, offsets, ids = self._tstart, self._offsets, []
+        for match in needle.finditer(self._tsource, start, self._tend):
+            relative = match.start() - start
+            if relative % 4 == 0:
+                word = relative // 4
+                index = bisect.bisect_left(offsets, word)
+                if index < len(offsets) and offsets[index] == word:
+                    ids.append(self.first_id + index)
+        return ids
+
+    def find_all(self, name: str, kind: Kind | None = None) -> list[Type]:
+        """Every type named ``name`` (base BTF first), optionally of one kind."""
+        if not name:
+            raise ValueError("anonymous types cannot be looked up by name")
+        found = self.base.find_all(name, kind) if self.base is not None else []
+        for type_id in self._own_ids_named(name):
+            if kind is None or self.kind_of(type_id) == kind:
+                found.append(self[type_id])
+        return found
+
+    def find(self, name: str, kind: Kind | None = None) -> Type:
+        """The type named ``name`` (of ``kind``); KeyError if there is none."""
+        found = self.find_all(name, kind)
+        if not found:
+            what = f"{kind.name} " if kind is not None else ""
+            raise KeyError(f"{self.name}: no {what}type named {name!r}")
+        return found[0]
+
+    def find_id(self, name: str, kind: Kind | None = None) -> int | None:
+        found = self.find_all(name, kind)
+        return found[0].id if found else None
+
+    def names_with_prefix(self, prefix: str) -> list[str]:
+        """Distinct type-or-member names that start with ``prefix`` (string-section scan)."""
+        needle = b"\0" + prefix.encode("utf-8", "surrogateescape")
+        data, start, end, names = self._sdata, self._sstart, self._send, []
+        pos = data.find(needle, start, end)
+        while pos >= 0:
+            stop = data.find(b"\0", pos + 1, end)
+            names.append(bytes(data[pos + 1 : stop]).decode("utf-8", "surrogateescape"))
+            pos = data.find(needle, pos + 1, end)
+        base = self.base.names_with_prefix(prefix) if self.base is not None else []
+        return base + names
+
+    # ----------------------------------------------------------------- type graph
+
+    def resolve(self, type_id: int) -> Type:
+        """Skip typedefs and qualifiers (const, volatile, restrict, type tags)."""
+        seen = 0
+        t = self[type_id]
+        while t.kind in (Kind.TYPEDEF, Kind.VOLATILE, Kind.CONST, Kind.RESTRICT, Kind.TYPE_TAG):
+            seen += 1
+            if seen > 64:
+                raise ObjectError(f"{self.name}: modifier loop at type id {type_id}")
+            t = self[t.type]
+        return t
+
+    def sizeof(self, type_id: int) -> int:
+        """Size in bytes of a type (arrays multiplied out, pointers 8)."""
+        t = self.resolve(type_id)
+        depth = 0
+        multiplier = 1
+        while t.kind == Kind.ARRAY:
+            multiplier *= t.nelems
+            t = self.resolve(t.type)
+            depth += 1
+            if depth > 64:
+                raise ObjectError(f"{self.name}: array nesting too deep at type id {type_id}")
+        if t.kind == Kind.PTR:
+            return 8 * multiplier
+        if t.kind in (
+            Kind.INT,
+            Kind.STRUCT,
+            Kind.UNION,
+            Kind.ENUM,
+            Kind.ENUM64,
+            Kind.FLOAT,
+            Kind.DATASEC,
+        ):
+            return t.size * multiplier
+        if t.kind == Kind.VAR:
+            return self.sizeof(t.type) * multiplier
+        raise ObjectError(f"{self.name}: {t.describe()} (id {t.id}) has no size")
+
+    def alignof(self, type_id: int) -> int:
+        """Natural alignment as a C compiler would give it (packed structs aside)."""
+        t = self.resolve(type_id)
+        if t.kind in (Kind.INT, Kind.ENUM, Kind.ENUM64, Kind.FLOAT):
+            return min(max(t.size, 1), 8)
+        if t.kind == Kind.PTR:
+            return 8
+        if t.kind == Kind.ARRAY:
+            return self.alignof(t.type)
+        if t.kind in (Kind.STRUCT, Kind.UNION):
+            return max((self.alignof(m.type) for m in t.members), default=1)
+        raise ObjectError(f"{self.name}: {t.describe()} (id {t.id}) has no alignment")
+
+    def member_path(self, type_id: int, name: str) -> list[tuple[Type, Member]]:
+        """Find ``name`` in a struct/union, descending into anonymous members.
+
+        Returns the chain from the outer type to the member (one element for a direct
+        member); empty if there is none.
+        """
+        t = self.resolve(type_id)
+        if t.kind not in (Kind.STRUCT, Kind.UNION):
+            return []
+        for member in t.members:
+            if member.name == name:
+                return [(t, member)]
+        for member in t.members:
+            if not member.name:
+                inner = self.member_path(member.type, name)
+                if inner:
+                    return [(t, member), *inner]
+        return []
+
+    def walk(self, type_id: int) -> Iterator[Type]:
+        """Every type reachable from ``type_id`` (including it), each once."""
+        stack, seen = [type_id], set()
+        while stack:
+            current = stack.pop()
+            if current in seen or current == 0:
+                continue
+            seen.add(current)
+            t = self[current]
+            yield t
+            stack.extend(referenced_ids(t))
+
+
+def referenced_ids(t: Type) -> list[int]:
+    """The type ids a type refers to."""
+    refs = [m.type for m in t.members] + [p.type for p in t.params] + [v.type for v in t.vars]
+    if t.kind in (
+        Kind.PTR,
+        Kind.TYPEDEF,
+        Kind.VOLATILE,
+        Kind.CONST,
+        Kind.RESTRICT,
+        Kind.TYPE_TAG,
+        Kind.FUNC,
+        Kind.FUNC_PROTO,
+        Kind.VAR,
+        Kind.DECL_TAG,
+    ):
+        refs.append(t.type)
+    if t.kind == Kind.ARRAY:
+        refs += [t.type, t.index_type]
+    return refs
+
+
+def read_btf_file(path: str | os.PathLike[str]) -> bytes | mmap.mmap:
+    """The bytes of a BTF file, mmapped when the filesystem allows (sysfs does since 6.16)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        try:
+            return mmap.mmap(fd, 0, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ)
+        except (OSError, ValueError):
+            chunks = []
+            while chunk := os.read(fd, 1 << 20):
+                chunks.append(chunk)
+            return b"".join(chunks)
+    finally:
+        os.close(fd)

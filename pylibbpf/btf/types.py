@@ -1,0 +1,150 @@
+"""The BTF type model: one immutable ``Type`` per record, with kind-specific parts.
+
+One class for every kind (rather than nineteen) keeps the consumers — the encoder, the C
+dumper, CO-RE, ctypes generation — simple: they switch on ``kind`` and read the parts
+that kind has; the others stay empty.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+
+class Kind(IntEnum):
+    UNKN = 0  # void (type id 0 only)
+    INT = 1
+    PTR = 2
+    ARRAY = 3
+    STRUCT = 4
+    UNION = 5
+    ENUM = 6
+    FWD = 7
+    TYPEDEF = 8
+    VOLATILE = 9
+    CONST = 10
+    RESTRICT = 11
+    FUNC = 12
+    FUNC_PROTO = 13
+    VAR = 14
+    DATASEC = 15
+    FLOAT = 16
+    DECL_TAG = 17
+    TYPE_TAG = 18
+    ENUM64 = 19
+
+
+MAX_KIND = Kind.ENUM64
+
+# Kinds whose third word is a size (the others refer to another type there).
+SIZED_KINDS = frozenset(
+    {Kind.INT, Kind.STRUCT, Kind.UNION, Kind.ENUM, Kind.DATASEC, Kind.FLOAT, Kind.ENUM64}
+)
+# Modifiers that CO-RE and type resolution look through.
+MODIFIER_KINDS = frozenset({Kind.TYPEDEF, Kind.VOLATILE, Kind.CONST, Kind.RESTRICT, Kind.TYPE_TAG})
+
+INT_SIGNED = 1
+INT_CHAR = 2
+INT_BOOL = 4
+
+LINKAGE_STATIC = 0
+LINKAGE_GLOBAL = 1
+LINKAGE_EXTERN = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A struct/union member; ``bit_offset`` from the start, ``bitfield_size`` 0 if none."""
+
+    name: str
+    type: int
+    bit_offset: int
+    bitfield_size: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class EnumValue:
+    name: str
+    value: int
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    name: str
+    type: int
+
+
+@dataclass(frozen=True, slots=True)
+class VarSecinfo:
+    type: int
+    offset: int
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class Type:
+    """One BTF type. ``size`` for sized kinds, ``type`` for kinds that refer to another."""
+
+    id: int
+    kind: Kind
+    name: str = ""
+    size: int = 0
+    type: int = 0
+    kind_flag: bool = False
+    # INT
+    encoding: int = 0
+    bit_offset: int = 0
+    bits: int = 0
+    # ARRAY
+    index_type: int = 0
+    nelems: int = 0
+    # STRUCT / UNION, ENUM / ENUM64, FUNC_PROTO, DATASEC
+    members: tuple[Member, ...] = ()
+    values: tuple[EnumValue, ...] = ()
+    params: tuple[Param, ...] = ()
+    vars: tuple[VarSecinfo, ...] = ()
+    # FUNC (vlen) and VAR (extra word)
+    linkage: int = 0
+    # DECL_TAG: -1 for the whole type, else the member/param index
+    component_idx: int = -1
+
+    def __repr__(self) -> str:
+        parts = [f"<Type {self.id} {self.kind.name}"]
+        if self.name:
+            parts.append(repr(self.name))
+        if self.kind in SIZED_KINDS:
+            parts.append(f"size={self.size}")
+        elif self.kind != Kind.UNKN:
+            parts.append(f"type={self.type}")
+        vlen = len(self.members or self.values or self.params or self.vars)
+        if vlen:
+            parts.append(f"vlen={vlen}")
+        return " ".join(parts) + ">"
+
+    @property
+    def signed(self) -> bool:
+        """Signedness for INT (encoding) and ENUM/ENUM64 (kind_flag)."""
+        if self.kind == Kind.INT:
+            return bool(self.encoding & INT_SIGNED)
+        return self.kind_flag
+
+    @property
+    def is_fwd_union(self) -> bool:
+        return self.kind == Kind.FWD and self.kind_flag
+
+    def describe(self) -> str:
+        """``struct task_struct``, ``int``, ``typedef u32``… for messages."""
+        prefix = {
+            Kind.STRUCT: "struct ",
+            Kind.UNION: "union ",
+            Kind.ENUM: "enum ",
+            Kind.ENUM64: "enum ",
+            Kind.FWD: "union " if self.kind_flag else "struct ",
+            Kind.TYPEDEF: "typedef ",
+        }.get(self.kind, "")
+        name = self.name or "(anon)"
+        if self.kind in (Kind.PTR, Kind.CONST, Kind.VOLATILE, Kind.RESTRICT, Kind.ARRAY):
+            return f"{self.kind.name.lower()} -> [{self.type}]"
+        if self.kind == Kind.UNKN:
+            return "void"
+        return f"{prefix}{name}"
