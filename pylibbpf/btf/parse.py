@@ -156,7 +156,8 @@ class Btf:
         self._tend = self._tstart + type_len
         # Strings are searched in place (no copy of a multi-megabyte section).
         self._sdata = data
-        self._sstart, self._send = strings_start, strings_start + str_len
+        self._sstart: int = strings_start
+        self._send: int = strings_start + str_len
         if str_len and data[strings_start : strings_start + 1] != b"\0":
             raise ObjectError(f"{name}: BTF string section does not start with a NUL")
         self._offsets = offsets if offsets is not None else walk_records(self._words, name)
