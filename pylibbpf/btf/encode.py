@@ -1,0 +1,223 @@
+"""Writing BTF: an encoder for ``Type`` lists, the kernel-compatibility sanitizer, and the
+fix-ups a loader applies to compiler output before uploading it.
+
+Used to upload object BTF, to build struct_ops and feature-probe BTF, and by tests to
+make synthetic BTF. The encoder writes exactly the record layout the parser reads, in
+either byte order, so ``parse(encode(types)) == types``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import struct
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from ..errors import ObjectError
+from .parse import BTF_MAGIC, HEADER_SIZE, Btf
+from .types import LINKAGE_GLOBAL, LINKAGE_STATIC, EnumValue, Kind, Member, Type
+
+
+class StringTable:
+    """A deduplicated BTF string section (offset 0 is the empty string)."""
+
+    def __init__(self) -> None:
+        self._data = bytearray(b"\0")
+        self._offsets: dict[str, int] = {"": 0}
+
+    def add(self, text: str) -> int:
+        offset = self._offsets.get(text)
+        if offset is None:
+            offset = len(self._data)
+            self._data += text.encode("utf-8", "surrogateescape") + b"\0"
+            self._offsets[text] = offset
+        return offset
+
+    def __bytes__(self) -> bytes:
+        return bytes(self._data)
+
+
+def _info(kind: Kind, vlen: int, kind_flag: bool) -> int:
+    if vlen > 0xFFFF:
+        raise ObjectError(f"BTF {kind.name} with {vlen} entries exceeds the 65535 limit")
+    return (int(kind_flag) << 31) | (int(kind) << 24) | vlen
+
+
+def encode_type(t: Type, strings: StringTable) -> list[int]:
+    """The 32-bit words of one type record."""
+    name = strings.add(t.name)
+    kind = t.kind
+    if kind == Kind.INT:
+        extra = (t.encoding << 24) | (t.bit_offset << 16) | t.bits
+        return [name, _info(kind, 0, t.kind_flag), t.size, extra]
+    if kind == Kind.ARRAY:
+        return [name, _info(kind, 0, False), 0, t.type, t.index_type, t.nelems]
+    if kind in (Kind.STRUCT, Kind.UNION):
+        bitfields = t.kind_flag or any(m.bitfield_size for m in t.members)
+        words = [name, _info(kind, len(t.members), bitfields), t.size]
+        for m in t.members:
+            offset = (m.bitfield_size << 24 | m.bit_offset) if bitfields else m.bit_offset
+            words += [strings.add(m.name), m.type, offset]
+        return words
+    if kind == Kind.ENUM:
+        words = [name, _info(kind, len(t.values), t.kind_flag), t.size]
+        for v in t.values:
+            words += [strings.add(v.name), v.value & 0xFFFFFFFF]
+        return words
+    if kind == Kind.ENUM64:
+        words = [name, _info(kind, len(t.values), t.kind_flag), t.size]
+        for v in t.values:
+            value = v.value & 0xFFFFFFFFFFFFFFFF
+            words += [strings.add(v.name), value & 0xFFFFFFFF, value >> 32]
+        return words
+    if kind == Kind.FUNC_PROTO:
+        words = [name, _info(kind, len(t.params), False), t.type]
+        for p in t.params:
+            words += [strings.add(p.name), p.type]
+        return words
+    if kind == Kind.DATASEC:
+        words = [name, _info(kind, len(t.vars), False), t.size]
+        for v in t.vars:
+            words += [v.type, v.offset, v.size]
+        return words
+    if kind == Kind.VAR:
+        return [name, _info(kind, 0, False), t.type, t.linkage]
+    if kind == Kind.DECL_TAG:
+        return [name, _info(kind, 0, False), t.type, t.component_idx & 0xFFFFFFFF]
+    if kind == Kind.FUNC:
+        return [name, _info(kind, t.linkage, False), t.type]
+    if kind == Kind.FLOAT:
+        return [name, _info(kind, 0, False), t.size]
+    if kind == Kind.UNKN:
+        raise ObjectError("void (type id 0) cannot be encoded as a record")
+    return [name, _info(kind, 0, t.kind_flag), t.type]
+
+
+def encode(types: Iterable[Type], *, byteorder: str = "little") -> bytes:
+    """Raw BTF holding ``types`` as ids 1, 2, … in the order given."""
+    strings = StringTable()
+    words: list[int] = []
+    for t in types:
+        words += encode_type(t, strings)
+    order = "<" if byteorder == "little" else ">"
+    type_data = struct.pack(f"{order}{len(words)}I", *words)
+    string_data = bytes(strings)
+    header = struct.pack(
+        f"{order}HBBIIIII",
+        BTF_MAGIC,
+        1,
+        0,
+        HEADER_SIZE,
+        0,
+        len(type_data),
+        len(type_data),
+        len(string_data),
+    )
+    return header + type_data + string_data
+
+
+def encode_btf(btf: Btf, *, byteorder: str = "little") -> bytes:
+    """Re-encode a parsed BTF (its own types; ids and references unchanged)."""
+    return encode(iter(btf), byteorder=byteorder)
+
+
+# --------------------------------------------------------------------------- sanitizing
+
+
+@dataclass(frozen=True)
+class KernelBtfSupport:
+    """Which BTF features the target kernel accepts (probed in ``features``)."""
+
+    datasec: bool = True  # DATASEC and VAR (5.2)
+    func: bool = True  # FUNC and FUNC_PROTO (5.0)
+    func_global: bool = True  # FUNC with global linkage (5.6)
+    float: bool = True  # FLOAT (5.13)
+    decl_tag: bool = True  # DECL_TAG (5.16)
+    type_tag: bool = True  # TYPE_TAG (5.17)
+    enum64: bool = True  # ENUM64 and signed ENUM (6.0)
+
+
+def sanitize(types: Sequence[Type], support: KernelBtfSupport) -> list[Type]:
+    """Rewrite kinds the kernel lacks into ones it accepts, keeping every id and size.
+
+    The replacements are the ones libbpf makes, so programs whose func_info/line_info
+    point into this BTF still load: VAR → 1-byte INT, DATASEC → STRUCT of its variables,
+    FUNC → TYPEDEF, FUNC_PROTO → ENUM, global FUNC → static, FLOAT → empty STRUCT,
+    DECL_TAG → 1-byte INT, TYPE_TAG → CONST, ENUM64 → UNION of placeholder integers
+    (appended once per size), signed ENUM → unsigned.
+    """
+    out: list[Type] = []
+    placeholders: dict[int, int] = {}
+    replace = dataclasses.replace
+    byte_int = {"encoding": 0, "bit_offset": 0, "bits": 8, "size": 1, "type": 0}
+
+    for t in types:
+        kind = t.kind
+        if kind == Kind.VAR and not support.datasec:
+            t = Type(t.id, Kind.INT, t.name, **byte_int)  # type: ignore[arg-type]
+        elif kind == Kind.DATASEC and not support.datasec:
+            members = tuple(
+                Member(_var_name(types, v.type), v.type, v.offset * 8) for v in t.vars
+            )
+            t = Type(t.id, Kind.STRUCT, t.name.replace(".", "_"), size=t.size, members=members)
+        elif kind == Kind.FUNC and not support.func:
+            t = Type(t.id, Kind.TYPEDEF, t.name, type=t.type)
+        elif kind == Kind.FUNC_PROTO and not support.func:
+            values = tuple(EnumValue(p.name, p.type) for p in t.params)
+            t = Type(t.id, Kind.ENUM, "", size=4, values=values)
+        elif kind == Kind.FUNC and not support.func_global and t.linkage == LINKAGE_GLOBAL:
+            t = replace(t, linkage=LINKAGE_STATIC)
+        elif kind == Kind.FLOAT and not support.float:
+            t = Type(t.id, Kind.STRUCT, t.name, size=t.size)
+        elif kind == Kind.DECL_TAG and not support.decl_tag:
+            t = Type(t.id, Kind.INT, t.name, **byte_int)  # type: ignore[arg-type]
+        elif kind == Kind.TYPE_TAG and not support.type_tag:
+            t = Type(t.id, Kind.CONST, "", type=t.type)
+        elif kind == Kind.ENUM64 and not support.enum64:
+            if t.size not in placeholders:
+                placeholders[t.size] = len(types) + 1 + len(placeholders)
+            holder = placeholders[t.size]
+            members = tuple(Member(v.name, holder, 0) for v in t.values)
+            t = Type(t.id, Kind.UNION, t.name, size=t.size, members=members)
+        elif kind == Kind.ENUM and not support.enum64 and t.kind_flag:
+            t = replace(t, kind_flag=False)
+        out.append(t)
+    for size, type_id in placeholders.items():
+        out.append(Type(type_id, Kind.INT, "enum64_placeholder", size=size, bits=size * 8))
+    return out
+
+
+def _var_name(types: Sequence[Type], type_id: int) -> str:
+    index = type_id - 1
+    return types[index].name if 0 <= index < len(types) else ""
+
+
+# --------------------------------------------------------------------------- loader fix-ups
+
+
+def fixup_datasecs(
+    types: Sequence[Type],
+    section_sizes: dict[str, int],
+    symbol_offsets: dict[str, int],
+) -> list[Type]:
+    """Fill in what clang leaves to the loader: DATASEC sizes from the ELF sections and
+    variable offsets from the ELF symbols, sorted by offset as the kernel requires.
+
+    ``symbol_offsets`` maps a variable's name to its value (offset) in its section.
+    Sections that are not in the ELF (``.ksyms`` for instance) keep size 0.
+    """
+    out = list(types)
+    for index, t in enumerate(out):
+        if t.kind != Kind.DATASEC:
+            continue
+        size = section_sizes.get(t.name, t.size)
+        entries = []
+        for v in t.vars:
+            var = out[v.type - 1] if 0 < v.type <= len(out) else None
+            offset = v.offset
+            if var is not None and var.kind == Kind.VAR and var.name in symbol_offsets:
+                offset = symbol_offsets[var.name]
+            entries.append(dataclasses.replace(v, offset=offset))
+        entries.sort(key=lambda v: v.offset)
+        out[index] = dataclasses.replace(t, size=size, vars=tuple(entries))
+    return out
