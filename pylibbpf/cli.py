@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import features, syscall
+from .btf import Btf, Kind
+from .btf.types import SIZED_KINDS
 from .errors import BpfError
 from .fd import OwnedFd
 from .maps import Map, MapInfo
@@ -104,6 +107,58 @@ def _cmd_feature_probe(args: argparse.Namespace) -> int:
     return 0
 
 
+def _btf_type_json(t: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": t.id, "kind": t.kind.name, "name": t.name}
+    if t.kind in SIZED_KINDS:
+        out["size"] = t.size
+    elif t.kind != Kind.UNKN:
+        out["type_id"] = t.type
+    if t.members:
+        out["members"] = [
+            {
+                "name": m.name,
+                "type_id": m.type,
+                "bits_offset": m.bit_offset,
+                "bitfield_size": m.bitfield_size,
+            }
+            for m in t.members
+        ]
+    if t.values:
+        out["values"] = [{"name": v.name, "val": v.value} for v in t.values]
+    if t.params:
+        out["params"] = [{"name": p.name, "type_id": p.type} for p in t.params]
+    if t.vars:
+        out["vars"] = [{"type_id": v.type, "offset": v.offset, "size": v.size} for v in t.vars]
+    if t.kind == Kind.ARRAY:
+        out.update(type_id=t.type, index_type_id=t.index_type, nr_elems=t.nelems)
+    if t.kind == Kind.INT:
+        out.update(bits_offset=t.bit_offset, nr_bits=t.bits, encoding=t.encoding)
+    return out
+
+
+def _cmd_btf_dump(args: argparse.Namespace) -> int:
+    btf = Btf.from_file(args.file) if args.file else Btf.load_vmlinux()
+    out = sys.stdout
+    if args.format == "c":
+        out.write(btf.dump_c())
+    elif args.format == "json" or args.json:
+        out.write(json.dumps([_btf_type_json(t) for t in btf], indent=1) + "\n")
+    else:
+        for t in btf:
+            out.write(f"[{t.id}] {t.kind.name} '{t.name or '(anon)'}' {_raw_detail(t)}\n")
+    return 0
+
+
+def _raw_detail(t: Any) -> str:
+    detail = f"size={t.size}" if t.kind in SIZED_KINDS else f"type_id={t.type}"
+    if t.kind == Kind.INT:
+        detail += f" bits_offset={t.bit_offset} nr_bits={t.bits} encoding={t.encoding}"
+    if t.kind == Kind.ARRAY:
+        detail = f"type_id={t.type} index_type_id={t.index_type} nr_elems={t.nelems}"
+    vlen = len(t.members or t.values or t.params or t.vars)
+    return detail + (f" vlen={vlen}" if vlen else "")
+
+
 def _emit(args: argparse.Namespace, rows: list[dict[str, Any]], fmt: Callable[..., str]) -> None:
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -124,6 +179,11 @@ def build_parser() -> argparse.ArgumentParser:
         dest="verb", required=True
     )
     feature.add_parser("probe").set_defaults(func=_cmd_feature_probe)
+    btf = sub.add_parser("btf", help="BTF").add_subparsers(dest="verb", required=True)
+    dump = btf.add_parser("dump", help="dump BTF (default: the running kernel's)")
+    dump.add_argument("file", nargs="?", help="raw BTF or an ELF object with .BTF")
+    dump.add_argument("--format", choices=("c", "raw", "json"), default="raw")
+    dump.set_defaults(func=_cmd_btf_dump)
     return parser
 
 
@@ -134,3 +194,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BpfError as error:
         print(f"pylibbpf: {error}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # output piped into head & co.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

@@ -295,15 +295,20 @@ def btf_support() -> Any:
     int_t = Type(1, Kind.INT, "int", size=4, encoding=1, bits=32)
     proto = Type(2, Kind.FUNC_PROTO, "", type=1, params=(Param("a", 1),))
     probes = {
-        "datasec": [int_t, Type(2, Kind.VAR, "x", type=1, linkage=1),
-                    Type(3, Kind.DATASEC, ".data", size=4, vars=(VarSecinfo(2, 0, 4),))],
+        "datasec": [
+            int_t,
+            Type(2, Kind.VAR, "x", type=1, linkage=1),
+            Type(3, Kind.DATASEC, ".data", size=4, vars=(VarSecinfo(2, 0, 4),)),
+        ],
         "func": [int_t, proto, Type(3, Kind.FUNC, "f", type=2)],
         "func_global": [int_t, proto, Type(3, Kind.FUNC, "f", type=2, linkage=1)],
         "float": [Type(1, Kind.FLOAT, "float", size=4)],
-        "decl_tag": [int_t, Type(2, Kind.TYPEDEF, "t", type=1),
-                     Type(3, Kind.DECL_TAG, "tag", type=2, component_idx=-1)],
-        "type_tag": [int_t, Type(2, Kind.TYPE_TAG, "tag", type=1),
-                     Type(3, Kind.PTR, "", type=2)],
+        "decl_tag": [
+            int_t,
+            Type(2, Kind.TYPEDEF, "t", type=1),
+            Type(3, Kind.DECL_TAG, "tag", type=2, component_idx=-1),
+        ],
+        "type_tag": [int_t, Type(2, Kind.TYPE_TAG, "tag", type=1), Type(3, Kind.PTR, "", type=2)],
         "enum64": [Type(1, Kind.ENUM64, "e", size=8, values=(EnumValue("A", 1 << 40),))],
     }
     return KernelBtfSupport(**{name: _btf_accepted(types) for name, types in probes.items()})

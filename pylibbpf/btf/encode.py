@@ -77,8 +77,8 @@ def encode_type(t: Type, strings: StringTable) -> list[int]:
         return words
     if kind == Kind.DATASEC:
         words = [name, _info(kind, len(t.vars), False), t.size]
-        for v in t.vars:
-            words += [v.type, v.offset, v.size]
+        for entry in t.vars:
+            words += [entry.type, entry.offset, entry.size]
         return words
     if kind == Kind.VAR:
         return [name, _info(kind, 0, False), t.type, t.linkage]
@@ -156,9 +156,7 @@ def sanitize(types: Sequence[Type], support: KernelBtfSupport) -> list[Type]:
         if kind == Kind.VAR and not support.datasec:
             t = Type(t.id, Kind.INT, t.name, **byte_int)  # type: ignore[arg-type]
         elif kind == Kind.DATASEC and not support.datasec:
-            members = tuple(
-                Member(_var_name(types, v.type), v.type, v.offset * 8) for v in t.vars
-            )
+            members = tuple(Member(_var_name(types, v.type), v.type, v.offset * 8) for v in t.vars)
             t = Type(t.id, Kind.STRUCT, t.name.replace(".", "_"), size=t.size, members=members)
         elif kind == Kind.FUNC and not support.func:
             t = Type(t.id, Kind.TYPEDEF, t.name, type=t.type)

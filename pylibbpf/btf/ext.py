@@ -100,9 +100,7 @@ class BtfExt:
         self.core_relo_rec_size = 16
         if len(data) < _HEADER.size:
             raise ObjectError(f"{name}: {len(data)} bytes is too short for a .BTF.ext header")
-        magic, _version, _flags, hdr_len, fi_off, fi_len, li_off, li_len = _HEADER.unpack_from(
-            data
-        )
+        magic, _version, _flags, hdr_len, fi_off, fi_len, li_off, li_len = _HEADER.unpack_from(data)
         if magic != 0xEB9F:
             raise ObjectError(f"{name}: bad magic 0x{magic:04x}")
         if hdr_len < _HEADER.size or hdr_len > len(data):
@@ -165,8 +163,7 @@ class BtfExt:
             relo_kind = CoreReloKind(kind)
         except ValueError:
             raise ObjectError(
-                f"{self.name}: unknown CO-RE relocation kind {kind} at instruction "
-                f"{insn_off // 8}"
+                f"{self.name}: unknown CO-RE relocation kind {kind} at instruction {insn_off // 8}"
             ) from None
         return CoreRelo(insn_off, type_id, access_off, relo_kind, self._btf.string_at(access_off))
 

@@ -19,7 +19,7 @@ import re
 import struct
 import sys
 from array import array
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ..errors import ObjectError
@@ -422,6 +422,20 @@ class Btf:
             pos = data.find(needle, pos + 1, end)
         base = self.base.names_with_prefix(prefix) if self.base is not None else []
         return base + names
+
+    # ----------------------------------------------------------------- output
+
+    def dump_c(self, type_ids: Iterable[int] | None = None) -> str:
+        """A C header (vmlinux.h style) for all types, or those reachable from ``type_ids``."""
+        from .dump_c import dump_c
+
+        return dump_c(self, type_ids)
+
+    def ctype(self, type_id: int) -> Any:
+        """A ctypes type with the size and member offsets this BTF gives ``type_id``."""
+        from .ctype import ctype
+
+        return ctype(self, type_id)
 
     # ----------------------------------------------------------------- type graph
 
