@@ -46,31 +46,36 @@ def _clang() -> str:
     pytest.skip("clang is not installed (scripts/setup installs clang-19)")
 
 
-def _vmlinux_h() -> Path:
+def vmlinux_h_dir() -> Path:
+    """Directory holding a vmlinux.h of the running kernel, written by pylibbpf's dumper."""
     btf = Path("/sys/kernel/btf/vmlinux")
     if not btf.exists():
         pytest.skip("the running kernel has no BTF (/sys/kernel/btf/vmlinux)")
     digest = hashlib.sha256(btf.read_bytes()).hexdigest()[:16]
-    header_dir = CACHE / f"vmlinux-{digest}"
+    header_dir = CACHE / f"vmlinux-{digest}-{_dumper_digest()}"
     header = header_dir / "vmlinux.h"
     if not header.exists():
+        from pylibbpf.btf import Btf
+
         header_dir.mkdir(parents=True, exist_ok=True)
-        dump = subprocess.run(
-            ["bpftool", "btf", "dump", "file", str(btf), "format", "c"],
-            check=True,
-            capture_output=True,
-        )
         tmp = header.with_suffix(f".{os.getpid()}")
-        tmp.write_bytes(dump.stdout)
+        tmp.write_text(Btf.load_vmlinux().dump_c())
         tmp.replace(header)
     return header_dir
+
+
+def _dumper_digest() -> str:
+    """Changes to the dumper invalidate cached headers."""
+    import pylibbpf.btf.dump_c as dumper
+
+    return hashlib.sha256(Path(dumper.__file__).read_bytes()).hexdigest()[:8]
 
 
 @pytest.fixture(scope="session")
 def bpf_object() -> Callable[[str], Path]:
     """Compile ``tests/bpf/<name>.bpf.c`` (cached) and return the object's path."""
     clang = _clang()
-    include = _vmlinux_h()
+    include = vmlinux_h_dir()
     version = subprocess.run([clang, "--version"], capture_output=True, text=True).stdout
 
     def compile_(name: str) -> Path:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .parse import Btf
+from .parse import Btf, referenced_ids
 from .types import INT_BOOL, Kind, Member, Type
 
 _QUALIFIERS = {Kind.CONST: "const", Kind.VOLATILE: "volatile", Kind.RESTRICT: "restrict"}
@@ -291,13 +291,19 @@ class CDumper:
         if t.kind in (Kind.STRUCT, Kind.UNION):
             keyword = "struct" if t.kind == Kind.STRUCT else "union"
             return f"{keyword} {self.name_of(t)} {self._struct_body(t, 0)};"
-        return f"enum {self.name_of(t)} {self._enum_body(t, 0)};"
+        return f"enum {self.name_of(t)} {self._enum_body(t, 0)};".replace("enum  {", "enum {")
 
     def dump(self, type_ids: Iterable[int] | None = None) -> str:
         btf = self.btf
         roots = list(type_ids) if type_ids is not None else range(btf.first_id, btf.type_count)
         for type_id in roots:
             self._order_type(type_id, True)
+        if type_ids is None:
+            # Anonymous enums nobody uses carry constants (BPF_ANY...): emit them too.
+            referenced = {ref for t in btf for ref in referenced_ids(t)}
+            for t in btf:
+                if t.kind in (Kind.ENUM, Kind.ENUM64) and not t.name and t.id not in referenced:
+                    self._emit(t.id)
         forward = set()
         if type_ids is None:
             declared: Iterable[Type] = btf

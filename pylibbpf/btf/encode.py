@@ -161,7 +161,11 @@ def sanitize(types: Sequence[Type], support: KernelBtfSupport) -> list[Type]:
         elif kind == Kind.FUNC and not support.func:
             t = Type(t.id, Kind.TYPEDEF, t.name, type=t.type)
         elif kind == Kind.FUNC_PROTO and not support.func:
-            values = tuple(EnumValue(p.name, p.type) for p in t.params)
+            # Unnamed parameters (function-pointer types) would be nameless enumerators,
+            # which the kernel refuses: give them placeholder names.
+            values = tuple(
+                EnumValue(p.name or f"__param{index}", p.type) for index, p in enumerate(t.params)
+            )
             t = Type(t.id, Kind.ENUM, "", size=4, values=values)
         elif kind == Kind.FUNC and not support.func_global and t.linkage == LINKAGE_GLOBAL:
             t = replace(t, linkage=LINKAGE_STATIC)
