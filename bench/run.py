@@ -131,6 +131,76 @@ def bench_bcc(n: int, reps: int) -> Result | str:
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
+# --------------------------------------------------------------------------- BTF
+
+_BTF_PROBE = """
+import json, time, resource
+import pylibbpf.btf as B, pylibbpf.btf.load
+def rss():
+    with open("/proc/self/status") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
+before = rss()
+start = time.perf_counter()
+btf = B.Btf.load_vmlinux()
+assert btf.find("task_struct", B.Kind.STRUCT).id > 0
+ms = (time.perf_counter() - start) * 1e3
+print(json.dumps({"ms": ms, "rss_kib": rss() - before}))
+"""
+
+
+def _median_run(command: list[str], env: dict[str, str], runs: int) -> Result:
+    samples = []
+    for _ in range(runs):
+        out = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
+        samples.append(json.loads(out.stdout))
+    samples.sort(key=lambda s: s["ms"])
+    return dict(samples[len(samples) // 2])
+
+
+def bench_btf(runs: int) -> tuple[Result, Result, Result | str]:
+    """(pylibbpf cold, pylibbpf warm, libbpf): vmlinux ready for lookups, fresh processes."""
+    import tempfile
+
+    cache = tempfile.mkdtemp(prefix="pylibbpf-bench-")
+    env = dict(os.environ, XDG_CACHE_HOME=cache)
+    command = [sys.executable, "-c", _BTF_PROBE]
+    colds = []
+    for _ in range(runs):
+        shutil.rmtree(Path(cache) / "pylibbpf", ignore_errors=True)
+        colds.append(_median_run(command, env, 1))
+    colds.sort(key=lambda s: s["ms"])
+    warm = _median_run(command, env, runs)
+    shutil.rmtree(cache, ignore_errors=True)
+    libbpf: Result | str = "libbpf-dev is not installed"
+    if Path("/usr/include/bpf/btf.h").exists():
+        BUILD.mkdir(exist_ok=True)
+        binary = BUILD / "btf_bench"
+        subprocess.run(
+            ["gcc", "-O2", "-o", str(binary), str(HERE / "btf_bench.c"), "-lbpf"], check=True
+        )
+        libbpf = _median_run([str(binary)], dict(os.environ), runs)
+    return colds[len(colds) // 2], warm, libbpf
+
+
+def btf_table(cold: Result, warm: Result, libbpf: Result | str) -> str:
+    lines = [
+        "vmlinux BTF ready for name lookups (load + first `find`) in a fresh process, median;",
+        "ratio = libbpf time / pylibbpf time (above 1: pylibbpf faster).",
+        "",
+        "| case | pylibbpf ms | libbpf ms | ratio | RSS added (MiB) |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for label, ours in (("cold (no on-disk index)", cold), ("warm (on-disk index)", warm)):
+        other = "n/a" if isinstance(libbpf, str) else f"{libbpf['ms']:.1f}"
+        ratio = "n/a" if isinstance(libbpf, str) else f"{libbpf['ms'] / ours['ms']:.2f}x"
+        lines.append(
+            f"| {label} | {ours['ms']:.1f} | {other} | {ratio} | {ours['rss_kib'] / 1024:.1f} |"
+        )
+    if not isinstance(libbpf, str):
+        lines.append(f"\nlibbpf added {libbpf['rss_kib'] / 1024:.1f} MiB of RSS.")
+    return "\n".join(lines)
+
+
 def table(n: int, ours: Result, libbpf: Result | str, bcc: Result | str) -> str:
     lines = [
         f"Hash map, {n:,} keys of 8 bytes, 8-byte values; ns per element (best of runs).",
@@ -177,15 +247,26 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--write", action="store_true", help="update bench/RESULTS.md")
+    parser.add_argument("--only", choices=("maps", "btf"), help="run one benchmark")
     args = parser.parse_args()
+    sections = []
+    if args.only in (None, "btf"):
+        sections.append(f"## BTF\n\n{btf_table(*bench_btf(args.reps))}\n")
+    if args.only == "btf":
+        return _report(machine(), sections, args.write)
     if shutil.which("gcc") is None:
         print("gcc is needed for the libbpf baseline", file=sys.stderr)
     libbpf = bench_libbpf(args.n, args.reps)
     bcc = bench_bcc(args.n, args.reps)
     ours = bench_pylibbpf(args.n, args.reps)
-    report = f"## Map operations\n\n{machine()}\n\n{table(args.n, ours, libbpf, bcc)}\n"
+    sections.insert(0, f"## Map operations\n\n{table(args.n, ours, libbpf, bcc)}\n")
+    return _report(machine(), sections, args.write)
+
+
+def _report(where: str, sections: list[str], write: bool) -> int:
+    report = f"{where}\n\n" + "\n".join(sections)
     print(report)
-    if args.write:
+    if write:
         header = "# Benchmark results\n\nProduced by `scripts/bench --write`.\n\n"
         (HERE / "RESULTS.md").write_text(header + report)
     return 0

@@ -11,7 +11,7 @@ import pytest
 from rawprogs import counter, returning
 
 import pylibbpf as bpf
-from pylibbpf import features, syscall
+from pylibbpf import features, insn, syscall
 from pylibbpf.fd import OwnedFd
 
 pytestmark = pytest.mark.root
@@ -136,3 +136,64 @@ def test_feature_probes_agree_with_real_creation() -> None:
     assert features.has_helper(bpf.ProgType.XDP, "map_lookup_elem")
     # bpf_override_return is for kprobes only; socket filters may not call it
     assert not features.has_helper(bpf.ProgType.SOCKET_FILTER, "override_return")
+
+
+def test_iter_create_lists_this_process() -> None:
+    """A task iterator (TRACING/TRACE_ITER, attach target found in kernel BTF) writes each
+    task's tgid, then, on its final call, a marker and the reader's own tgid (global
+    pids: the tests may run in a pid namespace). The reader must be among the tasks."""
+    import struct
+
+    from pylibbpf.btf import Btf, Kind
+    from pylibbpf.insn import FP, R0, R1, R2, R3, R6, R7, R8, Alu, Jmp, Size
+
+    btf = Btf.load_vmlinux()
+    target = btf.find("bpf_iter_task", Kind.FUNC)
+    task = btf.find("task_struct", Kind.STRUCT)
+    tgid_offset = btf.member_path(task.id, "tgid")[-1][1].bit_offset // 8
+    write = [
+        insn.mov64_reg(R1, R8),
+        insn.mov64_reg(R2, FP),
+        insn.alu64_imm(Alu.ADD, R2, -8),
+    ]
+    per_task = [
+        insn.ldx_mem(Size.W, R3, R7, tgid_offset),
+        insn.stx_mem(Size.W, FP, R3, -8),
+        *write,
+        insn.mov64_imm(R3, 4),
+        insn.call("seq_write"),
+        *insn.return_imm(0),
+    ]
+    code = insn.assemble(
+        insn.mov64_reg(R6, R1),
+        insn.ldx_mem(Size.DW, R7, R6, 8),  # ctx->task (NULL on the final call)
+        insn.ldx_mem(Size.DW, R8, R6, 0),  # ctx->meta
+        insn.ldx_mem(Size.DW, R8, R8, 0),  # meta->seq
+        insn.jmp_imm(Jmp.JEQ, R7, 0, len(per_task)),
+        per_task,
+        insn.call("get_current_pid_tgid"),
+        insn.alu64_imm(Alu.RSH, R0, 32),
+        insn.st_mem(Size.W, FP, -8, -1),
+        insn.stx_mem(Size.W, FP, R0, -4),
+        *write,
+        insn.mov64_imm(R3, 8),
+        insn.call("seq_write"),
+        insn.return_imm(0),
+    )
+    with (
+        bpf.Program.from_insns(
+            code,
+            bpf.ProgType.TRACING,
+            name="t_iter_task",
+            expected_attach_type=bpf.AttachType.TRACE_ITER,
+            attach_btf_id=target.id,
+        ) as prog,
+        OwnedFd(syscall.link_create(prog.fd, 0, bpf.AttachType.TRACE_ITER)) as link,
+        OwnedFd(syscall.iter_create(link.fd), "iterator") as it,
+    ):
+        out = b""
+        while chunk := os.read(it.fd, 65536):
+            out += chunk
+    *tgids, marker, reader = struct.unpack(f"<{len(out) // 4}I", out)
+    assert marker == 0xFFFFFFFF
+    assert reader in tgids and len(tgids) > 1

@@ -14,6 +14,7 @@ anything stale or corrupt is ignored and rewritten.
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import os
 import struct
@@ -76,18 +77,18 @@ def _read_index(path: Path, expected_words: int) -> array[int] | None:
 
 
 def _write_index(path: Path, offsets: array[int]) -> None:
-    import tempfile  # only needed on a cache miss; importing it costs milliseconds
-
     payload = offsets.tobytes()
     header = _INDEX_MAGIC + struct.pack("<II", len(offsets), zlib.crc32(payload))
+    tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
         with os.fdopen(fd, "wb") as f:
             f.write(header + payload)
         os.replace(tmp, path)  # atomic: concurrent writers each install a complete file
     except OSError:
-        pass  # a read-only home or full disk only costs the next process a walk
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)  # a read-only home or full disk only costs the next process a walk
 
 
 def parse_indexed(data: bytes | mmap.mmap, name: str, base: Btf | None = None) -> Btf:

@@ -72,27 +72,38 @@ def _record_words(info: int) -> int | None:
 
 
 def walk_records(words: Any, name: str) -> array[int]:
-    """Word offsets of every type record (the one pass over the whole type section)."""
+    """Word offsets of every type record (the one pass over the whole type section).
+
+    The hot loop does only a dict lookup and an add per record; the rare cases leave it
+    through exceptions: an info word not seen before (KeyError: compute and remember its
+    record length, or reject an unknown kind) and the end of the data (IndexError).
+    """
     offsets: array[int] = array("I")
     append = offsets.append
-    step_of = _STEP
+    steps = _STEP
     total = len(words)
     i = 0
-    while i < total:
-        append(i)
-        if i + 2 >= total:
-            raise _corrupt(name, i, "a type record header runs past the end of the section")
-        info = words[i + 1]
-        step = step_of.get(info)
-        if step is None:
+    while True:
+        try:
+            while True:
+                append(i)
+                i += steps[words[i + 1]]
+        except KeyError:
+            offsets.pop()
+            info = words[i + 1]
             step = _record_words(info)
             if step is None:
-                raise _corrupt(name, i, f"unknown BTF kind {(info >> 24) & 0x1F}")
-            step_of[info] = step
-        i += step
+                raise _corrupt(name, i, f"unknown BTF kind {(info >> 24) & 0x1F}") from None
+            steps[info] = step
+        except IndexError:
+            offsets.pop()
+            break
     if i != total:
-        kind = Kind((words[offsets[-1] + 1] >> 24) & 0x1F).name
-        raise _corrupt(name, offsets[-1], f"the {kind} record runs past the end of the section")
+        if i < total or not offsets:
+            raise _corrupt(name, i, "a type record header runs past the end of the section")
+        last = offsets[-1]
+        kind = Kind((words[last + 1] >> 24) & 0x1F).name
+        raise _corrupt(name, last, f"the {kind} record runs past the end of the section")
     return offsets
 
 
