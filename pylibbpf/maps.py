@@ -83,7 +83,7 @@ class Map:
 
     def __init__(
         self,
-        fd: OwnedFd,
+        fd: OwnedFd | None,
         *,
         name: str,
         map_type: int,
@@ -100,21 +100,29 @@ class Map:
         self.value_size = value_size
         self.max_entries = max_entries
         self.flags = flags
-        self._fd = fd
         self._pin_path: str | None = None
-        self.percpu = map_type in PERCPU_MAP_TYPES
+        self._what = f"map {name!r}"
+        self._key_type = key_type
+        self._value_type = value_type
+        self._fd: OwnedFd | None = None
+        self._ops: Any = _NotCreatedOps(self._what)
+        if fd is not None:
+            self._bind(fd)
+
+    def _bind(self, fd: OwnedFd) -> None:
+        """Start using a kernel map (its attributes are final from here on)."""
+        self._fd = fd
+        self.percpu = self.type in PERCPU_MAP_TYPES
         self._ncpus = num_possible_cpus() if self.percpu else 1
-        self._slot_size = (value_size + 7) & ~7 if self.percpu else value_size
-        what = f"map {name!r}"
-        self._what = what
-        self._key = codec_for(key_type, key_size, what, "key")
-        self._value = codec_for(value_type, value_size, what, "value")
+        self._slot_size = (self.value_size + 7) & ~7 if self.percpu else self.value_size
+        self._key = codec_for(self._key_type, self.key_size, self._what, "key")
+        self._value = codec_for(self._value_type, self.value_size, self._what, "value")
         self._raw_values = type(self._value) is Codec and not self.percpu
         self._ops = syscall.MapElemOps(
             fd.fd,
-            key_size,
+            self.key_size,
             self._slot_size * self._ncpus,
-            what,
+            self._what,
             self._key.encode,
             self._encode_value,
         )
@@ -231,20 +239,30 @@ class Map:
 
     # ----------------------------------------------------------------- fd and info
 
+    def _owned(self) -> OwnedFd:
+        if self._fd is None:
+            raise BpfError(f"{self._what} is not created yet: load the object first", errno.EBADF)
+        return self._fd
+
     @property
     def fd(self) -> int:
-        return self._fd.fd
+        return self._owned().fd
 
     def fileno(self) -> int:
-        return self._fd.fd
+        return self._owned().fd
+
+    @property
+    def created(self) -> bool:
+        return self._fd is not None
 
     @property
     def closed(self) -> bool:
-        return self._fd.closed
+        return self._fd is None or self._fd.closed
 
     def close(self) -> None:
         self._ops.invalidate()
-        self._fd.close()
+        if self._fd is not None:
+            self._fd.close()
 
     def __enter__(self) -> Self:
         return self
@@ -258,7 +276,7 @@ class Map:
         self.close()
 
     def __repr__(self) -> str:
-        state = "closed" if self.closed else f"fd={self._fd.fd}"
+        state = "not created" if self._fd is None else "closed" if self.closed else f"fd={self.fd}"
         return (
             f"<Map {self.name!r} {_type_name(self.type)} key={self.key_size} "
             f"value={self.value_size} max_entries={self.max_entries} {state}>"
@@ -551,6 +569,17 @@ class Map:
     @property
     def pin_path(self) -> str | None:
         return self._pin_path
+
+
+class _NotCreatedOps:
+    def __init__(self, what: str) -> None:
+        self._what = what
+
+    def __getattr__(self, name: str) -> Any:
+        raise BpfError(f"{self._what} is not created yet: load the object first", errno.EBADF)
+
+    def invalidate(self) -> None:
+        pass
 
 
 def _map_info(fd: int, what: str) -> MapInfo:

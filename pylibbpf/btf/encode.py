@@ -15,15 +15,24 @@ from dataclasses import dataclass
 
 from ..errors import ObjectError
 from .parse import BTF_MAGIC, HEADER_SIZE, Btf
-from .types import LINKAGE_GLOBAL, LINKAGE_STATIC, EnumValue, Kind, Member, Type
+from .types import LINKAGE_EXTERN, LINKAGE_GLOBAL, LINKAGE_STATIC, EnumValue, Kind, Member, Type
 
 
 class StringTable:
-    """A deduplicated BTF string section (offset 0 is the empty string)."""
+    """A deduplicated BTF string section (offset 0 is the empty string).
 
-    def __init__(self) -> None:
-        self._data = bytearray(b"\0")
+    Started from an existing section, that section is kept byte for byte (new strings are
+    appended), so offsets held elsewhere — line_info, CO-RE access strings — stay valid.
+    """
+
+    def __init__(self, base: bytes = b"") -> None:
+        self._data = bytearray(base or b"\0")
         self._offsets: dict[str, int] = {"": 0}
+        position = 0
+        for chunk in bytes(self._data).split(b"\0"):
+            text = chunk.decode("utf-8", "surrogateescape")
+            self._offsets.setdefault(text, position)
+            position += len(chunk) + 1
 
     def add(self, text: str) -> int:
         offset = self._offsets.get(text)
@@ -93,9 +102,10 @@ def encode_type(t: Type, strings: StringTable) -> list[int]:
     return [name, _info(kind, 0, t.kind_flag), t.type]
 
 
-def encode(types: Iterable[Type], *, byteorder: str = "little") -> bytes:
-    """Raw BTF holding ``types`` as ids 1, 2, … in the order given."""
-    strings = StringTable()
+def encode(types: Iterable[Type], *, byteorder: str = "little", strings_base: bytes = b"") -> bytes:
+    """Raw BTF holding ``types`` as ids 1, 2, … in the order given (``strings_base``: an
+    original string section to keep verbatim, so its offsets stay meaningful)."""
+    strings = StringTable(strings_base)
     words: list[int] = []
     for t in types:
         words += encode_type(t, strings)
@@ -195,6 +205,36 @@ def _var_name(types: Sequence[Type], type_id: int) -> str:
 
 
 # --------------------------------------------------------------------------- loader fix-ups
+
+
+def _is_void(types: Sequence[Type], type_id: int) -> bool:
+    """Whether ``type_id`` is void through qualifiers (``const void``)."""
+    for _ in range(64):
+        if type_id == 0:
+            return True
+        if not 0 < type_id <= len(types):
+            return False
+        t = types[type_id - 1]
+        if t.kind not in (Kind.CONST, Kind.VOLATILE, Kind.RESTRICT, Kind.TYPEDEF, Kind.TYPE_TAG):
+            return False
+        type_id = t.type
+    return False
+
+
+def fixup_externs(types: Sequence[Type]) -> list[Type]:
+    """The kernel refuses ``extern`` linkage: extern variables (``__kconfig``, ``__ksym``)
+    become global, extern functions (kfuncs) static — as the loader resolves them itself."""
+    out = []
+    for t in types:
+        if t.kind == Kind.VAR and t.linkage == LINKAGE_EXTERN and _is_void(types, t.type):
+            # A typeless ksym (``extern const void sym __ksym``): a void VAR is invalid.
+            t = Type(t.id, Kind.INT, t.name, size=4, bits=32)
+        elif t.kind == Kind.VAR and t.linkage == LINKAGE_EXTERN:
+            t = dataclasses.replace(t, linkage=LINKAGE_GLOBAL)
+        elif t.kind == Kind.FUNC and t.linkage == LINKAGE_EXTERN:
+            t = dataclasses.replace(t, linkage=LINKAGE_STATIC)
+        out.append(t)
+    return out
 
 
 def fixup_datasecs(

@@ -1,0 +1,787 @@
+"""``BpfObject``: a clang-built BPF object from open to close.
+
+``open()`` parses (no syscalls, no privileges). Between open and ``load()`` the caller may
+adjust programs (``autoload``, type) and maps (``max_entries``, flags) and set global
+variables in the initial image. ``load()`` then creates maps, uploads the object's BTF,
+resolves externs, links and relocates every program, and loads them; ``close()`` releases
+all of it. Everything kernel-dependent happens in ``load()``.
+"""
+
+from __future__ import annotations
+
+import errno
+import mmap
+import os
+import re
+import struct
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from . import features, syscall
+from .btf import Btf, Kind, Type
+from .btf.encode import encode, fixup_datasecs, fixup_externs, sanitize
+from .btf.ext import LineInfo
+from .btf.upload import load_btf
+from .codec import CtypesCodec, IntCodec
+from .elf import (
+    PIN_BY_NAME,
+    ExternSpec,
+    MapSpec,
+    ObjectSpec,
+    ProgramSpec,
+    object_name,
+    parse_object,
+)
+from .errors import BpfError, LoadError, NotSupportedError, ObjectError
+from .fd import OwnedFd
+from .kconfig import kallsyms_lookup, kconfig_values
+from .maps import Map, sanitize_name
+from .program import LoadOptions, Program
+from .relocs import ExternValue, LinkedProgram, link_program
+from .sections import ATTACH_BTF, FRAGS, SLEEPABLE
+from .uapi import (
+    FD_VALUE_MAP_TYPES,
+    OBJ_NAME_LEN,
+    MapFlags,
+    MapType,
+    ProgFlags,
+    ProgType,
+)
+
+_ATTACH_BTF_PREFIX = {
+    "tp_btf": "btf_trace_",
+    "lsm": "bpf_lsm_",
+    "lsm.s": "bpf_lsm_",
+    "lsm_cgroup": "bpf_lsm_",
+    "iter": "bpf_iter_",
+    "iter.s": "bpf_iter_",
+}
+_TRI_STATE = {"y": 1, "n": 0, "m": 2}
+
+
+def internal_map_name(object_name: str, section: str) -> str:
+    """libbpf's kernel name for a global-data map: object-name prefix + section name."""
+    if "." in section[1:]:  # custom .data.foo / .rodata.str1.1: the section name alone
+        name = section
+    else:
+        prefix = min(OBJ_NAME_LEN - len(section) - 1, len(object_name))
+        name = object_name[:prefix] + section
+    return sanitize_name(name)
+
+
+class Variable:
+    """A global variable: the initial image before load, the live map memory after."""
+
+    def __init__(
+        self, obj: BpfObject, name: str, section: str, offset: int, size: int, type_id: int
+    ) -> None:
+        self._obj = obj
+        self.name = name
+        self.section = section
+        self.offset = offset
+        self.size = size
+        self.type_id = type_id
+
+    def _buffer(self) -> Any:
+        return self._obj._section_memory(self.section)
+
+    @property
+    def raw(self) -> bytes:
+        buffer = self._buffer()
+        return bytes(buffer[self.offset : self.offset + self.size])
+
+    @raw.setter
+    def raw(self, data: bytes) -> None:
+        if len(data) != self.size:
+            raise BpfError(
+                f"variable {self.name!r} is {self.size} bytes, got {len(data)}", errno.EINVAL
+            )
+        self._obj._check_writable(self)
+        buffer = self._buffer()
+        buffer[self.offset : self.offset + self.size] = data
+
+    @property
+    def value(self) -> Any:
+        """ints as ``int``, char arrays as ``bytes`` (up to the NUL), others as ctypes."""
+        codec = self._obj._variable_codec(self)
+        raw = self.raw
+        if codec is None:
+            return raw
+        if isinstance(codec, str):
+            return raw.split(b"\0", 1)[0]
+        return codec.decode(raw)
+
+    @value.setter
+    def value(self, value: Any) -> None:
+        codec = self._obj._variable_codec(self)
+        if isinstance(value, str):
+            value = value.encode()
+        if isinstance(value, bytes | bytearray) and len(value) < self.size and codec == "chars":
+            value = bytes(value).ljust(self.size, b"\0")
+        if codec is None or isinstance(codec, str):
+            self.raw = value if isinstance(value, bytes) else bytes(value)
+        else:
+            self.raw = codec.encode(value)
+
+    def __repr__(self) -> str:
+        return f"<Variable {self.name!r} in {self.section} at {self.offset} ({self.size} bytes)>"
+
+
+class BpfObject:
+    """A BPF ELF object: its programs, maps and global variables."""
+
+    def __init__(
+        self,
+        spec: ObjectSpec,
+        *,
+        btf_custom_path: str | None = None,
+        kconfig: dict[str, str] | None = None,
+        pin_root_path: str = "/sys/fs/bpf",
+    ) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self.btf_custom_path = btf_custom_path
+        self.kconfig = kconfig
+        self.pin_root_path = pin_root_path
+        self.loaded = False
+        self._images: dict[str, bytearray] = {}
+        self._mmaps: dict[str, mmap.mmap] = {}
+        self._btf_fd: OwnedFd | None = None
+        self._btf_error = ""
+        self._kconfig_layout: dict[str, tuple[int, int]] = {}  # extern -> (offset, size)
+        self._linked: dict[str, LinkedProgram] = {}
+        self._extern_cache: dict[str, ExternValue] = {}
+        self._fd_array: list[int] = []
+        self._codec_cache: dict[str, Any] = {}
+        self.links: list[Any] = []
+
+        self.programs: dict[str, Program] = {}
+        for prog_spec in spec.programs.values():
+            self.programs[prog_spec.name] = self._make_program(prog_spec)
+        self.maps: dict[str, Map] = {}
+        for map_spec in spec.maps.values():
+            self.maps[map_spec.name] = self._make_map(map_spec)
+        for section in spec.datasecs.values():
+            self._images[section.name] = bytearray(section.data)
+            self.maps[section.name] = Map(
+                None,
+                name=internal_map_name(self.name, section.name),
+                map_type=MapType.ARRAY,
+                key_size=4,
+                value_size=max(section.size, 1),
+                max_entries=1,
+            )
+        if any(e.section == ".kconfig" for e in spec.externs.values()):
+            self._layout_kconfig()
+            self.maps[".kconfig"] = Map(
+                None,
+                name=internal_map_name(self.name, ".kconfig"),
+                map_type=MapType.ARRAY,
+                key_size=4,
+                value_size=len(self._images[".kconfig"]),
+                max_entries=1,
+            )
+        self.variables: dict[str, Variable] = self._collect_variables()
+
+    # ----------------------------------------------------------------- opening
+
+    @classmethod
+    def open(
+        cls,
+        source: str | os.PathLike[str] | bytes,
+        *,
+        name: str | None = None,
+        btf_custom_path: str | None = None,
+        kconfig: dict[str, str] | None = None,
+        pin_root_path: str = "/sys/fs/bpf",
+    ) -> BpfObject:
+        """Parse an object (a path or its bytes). Needs no privileges and makes no syscalls."""
+        if isinstance(source, bytes):
+            data, default_name = source, "object"
+        else:
+            try:
+                data = Path(source).read_bytes()
+            except OSError as error:
+                raise ObjectError(
+                    f"cannot read BPF object {os.fspath(source)!r}: {error.strerror}", error.errno
+                ) from None
+            default_name = object_name(os.fspath(source))
+        spec = parse_object(data, name or default_name)
+        return cls(
+            spec, btf_custom_path=btf_custom_path, kconfig=kconfig, pin_root_path=pin_root_path
+        )
+
+    def _make_program(self, spec: ProgramSpec) -> Program:
+        definition = spec.section_def
+        prog_type = definition.prog_type if definition else ProgType.UNSPEC
+        options = LoadOptions(
+            license=self.spec.license or "GPL", kern_version=self.spec.kern_version
+        )
+        if definition is not None:
+            options.expected_attach_type = definition.attach_type
+            if definition.flags & SLEEPABLE:
+                options.prog_flags |= ProgFlags.SLEEPABLE
+            if definition.flags & FRAGS:
+                options.prog_flags |= ProgFlags.XDP_HAS_FRAGS
+        program = Program(spec.name, prog_type, b"", section=spec.section, options=options)
+        program.autoload = not spec.section.startswith("?")
+        return program
+
+    def _make_map(self, spec: MapSpec) -> Map:
+        return Map(
+            None,
+            name=spec.name,
+            map_type=spec.map_type,
+            key_size=spec.key_size,
+            value_size=spec.value_size,
+            max_entries=spec.max_entries,
+            flags=spec.flags,
+            key_type=self._btf_type_codec(spec.key_type_id, spec.key_size, spec.map_type),
+            value_type=self._btf_type_codec(spec.value_type_id, spec.value_size, spec.map_type),
+        )
+
+    def _btf_type_codec(self, type_id: int, size: int, map_type: int) -> Any:
+        """int for integer keys/values, a ctypes type for records, bytes otherwise."""
+        btf = self.spec.btf
+        if not type_id or btf is None or map_type in FD_VALUE_MAP_TYPES:
+            return int if map_type in FD_VALUE_MAP_TYPES and size == 4 else None
+        t = btf.resolve(type_id)
+        if t.kind in (Kind.INT, Kind.ENUM, Kind.ENUM64) and t.size in (1, 2, 4, 8):
+            return int
+        if t.kind in (Kind.STRUCT, Kind.UNION, Kind.ARRAY):
+            try:
+                return btf.ctype(t.id)
+            except ObjectError:
+                return None
+        return None
+
+    # ----------------------------------------------------------------- variables
+
+    def _collect_variables(self) -> dict[str, Variable]:
+        btf = self.spec.btf
+        variables: dict[str, Variable] = {}
+        if btf is None:
+            return variables
+        sizes = {name: section.size for name, section in self.spec.datasecs.items()}
+        symbols = self.spec.object_symbols
+        for section in [*self.spec.datasecs, ".kconfig"]:
+            for datasec in btf.find_all(section, Kind.DATASEC):
+                for entry in datasec.vars:
+                    var = btf[entry.type]
+                    if var.kind != Kind.VAR:
+                        continue
+                    if section == ".kconfig":
+                        offset, size = self._kconfig_layout.get(var.name, (-1, 0))
+                        if offset < 0:
+                            continue
+                    else:
+                        offset = symbols.get((section, var.name), entry.offset)
+                        size = entry.size
+                        if offset + size > sizes.get(section, 0):
+                            continue
+                    variables[var.name] = Variable(self, var.name, section, offset, size, var.type)
+        return variables
+
+    def _section_memory(self, section: str) -> Any:
+        if self.loaded and section in self._mmaps:
+            return self._mmaps[section]
+        if self.loaded:
+            return _MapWindow(self.maps[section])
+        return self._images[section]
+
+    def _check_writable(self, variable: Variable) -> None:
+        if not self.loaded:
+            return
+        if variable.section.startswith(".rodata") or variable.section == ".kconfig":
+            raise BpfError(
+                f"variable {variable.name!r} is in {variable.section}, which is read-only "
+                "after load (set it before load() to specialise the program)",
+                errno.EPERM,
+            )
+
+    def _variable_codec(self, variable: Variable) -> Any:
+        key = variable.name
+        if key in self._codec_cache:
+            return self._codec_cache[key]
+        btf = self.spec.btf
+        codec: Any = None
+        if btf is not None:
+            t = btf.resolve(variable.type_id)
+            if t.kind in (Kind.INT, Kind.ENUM, Kind.ENUM64) and t.size in (1, 2, 4, 8):
+                if t.kind == Kind.INT and t.encoding & 4 and t.size == 1:
+                    codec = IntCodec(1, variable.name)
+                else:
+                    codec = IntCodec(t.size, variable.name, signed=t.signed)
+            elif (
+                t.kind == Kind.ARRAY
+                and btf.resolve(t.type).kind == Kind.INT
+                and btf.resolve(t.type).size == 1
+            ):
+                codec = "chars"
+            elif t.kind in (Kind.STRUCT, Kind.UNION, Kind.ARRAY):
+                try:
+                    codec = CtypesCodec(btf.ctype(t.id), variable.name)
+                except ObjectError:
+                    codec = None
+        self._codec_cache[key] = codec
+        return codec
+
+    # ----------------------------------------------------------------- kconfig
+
+    def _layout_kconfig(self) -> None:
+        """Place every __kconfig extern in the .kconfig map and fill in its value."""
+        btf = self.spec.btf
+        assert btf is not None
+        externs = [e for e in self.spec.externs.values() if e.section == ".kconfig"]
+        sized = []
+        for extern in externs:
+            var = btf[extern.type_id]
+            size = btf.sizeof(var.type)
+            sized.append((-btf.alignof(var.type), extern.name, size, var.type))
+        offset = 0
+        for negative_align, name, size, _type in sorted(sized):
+            align = -negative_align
+            offset = -(-offset // align) * align
+            self._kconfig_layout[name] = (offset, size)
+            offset += size
+        image = bytearray(max(offset, 1))
+        values = kconfig_values(self.kconfig)
+        for _, name, size, type_id in sorted(sized):
+            start, _ = self._kconfig_layout[name]
+            extern = self.spec.externs[name]
+            raw = values.get(name)
+            if raw is None:
+                if not extern.weak:
+                    raise ObjectError(
+                        f"{self.name}: __kconfig extern {name!r} is not set in the kernel "
+                        "config (declare it __weak to default to 0, or pass kconfig=)"
+                    )
+                continue
+            image[start : start + size] = _kconfig_bytes(btf, type_id, size, name, raw)
+        self._images[".kconfig"] = image
+
+    # ----------------------------------------------------------------- loading
+
+    def load(self) -> None:
+        """Create maps, load programs (those with ``autoload``). LoadError on rejection."""
+        if self.loaded:
+            raise BpfError(f"object {self.name!r} is already loaded", errno.EALREADY)
+        if self.spec.byteorder != ("little" if struct.pack("=H", 1) == b"\1\0" else "big"):
+            raise ObjectError(
+                f"{self.name}: object is {self.spec.byteorder}-endian, this host is not "
+                "(compile with -target bpfel/bpfeb to match)"
+            )
+        if self.spec.struct_ops:
+            raise NotSupportedError(
+                f"{self.name}: struct_ops sections ({', '.join(self.spec.struct_ops)}) are not "
+                "supported yet",
+                errno.EOPNOTSUPP,
+            )
+        features.ensure_memlock()
+        try:
+            self._load_btf()
+            self._create_maps()
+            self._load_programs()
+            self._fill_map_values()
+            self._finalize_data_maps()
+        except BaseException:
+            self.close()
+            raise
+        self.loaded = True
+
+    def _load_btf(self) -> None:
+        btf = self.spec.btf
+        if btf is None or not features.has_btf():
+            return
+        sizes = dict(self.spec.section_sizes)
+        offsets = {name: offset for (_section, name), offset in self.spec.object_symbols.items()}
+        if ".kconfig" in self._images:
+            sizes[".kconfig"] = len(self._images[".kconfig"])
+            offsets.update({name: off for name, (off, _) in self._kconfig_layout.items()})
+        types = fixup_externs(fixup_datasecs(list(btf), sizes, offsets))
+        types = [_drop_ksyms_datasec(t) for t in types]
+        types = sanitize(types, features.btf_support())
+        try:
+            raw = encode(types, strings_base=btf.strings)
+            self._btf_fd = load_btf(raw, name=f"{self.name} BTF")
+        except ObjectError as error:
+            # As libbpf: go on without BTF (maps and simple programs still load); a
+            # program that needs it will fail, and its error will quote this one.
+            self._btf_fd = None
+            self._btf_error = str(error)
+
+    def _create_maps(self) -> None:
+        for name, spec in self.spec.maps.items():
+            self._create_user_map(name, spec)
+        mmapable = features.has_mmapable_maps()
+        for section in self._data_sections():
+            self._create_data_map(section, mmapable)
+
+    def _data_sections(self) -> list[str]:
+        return [*self.spec.datasecs, *([".kconfig"] if ".kconfig" in self._images else [])]
+
+    def _btf_args(self, key_id: int, value_id: int) -> dict[str, int]:
+        if self._btf_fd is None or not value_id:
+            return {}
+        return {"btf_fd": self._btf_fd.fd, "btf_key_type_id": key_id, "btf_value_type_id": value_id}
+
+    @staticmethod
+    def _create_with_btf_fallback(create: Any, btf: dict[str, int]) -> int:
+        try:
+            return int(create(**btf))
+        except BpfError as error:
+            if not btf or error.errno not in (errno.EINVAL, errno.ENOTSUP, 524):
+                raise
+            return int(create())  # a kernel that rejects the map's BTF: create it without
+
+    def _create_user_map(self, name: str, spec: MapSpec) -> None:
+        map_obj = self.maps[name]
+        what = f"{self.name}: map {name!r}"
+        if spec.pinning == PIN_BY_NAME:
+            reused = self._reuse_pinned(map_obj, spec)
+            if reused is not None:
+                map_obj._bind(reused)
+                map_obj._pin_path = os.path.join(self.pin_root_path, name)
+                map_obj._reused = True  # type: ignore[attr-defined]
+                return
+        inner_fd: OwnedFd | None = None
+        if spec.inner is not None:
+            inner = spec.inner
+            inner_fd = OwnedFd(
+                syscall.map_create(
+                    inner.map_type,
+                    inner.key_size,
+                    inner.value_size,
+                    inner.max_entries,
+                    flags=inner.flags,
+                    name=sanitize_name(inner.name),
+                    what=f"{what} (inner map)",
+                )
+            )
+        btf = (
+            {}
+            if map_obj.type in FD_VALUE_MAP_TYPES
+            else self._btf_args(spec.key_type_id, spec.value_type_id)
+        )
+
+        def create(**btf_args: int) -> int:
+            flags = map_obj.flags | (MapFlags.NUMA_NODE if spec.numa_node else 0)
+            return syscall.map_create(
+                map_obj.type,
+                map_obj.key_size,
+                map_obj.value_size,
+                map_obj.max_entries,
+                flags=flags,
+                name=sanitize_name(name),
+                numa_node=spec.numa_node,
+                map_extra=spec.map_extra,
+                inner_map_fd=inner_fd.fd if inner_fd else 0,
+                what=what,
+                **btf_args,
+            )
+
+        try:
+            fd = self._create_with_btf_fallback(create, btf)
+        finally:
+            if inner_fd is not None:
+                inner_fd.close()
+        map_obj._bind(OwnedFd(fd, f"map {name!r}"))
+        if spec.pinning == PIN_BY_NAME:
+            map_obj.pin(os.path.join(self.pin_root_path, name))
+
+    def _reuse_pinned(self, map_obj: Map, spec: MapSpec) -> OwnedFd | None:
+        path = os.path.join(self.pin_root_path, spec.name)
+        if not os.path.exists(path):
+            return None
+        fd = OwnedFd(syscall.obj_get(path, what=f"pinned map {path!r}"), f"map {spec.name!r}")
+        info = Map.from_fd(fd.dup()).info()
+        expected = (
+            map_obj.type,
+            map_obj.key_size,
+            map_obj.value_size,
+            map_obj.max_entries,
+            map_obj.flags,
+        )
+        found = (info.type, info.key_size, info.value_size, info.max_entries, info.flags)
+        if found != expected:
+            fd.close()
+            labels = ("type", "key_size", "value_size", "max_entries", "flags")
+            diff = ", ".join(
+                f"{label} {f} != {e}"
+                for label, f, e in zip(labels, found, expected, strict=True)
+                if f != e
+            )
+            raise ObjectError(
+                f"{self.name}: map {spec.name!r}: the map pinned at {path!r} is incompatible "
+                f"({diff}); remove the pin or change the definition",
+                errno.EINVAL,
+            )
+        return fd
+
+    def _create_data_map(self, section: str, mmapable: bool) -> None:
+        map_obj = self.maps[section]
+        readonly = section.startswith(".rodata") or section == ".kconfig"
+        flags = (MapFlags.MMAPABLE if mmapable else 0) | (MapFlags.RDONLY_PROG if readonly else 0)
+        map_obj.flags = flags
+        btf_id = 0
+        if self.spec.btf is not None:
+            btf_id = self.spec.btf.find_id(section, Kind.DATASEC) or 0
+        btf = self._btf_args(0, btf_id)
+
+        def create(**btf_args: int) -> int:
+            return syscall.map_create(
+                MapType.ARRAY,
+                4,
+                map_obj.value_size,
+                1,
+                flags=flags,
+                name=map_obj.name,
+                what=f"{self.name}: map {map_obj.name!r} ({section})",
+                **btf_args,
+            )
+
+        fd = self._create_with_btf_fallback(create, btf)
+        map_obj._bind(OwnedFd(fd, f"map {map_obj.name!r}"))
+        image = bytes(self._images[section]).ljust(map_obj.value_size, b"\0")
+        if any(image):
+            map_obj.update(0, image)
+
+    def _finalize_data_maps(self) -> None:
+        """Freeze read-only sections, then map every section into memory for variables."""
+        for section in self._data_sections():
+            map_obj = self.maps[section]
+            readonly = section.startswith(".rodata") or section == ".kconfig"
+            if readonly:
+                map_obj.freeze()
+            if map_obj.flags & MapFlags.MMAPABLE:
+                prot = mmap.PROT_READ | (0 if readonly else mmap.PROT_WRITE)
+                size = -(-map_obj.value_size // mmap.PAGESIZE) * mmap.PAGESIZE
+                self._mmaps[section] = mmap.mmap(map_obj.fd, size, mmap.MAP_SHARED, prot)
+
+    # ----------------------------------------------------------------- programs
+
+    def map_fd(self, name: str) -> int:
+        return self.maps[name].fd
+
+    def data_map_fd(self, section: str) -> int:
+        return self.maps[section].fd
+
+    def extern(self, spec: ExternSpec) -> ExternValue:
+        cached = self._extern_cache.get(spec.name)
+        if cached is None:
+            cached = self._resolve_extern(spec)
+            self._extern_cache[spec.name] = cached
+        return cached
+
+    def _resolve_extern(self, spec: ExternSpec) -> ExternValue:
+        if spec.section == ".kconfig":
+            offset, _ = self._kconfig_layout[spec.name]
+            return ExternValue("kconfig", offset=offset)
+        btf = self.spec.btf
+        assert btf is not None
+        local = btf[spec.type_id]
+        kernel = Btf.load_vmlinux()
+        kind = Kind.FUNC if spec.is_func else Kind.VAR
+        found = kernel.find_all(spec.name, kind)
+        if found:
+            return ExternValue("kfunc" if spec.is_func else "btf_var", btf_id=found[0].id)
+        if not spec.is_func and btf.resolve(local.type).kind == Kind.UNKN:
+            address = kallsyms_lookup({spec.name}).get(spec.name)
+            if address is not None:
+                return ExternValue("addr", address=address)
+        if spec.weak:
+            return ExternValue("missing")
+        what = "kfunc" if spec.is_func else "kernel symbol"
+        raise ObjectError(
+            f"{self.name}: __ksym extern {spec.name!r}: no {what} of that name in the kernel"
+        )
+
+    def _attach_btf_id(self, program: Program, spec: ProgramSpec) -> int:
+        section = spec.section.lstrip("?")
+        prefix, _, target = section.partition("/")
+        if not target:
+            raise LoadError(
+                f"{self.name}: program {program.name!r}: section {section!r} needs "
+                "a target after '/'",
+                errno.EINVAL,
+                program=program.name,
+            )
+        kernel = Btf.load_vmlinux()
+        name = _ATTACH_BTF_PREFIX.get(prefix, "") + target
+        kind = Kind.TYPEDEF if prefix == "tp_btf" else Kind.FUNC
+        found = kernel.find_all(name, kind)
+        if not found:
+            raise LoadError(
+                f"{self.name}: program {program.name!r}: no kernel {kind.name} "
+                f"named {name!r} to attach to (section {section!r})",
+                errno.ESRCH,
+                program=program.name,
+            )
+        return found[0].id
+
+    def _load_programs(self) -> None:
+        rodata = self.maps.get(".rodata")
+        for name, program in self.programs.items():
+            if not program.autoload:
+                continue
+            spec = self.spec.programs[name]
+            if program.type == ProgType.UNSPEC:
+                raise LoadError(
+                    f"{self.name}: program {name!r}: section {spec.section!r} does not say "
+                    "which program type it is; set program.type before load()",
+                    errno.EINVAL,
+                    program=name,
+                )
+            linked = link_program(self.spec, spec, self)
+            if linked.core_relos:
+                raise NotSupportedError(
+                    f"{self.name}: program {name!r} has {len(linked.core_relos)} CO-RE "
+                    "relocations; CO-RE is not implemented yet",
+                    errno.EOPNOTSUPP,
+                )
+            self._linked[name] = linked
+            program.insns = linked.code()
+            options = program.options
+            if spec.section_def is not None and spec.section_def.flags & ATTACH_BTF:
+                options.attach_btf_id = self._attach_btf_id(program, spec)
+            if self._btf_fd is not None and linked.func_info:
+                options.prog_btf_fd = self._btf_fd.fd
+                options.func_info = b"".join(struct.pack("<II", i, t) for i, t in linked.func_info)
+                options.func_info_rec_size = 8
+                options.line_info = b"".join(struct.pack("<IIII", *rec) for rec in linked.line_info)
+                options.line_info_rec_size = 16
+            try:
+                program.load()
+            except LoadError as error:
+                raise self._explain(error, name, linked) from None
+            if rodata is not None and rodata.created:
+                try:
+                    program.bind_map(rodata)
+                except BpfError:
+                    pass  # PROG_BIND_MAP is 5.10+; only matters for unused .rodata
+
+    def _explain(self, error: LoadError, name: str, linked: LinkedProgram) -> LoadError:
+        """Add the C source line of the instruction the verifier stopped at."""
+        matches = re.findall(r"^(\d+): \(", error.log, re.MULTILINE)
+        source = ""
+        if matches and linked.line_info and self.spec.btf is not None:
+            insn = int(matches[-1])
+            lines = [rec for rec in linked.line_info if rec[0] <= insn]
+            if lines:
+                _, file_off, line_off, line_col = lines[-1]
+                btf = self.spec.btf
+                info = LineInfo(
+                    0,
+                    file_off,
+                    line_off,
+                    line_col,
+                    btf.string_at(file_off),
+                    btf.string_at(line_off) if line_off else "",
+                )
+                source = f"\nfailing instruction {insn} is at {info}"
+        message = f"{self.name}: {error.message}{source}"
+        if self._btf_error:
+            message += f"\n(the object's BTF was not loaded: {self._btf_error})"
+        return LoadError(message, error.errno, program=name, log=error.log)
+
+    def _fill_map_values(self) -> None:
+        """Initial ``values`` of prog arrays and map-in-maps (needs loaded programs)."""
+        for name, spec in self.spec.maps.items():
+            if not spec.init_values or getattr(self.maps[name], "_reused", False):
+                continue
+            for slot, symbol in spec.init_values.items():
+                target: Any = self.programs.get(symbol) or self.maps.get(symbol)
+                if target is None:
+                    raise ObjectError(
+                        f"{self.name}: map {name!r} slot {slot}: {symbol!r} is "
+                        "neither a program nor a map of this object"
+                    )
+                if isinstance(target, Program) and not target.loaded:
+                    continue
+                self.maps[name].update(slot, target.fileno())
+
+    # ----------------------------------------------------------------- lifetime
+
+    def attach(self) -> list[Any]:
+        """Attach every program whose section says how (the attach issue adds the kinds)."""
+        raise NotSupportedError(
+            f"{self.name}: automatic attachment is not implemented yet; attach programs "
+            "explicitly (Program.attach_socket, syscall.link_create, ...)",
+            errno.EOPNOTSUPP,
+        )
+
+    def close(self) -> None:
+        for link in self.links:
+            link.close()
+        self.links = []
+        for memory in self._mmaps.values():
+            memory.close()
+        self._mmaps.clear()
+        for program in self.programs.values():
+            program.close()
+        for map_obj in self.maps.values():
+            map_obj.close()
+        if self._btf_fd is not None:
+            self._btf_fd.close()
+            self._btf_fd = None
+        self.loaded = False
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "loaded" if self.loaded else "opened"
+        return (
+            f"<BpfObject {self.name!r} {state}: programs {list(self.programs)}, "
+            f"maps {list(self.maps)}>"
+        )
+
+
+class _MapWindow:
+    """Variable access to a global-data map without mmap (kernels before 5.5)."""
+
+    def __init__(self, map_obj: Map) -> None:
+        self._map = map_obj
+
+    def __getitem__(self, item: slice) -> bytes:
+        return bytes(self._map.lookup(0))[item]
+
+    def __setitem__(self, item: slice, data: bytes) -> None:
+        current = bytearray(self._map.lookup(0))
+        current[item] = data
+        self._map.update(0, bytes(current))
+
+
+def _drop_ksyms_datasec(t: Type) -> Type:
+    """The kernel has no section for ksyms: keep the id, describe nothing."""
+    if t.kind == Kind.DATASEC and t.name == ".ksyms":
+        return Type(t.id, Kind.STRUCT, "", size=0)
+    return t
+
+
+def _kconfig_bytes(btf: Btf, type_id: int, size: int, name: str, raw: str) -> bytes:
+    t = btf.resolve(type_id)
+    value = raw.strip()
+    if t.kind == Kind.ENUM and t.name == "libbpf_tristate":
+        if value not in _TRI_STATE:
+            raise ObjectError(f"__kconfig {name}: {value!r} is not y, n or m")
+        return _TRI_STATE[value].to_bytes(size, "little")
+    if t.kind == Kind.ARRAY:
+        text = value.strip('"').encode()
+        return text[: size - 1].ljust(size, b"\0")
+    if value in _TRI_STATE:
+        return (1 if value in ("y", "m") else 0).to_bytes(size, "little")
+    try:
+        number = int(value.strip('"'), 0)
+    except ValueError:
+        raise ObjectError(f"__kconfig {name}: {value!r} is not a number") from None
+    return number.to_bytes(size, "little", signed=number < 0)
