@@ -178,7 +178,7 @@ class _Parser:
             ) from None
 
     def symbols(self) -> list[Symbol]:
-        symtab = self.elf.get_section_by_name(".symtab")
+        symtab: Any = self.elf.get_section_by_name(".symtab")
         if symtab is None:
             raise ObjectError(f"{self.name}: has no symbol table (.symtab)")
         out = []
@@ -218,6 +218,7 @@ def parse_object(data: bytes, name: str = "object") -> ObjectSpec:
     struct_ops: dict[str, bytes] = {}
     maps_index = -1
 
+    section: Any
     for index, section in enumerate(sections):
         sec_name, sec_type = section.name, section["sh_type"]
         if sec_name == "license":
@@ -266,6 +267,11 @@ def parse_object(data: bytes, name: str = "object") -> ObjectSpec:
                 sec_name, index, parser.section_data(section), readonly
             )
 
+    if not license_:
+        raise ObjectError(
+            f"{name}: has no 'license' section; add char LICENSE[] SEC(\"license\") = "
+            '"GPL"; (the kernel restricts helpers by license)'
+        )
     symbols = parser.symbols()
     btf_ext = None
     if btf_ext_data is not None and btf is not None:
@@ -527,15 +533,13 @@ def _externs(name: str, btf: Btf | None, symbols: list[Symbol]) -> dict[str, Ext
         if not candidates:
             raise ObjectError(f"{name}: extern {sym.name!r} has no BTF description")
         decl = next((t for t in candidates if t.id in homes), candidates[0])
-        section = homes.get(decl.id)
-        if section is None:
-            section = ".ksyms" if decl.kind == Kind.FUNC else ""
-        if not section:
+        home = homes.get(decl.id, "")
+        if not home:
             raise ObjectError(
                 f"{name}: extern {sym.name!r} is neither __kconfig nor __ksym (only those "
                 "externs can be resolved at load time)"
             )
-        externs[sym.name] = ExternSpec(sym.name, section, decl.id, decl.kind == Kind.FUNC, sym.weak)
+        externs[sym.name] = ExternSpec(sym.name, home, decl.id, decl.kind == Kind.FUNC, sym.weak)
     return externs
 
 

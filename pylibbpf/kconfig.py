@@ -17,7 +17,7 @@ def _system_kconfig() -> dict[str, str]:
     for path in candidates:
         try:
             opener = gzip.open if path.endswith(".gz") else open
-            with opener(path, "rt") as f:  # type: ignore[operator]
+            with opener(path, "rt") as f:
                 return _parse_kconfig(f.read())
         except OSError:
             continue

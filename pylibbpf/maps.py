@@ -326,7 +326,7 @@ class Map:
 
     def delete(self, key: Any) -> bool:
         """Remove ``key``; False if it was not there."""
-        return self._ops.delete(key)
+        return bool(self._ops.delete(key))
 
     def lookup_and_delete(self, key: Any = None, flags: int = 0) -> Any:
         """Atomically read and remove ``key`` (or pop, for queue/stack maps); None if absent."""

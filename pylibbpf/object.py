@@ -9,6 +9,7 @@ all of it. Everything kernel-dependent happens in ``load()``.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import mmap
 import os
@@ -656,10 +657,8 @@ class BpfObject:
             except LoadError as error:
                 raise self._explain(error, name, linked) from None
             if rodata is not None and rodata.created:
-                try:
+                with contextlib.suppress(BpfError):  # 5.10+; matters only for unused .rodata
                     program.bind_map(rodata)
-                except BpfError:
-                    pass  # PROG_BIND_MAP is 5.10+; only matters for unused .rodata
 
     def _explain(self, error: LoadError, name: str, linked: LinkedProgram) -> LoadError:
         """Add the C source line of the instruction the verifier stopped at."""

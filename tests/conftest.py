@@ -85,7 +85,7 @@ def bpf_object() -> Callable[[str], Path]:
             digest.update(part)
         for header in sorted(BPF_SRC.glob("*.h")):
             digest.update(header.read_bytes())
-        out = CACHE / "objects" / f"{name}-{digest.hexdigest()[:16]}.o"
+        out = CACHE / "objects" / digest.hexdigest()[:16] / f"{name}.bpf.o"
         if not out.exists():
             out.parent.mkdir(parents=True, exist_ok=True)
             tmp = out.with_suffix(f".{os.getpid()}.o")
@@ -100,6 +100,8 @@ def bpf_object() -> Callable[[str], Path]:
                     "-I",
                     str(include),
                     "-I",
+                    f"/usr/include/{_multiarch()}",
+                    "-I",
                     str(BPF_SRC),
                     "-c",
                     str(source),
@@ -112,6 +114,12 @@ def bpf_object() -> Callable[[str], Path]:
         return out
 
     return compile_
+
+
+def _multiarch() -> str:
+    """Debian keeps asm/ headers (needed by <linux/bpf.h>) under a multiarch directory."""
+    out = subprocess.run(["gcc", "-print-multiarch"], capture_output=True, text=True)
+    return out.stdout.strip() or "x86_64-linux-gnu"
 
 
 @pytest.fixture
