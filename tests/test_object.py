@@ -204,8 +204,8 @@ def test_incompatible_pin_is_a_clear_error(loader_path: Path, pin_dir: Path) -> 
 
 
 @pytestmark_root
-def test_typed_map_values_from_btf(bpf_object: Callable[[str], Path]) -> None:
-    with BpfObject.open(bpf_object("loader")) as obj:
+def test_typed_map_values_from_btf(loader_path: Path, pin_dir: Path) -> None:
+    with BpfObject.open(loader_path, pin_root_path=str(pin_dir)) as obj:
         results = obj.maps["results"]
         for name, program in obj.programs.items():
             program.autoload = name == "xdp_compute"
@@ -222,9 +222,8 @@ def test_typed_map_values_from_btf(bpf_object: Callable[[str], Path]) -> None:
 
 @pytestmark_root
 def test_verifier_failure_names_the_source_line(bpf_object: Callable[[str], Path]) -> None:
-    with BpfObject.open(bpf_object("verifier_fail")) as obj:
-        with pytest.raises(bpf.LoadError) as exc:
-            obj.load()
+    with BpfObject.open(bpf_object("verifier_fail")) as obj, pytest.raises(bpf.LoadError) as exc:
+        obj.load()
     error = exc.value
     assert error.program == "unchecked" and error.errno == errno.EACCES
     message = str(error)
