@@ -19,7 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from . import features, syscall
+from . import core, features, syscall
 from .btf import Btf, Kind, Type
 from .btf.encode import encode, fixup_datasecs, fixup_externs, sanitize
 from .btf.ext import LineInfo
@@ -37,6 +37,7 @@ from .elf import (
 from .errors import BpfError, LoadError, NotSupportedError, ObjectError
 from .fd import OwnedFd
 from .kconfig import kallsyms_lookup, kconfig_values
+from .link import Link, attach_from_section
 from .maps import Map, sanitize_name
 from .program import LoadOptions, Program
 from .relocs import ExternValue, LinkedProgram, link_program
@@ -152,10 +153,12 @@ class BpfObject:
         self._btf_error = ""
         self._kconfig_layout: dict[str, tuple[int, int]] = {}  # extern -> (offset, size)
         self._linked: dict[str, LinkedProgram] = {}
+        self._core_results: dict[str, list[core.CoreResult]] = {}
+        self._resolver: core.CoreResolver | None = None
         self._extern_cache: dict[str, ExternValue] = {}
         self._fd_array: list[int] = []
         self._codec_cache: dict[str, Any] = {}
-        self.links: list[Any] = []
+        self.links: list[Link] = []
 
         self.programs: dict[str, Program] = {}
         for prog_spec in spec.programs.values():
@@ -598,6 +601,17 @@ class BpfObject:
             f"{self.name}: __ksym extern {spec.name!r}: no {what} of that name in the kernel"
         )
 
+    def _core_resolver(self) -> core.CoreResolver:
+        if self._resolver is None:
+            if self.spec.btf is None:
+                raise ObjectError(f"{self.name}: CO-RE relocations without BTF")
+            self._resolver = core_resolver_for(self.spec.btf, self.btf_custom_path)
+        return self._resolver
+
+    def core_results(self, program: str) -> list[core.CoreResult]:
+        """How each CO-RE relocation of a loaded program resolved."""
+        return self._core_results.get(program, [])
+
     def _attach_btf_id(self, program: Program, spec: ProgramSpec) -> int:
         section = spec.section.lstrip("?")
         prefix, _, target = section.partition("/")
@@ -636,10 +650,11 @@ class BpfObject:
                 )
             linked = link_program(self.spec, spec, self)
             if linked.core_relos:
-                raise NotSupportedError(
-                    f"{self.name}: program {name!r} has {len(linked.core_relos)} CO-RE "
-                    "relocations; CO-RE is not implemented yet",
-                    errno.EOPNOTSUPP,
+                self._core_results[name] = core.relocate(
+                    linked.insns,
+                    [(position, relo) for position, _section, relo in linked.core_relos],
+                    self._core_resolver(),
+                    f"{self.name}: program {name!r}",
                 )
             self._linked[name] = linked
             program.insns = linked.code()
@@ -680,6 +695,17 @@ class BpfObject:
                 )
                 source = f"\nfailing instruction {insn} is at {info}"
         message = f"{self.name}: {error.message}{source}"
+        if str(core.POISON_HELPER) in error.log:
+            poisoned = [r for r in self._core_results.get(name, []) if r.poisoned]
+            insn = int(matches[-1]) if matches else -1
+            culprit = next(
+                (r for r in poisoned if r.insn == insn), poisoned[0] if poisoned else None
+            )
+            if culprit is not None:
+                message += (
+                    f"\nCO-RE relocation failed at instruction {culprit.insn}: "
+                    f"{culprit.kind.name} of {culprit.access} ({culprit.reason})"
+                )
         if self._btf_error:
             message += f"\n(the object's BTF was not loaded: {self._btf_error})"
         return LoadError(message, error.errno, program=name, log=error.log)
@@ -702,13 +728,18 @@ class BpfObject:
 
     # ----------------------------------------------------------------- lifetime
 
-    def attach(self) -> list[Any]:
-        """Attach every program whose section says how (the attach issue adds the kinds)."""
-        raise NotSupportedError(
-            f"{self.name}: automatic attachment is not implemented yet; attach programs "
-            "explicitly (Program.attach_socket, syscall.link_create, ...)",
-            errno.EOPNOTSUPP,
-        )
+    def attach(self) -> list[Link]:
+        """Attach every loaded program whose section says where; others are skipped."""
+        if not self.loaded:
+            raise BpfError(f"object {self.name!r} is not loaded", errno.EBADF)
+        attached = []
+        for program in self.programs.values():
+            if program.loaded:
+                link = attach_from_section(program)
+                if link is not None:
+                    attached.append(link)
+        self.links.extend(attached)
+        return attached
 
     def close(self) -> None:
         for link in self.links:
@@ -743,6 +774,63 @@ class BpfObject:
             f"<BpfObject {self.name!r} {state}: programs {list(self.programs)}, "
             f"maps {list(self.maps)}>"
         )
+
+
+def core_resolver_for(local: Btf, btf_custom_path: str | None = None) -> core.CoreResolver:
+    """CO-RE targets: a custom BTF if given, else vmlinux then (lazily) module BTF."""
+    if btf_custom_path is not None:
+        return core.CoreResolver(local, [Btf.from_file(btf_custom_path)])
+
+    def modules() -> list[Btf]:
+        return [Btf.load_module(name) for name in Btf.module_names()]
+
+    return core.CoreResolver(local, [Btf.load_vmlinux()], modules)
+
+
+def inspect_core(
+    source: str | os.PathLike[str] | bytes, target: Btf | str | None = None
+) -> dict[str, list[core.CoreResult]]:
+    """Resolve an object's CO-RE relocations against a BTF without loading anything.
+
+    ``target`` is a ``Btf``, a path to raw BTF or an ELF with ``.BTF``, or None for the
+    running kernel. Needs no privileges: a way to check an object against a kernel's
+    BTF before deploying it.
+    """
+    obj = BpfObject.open(source)
+    btf = obj.spec.btf
+    if btf is None:
+        return {}
+    if isinstance(target, Btf):
+        resolver = core.CoreResolver(btf, [target])
+    else:
+        resolver = core_resolver_for(btf, target)
+    results: dict[str, list[core.CoreResult]] = {}
+    placeholder = _PlaceholderResolver(obj)
+    for name, spec in obj.spec.programs.items():
+        linked = link_program(obj.spec, spec, placeholder)
+        relos = [(position, relo) for position, _section, relo in linked.core_relos]
+        results[name] = core.relocate(
+            linked.insns, relos, resolver, f"{obj.name}: program {name!r}"
+        )
+    return results
+
+
+class _PlaceholderResolver:
+    """Map fds and externs for linking without a kernel (inspection only)."""
+
+    def __init__(self, obj: BpfObject) -> None:
+        self._obj = obj
+
+    def map_fd(self, name: str) -> int:
+        return 0
+
+    def data_map_fd(self, section: str) -> int:
+        return 0
+
+    def extern(self, spec: ExternSpec) -> ExternValue:
+        if spec.section == ".kconfig":
+            return ExternValue("kconfig", offset=self._obj._kconfig_layout[spec.name][0])
+        return ExternValue("kfunc" if spec.is_func else "missing")
 
 
 class _MapWindow:

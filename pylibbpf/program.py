@@ -18,7 +18,7 @@ import os
 import socket
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from . import features, syscall
 from .errors import AttachError, BpfError, BpfPermissionError, LoadError, describe_errno
@@ -26,6 +26,9 @@ from .fd import OwnedFd
 from .insn import INSN_SIZE
 from .maps import sanitize_name
 from .uapi import LOG_BUF_SIZE_MAX, AttachType, Cmd, ProgType
+
+if TYPE_CHECKING:
+    from .link import Link
 
 INITIAL_LOG_SIZE = 1 << 16
 LOG_TAIL_LINES = 12
@@ -328,6 +331,29 @@ class Program:
             batch_size=batch_size,
             what=self._what,
         )
+
+    def attach(self) -> Link:
+        """Attach as the section name says (libbpf's formats: ``tp/cat/name``, ``raw_tp/x``…)."""
+        from .link import attach_from_section
+
+        link = attach_from_section(self)
+        if link is None:
+            raise AttachError(
+                f"{self._what}: section {self.section!r} does not say where to attach; use "
+                "an explicit attach_* method",
+                errno.EINVAL,
+            )
+        return link
+
+    def attach_tracepoint(self, category: str, name: str) -> Link:
+        from .link import attach_tracepoint
+
+        return attach_tracepoint(self, category, name)
+
+    def attach_raw_tracepoint(self, name: str) -> Link:
+        from .link import attach_raw_tracepoint
+
+        return attach_raw_tracepoint(self, name)
 
     def attach_socket(self, sock: Any) -> None:
         """Attach as a socket filter (SO_ATTACH_BPF) to ``sock`` or a socket fd."""
