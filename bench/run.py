@@ -148,12 +148,12 @@ print(json.dumps({"ms": ms, "rss_kib": rss() - before}))
 """
 
 
-def _median_run(command: list[str], env: dict[str, str], runs: int) -> Result:
+def _median_run(command: list[str], env: dict[str, str], runs: int, key: str = "ms") -> Result:
     samples = []
     for _ in range(runs):
         out = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
         samples.append(json.loads(out.stdout))
-    samples.sort(key=lambda s: s["ms"])
+    samples.sort(key=lambda s: s[key])
     return dict(samples[len(samples) // 2])
 
 
@@ -198,6 +198,80 @@ def btf_table(cold: Result, warm: Result, libbpf: Result | str) -> str:
         )
     if not isinstance(libbpf, str):
         lines.append(f"\nlibbpf added {libbpf['rss_kib'] / 1024:.1f} MiB of RSS.")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- objects
+
+_OBJ_PROBE = """
+import json, sys, time
+from pylibbpf.object import BpfObject
+def once(path):
+    start = time.perf_counter()
+    obj = BpfObject.open(path)
+    obj.load()
+    elapsed = (time.perf_counter() - start) * 1e3
+    obj.close()
+    return elapsed
+path, reps = sys.argv[1], int(sys.argv[2])
+first = once(path)
+print(json.dumps({"first": first, "repeated": min(once(path) for _ in range(reps))}))
+"""
+
+
+def _compile(source: Path, include: Path) -> Path:
+    out = BUILD / (source.stem + ".o")
+    multiarch = subprocess.run(["gcc", "-print-multiarch"], capture_output=True, text=True)
+    subprocess.run(
+        ["clang-19", "-O2", "-g", "-target", "bpf", "-D__TARGET_ARCH_x86", f"-I{include}",
+         f"-I/usr/include/{multiarch.stdout.strip()}", "-c", str(source), "-o", str(out)],
+        check=True,
+    )
+    return out
+
+
+def bench_objects(reps: int) -> list[tuple[str, Result, Result | str]]:
+    """open + load of a non-CO-RE and a CO-RE object: pylibbpf vs libbpf, fresh processes."""
+    BUILD.mkdir(exist_ok=True)
+    header = BUILD / "vmlinux.h"
+    if not header.exists():
+        from pylibbpf.btf import Btf
+
+        header.write_text(Btf.load_vmlinux().dump_c())
+    loader = BUILD / "obj_bench"
+    subprocess.run(["gcc", "-O2", "-o", str(loader), str(HERE / "obj_bench.c"), "-lbpf"],
+                   check=True)
+    rows: list[tuple[str, Result, Result | str]] = []
+    for label, source in (("XDP parser, no CO-RE", "xdp_parser.bpf.c"),
+                          ("CO-RE tracepoint, 3 maps, globals", "core_tp.bpf.c")):
+        obj = _compile(HERE / source, BUILD)
+        ours = _median_run([sys.executable, "-c", _OBJ_PROBE, str(obj), str(reps)],
+                           dict(os.environ), 3, key="first")
+        theirs: Result | str = _median_run([str(loader), str(obj), str(reps)],
+                                           dict(os.environ), 3, key="first")
+        rows.append((label, ours, theirs))
+    return rows
+
+
+def objects_table(rows: list[tuple[str, Result, Result | str]]) -> str:
+    lines = [
+        "open + load of a BPF object, ms (median of 3 fresh processes; 'repeated' is the",
+        "best of further loads in the same process). Ratio = libbpf time / pylibbpf time.",
+        "",
+        "| object | pylibbpf first | libbpf first | ratio | pylibbpf repeated | "
+        "libbpf repeated | ratio |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for label, ours, theirs in rows:
+        if isinstance(theirs, str):
+            lines.append(f"| {label} | {ours['first']:.1f} | n/a | n/a | "
+                         f"{ours['repeated']:.1f} | n/a | n/a |")
+            continue
+        lines.append(
+            f"| {label} | {ours['first']:.1f} | {theirs['first']:.1f} | "
+            f"{theirs['first'] / ours['first']:.2f}x | {ours['repeated']:.1f} | "
+            f"{theirs['repeated']:.1f} | {theirs['repeated'] / ours['repeated']:.2f}x |"
+        )
     return "\n".join(lines)
 
 
@@ -247,9 +321,13 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--write", action="store_true", help="update bench/RESULTS.md")
-    parser.add_argument("--only", choices=("maps", "btf"), help="run one benchmark")
+    parser.add_argument("--only", choices=("maps", "btf", "objects"), help="run one benchmark")
     args = parser.parse_args()
     sections = []
+    if args.only in (None, "objects"):
+        sections.append(f"## Objects\n\n{objects_table(bench_objects(args.reps))}\n")
+    if args.only == "objects":
+        return _report(machine(), sections, args.write)
     if args.only in (None, "btf"):
         sections.append(f"## BTF\n\n{btf_table(*bench_btf(args.reps))}\n")
     if args.only == "btf":

@@ -151,21 +151,87 @@ def object_name(path: str) -> str:
     return base.split(".", 1)[0] or base
 
 
+_SHT_NAMES = {1: "SHT_PROGBITS", 2: "SHT_SYMTAB", 3: "SHT_STRTAB", 8: "SHT_NOBITS", 9: "SHT_REL"}
+
+
+class _Section:
+    """One section header (read with ``struct``: pyelftools' per-section objects are slow)."""
+
+    __slots__ = ("_data", "fields", "name")
+
+    def __init__(self, name: str, fields: dict[str, Any], data: bytes) -> None:
+        self.name = name
+        self.fields = fields
+        self._data = data
+
+    def __getitem__(self, key: str) -> Any:
+        return self.fields[key]
+
+    def data(self) -> bytes:
+        start, size = self.fields["sh_offset"], self.fields["sh_size"]
+        if start + size > len(self._data):
+            raise ValueError(f"{size} bytes at {start} run past the end of the file")
+        return self._data[start : start + size]
+
+
 class _Parser:
     def __init__(self, data: bytes, name: str) -> None:
         self.name = name
         try:
-            self.elf = ELFFile(BytesIO(data))
-            self.sections = list(self.elf.iter_sections())
+            self.elf = ELFFile(BytesIO(data))  # header checks (class, machine, byte order)
+            machine = self.elf["e_machine"]
+            elfclass = self.elf.elfclass
         except (ELFError, ELFParseError, struct.error, ValueError, IndexError) as error:
             raise ObjectError(f"{name}: not a valid ELF file: {error}") from None
-        if self.elf["e_machine"] not in ("EM_BPF", EM_BPF):
+        if machine not in ("EM_BPF", EM_BPF):
             raise ObjectError(
-                f"{name}: ELF machine is {self.elf['e_machine']}, not BPF (compile with "
-                "clang -target bpf)"
+                f"{name}: ELF machine is {machine}, not BPF (compile with clang -target bpf)"
             )
-        if self.elf.elfclass != 64:
+        if elfclass != 64:
             raise ObjectError(f"{name}: 32-bit ELF objects are not BPF objects")
+        self.order = "<" if self.elf.little_endian else ">"
+        self.sections = self._section_table(data)
+
+    def _section_table(self, data: bytes) -> list[_Section]:
+        header = self.elf.header
+        offset, size, count, names = (
+            header["e_shoff"],
+            header["e_shentsize"],
+            header["e_shnum"],
+            header["e_shstrndx"],
+        )
+        record = struct.Struct(self.order + "IIQQQQIIQQ")
+        if size != record.size or offset + count * size > len(data) or names >= max(count, 1):
+            raise ObjectError(f"{self.name}: not a valid ELF file: bad section header table")
+        keys = (
+            "sh_name",
+            "sh_type",
+            "sh_flags",
+            "sh_addr",
+            "sh_offset",
+            "sh_size",
+            "sh_link",
+            "sh_info",
+            "sh_addralign",
+            "sh_entsize",
+        )
+        table = [
+            dict(zip(keys, values, strict=True))
+            for values in record.iter_unpack(data[offset : offset + count * size])
+        ]
+        string_header = table[names]
+        strings = data[
+            string_header["sh_offset"] : string_header["sh_offset"] + string_header["sh_size"]
+        ]
+        sections = []
+        for fields in table:
+            start = fields["sh_name"]
+            end = strings.find(b"\0", start)
+            if start > len(strings) or end < 0:
+                raise ObjectError(f"{self.name}: not a valid ELF file: bad section name")
+            fields["sh_type"] = _SHT_NAMES.get(fields["sh_type"], fields["sh_type"])
+            sections.append(_Section(strings[start:end].decode(errors="replace"), fields, data))
+        return sections
 
     def section_data(self, section: Any) -> bytes:
         try:
@@ -178,29 +244,46 @@ class _Parser:
             ) from None
 
     def symbols(self) -> list[Symbol]:
-        symtab: Any = self.elf.get_section_by_name(".symtab")
+        """The symbol table, decoded with ``struct`` (pyelftools is slow per record)."""
+        symtab: Any = next((sec for sec in self.sections if sec.name == ".symtab"), None)
         if symtab is None:
             raise ObjectError(f"{self.name}: has no symbol table (.symtab)")
+        raw = self.section_data(symtab)
+        link = symtab["sh_link"]
+        if not 0 < link < len(self.sections):
+            raise ObjectError(f"{self.name}: .symtab has no string table")
+        strings = self.section_data(self.sections[link])
+        record = struct.Struct(self.order + "IBBHQQ")
+        if len(raw) % record.size:
+            raise ObjectError(f"{self.name}: .symtab size {len(raw)} is not a multiple of 24")
         out = []
-        try:
-            for sym in symtab.iter_symbols():
-                index = sym["st_shndx"]
-                index = index if isinstance(index, int) else 0
-                section = self.sections[index].name if 0 < index < len(self.sections) else ""
-                out.append(
-                    Symbol(
-                        sym.name,
-                        sym["st_value"],
-                        sym["st_size"],
-                        index,
-                        section,
-                        sym["st_info"]["bind"],
-                        sym["st_info"]["type"],
-                    )
-                )
-        except (ELFError, ELFParseError, struct.error, ValueError, IndexError) as error:
-            raise ObjectError(f"{self.name}: corrupt symbol table: {error}") from None
+        for name_off, info, _other, index, value, size in record.iter_unpack(raw):
+            if name_off >= len(strings) and name_off:
+                raise ObjectError(f"{self.name}: symbol name offset {name_off} is out of range")
+            end = strings.find(b"\0", name_off)
+            name = strings[name_off : end if end >= 0 else len(strings)].decode(errors="replace")
+            if index >= 0xFF00:  # SHN_ABS, SHN_COMMON, ...: not in a section
+                index = 0
+            section = self.sections[index].name if 0 < index < len(self.sections) else ""
+            bind = _BINDS.get(info >> 4, f"STB_{info >> 4}")
+            kind = _TYPES.get(info & 0xF, f"STT_{info & 0xF}")
+            out.append(Symbol(name, value, size, index, section, bind, kind))
         return out
+
+    def relocations(self, section: Any) -> list[tuple[int, int, int]]:
+        """(offset, symbol index, type) of an SHT_REL section, decoded with ``struct``."""
+        raw = self.section_data(section)
+        record = struct.Struct(self.order + "QQ")
+        if len(raw) % record.size:
+            raise ObjectError(
+                f"{self.name}: relocation section {section.name!r} is {len(raw)} bytes, not "
+                "a multiple of 16"
+            )
+        return [(offset, info >> 32, info & 0xFFFFFFFF) for offset, info in record.iter_unpack(raw)]
+
+
+_BINDS = {0: "STB_LOCAL", 1: "STB_GLOBAL", 2: "STB_WEAK"}
+_TYPES = {0: "STT_NOTYPE", 1: "STT_OBJECT", 2: "STT_FUNC", 3: "STT_SECTION", 4: "STT_FILE"}
 
 
 def parse_object(data: bytes, name: str = "object") -> ObjectSpec:
@@ -217,6 +300,7 @@ def parse_object(data: bytes, name: str = "object") -> ObjectSpec:
     datasecs: dict[str, DataSectionSpec] = {}
     struct_ops: dict[str, bytes] = {}
     maps_index = -1
+    rel_sections: list[Any] = []
 
     section: Any
     for index, section in enumerate(sections):
@@ -240,16 +324,7 @@ def parse_object(data: bytes, name: str = "object") -> ObjectSpec:
         elif sec_name == ".BTF.ext":
             btf_ext_data = parser.section_data(section)
         elif sec_type == "SHT_REL":
-            target = section["sh_info"]
-            entries = []
-            try:
-                for rel in section.iter_relocations():
-                    entries.append((rel["r_offset"], rel["r_info_sym"], rel["r_info_type"]))
-            except (ELFError, ELFParseError, struct.error, ValueError) as error:
-                raise ObjectError(
-                    f"{name}: corrupt relocation section {sec_name!r}: {error}"
-                ) from None
-            relocations.setdefault(target, []).extend(entries)
+            rel_sections.append(section)
         elif sec_type == "SHT_PROGBITS" and section["sh_flags"] & SHF_EXECINSTR:
             code = parser.section_data(section)
             if len(code) % INSN_SIZE:
@@ -273,6 +348,11 @@ def parse_object(data: bytes, name: str = "object") -> ObjectSpec:
             '"GPL"; (the kernel restricts helpers by license)'
         )
     symbols = parser.symbols()
+    for section in rel_sections:
+        # Only code and .maps relocations matter; DWARF's thousands are skipped unread.
+        target = section["sh_info"]
+        if target in exec_sections or target == maps_index:
+            relocations.setdefault(target, []).extend(parser.relocations(section))
     btf_ext = None
     if btf_ext_data is not None and btf is not None:
         btf_ext = BtfExt(btf_ext_data, btf, name=f"{name} .BTF.ext")
