@@ -123,6 +123,22 @@ class ExternSpec:
 
 
 @dataclass
+class StructOpsSpec:
+    """A ``SEC(".struct_ops[.link]")`` variable: a kernel ops struct filled in by the object."""
+
+    name: str  # the variable's name: the map's name
+    section: str
+    type_id: int  # its local struct type
+    data: bytes  # the variable's bytes (plain members, e.g. .name)
+    functions: dict[int, str]  # byte offset of a function-pointer member -> program name
+    link: bool  # .struct_ops.link: registered through a bpf_link
+
+    @property
+    def autocreate(self) -> bool:
+        return not self.section.startswith("?")
+
+
+@dataclass
 class ObjectSpec:
     name: str
     license: str
@@ -139,7 +155,7 @@ class ObjectSpec:
     section_sizes: dict[str, int] = field(default_factory=dict)
     # Variables: (section, name) -> offset, from the STT_OBJECT symbols.
     object_symbols: dict[tuple[str, str], int] = field(default_factory=dict)
-    struct_ops: dict[str, bytes] = field(default_factory=dict)  # section -> data
+    struct_ops: dict[str, StructOpsSpec] = field(default_factory=dict)
 
     def subprogram_at(self, section_index: int, insn: int) -> ProgramSpec | None:
         return self.subprograms.get((section_index, insn))
@@ -298,7 +314,7 @@ def parse_object(data: bytes, name: str = "object") -> ObjectSpec:
     exec_sections: dict[int, bytes] = {}
     relocations: dict[int, list[tuple[int, int, int]]] = {}  # target -> (offset, sym, type)
     datasecs: dict[str, DataSectionSpec] = {}
-    struct_ops: dict[str, bytes] = {}
+    struct_ops_sections: dict[int, bytes] = {}
     maps_index = -1
     rel_sections: list[Any] = []
 
@@ -335,7 +351,7 @@ def parse_object(data: bytes, name: str = "object") -> ObjectSpec:
             if code:
                 exec_sections[index] = code
         elif sec_name.lstrip("?").startswith(".struct_ops"):
-            struct_ops[sec_name] = parser.section_data(section)
+            struct_ops_sections[index] = parser.section_data(section)
         elif sec_name.startswith(DATA_PREFIXES) and sec_type in ("SHT_PROGBITS", "SHT_NOBITS"):
             readonly = sec_name.startswith(".rodata") or not section["sh_flags"] & SHF_WRITE
             datasecs[sec_name] = DataSectionSpec(
@@ -351,7 +367,7 @@ def parse_object(data: bytes, name: str = "object") -> ObjectSpec:
     for section in rel_sections:
         # Only code and .maps relocations matter; DWARF's thousands are skipped unread.
         target = section["sh_info"]
-        if target in exec_sections or target == maps_index:
+        if target in exec_sections or target == maps_index or target in struct_ops_sections:
             relocations.setdefault(target, []).extend(parser.relocations(section))
     btf_ext = None
     if btf_ext_data is not None and btf is not None:
@@ -374,6 +390,7 @@ def parse_object(data: bytes, name: str = "object") -> ObjectSpec:
         maps = _maps(name, btf, symbols, maps_index, relocations.get(maps_index, []))
 
     externs = _externs(name, btf, symbols)
+    struct_ops = _struct_ops(name, btf, symbols, sections, struct_ops_sections, relocations)
     return ObjectSpec(
         name=name,
         license=license_,
@@ -587,6 +604,55 @@ def _values_offset(btf: Btf, spec: MapSpec, obj: str) -> int:
                 if member.name == "values":
                     return member.bit_offset // 8
     raise ObjectError(f"{obj}: map {spec.name!r} has initial values but no 'values' field")
+
+
+# --------------------------------------------------------------------------- struct_ops
+
+
+def _struct_ops(
+    name: str,
+    btf: Btf | None,
+    symbols: list[Symbol],
+    sections: list[Any],
+    datas: dict[int, bytes],
+    relocations: dict[int, list[tuple[int, int, int]]],
+) -> dict[str, StructOpsSpec]:
+    out: dict[str, StructOpsSpec] = {}
+    for index, data in datas.items():
+        sec_name = sections[index].name
+        if btf is None:
+            raise ObjectError(f"{name}: {sec_name!r} needs BTF (compile with clang -g)")
+        datasecs = btf.find_all(sec_name, Kind.DATASEC)
+        if not datasecs:
+            raise ObjectError(f"{name}: {sec_name!r} has no DATASEC in BTF")
+        offsets = {s.name: s.value for s in symbols if s.section_index == index and s.name}
+        variables = []
+        for entry in datasecs[0].vars:
+            var = btf[entry.type]
+            start = offsets.get(var.name, entry.offset)
+            size = btf.sizeof(var.type)
+            if start + size > len(data):
+                raise ObjectError(f"{name}: struct_ops {var.name!r} lies outside {sec_name!r}")
+            variables.append((start, size, var))
+        for start, size, var in variables:
+            functions = {}
+            for offset, sym_index, _type in relocations.get(index, []):
+                if start <= offset < start + size:
+                    if sym_index >= len(symbols):
+                        raise ObjectError(
+                            f"{name}: struct_ops {var.name!r}: relocation names "
+                            f"symbol #{sym_index}, which does not exist"
+                        )
+                    functions[offset - start] = symbols[sym_index].name
+            out[var.name] = StructOpsSpec(
+                var.name,
+                sec_name,
+                var.type,
+                data[start : start + size],
+                functions,
+                ".struct_ops.link" in sec_name,
+            )
+    return out
 
 
 # --------------------------------------------------------------------------- externs

@@ -14,13 +14,18 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from . import features, syscall
 from .codec import Codec, codec_for
 from .errors import BpfError, NotSupportedError, ObjectError
 from .fd import OwnedFd
 from .sysinfo import num_possible_cpus
+
+if TYPE_CHECKING:
+    from .link import Link
+    from .struct_ops import StructOpsState
+
 from .uapi import (
     KEYLESS_MAP_TYPES,
     OBJ_NAME_LEN,
@@ -105,6 +110,7 @@ class Map:
         self._key_type = key_type
         self._value_type = value_type
         self._fd: OwnedFd | None = None
+        self.struct_ops: StructOpsState | None = None  # set for an object's struct_ops maps
         self._ops: Any = _NotCreatedOps(self._what)
         if fd is not None:
             self._bind(fd)
@@ -545,6 +551,13 @@ class Map:
         return done
 
     # ----------------------------------------------------------------- lifecycle
+
+    def attach_struct_ops(self) -> Link:
+        """Register this struct_ops map (e.g. a TCP congestion control); closing the returned
+        link unregisters it."""
+        if self.struct_ops is None:
+            raise BpfError(f"{self._what} is not a loaded struct_ops map", errno.EINVAL)
+        return self.struct_ops.attach()
 
     def freeze(self) -> None:
         """Make the map read-only for user space from now on (BPF programs still write)."""

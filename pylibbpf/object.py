@@ -19,7 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from . import core, features, syscall
+from . import core, features, struct_ops, syscall
 from .btf import Btf, Kind, Type
 from .btf.encode import encode, fixup_datasecs, fixup_externs, sanitize
 from .btf.ext import LineInfo
@@ -34,7 +34,7 @@ from .elf import (
     object_name,
     parse_object,
 )
-from .errors import BpfError, LoadError, NotSupportedError, ObjectError
+from .errors import BpfError, LoadError, ObjectError
 from .fd import OwnedFd
 from .kconfig import kallsyms_lookup, kconfig_values
 from .link import Link, attach_from_section
@@ -42,6 +42,7 @@ from .maps import Map, sanitize_name
 from .program import LoadOptions, Program
 from .relocs import ExternValue, LinkedProgram, link_program
 from .sections import ATTACH_BTF, FRAGS, SLEEPABLE
+from .struct_ops import StructOpsPlan
 from .uapi import (
     FD_VALUE_MAP_TYPES,
     OBJ_NAME_LEN,
@@ -186,6 +187,24 @@ class BpfObject:
                 value_size=len(self._images[".kconfig"]),
                 max_entries=1,
             )
+        self._struct_ops_plans: dict[str, StructOpsPlan] = {}
+        used_by_struct_ops: set[str] = set()
+        for ops in spec.struct_ops.values():
+            flags = MapFlags.LINK if ops.link else 0
+            self.maps[ops.name] = Map(
+                None,
+                name=ops.name,
+                map_type=MapType.STRUCT_OPS,
+                key_size=4,
+                value_size=0,
+                max_entries=1,
+                flags=flags,
+            )
+            if ops.autocreate:
+                used_by_struct_ops.update(ops.functions.values())
+        for program in self.programs.values():
+            if program.type == ProgType.STRUCT_OPS and program.name not in used_by_struct_ops:
+                program.autoload = False  # as libbpf: only programs a struct_ops map uses
         self.variables: dict[str, Variable] = self._collect_variables()
 
     # ----------------------------------------------------------------- opening
@@ -376,15 +395,10 @@ class BpfObject:
                 f"{self.name}: object is {self.spec.byteorder}-endian, this host is not "
                 "(compile with -target bpfel/bpfeb to match)"
             )
-        if self.spec.struct_ops:
-            raise NotSupportedError(
-                f"{self.name}: struct_ops sections ({', '.join(self.spec.struct_ops)}) are not "
-                "supported yet",
-                errno.EOPNOTSUPP,
-            )
         features.ensure_memlock()
         try:
             self._load_btf()
+            self._plan_struct_ops()
             self._create_maps()
             self._load_programs()
             self._fill_map_values()
@@ -415,9 +429,58 @@ class BpfObject:
             self._btf_fd = None
             self._btf_error = str(error)
 
+    def _plan_struct_ops(self) -> None:
+        """Match each struct_ops variable to the kernel's struct; tell its programs which
+        struct and member they implement."""
+        for name, ops in self.spec.struct_ops.items():
+            if not ops.autocreate:
+                continue
+            assert self.spec.btf is not None
+            ops_plan = struct_ops.plan(ops, self.spec.btf, self.name)
+            self._struct_ops_plans[name] = ops_plan
+            for program_name, member in ops_plan.members.items():
+                program = self.programs.get(program_name)
+                if program is None:
+                    raise ObjectError(
+                        f"{self.name}: struct_ops {name!r} refers to "
+                        f"{program_name!r}, which is not a program"
+                    )
+                if program.type != ProgType.STRUCT_OPS:
+                    raise ObjectError(
+                        f"{self.name}: struct_ops {name!r}: program {program_name!r} is in "
+                        f'section {program.section!r}, not a SEC("struct_ops") program'
+                    )
+                program.options.attach_btf_id = ops_plan.kernel.type.id
+                program.options.expected_attach_type = member
+                program.autoload = True
+
+    def _create_struct_ops_map(self, name: str, ops_plan: StructOpsPlan) -> None:
+        map_obj = self.maps[name]
+        map_obj.value_size = ops_plan.kernel.wrapper.size
+        if self._btf_fd is None:
+            raise ObjectError(
+                f"{self.name}: {ops_plan.what} needs the object's BTF in the "
+                f"kernel, which was not loaded: {self._btf_error}"
+            )
+        fd = syscall.map_create(
+            MapType.STRUCT_OPS,
+            4,
+            map_obj.value_size,
+            1,
+            flags=map_obj.flags,
+            name=sanitize_name(name),
+            btf_vmlinux_value_type_id=ops_plan.kernel.wrapper.id,
+            btf_fd=self._btf_fd.fd,
+            what=f"{self.name}: {ops_plan.what}",
+        )
+        map_obj._bind(OwnedFd(fd, f"map {name!r}"))
+        map_obj.struct_ops = struct_ops.StructOpsState(ops_plan, self.programs, map_obj)
+
     def _create_maps(self) -> None:
         for name, spec in self.spec.maps.items():
             self._create_user_map(name, spec)
+        for name, ops_plan in self._struct_ops_plans.items():
+            self._create_struct_ops_map(name, ops_plan)
         mmapable = features.has_mmapable_maps()
         for section in self._data_sections():
             self._create_data_map(section, mmapable)
@@ -732,12 +795,14 @@ class BpfObject:
         """Attach every loaded program whose section says where; others are skipped."""
         if not self.loaded:
             raise BpfError(f"object {self.name!r} is not loaded", errno.EBADF)
-        attached = []
+        attached: list[Link] = []
         for program in self.programs.values():
-            if program.loaded:
+            if program.loaded and program.type != ProgType.STRUCT_OPS:
                 link = attach_from_section(program)
                 if link is not None:
                     attached.append(link)
+        for name in self._struct_ops_plans:
+            attached.append(self.maps[name].attach_struct_ops())
         self.links.extend(attached)
         return attached
 
