@@ -167,17 +167,16 @@ class StructOpsLink(Link):
         super().__init__(fd if fd is not None else OwnedFd(_dup(map_fd), description), description)
         self._plain = fd is None
 
-    def update_map(self, new_map: object) -> None:
+    def update_map(self, new_map: Map) -> None:
         """Swap in another (loaded, BPF_F_LINK) struct_ops map atomically."""
         if self._plain:
             raise BpfError(
                 f"{self.description}: only .struct_ops.link maps can be swapped", errno.EINVAL
             )
-        state = getattr(new_map, "_struct_ops", None)
-        if state is None:
+        if new_map.struct_ops is None:
             raise BpfError(f"{self.description}: {new_map!r} is not a struct_ops map", errno.EINVAL)
-        state.write_value()
-        syscall.link_update(self.fd, new_map.fileno(), what=self.description)  # type: ignore[attr-defined]
+        new_map.struct_ops.write_value()
+        syscall.link_update(self.fd, new_map.fileno(), what=self.description)
 
     def close(self) -> None:
         if self._plain and not self.closed:

@@ -1,0 +1,162 @@
+"""struct_ops end to end: BPF TCP congestion controls registered from Python, carrying real
+traffic over loopback in a private network namespace (``unshare --net``)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+import pylibbpf as bpf
+from pylibbpf.btf import Btf, Kind
+from pylibbpf.object import BpfObject
+
+pytestmark = [
+    pytest.mark.root,
+    pytest.mark.skipif(shutil.which("unshare") is None, reason="unshare (util-linux) is missing"),
+]
+
+AVAILABLE = Path("/proc/sys/net/ipv4/tcp_available_congestion_control")
+HELPER = Path(__file__).with_name("tcp_transfer.py")
+
+
+def available() -> list[str]:
+    return AVAILABLE.read_text().split()
+
+
+def wait_gone(name: str) -> None:
+    """Unregistering through a closed link completes in a kernel work item."""
+    deadline = time.monotonic() + 5
+    while name in available():
+        assert time.monotonic() < deadline, f"{name} is still registered"
+        time.sleep(0.05)
+
+
+def cwnd_offset() -> int:
+    info = Btf.load_vmlinux().find("tcp_info", Kind.STRUCT)
+    return next(m.bit_offset // 8 for m in info.members if m.name == "tcpi_snd_cwnd")
+
+
+def transfer(cc: str, mib: int = 8) -> dict[str, object]:
+    out = subprocess.run(
+        ["unshare", "--net", sys.executable, str(HELPER), cc, str(mib), str(cwnd_offset())],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+@pytest.fixture
+def cc_object(bpf_object: Callable[[str], Path]) -> Iterator[BpfObject]:
+    with BpfObject.open(bpf_object("tcp_cc")) as obj:
+        obj.load()
+        yield obj
+    for name in ("pylibbpf_fixed", "pylibbpf_plain"):
+        wait_gone(name)
+
+
+def test_bpf_congestion_control_carries_real_traffic(cc_object: BpfObject) -> None:
+    assert "pylibbpf_fixed" not in available()
+    with cc_object.maps["fixed10"].attach_struct_ops() as link:
+        assert link.info().type == bpf.LinkType.STRUCT_OPS
+        assert "pylibbpf_fixed" in available()
+        result = transfer("pylibbpf_fixed")
+        assert result["first"] == {"cc": "pylibbpf_fixed", "snd_cwnd": 10}
+        assert cc_object.variables["calls10"].value > 0  # the BPF cong_avoid ran
+        assert cc_object.variables["inits"].value >= 1
+        assert cc_object.variables["calls20"].value == 0
+    wait_gone("pylibbpf_fixed")
+
+
+def test_update_map_swaps_the_implementation_mid_connection(cc_object: BpfObject) -> None:
+    link = cc_object.maps["fixed10"].attach_struct_ops()
+    child = subprocess.Popen(
+        [
+            "unshare",
+            "--net",
+            sys.executable,
+            str(HELPER),
+            "pylibbpf_fixed",
+            "16",
+            str(cwnd_offset()),
+            "--pause",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None and child.stdin is not None
+        assert child.stdout.readline().strip() == "paused"  # a connection is open and sending
+        link.update_map(cc_object.maps["fixed20"])  # atomic swap under the same name
+        assert "pylibbpf_fixed" in available()
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        result = json.loads(child.stdout.readline())
+        assert child.wait(timeout=120) == 0
+    finally:
+        if child.poll() is None:
+            child.kill()
+        link.close()
+    assert result["first"]["snd_cwnd"] == 10
+    # the connection that was open across the swap kept going (on the implementation it
+    # started with); a new one gets the new implementation
+    assert result["first_after"]["cc"] == "pylibbpf_fixed"
+    assert result["second"] == {"cc": "pylibbpf_fixed", "snd_cwnd": 20}
+    assert cc_object.variables["calls20"].value > 0
+
+
+def test_plain_struct_ops_map_registers_by_update(cc_object: BpfObject) -> None:
+    with cc_object.maps["plain"].attach_struct_ops():
+        assert "pylibbpf_plain" in available()
+        assert transfer("pylibbpf_plain", mib=2)["first"]["snd_cwnd"] == 10
+    assert "pylibbpf_plain" not in available()  # key 0 deleted: unregistered at once
+
+
+def test_registration_outlives_the_object_only_when_pinned(
+    bpf_object: Callable[[str], Path], pin_dir: Path
+) -> None:
+    with BpfObject.open(bpf_object("tcp_cc")) as obj:
+        obj.load()
+        obj.maps["fixed10"].attach_struct_ops().pin(pin_dir / "cc_link")
+    assert "pylibbpf_fixed" in available()  # object closed, pin holds the registration
+    (pin_dir / "cc_link").unlink()
+    wait_gone("pylibbpf_fixed")
+    with BpfObject.open(bpf_object("tcp_cc")) as obj:
+        obj.load()
+        obj.maps["fixed10"].attach_struct_ops()
+    wait_gone("pylibbpf_fixed")  # not pinned: closing the object unregistered it
+
+
+def test_missing_mandatory_callback_is_explained(bpf_object: Callable[[str], Path]) -> None:
+    with BpfObject.open(bpf_object("tcp_cc")) as obj:
+        obj.load()
+        assert not obj.maps["incomplete"].created  # '?' sections are not auto-created
+    obj = BpfObject.open(bpf_object("tcp_cc"))
+    try:
+        obj.spec.struct_ops["incomplete"] = _autocreated(obj.spec.struct_ops["incomplete"])
+        obj = BpfObject(obj.spec)
+        obj.load()
+        with pytest.raises(
+            bpf.BpfError,
+            match=r"'incomplete' \(struct tcp_congestion_ops\): "
+            r"registration failed.*callbacks left NULL: .*ssthresh",
+        ):
+            obj.maps["incomplete"].attach_struct_ops()
+        assert "pylibbpf_broken" not in available()
+    finally:
+        obj.close()
+
+
+def _autocreated(spec: object) -> object:
+    import dataclasses
+
+    return dataclasses.replace(spec, section=".struct_ops")  # type: ignore[type-var]
