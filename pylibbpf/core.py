@@ -81,6 +81,10 @@ class CoreResult:
     local_size: int = 0  # FIELD_BYTE_OFFSET: for load/store size adjustment
     target_size: int = 0
     reason: str = ""
+    # The compiler may pick a wider container for a bitfield than this arithmetic does;
+    # the relocated offset, size and shifts stay consistent with each other, so (as in
+    # libbpf) the instruction's old value is only checked where it cannot be ambiguous.
+    validate: bool = True
 
 
 def _skip_mods(btf: Btf, type_id: int) -> Type:
@@ -429,6 +433,8 @@ class CoreResolver:
                 reason="no matching field in the target kernel",
             )
         value, size = self._unique(results, where, spec.c_access)
+        unambiguous = relo.kind in (CoreReloKind.FIELD_SIGNED, CoreReloKind.FIELD_RSHIFT_U64)
+        bitfield = spec.field.bitfield
         return CoreResult(
             insn,
             relo.kind,
@@ -436,8 +442,9 @@ class CoreResolver:
             spec.c_access,
             local_value,
             value,
-            local_size=local_size,
-            target_size=size,
+            local_size=0 if bitfield else local_size,
+            target_size=0 if bitfield else size,
+            validate=not bitfield or unambiguous,
         )
 
     def _type(self, relo: CoreRelo, insn: int, local_type: Type, where: str) -> CoreResult:
@@ -568,8 +575,11 @@ def poison(insns: list[Insn], position: int) -> None:
 
 
 def _check(actual: int, expected: int, where: str, result: CoreResult) -> None:
-    if result.kind == CoreReloKind.TYPE_ID_TARGET or result.kind == CoreReloKind.TYPE_ID_LOCAL:
-        return  # the compiler leaves the local id; some compilers leave 0
+    if not result.validate or result.kind in (
+        CoreReloKind.TYPE_ID_TARGET,
+        CoreReloKind.TYPE_ID_LOCAL,
+    ):
+        return  # ambiguous bitfield aspects; type ids the linker may have renumbered
     if actual != expected and (actual & 0xFFFFFFFF) != (expected & 0xFFFFFFFF):
         raise RelocationError(
             f"{where} ({result.access}): instruction {result.insn} holds {actual}, but the "

@@ -16,10 +16,19 @@ import errno
 import fcntl
 import os
 import weakref
+from collections.abc import Callable
 from types import TracebackType
 from typing import Self
 
 from .errors import BpfError
+
+
+def _close(fd: int, before_close: Callable[[int], None] | None) -> None:
+    try:
+        if before_close is not None:
+            before_close(fd)
+    finally:
+        os.close(fd)
 
 
 class OwnedFd:
@@ -27,12 +36,20 @@ class OwnedFd:
 
     __slots__ = ("__weakref__", "_fd", "_finalizer", "label")
 
-    def __init__(self, fd: int, label: str = "bpf object") -> None:
+    def __init__(
+        self,
+        fd: int,
+        label: str = "bpf object",
+        *,
+        before_close: Callable[[int], None] | None = None,
+    ) -> None:
+        """``before_close(fd)`` runs just before the descriptor is closed, on every path
+        (close, ``with``, garbage collection): for undoing what the fd registered."""
         if fd < 0:
             raise ValueError(f"{label}: invalid file descriptor {fd}")
         self._fd = fd
         self.label = label
-        self._finalizer = weakref.finalize(self, os.close, fd)
+        self._finalizer = weakref.finalize(self, _close, fd, before_close)
 
     @property
     def fd(self) -> int:

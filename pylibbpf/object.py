@@ -474,7 +474,7 @@ class BpfObject:
             what=f"{self.name}: {ops_plan.what}",
         )
         map_obj._bind(OwnedFd(fd, f"map {name!r}"))
-        map_obj.struct_ops = struct_ops.StructOpsState(ops_plan, self.programs, map_obj)
+        map_obj.struct_ops = struct_ops.StructOpsState(ops_plan, self.programs, map_obj, self.links)
 
     def _create_maps(self) -> None:
         for name, spec in self.spec.maps.items():
@@ -801,9 +801,9 @@ class BpfObject:
                 link = attach_from_section(program)
                 if link is not None:
                     attached.append(link)
-        for name in self._struct_ops_plans:
-            attached.append(self.maps[name].attach_struct_ops())
         self.links.extend(attached)
+        for name in self._struct_ops_plans:
+            attached.append(self.maps[name].attach_struct_ops())  # joins self.links itself
         return attached
 
     def close(self) -> None:

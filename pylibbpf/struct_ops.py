@@ -164,8 +164,12 @@ class StructOpsLink(Link):
     """A registered struct_ops map. Closing it unregisters (for plain maps: deletes key 0)."""
 
     def __init__(self, fd: OwnedFd | None, map_fd: int, description: str) -> None:
-        super().__init__(fd if fd is not None else OwnedFd(_dup(map_fd), description), description)
-        self._plain = fd is None
+        if fd is None:  # a plain map: our own map fd, deleting key 0 when it goes
+            fd = OwnedFd(_dup(map_fd), description, before_close=_unregister_plain)
+            self._plain = True
+        else:
+            self._plain = False
+        super().__init__(fd, description)
 
     def update_map(self, new_map: Map) -> None:
         """Swap in another (loaded, BPF_F_LINK) struct_ops map atomically."""
@@ -178,11 +182,10 @@ class StructOpsLink(Link):
         new_map.struct_ops.write_value()
         syscall.link_update(self.fd, new_map.fileno(), what=self.description)
 
-    def close(self) -> None:
-        if self._plain and not self.closed:
-            with contextlib.suppress(BpfError):  # already unregistered: the map went away
-                syscall.map_delete_elem(self.fd, struct.pack("<I", 0), what=self.description)
-        super().close()
+
+def _unregister_plain(map_fd: int) -> None:
+    with contextlib.suppress(BpfError):  # already unregistered
+        syscall.map_delete_elem(map_fd, struct.pack("<I", 0))
 
 
 def _dup(fd: int) -> int:
@@ -194,10 +197,17 @@ def _dup(fd: int) -> int:
 class StructOpsState:
     """What a struct_ops ``Map`` needs to register itself."""
 
-    def __init__(self, plan_: StructOpsPlan, programs: Mapping[str, Program], map_: Map) -> None:
+    def __init__(
+        self,
+        plan_: StructOpsPlan,
+        programs: Mapping[str, Program],
+        map_: Map,
+        owner_links: list[Link] | None = None,
+    ) -> None:
         self.plan = plan_
         self.programs = programs
         self.map = map_
+        self._owner_links = owner_links  # the object's: closing it unregisters these too
 
     def write_value(self) -> None:
         fds = {name: self.programs[name].fileno() for name in self.plan.slots.values()}
@@ -223,7 +233,11 @@ class StructOpsState:
         self.write_value()
         map_fd = self.map.fileno()
         what = f"{self.plan.what} registration"
-        if not self.plan.spec.link:
-            return StructOpsLink(None, map_fd, what)
-        fd = syscall.link_create(map_fd, 0, AttachType.STRUCT_OPS, what=what)
-        return StructOpsLink(OwnedFd(fd, what), map_fd, what)
+        if self.plan.spec.link:
+            fd = syscall.link_create(map_fd, 0, AttachType.STRUCT_OPS, what=what)
+            link = StructOpsLink(OwnedFd(fd, what), map_fd, what)
+        else:
+            link = StructOpsLink(None, map_fd, what)
+        if self._owner_links is not None:
+            self._owner_links.append(link)
+        return link

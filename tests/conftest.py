@@ -122,6 +122,83 @@ def _multiarch() -> str:
     return out.stdout.strip() or "x86_64-linux-gnu"
 
 
+KERNEL_SOURCE = Path("/usr/src/linux-source-6.12.tar.xz")
+
+
+@pytest.fixture(scope="session")
+def kernel_selftests() -> Path:
+    """tools/ of Debian's linux-source-6.12 (BPF selftests and libbpf headers), extracted
+    once into the test cache."""
+    if not KERNEL_SOURCE.exists():
+        pytest.skip("linux-source-6.12 is not installed (scripts/setup installs it)")
+    root = CACHE / "linux-source-6.12"
+    done = root / ".extracted"
+    if not done.exists():
+        root.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [
+                "tar",
+                "-xaf",
+                str(KERNEL_SOURCE),
+                "-C",
+                str(root),
+                "--strip-components=1",
+                "linux-source-6.12/tools/testing/selftests/bpf",
+                "linux-source-6.12/tools/lib/bpf",
+                "linux-source-6.12/tools/include",
+            ],
+            check=True,
+        )
+        done.touch()
+    return root / "tools"
+
+
+@pytest.fixture(scope="session")
+def selftest_object(kernel_selftests: Path) -> Callable[[str], Path]:
+    """Compile ``tools/testing/selftests/bpf/progs/<name>.c`` like the kernel's build does."""
+    clang = _clang()
+    include = vmlinux_h_dir()
+    progs = kernel_selftests / "testing/selftests/bpf/progs"
+
+    def compile_(name: str) -> Path:
+        source = progs / f"{name}.c"
+        digest = hashlib.sha256(source.read_bytes() + str(include).encode()).hexdigest()[:16]
+        out = CACHE / "selftests" / digest / f"{name}.bpf.o"
+        if not out.exists():
+            out.parent.mkdir(parents=True, exist_ok=True)
+            tmp = out.with_suffix(f".{os.getpid()}.o")
+            subprocess.run(
+                [
+                    clang,
+                    "-O2",
+                    "-g",
+                    "-target",
+                    "bpf",
+                    "-D__TARGET_ARCH_x86",
+                    "-I",
+                    str(include),
+                    "-I",
+                    str(kernel_selftests / "lib"),
+                    "-I",
+                    "/usr/include/bpf",
+                    "-I",
+                    str(progs),
+                    "-I",
+                    str(progs.parent),
+                    "-c",
+                    str(source),
+                    "-o",
+                    str(tmp),
+                ],
+                check=True,
+                capture_output=True,
+            )
+            tmp.replace(out)
+        return out
+
+    return compile_
+
+
 @pytest.fixture
 def pin_dir() -> Iterator[Path]:
     """A private directory on bpffs for pins; removed with whatever is left in it."""

@@ -160,3 +160,24 @@ def _autocreated(spec: object) -> object:
     import dataclasses
 
     return dataclasses.replace(spec, section=".struct_ops")  # type: ignore[type-var]
+
+
+@pytest.mark.parametrize(
+    ("source", "variable", "name"),
+    [
+        ("bpf_cubic", "cubic", "bpf_cubic"),
+        ("bpf_dctcp", "dctcp", "bpf_dctcp"),
+    ],
+)
+def test_kernel_selftest_congestion_controls(
+    selftest_object: Callable[[str], Path], source: str, variable: str, name: str
+) -> None:
+    """The kernel's own BPF congestion controls (tools/testing/selftests/bpf/progs)."""
+    with BpfObject.open(selftest_object(source)) as obj:
+        obj.load()
+        with obj.maps[variable].attach_struct_ops():
+            assert name in available()
+            result = transfer(name, mib=8)
+            assert result["first"]["cc"] == name
+            assert result["first"]["snd_cwnd"] > 0
+    wait_gone(name)

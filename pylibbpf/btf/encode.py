@@ -223,7 +223,7 @@ def _is_void(types: Sequence[Type], type_id: int) -> bool:
 
 def fixup_externs(types: Sequence[Type]) -> list[Type]:
     """The kernel refuses ``extern`` linkage: extern variables (``__kconfig``, ``__ksym``)
-    become global, extern functions (kfuncs) static — as the loader resolves them itself."""
+    become global, extern functions (kfuncs) typedefs — the loader resolves them itself."""
     out = []
     for t in types:
         if t.kind == Kind.VAR and t.linkage == LINKAGE_EXTERN and _is_void(types, t.type):
@@ -232,7 +232,10 @@ def fixup_externs(types: Sequence[Type]) -> list[Type]:
         elif t.kind == Kind.VAR and t.linkage == LINKAGE_EXTERN:
             t = dataclasses.replace(t, linkage=LINKAGE_GLOBAL)
         elif t.kind == Kind.FUNC and t.linkage == LINKAGE_EXTERN:
-            t = dataclasses.replace(t, linkage=LINKAGE_STATIC)
+            # A kfunc declaration: its parameters are often unnamed, which the kernel
+            # refuses for a FUNC. Calls are resolved against kernel BTF, so the object only
+            # needs the name and prototype: a typedef of the prototype keeps both.
+            t = Type(t.id, Kind.TYPEDEF, t.name, type=t.type)
         out.append(t)
     return out
 
