@@ -159,6 +159,69 @@ def _raw_detail(t: Any) -> str:
     return detail + (f" vlen={vlen}" if vlen else "")
 
 
+def _find_struct_ops(key: str) -> int:
+    from .struct_ops import list_registered
+
+    for entry in list_registered():
+        if key in (str(entry.id), entry.name, entry.ops_name):
+            return entry.id
+    raise BpfError(f"no struct_ops map with id or name {key!r}")
+
+
+def _cmd_struct_ops_list(args: argparse.Namespace) -> int:
+    from .struct_ops import list_registered
+
+    rows = [vars(entry) for entry in list_registered()]
+    _emit(
+        args,
+        rows,
+        lambda r: (
+            f"{r['id']}: {r['name']:<16} {r['kernel_type']:<24} "
+            f"{r['state']:<8} {r['ops_name']}" + (" (link)" if r["link_based"] else "")
+        ),
+    )
+    return 0
+
+
+def _cmd_struct_ops_dump(args: argparse.Namespace) -> int:
+    import ctypes
+
+    from .maps import Map
+
+    map_id = _find_struct_ops(args.target)
+    btf = Btf.load_vmlinux()
+    with Map.from_id(map_id) as map_:
+        info = map_.info()
+        value_type = btf.ctype(info.btf_vmlinux_value_type_id)
+        raw = map_.lookup(b"\0\0\0\0") or bytes(ctypes.sizeof(value_type))
+    value = value_type.from_buffer_copy(raw)
+    data = value.data
+    rows: dict[str, Any] = {}
+    for name, *_ in data._fields_:
+        if name.startswith("_pad"):
+            continue
+        field = getattr(data, name)
+        if isinstance(field, bytes):
+            rows[name] = field.split(b"\0", 1)[0].decode(errors="replace")
+        elif isinstance(field, int):
+            rows[name] = field
+        else:
+            rows[name] = (
+                bytes(field).hex() if not any(bytes(field)) else f"<{len(bytes(field))} bytes>"
+            )
+    _emit(args, [rows], lambda r: "\n".join(f"{k:<24} {v}" for k, v in r.items()))
+    return 0
+
+
+def _cmd_struct_ops_unregister(args: argparse.Namespace) -> int:
+    from .struct_ops import unregister
+
+    map_id = _find_struct_ops(args.target)
+    unregister(map_id)
+    print(f"unregistered struct_ops map {map_id}")
+    return 0
+
+
 def _emit(args: argparse.Namespace, rows: list[dict[str, Any]], fmt: Callable[..., str]) -> None:
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -179,6 +242,14 @@ def build_parser() -> argparse.ArgumentParser:
         dest="verb", required=True
     )
     feature.add_parser("probe").set_defaults(func=_cmd_feature_probe)
+    ops = sub.add_parser("struct_ops", help="registered struct_ops").add_subparsers(
+        dest="verb", required=True
+    )
+    ops.add_parser("list").set_defaults(func=_cmd_struct_ops_list)
+    for verb, func in (("dump", _cmd_struct_ops_dump), ("unregister", _cmd_struct_ops_unregister)):
+        command = ops.add_parser(verb)
+        command.add_argument("target", help="map id, map name or ops name")
+        command.set_defaults(func=func)
     btf = sub.add_parser("btf", help="BTF").add_subparsers(dest="verb", required=True)
     dump = btf.add_parser("dump", help="dump BTF (default: the running kernel's)")
     dump.add_argument("file", nargs="?", help="raw BTF or an ELF object with .BTF")

@@ -241,3 +241,103 @@ class StructOpsState:
         if self._owner_links is not None:
             self._owner_links.append(link)
         return link
+
+
+# --------------------------------------------------------------------------- introspection
+
+
+@dataclass(frozen=True)
+class RegisteredStructOps:
+    """A struct_ops map in the kernel, created by any loader (``bpftool struct_ops list``)."""
+
+    id: int
+    name: str  # the map's name
+    kernel_type: str  # e.g. tcp_congestion_ops
+    state: str  # init, inuse, tobefree, ready
+    refcnt: int
+    ops_name: str  # the struct's own ``name`` member, when it has one
+    link_based: bool
+
+
+def _common_fields(btf: Btf, wrapper: Type) -> tuple[int, int]:
+    """Byte offsets of ``common.refcnt`` and ``common.state`` in a wrapper value."""
+    common = next(m for m in wrapper.members if m.name == "common")
+    inner = btf.resolve(common.type)
+    offsets = {m.name: (common.bit_offset + m.bit_offset) // 8 for m in inner.members}
+    return offsets.get("refcnt", 0), offsets.get("state", 4)
+
+
+def _state_names(btf: Btf) -> dict[int, str]:
+    found = btf.find_all("bpf_struct_ops_state")
+    values = found[0].values if found else ()
+    return {v.value: v.name.removeprefix("BPF_STRUCT_OPS_STATE_").lower() for v in values}
+
+
+def _describe(map_: Map, value_type_id: int, map_id: int) -> RegisteredStructOps:
+    from .uapi import MapFlags
+
+    btf = Btf.load_vmlinux()
+    wrapper = btf[value_type_id]
+    raw = map_.lookup(struct.pack("<I", 0)) or bytes(wrapper.size)
+    refcnt_at, state_at = _common_fields(btf, wrapper)
+    state = struct.unpack_from("<I", raw, state_at)[0]
+    ops_name = ""
+    data = next((m for m in wrapper.members if m.name == "data"), None)
+    if data is not None:
+        path = btf.member_path(data.type, "name")
+        if path:
+            start = (data.bit_offset + path[-1][1].bit_offset) // 8
+            ops_name = raw[start : start + 16].split(b"\0", 1)[0].decode(errors="replace")
+    return RegisteredStructOps(
+        id=map_id,
+        name=map_.name,
+        kernel_type=wrapper.name.removeprefix(WRAPPER_PREFIX),
+        state=_state_names(btf).get(state, str(state)),
+        refcnt=struct.unpack_from("<I", raw, refcnt_at)[0],
+        ops_name=ops_name,
+        link_based=bool(map_.flags & MapFlags.LINK),
+    )
+
+
+def registered_state(map_: Map) -> str:
+    """The kernel's state of a struct_ops map: ``init``, ``inuse``, ``tobefree``, ``ready``."""
+    info = map_.info()
+    return _describe(map_, info.btf_vmlinux_value_type_id, info.id).state
+
+
+def list_registered() -> list[RegisteredStructOps]:
+    """Every struct_ops map in the kernel, whoever created it."""
+    from .maps import Map
+    from .uapi import MapType
+
+    out = []
+    for map_id in syscall.iterate_ids(syscall.map_get_next_id):
+        try:
+            with Map.from_id(map_id) as map_:
+                if map_.type != MapType.STRUCT_OPS:
+                    continue
+                info = map_.info()
+                out.append(_describe(map_, info.btf_vmlinux_value_type_id, map_id))
+        except BpfError:
+            continue  # gone meanwhile
+    return out
+
+
+def unregister(map_id: int) -> None:
+    """Unregister a struct_ops map by id: detach its links, or delete its element 0."""
+    from .maps import Map
+
+    with Map.from_id(map_id) as map_:
+        entry = _describe(map_, map_.info().btf_vmlinux_value_type_id, map_id)
+        if not entry.link_based:
+            map_.delete(struct.pack("<I", 0))
+            return
+    for link_id in syscall.iterate_ids(syscall.link_get_next_id):
+        try:
+            with OwnedFd(syscall.link_get_fd_by_id(link_id), f"link {link_id}") as fd:
+                info = syscall.obj_get_info_by_fd(fd.fd, syscall.LinkInfo())
+                target = struct.unpack_from("<I", bytes(info.extra), 0)[0]
+                if info.type == 9 and target == map_id:  # BPF_LINK_TYPE_STRUCT_OPS
+                    syscall.link_detach(fd.fd, what=f"struct_ops link {link_id}")
+        except BpfError:
+            continue

@@ -163,6 +163,56 @@ def _autocreated(spec: object) -> object:
 
 
 @pytest.mark.parametrize(
+    ("variable", "message"),
+    [
+        (
+            "unknown_struct",
+            r"no struct_ops type 'struct tcp_congestion_opz'; close matches: "
+            r"tcp_congestion_ops",
+        ),
+        (
+            "extra_member",
+            r"'extra_member'.*member 'pylibbpf_extra' \(set to program 'undo'\) does "
+            r"not exist in this kernel's struct",
+        ),
+        (
+            "wrong_program",
+            r"'wrong_program': program 'not_struct_ops' is in section 'xdp', not a "
+            r"SEC\(\"struct_ops\"\) program",
+        ),
+    ],
+)
+def test_struct_ops_errors_name_the_struct_and_member(
+    bpf_object: Callable[[str], Path], variable: str, message: str
+) -> None:
+    opened = BpfObject.open(bpf_object("struct_ops_errors"))
+    spec = opened.spec
+    spec.struct_ops[variable] = _autocreated(spec.struct_ops[variable])  # type: ignore[assignment]
+    with BpfObject(spec) as obj, pytest.raises(bpf.ObjectError, match=message):
+        obj.load()
+
+
+def test_registered_state_is_readable(cc_object: BpfObject) -> None:
+    from pylibbpf.struct_ops import registered_state
+
+    fixed, plain = cc_object.maps["fixed10"], cc_object.maps["plain"]
+    assert registered_state(fixed) == registered_state(plain) == "init"  # nothing written yet
+    with fixed.attach_struct_ops(), plain.attach_struct_ops():
+        assert registered_state(fixed) == "ready"  # link-based: live through its link
+        assert registered_state(plain) == "inuse"  # plain: registered by the update itself
+        listed = {entry.name: entry for entry in list_struct_ops()}
+        assert listed["fixed10"].kernel_type == "tcp_congestion_ops"
+        assert listed["fixed10"].ops_name == "pylibbpf_fixed" and listed["fixed10"].link_based
+        assert listed["plain"].refcnt >= 1
+
+
+def list_struct_ops() -> list[object]:
+    from pylibbpf.struct_ops import list_registered
+
+    return list(list_registered())
+
+
+@pytest.mark.parametrize(
     ("source", "variable", "name"),
     [
         ("bpf_cubic", "cubic", "bpf_cubic"),
