@@ -206,9 +206,8 @@ def _cmd_struct_ops_dump(args: argparse.Namespace) -> int:
         elif isinstance(field, int):
             rows[name] = field
         else:
-            rows[name] = (
-                bytes(field).hex() if not any(bytes(field)) else f"<{len(bytes(field))} bytes>"
-            )
+            raw = bytes(field)
+            rows[name] = f"<{len(raw)} bytes{'' if any(raw) else ', zero'}>"
     _emit(args, [rows], lambda r: "\n".join(f"{k:<24} {v}" for k, v in r.items()))
     return 0
 
