@@ -43,6 +43,7 @@ from .program import LoadOptions, Program
 from .relocs import ExternValue, LinkedProgram, link_program
 from .sections import ATTACH_BTF, FRAGS, SLEEPABLE
 from .struct_ops import StructOpsPlan
+from .sysinfo import num_possible_cpus
 from .uapi import (
     FD_VALUE_MAP_TYPES,
     OBJ_NAME_LEN,
@@ -252,6 +253,8 @@ class BpfObject:
         return program
 
     def _make_map(self, spec: MapSpec) -> Map:
+        if spec.map_type == MapType.PERF_EVENT_ARRAY and not spec.max_entries:
+            spec.max_entries = num_possible_cpus()  # as libbpf: one slot per CPU
         return Map(
             None,
             name=spec.name,

@@ -319,6 +319,8 @@ class Program:
         batch_size: int = 0,
     ) -> syscall.TestRunResult:
         """Run the program in the kernel on ``data``/``ctx`` (BPF_PROG_TEST_RUN)."""
+        if ctx_out_size is None and self.type in (ProgType.RAW_TRACEPOINT, ProgType.SYSCALL):
+            ctx_out_size = 0  # these program types refuse a ctx_out buffer
         return syscall.prog_test_run(
             self.fd,
             data=data,

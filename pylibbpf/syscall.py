@@ -788,7 +788,7 @@ def prog_test_run(
         data_size_out=out_size if data else 0,
         data_in=_address(data_in),
         data_out=_address(data_out) if data else 0,
-        repeat=repeat,
+        repeat=repeat if repeat > 1 else 0,  # raw_tp and syscall refuse any repeat; 0 means 1
         ctx_size_in=len(ctx) if ctx else 0,
         ctx_size_out=ctx_size,
         ctx_in=_address(ctx_in),
