@@ -23,7 +23,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-WORK = Path(os.environ.get("PYLIBBPF_CONFORMANCE_DIR", Path.home() / ".cache" / "pylibbpf-conformance"))
+WORK = Path(
+    os.environ.get("PYLIBBPF_CONFORMANCE_DIR", Path.home() / ".cache" / "pylibbpf-conformance")
+)
 SOURCE = Path("/usr/src/linux-source-6.12.tar.xz")
 SKIPPED_SECTIONS = ("fentry", "fexit", "fmod_ret", "lsm", "struct_ops", "freplace")
 
@@ -50,9 +52,17 @@ def extract() -> Path:
     if not (tools / ".extracted").exists():
         (WORK / "linux-source-6.12").mkdir(parents=True, exist_ok=True)
         subprocess.run(
-            ["tar", "-xaf", str(SOURCE), "-C", str(WORK / "linux-source-6.12"),
-             "--strip-components=1", "linux-source-6.12/tools/testing/selftests/bpf",
-             "linux-source-6.12/tools/lib/bpf", "linux-source-6.12/tools/include"],
+            [
+                "tar",
+                "-xaf",
+                str(SOURCE),
+                "-C",
+                str(WORK / "linux-source-6.12"),
+                "--strip-components=1",
+                "linux-source-6.12/tools/testing/selftests/bpf",
+                "linux-source-6.12/tools/lib/bpf",
+                "linux-source-6.12/tools/include",
+            ],
             check=True,
         )
         (tools / ".extracted").touch()
@@ -76,11 +86,34 @@ def compile_one(source: Path, tools: Path, include: Path) -> tuple[str, Path | N
         return source.stem, out
     progs = source.parent
     result = subprocess.run(
-        ["clang-19", "-O2", "-g", "-target", "bpf", "-D__TARGET_ARCH_x86", "-mcpu=v3",
-         "-I", str(include), "-I", str(tools / "lib"), "-I", "/usr/include/bpf",
-         "-I", str(progs), "-I", str(progs.parent), "-I", str(tools / "include/uapi"),
-         "-Wno-compare-distinct-pointer-types", "-c", str(source), "-o", str(out)],
-        capture_output=True, timeout=300,
+        [
+            "clang-19",
+            "-O2",
+            "-g",
+            "-target",
+            "bpf",
+            "-D__TARGET_ARCH_x86",
+            "-mcpu=v3",
+            "-I",
+            str(include),
+            "-I",
+            str(tools / "lib"),
+            "-I",
+            "/usr/include/bpf",
+            "-I",
+            str(progs),
+            "-I",
+            str(progs.parent),
+            "-I",
+            str(tools / "include/uapi"),
+            "-Wno-compare-distinct-pointer-types",
+            "-c",
+            str(source),
+            "-o",
+            str(out),
+        ],
+        capture_output=True,
+        timeout=300,
     )
     return source.stem, out if result.returncode == 0 else None
 
@@ -91,7 +124,7 @@ def needs_skipping(path: Path) -> str:
 
     try:
         spec = BpfObject.open(path).spec
-    except Exception as error:  # noqa: BLE001 - the runner reports, it does not judge here
+    except Exception as error:  # the runner reports; it does not judge here
         return f"open: {error}"
     if spec.struct_ops:
         return "struct_ops"
@@ -108,8 +141,9 @@ def load_with(command: list[str]) -> tuple[int, str]:
         result = subprocess.run(command, capture_output=True, text=True, timeout=120)
     except subprocess.TimeoutExpired:
         return 3, "timeout"
-    return result.returncode, (result.stdout + result.stderr).strip().splitlines()[-1:][0] \
-        if (result.stdout + result.stderr).strip() else ""
+    return result.returncode, (result.stdout + result.stderr).strip().splitlines()[-1:][0] if (
+        result.stdout + result.stderr
+    ).strip() else ""
 
 
 def main() -> int:
@@ -122,8 +156,9 @@ def main() -> int:
     tools = extract()
     include = vmlinux_h()
     loader = WORK / "libbpf_load"
-    subprocess.run(["gcc", "-O2", "-o", str(loader), str(HERE / "libbpf_load.c"), "-lbpf"],
-                   check=True)
+    subprocess.run(
+        ["gcc", "-O2", "-o", str(loader), str(HERE / "libbpf_load.c"), "-lbpf"], check=True
+    )
     sources = sorted((tools / "testing/selftests/bpf/progs").glob("*.c"))
     if args.limit:
         sources = sources[: args.limit]
@@ -161,8 +196,10 @@ def main() -> int:
     for name, row in sorted(rows.items()):
         if (row["pylibbpf"] == 0) != (row["libbpf"] == 0):
             detail = str(row["detail"]).replace("|", "/")[:160]
-            report.append(f"| {name} | {outcome.get(int(row['pylibbpf']), row['pylibbpf'])} | "  # type: ignore[call-overload]
-                          f"{outcome.get(int(row['libbpf']), row['libbpf'])} | {detail} |")  # type: ignore[call-overload]
+            report.append(
+                f"| {name} | {outcome.get(int(row['pylibbpf']), row['pylibbpf'])} | "  # type: ignore[call-overload]
+                f"{outcome.get(int(row['libbpf']), row['libbpf'])} | {detail} |"
+            )  # type: ignore[call-overload]
     (HERE / "SELFTESTS.md").write_text("\n".join(report) + "\n")
     (WORK / "results.json").write_text(json.dumps({"rows": rows, "skipped": skipped}, indent=1))
     print("\n".join(report[:8]))
