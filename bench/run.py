@@ -22,6 +22,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pylibbpf as bpf
 from pylibbpf import syscall
@@ -223,8 +224,20 @@ def _compile(source: Path, include: Path) -> Path:
     out = BUILD / (source.stem + ".o")
     multiarch = subprocess.run(["gcc", "-print-multiarch"], capture_output=True, text=True)
     subprocess.run(
-        ["clang-19", "-O2", "-g", "-target", "bpf", "-D__TARGET_ARCH_x86", f"-I{include}",
-         f"-I/usr/include/{multiarch.stdout.strip()}", "-c", str(source), "-o", str(out)],
+        [
+            "clang-19",
+            "-O2",
+            "-g",
+            "-target",
+            "bpf",
+            "-D__TARGET_ARCH_x86",
+            f"-I{include}",
+            f"-I/usr/include/{multiarch.stdout.strip()}",
+            "-c",
+            str(source),
+            "-o",
+            str(out),
+        ],
         check=True,
     )
     return out
@@ -239,16 +252,24 @@ def bench_objects(reps: int) -> list[tuple[str, Result, Result | str]]:
 
         header.write_text(Btf.load_vmlinux().dump_c())
     loader = BUILD / "obj_bench"
-    subprocess.run(["gcc", "-O2", "-o", str(loader), str(HERE / "obj_bench.c"), "-lbpf"],
-                   check=True)
+    subprocess.run(
+        ["gcc", "-O2", "-o", str(loader), str(HERE / "obj_bench.c"), "-lbpf"], check=True
+    )
     rows: list[tuple[str, Result, Result | str]] = []
-    for label, source in (("XDP parser, no CO-RE", "xdp_parser.bpf.c"),
-                          ("CO-RE tracepoint, 3 maps, globals", "core_tp.bpf.c")):
+    for label, source in (
+        ("XDP parser, no CO-RE", "xdp_parser.bpf.c"),
+        ("CO-RE tracepoint, 3 maps, globals", "core_tp.bpf.c"),
+    ):
         obj = _compile(HERE / source, BUILD)
-        ours = _median_run([sys.executable, "-c", _OBJ_PROBE, str(obj), str(reps)],
-                           dict(os.environ), 3, key="first")
-        theirs: Result | str = _median_run([str(loader), str(obj), str(reps)],
-                                           dict(os.environ), 3, key="first")
+        ours = _median_run(
+            [sys.executable, "-c", _OBJ_PROBE, str(obj), str(reps)],
+            dict(os.environ),
+            3,
+            key="first",
+        )
+        theirs: Result | str = _median_run(
+            [str(loader), str(obj), str(reps)], dict(os.environ), 3, key="first"
+        )
         rows.append((label, ours, theirs))
     return rows
 
@@ -264,14 +285,85 @@ def objects_table(rows: list[tuple[str, Result, Result | str]]) -> str:
     ]
     for label, ours, theirs in rows:
         if isinstance(theirs, str):
-            lines.append(f"| {label} | {ours['first']:.1f} | n/a | n/a | "
-                         f"{ours['repeated']:.1f} | n/a | n/a |")
+            lines.append(
+                f"| {label} | {ours['first']:.1f} | n/a | n/a | "
+                f"{ours['repeated']:.1f} | n/a | n/a |"
+            )
             continue
         lines.append(
             f"| {label} | {ours['first']:.1f} | {theirs['first']:.1f} | "
             f"{theirs['first'] / ours['first']:.2f}x | {ours['repeated']:.1f} | "
             f"{theirs['repeated']:.1f} | {theirs['repeated'] / ours['repeated']:.2f}x |"
         )
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- ring buffer
+
+RING_RECORDS = 2_000_000
+
+
+def bench_ringbuf(reps: int) -> tuple[Result, Result | str]:
+    """Drain rate of a pre-filled ring (records of 16 bytes): pylibbpf vs libbpf in C."""
+    from pylibbpf.object import BpfObject
+    from pylibbpf.ringbuf import RingBuffer
+
+    BUILD.mkdir(exist_ok=True)
+    obj_path = _compile(HERE / "ringbuf_producer.bpf.c", BUILD)
+    packet = bytes(64)
+    ours: Result = {"per_event": 0.0, "batch": 0.0}
+    with BpfObject.open(obj_path) as obj:
+        obj.load()
+        produce, events = obj.programs["produce"], obj.maps["events"]
+        counter = [0]
+
+        def on_event(view: memoryview) -> None:
+            counter[0] += 1
+
+        def on_batch(records: list[Any]) -> None:
+            counter[0] += len(records)
+
+        for mode, ring in (
+            ("per_event", RingBuffer(events, on_event)),
+            ("batch", RingBuffer(events, batch=on_batch, record="<QQ")),
+        ):
+            for _ in range(reps):
+                produce.test_run(packet, repeat=RING_RECORDS)
+                counter[0] = 0
+                start = time.perf_counter()
+                ring.consume()
+                elapsed = time.perf_counter() - start
+                if counter[0] == RING_RECORDS:
+                    ours[mode] = max(ours[mode], RING_RECORDS / elapsed)
+            ring.close()
+    binary = BUILD / "ringbuf_bench"
+    subprocess.run(
+        ["gcc", "-O2", "-o", str(binary), str(HERE / "ringbuf_bench.c"), "-lbpf"], check=True
+    )
+    out = subprocess.run(
+        [str(binary), str(obj_path), str(RING_RECORDS), str(reps)], capture_output=True, text=True
+    )
+    theirs: Result | str = json.loads(out.stdout) if out.returncode == 0 else "C loader failed"
+    return ours, theirs
+
+
+def ringbuf_table(ours: Result, theirs: Result | str) -> str:
+    lines = [
+        f"Draining {RING_RECORDS:,} pre-filled 16-byte records (best of runs), events/s.",
+        "Ratio = pylibbpf rate / libbpf rate.",
+        "",
+        "| mode | pylibbpf events/s | libbpf (C) events/s | ratio |",
+        "|---|---:|---:|---:|",
+    ]
+    for mode, label in (("per_event", "callback per record"), ("batch", "batches (struct)")):
+        if isinstance(theirs, str):
+            lines.append(f"| {label} | {ours[mode]:,.0f} | n/a | n/a |")
+        else:
+            c_rate = theirs["per_event"]
+            lines.append(
+                f"| {label} | {ours[mode]:,.0f} | {c_rate:,.0f} | {ours[mode] / c_rate:.2f}x |"
+            )
+    lines.append("\nbcc column not measured yet: bcc has no test_run to drive the same producer.")
     return "\n".join(lines)
 
 
@@ -321,9 +413,15 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--write", action="store_true", help="update bench/RESULTS.md")
-    parser.add_argument("--only", choices=("maps", "btf", "objects"), help="run one benchmark")
+    parser.add_argument(
+        "--only", choices=("maps", "btf", "objects", "ringbuf"), help="run one benchmark"
+    )
     args = parser.parse_args()
     sections = []
+    if args.only in (None, "ringbuf"):
+        sections.append(f"## Ring buffer\n\n{ringbuf_table(*bench_ringbuf(args.reps))}\n")
+    if args.only == "ringbuf":
+        return _report(machine(), sections, args.write)
     if args.only in (None, "objects"):
         sections.append(f"## Objects\n\n{objects_table(bench_objects(args.reps))}\n")
     if args.only == "objects":

@@ -26,6 +26,7 @@ import errno
 import mmap
 import select
 import struct
+from array import array
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -150,39 +151,43 @@ class _Ring:
         """Fixed-size records in runs: headers checked and records decoded at C speed."""
         record, batch = self.record, self.batch
         assert record is not None and batch is not None
-        stride, size, mask = self.stride, self.record.size if self.record else 0, self.mask
+        stride, size = self.stride, record.size
+        unpack = struct.Struct(
+            f"<{HEADER}x{record.format.lstrip('<=>@!')}{stride - HEADER - size}x"
+        )
+        plain, discarded = size, size | DISCARD
         cons = self._cons.value
         prod = self._prod[0]
         total = 0
-        plain, discarded = size, size | DISCARD
         while cons < prod:
-            start = cons & mask
-            # The data area is mapped twice, so a run may cross the end once.
-            available = min(prod - cons, self.size)
-            count = available // stride
+            start = cons & self.mask
+            # The data area is mapped twice, so a run never needs splitting at the end.
+            count = min(prod - cons, self.size) // stride
             if count == 0:
                 break
             region = self.data[start : start + count * stride]
-            headers = region.cast("I")[:: stride // 4].tolist()
-            kinds = set(headers)
-            if not kinds <= {plain, discarded}:
-                # A busy record (or one of another size) ends the run here.
-                end = next(i for i, h in enumerate(headers) if h not in (plain, discarded))
+            headers = region.cast("I")[:: stride // 4]
+            if headers == array("I", [plain]) * count:  # the usual case, compared in C
+                records = list(unpack.iter_unpack(region))
+            else:
+                values = headers.tolist()
+                end = next((i for i, h in enumerate(values) if h not in (plain, discarded)), count)
                 if end == 0:
-                    if headers[0] & BUSY:
+                    if values[0] & BUSY:
                         break
                     raise BpfError(
-                        f"map {self.map.name!r}: a {headers[0] & 0x3FFFFFFF}-byte record in a "
+                        f"map {self.map.name!r}: a {values[0] & 0x3FFFFFFF}-byte record in a "
                         f"batch of {size}-byte records",
                         errno.EINVAL,
                     )
-                count, headers, kinds = end, headers[:end], set(headers[:end])
-                region = region[: count * stride]
-            fmt = struct.Struct(f"{record.format.lstrip('<=>@!')}")
-            unpack = struct.Struct(f"<{HEADER}x{fmt.format}{stride - HEADER - size}x")
-            records = [tail for tail in unpack.iter_unpack(region)]
-            if discarded in kinds:
-                records = [r for r, h in zip(records, headers, strict=True) if h == plain]
+                count = end
+                records = [
+                    r
+                    for r, h in zip(
+                        unpack.iter_unpack(region[: count * stride]), values, strict=False
+                    )
+                    if h == plain
+                ]
             if records:
                 batch(records)
                 total += len(records)
