@@ -255,6 +255,8 @@ class BpfObject:
     def _make_map(self, spec: MapSpec) -> Map:
         if spec.map_type == MapType.PERF_EVENT_ARRAY and not spec.max_entries:
             spec.max_entries = num_possible_cpus()  # as libbpf: one slot per CPU
+        if spec.map_type in (MapType.RINGBUF, MapType.USER_RINGBUF):
+            spec.max_entries = ringbuf_size(spec.max_entries)
         return Map(
             None,
             name=spec.name,
@@ -616,18 +618,22 @@ class BpfObject:
         image = bytes(self._images[section]).ljust(map_obj.value_size, b"\0")
         if any(image):
             map_obj.update(0, image)
+        if section.startswith(".rodata") or section == ".kconfig":
+            # Frozen before any program loads: the verifier treats only frozen maps as
+            # constant (bpf_snprintf formats, dead-code elimination on .rodata flags).
+            map_obj.freeze()
 
     def _finalize_data_maps(self) -> None:
-        """Freeze read-only sections, then map every section into memory for variables."""
+        """Map every global-data section into memory for ``variables``."""
         for section in self._data_sections():
             map_obj = self.maps[section]
             readonly = section.startswith(".rodata") or section == ".kconfig"
-            if readonly:
-                map_obj.freeze()
             if map_obj.flags & MapFlags.MMAPABLE:
                 prot = mmap.PROT_READ | (0 if readonly else mmap.PROT_WRITE)
                 size = -(-map_obj.value_size // mmap.PAGESIZE) * mmap.PAGESIZE
-                self._mmaps[section] = mmap.mmap(map_obj.fd, size, mmap.MAP_SHARED, prot)
+                # A bpf_spin_lock inside refuses mmap: variables then go through lookups.
+                with contextlib.suppress(OSError):
+                    self._mmaps[section] = mmap.mmap(map_obj.fd, size, mmap.MAP_SHARED, prot)
 
     # ----------------------------------------------------------------- programs
 
@@ -842,6 +848,14 @@ class BpfObject:
             f"<BpfObject {self.name!r} {state}: programs {list(self.programs)}, "
             f"maps {list(self.maps)}>"
         )
+
+
+def ringbuf_size(requested: int) -> int:
+    """Ring buffers must be a power-of-two number of pages; round up (as libbpf does)."""
+    size = mmap.PAGESIZE
+    while size < requested:
+        size *= 2
+    return size
 
 
 def core_resolver_for(local: Btf, btf_custom_path: str | None = None) -> core.CoreResolver:

@@ -136,11 +136,20 @@ def needs_skipping(path: Path) -> str:
     return ""
 
 
+BPFFS = Path("/sys/fs/bpf")
+
+
 def load_with(command: list[str]) -> tuple[int, str]:
+    """Run one loader; remove whatever it pinned (objects with LIBBPF_PIN_BY_NAME maps)."""
+    before = set(BPFFS.iterdir()) if BPFFS.is_dir() else set()
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=120)
     except subprocess.TimeoutExpired:
         return 3, "timeout"
+    finally:
+        for path in (set(BPFFS.iterdir()) if BPFFS.is_dir() else set()) - before:
+            if path.is_file():
+                path.unlink()
     return result.returncode, (result.stdout + result.stderr).strip().splitlines()[-1:][0] if (
         result.stdout + result.stderr
     ).strip() else ""
