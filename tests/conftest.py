@@ -47,7 +47,14 @@ def _clang() -> str:
 
 
 def vmlinux_h_dir() -> Path:
-    """Directory holding a vmlinux.h of the running kernel, written by pylibbpf's dumper."""
+    """Directory holding a vmlinux.h of the running kernel, written by pylibbpf's dumper.
+
+    ``PYLIBBPF_TEST_VMLINUX_H`` overrides it: the VM suite compiles every object once on
+    the host, against the host kernel's header, and runs those objects on other kernels.
+    """
+    override = os.environ.get("PYLIBBPF_TEST_VMLINUX_H")
+    if override:
+        return Path(override)
     btf = Path("/sys/kernel/btf/vmlinux")
     if not btf.exists():
         pytest.skip("the running kernel has no BTF (/sys/kernel/btf/vmlinux)")
@@ -71,49 +78,50 @@ def _dumper_digest() -> str:
     return hashlib.sha256(Path(dumper.__file__).read_bytes()).hexdigest()[:8]
 
 
-@pytest.fixture(scope="session")
-def bpf_object() -> Callable[[str], Path]:
-    """Compile ``tests/bpf/<name>.bpf.c`` (cached) and return the object's path."""
+def compile_test_object(name: str) -> Path:
+    """Compile ``tests/bpf/<name>.bpf.c`` (cached by content) and return the object."""
     clang = _clang()
     include = vmlinux_h_dir()
     version = subprocess.run([clang, "--version"], capture_output=True, text=True).stdout
+    source = BPF_SRC / f"{name}.bpf.c"
+    digest = hashlib.sha256()
+    for part in (source.read_bytes(), version.encode(), str(include).encode()):
+        digest.update(part)
+    for header in sorted(BPF_SRC.glob("*.h")):
+        digest.update(header.read_bytes())
+    out = CACHE / "objects" / digest.hexdigest()[:16] / f"{name}.bpf.o"
+    if not out.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(f".{os.getpid()}.o")
+        subprocess.run(
+            [
+                clang,
+                "-O2",
+                "-g",
+                "-target",
+                "bpf",
+                "-D__TARGET_ARCH_x86",
+                "-I",
+                str(include),
+                "-I",
+                f"/usr/include/{_multiarch()}",
+                "-I",
+                str(BPF_SRC),
+                "-c",
+                str(source),
+                "-o",
+                str(tmp),
+            ],
+            check=True,
+        )
+        tmp.replace(out)
+    return out
 
-    def compile_(name: str) -> Path:
-        source = BPF_SRC / f"{name}.bpf.c"
-        digest = hashlib.sha256()
-        for part in (source.read_bytes(), version.encode(), str(include).encode()):
-            digest.update(part)
-        for header in sorted(BPF_SRC.glob("*.h")):
-            digest.update(header.read_bytes())
-        out = CACHE / "objects" / digest.hexdigest()[:16] / f"{name}.bpf.o"
-        if not out.exists():
-            out.parent.mkdir(parents=True, exist_ok=True)
-            tmp = out.with_suffix(f".{os.getpid()}.o")
-            subprocess.run(
-                [
-                    clang,
-                    "-O2",
-                    "-g",
-                    "-target",
-                    "bpf",
-                    "-D__TARGET_ARCH_x86",
-                    "-I",
-                    str(include),
-                    "-I",
-                    f"/usr/include/{_multiarch()}",
-                    "-I",
-                    str(BPF_SRC),
-                    "-c",
-                    str(source),
-                    "-o",
-                    str(tmp),
-                ],
-                check=True,
-            )
-            tmp.replace(out)
-        return out
 
-    return compile_
+@pytest.fixture(scope="session")
+def bpf_object() -> Callable[[str], Path]:
+    """Compile ``tests/bpf/<name>.bpf.c`` (cached) and return the object's path."""
+    return compile_test_object
 
 
 def _multiarch() -> str:
@@ -125,8 +133,7 @@ def _multiarch() -> str:
 KERNEL_SOURCE = Path("/usr/src/linux-source-6.12.tar.xz")
 
 
-@pytest.fixture(scope="session")
-def kernel_selftests() -> Path:
+def kernel_selftests_dir() -> Path:
     """tools/ of Debian's linux-source-6.12 (BPF selftests and libbpf headers), extracted
     once into the test cache."""
     if not KERNEL_SOURCE.exists():
@@ -153,50 +160,51 @@ def kernel_selftests() -> Path:
     return root / "tools"
 
 
-@pytest.fixture(scope="session")
-def selftest_object(kernel_selftests: Path) -> Callable[[str], Path]:
+def compile_selftest(name: str) -> Path:
     """Compile ``tools/testing/selftests/bpf/progs/<name>.c`` like the kernel's build does."""
     clang = _clang()
     include = vmlinux_h_dir()
-    progs = kernel_selftests / "testing/selftests/bpf/progs"
+    tools = kernel_selftests_dir()
+    progs = tools / "testing/selftests/bpf/progs"
+    source = progs / f"{name}.c"
+    digest = hashlib.sha256(source.read_bytes() + str(include).encode()).hexdigest()[:16]
+    out = CACHE / "selftests" / digest / f"{name}.bpf.o"
+    if not out.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(f".{os.getpid()}.o")
+        subprocess.run(
+            [
+                clang,
+                "-O2",
+                "-g",
+                "-target",
+                "bpf",
+                "-D__TARGET_ARCH_x86",
+                "-I",
+                str(include),
+                "-I",
+                str(tools / "lib"),
+                "-I",
+                "/usr/include/bpf",
+                "-I",
+                str(progs),
+                "-I",
+                str(progs.parent),
+                "-c",
+                str(source),
+                "-o",
+                str(tmp),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        tmp.replace(out)
+    return out
 
-    def compile_(name: str) -> Path:
-        source = progs / f"{name}.c"
-        digest = hashlib.sha256(source.read_bytes() + str(include).encode()).hexdigest()[:16]
-        out = CACHE / "selftests" / digest / f"{name}.bpf.o"
-        if not out.exists():
-            out.parent.mkdir(parents=True, exist_ok=True)
-            tmp = out.with_suffix(f".{os.getpid()}.o")
-            subprocess.run(
-                [
-                    clang,
-                    "-O2",
-                    "-g",
-                    "-target",
-                    "bpf",
-                    "-D__TARGET_ARCH_x86",
-                    "-I",
-                    str(include),
-                    "-I",
-                    str(kernel_selftests / "lib"),
-                    "-I",
-                    "/usr/include/bpf",
-                    "-I",
-                    str(progs),
-                    "-I",
-                    str(progs.parent),
-                    "-c",
-                    str(source),
-                    "-o",
-                    str(tmp),
-                ],
-                check=True,
-                capture_output=True,
-            )
-            tmp.replace(out)
-        return out
 
-    return compile_
+@pytest.fixture(scope="session")
+def selftest_object() -> Callable[[str], Path]:
+    return compile_selftest
 
 
 @pytest.fixture
