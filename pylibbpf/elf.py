@@ -587,6 +587,10 @@ def _map_from_btf(obj: str, btf: Btf, map_name: str, type_id: int) -> MapSpec:
             raise ObjectError(f"{field_what}: unknown map definition field")
     if spec.map_type == MapType.UNSPEC:
         raise ObjectError(f"{what}: has no 'type'")
+    if spec.pinning not in (PIN_NONE, PIN_BY_NAME):
+        raise ObjectError(
+            f"{what}: pinning {spec.pinning} is invalid (0: none, 1: LIBBPF_PIN_BY_NAME)"
+        )
     if spec.inner is not None and spec.map_type in (MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS):
         spec.value_size = spec.value_size or 4
     if spec.map_type == MapType.PROG_ARRAY:

@@ -520,6 +520,8 @@ class BpfObject:
         inner_fd: OwnedFd | None = None
         if spec.inner is not None:
             inner = spec.inner
+            if inner.map_type in (MapType.RINGBUF, MapType.USER_RINGBUF):
+                inner.max_entries = ringbuf_size(inner.max_entries)
             inner_fd = OwnedFd(
                 syscall.map_create(
                     inner.map_type,
