@@ -169,7 +169,8 @@ class Btf:
         self._sdata = data
         self._sstart: int = strings_start
         self._send: int = strings_start + str_len
-        if str_len and data[strings_start : strings_start + 1] != b"\0":
+        # Split BTF (modules) continues its base's string table: no leading NUL there.
+        if str_len and base is None and data[strings_start : strings_start + 1] != b"\0":
             raise ObjectError(f"{name}: BTF string section does not start with a NUL")
         self._offsets = offsets if offsets is not None else walk_records(self._words, name)
         self.first_id = base.type_count if base is not None else 1
