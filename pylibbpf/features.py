@@ -325,3 +325,34 @@ def probe_all() -> dict[str, dict[str, bool]]:
             "memcg_accounting": has_memcg_accounting(),
         },
     }
+
+
+@functools.cache
+def has_struct_ops_link() -> bool:
+    """struct_ops maps registered through a bpf_link (BPF_F_LINK, Linux 6.4)."""
+    from .btf import Btf, Kind
+
+    try:
+        wrapper = Btf.load_vmlinux().find_id("bpf_struct_ops_tcp_congestion_ops", Kind.STRUCT)
+    except Exception:
+        return False
+    btf_fd = _load_tiny_btf()
+    if wrapper is None or btf_fd is None:
+        return False
+    try:
+        size = Btf.load_vmlinux()[wrapper].size
+        fd = syscall.map_create(
+            MapType.STRUCT_OPS,
+            4,
+            size,
+            1,
+            flags=MapFlags.LINK,
+            btf_fd=btf_fd,
+            btf_vmlinux_value_type_id=wrapper,
+            what="feature probe",
+        )
+        return _close(fd)
+    except BpfError:
+        return False
+    finally:
+        _close(btf_fd)

@@ -34,7 +34,7 @@ from .elf import (
     object_name,
     parse_object,
 )
-from .errors import BpfError, LoadError, ObjectError
+from .errors import BpfError, LoadError, NotSupportedError, ObjectError
 from .fd import OwnedFd
 from .kconfig import kallsyms_lookup, kconfig_values
 from .link import Link, attach_from_section
@@ -462,6 +462,12 @@ class BpfObject:
     def _create_struct_ops_map(self, name: str, ops_plan: StructOpsPlan) -> None:
         map_obj = self.maps[name]
         map_obj.value_size = ops_plan.kernel.wrapper.size
+        if map_obj.flags & MapFlags.LINK and not features.has_struct_ops_link():
+            raise NotSupportedError(
+                f"{self.name}: {ops_plan.what} is in .struct_ops.link, but this kernel has no "
+                "struct_ops links (Linux 6.4+); declare it in SEC(\".struct_ops\")",
+                errno.EOPNOTSUPP,
+            )
         if self._btf_fd is None:
             raise ObjectError(
                 f"{self.name}: {ops_plan.what} needs the object's BTF in the "

@@ -9,6 +9,7 @@ either byte order, so ``parse(encode(types)) == types``.
 from __future__ import annotations
 
 import dataclasses
+import re
 import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -16,6 +17,8 @@ from dataclasses import dataclass
 from ..errors import ObjectError
 from .parse import BTF_MAGIC, HEADER_SIZE, Btf
 from .types import LINKAGE_EXTERN, LINKAGE_GLOBAL, LINKAGE_STATIC, EnumValue, Kind, Member, Type
+
+_SECTION_NAME = re.compile(r"[A-Za-z0-9_.]*")
 
 
 class StringTable:
@@ -163,6 +166,9 @@ def sanitize(types: Sequence[Type], support: KernelBtfSupport) -> list[Type]:
 
     for t in types:
         kind = t.kind
+        if kind == Kind.DATASEC and not _SECTION_NAME.fullmatch(t.name):
+            # Older kernels accept only [A-Za-z0-9_.] in section names ('?.struct_ops').
+            t = dataclasses.replace(t, name=re.sub(r"[^A-Za-z0-9_.]", "_", t.name))
         if kind == Kind.VAR and not support.datasec:
             t = Type(t.id, Kind.INT, t.name, **byte_int)  # type: ignore[arg-type]
         elif kind == Kind.DATASEC and not support.datasec:

@@ -378,14 +378,25 @@ class Btf:
         if cached is not None:
             return cached
         needle = b"\0" + name.encode("utf-8", "surrogateescape") + b"\0"
-        data, start, end, ids = self._sdata, self._sstart, self._send, []
-        pos = data.find(needle, start, end)
-        while pos >= 0:
-            ids.extend(self._ids_with_name_off(self.str_base + pos - start + 1))
-            pos = data.find(needle, pos + 1, end)
+        ids: list[int] = []
+        for name_off in self._name_offsets(needle):
+            ids.extend(self._ids_with_name_off(name_off))
         result = tuple(sorted(ids))
         self._by_name[name] = result
         return result
+
+    def _name_offsets(self, needle: bytes) -> list[int]:
+        """Offsets of a string, in this BTF's strings and its base's (split BTF types
+        may name themselves with strings vmlinux already has)."""
+        data, start, end = self._sdata, self._sstart, self._send
+        offsets = self.base._name_offsets(needle) if self.base is not None else []
+        pos = data.find(needle, start, end)
+        while pos >= 0:
+            offsets.append(self.str_base + pos - start + 1)
+            pos = data.find(needle, pos + 1, end)
+        if self.base is not None and data[start : start + len(needle) - 1] == needle[1:]:
+            offsets.append(self.str_base)  # a split section starts without a NUL
+        return offsets
 
     def _ids_with_name_off(self, name_off: int) -> list[int]:
         """Types whose name_off is ``name_off``: hits of the word that start a record."""

@@ -64,19 +64,3 @@ struct tcp_congestion_ops fixed20 = {
 	.undo_cwnd = (void *)fixed_undo,
 	.name = "pylibbpf_fixed",
 };
-
-SEC(".struct_ops")
-struct tcp_congestion_ops plain = {
-	.ssthresh = (void *)fixed_ssthresh,
-	.cong_avoid = (void *)avoid10,
-	.undo_cwnd = (void *)fixed_undo,
-	.name = "pylibbpf_plain",
-};
-
-/* Not auto-created ('?'): lacks the mandatory ssthresh callback. */
-SEC("?.struct_ops")
-struct tcp_congestion_ops incomplete = {
-	.cong_avoid = (void *)avoid10,
-	.undo_cwnd = (void *)fixed_undo,
-	.name = "pylibbpf_broken",
-};
