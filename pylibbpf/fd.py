@@ -23,6 +23,26 @@ from typing import Self
 from .errors import BpfError
 
 
+class Closing:
+    """``with`` support for anything that has ``close()``."""
+
+    __slots__ = ()
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
 def _close(fd: int, before_close: Callable[[int], None] | None) -> None:
     try:
         if before_close is not None:
@@ -31,7 +51,7 @@ def _close(fd: int, before_close: Callable[[int], None] | None) -> None:
         os.close(fd)
 
 
-class OwnedFd:
+class OwnedFd(Closing):
     """A file descriptor this process owns, with a label used in error messages."""
 
     __slots__ = ("__weakref__", "_fd", "_finalizer", "label")
@@ -74,17 +94,6 @@ class OwnedFd:
     def dup(self, label: str | None = None) -> OwnedFd:
         """A second owned descriptor for the same kernel object (also close-on-exec)."""
         return OwnedFd(fcntl.fcntl(self.fd, fcntl.F_DUPFD_CLOEXEC, 3), label or self.label)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         state = "closed" if self._fd < 0 else f"fd={self._fd}"

@@ -10,12 +10,11 @@ from __future__ import annotations
 import errno
 import os
 from dataclasses import dataclass
-from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING
 
 from . import perf, syscall
 from .errors import AttachError, BpfError
-from .fd import OwnedFd
+from .fd import Closing, OwnedFd
 from .uapi import AttachType
 
 if TYPE_CHECKING:
@@ -29,7 +28,7 @@ class LinkInfo:
     prog_id: int
 
 
-class Link:
+class Link(Closing):
     """An attachment owned by this process (a bpf_link fd, or what stands in for one)."""
 
     def __init__(self, fd: OwnedFd, description: str, *, keepalive: OwnedFd | None = None):
@@ -83,17 +82,6 @@ class Link:
     @property
     def closed(self) -> bool:
         return self._fd.closed
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"<Link {self.description} {'closed' if self.closed else f'fd={self.fd}'}>"

@@ -13,13 +13,12 @@ import errno
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any
 
 from . import features, syscall
 from .codec import Codec, codec_for
 from .errors import BpfError, NotSupportedError, ObjectError
-from .fd import OwnedFd
+from .fd import Closing, OwnedFd
 from .sysinfo import num_possible_cpus
 
 if TYPE_CHECKING:
@@ -83,7 +82,7 @@ class BatchData:
     count: int
 
 
-class Map:
+class Map(Closing):
     """A BPF map this process holds an fd to."""
 
     def __init__(
@@ -269,17 +268,6 @@ class Map:
         self._ops.invalidate()
         if self._fd is not None:
             self._fd.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         state = "not created" if self._fd is None else "closed" if self.closed else f"fd={self.fd}"

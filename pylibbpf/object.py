@@ -16,8 +16,7 @@ import os
 import re
 import struct
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from . import core, features, struct_ops, syscall
 from .btf import Btf, Kind, Type
@@ -35,7 +34,7 @@ from .elf import (
     parse_object,
 )
 from .errors import BpfError, LoadError, NotSupportedError, ObjectError
-from .fd import OwnedFd
+from .fd import Closing, OwnedFd
 from .kconfig import kallsyms_lookup, kconfig_values
 from .link import Link, attach_from_section
 from .maps import Map, sanitize_name
@@ -132,7 +131,7 @@ class Variable:
         return f"<Variable {self.name!r} in {self.section} at {self.offset} ({self.size} bytes)>"
 
 
-class BpfObject:
+class BpfObject(Closing):
     """A BPF ELF object: its programs, maps and global variables."""
 
     def __init__(
@@ -465,7 +464,7 @@ class BpfObject:
         if map_obj.flags & MapFlags.LINK and not features.has_struct_ops_link():
             raise NotSupportedError(
                 f"{self.name}: {ops_plan.what} is in .struct_ops.link, but this kernel has no "
-                "struct_ops links (Linux 6.4+); declare it in SEC(\".struct_ops\")",
+                'struct_ops links (Linux 6.4+); declare it in SEC(".struct_ops")',
                 errno.EOPNOTSUPP,
             )
         if self._btf_fd is None:
@@ -838,17 +837,6 @@ class BpfObject:
             self._btf_fd.close()
             self._btf_fd = None
         self.loaded = False
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         state = "loaded" if self.loaded else "opened"

@@ -17,12 +17,11 @@ import errno
 import os
 import socket
 from dataclasses import dataclass
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any
 
 from . import features, syscall
 from .errors import AttachError, BpfError, BpfPermissionError, LoadError, describe_errno
-from .fd import OwnedFd
+from .fd import Closing, OwnedFd
 from .insn import INSN_SIZE
 from .maps import sanitize_name
 from .uapi import LOG_BUF_SIZE_MAX, AttachType, Cmd, ProgType
@@ -189,7 +188,7 @@ class ProgramInfo:
     load_time_ns: int
 
 
-class Program:
+class Program(Closing):
     """A BPF program: instructions plus load options, and once loaded, its fd."""
 
     def __init__(
@@ -287,17 +286,6 @@ class Program:
     def close(self) -> None:
         if self._fd is not None:
             self._fd.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         state = "loaded" if self.loaded else "not loaded"

@@ -29,11 +29,11 @@ import struct
 from array import array
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from . import perf
 from .errors import BpfError
+from .fd import Closing
 from .maps import Map
 from .sysinfo import online_cpus
 from .uapi import MapType
@@ -196,7 +196,7 @@ class _Ring:
         return total
 
 
-class RingBuffer:
+class RingBuffer(Closing):
     """Consumer of one or more BPF ring buffer maps."""
 
     def __init__(
@@ -290,17 +290,6 @@ class RingBuffer:
         self._rings.clear()
         self._epoll.close()
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
 
 def decode_ctype(ctype: Any) -> Callable[[memoryview], Any]:
     """A decoder turning a record into an instance of ``ctype`` (a copy)."""
@@ -323,7 +312,7 @@ class _PerfRing:
     size: int
 
 
-class PerfBuffer:
+class PerfBuffer(Closing):
     """Consumer of a ``BPF_MAP_TYPE_PERF_EVENT_ARRAY``: one perf ring per online CPU."""
 
     def __init__(
@@ -417,17 +406,6 @@ class PerfBuffer:
             ring.fd.close()
         self._rings.clear()
         self._epoll.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 # --------------------------------------------------------------------------- user ring buffer

@@ -78,6 +78,35 @@ def _dumper_digest() -> str:
     return hashlib.sha256(Path(dumper.__file__).read_bytes()).hexdigest()[:8]
 
 
+def _clang_compile(clang: str, source: Path, out: Path, includes: list[Path]) -> None:
+    """Compile a BPF C file to ``out`` unless it is there (written atomically)."""
+    if out.exists():
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(f".{os.getpid()}.o")
+    flags = [arg for path in includes for arg in ("-I", str(path))]
+    result = subprocess.run(
+        [
+            clang,
+            "-O2",
+            "-g",
+            "-target",
+            "bpf",
+            "-D__TARGET_ARCH_x86",
+            *flags,
+            "-c",
+            str(source),
+            "-o",
+            str(tmp),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode:
+        raise RuntimeError(f"clang failed on {source}:\n{result.stderr[-3000:]}")
+    tmp.replace(out)
+
+
 def compile_test_object(name: str) -> Path:
     """Compile ``tests/bpf/<name>.bpf.c`` (cached by content) and return the object."""
     clang = _clang()
@@ -90,31 +119,7 @@ def compile_test_object(name: str) -> Path:
     for header in sorted(BPF_SRC.glob("*.h")):
         digest.update(header.read_bytes())
     out = CACHE / "objects" / digest.hexdigest()[:16] / f"{name}.bpf.o"
-    if not out.exists():
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_suffix(f".{os.getpid()}.o")
-        subprocess.run(
-            [
-                clang,
-                "-O2",
-                "-g",
-                "-target",
-                "bpf",
-                "-D__TARGET_ARCH_x86",
-                "-I",
-                str(include),
-                "-I",
-                f"/usr/include/{_multiarch()}",
-                "-I",
-                str(BPF_SRC),
-                "-c",
-                str(source),
-                "-o",
-                str(tmp),
-            ],
-            check=True,
-        )
-        tmp.replace(out)
+    _clang_compile(clang, source, out, [include, Path(f"/usr/include/{_multiarch()}"), BPF_SRC])
     return out
 
 
@@ -169,36 +174,8 @@ def compile_selftest(name: str) -> Path:
     source = progs / f"{name}.c"
     digest = hashlib.sha256(source.read_bytes() + str(include).encode()).hexdigest()[:16]
     out = CACHE / "selftests" / digest / f"{name}.bpf.o"
-    if not out.exists():
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_suffix(f".{os.getpid()}.o")
-        subprocess.run(
-            [
-                clang,
-                "-O2",
-                "-g",
-                "-target",
-                "bpf",
-                "-D__TARGET_ARCH_x86",
-                "-I",
-                str(include),
-                "-I",
-                str(tools / "lib"),
-                "-I",
-                "/usr/include/bpf",
-                "-I",
-                str(progs),
-                "-I",
-                str(progs.parent),
-                "-c",
-                str(source),
-                "-o",
-                str(tmp),
-            ],
-            check=True,
-            capture_output=True,
-        )
-        tmp.replace(out)
+    includes = [include, tools / "lib", Path("/usr/include/bpf"), progs, progs.parent]
+    _clang_compile(clang, source, out, includes)
     return out
 
 
