@@ -209,8 +209,14 @@ def _target_field(
             if local_t.kind not in (Kind.STRUCT, Kind.UNION):
                 return None
             local_member = local_t.members[step]
-            if name is None:  # anonymous local member: match by position is meaningless
-                return None
+            if name is None:
+                # An anonymous local member is a wrapper, not a name to match: step into it
+                # locally and let the next named member be found through the target's
+                # anonymous members (as libbpf does).
+                local_t = _skip_mods(local_btf, local_member.type)
+                if local_t.kind not in (Kind.STRUCT, Kind.UNION):
+                    return None
+                continue
             path = target_btf.member_path(t.id, name)
             if not path:
                 return None

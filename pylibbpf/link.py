@@ -7,13 +7,16 @@ which case the pin keeps it attached after this process exits.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import errno
 import os
+import socket
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from . import perf, syscall
-from .errors import AttachError, BpfError
+from .errors import AttachError, BpfError, NotSupportedError
 from .fd import Closing, OwnedFd
 from .uapi import AttachType
 
@@ -121,6 +124,155 @@ def attach_raw_tracepoint(program: Program, name: str) -> Link:
     return Link(OwnedFd(fd, what), what)
 
 
+def _link(
+    program: Program, target_fd: int, attach_type: int, what: str, opts: Any = None, flags: int = 0
+) -> Link:
+    try:
+        fd = syscall.link_create(
+            program.fd, target_fd, attach_type, flags=flags, opts=opts, what=what
+        )
+    except BpfError as error:
+        raise AttachError(error.message, error.errno) from None
+    return Link(OwnedFd(fd, what), what)
+
+
+def ifindex_of(interface: int | str) -> int:
+    if isinstance(interface, int):
+        return interface
+    try:
+        return socket.if_nametoindex(interface)
+    except OSError:
+        raise AttachError(f"network interface {interface!r} does not exist", errno.ENODEV) from None
+
+
+def attach_xdp(program: Program, interface: int | str, *, flags: int = 0) -> Link:
+    """An XDP bpf_link on an interface (the link detaches when closed)."""
+    index = ifindex_of(interface)
+    what = f"program {program.name!r} on XDP of {interface!r} (ifindex {index})"
+    return _link(program, index, AttachType.XDP, what, flags=flags)
+
+
+def attach_tcx(program: Program, interface: int | str, direction: str = "ingress") -> Link:
+    """A tcx link (Linux 6.6+) on an interface's ingress or egress."""
+    if direction not in ("ingress", "egress"):
+        raise AttachError(
+            f"tcx direction must be ingress or egress, not {direction!r}", errno.EINVAL
+        )
+    index = ifindex_of(interface)
+    attach_type = AttachType.TCX_INGRESS if direction == "ingress" else AttachType.TCX_EGRESS
+    what = f"program {program.name!r} on tcx {direction} of {interface!r}"
+    return _link(program, index, attach_type, what, opts=syscall.TcxLinkOpts())
+
+
+def attach_cgroup(
+    program: Program, cgroup: str | os.PathLike[str] | int, attach_type: int | None = None
+) -> Link:
+    """A cgroup link; the attach type defaults to the program's expected one."""
+    kind = attach_type if attach_type is not None else program.expected_attach_type
+    if kind is None:
+        raise AttachError(
+            f"program {program.name!r}: which cgroup hook? (attach_type)", errno.EINVAL
+        )
+    what = f"program {program.name!r} on cgroup {cgroup!r} ({AttachType(kind).name})"
+    if isinstance(cgroup, int):
+        return _link(program, cgroup, kind, what)
+    try:
+        fd = OwnedFd(os.open(cgroup, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC), what)
+    except OSError as error:
+        raise AttachError(
+            f"{what}: cannot open the cgroup: {error.strerror}", error.errno
+        ) from None
+    with fd:
+        return _link(program, fd.fd, kind, what)
+
+
+def attach_netns(program: Program, netns: str | os.PathLike[str] = "/proc/self/ns/net") -> Link:
+    """sk_lookup and flow_dissector programs, on a network namespace."""
+    kind = program.expected_attach_type
+    if kind is None:
+        raise AttachError(f"program {program.name!r} has no netns attach type", errno.EINVAL)
+    what = f"program {program.name!r} on netns {os.fspath(netns)!r}"
+    with OwnedFd(os.open(netns, os.O_RDONLY | os.O_CLOEXEC), what) as fd:
+        return _link(program, fd.fd, kind, what)
+
+
+class IterLink(Link):
+    """An iterator link: every ``open_iter()`` runs the program over the objects afresh."""
+
+    def open_iter(self) -> BinaryIO:
+        fd = syscall.iter_create(self.fd, what=self.description)
+        return os.fdopen(fd, "rb", buffering=0)
+
+
+def attach_iter(program: Program, map_: Any = None) -> IterLink:
+    """An iterator (``iter/task``, ``iter/bpf_map_elem`` with ``map_``…)."""
+    what = f"iterator program {program.name!r}"
+    opts = None
+    if map_ is not None:
+        info = (ctypes.c_uint32 * 2)(map_.fileno(), 0)  # union bpf_iter_link_info.map.map_fd
+        keep = info
+        opts = syscall.IterLinkOpts(
+            iter_info=ctypes.addressof(keep), iter_info_len=ctypes.sizeof(keep)
+        )
+    link = _link(program, 0, AttachType.TRACE_ITER, what, opts=opts)
+    return IterLink(link._fd, what)
+
+
+def attach_trace(program: Program) -> Link:
+    """fentry/fexit/fmod_ret/lsm/tp_btf/freplace: the target was fixed at load time."""
+    what = f"tracing program {program.name!r} ({program.section or program.type})"
+    try:
+        fd = syscall.raw_tracepoint_open(None, program.fd, what=what)
+    except BpfError as error:
+        raise AttachError(error.message, error.errno) from None
+    return Link(OwnedFd(fd, what), what)
+
+
+def _pmu(name: str) -> tuple[int, int]:
+    """A dynamic PMU's type and its retprobe bit (kprobe, uprobe)."""
+    base = f"/sys/bus/event_source/devices/{name}"
+    try:
+        with open(f"{base}/type") as f:
+            pmu_type = int(f.read())
+    except OSError:
+        raise NotSupportedError(
+            f"this kernel has no {name} PMU ({base}); kprobes are not available", errno.ENOTSUP
+        ) from None
+    bit = 0
+    with contextlib.suppress(OSError, ValueError), open(f"{base}/format/retprobe") as f:
+        bit = int(f.read().split(":")[1])
+    return pmu_type, bit
+
+
+def attach_kprobe(
+    program: Program, function: str, *, retprobe: bool = False, offset: int = 0
+) -> Link:
+    """A kprobe or kretprobe through the kprobe PMU and a perf_event link."""
+    pmu_type, bit = _pmu("kprobe")
+    name = ctypes.create_string_buffer(function.encode())
+    kind = "kretprobe" if retprobe else "kprobe"
+    what = f"program {program.name!r} on {kind} {function}" + (f"+{offset}" if offset else "")
+    attr = perf.PerfEventAttr(
+        type=pmu_type,
+        config=(1 << bit) if retprobe else 0,
+        config1=ctypes.addressof(name),
+        config2=offset,
+        sample_period=1,
+        wakeup_events=1,
+    )
+    return attach_perf_event(program, perf.perf_event_open(attr, what=what), what)
+
+
+def syscall_function(name: str) -> str:
+    """The kernel function behind a syscall (``__x64_sys_<name>`` on x86-64)."""
+    from .kconfig import kallsyms_lookup
+
+    for prefix in ("__x64_sys_", "__arm64_sys_", "__s390x_sys_", "sys_"):
+        if kallsyms_lookup({prefix + name}):
+            return prefix + name
+    raise AttachError(f"no kernel function for syscall {name!r}", errno.ENOENT)
+
+
 def attach_from_section(program: Program) -> Link | None:
     """Auto-attach from the section name, in libbpf's formats; None if it cannot."""
     from .sections import find_section_def
@@ -145,6 +297,19 @@ def attach_from_section(program: Program) -> Link | None:
                 errno.EINVAL,
             )
         return attach_raw_tracepoint(program, target)
+    if definition.attach in ("trace", "lsm"):
+        return attach_trace(program)
+    if definition.attach == "iter":
+        return attach_iter(program)
+    if definition.attach == "kprobe" and target:
+        function, _, offset = target.partition("+")
+        retprobe = section.split("/")[0].startswith("kretprobe")
+        return attach_kprobe(program, function, retprobe=retprobe, offset=int(offset or "0", 0))
+    if definition.attach == "ksyscall" and target:
+        retprobe = section.startswith("kretsyscall")
+        return attach_kprobe(program, syscall_function(target), retprobe=retprobe)
+    if definition.attach in ("kprobe", "ksyscall", "cgroup", "netns", "tcx", "xdp"):
+        return None  # needs a target the section does not name (as in libbpf)
     raise AttachError(
         f"program {program.name!r}: automatic attachment of {definition.attach!r} programs "
         f"(section {section!r}) is not implemented yet",

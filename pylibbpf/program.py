@@ -345,6 +345,45 @@ class Program(Closing):
 
         return attach_raw_tracepoint(self, name)
 
+    def attach_xdp(self, interface: int | str, *, flags: int = 0) -> Link:
+        from .link import attach_xdp
+
+        return attach_xdp(self, interface, flags=flags)
+
+    def attach_tc(self, interface: int | str, direction: str = "ingress") -> Link:
+        """tcx (Linux 6.6+); the netlink clsact path for older kernels is not done yet."""
+        from .link import attach_tcx
+
+        return attach_tcx(self, interface, direction)
+
+    def attach_cgroup(
+        self, cgroup: str | os.PathLike[str] | int, attach_type: int | None = None
+    ) -> Link:
+        from .link import attach_cgroup
+
+        return attach_cgroup(self, cgroup, attach_type)
+
+    def attach_netns(self, netns: str | os.PathLike[str] = "/proc/self/ns/net") -> Link:
+        from .link import attach_netns
+
+        return attach_netns(self, netns)
+
+    def attach_iter(self, map_: Any = None) -> Link:
+        from .link import attach_iter
+
+        return attach_iter(self, map_)
+
+    def attach_trace(self) -> Link:
+        """fentry/fexit/fmod_ret/lsm/tp_btf (the target was chosen at load time)."""
+        from .link import attach_trace
+
+        return attach_trace(self)
+
+    def attach_kprobe(self, function: str, *, retprobe: bool = False, offset: int = 0) -> Link:
+        from .link import attach_kprobe
+
+        return attach_kprobe(self, function, retprobe=retprobe, offset=offset)
+
     def attach_socket(self, sock: Any) -> None:
         """Attach as a socket filter (SO_ATTACH_BPF) to ``sock`` or a socket fd."""
         fd = sock if isinstance(sock, int) else sock.fileno()
