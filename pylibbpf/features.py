@@ -356,3 +356,23 @@ def has_struct_ops_link() -> bool:
         return False
     finally:
         _close(btf_fd)
+
+
+@functools.cache
+def kernel_knows(enum: str, value: str) -> bool:
+    """Whether the running kernel's BTF has ``value`` in ``enum`` (e.g. an attach type):
+    a side-effect-free probe for features that only attaching would otherwise reveal."""
+    from .btf import Btf
+
+    try:
+        for t in Btf.load_vmlinux().find_all(enum):
+            if any(v.name == value for v in t.values):
+                return True
+    except BpfError:
+        return False
+    return False
+
+
+def has_tcx() -> bool:
+    """tcx links (Linux 6.6)."""
+    return kernel_knows("bpf_attach_type", "BPF_TCX_INGRESS")

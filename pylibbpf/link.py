@@ -158,6 +158,14 @@ def attach_tcx(program: Program, interface: int | str, direction: str = "ingress
         raise AttachError(
             f"tcx direction must be ingress or egress, not {direction!r}", errno.EINVAL
         )
+    from .features import has_tcx
+
+    if not has_tcx():
+        raise NotSupportedError(
+            f"program {program.name!r}: this kernel has no tcx links (Linux 6.6+); the "
+            "netlink clsact path for older kernels is not implemented yet",
+            errno.EOPNOTSUPP,
+        )
     index = ifindex_of(interface)
     attach_type = AttachType.TCX_INGRESS if direction == "ingress" else AttachType.TCX_EGRESS
     what = f"program {program.name!r} on tcx {direction} of {interface!r}"
