@@ -271,6 +271,41 @@ def attach_kprobe(
     return attach_perf_event(program, perf.perf_event_open(attr, what=what), what)
 
 
+def attach_kprobe_multi(
+    program: Program, pattern: str | list[str], *, retprobe: bool = False
+) -> Link:
+    """One link over many kernel functions: a list of names, or a glob matched against
+    tracefs' available_filter_functions."""
+    import fnmatch
+
+    if isinstance(pattern, str) and any(c in pattern for c in "*?["):
+        names = sorted(
+            {
+                line.split()[0]
+                for line in _filter_functions()
+                if fnmatch.fnmatch(line.split()[0], pattern)
+            }
+        )
+    else:
+        names = [pattern] if isinstance(pattern, str) else list(pattern)
+    what = f"program {program.name!r} on kprobe.multi {pattern!r} ({len(names)} functions)"
+    if not names:
+        raise AttachError(f"{what}: no function matches", errno.ENOENT)
+    buffers = [ctypes.create_string_buffer(name.encode()) for name in names]
+    symbols = (ctypes.c_uint64 * len(names))(*(ctypes.addressof(b) for b in buffers))
+    opts = syscall.KprobeMultiLinkOpts(
+        flags=1 if retprobe else 0, cnt=len(names), syms=ctypes.addressof(symbols)
+    )
+    return _link(program, 0, AttachType.TRACE_KPROBE_MULTI, what, opts=opts)
+
+
+def _filter_functions() -> list[str]:
+    for root in perf.TRACEFS_ROOTS:
+        with contextlib.suppress(OSError), open(f"{root}/available_filter_functions") as f:
+            return f.read().splitlines()
+    raise AttachError("tracefs available_filter_functions is not readable", errno.ENOENT)
+
+
 def syscall_function(name: str) -> str:
     """The kernel function behind a syscall (``__x64_sys_<name>`` on x86-64)."""
     from .kconfig import kallsyms_lookup
@@ -313,6 +348,9 @@ def attach_from_section(program: Program) -> Link | None:
         function, _, offset = target.partition("+")
         retprobe = section.split("/")[0].startswith("kretprobe")
         return attach_kprobe(program, function, retprobe=retprobe, offset=int(offset or "0", 0))
+    if definition.attach == "kprobe_multi" and target:
+        retprobe = section.startswith("kretprobe")
+        return attach_kprobe_multi(program, target, retprobe=retprobe)
     if definition.attach == "ksyscall" and target:
         retprobe = section.startswith("kretsyscall")
         return attach_kprobe(program, syscall_function(target), retprobe=retprobe)

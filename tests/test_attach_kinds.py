@@ -170,6 +170,8 @@ TRACING = [
     ("on_kretprobe", "kretprobe_seen", "kprobe"),
     ("on_sys_enter_btf", "tp_btf_seen", "trace"),
     ("on_file_open", "lsm_seen", "lsm"),
+    ("on_fmod_ret", "fmod_ret_seen", "trace"),
+    ("on_kprobe_multi", "multi_seen", "kprobe.multi"),
 ]
 
 
@@ -177,8 +179,12 @@ TRACING = [
 def test_tracing_kinds_count_this_process(
     kinds: BpfObject, program: str, counter: str, kind: str
 ) -> None:
-    if kind == "kprobe" and not Path("/sys/bus/event_source/devices/kprobe").exists():
+    if kind.startswith("kprobe") and not Path("/sys/bus/event_source/devices/kprobe").exists():
         pytest.skip("this kernel has no kprobes (no kprobe PMU); covered in the VM suite")
+    if kind == "kprobe.multi" and not features.kernel_knows(
+        "bpf_link_type", "BPF_LINK_TYPE_KPROBE_MULTI"
+    ):
+        pytest.skip("this kernel has no kprobe.multi links")
     try:
         only(kinds, program).load()
     except bpf.BpfPermissionError:
@@ -187,7 +193,13 @@ def test_tracing_kinds_count_this_process(
         if kind == "lsm" and error.errno in (errno.EINVAL, errno.EPERM):
             pytest.skip("BPF LSM is not enabled on this kernel (lsm= has no 'bpf')")
         raise
-    with kinds.programs[program].attach() as link:
+    try:
+        link = kinds.programs[program].attach()
+    except bpf.AttachError as error:
+        if kind == "kprobe.multi" and error.errno in (errno.EOPNOTSUPP, 524, errno.EINVAL):
+            pytest.skip(f"kprobe.multi links are not available here: {error}")
+        raise
+    with link:
         assert link.info().type in (
             bpf.LinkType.TRACING,
             bpf.LinkType.PERF_EVENT,

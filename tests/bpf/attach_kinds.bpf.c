@@ -4,7 +4,7 @@
 #include <bpf/bpf_tracing.h>
 
 __u64 xdp_seen, tc_seen, cg_seen, fentry_seen, fexit_seen, kprobe_seen, kretprobe_seen;
-__u64 lsm_seen, tp_btf_seen;
+__u64 lsm_seen, tp_btf_seen, fmod_ret_seen, multi_seen;
 
 SEC("?xdp")
 int xdp_drop_all(struct xdp_md *ctx)
@@ -76,6 +76,20 @@ SEC("?tp_btf/sys_enter")
 int BPF_PROG(on_sys_enter_btf, struct pt_regs *regs, long id)
 {
 	__sync_fetch_and_add(&tp_btf_seen, 1);
+	return 0;
+}
+
+SEC("?fmod_ret/security_file_open")
+int BPF_PROG(on_fmod_ret, struct file *file, int ret)
+{
+	__sync_fetch_and_add(&fmod_ret_seen, 1);
+	return ret; /* keep the kernel's decision */
+}
+
+SEC("?kprobe.multi/vfs_read")
+int on_kprobe_multi(void *ctx)
+{
+	__sync_fetch_and_add(&multi_seen, 1);
 	return 0;
 }
 
