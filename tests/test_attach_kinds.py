@@ -204,6 +204,7 @@ def test_tracing_kinds_count_this_process(
             bpf.LinkType.TRACING,
             bpf.LinkType.PERF_EVENT,
             bpf.LinkType.RAW_TRACEPOINT,
+            bpf.LinkType.KPROBE_MULTI,
         )
         for _ in range(5):
             os.getppid()
