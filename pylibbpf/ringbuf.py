@@ -100,11 +100,13 @@ class _Ring:
 
     # ----------------------------------------------------------------- per record
 
-    def consume(self) -> tuple[int, Any]:
-        """Records handed to the callback, and a non-zero callback result if one stopped us."""
-        if self.batch is not None:
-            return self._consume_batch(), 0
-        callback = self.callback
+    def consume(self, callback: Callback | None = None) -> tuple[int, Any]:
+        """Records handed to the callback (this ring's, unless one is given), and a non-zero
+        callback result if one stopped us."""
+        if callback is None:
+            if self.batch is not None:
+                return self._consume_batch(), 0
+            callback = self.callback
         assert callback is not None
         cons_ref = self._cons
         words, data, mask = self._words, self.data, self.mask
@@ -130,19 +132,7 @@ class _Ring:
     def copies(self) -> list[bytes]:
         """Take every available record as bytes (for the async iterator)."""
         out: list[bytes] = []
-        words, data, mask = self._words, self.data, self.mask
-        cons = self._cons.value
-        prod = self._prod[0]
-        while cons < prod:
-            offset = cons & mask
-            header = words[offset >> 2]
-            if header & BUSY:
-                break
-            length = header & 0x3FFFFFFF
-            if not header & DISCARD:
-                out.append(bytes(data[offset + HEADER : offset + HEADER + length]))
-            cons += _round8(length + HEADER)
-        self._cons.value = cons
+        self.consume(lambda view: out.append(bytes(view)))
         return out
 
     # ----------------------------------------------------------------- batches
