@@ -8,7 +8,6 @@ that depends on the kernel it will be loaded into. It is the same on every machi
 from __future__ import annotations
 
 import struct
-import sys
 from dataclasses import dataclass, field
 from io import BytesIO
 from typing import Any
@@ -691,6 +690,3 @@ def _externs(name: str, btf: Btf | None, symbols: list[Symbol]) -> dict[str, Ext
             )
         externs[sym.name] = ExternSpec(sym.name, home, decl.id, decl.kind == Kind.FUNC, sym.weak)
     return externs
-
-
-HOST_BYTEORDER = sys.byteorder

@@ -62,10 +62,6 @@ class LinkedProgram:
         return b"".join(insn.encode() for insn in self.insns)
 
 
-def _is_call(insn: Insn) -> bool:
-    return insn.is_call()
-
-
 class _Linker:
     def __init__(self, spec: ObjectSpec, main: ProgramSpec, resolver: Resolver) -> None:
         self.spec = spec
@@ -110,7 +106,7 @@ class _Linker:
             relocation = piece.relocations.get(index)
             if relocation is not None:
                 self.apply(piece, index, position, relocation)
-            elif _is_call(insn) and insn.src == PSEUDO_CALL:
+            elif insn.is_call() and insn.src == PSEUDO_CALL:
                 # A call within the same section carries no relocation: it is PC-relative.
                 target = piece.insn_offset + index + insn.imm + 1
                 self.call(piece, index, position, piece.section_index, target)
@@ -137,7 +133,7 @@ class _Linker:
         insn = insns[position]
         symbol = relocation.symbol
         what = self.what(piece, index)
-        if _is_call(insn):
+        if insn.is_call():
             if symbol.section_index == 0:
                 self.kfunc(piece, index, position, symbol.name)
                 return

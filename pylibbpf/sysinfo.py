@@ -63,24 +63,3 @@ def kernel_version() -> int:
         return 0
     major, minor, patch = match.groups()
     return _version_code(int(major), int(minor), int(patch or 0))
-
-
-def is_bpffs(path: str) -> bool:
-    """True if ``path`` is on a BPF filesystem (where objects can be pinned)."""
-    try:
-        return os.statvfs(path).f_fsid != 0 and _fs_magic(path) == 0xCAFE4A11
-    except OSError:
-        return False
-
-
-def _fs_magic(path: str) -> int:
-    import ctypes
-
-    class StatFs(ctypes.Structure):
-        _fields_ = [("f_type", ctypes.c_long), ("_rest", ctypes.c_byte * 112)]
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    buf = StatFs()
-    if libc.statfs(os.fsencode(path), ctypes.byref(buf)) != 0:
-        return 0
-    return int(buf.f_type) & 0xFFFFFFFF
