@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from . import features, syscall
@@ -221,6 +222,17 @@ def _cmd_struct_ops_unregister(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_gen_skeleton(args: argparse.Namespace) -> int:
+    from .skelgen import skeleton_for_file
+
+    source = skeleton_for_file(args.object_file, args.output, args.name, args.reference)
+    if args.output:
+        Path(args.output).write_text(source)
+    else:
+        sys.stdout.write(source)
+    return 0
+
+
 def _emit(args: argparse.Namespace, rows: list[dict[str, Any]], fmt: Callable[..., str]) -> None:
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -254,6 +266,17 @@ def build_parser() -> argparse.ArgumentParser:
     dump.add_argument("file", nargs="?", help="raw BTF or an ELF object with .BTF")
     dump.add_argument("--format", choices=("c", "raw", "json"), default="raw")
     dump.set_defaults(func=_cmd_btf_dump)
+    gen = sub.add_parser("gen", help="code generation").add_subparsers(dest="verb", required=True)
+    skeleton = gen.add_parser("skeleton", help="a typed Python skeleton for a BPF object")
+    skeleton.add_argument("object_file", help="the BPF ELF object (clang -target bpf -g)")
+    skeleton.add_argument("-o", "--output", help="write the module here (default: stdout)")
+    skeleton.add_argument("--name", help="class name (default: <Object>Skel)")
+    skeleton.add_argument(
+        "--reference",
+        action="store_true",
+        help="load the object from its path at run time instead of embedding its bytes",
+    )
+    skeleton.set_defaults(func=_cmd_gen_skeleton)
     return parser
 
 

@@ -15,6 +15,7 @@ import mmap
 import os
 import re
 import struct
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +88,7 @@ class Variable:
         self.type_id = type_id
 
     def _buffer(self) -> Any:
-        return self._obj._section_memory(self.section)
+        return self._obj.section_memory(self.section)
 
     @property
     def raw(self) -> bytes:
@@ -100,7 +101,7 @@ class Variable:
             raise BpfError(
                 f"variable {self.name!r} is {self.size} bytes, got {len(data)}", errno.EINVAL
             )
-        self._obj._check_writable(self)
+        self._obj.check_section_writable(self.section, f"variable {self.name!r}")
         buffer = self._buffer()
         buffer[self.offset : self.offset + self.size] = data
 
@@ -310,20 +311,23 @@ class BpfObject(Closing):
                     variables[var.name] = Variable(self, var.name, section, offset, size, var.type)
         return variables
 
-    def _section_memory(self, section: str) -> Any:
+    def section_memory(self, section: str) -> Any:
+        """A section's bytes: the initial image before load (a bytearray), the mmapped map
+        after (writable unless read-only), or a lookup/update window without mmap."""
         if self.loaded and section in self._mmaps:
             return self._mmaps[section]
         if self.loaded:
             return _MapWindow(self.maps[section])
         return self._images[section]
 
-    def _check_writable(self, variable: Variable) -> None:
+    def check_section_writable(self, section: str, what: str) -> None:
+        """.rodata and .kconfig are frozen at load: only their initial image is editable."""
         if not self.loaded:
             return
-        if variable.section.startswith(".rodata") or variable.section == ".kconfig":
+        if section.startswith(".rodata") or section == ".kconfig":
             raise BpfError(
-                f"variable {variable.name!r} is in {variable.section}, which is read-only "
-                "after load (set it before load() to specialise the program)",
+                f"{what} is in {section}, which is read-only after load (set it before "
+                "load() to specialise the program)",
                 errno.EPERM,
             )
 
@@ -809,17 +813,25 @@ class BpfObject(Closing):
 
     def attach(self) -> list[Link]:
         """Attach every loaded program whose section says where; others are skipped."""
+        return list(self.attach_named().values())
+
+    def attach_named(self, skip: Collection[str] = ()) -> dict[str, Link]:
+        """``attach()`` keyed by program name (and struct_ops map name), leaving out the
+        names in ``skip`` (already attached): what skeletons build on."""
         if not self.loaded:
             raise BpfError(f"object {self.name!r} is not loaded", errno.EBADF)
-        attached: list[Link] = []
-        for program in self.programs.values():
+        attached: dict[str, Link] = {}
+        for name, program in self.programs.items():
+            if name in skip:
+                continue
             if program.loaded and program.type != ProgType.STRUCT_OPS:
                 link = attach_from_section(program)
                 if link is not None:
-                    attached.append(link)
-        self.links.extend(attached)
+                    attached[name] = link
+        self.links.extend(attached.values())
         for name in self._struct_ops_plans:
-            attached.append(self.maps[name].attach_struct_ops())  # joins self.links itself
+            if name not in skip:
+                attached[name] = self.maps[name].attach_struct_ops()  # joins self.links itself
         return attached
 
     def close(self) -> None:
@@ -827,7 +839,9 @@ class BpfObject(Closing):
             link.close()
         self.links = []
         for memory in self._mmaps.values():
-            memory.close()
+            # A ctypes view (a skeleton's) still exported: the mapping goes with the last one.
+            with contextlib.suppress(BufferError):
+                memory.close()
         self._mmaps.clear()
         for program in self.programs.values():
             program.close()

@@ -150,7 +150,7 @@ class CtypesBuilder:
         run of bitfields becomes raw bytes, and each bitfield a property over them."""
         plain: list[tuple[Any, ...]] = []
         plain_expected: list[tuple[str, int, int]] = []
-        accessors: dict[str, property] = {}
+        accessors: dict[str, BitField] = {}
         members = list(zip(fields, t.members, expected, strict=True))
         index = 0
         while index < len(members):
@@ -173,7 +173,7 @@ class CtypesBuilder:
                 run, (e[0] for e in members[index:run_end]), strict=True
             ):
                 signed = self.btf.resolve(m.type).signed
-                accessors[field_name] = _bit_property(
+                accessors[field_name] = BitField(
                     storage, m.bit_offset - first * 8, m.bitfield_size, signed
                 )
             index = run_end
@@ -283,21 +283,31 @@ class CtypesBuilder:
         return made
 
 
-def _bit_property(storage: str, shift: int, bits: int, signed: bool) -> property:
-    mask = (1 << bits) - 1
+class BitField:
+    """A bitfield ctypes cannot place where the C compiler does, as a descriptor over the
+    raw bytes of its run; typed ``int`` so generated skeletons check under mypy."""
 
-    def get(self: Any) -> int:
-        raw = int.from_bytes(bytes(getattr(self, storage)), "little")
-        value = (raw >> shift) & mask
-        return value - (1 << bits) if signed and value >> (bits - 1) else value
+    def __init__(self, storage: str, shift: int, bits: int, signed: bool) -> None:
+        self.storage = storage
+        self.shift = shift
+        self.bits = bits
+        self.signed = signed
 
-    def set_(self: Any, value: int) -> None:
-        array = getattr(self, storage)
+    def __get__(self, instance: Any, owner: Any = None) -> int:
+        if instance is None:
+            return self  # type: ignore[return-value]  # class access: the descriptor
+        raw = int.from_bytes(bytes(getattr(instance, self.storage)), "little")
+        value = (raw >> self.shift) & ((1 << self.bits) - 1)
+        if self.signed and value >> (self.bits - 1):
+            return value - (1 << self.bits)
+        return value
+
+    def __set__(self, instance: Any, value: int) -> None:
+        array = getattr(instance, self.storage)
+        mask = ((1 << self.bits) - 1) << self.shift
         raw = int.from_bytes(bytes(array), "little")
-        raw = (raw & ~(mask << shift)) | ((value & mask) << shift)
+        raw = (raw & ~mask) | ((value << self.shift) & mask)
         ctypes.memmove(array, raw.to_bytes(len(array), "little"), len(array))
-
-    return property(get, set_)
 
 
 def ctype(btf: Btf, type_id: int) -> Any:
