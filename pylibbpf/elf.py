@@ -47,6 +47,7 @@ class Symbol:
     section: str
     bind: str  # STB_GLOBAL, STB_LOCAL, STB_WEAK
     type: str  # STT_FUNC, STT_OBJECT, STT_SECTION, STT_NOTYPE
+    hidden: bool = False  # STV_HIDDEN or STV_INTERNAL visibility
 
     @property
     def weak(self) -> bool:
@@ -155,6 +156,8 @@ class ObjectSpec:
     # Variables: (section, name) -> offset, from the STT_OBJECT symbols.
     object_symbols: dict[tuple[str, str], int] = field(default_factory=dict)
     struct_ops: dict[str, StructOpsSpec] = field(default_factory=dict)
+    # Global functions and variables with hidden visibility: static as far as BTF goes.
+    hidden_symbols: frozenset[str] = frozenset()
 
     def subprogram_at(self, section_index: int, insn: int) -> ProgramSpec | None:
         return self.subprograms.get((section_index, insn))
@@ -272,7 +275,7 @@ class _Parser:
         if len(raw) % record.size:
             raise ObjectError(f"{self.name}: .symtab size {len(raw)} is not a multiple of 24")
         out = []
-        for name_off, info, _other, index, value, size in record.iter_unpack(raw):
+        for name_off, info, other, index, value, size in record.iter_unpack(raw):
             if name_off >= len(strings) and name_off:
                 raise ObjectError(f"{self.name}: symbol name offset {name_off} is out of range")
             end = strings.find(b"\0", name_off)
@@ -282,7 +285,8 @@ class _Parser:
             section = self.sections[index].name if 0 < index < len(self.sections) else ""
             bind = _BINDS.get(info >> 4, f"STB_{info >> 4}")
             kind = _TYPES.get(info & 0xF, f"STT_{info & 0xF}")
-            out.append(Symbol(name, value, size, index, section, bind, kind))
+            hidden = other & 3 in (1, 2)  # STV_INTERNAL, STV_HIDDEN
+            out.append(Symbol(name, value, size, index, section, bind, kind, hidden))
         return out
 
     def relocations(self, section: Any) -> list[tuple[int, int, int]]:
@@ -410,6 +414,9 @@ def parse_object(data: bytes, name: str = "object") -> ObjectSpec:
             if sym.type == "STT_OBJECT" and sym.section and sym.name
         },
         struct_ops=struct_ops,
+        hidden_symbols=frozenset(
+            sym.name for sym in symbols if sym.hidden and sym.bind != "STB_LOCAL" and sym.name
+        ),
     )
 
 

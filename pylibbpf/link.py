@@ -12,6 +12,7 @@ import ctypes
 import errno
 import os
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -39,6 +40,11 @@ class Link(Closing):
         self.description = description
         self._keepalive = keepalive  # e.g. the perf event a perf_event link hangs on
         self._pin_path: str | None = None
+        self._cleanups: list[Callable[[], None]] = []
+
+    def on_close(self, cleanup: Callable[[], None]) -> None:
+        """Run ``cleanup`` once the link is closed (a tracefs probe to remove, …)."""
+        self._cleanups.append(cleanup)
 
     @property
     def fd(self) -> int:
@@ -81,6 +87,10 @@ class Link(Closing):
         self._fd.close()
         if self._keepalive is not None:
             self._keepalive.close()
+        cleanups, self._cleanups = self._cleanups, []
+        for cleanup in cleanups:
+            with contextlib.suppress(OSError):
+                cleanup()
 
     @property
     def closed(self) -> bool:
@@ -90,15 +100,20 @@ class Link(Closing):
         return f"<Link {self.description} {'closed' if self.closed else f'fd={self.fd}'}>"
 
 
-def attach_perf_event(program: Program, perf_fd: OwnedFd, what: str) -> Link:
-    """Attach to a perf event: a bpf_link (5.15+) or, on older kernels, the ioctl."""
+def attach_perf_event(program: Program, perf_fd: OwnedFd, what: str, *, cookie: int = 0) -> Link:
+    """Attach to a perf event: a bpf_link (5.15+) or, on older kernels, the ioctl. A BPF
+    ``cookie`` (``bpf_get_attach_cookie()``) needs the link."""
+    opts = syscall.PerfEventLinkOpts(bpf_cookie=cookie) if cookie else None
     try:
-        fd = syscall.link_create(program.fd, perf_fd.fd, AttachType.PERF_EVENT, what=what)
+        fd = syscall.link_create(
+            program.fd, perf_fd.fd, AttachType.PERF_EVENT, opts=opts, what=what
+        )
         return Link(OwnedFd(fd, what), what, keepalive=perf_fd)
     except BpfError as error:
-        if error.errno not in (errno.EINVAL, errno.EOPNOTSUPP, 524):
+        if error.errno not in (errno.EINVAL, errno.EOPNOTSUPP, 524) or cookie:
             perf_fd.close()
-            raise AttachError(f"{what}: {error.message}", error.errno) from None
+            hint = " (BPF cookies need perf_event links, 5.15+)" if cookie else ""
+            raise AttachError(f"{what}: {error.message}{hint}", error.errno) from None
     perf.set_bpf(perf_fd.fd, program.fd, what)
     return Link(perf_fd, what)  # closing the perf event detaches
 
@@ -354,10 +369,48 @@ def attach_from_section(program: Program) -> Link | None:
     if definition.attach == "ksyscall" and target:
         retprobe = section.startswith("kretsyscall")
         return attach_kprobe(program, syscall_function(target), retprobe=retprobe)
-    if definition.attach in ("kprobe", "ksyscall", "cgroup", "netns", "tcx", "xdp"):
+    if definition.attach == "uprobe" and target:
+        from .uprobe import attach_uprobe, parse_target
+
+        binary, symbol, file_offset = parse_target(target)
+        retprobe = section.startswith("uretprobe")
+        return attach_uprobe(program, binary, symbol, offset=file_offset, retprobe=retprobe)
+    if definition.attach == "uprobe_multi" and target:
+        from .uprobe import attach_uprobe_multi
+
+        binary_path, _, pattern = target.rpartition(":")
+        retprobe = section.startswith("uretprobe")
+        return attach_uprobe_multi(program, binary_path, pattern, retprobe=retprobe)
+    if definition.attach == "usdt" and target:
+        from .usdt import attach_usdt
+
+        usdt_binary, provider, probe = _usdt_target(program, section, target)
+        return attach_usdt(program, usdt_binary, provider, probe)
+    if definition.attach in (
+        "kprobe",
+        "ksyscall",
+        "uprobe",
+        "uprobe_multi",
+        "usdt",
+        "cgroup",
+        "netns",
+        "tcx",
+        "xdp",
+    ):
         return None  # needs a target the section does not name (as in libbpf)
     raise AttachError(
         f"program {program.name!r}: automatic attachment of {definition.attach!r} programs "
         f"(section {section!r}) is not implemented yet",
         errno.EOPNOTSUPP,
     )
+
+
+def _usdt_target(program: Program, section: str, target: str) -> tuple[str, str, str]:
+    parts = target.rsplit(":", 2)
+    if len(parts) != 3 or not all(parts):
+        raise AttachError(
+            f"program {program.name!r}: section {section!r} should be "
+            "usdt/<path>:<provider>:<name>",
+            errno.EINVAL,
+        )
+    return parts[0], parts[1], parts[2]

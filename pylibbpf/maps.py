@@ -114,6 +114,16 @@ class Map(Closing):
         if fd is not None:
             self._bind(fd)
 
+    @property
+    def key_type(self) -> Any:
+        """How keys are decoded: ``int``, a ctypes type, or None for bytes."""
+        return self._key_type
+
+    @property
+    def value_type(self) -> Any:
+        """How values are decoded: ``int``, a ctypes type, or None for bytes."""
+        return self._value_type
+
     def _bind(self, fd: OwnedFd) -> None:
         """Start using a kernel map (its attributes are final from here on)."""
         self._fd = fd

@@ -21,7 +21,7 @@ from typing import Any
 
 from . import core, features, struct_ops, syscall
 from .btf import Btf, Kind, Type
-from .btf.encode import encode, fixup_datasecs, fixup_externs, sanitize
+from .btf.encode import encode, fixup_datasecs, fixup_externs, fixup_hidden, sanitize
 from .btf.ext import LineInfo
 from .btf.upload import load_btf
 from .codec import CtypesCodec, IntCodec
@@ -250,6 +250,7 @@ class BpfObject(Closing):
                 options.prog_flags |= ProgFlags.XDP_HAS_FRAGS
         program = Program(spec.name, prog_type, b"", section=spec.section, options=options)
         program.autoload = not spec.section.startswith("?")
+        program.obj = self
         return program
 
     def _make_map(self, spec: MapSpec) -> Map:
@@ -426,6 +427,7 @@ class BpfObject(Closing):
             sizes[".kconfig"] = len(self._images[".kconfig"])
             offsets.update({name: off for name, (off, _) in self._kconfig_layout.items()})
         types = fixup_externs(fixup_datasecs(list(btf), sizes, offsets))
+        types = fixup_hidden(types, self.spec.hidden_symbols)
         types = [_drop_ksyms_datasec(t) for t in types]
         types = sanitize(types, features.btf_support())
         try:

@@ -28,6 +28,7 @@ from .uapi import LOG_BUF_SIZE_MAX, AttachType, Cmd, ProgType
 
 if TYPE_CHECKING:
     from .link import Link
+    from .object import BpfObject
 
 INITIAL_LOG_SIZE = 1 << 16
 LOG_TAIL_LINES = 12
@@ -209,6 +210,7 @@ class Program(Closing):
         self.verifier_log = ""
         self._fd: OwnedFd | None = None
         self._pin_path: str | None = None
+        self.obj: BpfObject | None = None  # the object it came from, if any
 
     @property
     def expected_attach_type(self) -> AttachType | int | None:
@@ -383,6 +385,49 @@ class Program(Closing):
         from .link import attach_kprobe
 
         return attach_kprobe(self, function, retprobe=retprobe, offset=offset)
+
+    def attach_uprobe(
+        self,
+        binary: str,
+        function: str | None = None,
+        *,
+        offset: int = 0,
+        retprobe: bool = False,
+        pid: int = -1,
+        ref_ctr_offset: int = 0,
+        cookie: int = 0,
+    ) -> Link:
+        """A uprobe/uretprobe on ``binary:function+offset`` (``function=None``: ``offset``
+        is a file offset); ``binary`` may be a path, a library name or a command."""
+        from .uprobe import attach_uprobe
+
+        return attach_uprobe(
+            self,
+            binary,
+            function,
+            offset=offset,
+            retprobe=retprobe,
+            pid=pid,
+            ref_ctr_offset=ref_ctr_offset,
+            cookie=cookie,
+        )
+
+    def attach_uprobe_multi(
+        self, binary: str, functions: str | list[str], *, retprobe: bool = False, pid: int = 0
+    ) -> Link:
+        """One link on many functions of ``binary`` (names or a glob); Linux 6.6+."""
+        from .uprobe import attach_uprobe_multi
+
+        return attach_uprobe_multi(self, binary, functions, retprobe=retprobe, pid=pid)
+
+    def attach_usdt(
+        self, binary: str, provider: str, name: str, *, pid: int = -1, cookie: int = 0
+    ) -> Link:
+        """Every ``provider:name`` USDT probe in ``binary``, for a program using libbpf's
+        ``usdt.bpf.h`` (``bpf_usdt_arg()``, ``bpf_usdt_cookie()``)."""
+        from .usdt import attach_usdt
+
+        return attach_usdt(self, binary, provider, name, pid=pid, cookie=cookie)
 
     def attach_socket(self, sock: Any) -> None:
         """Attach as a socket filter (SO_ATTACH_BPF) to ``sock`` or a socket fd."""

@@ -123,6 +123,26 @@ def compile_test_object(name: str) -> Path:
     return out
 
 
+def compile_user_program(name: str) -> Path:
+    """Build ``tests/programs/<name>.c`` with gcc (cached by content): probe targets."""
+    source = TESTS / "programs" / f"{name}.c"
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        pytest.skip("gcc is not installed (scripts/setup installs it)")
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
+    out = CACHE / "programs" / digest / name
+    if not out.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(f".{os.getpid()}")
+        result = subprocess.run(
+            [gcc, "-O2", "-g", "-o", str(tmp), str(source)], capture_output=True, text=True
+        )
+        if result.returncode:
+            raise RuntimeError(f"gcc failed on {source}:\n{result.stderr[-3000:]}")
+        tmp.replace(out)
+    return out
+
+
 @pytest.fixture(scope="session")
 def bpf_object() -> Callable[[str], Path]:
     """Compile ``tests/bpf/<name>.bpf.c`` (cached) and return the object's path."""

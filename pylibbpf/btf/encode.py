@@ -272,3 +272,14 @@ def fixup_datasecs(
         entries.sort(key=lambda v: v.offset)
         out[index] = dataclasses.replace(t, size=size, vars=tuple(entries))
     return out
+
+
+def fixup_hidden(types: Sequence[Type], hidden: frozenset[str]) -> list[Type]:
+    """Global functions and variables with hidden visibility (``__hidden``, as in
+    libbpf's ``usdt.bpf.h``) get static linkage, as libbpf does: the verifier then checks
+    a hidden function in its caller's context instead of on its own."""
+    out = list(types)
+    for index, t in enumerate(out):
+        if t.kind in (Kind.FUNC, Kind.VAR) and t.linkage == LINKAGE_GLOBAL and t.name in hidden:
+            out[index] = dataclasses.replace(t, linkage=LINKAGE_STATIC)
+    return out

@@ -1,0 +1,289 @@
+"""USDT: statically defined probes (``DTRACE_PROBE``, ``.note.stapsdt``) in user binaries.
+
+A USDT probe is a nop at a known address plus a string saying where each argument lives
+at that point (``-4@-20(%rbp)``: a signed int in memory, ``8@%rax``: a register,
+``4@$5``: a constant). Programs built on libbpf's ``usdt.bpf.h`` read arguments with
+``bpf_usdt_arg()``, which interprets a spec the loader puts in the object's
+``__bpf_usdt_specs`` map under an id passed as the uprobe's BPF cookie. This module does
+the loader's part with the same layout (read from the object's BTF, so it follows whatever
+version of the header the program was compiled with).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import functools
+import platform
+import re
+import struct
+import weakref
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from elftools.common.exceptions import ELFError
+from elftools.elf.elffile import ELFFile
+
+from .errors import AttachError, NotSupportedError
+from .maps import Map
+from .sysinfo import kernel_version
+from .uprobe import find_binary, read_image
+
+if TYPE_CHECKING:
+    from .link import Link
+    from .program import Program
+
+SPECS_MAP = "__bpf_usdt_specs"
+_spec_ids: weakref.WeakKeyDictionary[Map, set[int]] = weakref.WeakKeyDictionary()  # in use
+_NT_STAPSDT = 3
+# struct pt_regs on x86-64, in order: each member 8 bytes.
+_PT_REGS = [
+    "r15",
+    "r14",
+    "r13",
+    "r12",
+    "bp",
+    "bx",
+    "r11",
+    "r10",
+    "r9",
+    "r8",
+    "ax",
+    "cx",
+    "dx",
+    "si",
+    "di",
+    "orig_ax",
+    "ip",
+    "cs",
+    "flags",
+    "sp",
+    "ss",
+]
+_REGISTER_ALIASES = {
+    **{f"{p}{r}x": r + "x" for r in "abcd" for p in ("r", "e", "")},
+    **{f"{r}l": r + "x" for r in "abcd"},
+    **{f"{p}{r}": r for r in ("si", "di", "bp", "sp") for p in ("r", "e", "")},
+    **{f"{r}l": r for r in ("si", "di", "bp", "sp")},
+    **{f"r{n}{s}": f"r{n}" for n in range(8, 16) for s in ("", "d", "w", "b")},
+    "rip": "ip",
+}
+_ARG = re.compile(
+    r"^(?P<size>-?\d+)@(?:"
+    r"\$(?P<const>-?\d+)"
+    r"|%(?P<reg>\w+)"
+    r"|(?P<off>-?\d*)\(%(?P<base>\w+)\)"
+    r")$"
+)
+
+
+@dataclass(frozen=True)
+class UsdtArg:
+    kind: str  # "const", "reg", "deref"
+    size: int  # bytes; negative: signed
+    value: int = 0  # constant, or offset for deref
+    register: str = ""
+
+
+@dataclass(frozen=True)
+class UsdtNote:
+    provider: str
+    name: str
+    address: int  # of the probe's nop (virtual address in the binary)
+    semaphore: int  # its address, 0 if none
+    args: tuple[UsdtArg, ...]
+    arg_text: str
+
+
+def parse_args(text: str, where: str) -> tuple[UsdtArg, ...]:
+    """An x86-64 stapsdt argument string as typed argument locations."""
+    args = []
+    for item in text.split():
+        match = _ARG.match(item)
+        if match is None:
+            raise NotSupportedError(
+                f"{where}: USDT argument {item!r} has a form this loader does not "
+                "support (register, constant and register+offset are)",
+                errno.EOPNOTSUPP,
+            )
+        size = int(match["size"])
+        if abs(size) not in (1, 2, 4, 8):
+            raise AttachError(f"{where}: USDT argument {item!r} has size {size}", errno.EINVAL)
+        if match["const"] is not None:
+            args.append(UsdtArg("const", size, int(match["const"])))
+        elif match["reg"] is not None:
+            args.append(UsdtArg("reg", size, 0, _register(match["reg"], item, where)))
+        else:
+            offset = int(match["off"] or "0")
+            args.append(UsdtArg("deref", size, offset, _register(match["base"], item, where)))
+    return tuple(args)
+
+
+def _register(name: str, item: str, where: str) -> str:
+    register = _REGISTER_ALIASES.get(name)
+    if register is None:
+        raise NotSupportedError(
+            f"{where}: USDT argument {item!r}: register %{name} cannot be read from pt_regs",
+            errno.EOPNOTSUPP,
+        )
+    return register
+
+
+def read_notes(path: str) -> list[UsdtNote]:
+    """Every probe in ``path``'s ``.note.stapsdt``, addresses adjusted for prelinking."""
+    try:
+        with open(path, "rb") as f:
+            elf = ELFFile(f)
+            notes = elf.get_section_by_name(".note.stapsdt")
+            if notes is None:
+                return []
+            data = notes.data()
+            base_section = elf.get_section_by_name(".stapsdt.base")
+            actual_base = base_section["sh_addr"] if base_section is not None else 0
+            word = 8 if elf.elfclass == 64 else 4
+            order = "<" if elf.little_endian else ">"
+    except (OSError, ELFError) as error:
+        raise AttachError(f"cannot read {path} as an ELF binary: {error}", errno.ENOEXEC) from None
+    found = []
+    position = 0
+    while position + 12 <= len(data):
+        namesz, descsz, kind = struct.unpack_from(f"{order}III", data, position)
+        position += 12
+        owner = data[position : position + namesz].rstrip(b"\0")
+        position += (namesz + 3) & ~3
+        desc = data[position : position + descsz]
+        position += (descsz + 3) & ~3
+        if owner != b"stapsdt" or kind != _NT_STAPSDT or len(desc) < 3 * word:
+            continue
+        pc, base, semaphore = struct.unpack_from(f"{order}3{'Q' if word == 8 else 'I'}", desc)
+        provider, name, arg_text = [*desc[3 * word :].split(b"\0"), b"", b"", b""][:3]
+        if actual_base and base:
+            pc += actual_base - base
+        where = f"{path}: USDT {provider.decode()}:{name.decode()}"
+        found.append(
+            UsdtNote(
+                provider.decode(),
+                name.decode(),
+                pc,
+                semaphore,
+                parse_args(arg_text.decode(), where),
+                arg_text.decode(),
+            )
+        )
+    return found
+
+
+def _specs_map(program: Program) -> Map:
+    obj = program.obj
+    if obj is None or SPECS_MAP not in obj.maps:
+        raise AttachError(
+            f"program {program.name!r}: USDT needs a program from a BpfObject that includes "
+            f"libbpf's usdt.bpf.h (its {SPECS_MAP} map holds the argument specs)",
+            errno.EINVAL,
+        )
+    map_obj: Map = obj.maps[SPECS_MAP]
+    return map_obj
+
+
+def _arg_types(program: Program) -> dict[str, int]:
+    defaults = {"const": 0, "reg": 1, "deref": 2}
+    btf = program.obj.spec.btf if program.obj is not None else None
+    if btf is None:
+        return defaults
+    for t in btf.find_all("__bpf_usdt_arg_type"):
+        values = {v.name: v.value for v in t.values}
+        return {
+            "const": values.get("BPF_USDT_ARG_CONST", 0),
+            "reg": values.get("BPF_USDT_ARG_REG", 1),
+            "deref": values.get("BPF_USDT_ARG_REG_DEREF", 2),
+        }
+    return defaults
+
+
+def _set(record: Any, field: str, value: int) -> None:
+    if isinstance(getattr(record, field), bytes):  # `char` members are c_char in ctypes
+        setattr(record, field, bytes([value & 0xFF]))
+    else:
+        setattr(record, field, value)
+
+
+def _spec_value(program: Program, specs: Map, note: UsdtNote, cookie: int, where: str) -> Any:
+    value_type = specs.value_type
+    if not isinstance(value_type, type) or not issubclass(value_type, ctypes.Structure):
+        raise AttachError(f"{where}: {SPECS_MAP} has no BTF value type", errno.EINVAL)
+    spec = value_type()
+    capacity = len(spec.args)
+    if len(note.args) > capacity:
+        raise AttachError(
+            f"{where}: {len(note.args)} arguments, usdt.bpf.h supports {capacity}", errno.E2BIG
+        )
+    types = _arg_types(program)
+    for index, arg in enumerate(note.args):
+        slot = spec.args[index]
+        slot.val_off = arg.value & 0xFFFF_FFFF_FFFF_FFFF
+        slot.arg_type = types[arg.kind]
+        slot.reg_off = _PT_REGS.index(arg.register) * 8 if arg.register else 0
+        _set(slot, "arg_signed", int(arg.size < 0))
+        _set(slot, "arg_bitshift", 64 - abs(arg.size) * 8)
+    spec.usdt_cookie = cookie
+    spec.arg_cnt = len(note.args)
+    return spec
+
+
+def attach_usdt(
+    program: Program, binary: str, provider: str, name: str, *, pid: int = -1, cookie: int = 0
+) -> Link:
+    """Attach ``program`` at every location of ``provider:name`` in ``binary``; one link
+    (closing it detaches all locations and frees their spec slots)."""
+    from .uprobe import attach_uprobe
+
+    if platform.machine() != "x86_64":
+        raise NotSupportedError("USDT argument specs are only decoded for x86-64", 95)
+    if kernel_version() < (5 << 16 | 15 << 8):
+        raise NotSupportedError(
+            "USDT needs BPF cookies on uprobe links (Linux 5.15+)", errno.EOPNOTSUPP
+        )
+    path = find_binary(binary)
+    what = f"program {program.name!r} on USDT {path}:{provider}:{name}"
+    notes = [n for n in read_notes(path) if (n.provider, n.name) == (provider, name)]
+    if not notes:
+        known = sorted({f"{n.provider}:{n.name}" for n in read_notes(path)})
+        hint = f"; it has {', '.join(known[:8])}" if known else "; it has no USDT notes"
+        raise AttachError(f"{what}: no such probe{hint}", errno.ENOENT)
+    specs = _specs_map(program)
+    used = _spec_ids.setdefault(specs, set())
+    image = read_image(path)
+    links: list[Link] = []
+    try:
+        for note in notes:
+            spec_id = next((i for i in range(specs.max_entries) if i not in used), None)
+            if spec_id is None:
+                raise AttachError(f"{what}: {SPECS_MAP} is full", errno.ENOSPC)
+            specs.update(spec_id, bytes(_spec_value(program, specs, note, cookie, what)))
+            used.add(spec_id)
+            offset = image.file_offset(note.address, what)
+            semaphore = image.file_offset(note.semaphore, what) if note.semaphore else 0
+            try:
+                link = attach_uprobe(
+                    program,
+                    path,
+                    None,
+                    offset=offset,
+                    pid=pid,
+                    ref_ctr_offset=semaphore,
+                    cookie=spec_id,
+                )
+            except BaseException:
+                used.discard(spec_id)
+                raise
+            link.on_close(functools.partial(used.discard, spec_id))
+            links.append(link)
+    except BaseException:
+        for link in links:
+            link.close()
+        raise
+    first = links[0]
+    for other in links[1:]:
+        first.on_close(other.close)
+    first.description = f"{what} ({len(links)} location{'s' if len(links) > 1 else ''})"
+    return first
