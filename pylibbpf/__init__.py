@@ -28,6 +28,7 @@ from .uapi import (
     ProgType,
     UpdateFlags,
     XdpAction,
+    XdpFlags,
 )
 
 __version__ = "0.1.0"
@@ -59,6 +60,7 @@ __all__ = [
     "TestRunResult",
     "UpdateFlags",
     "XdpAction",
+    "XdpFlags",
     "features",
     "insn",
 ]

@@ -225,7 +225,9 @@ def _cmd_struct_ops_unregister(args: argparse.Namespace) -> int:
 def _cmd_gen_skeleton(args: argparse.Namespace) -> int:
     from .skelgen import skeleton_for_file
 
-    source = skeleton_for_file(args.object_file, args.output, args.name, args.reference)
+    source = skeleton_for_file(
+        args.object_file, args.output, args.name, args.reference, tuple(args.type or ())
+    )
     if args.output:
         Path(args.output).write_text(source)
     else:
@@ -275,6 +277,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--reference",
         action="store_true",
         help="load the object from its path at run time instead of embedding its bytes",
+    )
+    skeleton.add_argument(
+        "--type",
+        action="append",
+        metavar="NAME",
+        help="also generate this struct/union/enum (e.g. a ring buffer's record); repeatable",
     )
     skeleton.set_defaults(func=_cmd_gen_skeleton)
     return parser

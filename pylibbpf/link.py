@@ -12,6 +12,7 @@ import ctypes
 import errno
 import os
 import socket
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -41,9 +42,12 @@ class Link(Closing):
         self._keepalive = keepalive  # e.g. the perf event a perf_event link hangs on
         self._pin_path: str | None = None
         self._cleanups: list[Callable[[], None]] = []
+        # Also on garbage collection, after the fds (what the cleanups undo needs them gone).
+        self._finalizer = weakref.finalize(self, _run_cleanups, self._cleanups)
 
     def on_close(self, cleanup: Callable[[], None]) -> None:
-        """Run ``cleanup`` once the link is closed (a tracefs probe to remove, …)."""
+        """Run ``cleanup`` once the link is closed or collected (a tracefs probe to
+        remove, a netlink attachment to undo, …); it must not refer to the link."""
         self._cleanups.append(cleanup)
 
     @property
@@ -87,10 +91,7 @@ class Link(Closing):
         self._fd.close()
         if self._keepalive is not None:
             self._keepalive.close()
-        cleanups, self._cleanups = self._cleanups, []
-        for cleanup in cleanups:
-            with contextlib.suppress(OSError):
-                cleanup()
+        self._finalizer()
 
     @property
     def closed(self) -> bool:
@@ -98,6 +99,12 @@ class Link(Closing):
 
     def __repr__(self) -> str:
         return f"<Link {self.description} {'closed' if self.closed else f'fd={self.fd}'}>"
+
+
+def _run_cleanups(cleanups: list[Callable[[], None]]) -> None:
+    while cleanups:
+        with contextlib.suppress(OSError):
+            cleanups.pop(0)()
 
 
 def attach_perf_event(program: Program, perf_fd: OwnedFd, what: str, *, cookie: int = 0) -> Link:
@@ -160,11 +167,43 @@ def ifindex_of(interface: int | str) -> int:
         raise AttachError(f"network interface {interface!r} does not exist", errno.ENODEV) from None
 
 
-def attach_xdp(program: Program, interface: int | str, *, flags: int = 0) -> Link:
-    """An XDP bpf_link on an interface (the link detaches when closed)."""
+def attach_xdp(
+    program: Program,
+    interface: int | str,
+    *,
+    flags: int = 0,
+    netlink: bool | None = None,
+    replace: bool = False,
+) -> Link:
+    """XDP on an interface: a bpf_link (5.9+), or through netlink when ``netlink=True``,
+    when links are missing, or to ``replace`` what is attached; closing detaches."""
     index = ifindex_of(interface)
     what = f"program {program.name!r} on XDP of {interface!r} (ifindex {index})"
-    return _link(program, index, AttachType.XDP, what, flags=flags)
+    if not netlink and not replace:
+        try:
+            return _link(program, index, AttachType.XDP, what, flags=flags)
+        except AttachError as error:
+            if netlink is False or error.errno not in (errno.EINVAL, errno.EOPNOTSUPP):
+                raise
+    from . import netlink as rtnetlink
+
+    return rtnetlink.attach_xdp(program, index, interface, flags=flags, replace=replace)
+
+
+def attach_tc(
+    program: Program, interface: int | str, direction: str = "ingress", *, tcx: bool | None = None
+) -> Link:
+    """tc ingress/egress: a tcx link on 6.6+ (``tcx=None`` or ``True``), else (or with
+    ``tcx=False``) a direct-action cls_bpf filter on a clsact qdisc through netlink."""
+    if direction not in ("ingress", "egress"):
+        raise AttachError(f"tc direction must be ingress or egress, not {direction!r}", 22)
+    from .features import has_tcx
+
+    if tcx or (tcx is None and has_tcx()):
+        return attach_tcx(program, interface, direction)
+    from . import netlink as rtnetlink
+
+    return rtnetlink.attach_tc(program, ifindex_of(interface), interface, direction)
 
 
 def attach_tcx(program: Program, interface: int | str, direction: str = "ingress") -> Link:
@@ -177,14 +216,37 @@ def attach_tcx(program: Program, interface: int | str, direction: str = "ingress
 
     if not has_tcx():
         raise NotSupportedError(
-            f"program {program.name!r}: this kernel has no tcx links (Linux 6.6+); the "
-            "netlink clsact path for older kernels is not implemented yet",
+            f"program {program.name!r}: this kernel has no tcx links (Linux 6.6+); "
+            "attach_tc() falls back to a clsact filter through netlink",
             errno.EOPNOTSUPP,
         )
     index = ifindex_of(interface)
     attach_type = AttachType.TCX_INGRESS if direction == "ingress" else AttachType.TCX_EGRESS
     what = f"program {program.name!r} on tcx {direction} of {interface!r}"
     return _link(program, index, attach_type, what, opts=syscall.TcxLinkOpts())
+
+
+class InterfaceLink(Link):
+    """An XDP or tc attachment made through netlink: detached on close; there is no
+    bpf_link behind it, so it cannot be pinned or queried."""
+
+    def pin(self, path: str | os.PathLike[str]) -> None:
+        raise NotSupportedError(
+            f"{self.description}: a netlink attachment has no bpf_link to pin", errno.EOPNOTSUPP
+        )
+
+    def info(self) -> LinkInfo:
+        raise NotSupportedError(
+            f"{self.description}: a netlink attachment has no bpf_link", errno.EOPNOTSUPP
+        )
+
+    def update_program(self, program: Program) -> None:
+        raise NotSupportedError(
+            f"{self.description}: re-attach with replace=True instead", errno.EOPNOTSUPP
+        )
+
+    def detach(self) -> None:
+        self.close()
 
 
 def attach_cgroup(

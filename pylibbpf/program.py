@@ -347,16 +347,28 @@ class Program(Closing):
 
         return attach_raw_tracepoint(self, name)
 
-    def attach_xdp(self, interface: int | str, *, flags: int = 0) -> Link:
+    def attach_xdp(
+        self,
+        interface: int | str,
+        *,
+        flags: int = 0,
+        netlink: bool | None = None,
+        replace: bool = False,
+    ) -> Link:
+        """XDP: a bpf_link, or netlink (``netlink=True``, old kernels, ``replace``);
+        ``flags`` choose the mode (``XdpFlags.SKB_MODE``, ``DRV_MODE``, ``HW_MODE``)."""
         from .link import attach_xdp
 
-        return attach_xdp(self, interface, flags=flags)
+        return attach_xdp(self, interface, flags=flags, netlink=netlink, replace=replace)
 
-    def attach_tc(self, interface: int | str, direction: str = "ingress") -> Link:
-        """tcx (Linux 6.6+); the netlink clsact path for older kernels is not done yet."""
-        from .link import attach_tcx
+    def attach_tc(
+        self, interface: int | str, direction: str = "ingress", *, tcx: bool | None = None
+    ) -> Link:
+        """tc ingress/egress: tcx on Linux 6.6+, a clsact filter through netlink before
+        (or with ``tcx=False``)."""
+        from .link import attach_tc
 
-        return attach_tcx(self, interface, direction)
+        return attach_tc(self, interface, direction, tcx=tcx)
 
     def attach_cgroup(
         self, cgroup: str | os.PathLike[str] | int, attach_type: int | None = None

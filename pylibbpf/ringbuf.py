@@ -107,7 +107,10 @@ class _Ring:
             if self.batch is not None:
                 return self._consume_batch(), 0
             callback = self.callback
-        assert callback is not None
+        if callback is None:
+            raise BpfError(
+                f"map {self.map.name!r} has no callback: read it with events()", errno.EINVAL
+            )
         cons_ref = self._cons
         words, data, mask = self._words, self.data, self.mask
         cons = cons_ref.value
@@ -211,9 +214,10 @@ class RingBuffer(Closing):
         record: str | struct.Struct | None = None,
     ) -> None:
         """Consume ``map_`` too: ``callback(view)`` per record, or ``batch(records)`` with
-        ``record`` (a struct format) decoding fixed-size records."""
-        if (callback is None) == (batch is None):
-            raise BpfError(f"map {map_.name!r}: give either callback or batch", errno.EINVAL)
+        ``record`` (a struct format) decoding fixed-size records; with neither, records
+        are only delivered by ``events()``."""
+        if callback is not None and batch is not None:
+            raise BpfError(f"map {map_.name!r}: give callback or batch, not both", errno.EINVAL)
         if batch is not None and record is None:
             raise BpfError(f"map {map_.name!r}: batch mode needs the record format", errno.EINVAL)
         layout = struct.Struct(record) if isinstance(record, str) else record

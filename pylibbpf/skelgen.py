@@ -10,6 +10,7 @@ parsing only, no syscalls, and the same object and options always give the same 
 from __future__ import annotations
 
 import base64
+import contextlib
 import ctypes
 import hashlib
 import json
@@ -61,6 +62,7 @@ class SkeletonOptions:
     class_name: str | None = None
     object_path: str | None = None  # reference this path instead of embedding the bytes
     command: str = ""  # how it was generated, for the header
+    types: tuple[str, ...] = ()  # named BTF types to generate as well
 
 
 def _q(text: str) -> str:
@@ -217,13 +219,34 @@ def _variable_ctype(btf: Btf, variable: Variable) -> Any:
     return ctype if ctypes.sizeof(ctype) == variable.size else ctypes.c_uint8 * variable.size
 
 
-def _enums(btf: Btf, variables: list[Variable]) -> list[tuple[str, list[tuple[str, int]]]]:
+def _enums(btf: Btf, roots: list[int]) -> list[tuple[str, list[tuple[str, int]]]]:
     found: dict[str, list[tuple[str, int]]] = {}
-    for variable in variables:
-        for t in btf.walk(variable.type_id):
+    for root in roots:
+        for t in btf.walk(root):
             if t.kind in (Kind.ENUM, Kind.ENUM64) and t.name and t.values:
                 found.setdefault(t.name, [(v.name, v.value) for v in t.values])
     return sorted(found.items())
+
+
+def _extra_types(obj: BpfObject, btf: Btf, requested: tuple[str, ...]) -> list[int]:
+    """Type ids to generate besides the globals': map keys and values, and the named types
+    asked for (``--type event``: records a ring buffer carries have no map type)."""
+    ids = []
+    for spec in obj.spec.maps.values():
+        ids += [type_id for type_id in (spec.key_type_id, spec.value_type_id) if type_id]
+    for name in requested:
+        matches = [
+            t.id
+            for t in btf.find_all(name)
+            if t.kind in (Kind.STRUCT, Kind.UNION, Kind.ENUM, Kind.ENUM64, Kind.TYPEDEF)
+        ]
+        if not matches:
+            raise ObjectError(
+                f"{obj.name}: no struct, union, enum or typedef named {name!r} in its BTF "
+                "(is it used by the program, and compiled with -g?)"
+            )
+        ids.append(matches[0])
+    return ids
 
 
 def generate(obj: BpfObject, data: bytes, options: SkeletonOptions) -> str:
@@ -245,8 +268,9 @@ def generate(obj: BpfObject, data: bytes, options: SkeletonOptions) -> str:
     renderer = _Renderer(names)
     blocks: list[str] = []
 
-    all_variables = [v for s in sections for v in s.variables]
-    for enum_name, values in _enums(btf, all_variables) if btf is not None else []:
+    roots = [v.type_id for s in sections for v in s.variables]
+    extra = _extra_types(obj, btf, options.types) if btf is not None else []
+    for enum_name, values in _enums(btf, roots + extra) if btf is not None else []:
         lines = [f"class {names.claim(camel(enum_name))}(enum.IntEnum):"]
         members: set[str] = set()
         for value_name, value in values:
@@ -255,6 +279,11 @@ def generate(obj: BpfObject, data: bytes, options: SkeletonOptions) -> str:
             lines.append(f"    {member} = {value}")
         blocks.append("\n".join(lines))
 
+    for type_id in extra:
+        assert btf is not None
+        if btf.resolve(type_id).kind in (Kind.STRUCT, Kind.UNION):
+            with contextlib.suppress(ObjectError):  # no ctypes layout: left out
+                renderer.define(btf.ctype(btf.resolve(type_id).id))
     section_blocks = []
     for section in sections:
         assert btf is not None
@@ -457,7 +486,11 @@ def _header(obj: BpfObject, data: bytes, options: SkeletonOptions, body: str) ->
 
 
 def skeleton_for_file(
-    path: str, output: str | None = None, class_name: str | None = None, reference: bool = False
+    path: str,
+    output: str | None = None,
+    class_name: str | None = None,
+    reference: bool = False,
+    types: tuple[str, ...] = (),
 ) -> str:
     """The skeleton source for the object at ``path``; with ``reference`` the module loads
     the object from ``path`` (relative to ``output``) instead of embedding it."""
@@ -468,10 +501,12 @@ def skeleton_for_file(
         command += ["-o", Path(output).name]
     if class_name:
         command += ["--name", class_name]
+    for type_name in types:
+        command += ["--type", type_name]
     object_path = None
     if reference:
         command.append("--reference")
         base = Path(output).resolve().parent if output else Path.cwd()
         object_path = os.path.relpath(Path(path).resolve(), base)
-    options = SkeletonOptions(class_name, object_path, " ".join(command))
+    options = SkeletonOptions(class_name, object_path, " ".join(command), tuple(types))
     return generate(obj, data, options)

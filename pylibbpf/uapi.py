@@ -305,6 +305,14 @@ class FileFlags(IntFlag):
     WRONLY = 1 << 4
 
 
+class XdpFlags(IntFlag):
+    UPDATE_IF_NOEXIST = 1 << 0
+    SKB_MODE = 1 << 1  # generic XDP: any interface
+    DRV_MODE = 1 << 2  # native, in the driver
+    HW_MODE = 1 << 3  # offloaded to the NIC
+    REPLACE = 1 << 4
+
+
 class XdpAction(IntEnum):
     ABORTED = 0
     DROP = 1

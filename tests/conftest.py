@@ -237,3 +237,12 @@ def cgroup_dir() -> Iterator[Path]:
 def _is_cgroup2(path: Path) -> bool:
     with open("/proc/self/mountinfo") as mounts:
         return any(line.split()[4] == str(path) and " - cgroup2 " in line for line in mounts)
+
+
+@pytest.fixture
+def veth() -> Iterator[tuple[str, str]]:
+    """Namespaces A and B joined by a veth pair: vA 10.201.0.1 <-> vB 10.201.0.2."""
+    from netns import veth_pair
+
+    with veth_pair() as namespaces:
+        yield namespaces

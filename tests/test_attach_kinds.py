@@ -4,11 +4,9 @@ kretprobe, lsm, tp_btf) — those skip on hosts that refuse them and run in the 
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import errno
 import os
-import socket
 import subprocess
 import sys
 import uuid
@@ -16,86 +14,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from netns import in_netns, udp_reaches
 
 import pylibbpf as bpf
 from pylibbpf import features
 from pylibbpf.object import BpfObject
 
 pytestmark = pytest.mark.root
-CLONE_NEWNET = 0x40000000
-
-
-@contextlib.contextmanager
-def in_netns(name: str) -> Iterator[None]:
-    """Run this thread inside a named network namespace for the duration."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    original = os.open("/proc/self/ns/net", os.O_RDONLY)
-    target = os.open(f"/run/netns/{name}", os.O_RDONLY)
-    try:
-        if libc.setns(target, CLONE_NEWNET):
-            raise OSError(ctypes.get_errno(), "setns")
-        yield
-    finally:
-        libc.setns(original, CLONE_NEWNET)
-        os.close(target)
-        os.close(original)
-
-
-@pytest.fixture
-def veth() -> Iterator[tuple[str, str]]:
-    """Namespaces A and B joined by a veth pair: vA 10.201.0.1 <-> vB 10.201.0.2."""
-    tag = uuid.uuid4().hex[:6]
-    ns_a, ns_b = f"pylibbpf-a-{tag}", f"pylibbpf-b-{tag}"
-    commands = [
-        ["ip", "netns", "add", ns_a],
-        ["ip", "netns", "add", ns_b],
-        [
-            "ip",
-            "link",
-            "add",
-            "vA",
-            "netns",
-            ns_a,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "vB",
-            "netns",
-            ns_b,
-        ],
-        ["ip", "-n", ns_a, "addr", "add", "10.201.0.1/24", "dev", "vA"],
-        ["ip", "-n", ns_b, "addr", "add", "10.201.0.2/24", "dev", "vB"],
-        ["ip", "-n", ns_a, "link", "set", "vA", "up"],
-        ["ip", "-n", ns_b, "link", "set", "vB", "up"],
-    ]
-    try:
-        for command in commands:
-            subprocess.run(command, check=True, capture_output=True)
-        yield ns_a, ns_b
-    finally:
-        for ns in (ns_a, ns_b):
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
-
-
-def udp_reaches(ns_a: str, ns_b: str) -> bool:
-    """Send a datagram from A to B; True if B's socket receives it within a second."""
-    with in_netns(ns_b):
-        receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    with receiver:
-        with in_netns(ns_b):
-            receiver.bind(("10.201.0.2", 0))
-        port = receiver.getsockname()[1]
-        receiver.settimeout(1.0)
-        send = (
-            f"import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
-            f"[s.sendto(b'ping', ('10.201.0.2', {port})) for _ in range(3)]"
-        )
-        subprocess.run(["ip", "netns", "exec", ns_a, sys.executable, "-c", send], check=True)
-        try:
-            return receiver.recv(16) == b"ping"
-        except TimeoutError:
-            return False
 
 
 def only(obj: BpfObject, name: str) -> BpfObject:
@@ -110,22 +35,70 @@ def kinds(bpf_object: Callable[[str], Path]) -> Iterator[BpfObject]:
         yield obj
 
 
-@pytest.mark.parametrize("kind", ["xdp", "tcx"])
-def test_xdp_and_tcx_drop_real_traffic(kinds: BpfObject, veth: tuple[str, str], kind: str) -> None:
+@pytest.mark.parametrize("kind", ["xdp", "tcx", "xdp-netlink", "tc-netlink"])
+def test_xdp_and_tc_drop_real_traffic(kinds: BpfObject, veth: tuple[str, str], kind: str) -> None:
+    """bpf_links (XDP, tcx) and the netlink paths (ip link xdp, clsact + cls_bpf)."""
     if kind == "tcx" and not features.has_tcx():
         pytest.skip("this kernel has no tcx links (6.6+)")
     ns_a, ns_b = veth
-    name, counter = ("xdp_drop_all", "xdp_seen") if kind == "xdp" else ("tc_drop_all", "tc_seen")
+    xdp = kind.startswith("xdp")
+    name, counter = ("xdp_drop_all", "xdp_seen") if xdp else ("tc_drop_all", "tc_seen")
     only(kinds, name).load()
     assert udp_reaches(ns_a, ns_b)
     with in_netns(ns_b):
         program = kinds.programs[name]
-        link = program.attach_xdp("vB") if kind == "xdp" else program.attach_tc("vB", "ingress")
+        if xdp:
+            link = program.attach_xdp("vB", netlink=kind == "xdp-netlink")
+        else:
+            link = program.attach_tc("vB", "ingress", tcx=kind == "tcx")
     with link:
-        assert link.info().type == (bpf.LinkType.XDP if kind == "xdp" else bpf.LinkType.TCX)
+        if kind.endswith("netlink"):
+            assert f"prog/xdp id {program.info().id}" in ip(ns_b, "link", "show", "vB") or (
+                f"id {program.info().id}" in tc_filters(ns_b)
+            )
+            with pytest.raises(bpf.NotSupportedError):
+                link.info()
+        else:
+            assert link.info().type == (bpf.LinkType.XDP if xdp else bpf.LinkType.TCX)
         assert not udp_reaches(ns_a, ns_b)  # dropped by the program
         assert kinds.variables[counter].value > 0
     assert udp_reaches(ns_a, ns_b)  # detached: traffic flows again
+    assert "prog/xdp" not in ip(ns_b, "link", "show", "vB")
+    assert (
+        "clsact"
+        not in subprocess.run(
+            ["tc", "-n", ns_b, "qdisc", "show", "dev", "vB"], capture_output=True, text=True
+        ).stdout
+    )  # the qdisc the netlink path created is gone too
+
+
+def test_netlink_xdp_refuses_to_replace_unless_asked(
+    kinds: BpfObject, veth: tuple[str, str]
+) -> None:
+    _, ns_b = veth
+    only(kinds, "xdp_drop_all").load()
+    program = kinds.programs["xdp_drop_all"]
+    with in_netns(ns_b):
+        first = program.attach_xdp("vB", netlink=True)
+        with pytest.raises(bpf.AttachError, match="already has an XDP program.*replace=True"):
+            program.attach_xdp("vB", netlink=True)
+        second = program.attach_xdp("vB", replace=True)
+    first.close()
+    second.close()
+    assert "prog/xdp" not in ip(ns_b, "link", "show", "vB")
+
+
+def ip(netns: str, *args: str) -> str:
+    return subprocess.run(["ip", "-n", netns, *args], capture_output=True, text=True).stdout
+
+
+def tc_filters(netns: str) -> str:
+    out = subprocess.run(
+        ["tc", "-n", netns, "filter", "show", "dev", "vB", "ingress"],
+        capture_output=True,
+        text=True,
+    )
+    return out.stdout
 
 
 def test_cgroup_egress_refuses_a_process_sends(kinds: BpfObject, cgroup_dir: Path) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from pylibbpf import cli, features
-from pylibbpf.errors import BpfError
+from pylibbpf.errors import BpfError, ObjectError
 from pylibbpf.object import BpfObject
 from pylibbpf.skelgen import skeleton_for_file
 
@@ -255,3 +255,20 @@ def test_referenced_object_and_struct_ops(
         assert skel.bss.calls > 0
         skel.detach()
         assert "pylibbpf_plain" not in available()
+
+
+def test_map_value_types_and_named_types(bpf_object: Callable[[str], Path], tmp_path: Path) -> None:
+    """Map keys/values get ctypes classes; --type adds types nothing else names (the
+    record a ring buffer carries, an enum used only in code)."""
+    path = bpf_object("core_sample")
+    module = import_file(write_skeleton(path, tmp_path / "cs_skel.py", "--type", "color"))
+    obj = BpfObject.open(path)
+    assert obj.spec.btf is not None
+    event = obj.spec.btf.find("event")
+    assert ctypes.sizeof(module.Event) == event.size  # a packed struct with bitfields
+    record = module.Event(pid=7, ppid=9)
+    record.flag_b = 5
+    assert obj.spec.btf.ctype(event.id).from_buffer_copy(bytes(record)).flag_b == 5
+    assert module.Color.BLUE == 0x1_0000_0000
+    with pytest.raises(ObjectError, match="no struct, union, enum or typedef named 'fixed'"):
+        skeleton_for_file(str(bpf_object("ringbuf")), types=("fixed",))  # a local's type
