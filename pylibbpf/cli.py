@@ -10,13 +10,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import features, syscall
+from . import features, introspect
 from .btf import Btf, Kind
 from .btf.types import SIZED_KINDS
 from .errors import BpfError
-from .fd import OwnedFd
-from .maps import Map, MapInfo
-from .program import Program, ProgramInfo
+from .maps import Map
 from .uapi import MapType, ProgType
 
 
@@ -25,28 +23,6 @@ def _name(enum: Any, value: int) -> str:
         return str(enum(value).name.lower())
     except ValueError:
         return str(value)
-
-
-def _programs() -> list[ProgramInfo]:
-    infos = []
-    for prog_id in syscall.iterate_ids(syscall.prog_get_next_id):
-        try:
-            with Program.from_fd(OwnedFd(syscall.prog_get_fd_by_id(prog_id))) as prog:
-                infos.append(prog.info())
-        except BpfError:
-            continue  # unloaded between listing and opening
-    return infos
-
-
-def _maps() -> list[MapInfo]:
-    infos = []
-    for map_id in syscall.iterate_ids(syscall.map_get_next_id):
-        try:
-            with Map.from_fd(OwnedFd(syscall.map_get_fd_by_id(map_id))) as map_:
-                infos.append(map_.info())
-        except BpfError:
-            continue
-    return infos
 
 
 def _cmd_prog_list(args: argparse.Namespace) -> int:
@@ -59,7 +35,7 @@ def _cmd_prog_list(args: argparse.Namespace) -> int:
             "map_ids": p.map_ids,
             "btf_id": p.btf_id,
         }
-        for p in _programs()
+        for p in introspect.programs()
     ]
     _emit(
         args,
@@ -83,7 +59,7 @@ def _cmd_map_list(args: argparse.Namespace) -> int:
             "max_entries": m.max_entries,
             "flags": m.flags,
         }
-        for m in _maps()
+        for m in introspect.maps()
     ]
     _emit(
         args,
@@ -93,6 +69,103 @@ def _cmd_map_list(args: argparse.Namespace) -> int:
             f"value {r['value']}B  max_entries {r['max_entries']}  flags 0x{r['flags']:x}"
         ),
     )
+    return 0
+
+
+def _cmd_prog_show(args: argparse.Namespace) -> int:
+    with introspect.open_program(args.target) as prog:
+        row = introspect.program_details(prog)
+    _emit(
+        args,
+        [row],
+        lambda r: (
+            f"{r['id']}: {r['type']}  name {r['name']}  tag {r['tag']}"
+            + ("  gpl" if r["gpl_compatible"] else "")
+            + f"\n\tloaded_at {r['loaded_at']}  uid {r['uid']}"
+            + f"\n\txlated {r['xlated_bytes']}B  jited {r['jited_bytes']}B  "
+            + f"verified_insns {r['verified_insns']}"
+            + (f"  map_ids {','.join(map(str, r['map_ids']))}" if r["map_ids"] else "")
+            + (f"  btf_id {r['btf_id']}" if r["btf_id"] else "")
+            + (
+                f"\n\trun_time_ns {r['run_time_ns']}  run_cnt {r['run_cnt']}"
+                if r["run_cnt"]
+                else ""
+            )
+        ),
+    )
+    return 0
+
+
+def _cmd_prog_dump(args: argparse.Namespace) -> int:
+    with introspect.open_program(args.target) as prog:
+        lines = introspect.dump_xlated(prog)
+    if args.json:
+        print(json.dumps([line.split(": ", 1)[1] for line in lines], indent=1))
+    else:
+        print("\n".join(lines))
+    return 0
+
+
+def _split_key_value(words: list[str]) -> tuple[list[str], list[str], list[str]]:
+    """bpftool's ``TARGET key BYTES [value BYTES]``."""
+    if "key" not in words:
+        raise BpfError("expected: MAP key BYTES [value BYTES]", 22)
+    at = words.index("key")
+    target, rest = words[:at], words[at + 1 :]
+    if "value" in rest:
+        at = rest.index("value")
+        return target, rest[:at], rest[at + 1 :]
+    return target, rest, []
+
+
+def _cmd_map_dump(args: argparse.Namespace) -> int:
+    with introspect.open_map(args.target) as map_obj:
+        rows = introspect.dump_map(map_obj)
+
+    def text(row: dict[str, Any]) -> str:
+        line = f"key: {row['key']}  value: {row['value']}"
+        if "formatted_key" in row or "formatted_value" in row:
+            decoded = {k: row[k] for k in ("formatted_key", "formatted_value") if k in row}
+            line += "\n  " + json.dumps(decoded)
+        return line
+
+    _emit(args, rows, text)
+    if not args.json:
+        print(f"Found {len(rows)} element{'s' if len(rows) != 1 else ''}")
+    return 0
+
+
+def _cmd_map_lookup(args: argparse.Namespace) -> int:
+    target, key_words, _ = _split_key_value(args.words)
+    with introspect.open_map(target) as map_obj:
+        key = introspect.parse_bytes(key_words, map_obj.key_size, "key")
+        value = map_obj.lookup(key)
+    if value is None:
+        raise BpfError(f"map {' '.join(target)}: key {key.hex(' ')} not found", 2)
+    row = {"key": key.hex(" "), "value": introspect.value_hex(value)}
+    _emit(args, [row], lambda r: f"key: {r['key']}  value: {r['value']}")
+    return 0
+
+
+def _cmd_map_update(args: argparse.Namespace) -> int:
+    target, key_words, value_words = _split_key_value(args.words)
+    if not value_words:
+        raise BpfError("expected: MAP key BYTES value BYTES", 22)
+    with introspect.open_map(target) as map_obj:
+        key = introspect.parse_bytes(key_words, map_obj.key_size, "key")
+        value = introspect.parse_bytes(value_words, map_obj.value_size, "value")
+        map_obj.update(key, value)
+    return 0
+
+
+def _cmd_link_list(args: argparse.Namespace) -> int:
+    rows = [vars(row) for row in introspect.links()]
+    _emit(args, rows, lambda r: f"{r['id']}: {r['type']}  prog {r['prog_id']}")
+    return 0
+
+
+def _cmd_link_detach(args: argparse.Namespace) -> int:
+    introspect.detach_link(args.link_id)
     return 0
 
 
@@ -187,8 +260,6 @@ def _cmd_struct_ops_list(args: argparse.Namespace) -> int:
 def _cmd_struct_ops_dump(args: argparse.Namespace) -> int:
     import ctypes
 
-    from .maps import Map
-
     map_id = _find_struct_ops(args.target)
     btf = Btf.load_vmlinux()
     with Map.from_id(map_id) as map_:
@@ -249,8 +320,30 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="object", required=True)
     prog = sub.add_parser("prog", help="loaded programs").add_subparsers(dest="verb", required=True)
     prog.add_parser("list").set_defaults(func=_cmd_prog_list)
+    show = prog.add_parser("show", help="one program: ID | id ID | name NAME | pinned PATH")
+    show.add_argument("target", nargs="+")
+    show.set_defaults(func=_cmd_prog_show)
+    dump = prog.add_parser("dump", help="the instructions the kernel runs")
+    dump.add_argument("what", choices=["xlated"])
+    dump.add_argument("target", nargs="+")
+    dump.set_defaults(func=_cmd_prog_dump)
     maps = sub.add_parser("map", help="maps").add_subparsers(dest="verb", required=True)
     maps.add_parser("list").set_defaults(func=_cmd_map_list)
+    map_dump = maps.add_parser("dump", help="every entry (decoded with BTF when present)")
+    map_dump.add_argument("target", nargs="+")
+    map_dump.set_defaults(func=_cmd_map_dump)
+    for verb, func, usage in (
+        ("lookup", _cmd_map_lookup, "MAP key BYTES"),
+        ("update", _cmd_map_update, "MAP key BYTES value BYTES"),
+    ):
+        command = maps.add_parser(verb, usage=f"pylibbpf map {verb} {usage}")
+        command.add_argument("words", nargs="+")
+        command.set_defaults(func=func)
+    links = sub.add_parser("link", help="links").add_subparsers(dest="verb", required=True)
+    links.add_parser("list").set_defaults(func=_cmd_link_list)
+    detach = links.add_parser("detach", help="detach a link by id (even if pinned)")
+    detach.add_argument("link_id", type=int)
+    detach.set_defaults(func=_cmd_link_detach)
     feature = sub.add_parser("feature", help="kernel features").add_subparsers(
         dest="verb", required=True
     )

@@ -8,6 +8,7 @@ import errno
 from .. import syscall
 from ..errors import BpfError, BpfPermissionError, ObjectError
 from ..fd import OwnedFd
+from .parse import Btf
 
 _LOG_SIZE = 1 << 20
 
@@ -37,3 +38,20 @@ def load_btf(raw: bytes, *, name: str = "BTF") -> OwnedFd:
             + (f":\n{detail}" if detail else ""),
             first.errno,
         ) from None
+
+
+def fetch_btf(btf_id: int) -> Btf:
+    """BTF the kernel holds (a loaded object's, a module's) by id: for decoding the maps
+    and programs other processes loaded. Split BTF gets vmlinux as its base."""
+    what = f"BTF id {btf_id}"
+    with OwnedFd(syscall.btf_get_fd_by_id(btf_id), what) as fd:
+        name = ctypes.create_string_buffer(64)
+        info = syscall.BtfInfo(name=ctypes.addressof(name), name_len=len(name))
+        syscall.obj_get_info_by_fd(fd.fd, info, what=what)
+        module = bool(info.kernel_btf) and name.value != b"vmlinux"
+        data = ctypes.create_string_buffer(info.btf_size)
+        info = syscall.BtfInfo(btf=ctypes.addressof(data), btf_size=len(data))
+        syscall.obj_get_info_by_fd(fd.fd, info, what=what)
+    label = name.value.decode(errors="replace") or what
+    raw = data.raw[: info.btf_size]
+    return Btf(raw, name=label, base=Btf.load_vmlinux() if module else None)

@@ -1,0 +1,262 @@
+"""Looking at what is loaded in the kernel, whoever loaded it: the model behind the CLI's
+``prog``, ``map`` and ``link`` commands (bpftool's ``show``/``dump``/``lookup``).
+
+Objects are named the way bpftool names them — ``42``/``id 42``, ``name NAME``,
+``pinned PATH`` — and map keys and values are given as bytes (``1 0 0 0``, ``0x01 0x00``)
+or, for 1/2/4/8-byte fields, as one integer.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+from . import syscall
+from .btf.upload import fetch_btf
+from .disasm import disassemble
+from .errors import BpfError
+from .fd import OwnedFd
+from .maps import Map, MapInfo
+from .program import Program, ProgramInfo
+from .uapi import LinkType, MapType, ProgType
+
+
+def kind_name(enum: Any, value: int) -> str:
+    try:
+        return str(enum(value).name.lower())
+    except ValueError:
+        return str(value)
+
+
+def _each(
+    next_id: Callable[[int], int | None], open_id: Callable[[int], Any]
+) -> Iterator[tuple[int, Any]]:
+    for object_id in syscall.iterate_ids(next_id):
+        try:
+            yield object_id, open_id(object_id)
+        except BpfError:
+            continue  # gone between listing and opening
+
+
+def programs() -> list[ProgramInfo]:
+    infos = []
+    for _, prog in _each(syscall.prog_get_next_id, Program.from_id):
+        with prog:
+            infos.append(prog.info())
+    return infos
+
+
+def maps() -> list[MapInfo]:
+    infos = []
+    for _, map_obj in _each(syscall.map_get_next_id, Map.from_id):
+        with map_obj:
+            infos.append(map_obj.info())
+    return infos
+
+
+@dataclass(frozen=True)
+class LinkRow:
+    id: int
+    type: str
+    prog_id: int
+
+
+def links() -> list[LinkRow]:
+    rows = []
+    for link_id in syscall.iterate_ids(syscall.link_get_next_id):
+        try:
+            fd = OwnedFd(syscall.link_get_fd_by_id(link_id), f"link {link_id}")
+        except BpfError:
+            continue
+        with fd:
+            raw = syscall.obj_get_info_by_fd(fd.fd, syscall.LinkInfo(), what=f"link {link_id}")
+        rows.append(LinkRow(raw.id, kind_name(LinkType, raw.type), raw.prog_id))
+    return rows
+
+
+def detach_link(link_id: int) -> None:
+    with OwnedFd(syscall.link_get_fd_by_id(link_id), f"link {link_id}") as fd:
+        syscall.link_detach(fd.fd, what=f"link {link_id}")
+
+
+def _select(target: list[str], kind: str) -> tuple[str, str]:
+    if len(target) == 1 and target[0].isdigit():
+        return "id", target[0]
+    if len(target) == 2 and target[0] in ("id", "name", "pinned"):
+        return target[0], target[1]
+    raise BpfError(f"name a {kind} as ID, 'id ID', 'name NAME' or 'pinned PATH'", errno.EINVAL)
+
+
+def open_program(target: list[str]) -> Program:
+    how, value = _select(target, "program")
+    if how == "id":
+        return Program.from_id(int(value))
+    if how == "pinned":
+        return Program.from_pinned(value)
+    found = [info.id for info in programs() if info.name == value]
+    if len(found) != 1:
+        raise BpfError(
+            f"{len(found)} programs are named {value!r}" + (f" (ids {found})" if found else ""),
+            errno.ENOENT if not found else errno.EINVAL,
+        )
+    return Program.from_id(found[0])
+
+
+def open_map(target: list[str]) -> Map:
+    how, value = _select(target, "map")
+    if how == "id":
+        return Map.from_id(int(value))
+    if how == "pinned":
+        return Map.from_pinned(value)
+    found = [info.id for info in maps() if info.name == value]
+    if len(found) != 1:
+        raise BpfError(
+            f"{len(found)} maps are named {value!r}" + (f" (ids {found})" if found else ""),
+            errno.ENOENT if not found else errno.EINVAL,
+        )
+    return Map.from_id(found[0])
+
+
+def program_details(prog: Program) -> dict[str, Any]:
+    info = prog.info()
+    raw = syscall.obj_get_info_by_fd(prog.fd, syscall.ProgInfo(), what=f"program {info.id}")
+    return {
+        "id": info.id,
+        "type": kind_name(ProgType, info.type),
+        "name": info.name,
+        "tag": info.tag,
+        "gpl_compatible": bool(raw.gpl_compatible),
+        "loaded_at": _wall_clock(info.load_time_ns),
+        "uid": raw.created_by_uid,
+        "xlated_bytes": raw.xlated_prog_len,
+        "jited_bytes": raw.jited_prog_len,
+        "verified_insns": info.verified_insns,
+        "map_ids": info.map_ids,
+        "btf_id": info.btf_id,
+        "run_time_ns": info.run_time_ns,
+        "run_cnt": info.run_cnt,
+    }
+
+
+def _wall_clock(boot_ns: int) -> str:
+    """A load time (ns since boot, CLOCK_BOOTTIME) as local ISO time, as bpftool shows it."""
+    boot = time.time() - time.clock_gettime(time.CLOCK_BOOTTIME)
+    return datetime.fromtimestamp(boot + boot_ns / 1e9).astimezone().isoformat(timespec="seconds")
+
+
+@cache
+def _kernel_symbols() -> tuple[dict[int, str], int]:
+    """Address -> function from /proc/kallsyms, and ``__bpf_call_base``: helper calls in
+    translated programs hold the helper's distance from it."""
+    by_address: dict[int, str] = {}
+    base = 0
+    try:
+        with open("/proc/kallsyms") as f:
+            for line in f:
+                address, kind, name = line.split()[:3]
+                if kind in "tTwW":
+                    by_address.setdefault(int(address, 16), name)
+                if name == "__bpf_call_base":
+                    base = int(address, 16)
+    except OSError:
+        pass
+    return by_address, base
+
+
+def _resolve_helper(imm: int) -> str | None:
+    by_address, base = _kernel_symbols()
+    if not base:
+        return None
+    return by_address.get((base + imm) & 0xFFFF_FFFF_FFFF_FFFF)
+
+
+def dump_xlated(prog: Program) -> list[str]:
+    """The program as the kernel runs it (after the verifier's rewrites), one line per
+    instruction, with helper calls named through kallsyms."""
+    return disassemble(prog.info(xlated=True).xlated_insns, resolve_call=_resolve_helper)
+
+
+# ----------------------------------------------------------------- map contents
+
+
+def parse_bytes(words: list[str], size: int, what: str) -> bytes:
+    """``1 0 0 0`` / ``0x01 0x00 ...`` (one per byte), or one integer for a sized field."""
+    try:
+        numbers = [int(word, 0) for word in words]
+    except ValueError:
+        raise BpfError(f"{what}: {' '.join(words)!r} is not a list of numbers", 22) from None
+    if len(numbers) == 1 and size in (1, 2, 4, 8) and size > 1:
+        value = numbers[0]
+        return value.to_bytes(size, "little", signed=value < 0)
+    if len(numbers) != size or any(not 0 <= n <= 255 for n in numbers):
+        raise BpfError(
+            f"{what}: expected {size} bytes (or one integer), got {len(numbers)} values",
+            errno.EINVAL,
+        )
+    return bytes(numbers)
+
+
+def _decoder(info: MapInfo, which: str) -> Callable[[bytes], Any] | None:
+    """A BTF-based decoder for keys or values, when the map carries BTF."""
+    type_id = info.btf_key_type_id if which == "key" else info.btf_value_type_id
+    if not info.btf_id or not type_id or info.type == MapType.STRUCT_OPS:
+        return None
+    try:
+        btf = fetch_btf(info.btf_id)
+        ctype = btf.ctype(type_id)
+    except Exception:  # no layout for it: hex only
+        return None
+    return lambda raw: to_plain(ctype.from_buffer_copy(raw[: ctypes.sizeof(ctype)]))
+
+
+def to_plain(value: Any) -> Any:
+    """A ctypes value as JSON-friendly Python: dicts, lists, ints, strings."""
+    if isinstance(value, ctypes.Structure | ctypes.Union):
+        return {
+            name: to_plain(getattr(value, name))
+            for name, *_ in value._fields_
+            if not name.startswith(("_pad", "_bits"))
+        }
+    if isinstance(value, ctypes.Array):
+        if value._type_ is ctypes.c_char:
+            return bytes(value).split(b"\0", 1)[0].decode(errors="replace")
+        return [to_plain(item) for item in value]
+    if isinstance(value, bytes):
+        return value.split(b"\0", 1)[0].decode(errors="replace")
+    if isinstance(value, ctypes._SimpleCData):
+        return value.value
+    return value
+
+
+def dump_map(map_obj: Map) -> list[dict[str, Any]]:
+    """Every entry as hex bytes, and decoded through the map's BTF when it has some."""
+    info = map_obj.info()
+    decode_key, decode_value = _decoder(info, "key"), _decoder(info, "value")
+    rows = []
+    for key, value in map_obj.items():  # maps opened by id: keys and values are bytes
+        row: dict[str, Any] = {"key": _hex(key), "value": value_hex(value)}
+        if decode_key is not None:
+            row["formatted_key"] = decode_key(bytes(key))
+        if decode_value is not None:
+            if isinstance(value, list):
+                row["formatted_value"] = [decode_value(bytes(v)) for v in value]
+            else:
+                row["formatted_value"] = decode_value(bytes(value))
+        rows.append(row)
+    return rows
+
+
+def _hex(data: Any) -> str:
+    return " ".join(f"{b:02x}" for b in bytes(data))
+
+
+def value_hex(value: Any) -> Any:
+    if isinstance(value, list):  # per-CPU: one value per CPU
+        return [_hex(v) for v in value]
+    return _hex(value)
