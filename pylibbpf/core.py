@@ -179,21 +179,32 @@ def _kinds_compatible(local: Type, target: Type) -> bool:
 
 
 def _fields_compatible(local_btf: Btf, local_id: int, target_btf: Btf, target_id: int) -> bool:
-    """Member types are compatible if they are the same broad kind (libbpf's rules)."""
+    """Whether a target member can stand in for a local one (libbpf's documented rules):
+    any struct/union for a struct/union, pointers for pointers, floats for floats, enums
+    of the same essential name, plain (non-legacy-bitfield) ints for ints, and arrays of
+    compatible elements."""
     local = _skip_mods(local_btf, local_id)
     target = _skip_mods(target_btf, target_id)
-    scalar = (Kind.INT, Kind.ENUM, Kind.ENUM64, Kind.FLOAT, Kind.PTR)
-    if local.kind in (Kind.FWD,) or target.kind in (Kind.FWD,):
-        return True
-    if local.kind in scalar and target.kind in scalar:
-        if local.kind == Kind.PTR or target.kind == Kind.PTR:
-            return local.kind == target.kind
-        return True
-    if local.kind != target.kind:
-        return False
-    if local.kind == Kind.ARRAY:
-        return _fields_compatible(local_btf, local.type, target_btf, target.type)
-    return local.kind in (Kind.STRUCT, Kind.UNION, Kind.FUNC_PROTO)
+    while True:
+        composite = (Kind.STRUCT, Kind.UNION)
+        if local.kind in composite and target.kind in composite:
+            return True
+        if not _kinds_compatible(local, target):
+            return False
+        if local.kind in (Kind.PTR, Kind.FLOAT):
+            return True
+        if local.kind in (Kind.FWD, Kind.ENUM, Kind.ENUM64):
+            mine, theirs = essential_name(local.name), essential_name(target.name)
+            return not mine or not theirs or mine == theirs
+        if local.kind == Kind.INT:
+            return local.bit_offset == 0 and target.bit_offset == 0
+        if local.kind != Kind.ARRAY:
+            return False
+        local = _skip_mods(local_btf, local.type)
+        target = _skip_mods(target_btf, target.type)
+
+
+MAX_SPEC_LEN = 64  # access steps libbpf follows (anonymous members included)
 
 
 def _target_field(
@@ -204,6 +215,8 @@ def _target_field(
     bit_offset = spec.indices[0] * 8 * target_btf.sizeof(candidate.id)
     local_t = spec.root
     member: Member | None = None
+    last_member = False  # the previous step named the last member of its struct
+    hops = 1
     for step, name in zip(spec.indices[1:], spec.names, strict=True):
         if t.kind in (Kind.STRUCT, Kind.UNION):
             if local_t.kind not in (Kind.STRUCT, Kind.UNION):
@@ -220,20 +233,27 @@ def _target_field(
             path = target_btf.member_path(t.id, name)
             if not path:
                 return None
+            hops += len(path)
+            if hops > MAX_SPEC_LEN:
+                raise RelocationError(
+                    f"{spec.c_access}: the target nests it deeper than {MAX_SPEC_LEN} levels"
+                )
             for _owner, hop in path:
                 bit_offset += hop.bit_offset
-            member = path[-1][1]
+            owner, member = path[-1]
+            last_member = owner.kind == Kind.STRUCT and owner.members[-1] == member
             if not _fields_compatible(local_btf, local_member.type, target_btf, member.type):
-                return None
-            if bool(member.bitfield_size) != bool(local_member.bitfield_size):
                 return None
             local_t = _skip_mods(local_btf, local_member.type)
             t = _skip_mods(target_btf, member.type)
         elif t.kind == Kind.ARRAY:
             if local_t.kind != Kind.ARRAY:
                 return None
-            if t.nelems and step >= t.nelems:
-                return None  # out of the target array's bounds (flexible arrays are ok)
+            flexible = not t.nelems and last_member  # `x[]`/`x[0]` ending a struct
+            if not flexible and step >= t.nelems:
+                return None  # out of the target array's bounds
+            last_member = False
+            hops += 1
             bit_offset += step * target_btf.sizeof(t.type) * 8
             member = None
             local_t = _skip_mods(local_btf, local_t.type)
@@ -282,62 +302,121 @@ def _field_value(kind: CoreReloKind, info: FieldInfo, where: str) -> tuple[int, 
     return 64 - info.bit_size, byte_size  # FIELD_RSHIFT_U64
 
 
-def types_match(
+def types_compatible(
     local_btf: Btf, local_id: int, target_btf: Btf, target_id: int, depth: int = 0
 ) -> bool:
-    """TYPE_MATCHES: the target has everything the local type describes, compatibly."""
+    """Whether a target type can stand in for a local one for TYPE_EXISTS, TYPE_SIZE and
+    TYPE_ID_TARGET: same kind all the way through pointers, arrays and function
+    prototypes (parameter counts included); structs, unions and enums by kind alone."""
     if depth > 32:
         return False
-    local, target = local_btf[local_id], target_btf[target_id]
-    while local.kind in _MODIFIERS and local.kind != Kind.TYPEDEF:
-        local = local_btf[local.type]
-    while target.kind in _MODIFIERS and target.kind != Kind.TYPEDEF:
-        target = target_btf[target.type]
-    if local.kind == Kind.TYPEDEF or target.kind == Kind.TYPEDEF:
-        if local.kind != target.kind or essential_name(local.name) != essential_name(target.name):
-            return False
-        return types_match(local_btf, local.type, target_btf, target.type, depth + 1)
-    if not _kinds_compatible(local, target) and not (
-        local.kind == Kind.FWD and target.kind in (Kind.STRUCT, Kind.UNION)
-    ):
-        return False
-    if local.name and essential_name(local.name) != essential_name(target.name):
+    if depth == 0 and not _kinds_compatible(local_btf[local_id], target_btf[target_id]):
+        return False  # the roots as named (a typedef for a typedef); below, modifiers skip
+    local = _skip_mods_and_typedefs(local_btf, local_id)
+    target = _skip_mods_and_typedefs(target_btf, target_id)
+    if not _kinds_compatible(local, target):
         return False
     kind = local.kind
+    if kind in (Kind.UNKN, Kind.STRUCT, Kind.UNION, Kind.ENUM, Kind.ENUM64, Kind.FWD):
+        return True
     if kind == Kind.INT:
-        return local.size == target.size and local.signed == target.signed
-    if kind in (Kind.ENUM, Kind.ENUM64):
-        names = {essential_name(v.name) for v in target.values}
-        return local.size == target.size and all(
-            essential_name(v.name) in names for v in local.values
+        return local.bit_offset == 0 and target.bit_offset == 0
+    if kind in (Kind.PTR, Kind.ARRAY):
+        return types_compatible(local_btf, local.type, target_btf, target.type, depth + 1)
+    if kind == Kind.FUNC_PROTO:
+        return (
+            len(local.params) == len(target.params)
+            and all(
+                types_compatible(local_btf, a.type, target_btf, b.type, depth + 1)
+                for a, b in zip(local.params, target.params, strict=True)
+            )
+            and types_compatible(local_btf, local.type, target_btf, target.type, depth + 1)
         )
-    if kind == Kind.PTR:
-        return types_match(local_btf, local.type, target_btf, target.type, depth + 1)
-    if kind == Kind.ARRAY:
-        return local.nelems == target.nelems and types_match(
-            local_btf, local.type, target_btf, target.type, depth + 1
+    return False
+
+
+def _names_match(local: str, target: str) -> bool:
+    """Essential names equal; an anonymous target only matches an anonymous local."""
+    if not target:
+        return not local
+    return essential_name(local) == essential_name(target)
+
+
+def _skip_mods_and_typedefs(btf: Btf, type_id: int) -> Type:
+    t = btf[type_id]
+    while t.kind in _MODIFIERS:
+        t = btf[t.type]
+    return t
+
+
+def types_match(
+    local_btf: Btf,
+    local_id: int,
+    target_btf: Btf,
+    target_id: int,
+    behind_ptr: bool = False,
+    depth: int = 0,
+) -> bool:
+    """TYPE_MATCHES, by the rules libbpf documents: the target has every member the local
+    type names (by essential name, at any position) with a matching type; behind a
+    pointer, a struct or union only has to be a struct or union of that name."""
+    if depth > 32:
+        return False
+    local = _skip_mods_and_typedefs(local_btf, local_id)
+    target = _skip_mods_and_typedefs(target_btf, target_id)
+    if not _names_match(local.name, target.name):
+        return False
+    kind, other = local.kind, target.kind
+
+    def recurse(a: int, b: int, pointer: bool = behind_ptr) -> bool:
+        return types_match(local_btf, a, target_btf, b, pointer, depth + 1)
+
+    if kind == Kind.UNKN:
+        return other == Kind.UNKN
+    if kind == Kind.FWD:
+        union = local.kind_flag
+        if other == Kind.FWD:
+            return union == target.kind_flag
+        return behind_ptr and other == (Kind.UNION if union else Kind.STRUCT)
+    if kind in (Kind.ENUM, Kind.ENUM64):
+        return (
+            other in (Kind.ENUM, Kind.ENUM64)
+            and local.size == target.size
+            and len(local.values) <= len(target.values)
+            and all(any(_names_match(v.name, w.name) for w in target.values) for v in local.values)
         )
     if kind in (Kind.STRUCT, Kind.UNION):
-        for member in local.members:
-            path = target_btf.member_path(target.id, member.name) if member.name else []
-            if member.name and not path:
-                return False
-            if path and not types_match(
-                local_btf, member.type, target_btf, path[-1][1].type, depth + 1
-            ):
-                return False
-        return True
-    if kind == Kind.FUNC_PROTO:
-        if len(local.params) != len(target.params):
+        if behind_ptr:
+            return other == kind or (other == Kind.FWD and target.kind_flag == (kind == Kind.UNION))
+        if other != kind or len(local.members) > len(target.members):
             return False
-        pairs = [(local.type, target.type)] + [
-            (a.type, b.type) for a, b in zip(local.params, target.params, strict=True)
-        ]
         return all(
-            (a == 0) == (b == 0) and (a == 0 or types_match(local_btf, a, target_btf, b, depth + 1))
-            for a, b in pairs
+            any(
+                _names_match(member.name, candidate.name) and recurse(member.type, candidate.type)
+                for candidate in target.members
+            )
+            for member in local.members
         )
-    return kind in (Kind.FWD, Kind.FLOAT, Kind.UNKN) or local.size == target.size
+    if kind == Kind.INT:
+        return other == Kind.INT and local.size == target.size and local.signed == target.signed
+    if kind == Kind.PTR:
+        return other == Kind.PTR and recurse(local.type, target.type, True)
+    if kind == Kind.ARRAY:
+        return (
+            other == Kind.ARRAY
+            and local.nelems == target.nelems
+            and recurse(local.type, target.type)
+        )
+    if kind == Kind.FUNC_PROTO:
+        return (
+            other == Kind.FUNC_PROTO
+            and len(local.params) == len(target.params)
+            and all(
+                recurse(a.type, b.type) for a, b in zip(local.params, target.params, strict=True)
+            )
+            and recurse(local.type, target.type)
+        )
+    return False
 
 
 # --------------------------------------------------------------------------- resolution
@@ -393,6 +472,13 @@ class CoreResolver:
                             found.append((target, t))
         return found
 
+    def _narrow(self, local_id: int, matched: list[tuple[Btf, Type]]) -> None:
+        """Later relocations of the same local type only consider the candidates that
+        matched this one (when any did), as libbpf does: two flavors each matching half
+        of the accesses are not combined."""
+        if matched:
+            self._candidates[local_id] = matched
+
     def resolve(self, relo: CoreRelo, insn: int, where: str) -> CoreResult:
         local_type = self.local[relo.type_id]
         kind = relo.kind
@@ -419,11 +505,13 @@ class CoreResolver:
         spec = _local_field(self.local, relo.type_id, indices, where)
         assert spec.field is not None
         local_value, local_size = _field_value(relo.kind, spec.field, where)
-        results = []
+        results, matched = [], []
         for target_btf, candidate in self.candidates(relo.type_id):
             info = _target_field(spec, self.local, target_btf, candidate)
             if info is not None:
                 results.append(_field_value(relo.kind, info, where))
+                matched.append((target_btf, candidate))
+        self._narrow(relo.type_id, matched)
         describe = local_type.describe()
         if not results:
             if relo.kind == CoreReloKind.FIELD_EXISTS:
@@ -462,25 +550,17 @@ class CoreResolver:
         }.get(kind)
         if local_value is None:
             local_value = _size_or_zero(self.local, relo.type_id)
-        candidates = self.candidates(relo.type_id)
-        if kind == CoreReloKind.TYPE_MATCHES:
-            candidates = [
-                (b, t) for b, t in candidates if types_match(self.local, relo.type_id, b, t.id)
-            ]
+        check = types_match if kind == CoreReloKind.TYPE_MATCHES else types_compatible
+        candidates = [
+            (b, t)
+            for b, t in self.candidates(relo.type_id)
+            if check(self.local, relo.type_id, b, t.id)
+        ]
+        self._narrow(relo.type_id, candidates)
         describe = local_type.describe()
-        if not candidates:
-            if kind in (CoreReloKind.TYPE_EXISTS, CoreReloKind.TYPE_MATCHES):
-                return CoreResult(insn, kind, describe, relo.access, local_value, 0)
-            return CoreResult(
-                insn,
-                kind,
-                describe,
-                relo.access,
-                local_value,
-                0,
-                poisoned=True,
-                reason="no such type in the target kernel",
-            )
+        validate = kind != CoreReloKind.TYPE_ID_TARGET  # ids may change when linking
+        if not candidates:  # type-based relocations give 0 for a missing type (no poison)
+            return CoreResult(insn, kind, describe, relo.access, local_value, 0, validate=validate)
         values = []
         for target_btf, t in candidates:
             if kind == CoreReloKind.TYPE_ID_TARGET:
@@ -490,7 +570,7 @@ class CoreResolver:
             else:
                 values.append((1, 0))
         value, _ = self._unique(values, where, describe)
-        return CoreResult(insn, kind, describe, relo.access, local_value, value)
+        return CoreResult(insn, kind, describe, relo.access, local_value, value, validate=validate)
 
     def _enum(self, relo: CoreRelo, insn: int, local_type: Type, where: str) -> CoreResult:
         enum = _skip_mods(self.local, relo.type_id)
@@ -500,14 +580,16 @@ class CoreResolver:
         local = enum.values[index]
         c_access = f"{enum.describe()}::{local.name}"
         local_value = 1 if relo.kind == CoreReloKind.ENUMVAL_EXISTS else local.value
-        values = []
-        for _target_btf, candidate in self.candidates(relo.type_id):
-            for enumerator in candidate.values:
+        values, matched = [], []
+        for target_btf, candidate in self.candidates(relo.type_id):
+            for enumerator in _skip_mods(target_btf, candidate.id).values:  # via typedefs
                 if essential_name(enumerator.name) == essential_name(local.name):
                     values.append(
                         (1 if relo.kind == CoreReloKind.ENUMVAL_EXISTS else enumerator.value, 0)
                     )
+                    matched.append((target_btf, candidate))
                     break
+        self._narrow(relo.type_id, matched)
         if not values:
             if relo.kind == CoreReloKind.ENUMVAL_EXISTS:
                 return CoreResult(insn, relo.kind, enum.describe(), c_access, 1, 0)
@@ -574,10 +656,10 @@ def patch(insns: list[Insn], result: CoreResult, where: str) -> None:
 
 def poison(insns: list[Insn], position: int) -> None:
     """Make an instruction fail verification if reached (dead code is removed first)."""
-    insn = insns[position]
-    if insn.is_ld_imm64() and position + 1 < len(insns):
-        insns[position + 1] = Insn(0)
-    insns[position] = Insn(Class.JMP | 0x80, 0, 0, 0, POISON_HELPER)
+    call = Insn(Class.JMP | 0x80, 0, 0, 0, POISON_HELPER)
+    if insns[position].is_ld_imm64() and position + 1 < len(insns):
+        insns[position + 1] = call  # both halves: a lone second half is "unknown opcode 00"
+    insns[position] = call
 
 
 def _check(actual: int, expected: int, where: str, result: CoreResult) -> None:

@@ -195,6 +195,7 @@ def compile_selftest(name: str) -> Path:
     digest = hashlib.sha256(source.read_bytes() + str(include).encode()).hexdigest()[:16]
     out = CACHE / "selftests" / digest / f"{name}.bpf.o"
     includes = [include, tools / "lib", Path("/usr/include/bpf"), progs, progs.parent]
+    includes += [tools / "include/uapi", Path(f"/usr/include/{_multiarch()}")]
     _clang_compile(clang, source, out, includes)
     return out
 
