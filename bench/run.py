@@ -303,8 +303,8 @@ def objects_table(rows: list[tuple[str, Result, Result | str]]) -> str:
 RING_RECORDS = 2_000_000
 
 
-def bench_ringbuf(reps: int) -> tuple[Result, Result | str]:
-    """Drain rate of a pre-filled ring (records of 16 bytes): pylibbpf vs libbpf in C."""
+def bench_ringbuf(reps: int) -> tuple[Result, Result | str, Result | str]:
+    """Drain rate of a pre-filled ring (records of 16 bytes): pylibbpf, libbpf in C, bcc."""
     from pylibbpf.object import BpfObject
     from pylibbpf.ringbuf import RingBuffer
 
@@ -344,26 +344,123 @@ def bench_ringbuf(reps: int) -> tuple[Result, Result | str]:
         [str(binary), str(obj_path), str(RING_RECORDS), str(reps)], capture_output=True, text=True
     )
     theirs: Result | str = json.loads(out.stdout) if out.returncode == 0 else "C loader failed"
-    return ours, theirs
+    bcc = _bcc_script("bcc_ringbuf_bench.py", "prefill", str(RING_RECORDS), str(reps))
+    return ours, theirs, bcc
 
 
-def ringbuf_table(ours: Result, theirs: Result | str) -> str:
+def _bcc_script(script: str, *args: str) -> Result | str:
+    """Run a bcc baseline under the system Python (where python3-bpfcc lives)."""
+    python = "/usr/bin/python3"
+    if subprocess.run([python, "-c", "import bcc"], capture_output=True).returncode:
+        return "python3-bpfcc is not installed"
+    headers = _bcc_headers()
+    if headers is None:
+        return "no kernel headers for bcc (linux-headers-amd64)"
+    env = dict(os.environ, BCC_KERNEL_SOURCE=str(headers))
+    out = subprocess.run(
+        [python, str(HERE / script), *args], capture_output=True, text=True, env=env, cwd=BUILD
+    )
+    if out.returncode:
+        return f"bcc failed: {out.stderr.strip().splitlines()[-1:]}"
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+LIVE_SECONDS = 2.0
+
+
+def bench_live(seconds: float = LIVE_SECONDS) -> dict[str, Result | str]:
+    """A C loop calling getppid() as fast as it can on one CPU, a 4 MiB ring, and the
+    consumer on the other: the rate it sustains and what the ring had to drop."""
+    from pylibbpf.object import BpfObject
+    from pylibbpf.ringbuf import RingBuffer
+
+    producer = BUILD / "getppid_loop"
+    subprocess.run(["gcc", "-O2", "-o", str(producer), str(HERE / "getppid_loop.c")], check=True)
+    obj_path = _compile(HERE / "live_producer.bpf.c", BUILD)
+    results: dict[str, Result | str] = {}
+    consumed = [0]
+
+    def on_event(view: memoryview) -> None:
+        consumed[0] += 1
+
+    def on_batch(records: list[Any]) -> None:
+        consumed[0] += len(records)
+
+    for mode in ("per_event", "batch"):
+        consumed[0] = 0
+        child = subprocess.Popen([str(producer), str(seconds)], stdin=subprocess.PIPE)
+        with BpfObject.open(obj_path) as obj:
+            obj.variables["target_tgid"].value = child.pid
+            obj.load()
+            obj.attach()
+            ring = (
+                RingBuffer(obj.maps["events"], on_event)
+                if mode == "per_event"
+                else RingBuffer(obj.maps["events"], batch=on_batch, record="<QQ")
+            )
+            assert child.stdin is not None
+            child.stdin.close()  # go
+            start = time.perf_counter()
+            while child.poll() is None:
+                ring.poll(100)
+            elapsed = time.perf_counter() - start
+            ring.consume()
+            ring.close()
+            produced = obj.variables["produced"].value
+            dropped = obj.variables["dropped"].value
+        results[mode] = {
+            "rate": (produced + dropped) / elapsed,
+            "produced": produced,
+            "dropped": dropped,
+            "consumed": consumed[0],
+        }
+    results["bcc"] = _bcc_script("bcc_ringbuf_bench.py", "live", str(seconds), str(producer))
+    return results
+
+
+def ringbuf_table(
+    ours: Result, theirs: Result | str, bcc: Result | str, live: dict[str, Result | str]
+) -> str:
     lines = [
         f"Draining {RING_RECORDS:,} pre-filled 16-byte records (best of runs), events/s.",
-        "Ratio = pylibbpf rate / libbpf rate.",
+        "Ratios: pylibbpf rate / other rate.",
         "",
-        "| mode | pylibbpf events/s | libbpf (C) events/s | ratio |",
-        "|---|---:|---:|---:|",
+        "| mode | pylibbpf events/s | libbpf (C) events/s | ratio vs C | bcc events/s "
+        "| ratio vs bcc |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for mode, label in (("per_event", "callback per record"), ("batch", "batches (struct)")):
-        if isinstance(theirs, str):
-            lines.append(f"| {label} | {ours[mode]:,.0f} | n/a | n/a |")
-        else:
-            c_rate = theirs["per_event"]
+        row = f"| {label} | {ours[mode]:,.0f} |"
+        for other in (theirs, bcc):
+            if isinstance(other, str):
+                row += " n/a | n/a |"
+            else:
+                rate = other["per_event"]
+                row += f" {rate:,.0f} | {ours[mode] / rate:.2f}x |"
+        lines.append(row)
+    for other, name in ((theirs, "libbpf"), (bcc, "bcc")):
+        if isinstance(other, str):
+            lines.append(f"\n{name}: {other}")
+    lines += [
+        "",
+        f"Live: a C loop calling getppid() for {LIVE_SECONDS:g} s on one CPU, each call a "
+        "record in a 4 MiB ring, the consumer polling on the other CPU.",
+        "",
+        "| consumer | records/s produced | consumed | dropped (ring full) |",
+        "|---|---:|---:|---:|",
+    ]
+    for key, label in (
+        ("per_event", "pylibbpf, callback per record"),
+        ("batch", "pylibbpf, batches"),
+        ("bcc", "bcc, callback per record"),
+    ):
+        entry = live.get(key)
+        if isinstance(entry, dict):
             lines.append(
-                f"| {label} | {ours[mode]:,.0f} | {c_rate:,.0f} | {ours[mode] / c_rate:.2f}x |"
+                f"| {label} | {entry['rate']:,.0f} | {entry['consumed']:,} | {entry['dropped']:,} |"
             )
-    lines.append("\nbcc column not measured yet: bcc has no test_run to drive the same producer.")
+        else:
+            lines.append(f"| {label} | {entry} | | |")
     return "\n".join(lines)
 
 
@@ -419,7 +516,8 @@ def main() -> int:
     args = parser.parse_args()
     sections = []
     if args.only in (None, "ringbuf"):
-        sections.append(f"## Ring buffer\n\n{ringbuf_table(*bench_ringbuf(args.reps))}\n")
+        drained = bench_ringbuf(args.reps)
+        sections.append(f"## Ring buffer\n\n{ringbuf_table(*drained, bench_live())}\n")
     if args.only == "ringbuf":
         return _report(machine(), sections, args.write)
     if args.only in (None, "objects"):

@@ -116,16 +116,17 @@ class _Ring:
         cons = cons_ref.value
         prod = self._prod[0]
         count = 0
-        while cons < prod:
+        while cons < prod:  # the hot loop: everything inlined, locals only
             offset = cons & mask
             header = words[offset >> 2]
             if header & BUSY:
                 break
             length = header & 0x3FFFFFFF
-            cons += _round8(length + HEADER)
+            cons += (length + 15) & ~7  # header + length, rounded up to 8
             if not header & DISCARD:
                 count += 1
-                result = callback(data[offset + HEADER : offset + HEADER + length])
+                start = offset + HEADER
+                result = callback(data[start : start + length])
                 if result:
                     cons_ref.value = cons
                     return count, result
