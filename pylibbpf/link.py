@@ -281,6 +281,59 @@ def attach_netns(program: Program, netns: str | os.PathLike[str] = "/proc/self/n
         return _link(program, fd.fd, kind, what)
 
 
+class SockmapLink(Link):
+    """sk_msg/sk_skb programs attached to a sockmap: PROG_ATTACH, no bpf_link; closing
+    detaches (PROG_DETACH) while the link holds the map and program open."""
+
+    def __init__(self, program: Program, map_fd: OwnedFd, attach_type: int, what: str):
+        super().__init__(OwnedFd(os.dup(program.fd), what), what, keepalive=map_fd)
+        prog_fd, map_number = self._fd.fd, map_fd.fd
+
+        def detach() -> None:
+            syscall.prog_detach(map_number, prog_fd, attach_type, what=what)
+
+        # Before the fds close: PROG_DETACH needs both.
+        self._detach_first = detach
+
+    def close(self) -> None:
+        if not self.closed:
+            with contextlib.suppress(BpfError):
+                self._detach_first()
+        super().close()
+
+    def pin(self, path: str | os.PathLike[str]) -> None:
+        raise NotSupportedError(f"{self.description}: not a bpf_link", errno.EOPNOTSUPP)
+
+    def info(self) -> LinkInfo:
+        raise NotSupportedError(f"{self.description}: not a bpf_link", errno.EOPNOTSUPP)
+
+
+def attach_sockmap(program: Program, map_: Any, attach_type: int | None = None) -> Link:
+    kind = attach_type if attach_type is not None else program.expected_attach_type
+    if kind is None:
+        raise AttachError(
+            f"program {program.name!r}: which sockmap hook? (attach_type)", errno.EINVAL
+        )
+    what = f"program {program.name!r} on {map_.name!r} ({AttachType(kind).name})"
+    map_fd = OwnedFd(os.dup(map_.fileno()), what)
+    try:
+        syscall.prog_attach(map_fd.fd, program.fd, kind, what=what)
+    except BpfError as error:
+        map_fd.close()
+        raise AttachError(error.message, error.errno) from None
+    return SockmapLink(program, map_fd, kind, what)
+
+
+def attach_netfilter(
+    program: Program, family: int, hook: int, priority: int, *, defrag: bool = False
+) -> Link:
+    what = f"program {program.name!r} on netfilter (family {family}, hook {hook}, prio {priority})"
+    opts = syscall.NetfilterLinkOpts(
+        pf=family, hooknum=hook, priority=priority, flags=1 if defrag else 0
+    )
+    return _link(program, 0, AttachType.NETFILTER, what, opts=opts)
+
+
 class IterLink(Link):
     """An iterator link: every ``open_iter()`` runs the program over the objects afresh."""
 

@@ -23,7 +23,7 @@ from . import core, features, struct_ops, syscall
 from .btf import Btf, Kind, Type
 from .btf.encode import encode, fixup_datasecs, fixup_externs, fixup_hidden, sanitize
 from .btf.ext import LineInfo
-from .btf.upload import load_btf
+from .btf.upload import fetch_btf, load_btf
 from .codec import CtypesCodec, IntCodec
 from .elf import (
     PIN_BY_NAME,
@@ -720,6 +720,26 @@ class BpfObject(Closing):
             )
         return found[0].id
 
+    def _set_attach_target(self, program: Program) -> None:
+        """``set_attach_target``: a kernel function, or a global function of a loaded
+        program (freplace) found in that program's BTF."""
+        assert program.attach_target is not None
+        target, function = program.attach_target
+        where = f"{self.name}: program {program.name!r}: attach target {function!r}"
+        if target is None:
+            found = Btf.load_vmlinux().find_id(function, Kind.FUNC)
+            program.options.attach_prog_fd = 0
+        else:
+            info = target.info()
+            if not info.btf_id:
+                raise LoadError(f"{where}: program {target.name!r} has no BTF", errno.EINVAL)
+            found = fetch_btf(info.btf_id).find_id(function, Kind.FUNC)
+            program.options.attach_prog_fd = target.fd
+        if not found:
+            owner = "the kernel" if target is None else f"program {target.name!r}"
+            raise LoadError(f"{where}: {owner} has no function of that name", errno.ESRCH)
+        program.options.attach_btf_id = found
+
     def _load_programs(self) -> None:
         rodata = self.maps.get(".rodata")
         for name, program in self.programs.items():
@@ -744,7 +764,9 @@ class BpfObject(Closing):
             self._linked[name] = linked
             program.insns = linked.code()
             options = program.options
-            if spec.section_def is not None and spec.section_def.flags & ATTACH_BTF:
+            if program.attach_target is not None:
+                self._set_attach_target(program)
+            elif spec.section_def is not None and spec.section_def.flags & ATTACH_BTF:
                 options.attach_btf_id = self._attach_btf_id(program, spec)
             if self._btf_fd is not None and linked.func_info:
                 options.prog_btf_fd = self._btf_fd.fd

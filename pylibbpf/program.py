@@ -211,6 +211,7 @@ class Program(Closing):
         self._fd: OwnedFd | None = None
         self._pin_path: str | None = None
         self.obj: BpfObject | None = None  # the object it came from, if any
+        self.attach_target: tuple[Program | None, str] | None = None
 
     @property
     def expected_attach_type(self) -> AttachType | int | None:
@@ -440,6 +441,39 @@ class Program(Closing):
         from .usdt import attach_usdt
 
         return attach_usdt(self, binary, provider, name, pid=pid, cookie=cookie)
+
+    def set_attach_target(self, target: Program | None, function: str) -> None:
+        """Before load: what a BTF-attached program hooks — ``function`` in the kernel
+        (``target=None``: overrides the section's fentry/fexit target) or a global
+        function of another loaded program (freplace), as libbpf's
+        ``bpf_program__set_attach_target``."""
+        self.attach_target = (target, function)
+
+    def attach_perf_event(self, perf_fd: int, *, cookie: int = 0) -> Link:
+        """A ``perf_event`` program on a perf event the caller opened (a sampling counter,
+        a hardware event…); the link owns a duplicate of ``perf_fd``."""
+        from .fd import OwnedFd
+        from .link import attach_perf_event
+
+        what = f"{self._what} on perf event fd {perf_fd}"
+        duplicate = OwnedFd(os.dup(perf_fd), what)
+        return attach_perf_event(self, duplicate, what, cookie=cookie)
+
+    def attach_sockmap(self, map_: Any, attach_type: int | None = None) -> Link:
+        """sk_msg/sk_skb programs on a SOCKMAP/SOCKHASH (PROG_ATTACH to the map); closing
+        the returned link detaches them."""
+        from .link import attach_sockmap
+
+        return attach_sockmap(self, map_, attach_type)
+
+    def attach_netfilter(
+        self, family: int, hook: int, priority: int, *, defrag: bool = False
+    ) -> Link:
+        """A netfilter hook (6.4+): ``family`` NFPROTO_IPV4 (2) or IPV6 (10), ``hook``
+        NF_INET_PRE_ROUTING (0) … POST_ROUTING (4), in this thread's network namespace."""
+        from .link import attach_netfilter
+
+        return attach_netfilter(self, family, hook, priority, defrag=defrag)
 
     def attach_socket(self, sock: Any) -> None:
         """Attach as a socket filter (SO_ATTACH_BPF) to ``sock`` or a socket fd."""

@@ -79,6 +79,8 @@ def veth_pair() -> Iterator[tuple[str, str]]:
         ["ip", "-n", ns_b, "addr", "add", "10.201.0.2/24", "dev", "vB"],
         ["ip", "-n", ns_a, "link", "set", "vA", "up"],
         ["ip", "-n", ns_b, "link", "set", "vB", "up"],
+        ["ip", "-n", ns_a, "link", "set", "lo", "up"],  # local delivery goes through lo
+        ["ip", "-n", ns_b, "link", "set", "lo", "up"],
     ]
     try:
         for command in commands:
