@@ -10,6 +10,7 @@ all of it. Everything kernel-dependent happens in ``load()``.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import mmap
 import os
@@ -158,7 +159,8 @@ class BpfObject(Closing):
         self._core_results: dict[str, list[core.CoreResult]] = {}
         self._resolver: core.CoreResolver | None = None
         self._extern_cache: dict[str, ExternValue] = {}
-        self._fd_array: list[int] = []
+        self._fd_array: list[int] = []  # module BTF fds for kfunc calls (insn.off)
+        self._module_btf_fds: dict[str, OwnedFd] = {}
         self._codec_cache: dict[str, Any] = {}
         self.links: list[Link] = []
 
@@ -675,6 +677,9 @@ class BpfObject(Closing):
         found = kernel.find_all(spec.name, kind)
         if found:
             return ExternValue("kfunc" if spec.is_func else "btf_var", btf_id=found[0].id)
+        in_module = self._module_extern(spec.name, kind)
+        if in_module is not None:
+            return in_module
         if not spec.is_func and btf.resolve(local.type).kind == Kind.UNKN:
             address = kallsyms_lookup({spec.name}).get(spec.name)
             if address is not None:
@@ -685,6 +690,47 @@ class BpfObject(Closing):
         raise ObjectError(
             f"{self.name}: __ksym extern {spec.name!r}: no {what} of that name in the kernel"
         )
+
+    def _module_extern(self, name: str, kind: Kind) -> ExternValue | None:
+        """A kfunc or typed ksym defined in a loaded module: its BTF id there, and the
+        module BTF's fd — in ``fd_array`` for calls (``insn.off`` indexes it, 0 meaning
+        vmlinux), in the instruction itself for variables."""
+        for module in Btf.module_names():
+            try:
+                btf = Btf.load_module(module)
+            except ObjectError:
+                continue
+            found = [t for t in btf.find_all(name, kind) if t.id >= btf.first_id]
+            if not found:
+                continue
+            fd = self._module_btf_fd(module)
+            if kind == Kind.VAR:
+                return ExternValue("btf_var", btf_id=found[0].id, btf_fd=fd)
+            if fd not in self._fd_array:
+                if not self._fd_array:
+                    self._fd_array.append(0)  # slot 0 stands for vmlinux
+                self._fd_array.append(fd)
+            return ExternValue("kfunc", btf_id=found[0].id, btf_fd_index=self._fd_array.index(fd))
+        return None
+
+    def _module_btf_fd(self, module: str) -> int:
+        """An fd for a module's BTF object (kept open while the object is)."""
+        opened = self._module_btf_fds.get(module)
+        if opened is not None:
+            return opened.fd
+        for btf_id in syscall.iterate_ids(syscall.btf_get_next_id):
+            try:
+                fd = OwnedFd(syscall.btf_get_fd_by_id(btf_id), f"BTF id {btf_id}")
+            except BpfError:
+                continue
+            name = ctypes.create_string_buffer(64)
+            info = syscall.BtfInfo(name=ctypes.addressof(name), name_len=len(name))
+            syscall.obj_get_info_by_fd(fd.fd, info, what=f"BTF id {btf_id}")
+            if info.kernel_btf and name.value.decode() == module:
+                self._module_btf_fds[module] = fd
+                return fd.fd
+            fd.close()
+        raise ObjectError(f"{self.name}: no kernel BTF object for module {module!r}")
 
     def _core_resolver(self) -> core.CoreResolver:
         if self._resolver is None:
@@ -764,6 +810,8 @@ class BpfObject(Closing):
             self._linked[name] = linked
             program.insns = linked.code()
             options = program.options
+            if self._fd_array:
+                options.fd_array = list(self._fd_array)
             if program.attach_target is not None:
                 self._set_attach_target(program)
             elif spec.section_def is not None and spec.section_def.flags & ATTACH_BTF:
@@ -874,6 +922,10 @@ class BpfObject(Closing):
         if self._btf_fd is not None:
             self._btf_fd.close()
             self._btf_fd = None
+        for fd in self._module_btf_fds.values():
+            fd.close()
+        self._module_btf_fds.clear()
+        self._fd_array.clear()
         self.loaded = False
 
     def __repr__(self) -> str:

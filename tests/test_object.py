@@ -246,3 +246,22 @@ def test_close_releases_everything(loader_path: Path, pin_dir: Path) -> None:
         assert time.monotonic() < deadline, "maps still exist after close()"
         time.sleep(0.05)
     os.unlink(pin_dir / "shared_counts")
+
+
+@pytest.mark.root
+def test_kfunc_from_vmlinux_or_a_module(bpf_object: Callable[[str], Path]) -> None:
+    """bpf_xdp_ct_lookup: built into this host's kernel, in nf_conntrack.ko on Debian's;
+    a module kfunc is called through fd_array (insn.off names the module's BTF)."""
+    from pylibbpf.btf import Btf, Kind
+
+    in_vmlinux = bool(Btf.load_vmlinux().find_all("bpf_xdp_ct_lookup", Kind.FUNC))
+    if not in_vmlinux and "nf_conntrack" not in Btf.module_names():
+        subprocess.run(["modprobe", "nf_conntrack"], capture_output=True)
+        if "nf_conntrack" not in Btf.module_names():
+            pytest.skip("bpf_xdp_ct_lookup is neither in vmlinux nor in a loadable module")
+    with BpfObject.open(bpf_object("kfunc_ct")) as obj:
+        obj.load()
+        assert bool(obj._fd_array) == (not in_vmlinux)  # module BTF passed in fd_array
+        assert obj.programs["ct_lookup"].test_run(bytes(64)).retval == 2  # XDP_PASS
+        assert obj.variables["lookup_error"].value == -errno.ENOENT  # the kfunc ran
+        assert obj.variables["found"].value == 0
