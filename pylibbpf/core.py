@@ -422,6 +422,33 @@ def types_match(
 # --------------------------------------------------------------------------- resolution
 
 
+def _named_candidates(target: Btf, name: str, local: Type) -> list[Type]:
+    """Types of ``target`` named ``name`` or ``name___flavour`` whose kind fits ``local``.
+
+    Kept on the target BTF (vmlinux's lives for the process), so a program loaded again
+    does not search the kernel's strings again.
+    """
+    family = Kind.ENUM if local.kind == Kind.ENUM64 else local.kind
+    key = ("core candidates", name, family)
+    cached: list[Type] | None = target.memo.get(key)
+    if cached is not None:
+        return cached
+    names = [name] + [
+        n for n in target.names_with_prefix(name + "___") if essential_name(n) == name
+    ]
+    found = []
+    for candidate_name in dict.fromkeys(names):
+        for t in target.find_all(candidate_name):
+            if target.base is not None and t.id < target.first_id:
+                continue  # a module's base types are vmlinux's: already seen
+            if _kinds_compatible(local, t) or (
+                local.kind == Kind.TYPEDEF and t.kind == Kind.TYPEDEF
+            ):
+                found.append(t)
+    target.memo[key] = found
+    return found
+
+
 class CoreResolver:
     """Resolves CO-RE relocations of one object against target BTFs (cached per load)."""
 
@@ -459,17 +486,7 @@ class CoreResolver:
         found: list[tuple[Btf, Type]] = []
         if name:
             for target in targets:
-                names = [name] + [
-                    n for n in target.names_with_prefix(name + "___") if essential_name(n) == name
-                ]
-                for candidate_name in dict.fromkeys(names):
-                    for t in target.find_all(candidate_name):
-                        if target.base is not None and t.id < target.first_id:
-                            continue  # a module's base types are vmlinux's: already seen
-                        if _kinds_compatible(local, t) or (
-                            local.kind == Kind.TYPEDEF and t.kind == Kind.TYPEDEF
-                        ):
-                            found.append((target, t))
+                found += [(target, t) for t in _named_candidates(target, name, local)]
         return found
 
     def _narrow(self, local_id: int, matched: list[tuple[Btf, Type]]) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import hashlib
 import mmap
 import os
 import re
@@ -63,6 +64,11 @@ _ATTACH_BTF_PREFIX = {
     "iter.s": "bpf_iter_",
 }
 _TRI_STATE = {"y": 1, "n": 0, "m": 2}
+
+
+# Object BTF as uploaded (fixed up, sanitized, encoded), by content: repeated loads of one
+# object in a process skip the work. Bounded; oldest entries go first.
+_KERNEL_BTF_CACHE: dict[tuple[Any, ...], bytes] = {}
 
 
 def internal_map_name(object_name: str, section: str) -> str:
@@ -428,12 +434,24 @@ class BpfObject(Closing):
         if ".kconfig" in self._images:
             sizes[".kconfig"] = len(self._images[".kconfig"])
             offsets.update({name: off for name, (off, _) in self._kconfig_layout.items()})
-        types = fixup_externs(fixup_datasecs(list(btf), sizes, offsets))
-        types = fixup_hidden(types, self.spec.hidden_symbols)
-        types = [_drop_ksyms_datasec(t) for t in types]
-        types = sanitize(types, features.btf_support())
+        support = features.btf_support()
+        key = (
+            hashlib.blake2b(btf.raw_data).digest(),
+            tuple(sorted(sizes.items())),
+            tuple(sorted(offsets.items())),
+            self.spec.hidden_symbols,
+            support,
+        )
         try:
-            raw = encode(types, strings_base=btf.strings)
+            raw = _KERNEL_BTF_CACHE.get(key)
+            if raw is None:  # the same object loaded again: reuse the fixed-up encoding
+                types = fixup_externs(fixup_datasecs(list(btf), sizes, offsets))
+                types = fixup_hidden(types, self.spec.hidden_symbols)
+                types = [_drop_ksyms_datasec(t) for t in types]
+                raw = encode(sanitize(types, support), strings_base=btf.strings)
+                if len(_KERNEL_BTF_CACHE) >= 32:
+                    _KERNEL_BTF_CACHE.pop(next(iter(_KERNEL_BTF_CACHE)))
+                _KERNEL_BTF_CACHE[key] = raw
             self._btf_fd = load_btf(raw, name=f"{self.name} BTF")
         except ObjectError as error:
             # As libbpf: go on without BTF (maps and simple programs still load); a

@@ -312,8 +312,7 @@ class BitField:
 
 def ctype(btf: Btf, type_id: int) -> Any:
     """A ctypes type with the size and member offsets BTF gives ``type_id``."""
-    builder = getattr(btf, "_ctypes_builder", None)
+    builder = btf.memo.get("ctypes builder")
     if builder is None:
-        builder = CtypesBuilder(btf)
-        btf._ctypes_builder = builder  # type: ignore[attr-defined]
+        builder = btf.memo["ctypes builder"] = CtypesBuilder(btf)
     return builder.ctype(type_id)

@@ -125,6 +125,9 @@ class Btf:
         self.name = name
         self.base = base
         self._data = data
+        # Memoised lookups other modules make against this BTF (CO-RE candidates, …):
+        # they live as long as it does (vmlinux's: the whole process).
+        self.memo: dict[Any, Any] = {}
         if len(data) < HEADER_SIZE:
             raise ObjectError(f"{name}: {len(data)} bytes is too short for a BTF header")
         magic = struct.unpack_from("<H", data)[0]
@@ -225,6 +228,11 @@ class Btf:
     @property
     def raw_offsets(self) -> array[int]:
         return self._offsets
+
+    @property
+    def raw_data(self) -> bytes | mmap.mmap:
+        """The BTF blob as parsed (header, types, strings): for content-keyed caches."""
+        return self._data
 
     @property
     def strings(self) -> bytes:
