@@ -72,6 +72,25 @@ def test_xdp_and_tc_drop_real_traffic(kinds: BpfObject, veth: tuple[str, str], k
     )  # the qdisc the netlink path created is gone too
 
 
+@pytest.mark.parametrize("tcx", [True, False], ids=["tcx", "clsact"])
+def test_tc_egress_drops_what_a_namespace_sends(
+    kinds: BpfObject, veth: tuple[str, str], tcx: bool
+) -> None:
+    """The same program on A's egress: A's datagrams never leave."""
+    if tcx and not features.has_tcx():
+        pytest.skip("this kernel has no tcx links (6.6+)")
+    ns_a, ns_b = veth
+    only(kinds, "tc_drop_all").load()
+    with in_netns(ns_a):
+        link = kinds.programs["tc_drop_all"].attach_tc("vA", "egress", tcx=tcx)
+    with link:
+        assert not udp_reaches(ns_a, ns_b)
+        assert kinds.variables["tc_seen"].value > 0
+    assert udp_reaches(ns_a, ns_b)
+    qdiscs = subprocess.run(["tc", "-n", ns_a, "qdisc", "show", "dev", "vA"], capture_output=True)
+    assert b"clsact" not in qdiscs.stdout
+
+
 def test_netlink_xdp_refuses_to_replace_unless_asked(
     kinds: BpfObject, veth: tuple[str, str]
 ) -> None:
