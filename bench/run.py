@@ -112,24 +112,7 @@ def _bcc_headers() -> Path | None:
 
 
 def bench_bcc(n: int, reps: int) -> Result | str:
-    python = "/usr/bin/python3"
-    probe = subprocess.run([python, "-c", "import bcc"], capture_output=True)
-    if probe.returncode:
-        return "python3-bpfcc is not installed"
-    headers = _bcc_headers()
-    if headers is None:
-        return "no kernel headers for bcc (linux-headers-amd64)"
-    env = dict(os.environ, BCC_KERNEL_SOURCE=str(headers))
-    out = subprocess.run(
-        [python, str(HERE / "bcc_map_bench.py"), str(n), str(reps)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=BUILD,
-    )
-    if out.returncode:
-        return f"bcc failed: {out.stderr.strip().splitlines()[-1:]}"
-    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+    return _bcc_script("bcc_map_bench.py", str(n), str(reps))
 
 
 # --------------------------------------------------------------------------- BTF

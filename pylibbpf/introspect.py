@@ -93,34 +93,30 @@ def _select(target: list[str], kind: str) -> tuple[str, str]:
     raise BpfError(f"name a {kind} as ID, 'id ID', 'name NAME' or 'pinned PATH'", errno.EINVAL)
 
 
-def open_program(target: list[str]) -> Program:
-    how, value = _select(target, "program")
+def _open(target: list[str], kind: str, opener: Any, listing: Callable[[], list[Any]]) -> Any:
+    how, value = _select(target, kind)
     if how == "id":
-        return Program.from_id(int(value))
+        return opener.from_id(int(value))
     if how == "pinned":
-        return Program.from_pinned(value)
-    found = [info.id for info in programs() if info.name == value]
+        return opener.from_pinned(value)
+    found = [info.id for info in listing() if info.name == value]
     if len(found) != 1:
         raise BpfError(
-            f"{len(found)} programs are named {value!r}" + (f" (ids {found})" if found else ""),
+            f"{len(found)} {kind}s are named {value!r}" + (f" (ids {found})" if found else ""),
             errno.ENOENT if not found else errno.EINVAL,
         )
-    return Program.from_id(found[0])
+    return opener.from_id(found[0])
+
+
+def open_program(target: list[str]) -> Program:
+    """``ID``, ``id ID``, ``name NAME`` (must be unique) or ``pinned PATH``."""
+    program: Program = _open(target, "program", Program, programs)
+    return program
 
 
 def open_map(target: list[str]) -> Map:
-    how, value = _select(target, "map")
-    if how == "id":
-        return Map.from_id(int(value))
-    if how == "pinned":
-        return Map.from_pinned(value)
-    found = [info.id for info in maps() if info.name == value]
-    if len(found) != 1:
-        raise BpfError(
-            f"{len(found)} maps are named {value!r}" + (f" (ids {found})" if found else ""),
-            errno.ENOENT if not found else errno.EINVAL,
-        )
-    return Map.from_id(found[0])
+    map_obj: Map = _open(target, "map", Map, maps)
+    return map_obj
 
 
 def program_details(prog: Program) -> dict[str, Any]:
