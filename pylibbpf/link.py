@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import itertools
 import os
 import socket
 import weakref
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from . import perf, syscall
 from .errors import AttachError, BpfError, NotSupportedError
 from .fd import Closing, OwnedFd
-from .uapi import AttachType
+from .uapi import AttachFlags, AttachType
 
 if TYPE_CHECKING:
     from .program import Program
@@ -250,25 +251,41 @@ class InterfaceLink(Link):
 
 
 def attach_cgroup(
-    program: Program, cgroup: str | os.PathLike[str] | int, attach_type: int | None = None
+    program: Program,
+    cgroup: str | os.PathLike[str] | int,
+    attach_type: int | None = None,
+    *,
+    legacy: bool | None = None,
+    flags: int = AttachFlags.ALLOW_MULTI,
 ) -> Link:
-    """A cgroup link; the attach type defaults to the program's expected one."""
+    """A cgroup link; the attach type defaults to the program's expected one. Kernels
+    without cgroup links (before 5.7), or ``legacy=True``, get PROG_ATTACH with ``flags``
+    (ALLOW_MULTI by default; ALLOW_OVERRIDE or 0 for the older exclusive modes)."""
     kind = attach_type if attach_type is not None else program.expected_attach_type
     if kind is None:
         raise AttachError(
             f"program {program.name!r}: which cgroup hook? (attach_type)", errno.EINVAL
         )
     what = f"program {program.name!r} on cgroup {cgroup!r} ({AttachType(kind).name})"
-    if isinstance(cgroup, int):
-        return _link(program, cgroup, kind, what)
-    try:
-        fd = OwnedFd(os.open(cgroup, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC), what)
-    except OSError as error:
-        raise AttachError(
-            f"{what}: cannot open the cgroup: {error.strerror}", error.errno
-        ) from None
-    with fd:
-        return _link(program, fd.fd, kind, what)
+
+    def open_cgroup() -> OwnedFd:
+        if isinstance(cgroup, int):
+            return OwnedFd(os.dup(cgroup), what)
+        try:
+            return OwnedFd(os.open(cgroup, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC), what)
+        except OSError as error:
+            raise AttachError(
+                f"{what}: cannot open the cgroup: {error.strerror}", error.errno
+            ) from None
+
+    if not legacy:
+        try:
+            with open_cgroup() as fd:
+                return _link(program, fd.fd, kind, what)
+        except AttachError as error:
+            if legacy is False or error.errno not in (errno.EINVAL, errno.EOPNOTSUPP):
+                raise
+    return _prog_attach(program, open_cgroup(), kind, f"{what} (PROG_ATTACH)", flags)
 
 
 def attach_netns(program: Program, netns: str | os.PathLike[str] = "/proc/self/ns/net") -> Link:
@@ -281,19 +298,19 @@ def attach_netns(program: Program, netns: str | os.PathLike[str] = "/proc/self/n
         return _link(program, fd.fd, kind, what)
 
 
-class SockmapLink(Link):
-    """sk_msg/sk_skb programs attached to a sockmap: PROG_ATTACH, no bpf_link; closing
-    detaches (PROG_DETACH) while the link holds the map and program open."""
+class ProgAttachLink(Link):
+    """An attachment made with PROG_ATTACH (sockmaps; cgroups on kernels without cgroup
+    links): no bpf_link, so closing detaches it with PROG_DETACH, for which the link
+    holds the target and the program open."""
 
-    def __init__(self, program: Program, map_fd: OwnedFd, attach_type: int, what: str):
-        super().__init__(OwnedFd(os.dup(program.fd), what), what, keepalive=map_fd)
-        prog_fd, map_number = self._fd.fd, map_fd.fd
+    def __init__(self, program: Program, target: OwnedFd, attach_type: int, what: str):
+        super().__init__(OwnedFd(os.dup(program.fd), what), what, keepalive=target)
+        prog_fd, target_fd = self._fd.fd, target.fd
 
         def detach() -> None:
-            syscall.prog_detach(map_number, prog_fd, attach_type, what=what)
+            syscall.prog_detach(target_fd, prog_fd, attach_type, what=what)
 
-        # Before the fds close: PROG_DETACH needs both.
-        self._detach_first = detach
+        self._detach_first = detach  # before the fds close: PROG_DETACH needs both
 
     def close(self) -> None:
         if not self.closed:
@@ -308,6 +325,17 @@ class SockmapLink(Link):
         raise NotSupportedError(f"{self.description}: not a bpf_link", errno.EOPNOTSUPP)
 
 
+def _prog_attach(
+    program: Program, target: OwnedFd, kind: int, what: str, flags: int = 0
+) -> ProgAttachLink:
+    try:
+        syscall.prog_attach(target.fd, program.fd, kind, flags=flags, what=what)
+    except BpfError as error:
+        target.close()
+        raise AttachError(error.message, error.errno) from None
+    return ProgAttachLink(program, target, kind, what)
+
+
 def attach_sockmap(program: Program, map_: Any, attach_type: int | None = None) -> Link:
     kind = attach_type if attach_type is not None else program.expected_attach_type
     if kind is None:
@@ -315,13 +343,7 @@ def attach_sockmap(program: Program, map_: Any, attach_type: int | None = None) 
             f"program {program.name!r}: which sockmap hook? (attach_type)", errno.EINVAL
         )
     what = f"program {program.name!r} on {map_.name!r} ({AttachType(kind).name})"
-    map_fd = OwnedFd(os.dup(map_.fileno()), what)
-    try:
-        syscall.prog_attach(map_fd.fd, program.fd, kind, what=what)
-    except BpfError as error:
-        map_fd.close()
-        raise AttachError(error.message, error.errno) from None
-    return SockmapLink(program, map_fd, kind, what)
+    return _prog_attach(program, OwnedFd(os.dup(map_.fileno()), what), kind, what)
 
 
 def attach_netfilter(
@@ -385,11 +407,16 @@ def _pmu(name: str) -> tuple[int, int]:
 def attach_kprobe(
     program: Program, function: str, *, retprobe: bool = False, offset: int = 0
 ) -> Link:
-    """A kprobe or kretprobe through the kprobe PMU and a perf_event link."""
-    pmu_type, bit = _pmu("kprobe")
-    name = ctypes.create_string_buffer(function.encode())
+    """A kprobe or kretprobe through the kprobe PMU and a perf_event link (a tracefs
+    ``kprobe_events`` probe where the PMU is missing)."""
     kind = "kretprobe" if retprobe else "kprobe"
     what = f"program {program.name!r} on {kind} {function}" + (f"+{offset}" if offset else "")
+    try:
+        pmu_type, bit = _pmu("kprobe")
+    except NotSupportedError:
+        target = f"{function}+{offset}" if offset else function
+        return attach_tracefs_probe(program, "kprobe", target, retprobe=retprobe, what=what)
+    name = ctypes.create_string_buffer(function.encode())
     attr = perf.PerfEventAttr(
         type=pmu_type,
         config=(1 << bit) if retprobe else 0,
@@ -399,6 +426,55 @@ def attach_kprobe(
         wakeup_events=1,
     )
     return attach_perf_event(program, perf.perf_event_open(attr, what=what), what)
+
+
+_tracefs_probe_ids = itertools.count()
+
+
+def attach_tracefs_probe(
+    program: Program, kind: str, target: str, *, retprobe: bool, pid: int = -1, what: str
+) -> Link:
+    """The pre-PMU way (and the way on kernels built without the PMUs): a named probe in
+    tracefs ``kprobe_events``/``uprobe_events``, opened as a tracepoint, removed again
+    when the link closes (or is collected)."""
+    events = f"{kind}_events"
+    root = next((r for r in perf.TRACEFS_ROOTS if os.path.exists(f"{r}/{events}")), None)
+    if root is None:
+        raise NotSupportedError(
+            f"{what}: this kernel has no {kind} PMU and no tracefs {events}", errno.EOPNOTSUPP
+        )
+    event = f"pylibbpf_{os.getpid()}_{next(_tracefs_probe_ids)}"
+    try:
+        _append(f"{root}/{events}", f"{'r' if retprobe else 'p'}:pylibbpf/{event} {target}\n")
+    except OSError as error:
+        raise AttachError(f"{what}: {events} refused it: {error.strerror}", error.errno) from None
+
+    def remove() -> None:
+        _append(f"{root}/{events}", f"-:pylibbpf/{event}\n")
+
+    try:
+        attr = perf.PerfEventAttr(
+            type=perf.PERF_TYPE_TRACEPOINT,
+            config=perf.tracepoint_id("pylibbpf", event),
+            sample_period=1,
+            wakeup_events=1,
+        )
+        perf_fd = perf.perf_event_open(attr, pid=pid, cpu=0 if pid < 0 else -1, what=what)
+        link = attach_perf_event(program, perf_fd, what)
+    except BaseException:
+        remove()
+        raise
+    link.on_close(remove)
+    return link
+
+
+def _append(path: str, text: str) -> None:
+    """One write(2) with O_APPEND (Python's "a" mode seeks, which tracefs refuses)."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
 
 
 def attach_kprobe_multi(

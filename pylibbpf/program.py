@@ -372,11 +372,18 @@ class Program(Closing):
         return attach_tc(self, interface, direction, tcx=tcx)
 
     def attach_cgroup(
-        self, cgroup: str | os.PathLike[str] | int, attach_type: int | None = None
+        self,
+        cgroup: str | os.PathLike[str] | int,
+        attach_type: int | None = None,
+        *,
+        legacy: bool | None = None,
+        flags: int = 2,
     ) -> Link:
+        """A cgroup hook: a bpf_link (5.7+), else (or with ``legacy=True``) PROG_ATTACH
+        with ``flags`` (``AttachFlags.ALLOW_MULTI`` by default)."""
         from .link import attach_cgroup
 
-        return attach_cgroup(self, cgroup, attach_type)
+        return attach_cgroup(self, cgroup, attach_type, legacy=legacy, flags=flags)
 
     def attach_netns(self, netns: str | os.PathLike[str] = "/proc/self/ns/net") -> Link:
         from .link import attach_netns

@@ -13,7 +13,6 @@ from __future__ import annotations
 import ctypes
 import errno
 import fnmatch
-import itertools
 import os
 import shutil
 from dataclasses import dataclass
@@ -46,7 +45,6 @@ LIBRARY_DIRS = (
 )
 _STT_FUNC = ("STT_FUNC", "STT_GNU_IFUNC")
 _REF_CTR_SHIFT = 32  # PERF_UPROBE_REF_CTR_OFFSET_SHIFT
-_legacy_ids = itertools.count()
 
 
 def find_binary(name: str) -> str:
@@ -157,7 +155,7 @@ def attach_uprobe(
 ) -> Link:
     """A uprobe (``retprobe``: uretprobe) on ``binary:function+offset`` for every process
     (``pid=-1``) or one."""
-    from .link import _pmu, attach_perf_event
+    from .link import _pmu, attach_perf_event, attach_tracefs_probe
 
     path, file_offset = resolve(binary, function, offset)
     kind = "uretprobe" if retprobe else "uprobe"
@@ -167,7 +165,9 @@ def attach_uprobe(
     try:
         pmu_type, bit = _pmu("uprobe")
     except NotSupportedError:
-        return _attach_legacy(program, path, file_offset, retprobe, pid, what)
+        return attach_tracefs_probe(
+            program, "uprobe", f"{path}:{file_offset:#x}", retprobe=retprobe, pid=pid, what=what
+        )
     path_buffer = ctypes.create_string_buffer(path.encode())
     attr = perf.PerfEventAttr(
         type=pmu_type,
@@ -179,52 +179,6 @@ def attach_uprobe(
     )
     perf_fd = perf.perf_event_open(attr, pid=pid, cpu=0 if pid < 0 else -1, what=what)
     return attach_perf_event(program, perf_fd, what, cookie=cookie)
-
-
-def _attach_legacy(
-    program: Program, path: str, file_offset: int, retprobe: bool, pid: int, what: str
-) -> Link:
-    """Kernels without the uprobe PMU: a named probe in tracefs, removed with the link."""
-    from .link import attach_perf_event
-
-    root = next((r for r in perf.TRACEFS_ROOTS if os.path.exists(f"{r}/uprobe_events")), None)
-    if root is None:
-        raise NotSupportedError(f"{what}: no uprobe PMU and no tracefs uprobe_events", 95)
-    event = f"pylibbpf_{os.getpid()}_{next(_legacy_ids)}"
-    definition = f"{'r' if retprobe else 'p'}:pylibbpf/{event} {path}:{file_offset:#x}\n"
-    try:
-        _append(f"{root}/uprobe_events", definition)
-    except OSError as error:
-        raise AttachError(
-            f"{what}: uprobe_events refused it: {error.strerror}", error.errno
-        ) from None
-
-    def remove() -> None:
-        _append(f"{root}/uprobe_events", f"-:pylibbpf/{event}\n")
-
-    try:
-        attr = perf.PerfEventAttr(
-            type=perf.PERF_TYPE_TRACEPOINT,
-            config=perf.tracepoint_id("pylibbpf", event),
-            sample_period=1,
-            wakeup_events=1,
-        )
-        perf_fd = perf.perf_event_open(attr, pid=pid, cpu=0 if pid < 0 else -1, what=what)
-        link = attach_perf_event(program, perf_fd, what)
-    except BaseException:
-        remove()
-        raise
-    link.on_close(remove)
-    return link
-
-
-def _append(path: str, text: str) -> None:
-    """One write(2) with O_APPEND (Python's "a" mode seeks, which tracefs refuses)."""
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
-    try:
-        os.write(fd, text.encode())
-    finally:
-        os.close(fd)
 
 
 def attach_uprobe_multi(

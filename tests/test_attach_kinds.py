@@ -17,7 +17,8 @@ import pytest
 from netns import in_netns, udp_reaches
 
 import pylibbpf as bpf
-from pylibbpf import features
+from pylibbpf import features, syscall
+from pylibbpf import link as link_module
 from pylibbpf.object import BpfObject
 
 pytestmark = pytest.mark.root
@@ -120,7 +121,11 @@ def tc_filters(netns: str) -> str:
     return out.stdout
 
 
-def test_cgroup_egress_refuses_a_process_sends(kinds: BpfObject, cgroup_dir: Path) -> None:
+@pytest.mark.parametrize("legacy", [False, True], ids=["link", "prog_attach"])
+def test_cgroup_egress_refuses_a_process_sends(
+    kinds: BpfObject, cgroup_dir: Path, legacy: bool
+) -> None:
+    """A cgroup link, and PROG_ATTACH (what kernels before 5.7 get) detached on close."""
     only(kinds, "cg_drop_all").load()
     script = (
         "import os, socket, sys\n"
@@ -134,8 +139,16 @@ def test_cgroup_egress_refuses_a_process_sends(kinds: BpfObject, cgroup_dir: Pat
         out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
         return out.stdout.strip()
 
-    with kinds.programs["cg_drop_all"].attach_cgroup(cgroup_dir) as link:
-        assert link.info().type == bpf.LinkType.CGROUP
+    with kinds.programs["cg_drop_all"].attach_cgroup(cgroup_dir, legacy=legacy) as link:
+        if legacy:
+            cgroup_fd = os.open(cgroup_dir, os.O_RDONLY)
+            try:
+                query = syscall.prog_query(cgroup_fd, bpf.AttachType.CGROUP_INET_EGRESS)
+            finally:
+                os.close(cgroup_fd)
+            assert query.prog_ids == [kinds.programs["cg_drop_all"].info().id]
+        else:
+            assert link.info().type == bpf.LinkType.CGROUP
         assert send() == "refused"
         assert kinds.variables["cg_seen"].value > 0
     assert send() == "sent"
@@ -202,3 +215,28 @@ def test_tracing_kinds_count_this_process(
             os.getppid()
             Path("/proc/self/comm").read_text()
         assert kinds.variables[counter].value >= 5
+
+
+def test_kprobe_through_tracefs_when_the_pmu_is_missing(
+    kinds: BpfObject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Kernels without the kprobe PMU: a kprobe_events probe, removed with the link."""
+    events = Path("/sys/kernel/tracing/kprobe_events")
+    if not events.exists():
+        pytest.skip("this kernel has no kprobes (no kprobe_events); covered in the VM suite")
+    real_pmu = link_module._pmu
+
+    def no_kprobe_pmu(name: str) -> tuple[int, int]:
+        if name == "kprobe":
+            raise bpf.NotSupportedError("no kprobe PMU (test)", errno.ENOTSUP)
+        return real_pmu(name)
+
+    monkeypatch.setattr(link_module, "_pmu", no_kprobe_pmu)
+    only(kinds, "on_kprobe").load()
+    with kinds.programs["on_kprobe"].attach() as link:
+        assert f"pylibbpf_{os.getpid()}_" in events.read_text()
+        for _ in range(5):
+            Path("/proc/self/comm").read_text()
+        assert kinds.variables["kprobe_seen"].value >= 5
+        assert link.info().type == bpf.LinkType.PERF_EVENT
+    assert f"pylibbpf_{os.getpid()}_" not in events.read_text()
