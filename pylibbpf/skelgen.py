@@ -42,6 +42,7 @@ for _bits in (8, 16, 32, 64):
 _MODULE_NAMES = {
     "Any",
     "BitField",
+    "ClassVar",
     "GlobalSection",
     "Link",
     "Map",
@@ -78,6 +79,30 @@ def _def(name: str, params: str, returns: str) -> list[str]:
     if len(line) <= 88:
         return [line + noqa]
     return [f"    def {name}({noqa}", f"        {params}", f"    ) -> {returns}:"]
+
+
+def _annotation_line(name: str, annotation: str) -> str:
+    """``name: annotation``, keeping C's names against the linters that would object."""
+    codes = []
+    if name.lower() != name and name.lstrip("_")[:1].islower():
+        codes.append("N815")  # mixedCase in a class
+    if name in ("l", "O", "I"):
+        codes.append("E741")
+    return f"{name}: {annotation}" + (f"  # noqa: {', '.join(codes)}" if codes else "")
+
+
+def _natural(name: str) -> tuple[Any, ...]:
+    """The order ruff wants ``__slots__`` in: CONSTANTS, Classes, the rest; digits as
+    numbers."""
+    group = 0 if name.isupper() and len(name) > 1 else 1 if name[:1].isupper() else 2
+    parts = tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name) if p)
+    return (group, tuple((isinstance(p, int), p) for p in parts))
+
+
+def field_name(name: str) -> str:
+    """A C member name as a ctypes field: ``in`` and ``global`` get a trailing ``_``
+    (ctypes fields are found by position, so the name is ours to choose)."""
+    return f"{name}_" if keyword.iskeyword(name) else name
 
 
 def camel(name: str) -> str:
@@ -155,8 +180,12 @@ class _Renderer:
         if "_pack_" in record.__dict__:
             lines.append(f"    _pack_ = {record._pack_}")
         anonymous = list(record.__dict__.get("_anonymous_", ()))
-        if anonymous:
-            lines.append(f"    _anonymous_ = ({', '.join(_q(a) for a in anonymous)},)")
+        if len(anonymous) == 1:
+            lines.append(f"    _anonymous_ = ({_q(anonymous[0])},)")
+        elif anonymous:  # ruff's format: a magic trailing comma keeps one per line
+            lines.append("    _anonymous_ = (")
+            lines.extend(f"        {_q(a)}," for a in anonymous)
+            lines.append("    )")
         lines.append("    _fields_ = [")
         lines.extend(f"        {field}," for field in fields)
         lines.append("    ]")
@@ -164,7 +193,7 @@ class _Renderer:
         for attribute, value in record.__dict__.items():
             if isinstance(value, BitField):
                 lines.append(
-                    f"    {attribute} = BitField({_q(value.storage)}, {value.shift}, "
+                    f"    {field_name(attribute)} = BitField({_q(value.storage)}, {value.shift}, "
                     f"{value.bits}, {value.signed})"
                 )
         self.blocks.append("\n".join(lines))
@@ -173,14 +202,15 @@ class _Renderer:
     def _field(self, field: tuple[Any, ...]) -> str:
         name, ctype, *bits = field
         suffix = f", {bits[0]}" if bits else ""
-        return f"({_q(name)}, {self.source(ctype)}{suffix})"
+        return f"({_q(field_name(name))}, {self.source(ctype)}{suffix})"
 
     def _annotations(self, record: Any, anonymous: list[str]) -> list[str]:
         lines = []
         for name, ctype, *_ in record._fields_:
             if name.startswith(("_pad", "_bits")):
                 continue
-            lines.append(f"{name}: {self.annotation(ctype)}")
+            if not re.fullmatch(r"_anon\d+", name):  # ours, not C's: left unannotated
+                lines.append(_annotation_line(field_name(name), self.annotation(ctype)))
             if name in anonymous:  # ctypes promotes the members of anonymous members
                 lines.extend(self._annotations(ctype, list(ctype.__dict__.get("_anonymous_", ()))))
         return lines
@@ -201,7 +231,9 @@ def _sections(obj: BpfObject) -> list[_Section]:
     sections = []
     taken = {"obj", "progs", "maps", "links"}
     for name in [*obj.spec.datasecs, ".kconfig"]:
-        variables = sorted(by_section.get(name, []), key=lambda v: v.offset)
+        # Function-scope statics (``func.___fmt``) are not part of the interface: padding.
+        named = [v for v in by_section.get(name, []) if v.name.isidentifier()]
+        variables = sorted(named, key=lambda v: v.offset)
         if not variables:
             continue
         attribute = identifier(name.lstrip("."), taken)
@@ -330,20 +362,21 @@ def _section_source(
         if variable.offset > position:
             fields.append(f'("_pad{index}", ctypes.c_uint8 * {variable.offset - position})')
         ctype = _variable_ctype(btf, variable)
-        fields.append(f"({_q(variable.name)}, {renderer.source(ctype)})")
+        name = field_name(variable.name)
+        fields.append(f"({_q(name)}, {renderer.source(ctype)})")
         kind = renderer.annotation(ctype)
-        annotations.append(f"{variable.name}: {kind}")
+        annotations.append(_annotation_line(name, kind))
         attribute = identifier(variable.name, _PART_ATTRIBUTES)
         properties.append(
             "\n".join(
                 [
                     "    @property",
                     *_def(attribute, "self", kind),
-                    f"        return self._view().{variable.name}",
+                    f"        return self._view().{name}",
                     "",
                     f"    @{attribute}.setter",
                     *_def(attribute, f"self, value: {kind}", "None"),
-                    f"        self._store({_q(variable.name)}, value)",
+                    f"        self._store({_q(name)}, value)",
                 ]
             )
         )
@@ -382,14 +415,14 @@ def _parts_source(name: str, base: str, parts: dict[str, str], kind: str) -> str
             lines.append(f"    __slots__ = ({_q(next(iter(parts)))},)")
         else:
             lines.append("    __slots__ = (")
-            lines.extend(f"        {_q(attribute)}," for attribute in sorted(parts))
+            lines.extend(f"        {_q(attribute)}," for attribute in sorted(parts, key=_natural))
             lines.append("    )")
         lines.append("    names: ClassVar[dict[str, str]] = {")
         lines.extend(
             f"        {_q(attribute)}: {_q(target)}," for attribute, target in parts.items()
         )
         lines.append("    }")
-        lines.extend(f"    {attribute}: {kind}" for attribute in parts)
+        lines.extend(f"    {_annotation_line(attribute, kind)}" for attribute in parts)
     else:
         lines.append("    __slots__ = ()")
     return "\n".join(lines)
@@ -425,7 +458,9 @@ def _skeleton_source(
     lines.append(f"    progs: {part_names['Programs']}")
     lines.append(f"    maps: {part_names['Maps']}")
     lines.append(f"    links: {part_names['Links']}")
-    lines.extend(f"    {s.attribute}: {section_classes[s.name][0]}" for s in sections)
+    lines.extend(
+        f"    {_annotation_line(s.attribute, section_classes[s.name][0])}" for s in sections
+    )
     return "\n".join(lines)
 
 
@@ -460,7 +495,9 @@ def _header(obj: BpfObject, data: bytes, options: SkeletonOptions, body: str) ->
             line = "       "
         line += f" {word}"
     docstring = [
-        f'"""BPF skeleton for ``{obj.name}``, generated by pylibbpf: do not edit.',
+        f'"""BPF skeleton for ``{obj.name}``.',
+        "",
+        "Generated by pylibbpf: do not edit.",
         "",
         "Regenerate with:",
         *lines,
