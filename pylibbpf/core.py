@@ -211,7 +211,7 @@ def _target_field(
     spec: _Spec, local_btf: Btf, target_btf: Btf, candidate: Type
 ) -> FieldInfo | None:
     """Follow the local access by member names in ``candidate``; None if it does not match."""
-    t = candidate
+    t = _skip_mods(target_btf, candidate.id)  # a typedef root (siphash_key_t) included
     bit_offset = spec.indices[0] * 8 * target_btf.sizeof(candidate.id)
     local_t = spec.root
     member: Member | None = None

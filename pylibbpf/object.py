@@ -553,8 +553,9 @@ class BpfObject(Closing):
             inner = spec.inner
             if inner.map_type in (MapType.RINGBUF, MapType.USER_RINGBUF):
                 inner.max_entries = ringbuf_size(inner.max_entries)
-            inner_fd = OwnedFd(
-                syscall.map_create(
+
+            def create_inner(**btf_args: int) -> int:
+                return syscall.map_create(
                     inner.map_type,
                     inner.key_size,
                     inner.value_size,
@@ -562,8 +563,13 @@ class BpfObject(Closing):
                     flags=inner.flags,
                     name=sanitize_name(inner.name),
                     what=f"{what} (inner map)",
+                    **btf_args,
                 )
-            )
+
+            # With BTF, as libbpf: the kernel compares the inner maps' special fields
+            # (spin locks, timers, list heads) with this template's.
+            inner_btf = self._btf_args(inner.key_type_id, inner.value_type_id)
+            inner_fd = OwnedFd(self._create_with_btf_fallback(create_inner, inner_btf))
         btf = (
             {}
             if map_obj.type in FD_VALUE_MAP_TYPES

@@ -208,3 +208,21 @@ def test_core_reads_on_the_kernel_match_its_helpers(bpf_object: Callable[[str], 
         assert record.ringbuf_type == bpf.MapType.RINGBUF
         assert record.task_size == Btf.load_vmlinux().find("task_struct", Kind.STRUCT).size
     assert kid.core_pid == kid.core_tgid  # single-threaded child
+
+
+def test_typedef_of_an_anonymous_struct_as_the_root() -> None:
+    """`typedef struct { u64 key[2]; } siphash_key_t;`: the relocation names the typedef;
+    candidates are typedefs, and the field is found in the struct behind them."""
+    local = btf_of(
+        Type(4, Kind.STRUCT, "", size=8, members=(Member("lo", 3, 0), Member("hi", 3, 32))),
+        Type(5, Kind.TYPEDEF, "pair_t", type=4),
+    )
+    target = btf_of(
+        Type(4, Kind.STRUCT, "", size=12, members=(Member("x", 3, 0), Member("hi", 3, 32))),
+        Type(5, Kind.STRUCT, "", size=12, members=(Member("pad", 3, 0), Member("hi", 3, 64))),
+        Type(6, Kind.TYPEDEF, "pair_t", type=5),
+    )
+    relo = CoreRelo(0, 5, 0, CoreReloKind.FIELD_BYTE_OFFSET, "0:1")
+    code = load_b()
+    (result,) = relocate(code, [(0, relo)], CoreResolver(local, [target]), "test")
+    assert (result.local_value, result.target_value) == (4, 8) and code[0].off == 8

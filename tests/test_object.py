@@ -265,3 +265,15 @@ def test_kfunc_from_vmlinux_or_a_module(bpf_object: Callable[[str], Path]) -> No
         assert obj.programs["ct_lookup"].test_run(bytes(64)).retval == 2  # XDP_PASS
         assert obj.variables["lookup_error"].value == -errno.ENOENT  # the kfunc ran
         assert obj.variables["found"].value == 0
+
+
+@pytest.mark.root
+def test_inner_maps_with_special_fields(bpf_object: Callable[[str], Path]) -> None:
+    """The inner-map template carries BTF, so an inner map holding a spin lock is accepted
+    as a value of the outer map (found by the selftests conformance run)."""
+    with BpfObject.open(bpf_object("inner_spin_lock")) as obj:
+        obj.load()
+        program = obj.programs["bump"]
+        assert program.test_run(bytes(64), repeat=5).retval == 2  # XDP_PASS
+        count = bytes(obj.maps["inner_a"].lookup(0))[8:16]
+        assert int.from_bytes(count, "little") == 5
