@@ -6,6 +6,8 @@ import functools
 import gzip
 import os
 
+from .btf import Btf, Kind
+from .elf import ExternSpec
 from .errors import ObjectError
 from .sysinfo import kernel_version
 
@@ -67,3 +69,57 @@ def kallsyms_lookup(names: set[str]) -> dict[str, int]:
     except OSError as error:
         raise ObjectError(f"cannot read /proc/kallsyms for __ksym externs: {error}") from None
     return found
+
+
+_TRI_STATE = {"y": 1, "n": 0, "m": 2}
+
+
+def layout_kconfig(
+    object_name: str, btf: Btf, externs: list[ExternSpec], overrides: dict[str, str] | None
+) -> tuple[dict[str, tuple[int, int]], bytearray]:
+    """Where each ``__kconfig`` extern lives in the ``.kconfig`` map (largest alignment
+    first, as libbpf packs them) and the map's initial image with their values."""
+    sized = []
+    for extern in externs:
+        var = btf[extern.type_id]
+        sized.append((-btf.alignof(var.type), extern.name, btf.sizeof(var.type), var.type))
+    layout: dict[str, tuple[int, int]] = {}
+    offset = 0
+    for negative_align, name, size, _type in sorted(sized):
+        offset = -(-offset // -negative_align) * -negative_align
+        layout[name] = (offset, size)
+        offset += size
+    image = bytearray(max(offset, 1))
+    values = kconfig_values(overrides)
+    weak = {extern.name: extern.weak for extern in externs}
+    for _, name, size, type_id in sorted(sized):
+        raw = values.get(name)
+        if raw is None:
+            if not weak[name]:
+                raise ObjectError(
+                    f"{object_name}: __kconfig extern {name!r} is not set in the kernel "
+                    "config (declare it __weak to default to 0, or pass kconfig=)"
+                )
+            continue
+        start = layout[name][0]
+        image[start : start + size] = _kconfig_bytes(btf, type_id, size, name, raw)
+    return layout, image
+
+
+def _kconfig_bytes(btf: Btf, type_id: int, size: int, name: str, raw: str) -> bytes:
+    t = btf.resolve(type_id)
+    value = raw.strip()
+    if t.kind == Kind.ENUM and t.name == "libbpf_tristate":
+        if value not in _TRI_STATE:
+            raise ObjectError(f"__kconfig {name}: {value!r} is not y, n or m")
+        return _TRI_STATE[value].to_bytes(size, "little")
+    if t.kind == Kind.ARRAY:
+        text = value.strip('"').encode()
+        return text[: size - 1].ljust(size, b"\0")
+    if value in _TRI_STATE:
+        return (1 if value in ("y", "m") else 0).to_bytes(size, "little")
+    try:
+        number = int(value.strip('"'), 0)
+    except ValueError:
+        raise ObjectError(f"__kconfig {name}: {value!r} is not a number") from None
+    return number.to_bytes(size, "little", signed=number < 0)

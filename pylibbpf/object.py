@@ -10,7 +10,6 @@ all of it. Everything kernel-dependent happens in ``load()``.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import hashlib
 import mmap
@@ -38,7 +37,8 @@ from .elf import (
 )
 from .errors import BpfError, LoadError, NotSupportedError, ObjectError
 from .fd import Closing, OwnedFd
-from .kconfig import kallsyms_lookup, kconfig_values
+from .kconfig import layout_kconfig
+from .ksyms import KsymResolver
 from .link import Link, attach_from_section
 from .maps import Map, sanitize_name
 from .program import LoadOptions, Program
@@ -63,7 +63,6 @@ _ATTACH_BTF_PREFIX = {
     "iter": "bpf_iter_",
     "iter.s": "bpf_iter_",
 }
-_TRI_STATE = {"y": 1, "n": 0, "m": 2}
 
 
 # Object BTF as uploaded (fixed up, sanitized, encoded), by content: repeated loads of one
@@ -165,8 +164,7 @@ class BpfObject(Closing):
         self._core_results: dict[str, list[core.CoreResult]] = {}
         self._resolver: core.CoreResolver | None = None
         self._extern_cache: dict[str, ExternValue] = {}
-        self._fd_array: list[int] = []  # module BTF fds for kfunc calls (insn.off)
-        self._module_btf_fds: dict[str, OwnedFd] = {}
+        self._ksyms = KsymResolver(self.name, spec.btf)
         self._codec_cache: dict[str, Any] = {}
         self.links: list[Link] = []
 
@@ -371,35 +369,11 @@ class BpfObject(Closing):
 
     def _layout_kconfig(self) -> None:
         """Place every __kconfig extern in the .kconfig map and fill in its value."""
-        btf = self.spec.btf
-        assert btf is not None
+        assert self.spec.btf is not None
         externs = [e for e in self.spec.externs.values() if e.section == ".kconfig"]
-        sized = []
-        for extern in externs:
-            var = btf[extern.type_id]
-            size = btf.sizeof(var.type)
-            sized.append((-btf.alignof(var.type), extern.name, size, var.type))
-        offset = 0
-        for negative_align, name, size, _type in sorted(sized):
-            align = -negative_align
-            offset = -(-offset // align) * align
-            self._kconfig_layout[name] = (offset, size)
-            offset += size
-        image = bytearray(max(offset, 1))
-        values = kconfig_values(self.kconfig)
-        for _, name, size, type_id in sorted(sized):
-            start, _ = self._kconfig_layout[name]
-            extern = self.spec.externs[name]
-            raw = values.get(name)
-            if raw is None:
-                if not extern.weak:
-                    raise ObjectError(
-                        f"{self.name}: __kconfig extern {name!r} is not set in the kernel "
-                        "config (declare it __weak to default to 0, or pass kconfig=)"
-                    )
-                continue
-            image[start : start + size] = _kconfig_bytes(btf, type_id, size, name, raw)
-        self._images[".kconfig"] = image
+        self._kconfig_layout, self._images[".kconfig"] = layout_kconfig(
+            self.name, self.spec.btf, externs, self.kconfig
+        )
 
     # ----------------------------------------------------------------- loading
 
@@ -693,68 +667,7 @@ class BpfObject(Closing):
         if spec.section == ".kconfig":
             offset, _ = self._kconfig_layout[spec.name]
             return ExternValue("kconfig", offset=offset)
-        btf = self.spec.btf
-        assert btf is not None
-        local = btf[spec.type_id]
-        kernel = Btf.load_vmlinux()
-        kind = Kind.FUNC if spec.is_func else Kind.VAR
-        found = kernel.find_all(spec.name, kind)
-        if found:
-            return ExternValue("kfunc" if spec.is_func else "btf_var", btf_id=found[0].id)
-        in_module = self._module_extern(spec.name, kind)
-        if in_module is not None:
-            return in_module
-        if not spec.is_func and btf.resolve(local.type).kind == Kind.UNKN:
-            address = kallsyms_lookup({spec.name}).get(spec.name)
-            if address is not None:
-                return ExternValue("addr", address=address)
-        if spec.weak:
-            return ExternValue("missing")
-        what = "kfunc" if spec.is_func else "kernel symbol"
-        raise ObjectError(
-            f"{self.name}: __ksym extern {spec.name!r}: no {what} of that name in the kernel"
-        )
-
-    def _module_extern(self, name: str, kind: Kind) -> ExternValue | None:
-        """A kfunc or typed ksym defined in a loaded module: its BTF id there, and the
-        module BTF's fd — in ``fd_array`` for calls (``insn.off`` indexes it, 0 meaning
-        vmlinux), in the instruction itself for variables."""
-        for module in Btf.module_names():
-            try:
-                btf = Btf.load_module(module)
-            except ObjectError:
-                continue
-            found = [t for t in btf.find_all(name, kind) if t.id >= btf.first_id]
-            if not found:
-                continue
-            fd = self._module_btf_fd(module)
-            if kind == Kind.VAR:
-                return ExternValue("btf_var", btf_id=found[0].id, btf_fd=fd)
-            if fd not in self._fd_array:
-                if not self._fd_array:
-                    self._fd_array.append(0)  # slot 0 stands for vmlinux
-                self._fd_array.append(fd)
-            return ExternValue("kfunc", btf_id=found[0].id, btf_fd_index=self._fd_array.index(fd))
-        return None
-
-    def _module_btf_fd(self, module: str) -> int:
-        """An fd for a module's BTF object (kept open while the object is)."""
-        opened = self._module_btf_fds.get(module)
-        if opened is not None:
-            return opened.fd
-        for btf_id in syscall.iterate_ids(syscall.btf_get_next_id):
-            try:
-                fd = OwnedFd(syscall.btf_get_fd_by_id(btf_id), f"BTF id {btf_id}")
-            except BpfError:
-                continue
-            name = ctypes.create_string_buffer(64)
-            info = syscall.BtfInfo(name=ctypes.addressof(name), name_len=len(name))
-            syscall.obj_get_info_by_fd(fd.fd, info, what=f"BTF id {btf_id}")
-            if info.kernel_btf and name.value.decode() == module:
-                self._module_btf_fds[module] = fd
-                return fd.fd
-            fd.close()
-        raise ObjectError(f"{self.name}: no kernel BTF object for module {module!r}")
+        return self._ksyms.resolve(spec)
 
     def _core_resolver(self) -> core.CoreResolver:
         if self._resolver is None:
@@ -834,8 +747,8 @@ class BpfObject(Closing):
             self._linked[name] = linked
             program.insns = linked.code()
             options = program.options
-            if self._fd_array:
-                options.fd_array = list(self._fd_array)
+            if self._ksyms.fd_array:
+                options.fd_array = list(self._ksyms.fd_array)
             if program.attach_target is not None:
                 self._set_attach_target(program)
             elif spec.section_def is not None and spec.section_def.flags & ATTACH_BTF:
@@ -946,10 +859,7 @@ class BpfObject(Closing):
         if self._btf_fd is not None:
             self._btf_fd.close()
             self._btf_fd = None
-        for fd in self._module_btf_fds.values():
-            fd.close()
-        self._module_btf_fds.clear()
-        self._fd_array.clear()
+        self._ksyms.close()
         self.loaded = False
 
     def __repr__(self) -> str:
@@ -1045,22 +955,3 @@ def _drop_ksyms_datasec(t: Type) -> Type:
     if t.kind == Kind.DATASEC and t.name == ".ksyms":
         return Type(t.id, Kind.STRUCT, "", size=0)
     return t
-
-
-def _kconfig_bytes(btf: Btf, type_id: int, size: int, name: str, raw: str) -> bytes:
-    t = btf.resolve(type_id)
-    value = raw.strip()
-    if t.kind == Kind.ENUM and t.name == "libbpf_tristate":
-        if value not in _TRI_STATE:
-            raise ObjectError(f"__kconfig {name}: {value!r} is not y, n or m")
-        return _TRI_STATE[value].to_bytes(size, "little")
-    if t.kind == Kind.ARRAY:
-        text = value.strip('"').encode()
-        return text[: size - 1].ljust(size, b"\0")
-    if value in _TRI_STATE:
-        return (1 if value in ("y", "m") else 0).to_bytes(size, "little")
-    try:
-        number = int(value.strip('"'), 0)
-    except ValueError:
-        raise ObjectError(f"__kconfig {name}: {value!r} is not a number") from None
-    return number.to_bytes(size, "little", signed=number < 0)

@@ -261,7 +261,7 @@ def test_kfunc_from_vmlinux_or_a_module(bpf_object: Callable[[str], Path]) -> No
             pytest.skip("bpf_xdp_ct_lookup is neither in vmlinux nor in a loadable module")
     with BpfObject.open(bpf_object("kfunc_ct")) as obj:
         obj.load()
-        assert bool(obj._fd_array) == (not in_vmlinux)  # module BTF passed in fd_array
+        assert bool(obj._ksyms.fd_array) == (not in_vmlinux)  # module BTF in fd_array
         assert obj.programs["ct_lookup"].test_run(bytes(64)).retval == 2  # XDP_PASS
         assert obj.variables["lookup_error"].value == -errno.ENOENT  # the kfunc ran
         assert obj.variables["found"].value == 0
