@@ -10,6 +10,7 @@ all of it. Everything kernel-dependent happens in ``load()``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import hashlib
 import mmap
@@ -195,6 +196,8 @@ class BpfObject(Closing):
                 max_entries=1,
             )
         self._struct_ops_plans: dict[str, StructOpsPlan] = {}
+        # The struct_ops variables' bytes, editable until load (``struct_ops_value``).
+        self._struct_ops_data = {n: bytearray(o.data) for n, o in spec.struct_ops.items()}
         used_by_struct_ops: set[str] = set()
         for ops in spec.struct_ops.values():
             flags = MapFlags.LINK if ops.link else 0
@@ -327,6 +330,21 @@ class BpfObject(Closing):
             return _MapWindow(self.maps[section])
         return self._images[section]
 
+    def struct_ops_value(self, name: str) -> Any:
+        """The struct_ops variable ``name`` as a ctypes struct of the object's type: its
+        plain members (``name``, ``flags``…) can be changed until ``load()``, as with
+        libbpf's ``skel->struct_ops.<name>``; function pointers are fixed by the object."""
+        if name not in self._struct_ops_data:
+            raise BpfError(f"{self.name}: no struct_ops variable {name!r}", errno.ENOENT)
+        if self.loaded:
+            raise BpfError(
+                f"{self.name}: struct_ops {name!r} is already loaded: edit it before load()",
+                errno.EPERM,
+            )
+        assert self.spec.btf is not None
+        layout = self.spec.btf.ctype(self.spec.struct_ops[name].type_id)
+        return layout.from_buffer(self._struct_ops_data[name])
+
     def check_section_writable(self, section: str, what: str) -> None:
         """.rodata and .kconfig are frozen at load: only their initial image is editable."""
         if not self.loaded:
@@ -440,7 +458,8 @@ class BpfObject(Closing):
             if not ops.autocreate:
                 continue
             assert self.spec.btf is not None
-            ops_plan = struct_ops.plan(ops, self.spec.btf, self.name)
+            edited = dataclasses.replace(ops, data=bytes(self._struct_ops_data[name]))
+            ops_plan = struct_ops.plan(edited, self.spec.btf, self.name)
             self._struct_ops_plans[name] = ops_plan
             for program_name, member in ops_plan.members.items():
                 program = self.programs.get(program_name)

@@ -114,6 +114,19 @@ class SkeletonLinks(SkeletonParts):
         return {name: link for name, link in found if link is not None}
 
 
+class SkeletonStructOps:
+    """The object's struct_ops variables as ctypes structs, editable until load (a
+    congestion control's ``name``, flags…), as libbpf's ``skel->struct_ops``."""
+
+    __slots__ = ("_obj",)
+
+    def __init__(self, obj: BpfObject) -> None:
+        self._obj = obj
+
+    def _value(self, name: str) -> Any:
+        return self._obj.struct_ops_value(name)
+
+
 class Skeleton:
     """Base of every generated skeleton: open → (edit rodata/maps) → load → attach."""
 
@@ -124,6 +137,7 @@ class Skeleton:
     programs_class: ClassVar[type[SkeletonPrograms]]
     maps_class: ClassVar[type[SkeletonMaps]]
     links_class: ClassVar[type[SkeletonLinks]]
+    struct_ops_class: ClassVar[type[SkeletonStructOps]] = SkeletonStructOps
     generated_from: ClassVar[str] = ""  # the generated module's file, for object_path
 
     def __init__(self, obj: BpfObject) -> None:
@@ -131,6 +145,7 @@ class Skeleton:
         self.progs = self.programs_class(obj)
         self.maps = self.maps_class(obj)
         self.links = self.links_class()
+        self.struct_ops = self.struct_ops_class(obj)
         for attribute, section_class in self.sections.items():
             setattr(self, attribute, section_class(obj))
 

@@ -51,6 +51,7 @@ _MODULE_NAMES = {
     "SkeletonLinks",
     "SkeletonMaps",
     "SkeletonPrograms",
+    "SkeletonStructOps",
     "base64",
     "ctypes",
     "enum",
@@ -316,6 +317,12 @@ def generate(obj: BpfObject, data: bytes, options: SkeletonOptions) -> str:
         if btf.resolve(type_id).kind in (Kind.STRUCT, Kind.UNION):
             with contextlib.suppress(ObjectError):  # no ctypes layout: left out
                 renderer.define(btf.ctype(btf.resolve(type_id).id))
+    struct_ops_types: dict[str, tuple[str, str]] = {}  # attribute -> (variable, class)
+    for ops_name, ops in sorted(obj.spec.struct_ops.items()):
+        assert btf is not None
+        with contextlib.suppress(ObjectError):  # no ctypes layout: left out
+            attribute = identifier(ops_name, set(struct_ops_types))
+            struct_ops_types[attribute] = (ops_name, renderer.define(btf.ctype(ops.type_id)))
     section_blocks = []
     for section in sections:
         assert btf is not None
@@ -338,6 +345,9 @@ def generate(obj: BpfObject, data: bytes, options: SkeletonOptions) -> str:
     blocks.append(_parts_source(part_names["Programs"], "SkeletonPrograms", programs, "Program"))
     blocks.append(_parts_source(part_names["Maps"], "SkeletonMaps", maps, "Map"))
     blocks.append(_parts_source(part_names["Links"], "SkeletonLinks", links, "Link | None"))
+    if struct_ops_types:
+        part_names["StructOps"] = names.claim(f"{class_name}StructOps")
+        blocks.append(_struct_ops_source(part_names["StructOps"], struct_ops_types))
     blocks.append(_skeleton_source(obj, class_name, part_names, sections, section_classes, options))
     if options.object_path is None:
         blocks.append(_embedded(class_name, data))
@@ -428,6 +438,24 @@ def _parts_source(name: str, base: str, parts: dict[str, str], kind: str) -> str
     return "\n".join(lines)
 
 
+def _struct_ops_source(name: str, types: dict[str, tuple[str, str]]) -> str:
+    lines = [
+        f"class {name}(SkeletonStructOps):",
+        '    """struct_ops variables: edit plain members (``name``…) before load."""',
+        "",
+        "    __slots__ = ()",
+    ]
+    for attribute, (variable, cls) in types.items():
+        lines += [
+            "",
+            "    @property",
+            *_def(attribute, "self", cls),
+            f"        value: {cls} = self._value({_q(variable)})",
+            "        return value",
+        ]
+    return "\n".join(lines)
+
+
 def _skeleton_source(
     obj: BpfObject,
     class_name: str,
@@ -451,6 +479,8 @@ def _skeleton_source(
     lines.append(f"    programs_class = {part_names['Programs']}")
     lines.append(f"    maps_class = {part_names['Maps']}")
     lines.append(f"    links_class = {part_names['Links']}")
+    if "StructOps" in part_names:
+        lines.append(f"    struct_ops_class = {part_names['StructOps']}")
     if sections:
         lines.append("    sections: ClassVar[dict[str, type[GlobalSection[Any]]]] = {")
         lines.extend(f"        {_q(s.attribute)}: {section_classes[s.name][0]}," for s in sections)
@@ -458,6 +488,8 @@ def _skeleton_source(
     lines.append(f"    progs: {part_names['Programs']}")
     lines.append(f"    maps: {part_names['Maps']}")
     lines.append(f"    links: {part_names['Links']}")
+    if "StructOps" in part_names:
+        lines.append(f"    struct_ops: {part_names['StructOps']}")
     lines.extend(
         f"    {_annotation_line(s.attribute, section_classes[s.name][0])}" for s in sections
     )
@@ -478,7 +510,14 @@ def _header(obj: BpfObject, data: bytes, options: SkeletonOptions, body: str) ->
     typing = [name for name in ("Any", "ClassVar") if re.search(rf"\b{name}\b", body)]
     if typing:
         stdlib.append(f"from typing import {', '.join(typing)}")
-    bases = ["GlobalSection", "Skeleton", "SkeletonLinks", "SkeletonMaps", "SkeletonPrograms"]
+    bases = [
+        "GlobalSection",
+        "Skeleton",
+        "SkeletonLinks",
+        "SkeletonMaps",
+        "SkeletonPrograms",
+        "SkeletonStructOps",
+    ]
     pylibbpf = [
         *(["from pylibbpf.btf.ctype import BitField"] if "BitField(" in body else []),
         *(["from pylibbpf.link import Link"] if ": Link" in body else []),

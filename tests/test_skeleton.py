@@ -249,7 +249,8 @@ def test_without_mmap_the_same_api_uses_map_lookups(
 def test_referenced_object_and_struct_ops(
     bpf_object: Callable[[str], Path], tmp_path: Path
 ) -> None:
-    """--reference loads the .o from its path; attach() registers struct_ops maps."""
+    """--reference loads the .o from its path; struct_ops values are edited before load
+    (the congestion control's name) and attach() registers them."""
     sys.path.insert(0, str(Path(__file__).parent))
     try:
         from test_struct_ops import available, transfer
@@ -258,19 +259,24 @@ def test_referenced_object_and_struct_ops(
     out = write_skeleton(bpf_object("tcp_cc_plain"), tmp_path / "cc_skel.py", "--reference")
     assert "object_data" not in out.read_text()
     module = import_file(out)
-    with module.TcpCcPlainSkel.open_and_load() as skel:
+    with module.TcpCcPlainSkel.open() as skel:
+        assert skel.struct_ops.plain.name == b"pylibbpf_plain"
+        skel.struct_ops.plain.name = b"pylibbpf_skel"  # as skel->struct_ops.plain->name
+        skel.load()
         assert skel.links.plain is None and skel.links.incomplete is None
-        assert "pylibbpf_plain" not in available()
+        assert "pylibbpf_skel" not in available()
         skel.attach()
         assert skel.links.incomplete is None  # '?' sections are not created
-        assert "pylibbpf_plain" in available()
-        assert transfer("pylibbpf_plain", mib=2)["first"] == {
-            "cc": "pylibbpf_plain",
+        assert "pylibbpf_skel" in available() and "pylibbpf_plain" not in available()
+        assert transfer("pylibbpf_skel", mib=2)["first"] == {
+            "cc": "pylibbpf_skel",
             "snd_cwnd": 10,
         }
         assert skel.bss.calls > 0
+        with pytest.raises(BpfError, match="already loaded"):
+            skel.struct_ops.plain.name = b"too_late"
         skel.detach()
-        assert "pylibbpf_plain" not in available()
+        assert "pylibbpf_skel" not in available()
 
 
 def test_map_value_types_and_named_types(bpf_object: Callable[[str], Path], tmp_path: Path) -> None:
