@@ -25,7 +25,15 @@ def _name(enum: Any, value: int) -> str:
         return str(value)
 
 
+def _pids(entries: list[dict[str, Any]]) -> str:
+    """bpftool's ``pids comm(pid)`` line."""
+    if not entries:
+        return ""
+    return "\n\tpids " + ", ".join(f"{e['comm']}({e['pid']})" for e in entries)
+
+
 def _cmd_prog_list(args: argparse.Namespace) -> int:
+    holders = introspect.holders()
     rows = [
         {
             "id": p.id,
@@ -34,6 +42,7 @@ def _cmd_prog_list(args: argparse.Namespace) -> int:
             "tag": p.tag,
             "map_ids": p.map_ids,
             "btf_id": p.btf_id,
+            "pids": holders.get(("prog", p.id), []),
         }
         for p in introspect.programs()
     ]
@@ -43,12 +52,14 @@ def _cmd_prog_list(args: argparse.Namespace) -> int:
         lambda r: (
             f"{r['id']}: {r['type']}  name {r['name']}  tag {r['tag']}"
             + (f"  map_ids {','.join(map(str, r['map_ids']))}" if r["map_ids"] else "")
+            + _pids(r["pids"])
         ),
     )
     return 0
 
 
 def _cmd_map_list(args: argparse.Namespace) -> int:
+    holders = introspect.holders()
     rows = [
         {
             "id": m.id,
@@ -58,6 +69,7 @@ def _cmd_map_list(args: argparse.Namespace) -> int:
             "value": m.value_size,
             "max_entries": m.max_entries,
             "flags": m.flags,
+            "pids": holders.get(("map", m.id), []),
         }
         for m in introspect.maps()
     ]
@@ -67,6 +79,7 @@ def _cmd_map_list(args: argparse.Namespace) -> int:
         lambda r: (
             f"{r['id']}: {r['type']}  name {r['name']}  key {r['key']}B  "
             f"value {r['value']}B  max_entries {r['max_entries']}  flags 0x{r['flags']:x}"
+            + _pids(r["pids"])
         ),
     )
     return 0
@@ -75,6 +88,7 @@ def _cmd_map_list(args: argparse.Namespace) -> int:
 def _cmd_prog_show(args: argparse.Namespace) -> int:
     with introspect.open_program(args.target) as prog:
         row = introspect.program_details(prog)
+    row["pids"] = introspect.holders().get(("prog", row["id"]), [])
     _emit(
         args,
         [row],
@@ -91,6 +105,7 @@ def _cmd_prog_show(args: argparse.Namespace) -> int:
                 if r["run_cnt"]
                 else ""
             )
+            + _pids(r["pids"])
         ),
     )
     return 0
@@ -159,8 +174,9 @@ def _cmd_map_update(args: argparse.Namespace) -> int:
 
 
 def _cmd_link_list(args: argparse.Namespace) -> int:
-    rows = [vars(row) for row in introspect.links()]
-    _emit(args, rows, lambda r: f"{r['id']}: {r['type']}  prog {r['prog_id']}")
+    holders = introspect.holders()
+    rows = [{**vars(row), "pids": holders.get(("link", row.id), [])} for row in introspect.links()]
+    _emit(args, rows, lambda r: f"{r['id']}: {r['type']}  prog {r['prog_id']}{_pids(r['pids'])}")
     return 0
 
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from . import syscall
@@ -42,6 +44,37 @@ def _each(
             yield object_id, open_id(object_id)
         except BpfError:
             continue  # gone between listing and opening
+
+
+def holders() -> dict[tuple[str, int], list[dict[str, Any]]]:
+    """Which processes hold fds of which BPF objects, from /proc/*/fdinfo (``prog_id:``,
+    ``map_id:``, ``link_id:`` lines), as bpftool's ``pids`` column: {("prog", 7): [{"pid":
+    1234, "comm": "python"}]}."""
+    found: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        pid = int(entry.name)
+        try:
+            comm = Path(f"/proc/{pid}/comm").read_text().strip()
+            fds = os.listdir(f"/proc/{pid}/fdinfo")
+        except OSError:
+            continue  # gone, or not ours to see
+        seen: set[tuple[str, int]] = set()
+        for fd in fds:
+            try:
+                text = Path(f"/proc/{pid}/fdinfo/{fd}").read_text()
+            except OSError:
+                continue
+            for kind in ("prog", "map", "link"):
+                marker = f"\n{kind}_id:\t"
+                at = text.find(marker)
+                if at >= 0:
+                    key = (kind, int(text[at + len(marker) :].split("\n", 1)[0]))
+                    if key not in seen:
+                        seen.add(key)
+                        found.setdefault(key, []).append({"pid": pid, "comm": comm})
+    return found
 
 
 def programs() -> list[ProgramInfo]:

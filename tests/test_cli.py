@@ -5,6 +5,7 @@ by one tool are seen by the other, links detach, struct_ops unregister."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -144,6 +145,10 @@ def test_link_list_and_detach(bpf_object: Callable[[str], Path], cgroup_dir: Pat
             listed = {row["id"]: row for row in as_json("link", "list")}
             assert listed[link_id]["type"] == "cgroup"
             assert listed[link_id]["prog_id"] == program.info().id
+            # Who holds it (bpftool's pids column; Debian's bpftool is built without it):
+            assert {"pid": os.getpid(), "comm": Path("/proc/self/comm").read_text().strip()} in (
+                listed[link_id]["pids"]
+            )
             attached = bpftool("cgroup", "show", str(cgroup_dir))
             assert [p["id"] for p in attached] == [program.info().id]
             pylibbpf("link", "detach", str(link_id))  # from another process
