@@ -72,17 +72,19 @@ _ARG = re.compile(
     r"^(?P<size>-?\d+)@(?:"
     r"\$(?P<const>-?\d+)"
     r"|%(?P<reg>\w+)"
-    r"|(?P<off>-?\d*)\(%(?P<base>\w+)\)"
+    r"|(?P<off>-?\d*)\(%(?P<base>\w+)(?:,%(?P<index>\w+)(?:,(?P<scale>[1248]))?)?\)"
     r")$"
 )
 
 
 @dataclass(frozen=True)
 class UsdtArg:
-    kind: str  # "const", "reg", "deref"
+    kind: str  # "const", "reg", "deref", "sib" (base + index * scale + offset)
     size: int  # bytes; negative: signed
-    value: int = 0  # constant, or offset for deref
+    value: int = 0  # constant, or offset for deref/sib
     register: str = ""
+    index: str = ""  # sib: the index register
+    scale: int = 1
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,7 @@ def parse_args(text: str, where: str) -> tuple[UsdtArg, ...]:
         if match is None:
             raise NotSupportedError(
                 f"{where}: USDT argument {item!r} has a form this loader does not "
-                "support (register, constant and register+offset are)",
+                "support (constants, registers and memory at base[+index*scale]+offset are)",
                 errno.EOPNOTSUPP,
             )
         size = int(match["size"])
@@ -115,7 +117,13 @@ def parse_args(text: str, where: str) -> tuple[UsdtArg, ...]:
             args.append(UsdtArg("reg", size, 0, _register(match["reg"], item, where)))
         else:
             offset = int(match["off"] or "0")
-            args.append(UsdtArg("deref", size, offset, _register(match["base"], item, where)))
+            base = _register(match["base"], item, where)
+            if match["index"] is None:
+                args.append(UsdtArg("deref", size, offset, base))
+            else:
+                index = _register(match["index"], item, where)
+                scale = int(match["scale"] or "1")
+                args.append(UsdtArg("sib", size, offset, base, index, scale))
     return tuple(args)
 
 
@@ -186,17 +194,21 @@ def _specs_map(program: Program) -> Map:
 
 
 def _arg_types(program: Program) -> dict[str, int]:
+    """The argument kinds the program's ``usdt.bpf.h`` knows (SIB: libbpf 1.7's header)."""
     defaults = {"const": 0, "reg": 1, "deref": 2}
     btf = program.obj.spec.btf if program.obj is not None else None
     if btf is None:
         return defaults
     for t in btf.find_all("__bpf_usdt_arg_type"):
         values = {v.name: v.value for v in t.values}
-        return {
+        found = {
             "const": values.get("BPF_USDT_ARG_CONST", 0),
             "reg": values.get("BPF_USDT_ARG_REG", 1),
             "deref": values.get("BPF_USDT_ARG_REG_DEREF", 2),
         }
+        if "BPF_USDT_ARG_SIB" in values:
+            found["sib"] = values["BPF_USDT_ARG_SIB"]
+        return found
     return defaults
 
 
@@ -219,10 +231,20 @@ def _spec_value(program: Program, specs: Map, note: UsdtNote, cookie: int, where
         )
     types = _arg_types(program)
     for index, arg in enumerate(note.args):
+        if arg.kind not in types:
+            raise NotSupportedError(
+                f"{where}: argument #{index} ({note.arg_text.split()[index]!r}) is "
+                "base+index*scale memory, which this program's usdt.bpf.h cannot read "
+                "(rebuild it with libbpf 1.7's header, which has BPF_USDT_ARG_SIB)",
+                errno.EOPNOTSUPP,
+            )
         slot = spec.args[index]
         slot.val_off = arg.value & 0xFFFF_FFFF_FFFF_FFFF
         slot.arg_type = types[arg.kind]
         slot.reg_off = _PT_REGS.index(arg.register) * 8 if arg.register else 0
+        if arg.kind == "sib":
+            slot.idx_reg_off = _PT_REGS.index(arg.index) * 8
+            slot.scale_bitshift = arg.scale.bit_length() - 1
         _set(slot, "arg_signed", int(arg.size < 0))
         _set(slot, "arg_bitshift", 64 - abs(arg.size) * 8)
     spec.usdt_cookie = cookie

@@ -118,8 +118,12 @@ def compile_test_object(name: str) -> Path:
         digest.update(part)
     for header in sorted(BPF_SRC.glob("*.h")):
         digest.update(header.read_bytes())
+    includes = [include, Path(f"/usr/include/{_multiarch()}"), BPF_SRC]
+    if "needs: the kernel's libbpf headers" in source.read_text().split("\n", 1)[0]:
+        includes.insert(0, kernel_selftests_dir() / "lib" / "bpf")  # its usdt.bpf.h, newer
+        digest.update(b"kernel libbpf headers")
     out = CACHE / "objects" / digest.hexdigest()[:16] / f"{name}.bpf.o"
-    _clang_compile(clang, source, out, [include, Path(f"/usr/include/{_multiarch()}"), BPF_SRC])
+    _clang_compile(clang, source, out, includes)
     return out
 
 

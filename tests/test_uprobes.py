@@ -80,10 +80,12 @@ def test_targets_and_usdt_notes_parse(probed: Path) -> None:
     assert (reg.kind, reg.register, reg.size) == ("reg", "dx", -4)
     assert (deref.kind, deref.register, deref.value, deref.size) == ("deref", "sp", 8, -8)
     assert (const.kind, const.value, const.size) == ("const", 77, 4)
-    with pytest.raises(NotSupportedError, match=r"8@\(%rax,%rbx,8\)"):
-        parse_args("8@(%rax,%rbx,8)", "probe x")
+    (sib,) = parse_args("-4@32(%rsp,%rax,4)", "t")
+    assert (sib.kind, sib.register, sib.index, sib.scale, sib.value) == ("sib", "sp", "ax", 4, 32)
+    with pytest.raises(NotSupportedError, match=r"8@counter\(%rip\)"):
+        parse_args("8@counter(%rip)", "probe x")  # symbol-relative: not a form libbpf reads
     notes = {(n.provider, n.name): n for n in read_notes(str(probed))}
-    assert set(notes) == {("pylibbpf", "tick"), ("pylibbpf", "guarded")}
+    assert set(notes) == {("pylibbpf", n) for n in ("tick", "guarded", "indexed")}
     assert len(notes["pylibbpf", "tick"].args) == 3
     assert all(n.semaphore for n in notes.values())
     path, offset = resolve(str(probed), "add_numbers")
@@ -195,7 +197,7 @@ def test_usdt_arguments_cookie_and_semaphore(
 @pytest.mark.root
 def test_usdt_errors_name_the_probe(uprobes: Callable[[int], BpfObject], probed: Path) -> None:
     obj = uprobes(1)
-    with pytest.raises(AttachError, match=r"no such probe; it has pylibbpf:guarded, pylibbpf:tick"):
+    with pytest.raises(AttachError, match=r"no such probe; it has pylibbpf:guarded, pylibbpf:ind"):
         obj.programs["on_tick"].attach_usdt(str(probed), "pylibbpf", "nope")
 
 
@@ -221,3 +223,25 @@ def test_legacy_tracefs_uprobe_when_the_pmu_is_missing(
         target.run()
     assert value(obj, "add_calls") == 2
     assert f"pylibbpf_{os.getpid()}_" not in events.read_text()  # removed with the link
+
+
+@pytest.mark.root
+def test_usdt_scaled_index_argument(bpf_object: Callable[[str], Path], probed: Path) -> None:
+    """`-4@32(%rsp,%rax,4)`: read through the newer usdt.bpf.h (BPF_USDT_ARG_SIB)."""
+    target = Probed(probed, rounds=3)
+    with BpfObject.open(bpf_object("usdt_sib")) as obj:
+        obj.variables["target_tgid"].value = target.pid
+        obj.load()
+        with obj.programs["on_indexed"].attach_usdt(str(probed), "pylibbpf", "indexed"):
+            target.run()
+        assert obj.variables["hits"].value == 3
+        assert list(obj.variables["values"].value)[:3] == [101, 102, 103]  # table[i & 7]
+
+
+@pytest.mark.root
+def test_usdt_scaled_index_with_an_older_header_is_explained(
+    uprobes: Callable[[int], BpfObject], probed: Path
+) -> None:
+    obj = uprobes(1)  # built with Debian's usdt.bpf.h (libbpf 1.1): no SIB argument kind
+    with pytest.raises(NotSupportedError, match=r"base\+index\*scale.*BPF_USDT_ARG_SIB"):
+        obj.programs["on_tick"].attach_usdt(str(probed), "pylibbpf", "indexed")

@@ -9,6 +9,7 @@
 
 unsigned short pylibbpf_tick_semaphore __attribute__((section(".probes")));
 unsigned short pylibbpf_guarded_semaphore __attribute__((section(".probes")));
+unsigned short pylibbpf_indexed_semaphore __attribute__((section(".probes")));
 
 __attribute__((noinline)) int add_numbers(int a, int b)
 {
@@ -33,8 +34,11 @@ int main(int argc, char **argv)
 	int rounds = argc > 1 ? atoi(argv[1]) : 3;
 	long total = 0, guarded = 0;
 	volatile long in_memory;
+	volatile int table[8];
 	char line[16];
 
+	for (int i = 0; i < 8; i++)
+		table[i] = 100 + i;
 	if (!fgets(line, sizeof(line), stdin))
 		return 1;
 	for (int i = 1; i <= rounds; i++) {
@@ -42,6 +46,7 @@ int main(int argc, char **argv)
 		total += add_numbers(i, 10 * i);
 		total += multi_one(i) + multi_two(i);
 		DTRACE_PROBE3(pylibbpf, tick, i, in_memory, 77);
+		DTRACE_PROBE2(pylibbpf, indexed, table[i & 7], i); /* -4@(%rsp,%rdx,4) */
 		if (pylibbpf_guarded_semaphore) {
 			guarded++;
 			DTRACE_PROBE1(pylibbpf, guarded, i);
