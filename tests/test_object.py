@@ -272,7 +272,10 @@ def test_inner_maps_with_special_fields(bpf_object: Callable[[str], Path]) -> No
     """The inner-map template carries BTF, so an inner map holding a spin lock is accepted
     as a value of the outer map (found by the selftests conformance run)."""
     with BpfObject.open(bpf_object("inner_spin_lock")) as obj:
-        obj.load()
+        try:
+            obj.load()
+        except bpf.NotSupportedError as error:  # 6.1: ENOTSUPP from MAP_CREATE, as libbpf
+            pytest.skip(f"this kernel refuses inner maps holding a bpf_spin_lock: {error}")
         program = obj.programs["bump"]
         assert program.test_run(bytes(64), repeat=5).retval == 2  # XDP_PASS
         count = bytes(obj.maps["inner_a"].lookup(0))[8:16]
