@@ -300,23 +300,22 @@ def attach_netns(program: Program, netns: str | os.PathLike[str] = "/proc/self/n
 
 class ProgAttachLink(Link):
     """An attachment made with PROG_ATTACH (sockmaps; cgroups on kernels without cgroup
-    links): no bpf_link, so closing detaches it with PROG_DETACH, for which the link
-    holds the target and the program open."""
+    links): no bpf_link, so it is detached with PROG_DETACH when the link is closed or
+    garbage collected, never left behind."""
 
     def __init__(self, program: Program, target: OwnedFd, attach_type: int, what: str):
-        super().__init__(OwnedFd(os.dup(program.fd), what), what, keepalive=target)
-        prog_fd, target_fd = self._fd.fd, target.fd
+        target_fd = os.dup(target.fd)  # owned by the hook below, which runs exactly once
+        target.close()
 
-        def detach() -> None:
-            syscall.prog_detach(target_fd, prog_fd, attach_type, what=what)
+        def detach(prog_fd: int) -> None:
+            try:
+                syscall.prog_detach(target_fd, prog_fd, attach_type, what=what)
+            except BpfError:
+                pass  # the target went away first: nothing is attached any more
+            finally:
+                os.close(target_fd)
 
-        self._detach_first = detach  # before the fds close: PROG_DETACH needs both
-
-    def close(self) -> None:
-        if not self.closed:
-            with contextlib.suppress(BpfError):
-                self._detach_first()
-        super().close()
+        super().__init__(OwnedFd(os.dup(program.fd), what, before_close=detach), what)
 
     def pin(self, path: str | os.PathLike[str]) -> None:
         raise NotSupportedError(f"{self.description}: not a bpf_link", errno.EOPNOTSUPP)

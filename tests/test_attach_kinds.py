@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import gc
 import os
 import subprocess
 import sys
@@ -240,3 +241,23 @@ def test_kprobe_through_tracefs_when_the_pmu_is_missing(
         assert kinds.variables["kprobe_seen"].value >= 5
         assert link.info().type == bpf.LinkType.PERF_EVENT
     assert f"pylibbpf_{os.getpid()}_" not in events.read_text()
+
+
+def test_prog_attach_is_undone_when_the_link_is_collected(
+    kinds: BpfObject, cgroup_dir: Path
+) -> None:
+    """No bpf_link behind a PROG_ATTACH: dropping the Link must still detach."""
+    only(kinds, "cg_drop_all").load()
+
+    def attached() -> list[int]:
+        fd = os.open(cgroup_dir, os.O_RDONLY)
+        try:
+            return syscall.prog_query(fd, bpf.AttachType.CGROUP_INET_EGRESS).prog_ids
+        finally:
+            os.close(fd)
+
+    link = kinds.programs["cg_drop_all"].attach_cgroup(cgroup_dir, legacy=True)
+    assert attached() == [kinds.programs["cg_drop_all"].info().id]
+    del link
+    gc.collect()
+    assert attached() == []
