@@ -9,10 +9,9 @@ as the object is loaded.
 
 from __future__ import annotations
 
-import ctypes
-
 from . import syscall
 from .btf import Btf, Kind
+from .btf.upload import btf_object_info
 from .elf import ExternSpec
 from .errors import BpfError, ObjectError
 from .fd import OwnedFd
@@ -83,10 +82,8 @@ class KsymResolver:
                 fd = OwnedFd(syscall.btf_get_fd_by_id(btf_id), f"BTF id {btf_id}")
             except BpfError:
                 continue
-            name = ctypes.create_string_buffer(64)
-            info = syscall.BtfInfo(name=ctypes.addressof(name), name_len=len(name))
-            syscall.obj_get_info_by_fd(fd.fd, info, what=f"BTF id {btf_id}")
-            if info.kernel_btf and name.value.decode() == module:
+            name, kernel_btf, _size = btf_object_info(fd.fd, f"BTF id {btf_id}")
+            if kernel_btf and name == module:
                 self._module_fds[module] = fd
                 return fd.fd
             fd.close()

@@ -62,6 +62,5 @@ def test_xlated_instructions_match_libbpf(bpf_object: Callable[[str], Path], pin
             with Program.from_id(obj.programs[program].info().id) as loaded:
                 ours = normalized(introspect.dump_xlated(loaded))
             assert len(ours) > 5 and ours == theirs[program], program
-            assert any("call" in line for line in ours) or program != "task_fields"
         relocated = {r.access for r in obj.core_results("task_fields")}
         assert "struct task_struct::real_parent" in relocated  # CO-RE did happen

@@ -45,13 +45,19 @@ def fetch_btf(btf_id: int) -> Btf:
     and programs other processes loaded. Split BTF gets vmlinux as its base."""
     what = f"BTF id {btf_id}"
     with OwnedFd(syscall.btf_get_fd_by_id(btf_id), what) as fd:
-        name = ctypes.create_string_buffer(64)
-        info = syscall.BtfInfo(name=ctypes.addressof(name), name_len=len(name))
-        syscall.obj_get_info_by_fd(fd.fd, info, what=what)
-        module = bool(info.kernel_btf) and name.value != b"vmlinux"
-        data = ctypes.create_string_buffer(info.btf_size)
+        name, kernel_btf, size = btf_object_info(fd.fd, what)
+        data = ctypes.create_string_buffer(size)
         info = syscall.BtfInfo(btf=ctypes.addressof(data), btf_size=len(data))
         syscall.obj_get_info_by_fd(fd.fd, info, what=what)
-    label = name.value.decode(errors="replace") or what
+    module = kernel_btf and name != "vmlinux"
     raw = data.raw[: info.btf_size]
-    return Btf(raw, name=label, base=Btf.load_vmlinux() if module else None)
+    return Btf(raw, name=name or what, base=Btf.load_vmlinux() if module else None)
+
+
+def btf_object_info(fd: int, what: str) -> tuple[str, bool, int]:
+    """A kernel BTF object's name ("vmlinux", a module's), whether it is the kernel's
+    own (vmlinux or a module) rather than a loaded program's, and its size in bytes."""
+    name = ctypes.create_string_buffer(64)
+    info = syscall.BtfInfo(name=ctypes.addressof(name), name_len=len(name))
+    syscall.obj_get_info_by_fd(fd, info, what=what)
+    return name.value.decode(errors="replace"), bool(info.kernel_btf), info.btf_size
