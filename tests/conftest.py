@@ -7,6 +7,7 @@ headers and the compiler. vmlinux.h for them is generated from the running kerne
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -111,7 +112,7 @@ def compile_test_object(name: str) -> Path:
     """Compile ``tests/bpf/<name>.bpf.c`` (cached by content) and return the object."""
     clang = _clang()
     include = vmlinux_h_dir()
-    version = subprocess.run([clang, "--version"], capture_output=True, text=True).stdout
+    version = _compiler_version(clang)
     source = BPF_SRC / f"{name}.bpf.c"
     digest = hashlib.sha256()
     for part in (source.read_bytes(), version.encode(), str(include).encode()):
@@ -153,6 +154,13 @@ def bpf_object() -> Callable[[str], Path]:
     return compile_test_object
 
 
+@functools.cache
+def _compiler_version(compiler: str) -> str:
+    """Asked once per session: in a TCG guest each ``clang --version`` costs seconds."""
+    return subprocess.run([compiler, "--version"], capture_output=True, text=True).stdout
+
+
+@functools.cache
 def _multiarch() -> str:
     """Debian keeps asm/ headers (needed by <linux/bpf.h>) under a multiarch directory."""
     out = subprocess.run(["gcc", "-print-multiarch"], capture_output=True, text=True)
