@@ -394,6 +394,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="also generate this struct/union/enum (e.g. a ring buffer's record); repeatable",
     )
     skeleton.set_defaults(func=_cmd_gen_skeleton)
+    from .vmtest.cli import add_parser as add_vmtest_parser  # L5 test runner, own package
+
+    add_vmtest_parser(sub)
     return parser
 
 
