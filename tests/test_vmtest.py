@@ -5,7 +5,9 @@ argument handling, and that the plugin does nothing unless asked."""
 from __future__ import annotations
 
 import json
+import lzma
 import shutil
+import struct
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -13,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pylibbpf.vmtest import guest, initramfs, kernels, runner
+from pylibbpf.vmtest import guest, initramfs, kernels, pvh, runner
 from pylibbpf.vmtest.matrix import guest_args
 from pylibbpf.vmtest.results import CaseResult, KernelResults, Records, kernel_id, write_junit
 
@@ -54,6 +56,38 @@ def test_modules_next_to_an_unpacked_package_are_found(tmp_path: Path) -> None:
     (modules / "modules.order").write_text("")
     (modules / "modules.dep").write_text("")
     assert kernels.resolve(str(image)).modules == modules
+
+
+def elf_with_note(name: bytes, kind: int) -> bytes:
+    """A minimal ELF64 whose one program header is a PT_NOTE holding one note."""
+    note = struct.pack("<III", len(name) + 1, 4, kind) + name + b"\0" * (4 - len(name) % 4)
+    note += b"\0\0\0\x01"
+    header = b"\x7fELF\x02\x01\x01" + b"\0" * 9
+    header += struct.pack("<HHIQQQIHHHHHH", 2, 62, 1, 0, 64, 0, 0, 64, 56, 1, 0, 0, 0)
+    program = struct.pack("<IIQQQQQQ", 4, 4, 120, 0, 0, len(note), len(note), 4)
+    return header + program + note
+
+
+def test_pvh_entry_note_is_recognised() -> None:
+    assert pvh.has_pvh_entry(elf_with_note(b"Xen", 18))
+    assert not pvh.has_pvh_entry(elf_with_note(b"Xen", 17))
+    assert not pvh.has_pvh_entry(elf_with_note(b"GNU", 18))
+    assert not pvh.has_pvh_entry(b"MZ not an ELF")
+
+
+def test_bzimage_payload_is_unpacked_and_cached_once(tmp_path: Path) -> None:
+    vmlinux = elf_with_note(b"Xen", 18)
+    payload = lzma.compress(vmlinux, format=lzma.FORMAT_XZ) + len(vmlinux).to_bytes(4, "little")
+    image = bytearray(fake_bzimage(tmp_path / "bzImage", b"6.6.0 #1\0").read_bytes())
+    image[0x1F1] = 3  # setup sectors: the protected-mode code starts at (3 + 1) * 512
+    image[0x248:0x250] = struct.pack("<II", 0x100, len(payload))
+    image += bytes(0x100) + payload
+    (tmp_path / "bzImage").write_bytes(bytes(image))
+    booted = pvh.bootable(tmp_path / "bzImage", tmp_path / "cache")
+    assert booted != tmp_path / "bzImage" and booted.read_bytes() == vmlinux
+    assert pvh.bootable(tmp_path / "bzImage", tmp_path / "cache") == booted
+    plain = fake_bzimage(tmp_path / "old", b"4.19.0 #1\0")  # no payload: boot it as it is
+    assert pvh.bootable(plain, tmp_path / "cache") == plain
 
 
 def write_modules(root: Path) -> Path:
