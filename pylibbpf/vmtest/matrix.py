@@ -106,6 +106,7 @@ class KernelMatrix:
         self.results: dict[tuple[str, str], CaseResult] = {}
         self.events: queue.Queue[tuple[str, Any]] = queue.Queue()
         self.results_dir: Path | None = None
+        self.failure = ""
 
     @pytest.hookimpl(trylast=True)  # after -k/-m have deselected
     def pytest_collection_modifyitems(
@@ -194,6 +195,8 @@ class KernelMatrix:
         try:
             self.outcome = run.run()
             finish(self._options, self.outcome, self._durations)
+        except Exception as error:  # no guest could start (say, QEMU is missing): tell why
+            self.failure = f"{type(error).__name__}: {error}"
         finally:
             self.events.put(("done", None))
 
@@ -206,7 +209,7 @@ class KernelMatrix:
         if found is not None:
             return found
         problems = self.outcome.get(kernel, KernelResults(kernel)).problems
-        why = "\n".join(problems) or "the guest reported nothing for it"
+        why = "\n".join(problems) or self.failure or "the guest reported nothing for it"
         return CaseResult(nodeid, "error", f"did not run in the {kernel} guest: {why}")
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
