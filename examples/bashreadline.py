@@ -12,8 +12,8 @@ import ctypes
 import time
 from pathlib import Path
 
-from pylibbpf.object import BpfObject
-from pylibbpf.ringbuf import PerfBuffer
+from pylibbpf.loader import BpfObject
+from pylibbpf.perfbuf import PerfBuffer
 
 BUILD = Path(__file__).resolve().parent.parent / "build"
 

@@ -12,7 +12,7 @@ import ctypes
 import os
 import sys
 
-from pylibbpf.object import BpfObject
+from pylibbpf.loader import BpfObject
 
 
 def main(object_path: str) -> None:

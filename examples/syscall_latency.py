@@ -14,7 +14,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from pylibbpf.object import BpfObject
+from pylibbpf.loader import BpfObject
 
 BUILD = Path(__file__).resolve().parent.parent / "build"
 UNISTD = Path("/usr/include/x86_64-linux-gnu/asm/unistd_64.h")

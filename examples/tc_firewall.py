@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from pylibbpf.object import BpfObject
+from pylibbpf.loader import BpfObject
 
 BUILD = Path(__file__).resolve().parent.parent / "build"
 

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from pylibbpf.btf import Btf, Kind
-from pylibbpf.object import BpfObject
+from pylibbpf.loader import BpfObject
 
 BUILD = Path(__file__).resolve().parent.parent / "build"
 AVAILABLE = Path("/proc/sys/net/ipv4/tcp_available_congestion_control")

@@ -11,7 +11,7 @@ import socket
 import time
 from pathlib import Path
 
-from pylibbpf.object import BpfObject
+from pylibbpf.loader import BpfObject
 from pylibbpf.uapi import XdpFlags
 
 BUILD = Path(__file__).resolve().parent.parent / "build"

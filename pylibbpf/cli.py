@@ -10,11 +10,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import features, introspect
+from . import introspect
 from .btf import Btf, Kind
 from .btf.types import SIZED_KINDS
 from .errors import BpfError
 from .maps import Map
+from .syscall import features
 from .uapi import MapType, ProgType
 
 

@@ -10,22 +10,20 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 from . import syscall
-from .btf.upload import fetch_btf
-from .disasm import disassemble
 from .errors import BpfError
-from .fd import OwnedFd
 from .maps import Map, MapInfo
 from .program import Program, ProgramInfo
+from .spec.disasm import disassemble
+from .syscall import system
+from .syscall.fd import OwnedFd
+from .syscall.kernel_btf import fetch_btf
 from .uapi import LinkType, MapType, ProgType
 
 
@@ -47,34 +45,8 @@ def _each(
 
 
 def holders() -> dict[tuple[str, int], list[dict[str, Any]]]:
-    """Which processes hold fds of which BPF objects, from /proc/*/fdinfo (``prog_id:``,
-    ``map_id:``, ``link_id:`` lines), as bpftool's ``pids`` column: {("prog", 7): [{"pid":
-    1234, "comm": "python"}]}."""
-    found: dict[tuple[str, int], list[dict[str, Any]]] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        pid = int(entry.name)
-        try:
-            comm = Path(f"/proc/{pid}/comm").read_text().strip()
-            fds = os.listdir(f"/proc/{pid}/fdinfo")
-        except OSError:
-            continue  # gone, or not ours to see
-        seen: set[tuple[str, int]] = set()
-        for fd in fds:
-            try:
-                text = Path(f"/proc/{pid}/fdinfo/{fd}").read_text()
-            except OSError:
-                continue
-            for kind in ("prog", "map", "link"):
-                marker = f"\n{kind}_id:\t"
-                at = text.find(marker)
-                if at >= 0:
-                    key = (kind, int(text[at + len(marker) :].split("\n", 1)[0]))
-                    if key not in seen:
-                        seen.add(key)
-                        found.setdefault(key, []).append({"pid": pid, "comm": comm})
-    return found
+    """Which processes hold fds of which BPF objects (bpftool's ``pids`` column)."""
+    return system.fd_holders()
 
 
 def programs() -> list[ProgramInfo]:
@@ -179,27 +151,8 @@ def _wall_clock(boot_ns: int) -> str:
     return datetime.fromtimestamp(boot + boot_ns / 1e9).astimezone().isoformat(timespec="seconds")
 
 
-@cache
-def _kernel_symbols() -> tuple[dict[int, str], int]:
-    """Address -> function from /proc/kallsyms, and ``__bpf_call_base``: helper calls in
-    translated programs hold the helper's distance from it."""
-    by_address: dict[int, str] = {}
-    base = 0
-    try:
-        with open("/proc/kallsyms") as f:
-            for line in f:
-                address, kind, name = line.split()[:3]
-                if kind in "tTwW":
-                    by_address.setdefault(int(address, 16), name)
-                if name == "__bpf_call_base":
-                    base = int(address, 16)
-    except OSError:
-        pass
-    return by_address, base
-
-
 def _resolve_helper(imm: int) -> str | None:
-    by_address, base = _kernel_symbols()
+    by_address, base = system.kernel_functions()
     if not base:
         return None
     return by_address.get((base + imm) & 0xFFFF_FFFF_FFFF_FFFF)

@@ -14,8 +14,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar, Generic, Self, TypeVar, cast
 
-from .link import Link
-from .object import BpfObject
+from .links.base import Link
+from .loader.object import BpfObject
 
 LayoutT = TypeVar("LayoutT", bound=ctypes.Structure)
 

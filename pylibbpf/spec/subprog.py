@@ -13,9 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from .btf.ext import CoreRelo
-from .elf import ExternSpec, ObjectSpec, ProgramSpec, Relocation
-from .errors import ObjectError
+from ..btf.ext import CoreRelo
+from ..errors import ObjectError
 from .insn import (
     PSEUDO_BTF_ID,
     PSEUDO_CALL,
@@ -26,6 +25,7 @@ from .insn import (
     Insn,
     decode,
 )
+from .objspec import ExternSpec, ObjectSpec, ProgramSpec, Relocation
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,16 @@ import resource
 import struct
 from typing import Any
 
-from . import syscall
-from .errors import BpfError, BpfPermissionError, effective_capabilities
+from ..btf.encode import KernelBtfSupport, encode
+from ..btf.types import EnumValue, Kind, Param, Type, VarSecinfo
+from ..errors import BpfError, BpfPermissionError
+from ..spec.helpers import helper_id
+from ..spec.insn import assemble, call, mov64_imm, return_imm
+from ..uapi import ENOTSUPP, AttachType, MapFlags, MapType, ProgFlags, ProgType
+from . import bpf, kernel_btf
+from .attrs import BtfLoadAttr, ProgLoadAttr
 from .fd import OwnedFd
-from .helpers import helper_id
-from .insn import assemble, call, mov64_imm, return_imm
-from .uapi import ENOTSUPP, AttachType, MapFlags, MapType, ProgFlags, ProgType
+from .system import effective_capabilities
 
 _PROBE_LOG_SIZE = 4096
 
@@ -42,7 +46,7 @@ def _probe_load(
     log = ctypes.create_string_buffer(_PROBE_LOG_SIZE)
     code = ctypes.create_string_buffer(insns, len(insns))
     license_ = ctypes.create_string_buffer(b"GPL")
-    attr = syscall.ProgLoadAttr(
+    attr = ProgLoadAttr(
         prog_type=prog_type,
         insn_cnt=len(insns) // 8,
         insns=ctypes.addressof(code),
@@ -55,7 +59,7 @@ def _probe_load(
         attach_btf_id=attach_btf_id,
     )
     try:
-        return syscall.prog_load(attr, what="feature probe"), 0, log.value.decode(errors="replace")
+        return bpf.prog_load(attr, what="feature probe"), 0, log.value.decode(errors="replace")
     except BpfPermissionError as error:
         if not _privileged():
             raise
@@ -114,9 +118,9 @@ def _tiny_btf() -> bytes:
 
 def _load_tiny_btf() -> int | None:
     data = ctypes.create_string_buffer(_tiny_btf())
-    attr = syscall.BtfLoadAttr(btf=ctypes.addressof(data), btf_size=len(data) - 1)
+    attr = BtfLoadAttr(btf=ctypes.addressof(data), btf_size=len(data) - 1)
     try:
-        return syscall.btf_load(attr, what="feature probe BTF")
+        return bpf.btf_load(attr, what="feature probe BTF")
     except BpfError:
         return None
 
@@ -158,7 +162,7 @@ def has_map_type(map_type: MapType) -> bool:
         # than a bad vmlinux value type id (which gives ENOTSUPP or EINVAL after lookup).
         return _probe_struct_ops_map()
     try:
-        fd = syscall.map_create(
+        fd = bpf.map_create(
             map_type,
             key,
             value,
@@ -182,11 +186,11 @@ def has_map_type(map_type: MapType) -> bool:
 
 def _probe_map_in_map(map_type: MapType) -> bool:
     try:
-        inner = syscall.map_create(MapType.ARRAY, 4, 4, 1, what="feature probe")
+        inner = bpf.map_create(MapType.ARRAY, 4, 4, 1, what="feature probe")
     except BpfError:
         return False
     try:
-        fd = syscall.map_create(map_type, 4, 4, 1, inner_map_fd=inner, what="feature probe")
+        fd = bpf.map_create(map_type, 4, 4, 1, inner_map_fd=inner, what="feature probe")
         return _close(fd)
     except BpfError:
         return False
@@ -196,7 +200,7 @@ def _probe_map_in_map(map_type: MapType) -> bool:
 
 def _probe_struct_ops_map() -> bool:
     try:
-        fd = syscall.map_create(
+        fd = bpf.map_create(
             MapType.STRUCT_OPS, 4, 4, 1, btf_vmlinux_value_type_id=1, what="feature probe"
         )
         return _close(fd)
@@ -261,9 +265,7 @@ def has_helper(prog_type: ProgType, helper: int | str) -> bool:
 @functools.cache
 def has_mmapable_maps() -> bool:
     try:
-        fd = syscall.map_create(
-            MapType.ARRAY, 4, 4, 1, flags=MapFlags.MMAPABLE, what="feature probe"
-        )
+        fd = bpf.map_create(MapType.ARRAY, 4, 4, 1, flags=MapFlags.MMAPABLE, what="feature probe")
         return _close(fd)
     except BpfError:
         return False
@@ -276,22 +278,17 @@ def has_btf() -> bool:
 
 
 def _btf_accepted(types: list[Any]) -> bool:
-    from .btf.encode import encode
-
     raw = ctypes.create_string_buffer(encode(types))
-    attr = syscall.BtfLoadAttr(btf=ctypes.addressof(raw), btf_size=len(raw) - 1)
+    attr = BtfLoadAttr(btf=ctypes.addressof(raw), btf_size=len(raw) - 1)
     try:
-        return _close(syscall.btf_load(attr, what="feature probe BTF"))
+        return _close(bpf.btf_load(attr, what="feature probe BTF"))
     except BpfError:
         return False
 
 
 @functools.cache
-def btf_support() -> Any:
+def btf_support() -> KernelBtfSupport:
     """Which BTF kinds the kernel accepts (``btf.encode.KernelBtfSupport``), by tiny loads."""
-    from .btf.encode import KernelBtfSupport
-    from .btf.types import EnumValue, Kind, Param, Type, VarSecinfo
-
     int_t = Type(1, Kind.INT, "int", size=4, encoding=1, bits=32)
     proto = Type(2, Kind.FUNC_PROTO, "", type=1, params=(Param("a", 1),))
     probes = {
@@ -330,18 +327,18 @@ def probe_all() -> dict[str, dict[str, bool]]:
 @functools.cache
 def has_struct_ops_link() -> bool:
     """struct_ops maps registered through a bpf_link (BPF_F_LINK, Linux 6.4)."""
-    from .btf import Btf, Kind
-
     try:
-        wrapper = Btf.load_vmlinux().find_id("bpf_struct_ops_tcp_congestion_ops", Kind.STRUCT)
+        wrapper = kernel_btf.load_vmlinux().find_id(
+            "bpf_struct_ops_tcp_congestion_ops", Kind.STRUCT
+        )
     except Exception:
         return False
     btf_fd = _load_tiny_btf()
     if wrapper is None or btf_fd is None:
         return False
     try:
-        size = Btf.load_vmlinux()[wrapper].size
-        fd = syscall.map_create(
+        size = kernel_btf.load_vmlinux()[wrapper].size
+        fd = bpf.map_create(
             MapType.STRUCT_OPS,
             4,
             size,
@@ -362,10 +359,8 @@ def has_struct_ops_link() -> bool:
 def kernel_knows(enum: str, value: str) -> bool:
     """Whether the running kernel's BTF has ``value`` in ``enum`` (e.g. an attach type):
     a side-effect-free probe for features that only attaching would otherwise reveal."""
-    from .btf import Btf
-
     try:
-        for t in Btf.load_vmlinux().find_all(enum):
+        for t in kernel_btf.load_vmlinux().find_all(enum):
             if any(v.name == value for v in t.values):
                 return True
     except BpfError:
@@ -376,3 +371,26 @@ def kernel_knows(enum: str, value: str) -> bool:
 def has_tcx() -> bool:
     """tcx links (Linux 6.6)."""
     return kernel_knows("bpf_attach_type", "BPF_TCX_INGRESS")
+
+
+_PROBES = (
+    has_memcg_accounting,
+    ensure_memlock,
+    has_map_type,
+    has_prog_type,
+    has_helper,
+    has_mmapable_maps,
+    has_btf,
+    btf_support,
+    has_struct_ops_link,
+    kernel_knows,
+)
+
+
+def _forget_probes() -> None:
+    """Drop every cached answer: the kernel behind ``bpf(2)`` was swapped (a test seam)."""
+    for probe in _PROBES:
+        probe.cache_clear()
+
+
+bpf.on_override(_forget_probes)

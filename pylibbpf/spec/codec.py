@@ -13,7 +13,7 @@ import errno
 import struct
 from typing import Any
 
-from .errors import BpfError
+from ..errors import BpfError
 
 _CTYPES_INTS = {
     ctypes.c_int8: True,

@@ -1,4 +1,4 @@
-"""USDT: statically defined probes (``DTRACE_PROBE``, ``.note.stapsdt``) in user binaries.
+"""USDT notes: statically defined probes (``DTRACE_PROBE``, ``.note.stapsdt``) in user binaries.
 
 A USDT probe is a nop at a known address plus a string saying where each argument lives
 at that point (``-4@-20(%rbp)``: a signed int in memory, ``8@%rax``: a register,
@@ -6,35 +6,26 @@ at that point (``-4@-20(%rbp)``: a signed int in memory, ``8@%rax``: a register,
 ``bpf_usdt_arg()``, which interprets a spec the loader puts in the object's
 ``__bpf_usdt_specs`` map under an id passed as the uprobe's BPF cookie. This module does
 the loader's part with the same layout (read from the object's BTF, so it follows whatever
-version of the header the program was compiled with).
+version of the header the program was compiled with). Pure: reads only the binary; the
+attaching is ``links.usdt``.
 """
 
 from __future__ import annotations
 
 import ctypes
 import errno
-import functools
-import platform
 import re
 import struct
-import weakref
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
-from .errors import AttachError, NotSupportedError
-from .maps import Map
-from .sysinfo import kernel_version
-from .uprobe import find_binary, read_image
-
-if TYPE_CHECKING:
-    from .link import Link
-    from .program import Program
+from ..btf import Btf
+from ..errors import AttachError, NotSupportedError
 
 SPECS_MAP = "__bpf_usdt_specs"
-_spec_ids: weakref.WeakKeyDictionary[Map, set[int]] = weakref.WeakKeyDictionary()  # in use
 _NT_STAPSDT = 3
 # struct pt_regs on x86-64, in order: each member 8 bytes.
 _PT_REGS = [
@@ -79,6 +70,8 @@ _ARG = re.compile(
 
 @dataclass(frozen=True)
 class UsdtArg:
+    """Where one probe argument lives at the probe site."""
+
     kind: str  # "const", "reg", "deref", "sib" (base + index * scale + offset)
     size: int  # bytes; negative: signed
     value: int = 0  # constant, or offset for deref/sib
@@ -89,6 +82,8 @@ class UsdtArg:
 
 @dataclass(frozen=True)
 class UsdtNote:
+    """One probe location from ``.note.stapsdt``."""
+
     provider: str
     name: str
     address: int  # of the probe's nop (virtual address in the binary)
@@ -181,22 +176,10 @@ def read_notes(path: str) -> list[UsdtNote]:
     return found
 
 
-def _specs_map(program: Program) -> Map:
-    obj = program.obj
-    if obj is None or SPECS_MAP not in obj.maps:
-        raise AttachError(
-            f"program {program.name!r}: USDT needs a program from a BpfObject that includes "
-            f"libbpf's usdt.bpf.h (its {SPECS_MAP} map holds the argument specs)",
-            errno.EINVAL,
-        )
-    map_obj: Map = obj.maps[SPECS_MAP]
-    return map_obj
-
-
-def _arg_types(program: Program) -> dict[str, int]:
-    """The argument kinds the program's ``usdt.bpf.h`` knows (SIB: libbpf 1.7's header)."""
+def arg_types(btf: Btf | None) -> dict[str, int]:
+    """The argument kinds a program's ``usdt.bpf.h`` knows, from its BTF (SIB: libbpf
+    1.7's header)."""
     defaults = {"const": 0, "reg": 1, "deref": 2}
-    btf = program.obj.spec.btf if program.obj is not None else None
     if btf is None:
         return defaults
     for t in btf.find_all("__bpf_usdt_arg_type"):
@@ -219,8 +202,11 @@ def _set(record: Any, field: str, value: int) -> None:
         setattr(record, field, value)
 
 
-def _spec_value(program: Program, specs: Map, note: UsdtNote, cookie: int, where: str) -> Any:
-    value_type = specs.value_type
+def spec_record(
+    value_type: Any, note: UsdtNote, cookie: int, types: dict[str, int], where: str
+) -> Any:
+    """The ``struct __bpf_usdt_spec`` (``value_type``, the specs map's value type) that
+    tells ``bpf_usdt_arg()`` where each argument of ``note`` lives."""
     if not isinstance(value_type, type) or not issubclass(value_type, ctypes.Structure):
         raise AttachError(f"{where}: {SPECS_MAP} has no BTF value type", errno.EINVAL)
     spec = value_type()
@@ -229,7 +215,6 @@ def _spec_value(program: Program, specs: Map, note: UsdtNote, cookie: int, where
         raise AttachError(
             f"{where}: {len(note.args)} arguments, usdt.bpf.h supports {capacity}", errno.E2BIG
         )
-    types = _arg_types(program)
     for index, arg in enumerate(note.args):
         if arg.kind not in types:
             raise NotSupportedError(
@@ -250,62 +235,3 @@ def _spec_value(program: Program, specs: Map, note: UsdtNote, cookie: int, where
     spec.usdt_cookie = cookie
     spec.arg_cnt = len(note.args)
     return spec
-
-
-def attach_usdt(
-    program: Program, binary: str, provider: str, name: str, *, pid: int = -1, cookie: int = 0
-) -> Link:
-    """Attach ``program`` at every location of ``provider:name`` in ``binary``; one link
-    (closing it detaches all locations and frees their spec slots)."""
-    from .uprobe import attach_uprobe
-
-    if platform.machine() != "x86_64":
-        raise NotSupportedError("USDT argument specs are only decoded for x86-64", 95)
-    if kernel_version() < (5 << 16 | 15 << 8):
-        raise NotSupportedError(
-            "USDT needs BPF cookies on uprobe links (Linux 5.15+)", errno.EOPNOTSUPP
-        )
-    path = find_binary(binary)
-    what = f"program {program.name!r} on USDT {path}:{provider}:{name}"
-    notes = [n for n in read_notes(path) if (n.provider, n.name) == (provider, name)]
-    if not notes:
-        known = sorted({f"{n.provider}:{n.name}" for n in read_notes(path)})
-        hint = f"; it has {', '.join(known[:8])}" if known else "; it has no USDT notes"
-        raise AttachError(f"{what}: no such probe{hint}", errno.ENOENT)
-    specs = _specs_map(program)
-    used = _spec_ids.setdefault(specs, set())
-    image = read_image(path)
-    links: list[Link] = []
-    try:
-        for note in notes:
-            spec_id = next((i for i in range(specs.max_entries) if i not in used), None)
-            if spec_id is None:
-                raise AttachError(f"{what}: {SPECS_MAP} is full", errno.ENOSPC)
-            specs.update(spec_id, bytes(_spec_value(program, specs, note, cookie, what)))
-            used.add(spec_id)
-            offset = image.file_offset(note.address, what)
-            semaphore = image.file_offset(note.semaphore, what) if note.semaphore else 0
-            try:
-                link = attach_uprobe(
-                    program,
-                    path,
-                    None,
-                    offset=offset,
-                    pid=pid,
-                    ref_ctr_offset=semaphore,
-                    cookie=spec_id,
-                )
-            except BaseException:
-                used.discard(spec_id)
-                raise
-            link.on_close(functools.partial(used.discard, spec_id))
-            links.append(link)
-    except BaseException:
-        for link in links:
-            link.close()
-        raise
-    first = links[0]
-    for other in links[1:]:
-        first.on_close(other.close)
-    first.description = f"{what} ({len(links)} location{'s' if len(links) > 1 else ''})"
-    return first

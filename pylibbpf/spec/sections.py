@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .uapi import AttachType as A
-from .uapi import ProgType as P
+from ..uapi import AttachType as A
+from ..uapi import ProgType as P
 
 SLEEPABLE = 1
 FRAGS = 2

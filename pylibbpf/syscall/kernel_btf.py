@@ -1,4 +1,5 @@
-"""Loading BTF from the kernel, files and ELF objects, with per-process and on-disk caches.
+"""The kernel's BTF: vmlinux and module BTF from sysfs (parsed once per process, with an
+on-disk record index), BTF the kernel holds by id, and uploading BTF (BTF_LOAD).
 
 The kernel's BTF is parsed once per process. The one expensive step of parsing — walking
 the type section to find where records start — is also cached on disk, so a fresh process
@@ -15,6 +16,8 @@ anything stale or corrupt is ignored and rewritten.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import mmap
 import os
 import struct
@@ -23,8 +26,11 @@ import zlib
 from array import array
 from pathlib import Path
 
-from ..errors import ObjectError
-from .parse import Btf, read_btf_file, record_words
+from ..btf.parse import Btf, read_btf_file, record_words
+from ..errors import BpfError, BpfPermissionError, ObjectError
+from .attrs import BtfInfo, BtfLoadAttr
+from .bpf import btf_get_fd_by_id, btf_load, obj_get_info_by_fd
+from .fd import OwnedFd
 
 SYSFS_BTF = Path("/sys/kernel/btf")
 _INDEX_MAGIC = b"PLBTFIX1"
@@ -181,26 +187,56 @@ def load_module(name: str) -> Btf:
     return btf
 
 
-def from_file(path: str | os.PathLike[str], base: Btf | None = None) -> Btf:
-    """BTF from a raw BTF file or from the ``.BTF`` section of an ELF object."""
-    data = Path(path).read_bytes()
-    if data[:4] == b"\x7fELF":
-        return from_elf(data, name=os.fspath(path), base=base)
-    return Btf(data, name=os.fspath(path), base=base)
+# --------------------------------------------------------------------------- upload and fetch
+
+_LOG_SIZE = 1 << 20
 
 
-def from_elf(data: bytes, *, name: str = "ELF", base: Btf | None = None) -> Btf:
-    """BTF of an ELF object's ``.BTF`` section (ObjectError if it has none)."""
-    from io import BytesIO
-
-    from elftools.common.exceptions import ELFError
-    from elftools.elf.elffile import ELFFile
-
+def load_btf(raw: bytes, *, name: str = "BTF") -> OwnedFd:
+    """Load raw BTF; on rejection retry with a log and raise ``ObjectError`` quoting it."""
+    data = ctypes.create_string_buffer(raw, len(raw))
+    attr = BtfLoadAttr(btf=ctypes.addressof(data), btf_size=len(raw))
     try:
-        elf = ELFFile(BytesIO(data))
-        section = elf.get_section_by_name(".BTF")
-    except (ELFError, ValueError, struct.error) as error:
-        raise ObjectError(f"{name}: not a valid ELF file: {error}") from None
-    if section is None:
-        raise ObjectError(f"{name}: has no .BTF section (compile with clang -g)")
-    return Btf(bytes(section.data()), name=f"{name} .BTF", base=base)
+        return OwnedFd(btf_load(attr, what=name), name)
+    except BpfPermissionError:
+        raise
+    except BpfError as first:
+        log = ctypes.create_string_buffer(_LOG_SIZE)
+        attr.btf_log_buf = ctypes.addressof(log)
+        attr.btf_log_size = _LOG_SIZE
+        attr.btf_log_level = 1
+        try:
+            return OwnedFd(btf_load(attr, what=name), name)
+        except BpfError:
+            pass
+        text = log.value.decode(errors="replace").strip()
+        lines = [line for line in text.splitlines() if line.strip()]
+        detail = "\n".join(lines[-8:])
+        raise ObjectError(
+            f"{name}: the kernel rejected the BTF [{errno.errorcode.get(first.errno or 0, '?')}]"
+            + (f":\n{detail}" if detail else ""),
+            first.errno,
+        ) from None
+
+
+def fetch_btf(btf_id: int) -> Btf:
+    """BTF the kernel holds (a loaded object's, a module's) by id: for decoding the maps
+    and programs other processes loaded. Split BTF gets vmlinux as its base."""
+    what = f"BTF id {btf_id}"
+    with OwnedFd(btf_get_fd_by_id(btf_id), what) as fd:
+        name, kernel_btf, size = btf_object_info(fd.fd, what)
+        data = ctypes.create_string_buffer(size)
+        info = BtfInfo(btf=ctypes.addressof(data), btf_size=len(data))
+        obj_get_info_by_fd(fd.fd, info, what=what)
+    module = kernel_btf and name != "vmlinux"
+    raw = data.raw[: info.btf_size]
+    return Btf(raw, name=name or what, base=load_vmlinux() if module else None)
+
+
+def btf_object_info(fd: int, what: str) -> tuple[str, bool, int]:
+    """A kernel BTF object's name ("vmlinux", a module's), whether it is the kernel's
+    own (vmlinux or a module) rather than a loaded program's, and its size in bytes."""
+    name = ctypes.create_string_buffer(64)
+    info = BtfInfo(name=ctypes.addressof(name), name_len=len(name))
+    obj_get_info_by_fd(fd, info, what=what)
+    return name.value.decode(errors="replace"), bool(info.kernel_btf), info.btf_size

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Self
 
-from .errors import BpfError
+from ..errors import BpfError
 
 
 class Closing:

@@ -7,20 +7,33 @@ that depends on the kernel it will be loaded into. It is the same on every machi
 
 from __future__ import annotations
 
+import os
 import struct
-from dataclasses import dataclass, field
 from io import BytesIO
+from pathlib import Path
 from typing import Any
 
 from elftools.common.exceptions import ELFError, ELFParseError
 from elftools.elf.elffile import ELFFile
 
-from .btf import Btf, Kind
-from .btf.ext import BtfExt
-from .errors import ObjectError
+from ..btf import Btf, Kind
+from ..btf.ext import BtfExt
+from ..errors import ObjectError
 from .insn import INSN_SIZE
-from .sections import SectionDef, find_section_def
-from .uapi import MapType
+from .mapdefs import read_maps
+from .objspec import (
+    DataSectionSpec,
+    ExternSpec,
+    MapSpec,
+    ObjectSpec,
+    ProgramSpec,
+    Relocation,
+    StructOpsSpec,
+    Symbol,
+    object_name,
+    readonly_section,
+)
+from .sections import find_section_def
 
 EM_BPF = 247
 R_BPF_64_64 = 1
@@ -32,141 +45,7 @@ R_BPF_64_32 = 10
 SHF_EXECINSTR = 0x4
 SHF_WRITE = 0x1
 
-PIN_NONE = 0
-PIN_BY_NAME = 1
-
 DATA_PREFIXES = (".data", ".rodata", ".bss")
-
-
-@dataclass(frozen=True)
-class Symbol:
-    name: str
-    value: int
-    size: int
-    section_index: int  # 0 for undefined (externs)
-    section: str
-    bind: str  # STB_GLOBAL, STB_LOCAL, STB_WEAK
-    type: str  # STT_FUNC, STT_OBJECT, STT_SECTION, STT_NOTYPE
-    hidden: bool = False  # STV_HIDDEN or STV_INTERNAL visibility
-
-    @property
-    def weak(self) -> bool:
-        return self.bind == "STB_WEAK"
-
-
-@dataclass(frozen=True)
-class Relocation:
-    offset: int  # byte offset in the section the relocation applies to
-    symbol: Symbol
-    type: int
-
-
-@dataclass
-class ProgramSpec:
-    """A function in an executable section: an entry point, or a ``.text`` sub-program."""
-
-    name: str
-    section: str
-    section_index: int
-    insn_offset: int  # index of its first instruction within its section
-    insns: bytes
-    is_subprog: bool
-    is_global: bool
-    relocations: dict[int, Relocation] = field(default_factory=dict)  # by insn index
-    section_def: SectionDef | None = None
-
-    @property
-    def insn_count(self) -> int:
-        return len(self.insns) // INSN_SIZE
-
-
-@dataclass
-class DataSectionSpec:
-    """A global-data section (``.data``, ``.rodata``, ``.bss``, custom ``.data.*``…)."""
-
-    name: str
-    index: int
-    data: bytes
-    readonly: bool
-    btf_id: int = 0  # the DATASEC type, if the object has BTF for it
-
-    @property
-    def size(self) -> int:
-        return len(self.data)
-
-
-@dataclass
-class MapSpec:
-    name: str
-    map_type: int
-    key_size: int = 0
-    value_size: int = 0
-    max_entries: int = 0
-    flags: int = 0
-    numa_node: int = 0
-    map_extra: int = 0
-    pinning: int = PIN_NONE
-    key_type_id: int = 0
-    value_type_id: int = 0
-    inner: MapSpec | None = None
-    init_values: dict[int, str] = field(default_factory=dict)  # slot -> symbol name
-    offset: int = 0  # of its variable in .maps
-
-
-@dataclass(frozen=True)
-class ExternSpec:
-    name: str
-    section: str  # ".kconfig" or ".ksyms"
-    type_id: int  # the VAR's or FUNC's BTF id in the object
-    is_func: bool
-    weak: bool
-
-
-@dataclass
-class StructOpsSpec:
-    """A ``SEC(".struct_ops[.link]")`` variable: a kernel ops struct filled in by the object."""
-
-    name: str  # the variable's name: the map's name
-    section: str
-    type_id: int  # its local struct type
-    data: bytes  # the variable's bytes (plain members, e.g. .name)
-    functions: dict[int, str]  # byte offset of a function-pointer member -> program name
-    link: bool  # .struct_ops.link: registered through a bpf_link
-
-    @property
-    def autocreate(self) -> bool:
-        return not self.section.startswith("?")
-
-
-@dataclass
-class ObjectSpec:
-    name: str
-    license: str
-    kern_version: int
-    byteorder: str
-    btf: Btf | None
-    btf_ext: BtfExt | None
-    programs: dict[str, ProgramSpec]  # entry points, ELF order
-    subprograms: dict[tuple[int, int], ProgramSpec]  # (section index, insn offset)
-    maps: dict[str, MapSpec]
-    datasecs: dict[str, DataSectionSpec]
-    externs: dict[str, ExternSpec]
-    sections: dict[int, str]
-    section_sizes: dict[str, int] = field(default_factory=dict)
-    # Variables: (section, name) -> offset, from the STT_OBJECT symbols.
-    object_symbols: dict[tuple[str, str], int] = field(default_factory=dict)
-    struct_ops: dict[str, StructOpsSpec] = field(default_factory=dict)
-    # Global functions and variables with hidden visibility: static as far as BTF goes.
-    hidden_symbols: frozenset[str] = frozenset()
-
-    def subprogram_at(self, section_index: int, insn: int) -> ProgramSpec | None:
-        return self.subprograms.get((section_index, insn))
-
-
-def object_name(path: str) -> str:
-    """libbpf's object name: the file name up to its first dot."""
-    base = path.rsplit("/", 1)[-1]
-    return base.split(".", 1)[0] or base
 
 
 _SHT_NAMES = {1: "SHT_PROGBITS", 2: "SHT_SYMTAB", 3: "SHT_STRTAB", 8: "SHT_NOBITS", 9: "SHT_REL"}
@@ -305,6 +184,20 @@ _BINDS = {0: "STB_LOCAL", 1: "STB_GLOBAL", 2: "STB_WEAK"}
 _TYPES = {0: "STT_NOTYPE", 1: "STT_OBJECT", 2: "STT_FUNC", 3: "STT_SECTION", 4: "STT_FILE"}
 
 
+def read_object(source: str | os.PathLike[str] | bytes, name: str | None = None) -> ObjectSpec:
+    """Parse a BPF object given as a path or as its bytes (named after the file, as
+    libbpf does, unless ``name`` is given)."""
+    if isinstance(source, bytes):
+        return parse_object(source, name or "object")
+    try:
+        data = Path(source).read_bytes()
+    except OSError as error:
+        raise ObjectError(
+            f"cannot read BPF object {os.fspath(source)!r}: {error.strerror}", error.errno
+        ) from error
+    return parse_object(data, name or object_name(os.fspath(source)))
+
+
 def parse_object(data: bytes, name: str = "object") -> ObjectSpec:
     """Parse a BPF ELF object. Raises ``ObjectError`` naming the section or symbol at fault."""
     parser = _Parser(data, name)
@@ -356,9 +249,8 @@ def parse_object(data: bytes, name: str = "object") -> ObjectSpec:
         elif sec_name.lstrip("?").startswith(".struct_ops"):
             struct_ops_sections[index] = parser.section_data(section)
         elif sec_name.startswith(DATA_PREFIXES) and sec_type in ("SHT_PROGBITS", "SHT_NOBITS"):
-            readonly = sec_name.startswith(".rodata") or not section["sh_flags"] & SHF_WRITE
             datasecs[sec_name] = DataSectionSpec(
-                sec_name, index, parser.section_data(section), readonly
+                sec_name, index, parser.section_data(section), readonly_section(sec_name)
             )
 
     if not license_:
@@ -390,7 +282,7 @@ def parse_object(data: bytes, name: str = "object") -> ObjectSpec:
     if maps_index >= 0:
         if btf is None:
             raise ObjectError(f"{name}: has a .maps section but no BTF (compile with clang -g)")
-        maps = _maps(name, btf, symbols, maps_index, relocations.get(maps_index, []))
+        maps = read_maps(name, btf, symbols, maps_index, relocations.get(maps_index, []))
 
     externs = _externs(name, btf, symbols)
     struct_ops = _struct_ops(name, btf, symbols, sections, struct_ops_sections, relocations)
@@ -496,124 +388,6 @@ def _attach_relocations(
         owner.relocations[insn - owner.insn_offset] = Relocation(
             offset, symbols[sym_index], rel_type
         )
-
-
-# --------------------------------------------------------------------------- maps
-
-
-def _maps(
-    name: str,
-    btf: Btf,
-    symbols: list[Symbol],
-    maps_index: int,
-    relocations: list[tuple[int, int, int]],
-) -> dict[str, MapSpec]:
-    datasec = btf.find_all(".maps", Kind.DATASEC)
-    if not datasec:
-        raise ObjectError(f"{name}: .maps section has no DATASEC in BTF")
-    by_name = {s.name: s for s in symbols if s.section_index == maps_index and s.name}
-    maps: dict[str, MapSpec] = {}
-    for entry in datasec[0].vars:
-        var = btf[entry.type]
-        if var.kind != Kind.VAR:
-            raise ObjectError(f"{name}: .maps entry type {entry.type} is not a variable")
-        symbol = by_name.get(var.name)
-        spec = _map_from_btf(name, btf, var.name, var.type)
-        spec.offset = symbol.value if symbol is not None else entry.offset
-        maps[var.name] = spec
-    ordered = sorted(maps.values(), key=lambda m: m.offset)
-    for offset, sym_index, _type in relocations:
-        if sym_index >= len(symbols):
-            raise ObjectError(
-                f"{name}: .maps relocation names symbol #{sym_index}, which does not exist"
-            )
-        owner = next((m for m in reversed(ordered) if m.offset <= offset), None)
-        if owner is None:
-            raise ObjectError(f"{name}: .maps relocation at {offset} is outside every map")
-        slot_offset = _values_offset(btf, owner, name)
-        slot = (offset - owner.offset - slot_offset) // 8
-        if slot < 0:
-            raise ObjectError(
-                f"{name}: map {owner.name!r}: relocation at {offset} is not in its 'values' array"
-            )
-        owner.init_values[slot] = symbols[sym_index].name
-    return maps
-
-
-_MAP_INT_FIELDS = (
-    "type",
-    "max_entries",
-    "map_flags",
-    "numa_node",
-    "pinning",
-    "key_size",
-    "value_size",
-    "map_extra",
-)
-
-
-def _uint_field(btf: Btf, type_id: int, what: str) -> int:
-    """``__uint(x, N)`` is ``int (*x)[N]``: a pointer to an array of N ints."""
-    ptr = btf.resolve(type_id)
-    if ptr.kind != Kind.PTR:
-        raise ObjectError(f"{what}: expected __uint(...) (a pointer to an array)")
-    array = btf.resolve(ptr.type)
-    if array.kind != Kind.ARRAY:
-        raise ObjectError(f"{what}: expected __uint(...) (a pointer to an array)")
-    return array.nelems
-
-
-def _map_from_btf(obj: str, btf: Btf, map_name: str, type_id: int) -> MapSpec:
-    what = f"{obj}: map {map_name!r}"
-    definition = btf.resolve(type_id)
-    if definition.kind != Kind.STRUCT:
-        raise ObjectError(f"{what}: its definition is a {definition.kind.name}, not a struct")
-    spec = MapSpec(map_name, MapType.UNSPEC)
-    for member in definition.members:
-        field_what = f"{what} field {member.name!r}"
-        if member.name in _MAP_INT_FIELDS:
-            value = _uint_field(btf, member.type, field_what)
-            attr = {"type": "map_type", "map_flags": "flags"}.get(member.name, member.name)
-            setattr(spec, attr, value)
-        elif member.name in ("key", "value"):
-            ptr = btf.resolve(member.type)
-            if ptr.kind != Kind.PTR:
-                raise ObjectError(f"{field_what}: expected __type(...) (a pointer)")
-            size = btf.sizeof(ptr.type)
-            setattr(spec, f"{member.name}_size", size)
-            setattr(spec, f"{member.name}_type_id", ptr.type)
-        elif member.name == "values":
-            array = btf.resolve(member.type)
-            if array.kind != Kind.ARRAY:
-                raise ObjectError(f"{field_what}: expected __array(values, ...)")
-            target = btf.resolve(btf.resolve(array.type).type)
-            if target.kind == Kind.STRUCT:
-                spec.inner = _map_from_btf(obj, btf, f"{map_name}.inner", target.id)
-        else:
-            raise ObjectError(f"{field_what}: unknown map definition field")
-    if spec.map_type == MapType.UNSPEC:
-        raise ObjectError(f"{what}: has no 'type'")
-    if spec.pinning not in (PIN_NONE, PIN_BY_NAME):
-        raise ObjectError(
-            f"{what}: pinning {spec.pinning} is invalid (0: none, 1: LIBBPF_PIN_BY_NAME)"
-        )
-    if spec.inner is not None and spec.map_type in (MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS):
-        spec.value_size = spec.value_size or 4
-    if spec.map_type == MapType.PROG_ARRAY:
-        spec.value_size = spec.value_size or 4
-    return spec
-
-
-def _values_offset(btf: Btf, spec: MapSpec, obj: str) -> int:
-    """Byte offset of the ``values`` member inside a map definition."""
-    datasec = btf.find_all(".maps", Kind.DATASEC)[0]
-    for entry in datasec.vars:
-        var = btf[entry.type]
-        if var.name == spec.name:
-            for member in btf.resolve(var.type).members:
-                if member.name == "values":
-                    return member.bit_offset // 8
-    raise ObjectError(f"{obj}: map {spec.name!r} has initial values but no 'values' field")
 
 
 # --------------------------------------------------------------------------- struct_ops
