@@ -12,7 +12,7 @@ import errno
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import syscall
 from .errors import BpfError, NotSupportedError, ObjectError
@@ -35,7 +35,6 @@ from .uapi import (
 
 if TYPE_CHECKING:
     from .links.base import Link
-    from .struct_ops import StructOpsState
 
 
 def sanitize_name(name: str) -> str:
@@ -49,6 +48,15 @@ def _type_name(map_type: int) -> str:
         return MapType(map_type).name
     except ValueError:
         return f"type {map_type}"
+
+
+class StructOpsRegistration(Protocol):
+    """How a struct_ops map registers itself (``struct_ops.StructOpsState`` is one; the
+    loader sets it on the object's struct_ops maps)."""
+
+    def attach(self, map_: Map) -> Link: ...
+
+    def write_value(self, map_: Map) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -106,7 +114,7 @@ class Map(MapBatches, Closing):
         self._key_type = key_type
         self._value_type = value_type
         self._fd: OwnedFd | None = None
-        self.struct_ops: StructOpsState | None = None  # set for an object's struct_ops maps
+        self.struct_ops: StructOpsRegistration | None = None  # an object's struct_ops maps
         self._ops: Any = _NotCreatedOps(self._what)
         if fd is not None:
             self._bind(fd)

@@ -16,8 +16,9 @@ import ctypes
 import errno
 import os
 import weakref
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from . import syscall
 from .errors import AttachError, BpfError, BpfPermissionError, LoadError, describe_errno
@@ -27,15 +28,13 @@ from .links import sock as sock_links
 from .links import xdp as xdp_links
 from .links.base import Link
 from .links.tracing import IterLink
-from .maps import sanitize_name
+from .maps import Map, sanitize_name
 from .spec.insn import INSN_SIZE
+from .spec.objspec import ObjectSpec
 from .syscall import features
 from .syscall.fd import Closing, OwnedFd
 from .syscall.pins import pin_object, unpin_object
 from .uapi import LOG_BUF_SIZE_MAX, AttachType, Cmd, ProgType
-
-if TYPE_CHECKING:
-    from .loader.object import BpfObject
 
 INITIAL_LOG_SIZE = 1 << 16
 LOG_TAIL_LINES = 12
@@ -196,6 +195,19 @@ class ProgramInfo:
     load_time_ns: int
 
 
+class ProgramOwner(Protocol):
+    """What a program may ask of the object it came from (``BpfObject`` is one)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def maps(self) -> Mapping[str, Map]: ...
+
+    @property
+    def spec(self) -> ObjectSpec: ...
+
+
 class Program(Closing):
     """A BPF program: instructions plus load options, and once loaded, its fd.
 
@@ -222,17 +234,17 @@ class Program(Closing):
         self.verifier_log = ""
         self._fd: OwnedFd | None = None
         self._pin_path: str | None = None
-        self._obj: weakref.ref[BpfObject] | None = None
+        self._obj: weakref.ref[ProgramOwner] | None = None
         self.attach_target: tuple[Program | None, str] | None = None
 
     @property
-    def obj(self) -> BpfObject | None:
+    def obj(self) -> ProgramOwner | None:
         """The object this program came from (None for programs made alone, or once the
         object is gone)."""
         return self._obj() if self._obj is not None else None
 
     @obj.setter
-    def obj(self, obj: BpfObject | None) -> None:
+    def obj(self, obj: ProgramOwner | None) -> None:
         self._obj = weakref.ref(obj) if obj is not None else None
 
     @property

@@ -10,21 +10,17 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from ..errors import AttachError
 from ..spec.elfsym import parse_target
 from ..spec.sections import find_section_def
 from . import kprobe, tracing, uprobe, usdt
-from .base import Link
+from .base import Attachable, Link
 
-if TYPE_CHECKING:
-    from ..program import Program
-
-AutoAttach = Callable[["Program", str, str], Link | None]
+AutoAttach = Callable[[Attachable, str, str], Link | None]
 
 
-def _tracepoint(program: Program, section: str, target: str) -> Link:
+def _tracepoint(program: Attachable, section: str, target: str) -> Link:
     category, _, name = target.partition("/")
     if not name:
         raise AttachError(
@@ -34,7 +30,7 @@ def _tracepoint(program: Program, section: str, target: str) -> Link:
     return tracing.attach_tracepoint(program, category, name)
 
 
-def _raw_tracepoint(program: Program, section: str, target: str) -> Link:
+def _raw_tracepoint(program: Attachable, section: str, target: str) -> Link:
     if not target:
         raise AttachError(
             f"program {program.name!r}: section {section!r} should be raw_tp/<name>",
@@ -43,15 +39,15 @@ def _raw_tracepoint(program: Program, section: str, target: str) -> Link:
     return tracing.attach_raw_tracepoint(program, target)
 
 
-def _trace(program: Program, section: str, target: str) -> Link:
+def _trace(program: Attachable, section: str, target: str) -> Link:
     return tracing.attach_trace(program)
 
 
-def _iter(program: Program, section: str, target: str) -> Link:
+def _iter(program: Attachable, section: str, target: str) -> Link:
     return tracing.attach_iter(program)
 
 
-def _kprobe(program: Program, section: str, target: str) -> Link | None:
+def _kprobe(program: Attachable, section: str, target: str) -> Link | None:
     if not target:
         return None
     function, _, offset = target.partition("+")
@@ -59,19 +55,19 @@ def _kprobe(program: Program, section: str, target: str) -> Link | None:
     return kprobe.attach_kprobe(program, function, retprobe=retprobe, offset=int(offset or "0", 0))
 
 
-def _kprobe_multi(program: Program, section: str, target: str) -> Link | None:
+def _kprobe_multi(program: Attachable, section: str, target: str) -> Link | None:
     if not target:
         return None
     return kprobe.attach_kprobe_multi(program, target, retprobe=section.startswith("kretprobe"))
 
 
-def _ksyscall(program: Program, section: str, target: str) -> Link | None:
+def _ksyscall(program: Attachable, section: str, target: str) -> Link | None:
     if not target:
         return None
     return kprobe.attach_ksyscall(program, target, retprobe=section.startswith("kretsyscall"))
 
 
-def _uprobe(program: Program, section: str, target: str) -> Link | None:
+def _uprobe(program: Attachable, section: str, target: str) -> Link | None:
     if not target:
         return None
     binary, symbol, file_offset = parse_target(target)
@@ -79,7 +75,7 @@ def _uprobe(program: Program, section: str, target: str) -> Link | None:
     return uprobe.attach_uprobe(program, binary, symbol, offset=file_offset, retprobe=retprobe)
 
 
-def _uprobe_multi(program: Program, section: str, target: str) -> Link | None:
+def _uprobe_multi(program: Attachable, section: str, target: str) -> Link | None:
     if not target:
         return None
     binary, _, pattern = target.rpartition(":")
@@ -87,7 +83,7 @@ def _uprobe_multi(program: Program, section: str, target: str) -> Link | None:
     return uprobe.attach_uprobe_multi(program, binary, pattern, retprobe=retprobe)
 
 
-def _usdt(program: Program, section: str, target: str) -> Link | None:
+def _usdt(program: Attachable, section: str, target: str) -> Link | None:
     if not target:
         return None
     parts = target.rsplit(":", 2)
@@ -100,7 +96,7 @@ def _usdt(program: Program, section: str, target: str) -> Link | None:
     return usdt.attach_usdt(program, parts[0], parts[1], parts[2])
 
 
-def _needs_target(program: Program, section: str, target: str) -> None:
+def _needs_target(program: Attachable, section: str, target: str) -> None:
     """The hook (a cgroup, an interface, a namespace) is not in the section name."""
     return None
 
@@ -124,7 +120,7 @@ AUTO_ATTACH: dict[str, AutoAttach] = {
 }
 
 
-def attach_from_section(program: Program) -> Link | None:
+def attach_from_section(program: Attachable) -> Link | None:
     """Auto-attach from the section name, in libbpf's formats; None if it cannot."""
     definition = find_section_def(program.section)
     if definition is None or not definition.attach:

@@ -18,15 +18,38 @@ import os
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .. import syscall
 from ..errors import AttachError, BpfError, NotSupportedError
 from ..syscall.fd import Closing, OwnedFd
 from ..syscall.pins import pin_object, unpin_object
 
-if TYPE_CHECKING:
-    from ..program import Program
+
+class Attachable(Protocol):
+    """What attaching needs from a program (``Program`` is one): its name for messages,
+    its fd, its section and attach type for auto-attach, and the object it came from
+    (USDT reads that object's spec map). Links depend on this, never on ``Program``."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def section(self) -> str: ...
+
+    @property
+    def type(self) -> int: ...
+
+    @property
+    def fd(self) -> int: ...
+
+    @property
+    def expected_attach_type(self) -> int | None: ...
+
+    @property
+    def obj(self) -> Any: ...
+
+    def fileno(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -90,7 +113,7 @@ class Link(Closing):
         link._pin_path = os.fspath(path)
         return link
 
-    def update_program(self, program: Program) -> None:
+    def update_program(self, program: Attachable) -> None:
         """Atomically replace the attached program (LINK_UPDATE)."""
         syscall.link_update(self.fd, program.fd, what=self.description)
 
@@ -126,7 +149,7 @@ def _run_cleanups(cleanups: list[Callable[[], None]]) -> None:
 
 
 def create_link(
-    program: Program,
+    program: Attachable,
     target_fd: int,
     attach_type: int,
     what: str,
@@ -161,7 +184,7 @@ class InterfaceLink(Link):
             f"{self.description}: a netlink attachment has no bpf_link", errno.EOPNOTSUPP
         )
 
-    def update_program(self, program: Program) -> None:
+    def update_program(self, program: Attachable) -> None:
         """Refused: re-attach with ``replace=True`` instead."""
         raise NotSupportedError(
             f"{self.description}: re-attach with replace=True instead", errno.EOPNOTSUPP
@@ -177,7 +200,7 @@ class ProgAttachLink(Link):
     links): no bpf_link, so it is detached with PROG_DETACH when the link is closed or
     garbage collected, never left behind."""
 
-    def __init__(self, program: Program, target: OwnedFd, attach_type: int, what: str):
+    def __init__(self, program: Attachable, target: OwnedFd, attach_type: int, what: str):
         target_fd = os.dup(target.fd)  # owned by the hook below, which runs exactly once
         target.close()
 
@@ -201,7 +224,7 @@ class ProgAttachLink(Link):
 
 
 def prog_attach(
-    program: Program, target: OwnedFd, kind: int, what: str, flags: int = 0
+    program: Attachable, target: OwnedFd, kind: int, what: str, flags: int = 0
 ) -> ProgAttachLink:
     """PROG_ATTACH ``program`` to ``target`` (taken over) as a ``ProgAttachLink``."""
     try:

@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import errno
 import os
-from typing import TYPE_CHECKING
 
 from ..errors import AttachError
 from ..syscall.fd import OwnedFd
 from ..uapi import AttachFlags, AttachType
-from .base import Link, create_link, prog_attach
-
-if TYPE_CHECKING:
-    from ..program import Program
+from .base import Attachable, Link, create_link, prog_attach
 
 
 def attach_cgroup(
-    program: Program,
+    program: Attachable,
     cgroup: str | os.PathLike[str] | int,
     attach_type: int | None = None,
     *,

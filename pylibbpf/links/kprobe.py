@@ -7,21 +7,17 @@ from __future__ import annotations
 import ctypes
 import errno
 import fnmatch
-from typing import TYPE_CHECKING
 
 from .. import syscall
 from ..errors import AttachError, NotSupportedError
 from ..syscall import perf, system
 from ..uapi import AttachType
-from .base import Link, create_link
+from .base import Attachable, Link, create_link
 from .perf_event import attach_perf_event
-
-if TYPE_CHECKING:
-    from ..program import Program
 
 
 def attach_kprobe(
-    program: Program, function: str, *, retprobe: bool = False, offset: int = 0
+    program: Attachable, function: str, *, retprobe: bool = False, offset: int = 0
 ) -> Link:
     """A kprobe or kretprobe through the kprobe PMU and a perf_event link (a tracefs
     ``kprobe_events`` probe where the PMU is missing)."""
@@ -45,7 +41,7 @@ def attach_kprobe(
 
 
 def attach_tracefs_probe(
-    program: Program, kind: str, target: str, *, retprobe: bool, pid: int = -1, what: str
+    program: Attachable, kind: str, target: str, *, retprobe: bool, pid: int = -1, what: str
 ) -> Link:
     """The pre-PMU way (and the way on kernels built without the PMUs): a named probe in
     tracefs ``kprobe_events``/``uprobe_events``, opened as a tracepoint, removed again
@@ -72,7 +68,7 @@ def attach_tracefs_probe(
 
 
 def attach_kprobe_multi(
-    program: Program, pattern: str | list[str], *, retprobe: bool = False
+    program: Attachable, pattern: str | list[str], *, retprobe: bool = False
 ) -> Link:
     """One link over many kernel functions: a list of names, or a glob matched against
     tracefs' available_filter_functions."""
@@ -105,6 +101,6 @@ def syscall_function(name: str) -> str:
     return found
 
 
-def attach_ksyscall(program: Program, name: str, *, retprobe: bool = False) -> Link:
+def attach_ksyscall(program: Attachable, name: str, *, retprobe: bool = False) -> Link:
     """A kprobe on the kernel function behind system call ``name``."""
     return attach_kprobe(program, syscall_function(name), retprobe=retprobe)

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from .. import syscall
 from ..uapi import AttachType
-from .base import Link, create_link
-
-if TYPE_CHECKING:
-    from ..program import Program
+from .base import Attachable, Link, create_link
 
 
 def attach_netfilter(
-    program: Program, family: int, hook: int, priority: int, *, defrag: bool = False
+    program: Attachable, family: int, hook: int, priority: int, *, defrag: bool = False
 ) -> Link:
     """A netfilter hook: ``family`` NFPROTO_IPV4 (2) or IPV6 (10), ``hook``
     NF_INET_PRE_ROUTING (0) … POST_ROUTING (4), in this thread's network namespace."""

@@ -13,15 +13,12 @@ import errno
 import importlib
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import AttachError, NotSupportedError
 from ..syscall import system
 from ..syscall.fd import OwnedFd
-from .base import InterfaceLink, Link
-
-if TYPE_CHECKING:
-    from ..program import Program
+from .base import Attachable, InterfaceLink, Link
 
 XDP_FLAGS_UPDATE_IF_NOEXIST = 1 << 0
 TC_H_CLSACT_INGRESS = 0xFFFFFFF2
@@ -53,7 +50,7 @@ def _netlink_error(what: str, error: Exception) -> AttachError:
     return AttachError(f"{what}: netlink refused it: {os.strerror(code)}", code)
 
 
-def _interface_link(program: Program, description: str, detach: Callable[[Any], None]) -> Link:
+def _interface_link(program: Attachable, description: str, detach: Callable[[Any], None]) -> Link:
     """A Link holding a duplicate of the program fd (it keeps the program alive as long as
     the attachment is ours) that detaches through netlink, in the network namespace it was
     attached in, when closed."""
@@ -77,7 +74,7 @@ def _interface_link(program: Program, description: str, detach: Callable[[Any], 
 
 
 def attach_xdp(
-    program: Program, index: int, interface: int | str, *, flags: int = 0, replace: bool = False
+    program: Attachable, index: int, interface: int | str, *, flags: int = 0, replace: bool = False
 ) -> Link:
     """``ip link set dev IFACE xdp{generic,drv,offload} fd PROG``; refuses to replace a
     program already there unless ``replace``."""
@@ -108,7 +105,7 @@ def attach_xdp(
     return _interface_link(program, what, detach)
 
 
-def attach_tc(program: Program, index: int, interface: int | str, direction: str) -> Link:
+def attach_tc(program: Attachable, index: int, interface: int | str, direction: str) -> Link:
     """A direct-action cls_bpf filter on the interface's clsact ingress/egress hook,
     creating the clsact qdisc if needed (and deleting it again if it did)."""
     what = f"program {program.name!r} on tc {direction} of {interface!r} (clsact, netlink)"

@@ -5,20 +5,16 @@ from __future__ import annotations
 
 import errno
 import os
-from typing import TYPE_CHECKING
 
 from .. import syscall
 from ..errors import AttachError, BpfError
 from ..syscall import perf
 from ..syscall.fd import OwnedFd
 from ..uapi import AttachType
-from .base import Link
-
-if TYPE_CHECKING:
-    from ..program import Program
+from .base import Attachable, Link
 
 
-def attach_perf_event(program: Program, perf_fd: OwnedFd, what: str, *, cookie: int = 0) -> Link:
+def attach_perf_event(program: Attachable, perf_fd: OwnedFd, what: str, *, cookie: int = 0) -> Link:
     """Attach to a perf event (``perf_fd`` is taken over): a bpf_link (5.15+) or, on older
     kernels, the ioctl. A BPF ``cookie`` (``bpf_get_attach_cookie()``) needs the link."""
     opts = syscall.PerfEventLinkOpts(bpf_cookie=cookie) if cookie else None
@@ -36,7 +32,7 @@ def attach_perf_event(program: Program, perf_fd: OwnedFd, what: str, *, cookie: 
     return Link(perf_fd, what)  # closing the perf event detaches
 
 
-def attach_own_perf_event(program: Program, perf_fd: int, *, cookie: int = 0) -> Link:
+def attach_own_perf_event(program: Attachable, perf_fd: int, *, cookie: int = 0) -> Link:
     """A ``perf_event`` program on a perf event the caller opened (a sampling counter, a
     hardware event…); the link owns a duplicate of ``perf_fd``."""
     what = f"program {program.name!r} on perf event fd {perf_fd}"

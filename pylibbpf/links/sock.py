@@ -7,23 +7,20 @@ from __future__ import annotations
 import errno
 import os
 import socket
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import AttachError
 from ..syscall import system
 from ..syscall.fd import OwnedFd
 from ..uapi import AttachType
-from .base import Link, create_link, prog_attach
-
-if TYPE_CHECKING:
-    from ..program import Program
+from .base import Attachable, Link, create_link, prog_attach
 
 _SOL_SOCKET = 1
 _SO_DETACH_BPF = 27
 _SO_ATTACH_BPF = 50
 
 
-def attach_sockmap(program: Program, map_: Any, attach_type: int | None = None) -> Link:
+def attach_sockmap(program: Attachable, map_: Any, attach_type: int | None = None) -> Link:
     """sk_msg/sk_skb programs on a SOCKMAP/SOCKHASH (PROG_ATTACH to the map); closing the
     returned link detaches them."""
     kind = attach_type if attach_type is not None else program.expected_attach_type
@@ -35,7 +32,7 @@ def attach_sockmap(program: Program, map_: Any, attach_type: int | None = None) 
     return prog_attach(program, OwnedFd(os.dup(map_.fileno()), what), kind, what)
 
 
-def attach_netns(program: Program, netns: str | os.PathLike[str] = system.PROCESS_NETNS) -> Link:
+def attach_netns(program: Attachable, netns: str | os.PathLike[str] = system.PROCESS_NETNS) -> Link:
     """sk_lookup and flow_dissector programs, on a network namespace (this process's by
     default, or the one at path ``netns``)."""
     kind = program.expected_attach_type
@@ -46,7 +43,7 @@ def attach_netns(program: Program, netns: str | os.PathLike[str] = system.PROCES
         return create_link(program, fd.fd, kind, what)
 
 
-def attach_socket(program: Program, sock: Any) -> None:
+def attach_socket(program: Attachable, sock: Any) -> None:
     """Attach as a socket filter (SO_ATTACH_BPF) to ``sock`` or a socket fd."""
     fd = sock if isinstance(sock, int) else sock.fileno()
     try:

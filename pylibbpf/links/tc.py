@@ -4,18 +4,14 @@ clsact qdisc's direct-action filter made through netlink."""
 from __future__ import annotations
 
 import errno
-from typing import TYPE_CHECKING
 
 from .. import syscall
 from ..errors import AttachError, NotSupportedError
 from ..syscall import features
 from ..uapi import AttachType
 from . import netlink as rtnetlink
-from .base import Link, create_link
+from .base import Attachable, Link, create_link
 from .xdp import ifindex_of
-
-if TYPE_CHECKING:
-    from ..program import Program
 
 
 def _check_direction(direction: str, kind: str) -> None:
@@ -26,7 +22,11 @@ def _check_direction(direction: str, kind: str) -> None:
 
 
 def attach_tc(
-    program: Program, interface: int | str, direction: str = "ingress", *, tcx: bool | None = None
+    program: Attachable,
+    interface: int | str,
+    direction: str = "ingress",
+    *,
+    tcx: bool | None = None,
 ) -> Link:
     """tc ingress/egress: a tcx link on 6.6+ (``tcx=None`` or ``True``), else (or with
     ``tcx=False``) a direct-action cls_bpf filter on a clsact qdisc through netlink."""
@@ -36,7 +36,7 @@ def attach_tc(
     return rtnetlink.attach_tc(program, ifindex_of(interface), interface, direction)
 
 
-def attach_tcx(program: Program, interface: int | str, direction: str = "ingress") -> Link:
+def attach_tcx(program: Attachable, interface: int | str, direction: str = "ingress") -> Link:
     """A tcx link (Linux 6.6+) on an interface's ingress or egress."""
     _check_direction(direction, "tcx")
     if not features.has_tcx():

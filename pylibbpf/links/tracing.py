@@ -6,21 +6,18 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any, BinaryIO
 
 from .. import syscall
 from ..errors import AttachError, BpfError
 from ..syscall import perf
 from ..syscall.fd import OwnedFd
 from ..uapi import AttachType
-from .base import Link, create_link
+from .base import Attachable, Link, create_link
 from .perf_event import attach_perf_event
 
-if TYPE_CHECKING:
-    from ..program import Program
 
-
-def attach_tracepoint(program: Program, category: str, name: str) -> Link:
+def attach_tracepoint(program: Attachable, category: str, name: str) -> Link:
     """A tracepoint program on ``category:name`` (tracefs ``events/<category>/<name>``)."""
     what = f"program {program.name!r} on tracepoint {category}:{name}"
     attr = perf.PerfEventAttr(
@@ -32,7 +29,7 @@ def attach_tracepoint(program: Program, category: str, name: str) -> Link:
     return attach_perf_event(program, perf.perf_event_open(attr, what=what), what)
 
 
-def attach_raw_tracepoint(program: Program, name: str) -> Link:
+def attach_raw_tracepoint(program: Attachable, name: str) -> Link:
     """A raw tracepoint program on tracepoint ``name`` (RAW_TRACEPOINT_OPEN)."""
     what = f"program {program.name!r} on raw tracepoint {name}"
     try:
@@ -43,7 +40,7 @@ def attach_raw_tracepoint(program: Program, name: str) -> Link:
     return Link(OwnedFd(fd, what), what)
 
 
-def attach_trace(program: Program) -> Link:
+def attach_trace(program: Attachable) -> Link:
     """fentry/fexit/fmod_ret/lsm/tp_btf/freplace: the target was fixed at load time."""
     what = f"tracing program {program.name!r} ({program.section or program.type})"
     try:
@@ -62,7 +59,7 @@ class IterLink(Link):
         return os.fdopen(fd, "rb", buffering=0)
 
 
-def attach_iter(program: Program, map_: Any = None) -> IterLink:
+def attach_iter(program: Attachable, map_: Any = None) -> IterLink:
     """An iterator (``iter/task``, ``iter/bpf_map_elem`` with ``map_``…)."""
     what = f"iterator program {program.name!r}"
     opts = None

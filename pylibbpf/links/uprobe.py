@@ -7,25 +7,21 @@ from __future__ import annotations
 import ctypes
 import errno
 import fnmatch
-from typing import TYPE_CHECKING
 
 from .. import syscall
 from ..errors import AttachError, NotSupportedError
 from ..spec.elfsym import find_binary, read_image, resolve
 from ..syscall import perf
 from ..uapi import AttachType
-from .base import Link, create_link
+from .base import Attachable, Link, create_link
 from .kprobe import attach_tracefs_probe
 from .perf_event import attach_perf_event
-
-if TYPE_CHECKING:
-    from ..program import Program
 
 _REF_CTR_SHIFT = 32  # PERF_UPROBE_REF_CTR_OFFSET_SHIFT
 
 
 def attach_uprobe(
-    program: Program,
+    program: Attachable,
     binary: str,
     function: str | None = None,
     *,
@@ -62,7 +58,7 @@ def attach_uprobe(
 
 
 def attach_uprobe_multi(
-    program: Program,
+    program: Attachable,
     binary: str,
     functions: str | list[str],
     *,

@@ -7,7 +7,6 @@ from __future__ import annotations
 import errno
 import functools
 import weakref
-from typing import TYPE_CHECKING
 
 from ..btf import Btf
 from ..errors import AttachError, NotSupportedError
@@ -15,17 +14,14 @@ from ..maps import Map
 from ..spec.elfsym import find_binary, read_image
 from ..spec.usdt import SPECS_MAP, arg_types, read_notes, spec_record
 from ..syscall import system
-from .base import Link
+from .base import Attachable, Link
 from .uprobe import attach_uprobe
-
-if TYPE_CHECKING:
-    from ..program import Program
 
 # Spec slots in use, per specs map (freed when the link of a location closes).
 _spec_ids: weakref.WeakKeyDictionary[Map, set[int]] = weakref.WeakKeyDictionary()
 
 
-def _specs_map(program: Program) -> tuple[Map, Btf | None]:
+def _specs_map(program: Attachable) -> tuple[Map, Btf | None]:
     """The object's specs map and BTF (which says what its usdt.bpf.h supports)."""
     obj = program.obj
     if obj is None or SPECS_MAP not in obj.maps:
@@ -38,7 +34,7 @@ def _specs_map(program: Program) -> tuple[Map, Btf | None]:
 
 
 def attach_usdt(
-    program: Program, binary: str, provider: str, name: str, *, pid: int = -1, cookie: int = 0
+    program: Attachable, binary: str, provider: str, name: str, *, pid: int = -1, cookie: int = 0
 ) -> Link:
     """Attach ``program`` at every location of ``provider:name`` in ``binary``; one link
     (closing it detaches all locations and frees their spec slots)."""

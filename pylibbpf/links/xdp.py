@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import errno
 import socket
-from typing import TYPE_CHECKING
 
 from ..errors import AttachError
 from ..uapi import AttachType
 from . import netlink as rtnetlink
-from .base import Link, create_link
-
-if TYPE_CHECKING:
-    from ..program import Program
+from .base import Attachable, Link, create_link
 
 
 def ifindex_of(interface: int | str) -> int:
@@ -28,7 +24,7 @@ def ifindex_of(interface: int | str) -> int:
 
 
 def attach_xdp(
-    program: Program,
+    program: Attachable,
     interface: int | str,
     *,
     flags: int = 0,

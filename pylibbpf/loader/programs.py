@@ -11,13 +11,12 @@ import os
 import re
 import struct
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 from ..btf import Btf, Kind
 from ..btf.ext import LineInfo
 from ..errors import BpfError, LoadError, ObjectError
 from ..maps import Map
-from ..program import LoadOptions, Program
+from ..program import LoadOptions, Program, ProgramOwner
 from ..spec import core
 from ..spec.elf import read_object
 from ..spec.objspec import ExternSpec, ObjectSpec, ProgramSpec
@@ -27,9 +26,6 @@ from ..syscall import kernel_btf
 from ..syscall.fd import OwnedFd
 from ..uapi import ProgFlags, ProgType
 from .externs import KsymResolver, kconfig_layout
-
-if TYPE_CHECKING:
-    from .object import BpfObject
 
 _ATTACH_BTF_PREFIX = {
     "tp_btf": "btf_trace_",
@@ -41,7 +37,7 @@ _ATTACH_BTF_PREFIX = {
 }
 
 
-def declare_programs(spec: ObjectSpec, owner: BpfObject) -> dict[str, Program]:
+def declare_programs(spec: ObjectSpec, owner: ProgramOwner) -> dict[str, Program]:
     """The object's entry points as ``Program``s not yet loaded, typed from their section
     names; ``owner`` is remembered weakly (``Program.obj``)."""
     programs: dict[str, Program] = {}
