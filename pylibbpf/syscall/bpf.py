@@ -89,6 +89,17 @@ class SyscallHandler(Protocol):
 
 
 _ENTRY_MODULES = ("pylibbpf.syscall.bpf", "pylibbpf.syscall.elem")
+_KERNEL = _bpf_slow  # the real entry, whatever is installed
+
+
+def call_kernel(cmd: Cmd, attr: ctypes.Structure, size: int) -> int:
+    """The real ``bpf(2)``, for a handler that watches calls and passes them on; raises
+    ``OSError`` with the kernel's errno."""
+    result = int(_KERNEL(NR_BPF, int(cmd), ctypes.byref(attr), size))
+    if result < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+    return result
 _on_override: list[Callable[[], None]] = []  # e.g. forget cached feature probes
 
 
