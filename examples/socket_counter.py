@@ -11,7 +11,7 @@ import socket
 import struct
 
 import pylibbpf as bpf
-from pylibbpf.spec.insn import (
+from pylibbpf.insn import (
     FP,
     R0,
     R1,

@@ -26,6 +26,7 @@ class BpfError(OSError):
         self.message = message
 
     def __str__(self) -> str:
+        """The message alone (no errno prefix): it already names the errno."""
         return self.message
 
 

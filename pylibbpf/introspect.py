@@ -28,6 +28,7 @@ from .uapi import LinkType, MapType, ProgType
 
 
 def kind_name(enum: Any, value: int) -> str:
+    """An enum member's lower-case name, or the number if this pylibbpf does not know it."""
     try:
         return str(enum(value).name.lower())
     except ValueError:
@@ -50,6 +51,7 @@ def holders() -> dict[tuple[str, int], list[dict[str, Any]]]:
 
 
 def programs() -> list[ProgramInfo]:
+    """Every program loaded in the kernel, whoever loaded it."""
     infos = []
     for _, prog in _each(syscall.prog_get_next_id, Program.from_id):
         with prog:
@@ -58,6 +60,7 @@ def programs() -> list[ProgramInfo]:
 
 
 def maps() -> list[MapInfo]:
+    """Every map in the kernel, whoever created it."""
     infos = []
     for _, map_obj in _each(syscall.map_get_next_id, Map.from_id):
         with map_obj:
@@ -67,12 +70,15 @@ def maps() -> list[MapInfo]:
 
 @dataclass(frozen=True)
 class LinkRow:
+    """One bpf_link in the kernel, as ``link list`` shows it."""
+
     id: int
     type: str
     prog_id: int
 
 
 def links() -> list[LinkRow]:
+    """Every bpf_link in the kernel, whoever created it."""
     rows = []
     for link_id in syscall.iterate_ids(syscall.link_get_next_id):
         try:
@@ -86,6 +92,7 @@ def links() -> list[LinkRow]:
 
 
 def detach_link(link_id: int) -> None:
+    """Detach a link by id (LINK_DETACH), whoever holds it."""
     with OwnedFd(syscall.link_get_fd_by_id(link_id), f"link {link_id}") as fd:
         syscall.link_detach(fd.fd, what=f"link {link_id}")
 
@@ -120,11 +127,13 @@ def open_program(target: list[str]) -> Program:
 
 
 def open_map(target: list[str]) -> Map:
+    """A map named the way bpftool names it: ``42``, ``id 42``, ``name N``, ``pinned P``."""
     map_obj: Map = _open(target, "map", Map, maps)
     return map_obj
 
 
 def program_details(prog: Program) -> dict[str, Any]:
+    """A program's facts as ``prog show`` prints them."""
     info = prog.info()
     raw = syscall.obj_get_info_by_fd(prog.fd, syscall.ProgInfo(), what=f"program {info.id}")
     return {
@@ -171,8 +180,8 @@ def parse_bytes(words: list[str], size: int, what: str) -> bytes:
     """``1 0 0 0`` / ``0x01 0x00 ...`` (one per byte), or one integer for a sized field."""
     try:
         numbers = [int(word, 0) for word in words]
-    except ValueError:
-        raise BpfError(f"{what}: {' '.join(words)!r} is not a list of numbers", 22) from None
+    except ValueError as error:
+        raise BpfError(f"{what}: {' '.join(words)!r} is not a list of numbers", 22) from error
     if len(numbers) == 1 and size in (1, 2, 4, 8) and size > 1:
         value = numbers[0]
         return value.to_bytes(size, "little", signed=value < 0)
@@ -239,6 +248,7 @@ def _hex(data: Any) -> str:
 
 
 def value_hex(value: Any) -> Any:
+    """Bytes as bpftool prints them: two hex digits each."""
     if isinstance(value, list):  # per-CPU: one value per CPU
         return [_hex(v) for v in value]
     return _hex(value)

@@ -43,6 +43,7 @@ class MapBatches:
 
     @property
     def fd(self) -> int:
+        """The map's descriptor (``Map.fd``)."""
         raise NotImplementedError
 
     def _encode_value(self, value: Any) -> bytes:
@@ -113,6 +114,7 @@ class MapBatches:
         return list(zip(keys, values, strict=True))
 
     def lookup_and_delete_batch(self, *, chunk: int | None = None) -> list[tuple[Any, Any]]:
+        """Every (key, value) pair, removed as it is read (MAP_LOOKUP_AND_DELETE_BATCH)."""
         return self.lookup_batch(chunk=chunk, delete=True)
 
     def update_batch(
@@ -142,6 +144,7 @@ class MapBatches:
         )
 
     def delete_batch(self, keys: Iterable[Any] | bytes, *, chunk: int | None = None) -> int:
+        """Delete many keys (a sequence or a packed buffer); returns how many."""
         packed = self._key.encode_many(keys)
         return self._batch_write(
             Cmd.MAP_DELETE_BATCH, packed, None, len(packed) // self.key_size, 0, chunk

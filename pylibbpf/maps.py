@@ -323,20 +323,25 @@ class Map(MapBatches, Closing):
 
     @property
     def fd(self) -> int:
+        """The map's descriptor (EBADF ``BpfError`` before creation or after close)."""
         return self._owned().fd
 
     def fileno(self) -> int:
+        """The map's descriptor, for APIs that take file-like objects (and prog arrays' values)."""
         return self._owned().fd
 
     @property
     def created(self) -> bool:
+        """Whether the map exists in the kernel (created or adopted)."""
         return self._fd is not None
 
     @property
     def closed(self) -> bool:
+        """Whether this handle is closed (or was never created)."""
         return self._fd is None or self._fd.closed
 
     def close(self) -> None:
+        """Release this handle; the kernel frees the map once nothing else holds it."""
         self._ops.invalidate()
         if self._fd is not None:
             self._fd.close()
@@ -349,10 +354,12 @@ class Map(MapBatches, Closing):
         )
 
     def info(self) -> MapInfo:
+        """What the kernel reports about the map (``bpf_map_info``)."""
         return _map_info(self.fd, self._what)
 
     @property
     def id(self) -> int:
+        """The kernel's id of this map."""
         return self.info().id
 
     # ----------------------------------------------------------------- encoding
@@ -404,9 +411,11 @@ class Map(MapBatches, Closing):
         self._ops.push(self._encode_value(value), flags)
 
     def pop(self) -> Any:
+        """Queue/stack pop: remove and return the next value (None if empty)."""
         return self.lookup_and_delete(None)
 
     def peek(self) -> Any:
+        """Queue/stack peek: the next value without removing it (None if empty)."""
         raw = self._ops.lookup_keyless()
         return None if raw is None else self._decode_value(raw)
 
@@ -428,6 +437,7 @@ class Map(MapBatches, Closing):
     __iter__ = keys
 
     def values(self) -> Iterator[Any]:
+        """Iterate values (in key order, as ``items()``)."""
         for _, value in self.items():
             yield value
 
@@ -454,6 +464,7 @@ class Map(MapBatches, Closing):
         return removed
 
     def get(self, key: Any, default: Any = None) -> Any:
+        """The value for ``key``, or ``default`` if it is absent."""
         value = self.lookup(key)
         return default if value is None else value
 

@@ -79,6 +79,7 @@ class PerfBuffer(Closing):
             self._epoll.register(fd.fd, select.EPOLLIN)
 
     def fileno(self) -> int:
+        """The epoll fd: readable when any CPU's ring has data."""
         return self._epoll.fileno()
 
     def _consume_ring(self, ring: _PerfRing) -> int:
@@ -112,9 +113,11 @@ class PerfBuffer(Closing):
         return mem[start:end] + mem[PAGE : PAGE + length - first]
 
     def consume(self) -> int:
+        """Consume everything available on every CPU; returns the samples handed on."""
         return sum(self._consume_ring(ring) for ring in self._rings.values())
 
     def poll(self, timeout_ms: int = -1) -> int:
+        """Wait up to ``timeout_ms`` (-1: forever) for data, consume it; samples handed on."""
         try:
             ready = self._epoll.poll(timeout_ms / 1000 if timeout_ms >= 0 else -1)
         except InterruptedError:
@@ -122,6 +125,7 @@ class PerfBuffer(Closing):
         return sum(self._consume_ring(self._rings[fd]) for fd, _ in ready)
 
     def close(self) -> None:
+        """Unmap and close every CPU's perf event."""
         for ring in self._rings.values():
             ring.mem.close()
             ring.fd.close()

@@ -78,6 +78,8 @@ class LoadOptions:
 
 @dataclass
 class LoadResult:
+    """A loaded program's fd and the verifier log (kept when asked for)."""
+
     fd: int
     log: str
     log_truncated: bool

@@ -80,7 +80,7 @@ class _Ring:
         except OSError as error:
             raise BpfError(
                 f"map {map_.name!r}: cannot mmap the ring buffer: {error.strerror}", error.errno
-            ) from None
+            ) from error
         self._cons = ctypes.c_uint64.from_buffer(self._consumer)
         self._prod_view = memoryview(self._producer)
         self._prod = self._prod_view[:8].cast("Q")
@@ -279,6 +279,7 @@ class RingBuffer(Closing):
                 await self.wait_readable()
 
     def close(self) -> None:
+        """Unmap every ring and close the epoll set."""
         for ring in self._rings.values():
             ring.close()
         self._rings.clear()
@@ -315,7 +316,7 @@ class UserRingBuffer:
             raise BpfError(
                 f"map {map_.name!r}: cannot mmap the user ring buffer: {error.strerror}",
                 error.errno,
-            ) from None
+            ) from error
         self._pending: list[tuple[int, int]] = []
 
     def reserve(self, size: int) -> memoryview:
@@ -341,9 +342,11 @@ class UserRingBuffer:
         raise BpfError(f"map {self.map.name!r}: record was not reserved here", errno.EINVAL)
 
     def submit(self, view: memoryview) -> None:
+        """Hand a reserved record to the BPF side."""
         self._finish(view, 0)
 
     def discard(self, view: memoryview) -> None:
+        """Give a reserved record back without the BPF side seeing it."""
         self._finish(view, DISCARD)
 
     def write(self, data: bytes) -> None:
@@ -353,6 +356,7 @@ class UserRingBuffer:
         self.submit(view)
 
     def close(self) -> None:
+        """Unmap the ring."""
         self._consumer.close()
         self._producer.close()
 

@@ -34,6 +34,8 @@ OLD_PATHS = {
     "pylibbpf.uprobe": ("parse_target", "pylibbpf.spec.elfsym"),
     "pylibbpf.usdt": ("read_notes", "pylibbpf.spec.usdt"),
     "pylibbpf.ringbuf": ("PerfBuffer", "pylibbpf.perfbuf"),
+    "pylibbpf.btf.load": ("load_vmlinux", "pylibbpf.syscall.kernel_btf"),
+    "pylibbpf.btf.upload": ("fetch_btf", "pylibbpf.syscall.kernel_btf"),
 }
 
 
@@ -43,6 +45,14 @@ def test_old_paths_re_export_the_same_objects(old: str) -> None:
     module = importlib.import_module(old)
     assert getattr(module, name) is getattr(importlib.import_module(new), name)
     assert all(hasattr(module, exported) for exported in module.__all__)
+
+
+def test_the_instruction_builder_keeps_every_name() -> None:
+    """README and examples import registers and builders from pylibbpf.insn."""
+    from pylibbpf.insn import FP, R0, R10, assemble, mov64_imm, return_imm
+
+    assert FP == R10 and R0 == 0
+    assert assemble(mov64_imm(R0, 1), return_imm(1))
 
 
 def test_top_level_exports_the_public_classes() -> None:

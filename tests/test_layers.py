@@ -50,7 +50,8 @@ COMPAT = {
     f"pylibbpf.{name}"
     for name in [
         *("object", "link", "insn", "disasm", "helpers", "features", "fd", "sysinfo"),
-        *("perf", "elf", "sections", "core", "codec", "uprobe", "usdt"),
+        *("perf", "elf", "sections", "core", "codec", "uprobe", "usdt", "btf.load"),
+        "btf.upload",
     ]
 }
 # Imports inside functions that may point up (ARCHITECTURE.md names them): the Btf

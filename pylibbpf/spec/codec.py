@@ -42,16 +42,17 @@ class Codec:
         self.signed = signed
 
     def encode(self, obj: Any) -> bytes:
+        """``obj`` as exactly ``size`` bytes (bytes, int, ctypes, or an fd holder)."""
         size = self.size
         if isinstance(obj, bytes | bytearray | memoryview):
             data = bytes(obj)
         elif isinstance(obj, int):
             try:
                 return obj.to_bytes(size, "little", signed=obj < 0)
-            except OverflowError:
+            except OverflowError as error:
                 raise BpfError(
                     f"{self.what}: {obj} does not fit in {size} bytes", errno.ERANGE
-                ) from None
+                ) from error
         elif isinstance(obj, ctypes.Structure | ctypes.Union | ctypes.Array | ctypes._SimpleCData):
             data = bytes(obj)
         elif hasattr(obj, "fileno"):
@@ -83,9 +84,11 @@ class Codec:
         return b"".join(self.encode(obj) for obj in objs)
 
     def decode(self, data: bytes) -> Any:
+        """The bytes themselves (subclasses decode to int or ctypes)."""
         return data
 
     def decode_many(self, data: bytes, count: int) -> list[Any]:
+        """``count`` packed elements, decoded."""
         size = self.size
         return [self.decode(data[i * size : (i + 1) * size]) for i in range(count)]
 
@@ -96,9 +99,11 @@ class IntCodec(Codec):
     __slots__ = ()
 
     def decode(self, data: bytes) -> int:
+        """The little-endian integer."""
         return int.from_bytes(data, "little", signed=self.signed)
 
     def decode_many(self, data: bytes, count: int) -> list[Any]:
+        """``count`` packed integers, decoded at C speed."""
         fmt = {1: "B", 2: "H", 4: "I", 8: "Q"}.get(self.size)
         if fmt is None:
             return super().decode_many(data, count)
@@ -116,6 +121,7 @@ class CtypesCodec(Codec):
         self.ctype = ctype
 
     def decode(self, data: bytes) -> Any:
+        """A ctypes instance (a copy of the bytes)."""
         return self.ctype.from_buffer_copy(data)
 
 

@@ -88,8 +88,8 @@ def _skip_mods(btf: Btf, type_id: int) -> Type:
 def _access_indices(access: str, where: str) -> list[int]:
     try:
         return [int(part) for part in access.split(":")]
-    except ValueError:
-        raise RelocationError(f"{where}: malformed CO-RE access string {access!r}") from None
+    except ValueError as error:
+        raise RelocationError(f"{where}: malformed CO-RE access string {access!r}") from error
 
 
 # --------------------------------------------------------------------------- local specs
@@ -334,6 +334,7 @@ class CoreResolver:
         self._candidates: dict[int, list[tuple[Btf, Type]]] = {}
 
     def candidates(self, local_id: int) -> list[tuple[Btf, Type]]:
+        """Target types a local type may relocate to (by essential name and kind)."""
         cached = self._candidates.get(local_id)
         if cached is not None:
             return cached
@@ -367,6 +368,7 @@ class CoreResolver:
             self._candidates[local_id] = matched
 
     def resolve(self, relo: CoreRelo, insn: int, where: str) -> CoreResult:
+        """How one relocation resolves (or why it is poisoned)."""
         local_type = self.local[relo.type_id]
         kind = relo.kind
         where = f"{where}: CO-RE {kind.name} relocation on {local_type.describe()}"

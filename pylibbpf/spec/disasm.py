@@ -67,6 +67,7 @@ def disassemble(data: bytes, *, resolve_call: CallResolver | None = None) -> lis
 
 
 def format_insn(insn: Insn, index: int = 0, resolve_call: CallResolver | None = None) -> str:
+    """One instruction as bpftool's ``dump xlated`` writes it."""
     cls = insn.code & 0x07
     if cls in (Class.ALU, Class.ALU64):
         return _alu(insn, cls == Class.ALU64)

@@ -79,7 +79,7 @@ class _Parser:
             machine = self.elf["e_machine"]
             elfclass = self.elf.elfclass
         except (ELFError, ELFParseError, struct.error, ValueError, IndexError) as error:
-            raise ObjectError(f"{name}: not a valid ELF file: {error}") from None
+            raise ObjectError(f"{name}: not a valid ELF file: {error}") from error
         if machine not in ("EM_BPF", EM_BPF):
             raise ObjectError(
                 f"{name}: ELF machine is {machine}, not BPF (compile with clang -target bpf)"
@@ -138,7 +138,7 @@ class _Parser:
         except (ELFError, ELFParseError, struct.error, ValueError) as error:
             raise ObjectError(
                 f"{self.name}: section {section.name!r} is unreadable: {error}"
-            ) from None
+            ) from error
 
     def symbols(self) -> list[Symbol]:
         """The symbol table, decoded with ``struct`` (pyelftools is slow per record)."""

@@ -113,7 +113,7 @@ def _read_image(path: str, _mtime_ns: int) -> ElfImage:
                 if seg["p_type"] == "PT_LOAD"
             )
     except (OSError, ELFError) as error:
-        raise AttachError(f"cannot read {path} as an ELF binary: {error}", errno.ENOEXEC) from None
+        raise AttachError(f"cannot read {path} as an ELF binary: {error}", errno.ENOEXEC) from error
     return ElfImage(path, functions, segments)
 
 
@@ -143,5 +143,5 @@ def parse_target(target: str) -> tuple[str, str | None, int]:
         if (not offset and function[:2] in ("0x", "0X")) or function.isdigit():
             return binary, None, int(function, 0)
         return binary, function or None, int(offset or "0", 0)
-    except ValueError:
-        raise AttachError(f"uprobe target {target!r}: bad offset", errno.EINVAL) from None
+    except ValueError as error:
+        raise AttachError(f"uprobe target {target!r}: bad offset", errno.EINVAL) from error

@@ -233,8 +233,8 @@ def helper_id(helper: int | str) -> int:
     key = helper.removeprefix("bpf_")
     try:
         return _IDS[key]
-    except KeyError:
-        raise ValueError(f"unknown BPF helper {helper!r}") from None
+    except KeyError as error:
+        raise ValueError(f"unknown BPF helper {helper!r}") from error
 
 
 def helper_name(helper_id_: int) -> str:

@@ -19,6 +19,8 @@ _INSN = struct.Struct("<BBhi" if sys.byteorder == "little" else ">BBhi")
 
 
 class Class(IntEnum):
+    """Instruction classes (the low three bits of the opcode)."""
+
     LD = 0x00
     LDX = 0x01
     ST = 0x02
@@ -30,6 +32,8 @@ class Class(IntEnum):
 
 
 class Size(IntEnum):
+    """Memory access sizes."""
+
     W = 0x00
     H = 0x08
     B = 0x10
@@ -37,6 +41,8 @@ class Size(IntEnum):
 
 
 class Mode(IntEnum):
+    """Load/store modes."""
+
     IMM = 0x00
     ABS = 0x20
     IND = 0x40
@@ -46,6 +52,8 @@ class Mode(IntEnum):
 
 
 class Alu(IntEnum):
+    """ALU operations."""
+
     ADD = 0x00
     SUB = 0x10
     MUL = 0x20
@@ -63,6 +71,8 @@ class Alu(IntEnum):
 
 
 class Jmp(IntEnum):
+    """Jump operations."""
+
     JA = 0x00
     JEQ = 0x10
     JGT = 0x20
@@ -108,18 +118,23 @@ class Insn:
 
     @property
     def cls(self) -> int:
+        """The instruction's class."""
         return self.code & 0x07
 
     def is_ld_imm64(self) -> bool:
+        """Whether this is the first half of a 64-bit immediate load."""
         return self.code == Class.LD | Size.DW | Mode.IMM
 
     def is_call(self) -> bool:
+        """Whether this is a call (helper, kfunc or sub-program)."""
         return self.code == Class.JMP | Jmp.CALL
 
     def with_(self, **changes: int) -> Insn:
+        """A copy with some fields changed."""
         return replace(self, **changes)
 
     def encode(self) -> bytes:
+        """The 8 bytes of ``struct bpf_insn`` (host byte order)."""
         regs = (
             (self.src << 4 | self.dst) if sys.byteorder == "little" else (self.dst << 4 | self.src)
         )
@@ -160,68 +175,84 @@ def _flatten(parts: Iterable[Insn | Iterable[Insn]]) -> Iterator[Insn]:
 
 
 def mov64_imm(dst: int, imm: int) -> Insn:
+    """``dst = imm`` (64-bit)."""
     return Insn(Class.ALU64 | Alu.MOV | SRC_K, dst, 0, 0, imm)
 
 
 def mov64_reg(dst: int, src: int) -> Insn:
+    """``dst = src`` (64-bit)."""
     return Insn(Class.ALU64 | Alu.MOV | SRC_X, dst, src)
 
 
 def alu64_imm(op: Alu, dst: int, imm: int) -> Insn:
+    """``dst op= imm`` (64-bit)."""
     return Insn(Class.ALU64 | op | SRC_K, dst, 0, 0, imm)
 
 
 def alu64_reg(op: Alu, dst: int, src: int) -> Insn:
+    """``dst op= src`` (64-bit)."""
     return Insn(Class.ALU64 | op | SRC_X, dst, src)
 
 
 def ld_imm64(dst: int, value: int, src: int = 0) -> list[Insn]:
+    """``dst = imm64`` (two instructions; ``src`` selects a pseudo value)."""
     value &= 0xFFFFFFFFFFFFFFFF
     first = Insn(Class.LD | Size.DW | Mode.IMM, dst, src, 0, value & 0xFFFFFFFF)
     return [first, Insn(0, 0, 0, 0, value >> 32)]
 
 
 def ld_map_fd(dst: int, map_fd: int) -> list[Insn]:
+    """``dst = map`` (a map fd the kernel turns into the map's address)."""
     return ld_imm64(dst, map_fd, PSEUDO_MAP_FD)
 
 
 def ld_map_value(dst: int, map_fd: int, offset: int = 0) -> list[Insn]:
+    """``dst = &map[0] + offset`` (direct value access)."""
     return ld_imm64(dst, (offset << 32) | map_fd, PSEUDO_MAP_VALUE)
 
 
 def ldx_mem(size: Size, dst: int, src: int, off: int) -> Insn:
+    """``dst = *(size *)(src + off)``."""
     return Insn(Class.LDX | size | Mode.MEM, dst, src, off)
 
 
 def stx_mem(size: Size, dst: int, src: int, off: int) -> Insn:
+    """``*(size *)(dst + off) = src``."""
     return Insn(Class.STX | size | Mode.MEM, dst, src, off)
 
 
 def st_mem(size: Size, dst: int, off: int, imm: int) -> Insn:
+    """``*(size *)(dst + off) = imm``."""
     return Insn(Class.ST | size | Mode.MEM, dst, 0, off, imm)
 
 
 def atomic_add(size: Size, dst: int, src: int, off: int) -> Insn:
+    """``lock *(size *)(dst + off) += src``."""
     return Insn(Class.STX | size | Mode.ATOMIC, dst, src, off, Alu.ADD)
 
 
 def jmp_imm(op: Jmp, dst: int, imm: int, off: int) -> Insn:
+    """``if dst op imm goto +off``."""
     return Insn(Class.JMP | op | SRC_K, dst, 0, off, imm)
 
 
 def jmp_reg(op: Jmp, dst: int, src: int, off: int) -> Insn:
+    """``if dst op src goto +off``."""
     return Insn(Class.JMP | op | SRC_X, dst, src, off)
 
 
 def ja(off: int) -> Insn:
+    """``goto +off``."""
     return Insn(Class.JMP | Jmp.JA, 0, 0, off)
 
 
 def call(helper: int | str) -> Insn:
+    """A helper call, by id or name."""
     return Insn(Class.JMP | Jmp.CALL, 0, 0, 0, helper_id(helper))
 
 
 def exit_() -> Insn:
+    """``exit``: return r0."""
     return Insn(Class.JMP | Jmp.EXIT)
 
 

@@ -38,6 +38,7 @@ class Symbol:
 
     @property
     def weak(self) -> bool:
+        """Whether the symbol is weak (``__weak``)."""
         return self.bind == "STB_WEAK"
 
 
@@ -66,6 +67,7 @@ class ProgramSpec:
 
     @property
     def insn_count(self) -> int:
+        """Number of instructions."""
         return len(self.insns) // INSN_SIZE
 
 
@@ -81,6 +83,7 @@ class DataSectionSpec:
 
     @property
     def size(self) -> int:
+        """The section's size in bytes."""
         return len(self.data)
 
 
@@ -128,6 +131,7 @@ class StructOpsSpec:
 
     @property
     def autocreate(self) -> bool:
+        """False for ``SEC("?.struct_ops")``: not created unless asked."""
         return not self.section.startswith("?")
 
 

@@ -21,6 +21,8 @@ USDT = 8
 
 @dataclass(frozen=True)
 class SectionDef:
+    """What one SEC() prefix says: program type, attach type, flags, auto-attach kind."""
+
     prefix: str  # without the trailing "+"
     prog_type: P
     attach_type: A | None
@@ -29,6 +31,7 @@ class SectionDef:
     allow_suffix: bool = False  # "+" entries: "name" or "name/..."
 
     def matches(self, section: str) -> bool:
+        """Whether ``section`` is this entry's (exactly, or ``prefix/...`` for ``+`` entries)."""
         if section == self.prefix:
             return True
         return self.allow_suffix and section.startswith(self.prefix + "/")

@@ -146,7 +146,7 @@ def read_notes(path: str) -> list[UsdtNote]:
             word = 8 if elf.elfclass == 64 else 4
             order = "<" if elf.little_endian else ">"
     except (OSError, ELFError) as error:
-        raise AttachError(f"cannot read {path} as an ELF binary: {error}", errno.ENOEXEC) from None
+        raise AttachError(f"cannot read {path} as an ELF binary: {error}", errno.ENOEXEC) from error
     found = []
     position = 0
     while position + 12 <= len(data):

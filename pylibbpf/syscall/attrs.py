@@ -19,6 +19,8 @@ c_u64 = ctypes.c_uint64
 
 
 class MapCreateAttr(ctypes.Structure):
+    """The attr of MAP_CREATE."""
+
     _fields_ = [
         ("map_type", c_u32),
         ("key_size", c_u32),
@@ -40,6 +42,8 @@ class MapCreateAttr(ctypes.Structure):
 
 
 class MapElemAttr(ctypes.Structure):
+    """The attr of the single-element map commands."""
+
     _fields_ = [
         ("map_fd", c_u32),
         ("_pad", c_u32),
@@ -50,6 +54,8 @@ class MapElemAttr(ctypes.Structure):
 
 
 class MapBatchAttr(ctypes.Structure):
+    """The attr of the MAP_*_BATCH commands."""
+
     _fields_ = [
         ("in_batch", c_u64),
         ("out_batch", c_u64),
@@ -63,6 +69,8 @@ class MapBatchAttr(ctypes.Structure):
 
 
 class ProgLoadAttr(ctypes.Structure):
+    """The attr of PROG_LOAD."""
+
     _fields_ = [
         ("prog_type", c_u32),
         ("insn_cnt", c_u32),
@@ -96,6 +104,8 @@ class ProgLoadAttr(ctypes.Structure):
 
 
 class ObjAttr(ctypes.Structure):
+    """The attr of OBJ_PIN and OBJ_GET."""
+
     _fields_ = [
         ("pathname", c_u64),
         ("bpf_fd", c_u32),
@@ -105,6 +115,8 @@ class ObjAttr(ctypes.Structure):
 
 
 class ProgAttachAttr(ctypes.Structure):
+    """The attr of PROG_ATTACH and PROG_DETACH."""
+
     _fields_ = [
         ("target_fd", c_u32),  # union with target_ifindex
         ("attach_bpf_fd", c_u32),
@@ -117,6 +129,8 @@ class ProgAttachAttr(ctypes.Structure):
 
 
 class TestRunAttr(ctypes.Structure):
+    """The attr of PROG_TEST_RUN."""
+
     _fields_ = [
         ("prog_fd", c_u32),
         ("retval", c_u32),
@@ -137,6 +151,8 @@ class TestRunAttr(ctypes.Structure):
 
 
 class GetIdAttr(ctypes.Structure):
+    """The attr of the *_GET_NEXT_ID and *_GET_FD_BY_ID commands."""
+
     _fields_ = [
         ("start_id", c_u32),  # union with prog_id / map_id / btf_id / link_id
         ("next_id", c_u32),
@@ -145,10 +161,14 @@ class GetIdAttr(ctypes.Structure):
 
 
 class InfoAttr(ctypes.Structure):
+    """The attr of OBJ_GET_INFO_BY_FD."""
+
     _fields_ = [("bpf_fd", c_u32), ("info_len", c_u32), ("info", c_u64)]
 
 
 class ProgQueryAttr(ctypes.Structure):
+    """The attr of PROG_QUERY."""
+
     _fields_ = [
         ("target_fd", c_u32),
         ("attach_type", c_u32),
@@ -165,10 +185,14 @@ class ProgQueryAttr(ctypes.Structure):
 
 
 class RawTracepointAttr(ctypes.Structure):
+    """The attr of RAW_TRACEPOINT_OPEN."""
+
     _fields_ = [("name", c_u64), ("prog_fd", c_u32), ("_pad", c_u32), ("cookie", c_u64)]
 
 
 class BtfLoadAttr(ctypes.Structure):
+    """The attr of BTF_LOAD."""
+
     _fields_ = [
         ("btf", c_u64),
         ("btf_log_buf", c_u64),
@@ -182,6 +206,8 @@ class BtfLoadAttr(ctypes.Structure):
 
 
 class TaskFdQueryAttr(ctypes.Structure):
+    """The attr of TASK_FD_QUERY."""
+
     _fields_ = [
         ("pid", c_u32),
         ("fd", c_u32),
@@ -211,6 +237,8 @@ class LinkCreateAttr(ctypes.Structure):
 
 
 class LinkUpdateAttr(ctypes.Structure):
+    """The attr of LINK_UPDATE."""
+
     _fields_ = [
         ("link_fd", c_u32),
         ("new_prog_fd", c_u32),  # union with new_map_fd
@@ -226,10 +254,14 @@ class FdAttr(ctypes.Structure):
 
 
 class IterCreateAttr(ctypes.Structure):
+    """The attr of ITER_CREATE."""
+
     _fields_ = [("link_fd", c_u32), ("flags", c_u32)]
 
 
 class ProgBindMapAttr(ctypes.Structure):
+    """The attr of PROG_BIND_MAP."""
+
     _fields_ = [("prog_fd", c_u32), ("map_fd", c_u32), ("flags", c_u32)]
 
 
@@ -237,18 +269,26 @@ class ProgBindMapAttr(ctypes.Structure):
 
 
 class TracingLinkOpts(ctypes.Structure):
+    """LINK_CREATE's tail for tracing links (fentry/fexit…)."""
+
     _fields_ = [("target_btf_id", c_u32), ("_pad", c_u32), ("cookie", c_u64)]
 
 
 class IterLinkOpts(ctypes.Structure):
+    """LINK_CREATE's tail for iterators."""
+
     _fields_ = [("iter_info", c_u64), ("iter_info_len", c_u32)]
 
 
 class PerfEventLinkOpts(ctypes.Structure):
+    """LINK_CREATE's tail for perf_event links (the BPF cookie)."""
+
     _fields_ = [("bpf_cookie", c_u64)]
 
 
 class KprobeMultiLinkOpts(ctypes.Structure):
+    """LINK_CREATE's tail for kprobe.multi links."""
+
     _fields_ = [
         ("flags", c_u32),
         ("cnt", c_u32),
@@ -259,14 +299,20 @@ class KprobeMultiLinkOpts(ctypes.Structure):
 
 
 class NetfilterLinkOpts(ctypes.Structure):
+    """LINK_CREATE's tail for netfilter links."""
+
     _fields_ = [("pf", c_u32), ("hooknum", c_u32), ("priority", c_s32), ("flags", c_u32)]
 
 
 class TcxLinkOpts(ctypes.Structure):
+    """LINK_CREATE's tail for tcx links."""
+
     _fields_ = [("relative_fd", c_u32), ("_pad", c_u32), ("expected_revision", c_u64)]
 
 
 class UprobeMultiLinkOpts(ctypes.Structure):
+    """LINK_CREATE's tail for uprobe.multi links."""
+
     _fields_ = [
         ("path", c_u64),
         ("offsets", c_u64),
@@ -282,6 +328,8 @@ class UprobeMultiLinkOpts(ctypes.Structure):
 
 
 class MapInfo(ctypes.Structure):
+    """``struct bpf_map_info``."""
+
     _fields_ = [
         ("type", c_u32),
         ("id", c_u32),
@@ -303,6 +351,8 @@ class MapInfo(ctypes.Structure):
 
 
 class ProgInfo(ctypes.Structure):
+    """``struct bpf_prog_info``."""
+
     _fields_ = [
         ("type", c_u32),
         ("id", c_u32),
@@ -346,6 +396,8 @@ class ProgInfo(ctypes.Structure):
 
 
 class BtfInfo(ctypes.Structure):
+    """``struct bpf_btf_info``."""
+
     _fields_ = [
         ("btf", c_u64),
         ("btf_size", c_u32),

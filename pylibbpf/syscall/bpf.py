@@ -100,6 +100,8 @@ def call_kernel(cmd: Cmd, attr: ctypes.Structure, size: int) -> int:
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err))
     return result
+
+
 _on_override: list[Callable[[], None]] = []  # e.g. forget cached feature probes
 
 
@@ -210,6 +212,7 @@ def map_create(
     token_fd: int = 0,
     what: str = "",
 ) -> int:
+    """MAP_CREATE: a new map; returns its fd."""
     attr = MapCreateAttr(
         map_type=map_type,
         key_size=key_size,
@@ -248,6 +251,7 @@ def map_lookup_elem(map_fd: int, key: Any, value: Any, flags: int = 0, *, what: 
 
 
 def map_update_elem(map_fd: int, key: Any, value: Any, flags: int = 0, *, what: str = "") -> None:
+    """MAP_UPDATE_ELEM: insert or replace ``key``'s value."""
     _elem(Cmd.MAP_UPDATE_ELEM, map_fd, key, value, flags, what)
 
 
@@ -264,15 +268,19 @@ def map_get_next_key(map_fd: int, key: Any, next_key: Any, *, what: str = "") ->
 def map_lookup_and_delete_elem(
     map_fd: int, key: Any, value: Any, flags: int = 0, *, what: str = ""
 ) -> bool:
+    """MAP_LOOKUP_AND_DELETE_ELEM; False if there is no such key."""
     return _elem(Cmd.MAP_LOOKUP_AND_DELETE_ELEM, map_fd, key, value, flags, what)
 
 
 def map_freeze(map_fd: int, *, what: str = "") -> None:
+    """MAP_FREEZE: read-only for user space from now on."""
     bpf(Cmd.MAP_FREEZE, FdAttr(fd=map_fd), what=what)
 
 
 @dataclass(frozen=True)
 class BatchResult:
+    """What one MAP_*_BATCH call did."""
+
     count: int  # elements processed by this call
     done: bool  # the kernel reported the end of the map (ENOENT)
 
@@ -323,6 +331,8 @@ def prog_load(attr: ProgLoadAttr, *, what: str = "") -> int:
 
 @dataclass(frozen=True)
 class TestRunResult:
+    """What BPF_PROG_TEST_RUN returned."""
+
     retval: int
     duration_ns: int  # average per repetition, as the kernel reports it
     data: bytes
@@ -342,6 +352,7 @@ def prog_test_run(
     batch_size: int = 0,
     what: str = "",
 ) -> TestRunResult:
+    """BPF_PROG_TEST_RUN: run a program on ``data``/``ctx`` in the kernel."""
     out_size = len(data) + 256 if data_out_size is None else data_out_size
     data_out = ctypes.create_string_buffer(max(out_size, 1))
     data_in = ctypes.create_string_buffer(data, len(data)) if data else None
@@ -370,6 +381,7 @@ def prog_test_run(
 
 
 def prog_bind_map(prog_fd: int, map_fd: int, *, what: str = "") -> None:
+    """PROG_BIND_MAP: keep a map alive as long as the program."""
     bpf(Cmd.PROG_BIND_MAP, ProgBindMapAttr(prog_fd=prog_fd, map_fd=map_fd), what=what)
 
 
@@ -377,12 +389,14 @@ def prog_bind_map(prog_fd: int, map_fd: int, *, what: str = "") -> None:
 
 
 def obj_pin(fd: int, path: str | os.PathLike[str], *, what: str = "") -> None:
+    """OBJ_PIN: pin an object's fd on bpffs."""
     raw = _path_bytes(path)
     attr = ObjAttr(pathname=_address(raw), bpf_fd=fd)
     bpf(Cmd.OBJ_PIN, attr, what=f"{what} pin at {os.fspath(path)!r}")
 
 
 def obj_get(path: str | os.PathLike[str], *, flags: int = 0, what: str = "") -> int:
+    """OBJ_GET: an fd of a pinned object."""
     raw = _path_bytes(path)
     attr = ObjAttr(pathname=_address(raw), file_flags=flags)
     return bpf(Cmd.OBJ_GET, attr, what=what or f"pinned object {os.fspath(path)!r}")
@@ -402,6 +416,7 @@ def prog_attach(
     expected_revision: int = 0,
     what: str = "",
 ) -> None:
+    """PROG_ATTACH: attach a program to a cgroup, sockmap, … without a link."""
     attr = ProgAttachAttr(
         target_fd=target_fd,
         attach_bpf_fd=prog_fd,
@@ -417,6 +432,7 @@ def prog_attach(
 def prog_detach(
     target_fd: int, prog_fd: int, attach_type: int, *, flags: int = 0, what: str = ""
 ) -> None:
+    """PROG_DETACH: undo a PROG_ATTACH."""
     attr = ProgAttachAttr(
         target_fd=target_fd, attach_bpf_fd=prog_fd, attach_type=attach_type, attach_flags=flags
     )
@@ -425,6 +441,8 @@ def prog_detach(
 
 @dataclass(frozen=True)
 class ProgQueryResult:
+    """The programs PROG_QUERY found at a hook."""
+
     attach_flags: int
     prog_ids: list[int]
     revision: int
@@ -455,6 +473,7 @@ def prog_query(
 
 
 def raw_tracepoint_open(name: str | None, prog_fd: int, *, cookie: int = 0, what: str = "") -> int:
+    """RAW_TRACEPOINT_OPEN: a raw tracepoint link (``name=None``: BTF-attached programs)."""
     raw = name.encode() + b"\0" if name is not None else None
     attr = RawTracepointAttr(name=_address(raw), prog_fd=prog_fd, cookie=cookie)
     return bpf(Cmd.RAW_TRACEPOINT_OPEN, attr, what=what or f"raw tracepoint {name!r}")
@@ -469,6 +488,7 @@ def link_create(
     opts: ctypes.Structure | None = None,
     what: str = "",
 ) -> int:
+    """LINK_CREATE: a bpf_link; ``opts`` fills the per-kind part of the attr."""
     attr = LinkCreateAttr(prog_fd=prog_fd, target_fd=target_fd, attach_type=attach_type)
     attr.flags = flags
     if opts is not None:
@@ -480,6 +500,7 @@ def link_create(
 def link_update(
     link_fd: int, new_prog_fd: int, *, old_prog_fd: int = 0, flags: int = 0, what: str = ""
 ) -> None:
+    """LINK_UPDATE: swap the program (or struct_ops map) behind a link."""
     attr = LinkUpdateAttr(
         link_fd=link_fd, new_prog_fd=new_prog_fd, flags=flags, old_prog_fd=old_prog_fd
     )
@@ -487,10 +508,12 @@ def link_update(
 
 
 def link_detach(link_fd: int, *, what: str = "") -> None:
+    """LINK_DETACH: detach a link even if others hold it."""
     bpf(Cmd.LINK_DETACH, FdAttr(fd=link_fd), what=what, size=4)
 
 
 def iter_create(link_fd: int, *, what: str = "") -> int:
+    """ITER_CREATE: a readable fd that runs an iterator program."""
     return bpf(Cmd.ITER_CREATE, IterCreateAttr(link_fd=link_fd), what=what, size=8)
 
 
@@ -501,6 +524,8 @@ def enable_stats(stats_type: int) -> int:
 
 @dataclass(frozen=True)
 class TaskFdQueryResult:
+    """What TASK_FD_QUERY says about a process's fd."""
+
     prog_id: int
     fd_type: int
     name: str
@@ -526,6 +551,7 @@ def task_fd_query(pid: int, fd: int, *, what: str = "") -> TaskFdQueryResult:
 
 
 def btf_load(attr: BtfLoadAttr, *, what: str = "") -> int:
+    """BTF_LOAD with a caller-built attr; returns the BTF's fd."""
     return bpf(Cmd.BTF_LOAD, attr, what=what or "BTF")
 
 
@@ -544,18 +570,22 @@ def _next_id(cmd: Cmd, start: int) -> int | None:
 
 
 def prog_get_next_id(start: int) -> int | None:
+    """The next program id after ``start`` (None at the end)."""
     return _next_id(Cmd.PROG_GET_NEXT_ID, start)
 
 
 def map_get_next_id(start: int) -> int | None:
+    """The next map id after ``start`` (None at the end)."""
     return _next_id(Cmd.MAP_GET_NEXT_ID, start)
 
 
 def btf_get_next_id(start: int) -> int | None:
+    """The next BTF id after ``start`` (None at the end)."""
     return _next_id(Cmd.BTF_GET_NEXT_ID, start)
 
 
 def link_get_next_id(start: int) -> int | None:
+    """The next link id after ``start`` (None at the end)."""
     return _next_id(Cmd.LINK_GET_NEXT_ID, start)
 
 
@@ -564,18 +594,22 @@ def _fd_by_id(cmd: Cmd, obj_id: int, flags: int, kind: str) -> int:
 
 
 def prog_get_fd_by_id(prog_id: int, flags: int = 0) -> int:
+    """An fd of the program with this id."""
     return _fd_by_id(Cmd.PROG_GET_FD_BY_ID, prog_id, flags, "program")
 
 
 def map_get_fd_by_id(map_id: int, flags: int = 0) -> int:
+    """An fd of the map with this id."""
     return _fd_by_id(Cmd.MAP_GET_FD_BY_ID, map_id, flags, "map")
 
 
 def btf_get_fd_by_id(btf_id: int, flags: int = 0) -> int:
+    """An fd of the BTF object with this id."""
     return _fd_by_id(Cmd.BTF_GET_FD_BY_ID, btf_id, flags, "BTF")
 
 
 def link_get_fd_by_id(link_id: int, flags: int = 0) -> int:
+    """An fd of the link with this id."""
     return _fd_by_id(Cmd.LINK_GET_FD_BY_ID, link_id, flags, "link")
 
 

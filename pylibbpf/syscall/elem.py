@@ -88,6 +88,7 @@ class MapElemOps:
             self._kview[:] = self._encode_key(key)
 
     def lookup(self, key: Any, flags: int = 0) -> bytes | None:
+        """The value bytes for ``key``, or None if absent."""
         try:
             self._kview[:] = key
         except (TypeError, ValueError):
@@ -105,6 +106,7 @@ class MapElemOps:
         return self._vbuf.raw
 
     def update(self, key: Any, value: Any, flags: int = 0) -> None:
+        """Insert or replace ``key``'s value."""
         try:
             self._kview[:] = key
         except (TypeError, ValueError):
@@ -123,6 +125,7 @@ class MapElemOps:
             raise self._fail(Cmd.MAP_UPDATE_ELEM)
 
     def delete(self, key: Any) -> bool:
+        """Delete ``key``; False if it was not there."""
         try:
             self._kview[:] = key
         except (TypeError, ValueError):

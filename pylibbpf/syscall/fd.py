@@ -29,6 +29,7 @@ class Closing:
     __slots__ = ()
 
     def close(self) -> None:
+        """Release what the object holds."""
         raise NotImplementedError
 
     def __enter__(self) -> Self:
@@ -79,10 +80,12 @@ class OwnedFd(Closing):
         return self._fd
 
     def fileno(self) -> int:
+        """The descriptor number, for APIs that take file-like objects."""
         return self.fd
 
     @property
     def closed(self) -> bool:
+        """Whether ``close()`` ran."""
         return self._fd < 0
 
     def close(self) -> None:

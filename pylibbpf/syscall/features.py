@@ -135,6 +135,7 @@ _STORAGE_MAPS = {
 
 @functools.cache
 def has_map_type(map_type: MapType) -> bool:
+    """Whether this kernel creates maps of ``map_type``."""
     key, value, entries, flags, extra, btf_fd = 4, 4, 1, 0, 0, 0
     if map_type in (MapType.RINGBUF, MapType.USER_RINGBUF):
         key, value, entries = 0, 0, _PAGE
@@ -226,6 +227,7 @@ _NEEDS_TARGET = {ProgType.TRACING, ProgType.EXT, ProgType.LSM, ProgType.STRUCT_O
 
 @functools.cache
 def has_prog_type(prog_type: ProgType | int) -> bool:
+    """Whether this kernel loads programs of ``prog_type``."""
     try:
         prog_type = ProgType(prog_type)
     except ValueError:
@@ -264,6 +266,7 @@ def has_helper(prog_type: ProgType, helper: int | str) -> bool:
 
 @functools.cache
 def has_mmapable_maps() -> bool:
+    """Whether array maps can be mmapped (BPF_F_MMAPABLE, 5.5+)."""
     try:
         fd = bpf.map_create(MapType.ARRAY, 4, 4, 1, flags=MapFlags.MMAPABLE, what="feature probe")
         return _close(fd)
@@ -273,6 +276,7 @@ def has_mmapable_maps() -> bool:
 
 @functools.cache
 def has_btf() -> bool:
+    """Whether this kernel accepts BTF (BTF_LOAD)."""
     fd = _load_tiny_btf()
     return fd is not None and _close(fd)
 

@@ -39,6 +39,7 @@ _kernel: dict[str, Btf] = {}
 
 
 def cache_dir() -> Path:
+    """Where the on-disk BTF index lives (``$XDG_CACHE_HOME/pylibbpf``)."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "pylibbpf"
 
@@ -151,11 +152,11 @@ def load_vmlinux(path: str | os.PathLike[str] | None = None) -> Btf:
             return cached
         try:
             data = read_btf_file(key)
-        except FileNotFoundError:
+        except FileNotFoundError as error:
             raise ObjectError(
                 f"{key} does not exist: this kernel was built without BTF "
                 "(CONFIG_DEBUG_INFO_BTF); give a BTF file instead"
-            ) from None
+            ) from error
         btf = parse_indexed(data, "vmlinux")
         _kernel[key] = btf
         return btf
@@ -179,8 +180,10 @@ def load_module(name: str) -> Btf:
             return cached
     try:
         data = read_btf_file(key)
-    except FileNotFoundError:
-        raise ObjectError(f"module {name!r} has no BTF (not loaded, or built without it)") from None
+    except FileNotFoundError as error:
+        raise ObjectError(
+            f"module {name!r} has no BTF (not loaded, or built without it)"
+        ) from error
     btf = Btf(data, name=name, base=base)
     with _lock:
         _kernel[key] = btf
@@ -216,7 +219,7 @@ def load_btf(raw: bytes, *, name: str = "BTF") -> OwnedFd:
             f"{name}: the kernel rejected the BTF [{errno.errorcode.get(first.errno or 0, '?')}]"
             + (f":\n{detail}" if detail else ""),
             first.errno,
-        ) from None
+        ) from first
 
 
 def fetch_btf(btf_id: int) -> Btf:

@@ -107,6 +107,7 @@ def effective_capabilities() -> set[str]:
 
 
 def permission_hint() -> str:
+    """Why a privileged command was refused: the capabilities held, and the sysctl."""
     caps = effective_capabilities()
     if {"CAP_BPF", "CAP_SYS_ADMIN"} <= caps:
         return (
