@@ -9,6 +9,7 @@ list with one value per possible CPU and accept either such a list or one value 
 from __future__ import annotations
 
 import errno
+import functools
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -138,13 +139,17 @@ class Map(MapBatches, Closing):
         self._key = codec_for(self._key_type, self.key_size, self._what, "key")
         self._value = codec_for(self._value_type, self.value_size, self._what, "value")
         self._raw_values = type(self._value) is Codec and not self.percpu
+        # The encoder is a function of the codec, not a bound method of this map: the map
+        # holds its ops, and a reference back would keep both alive until a gc pass.
         self._ops = syscall.MapElemOps(
             fd.fd,
             self.key_size,
             self._slot_size * self._ncpus,
             self._what,
             self._key.encode,
-            self._encode_value,
+            functools.partial(
+                _encode_value, self._value, self.percpu, self._slot_size, self._ncpus, self._what
+            ),
         )
 
     # ----------------------------------------------------------------- construction
@@ -365,18 +370,9 @@ class Map(MapBatches, Closing):
     # ----------------------------------------------------------------- encoding
 
     def _encode_value(self, value: Any) -> bytes:
-        if not self.percpu:
-            return self._value.encode(value)
-        slot = self._slot_size
-        if isinstance(value, list | tuple):
-            if len(value) != self._ncpus:
-                raise BpfError(
-                    f"{self._what}: per-CPU value needs {self._ncpus} entries "
-                    f"(one per possible CPU), got {len(value)}",
-                    errno.EINVAL,
-                )
-            return b"".join(self._value.encode(v).ljust(slot, b"\0") for v in value)
-        return self._value.encode(value).ljust(slot, b"\0") * self._ncpus
+        return _encode_value(
+            self._value, self.percpu, self._slot_size, self._ncpus, self._what, value
+        )
 
     def _decode_value(self, raw: bytes) -> Any:
         if not self.percpu:
@@ -513,6 +509,23 @@ class Map(MapBatches, Closing):
     def pin_path(self) -> str | None:
         """Where this map is pinned (by ``pin()``, ``from_pinned()`` or pin-by-name)."""
         return self._pin_path
+
+
+def _encode_value(
+    codec: Codec, percpu: bool, slot: int, ncpus: int, what: str, value: Any
+) -> bytes:
+    """A value's bytes; per-CPU maps take one value per possible CPU, or one for all."""
+    if not percpu:
+        return codec.encode(value)
+    if isinstance(value, list | tuple):
+        if len(value) != ncpus:
+            raise BpfError(
+                f"{what}: per-CPU value needs {ncpus} entries "
+                f"(one per possible CPU), got {len(value)}",
+                errno.EINVAL,
+            )
+        return b"".join(codec.encode(v).ljust(slot, b"\0") for v in value)
+    return codec.encode(value).ljust(slot, b"\0") * ncpus
 
 
 class _NotCreatedOps:
