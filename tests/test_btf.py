@@ -23,7 +23,7 @@ from pylibbpf.btf.encode import KernelBtfSupport, encode, encode_btf, fixup_data
 from pylibbpf.btf.ext import BtfExt, CoreReloKind
 from pylibbpf.btf.file import from_elf
 from pylibbpf.errors import ObjectError
-from pylibbpf.syscall import kernel_btf
+from pylibbpf.syscall import btf_index
 from pylibbpf.syscall.kernel_btf import load_btf
 
 VMLINUX = Path("/sys/kernel/btf/vmlinux")
@@ -197,7 +197,7 @@ def test_stale_index_is_rejected() -> None:
 
     wrong: array[int] = array("I", [0, 3])  # claims the second record starts at word 3
     stale = Btf(encode([u32, ptr]), offsets=wrong)
-    assert kernel_btf._index_consistent(good) and not kernel_btf._index_consistent(stale)
+    assert btf_index._index_consistent(good) and not btf_index._index_consistent(stale)
 
 
 @pytest.mark.skipif(not Btf.module_names(), reason="no module BTF on this kernel (no modules)")
