@@ -128,3 +128,18 @@ def test_maps_and_programs_release_their_fds_on_close(
             obj.load()
             assert kernel.open_objects()
         assert kernel.open_objects() == []
+
+
+def test_a_failed_load_undoes_what_it_did(
+    bpf_object: Callable[[str], Path], tmp_path: Path
+) -> None:
+    pins = tmp_path / "pins"
+    with fake_kernel(reject=("bad",)) as kernel:
+        obj = bpf.BpfObject.open(bpf_object("rollback"), pin_root_path=str(pins))
+        with pytest.raises(bpf.LoadError, match="program 'bad'") as failure:
+            obj.load()
+        assert "R0 !read_ok" in failure.value.log
+        made = {o.name for o in kernel.objects.values()}
+        assert {"kept", "good", "btf"} <= made  # it got that far…
+        assert kernel.open_objects() == []  # …and released all of it
+        assert not pins.exists()  # the pin and the pin root it made are gone

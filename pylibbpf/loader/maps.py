@@ -9,6 +9,7 @@ per possible CPU).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import mmap
 import os
@@ -122,22 +123,16 @@ class MapCreator:
     """Creates one object's maps during one ``load()`` and remembers what it did: which
     pinned maps it reused and which pins it made (a failed load removes those)."""
 
-    def __init__(
-        self,
-        spec: ObjectSpec,
-        maps: dict[str, Map],
-        pin_root_path: str,
-        btf_fd: OwnedFd | None,
-        btf_error: str,
-    ) -> None:
+    def __init__(self, spec: ObjectSpec, maps: dict[str, Map], pin_root_path: str) -> None:
         self.spec = spec
         self.name = spec.name
         self.maps = maps
         self.pin_root_path = pin_root_path
-        self.btf_fd = btf_fd
-        self.btf_error = btf_error
+        self.btf_fd: OwnedFd | None = None  # the object's BTF in the kernel, once uploaded
+        self.btf_error = ""  # why it is not, if it is not
         self.reused: set[str] = set()
         self.pinned: list[str] = []
+        self.made_pin_root = False
 
     def _btf(self, key_id: int, value_id: int) -> MapBtf | None:
         if self.btf_fd is None or not value_id:
@@ -209,6 +204,8 @@ class MapCreator:
             if inner is not None:
                 inner.close()
         if spec.pinning == PIN_BY_NAME:
+            if not self.pinned and not os.path.isdir(self.pin_root_path):
+                self.made_pin_root = True  # Map.pin makes it, as libbpf does
             map_obj.pin(path)
             self.pinned.append(path)
 
@@ -307,12 +304,19 @@ class MapCreator:
                 self.maps[name].update(slot, target.fileno())
 
     def undo(self) -> None:
-        """Remove the pins this load made (after a failure); the maps close with the object."""
+        """Remove the pins this load made, and the pin root if it made that (after a
+        failure); the maps themselves close with the object."""
         for path in reversed(self.pinned):
             try:
                 os.unlink(path)
             except FileNotFoundError:
                 pass
             except OSError as error:
-                raise BpfError(f"{self.name}: cannot remove pin {path!r}", error.errno) from error
+                raise BpfError(
+                    f"{self.name}: cannot remove pin {path!r}: {error.strerror}", error.errno
+                ) from error
         self.pinned.clear()
+        if self.made_pin_root:
+            with contextlib.suppress(OSError):  # not empty: someone else pinned there
+                os.rmdir(self.pin_root_path)
+            self.made_pin_root = False

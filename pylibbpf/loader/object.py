@@ -150,6 +150,7 @@ class BpfObject(Closing):
                 "(compile with -target bpfel/bpfeb to match)"
             )
         features.ensure_memlock()
+        creator = MapCreator(self.spec, self.maps, self.pin_root_path)
         try:
             if ".kconfig" in self._memory.images:
                 fill_kconfig_image(
@@ -158,8 +159,8 @@ class BpfObject(Closing):
             self._btf_fd, btf_error = upload_object_btf(
                 self.spec, self._kconfig_layout, len(self._memory.images.get(".kconfig", b""))
             )
+            creator.btf_fd, creator.btf_error = self._btf_fd, btf_error
             self._plan_struct_ops()
-            creator = MapCreator(self.spec, self.maps, self.pin_root_path, self._btf_fd, btf_error)
             creator.create_all(
                 self._memory.images, self._struct_ops_plans, self.programs, self.links
             )
@@ -171,7 +172,12 @@ class BpfObject(Closing):
             self._memory.loaded = True
             self._memory.map_sections()
         except BaseException:
-            self.close()
+            # Undo what this load did: its pins (not the ones it reused), then every map,
+            # program, BTF and module fd it made (close() releases those).
+            try:
+                creator.undo()
+            finally:
+                self.close()
             raise
 
     def _plan_struct_ops(self) -> None:
@@ -212,17 +218,24 @@ class BpfObject(Closing):
         if not self.loaded:
             raise BpfError(f"object {self.name!r} is not loaded", errno.EBADF)
         attached: dict[str, Link] = {}
-        for name, program in self.programs.items():
-            if name in skip:
-                continue
-            if program.loaded and program.type != ProgType.STRUCT_OPS:
-                link = attach_from_section(program)
-                if link is not None:
-                    attached[name] = link
-        self.links.extend(attached.values())
-        for name in self._struct_ops_plans:
-            if name not in skip:
-                attached[name] = self.maps[name].attach_struct_ops()  # joins self.links itself
+        try:
+            for name, program in self.programs.items():
+                if name in skip:
+                    continue
+                if program.loaded and program.type != ProgType.STRUCT_OPS:
+                    link = attach_from_section(program)
+                    if link is not None:
+                        attached[name] = link
+            for name in self._struct_ops_plans:
+                if name not in skip:
+                    attached[name] = self.maps[name].attach_struct_ops()  # joins self.links
+        except BaseException:
+            for link in attached.values():  # all or nothing: detach what this call made
+                link.close()
+                if link in self.links:
+                    self.links.remove(link)
+            raise
+        self.links.extend(link for link in attached.values() if link not in self.links)
         return attached
 
     def close(self) -> None:
