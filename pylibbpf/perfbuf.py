@@ -80,6 +80,7 @@ class PerfBuffer(Closing):
 
     def fileno(self) -> int:
         """The epoll fd: readable when any CPU's ring has data."""
+        self._check_open()
         return self._epoll.fileno()
 
     def _consume_ring(self, ring: _PerfRing) -> int:
@@ -112,12 +113,18 @@ class PerfBuffer(Closing):
         first = end - start
         return mem[start:end] + mem[PAGE : PAGE + length - first]
 
+    def _check_open(self) -> None:
+        if self._epoll.closed:
+            raise BpfError(f"perf buffer of map {self.map.name!r} is closed", errno.EBADF)
+
     def consume(self) -> int:
         """Consume everything available on every CPU; returns the samples handed on."""
+        self._check_open()
         return sum(self._consume_ring(ring) for ring in self._rings.values())
 
     def poll(self, timeout_ms: int = -1) -> int:
         """Wait up to ``timeout_ms`` (-1: forever) for data, consume it; samples handed on."""
+        self._check_open()
         try:
             ready = self._epoll.poll(timeout_ms / 1000 if timeout_ms >= 0 else -1)
         except InterruptedError:

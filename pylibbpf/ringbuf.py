@@ -202,8 +202,14 @@ class RingBuffer(Closing):
     ) -> None:
         self._epoll = select.epoll()
         self._rings: dict[int, _Ring] = {}
+        self._names: list[str] = []  # of the maps, for errors (kept after close)
         if map_ is not None:
             self.add(map_, callback, batch=batch, record=record)
+
+    def _check_open(self) -> None:
+        if self._epoll.closed:
+            names = ", ".join(repr(name) for name in self._names) or "no map"
+            raise BpfError(f"ring buffer of map {names} is closed", errno.EBADF)
 
     def add(
         self,
@@ -220,17 +226,21 @@ class RingBuffer(Closing):
             raise BpfError(f"map {map_.name!r}: give callback or batch, not both", errno.EINVAL)
         if batch is not None and record is None:
             raise BpfError(f"map {map_.name!r}: batch mode needs the record format", errno.EINVAL)
+        self._check_open()
         layout = struct.Struct(record) if isinstance(record, str) else record
         ring = _Ring(map_, callback, batch, layout)
         self._rings[map_.fd] = ring
+        self._names.append(map_.name)
         self._epoll.register(map_.fd, select.EPOLLIN)
 
     def fileno(self) -> int:
         """The epoll fd: readable when any ring has data."""
+        self._check_open()
         return self._epoll.fileno()
 
     def consume(self) -> int:
         """Consume everything available in every ring; returns the number of records."""
+        self._check_open()
         total = 0
         for ring in self._rings.values():
             count, stopped = ring.consume()
@@ -241,6 +251,7 @@ class RingBuffer(Closing):
 
     def poll(self, timeout_ms: int = -1) -> int:
         """Wait up to ``timeout_ms`` (-1: forever) for data, consume it; records consumed."""
+        self._check_open()
         try:
             ready = self._epoll.poll(timeout_ms / 1000 if timeout_ms >= 0 else -1)
         except InterruptedError:
@@ -271,6 +282,7 @@ class RingBuffer(Closing):
 
     async def events(self) -> AsyncIterator[bytes]:
         """``async for record in ring.events()``: copies of records as they arrive."""
+        self._check_open()
         while True:
             pending = [r for ring in self._rings.values() for r in ring.copies()]
             for item in pending:
@@ -321,6 +333,8 @@ class UserRingBuffer:
 
     def reserve(self, size: int) -> memoryview:
         """Space for one record; fill it, then ``submit`` (or ``discard``) it."""
+        if self._producer.closed:
+            raise BpfError(f"user ring buffer of map {self.map.name!r} is closed", errno.EBADF)
         total = _round8(size + HEADER)
         prod = struct.unpack_from("<Q", self._producer, 0)[0]
         cons = struct.unpack_from("<Q", self._consumer, 0)[0]

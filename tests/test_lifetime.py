@@ -4,6 +4,7 @@ the object owns its programs, maps and links, and nothing points back strongly."
 
 from __future__ import annotations
 
+import errno
 import gc
 import os
 from collections.abc import Callable, Iterator
@@ -83,3 +84,49 @@ def test_dropping_a_loaded_object_unregisters_its_struct_ops(
     assert "pylibbpf_plain" in AVAILABLE.read_text().split()
     del obj
     assert "pylibbpf_plain" not in AVAILABLE.read_text().split()
+
+
+@pytest.mark.root
+def test_a_closed_object_says_so(bpf_object: Callable[[str], Path], pin_dir: Path) -> None:
+    """Reading a variable of a closed object used to return the pre-load image."""
+    obj = bpf.BpfObject.open(bpf_object("attach"), pin_root_path=str(pin_dir))
+    obj.programs["on_sys_enter"].autoload = False
+    obj.load()
+    assert obj.programs["on_getppid"].loaded
+    assert obj.variables["tp_count"].value == 0
+    obj.close()
+    assert obj.closed and not obj.loaded
+    with pytest.raises(bpf.BpfError, match="object 'attach' is closed") as closed:
+        _ = obj.variables["tp_count"].value
+    assert closed.value.errno == errno.EBADF
+    with pytest.raises(bpf.BpfError, match="object 'attach' is closed"):
+        obj.variables["tp_count"].value = 1
+    with pytest.raises(bpf.BpfError, match="object 'attach' is closed"):
+        obj.load()
+    (pin_dir / "pinned_count").unlink()
+
+
+def test_a_closed_object_says_so_without_a_kernel(bpf_object: Callable[[str], Path]) -> None:
+    """Never loaded, then closed: the image is gone too."""
+    obj = bpf.BpfObject.open(bpf_object("rollback"))
+    assert obj.variables["answer"].value == 42
+    obj.close()
+    with pytest.raises(bpf.BpfError, match="object 'rollback' is closed"):
+        _ = obj.variables["answer"].value
+
+
+@pytest.mark.root
+def test_a_closed_ring_buffer_says_so(bpf_object: Callable[[str], Path]) -> None:
+    with bpf.BpfObject.open(bpf_object("ringbuf")) as obj:
+        obj.load()
+        ring = bpf.RingBuffer(obj.maps["ring"], lambda view: None)
+        assert ring.poll(0) == 0
+        ring.close()
+        for operation in (lambda: ring.poll(0), ring.consume, ring.fileno):
+            with pytest.raises(bpf.BpfError, match="ring buffer of map 'ring' is closed") as e:
+                operation()
+            assert e.value.errno == errno.EBADF
+        producer = bpf.UserRingBuffer(obj.maps["from_user"])
+        producer.close()
+        with pytest.raises(bpf.BpfError, match="map 'from_user' is closed"):
+            producer.write(b"x" * 8)

@@ -102,6 +102,11 @@ class BpfObject(Closing):
         return self._memory.loaded
 
     @property
+    def closed(self) -> bool:
+        """Whether ``close()`` ran (after which variables, maps and programs are gone)."""
+        return self._memory.closed
+
+    @property
     def kconfig_layout(self) -> dict[str, tuple[int, int]]:
         """Where each ``__kconfig`` extern lives in ``.kconfig``: {name: (offset, size)}."""
         return dict(self._kconfig_layout)
@@ -142,6 +147,8 @@ class BpfObject(Closing):
 
     def load(self) -> None:
         """Create maps, load programs (those with ``autoload``). LoadError on rejection."""
+        if self._memory.closed:
+            raise BpfError(f"object {self.name!r} is closed: open it again", errno.EBADF)
         if self.loaded:
             raise BpfError(f"object {self.name!r} is already loaded", errno.EALREADY)
         if self.spec.byteorder != ("little" if struct.pack("=H", 1) == b"\1\0" else "big"):
@@ -253,6 +260,7 @@ class BpfObject(Closing):
             self._btf_fd = None
         self._ksyms.close()
         self._memory.loaded = False
+        self._memory.closed = True  # reading its variables now says so
 
     def __repr__(self) -> str:
         state = "loaded" if self.loaded else "opened"
