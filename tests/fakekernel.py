@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from pylibbpf.syscall import attrs
-from pylibbpf.syscall.bpf import override_syscall
+from pylibbpf.syscall.seam import override_syscall
 from pylibbpf.uapi import Cmd, MapFlags, MapType, UpdateFlags
 
 

@@ -13,7 +13,7 @@ import pytest
 
 import pylibbpf as bpf
 from pylibbpf import syscall
-from pylibbpf.syscall.bpf import call_kernel, override_syscall
+from pylibbpf.syscall.seam import call_kernel, override_syscall
 from pylibbpf.uapi import Cmd
 
 BPFFS = Path("/sys/fs/bpf")

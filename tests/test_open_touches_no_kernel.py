@@ -26,7 +26,7 @@ _IN_PROCESS = """
 import json, os, sys
 import pylibbpf as bpf
 import pylibbpf.loader
-from pylibbpf.syscall.bpf import override_syscall
+from pylibbpf.syscall.seam import override_syscall
 
 opened = []
 def audit(event, args):

@@ -11,21 +11,19 @@ Two entry points into libc's ``syscall``:
 Every function raises the ``BpfError`` subclass that ``kernel_error`` picks, with the
 ``what`` argument (e.g. ``"map 'counts'"``) naming the object in the message.
 
-``override_syscall`` is the seam for tests without a kernel (aya's ``override_syscall``):
-while it is active, every ``bpf(2)`` call of this package goes to a Python handler.
+Both are module globals looked up on every call: ``seam.override_syscall`` swaps them for
+a Python handler (tests without a kernel).
 """
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import errno as _errno
 import os
 import platform
-import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from ..errors import BpfError, error_from_errno
 from ..uapi import OBJ_NAME_LEN, Cmd
@@ -70,79 +68,12 @@ _bpf_slow = ctypes.CDLL(None, use_errno=True).syscall
 _bpf_fast = ctypes.PyDLL(None, use_errno=True).syscall
 _bpf_slow.restype = ctypes.c_long
 _bpf_fast.restype = ctypes.c_long
+KERNEL_ENTRY = _bpf_slow  # the real entry, kept for seam.call_kernel whatever is installed
 
 
 def kernel_error(err: int, cmd: Cmd | None, what: str) -> BpfError:
     """The ``BpfError`` for a failed command, with a capability hint for EPERM/EACCES."""
     return error_from_errno(err, cmd, what, permission_hint=permission_hint)
-
-
-# --------------------------------------------------------------------------- the test seam
-
-
-class SyscallHandler(Protocol):
-    """Stands in for the kernel: gets each command and its attr (filled in by the caller,
-    writable for results) and returns the syscall's result, or raises ``OSError`` with
-    the errno the kernel would give."""
-
-    def __call__(self, cmd: Cmd, attr: ctypes.Structure, size: int) -> int: ...
-
-
-_ENTRY_MODULES = ("pylibbpf.syscall.bpf", "pylibbpf.syscall.elem")
-_KERNEL = _bpf_slow  # the real entry, whatever is installed
-
-
-def call_kernel(cmd: Cmd, attr: ctypes.Structure, size: int) -> int:
-    """The real ``bpf(2)``, for a handler that watches calls and passes them on; raises
-    ``OSError`` with the kernel's errno."""
-    result = int(_KERNEL(NR_BPF, int(cmd), ctypes.byref(attr), size))
-    if result < 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
-    return result
-
-
-_on_override: list[Callable[[], None]] = []  # e.g. forget cached feature probes
-
-
-def on_override(reset: Callable[[], None]) -> None:
-    """Call ``reset`` whenever a handler is installed or removed: for caches (feature
-    probes) whose answers came from the kernel that is being swapped."""
-    _on_override.append(reset)
-
-
-@contextlib.contextmanager
-def override_syscall(handler: SyscallHandler) -> Iterator[None]:
-    """Route every ``bpf(2)`` call to ``handler`` while the block runs (tests that exercise
-    maps, links and the loader without privileges or a kernel)."""
-
-    def entry(_nr: int, cmd: int, ref: Any, size: int) -> int:
-        attr = ref._obj if hasattr(ref, "_obj") else ref
-        try:
-            return int(handler(Cmd(cmd), attr, int(size)))
-        except OSError as error:
-            ctypes.set_errno(error.errno or _errno.EINVAL)
-            return -1
-
-    entries = ("_bpf_slow", "_bpf_fast")
-    modules = [sys.modules[name] for name in _ENTRY_MODULES if name in sys.modules]
-    saved = [
-        (module, entry_name, getattr(module, entry_name))
-        for module in modules
-        for entry_name in entries
-        if hasattr(module, entry_name)
-    ]
-    for module, entry_name, _ in saved:
-        setattr(module, entry_name, entry)
-    for reset in _on_override:
-        reset()
-    try:
-        yield
-    finally:
-        for module, entry_name, original in saved:
-            setattr(module, entry_name, original)
-        for reset in _on_override:
-            reset()
 
 
 # --------------------------------------------------------------------------- core call

@@ -21,7 +21,7 @@ from ..errors import BpfError, BpfPermissionError
 from ..spec.helpers import helper_id
 from ..spec.insn import assemble, call, mov64_imm, return_imm
 from ..uapi import ENOTSUPP, AttachType, MapFlags, MapType, ProgFlags, ProgType
-from . import bpf, kernel_btf
+from . import bpf, kernel_btf, seam
 from .attrs import BtfLoadAttr, ProgLoadAttr
 from .fd import OwnedFd
 from .system import effective_capabilities
@@ -397,4 +397,4 @@ def _forget_probes() -> None:
         probe.cache_clear()
 
 
-bpf.on_override(_forget_probes)
+seam.on_override(_forget_probes)
