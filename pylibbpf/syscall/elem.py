@@ -9,12 +9,13 @@ from typing import Any
 
 from ..errors import BpfError
 from ..uapi import Cmd
-from . import bpf as _bpf
 from .attrs import MapElemAttr
 from .bpf import NR_BPF, kernel_error
 
-# Replaced (with bpf.py's) by ``override_syscall``; read as a global on every call.
-_bpf_fast = _bpf._bpf_fast
+# libc's syscall(), keeping the GIL (see bpf.py); a global looked up on every call, so
+# ``seam.override_syscall`` can swap it.
+_bpf_fast = ctypes.PyDLL(None, use_errno=True).syscall
+_bpf_fast.restype = ctypes.c_long
 
 Encoder = Callable[[Any], bytes]
 
