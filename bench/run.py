@@ -119,7 +119,7 @@ def bench_bcc(n: int, reps: int) -> Result | str:
 
 _BTF_PROBE = """
 import json, time, resource
-import pylibbpf.btf as B, pylibbpf.btf.load
+import pylibbpf.btf as B, pylibbpf.syscall.kernel_btf
 def rss():
     with open("/proc/self/status") as f:
         return next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
@@ -189,7 +189,7 @@ def btf_table(cold: Result, warm: Result, libbpf: Result | str) -> str:
 
 _OBJ_PROBE = """
 import json, sys, time
-from pylibbpf.object import BpfObject
+from pylibbpf.loader import BpfObject
 def once(path):
     start = time.perf_counter()
     obj = BpfObject.open(path)
@@ -288,7 +288,7 @@ RING_RECORDS = 2_000_000
 
 def bench_ringbuf(reps: int) -> tuple[Result, Result | str, Result | str]:
     """Drain rate of a pre-filled ring (records of 16 bytes): pylibbpf, libbpf in C, bcc."""
-    from pylibbpf.object import BpfObject
+    from pylibbpf.loader import BpfObject
     from pylibbpf.ringbuf import RingBuffer
 
     BUILD.mkdir(exist_ok=True)
@@ -354,7 +354,7 @@ LIVE_SECONDS = 2.0
 def bench_live(seconds: float = LIVE_SECONDS) -> dict[str, Result | str]:
     """A C loop calling getppid() as fast as it can on one CPU, a 4 MiB ring, and the
     consumer on the other: the rate it sustains and what the ring had to drop."""
-    from pylibbpf.object import BpfObject
+    from pylibbpf.loader import BpfObject
     from pylibbpf.ringbuf import RingBuffer
 
     producer = BUILD / "getppid_loop"

@@ -10,11 +10,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import features, introspect
+from . import introspect
 from .btf import Btf, Kind
 from .btf.types import SIZED_KINDS
 from .errors import BpfError
 from .maps import Map
+from .syscall import features
 from .uapi import MapType, ProgType
 
 
@@ -331,6 +332,7 @@ def _emit(args: argparse.Namespace, rows: list[dict[str, Any]], fmt: Callable[..
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="pylibbpf", description=__doc__)
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     sub = parser.add_subparsers(dest="object", required=True)
@@ -398,6 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))

@@ -10,26 +10,25 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 from . import syscall
-from .btf.upload import fetch_btf
-from .disasm import disassemble
 from .errors import BpfError
-from .fd import OwnedFd
 from .maps import Map, MapInfo
 from .program import Program, ProgramInfo
+from .spec.disasm import disassemble
+from .syscall import system
+from .syscall.fd import OwnedFd
+from .syscall.kernel_btf import fetch_btf
 from .uapi import LinkType, MapType, ProgType
 
 
 def kind_name(enum: Any, value: int) -> str:
+    """An enum member's lower-case name, or the number if this pylibbpf does not know it."""
     try:
         return str(enum(value).name.lower())
     except ValueError:
@@ -47,37 +46,12 @@ def _each(
 
 
 def holders() -> dict[tuple[str, int], list[dict[str, Any]]]:
-    """Which processes hold fds of which BPF objects, from /proc/*/fdinfo (``prog_id:``,
-    ``map_id:``, ``link_id:`` lines), as bpftool's ``pids`` column: {("prog", 7): [{"pid":
-    1234, "comm": "python"}]}."""
-    found: dict[tuple[str, int], list[dict[str, Any]]] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        pid = int(entry.name)
-        try:
-            comm = Path(f"/proc/{pid}/comm").read_text().strip()
-            fds = os.listdir(f"/proc/{pid}/fdinfo")
-        except OSError:
-            continue  # gone, or not ours to see
-        seen: set[tuple[str, int]] = set()
-        for fd in fds:
-            try:
-                text = Path(f"/proc/{pid}/fdinfo/{fd}").read_text()
-            except OSError:
-                continue
-            for kind in ("prog", "map", "link"):
-                marker = f"\n{kind}_id:\t"
-                at = text.find(marker)
-                if at >= 0:
-                    key = (kind, int(text[at + len(marker) :].split("\n", 1)[0]))
-                    if key not in seen:
-                        seen.add(key)
-                        found.setdefault(key, []).append({"pid": pid, "comm": comm})
-    return found
+    """Which processes hold fds of which BPF objects (bpftool's ``pids`` column)."""
+    return system.fd_holders()
 
 
 def programs() -> list[ProgramInfo]:
+    """Every program loaded in the kernel, whoever loaded it."""
     infos = []
     for _, prog in _each(syscall.prog_get_next_id, Program.from_id):
         with prog:
@@ -86,6 +60,7 @@ def programs() -> list[ProgramInfo]:
 
 
 def maps() -> list[MapInfo]:
+    """Every map in the kernel, whoever created it."""
     infos = []
     for _, map_obj in _each(syscall.map_get_next_id, Map.from_id):
         with map_obj:
@@ -95,12 +70,15 @@ def maps() -> list[MapInfo]:
 
 @dataclass(frozen=True)
 class LinkRow:
+    """One bpf_link in the kernel, as ``link list`` shows it."""
+
     id: int
     type: str
     prog_id: int
 
 
 def links() -> list[LinkRow]:
+    """Every bpf_link in the kernel, whoever created it."""
     rows = []
     for link_id in syscall.iterate_ids(syscall.link_get_next_id):
         try:
@@ -114,6 +92,7 @@ def links() -> list[LinkRow]:
 
 
 def detach_link(link_id: int) -> None:
+    """Detach a link by id (LINK_DETACH), whoever holds it."""
     with OwnedFd(syscall.link_get_fd_by_id(link_id), f"link {link_id}") as fd:
         syscall.link_detach(fd.fd, what=f"link {link_id}")
 
@@ -148,11 +127,13 @@ def open_program(target: list[str]) -> Program:
 
 
 def open_map(target: list[str]) -> Map:
+    """A map named the way bpftool names it: ``42``, ``id 42``, ``name N``, ``pinned P``."""
     map_obj: Map = _open(target, "map", Map, maps)
     return map_obj
 
 
 def program_details(prog: Program) -> dict[str, Any]:
+    """A program's facts as ``prog show`` prints them."""
     info = prog.info()
     raw = syscall.obj_get_info_by_fd(prog.fd, syscall.ProgInfo(), what=f"program {info.id}")
     return {
@@ -179,27 +160,8 @@ def _wall_clock(boot_ns: int) -> str:
     return datetime.fromtimestamp(boot + boot_ns / 1e9).astimezone().isoformat(timespec="seconds")
 
 
-@cache
-def _kernel_symbols() -> tuple[dict[int, str], int]:
-    """Address -> function from /proc/kallsyms, and ``__bpf_call_base``: helper calls in
-    translated programs hold the helper's distance from it."""
-    by_address: dict[int, str] = {}
-    base = 0
-    try:
-        with open("/proc/kallsyms") as f:
-            for line in f:
-                address, kind, name = line.split()[:3]
-                if kind in "tTwW":
-                    by_address.setdefault(int(address, 16), name)
-                if name == "__bpf_call_base":
-                    base = int(address, 16)
-    except OSError:
-        pass
-    return by_address, base
-
-
 def _resolve_helper(imm: int) -> str | None:
-    by_address, base = _kernel_symbols()
+    by_address, base = system.kernel_functions()
     if not base:
         return None
     return by_address.get((base + imm) & 0xFFFF_FFFF_FFFF_FFFF)
@@ -218,8 +180,8 @@ def parse_bytes(words: list[str], size: int, what: str) -> bytes:
     """``1 0 0 0`` / ``0x01 0x00 ...`` (one per byte), or one integer for a sized field."""
     try:
         numbers = [int(word, 0) for word in words]
-    except ValueError:
-        raise BpfError(f"{what}: {' '.join(words)!r} is not a list of numbers", 22) from None
+    except ValueError as error:
+        raise BpfError(f"{what}: {' '.join(words)!r} is not a list of numbers", 22) from error
     if len(numbers) == 1 and size in (1, 2, 4, 8) and size > 1:
         value = numbers[0]
         return value.to_bytes(size, "little", signed=value < 0)
@@ -286,6 +248,7 @@ def _hex(data: Any) -> str:
 
 
 def value_hex(value: Any) -> Any:
+    """Bytes as bpftool prints them: two hex digits each."""
     if isinstance(value, list):  # per-CPU: one value per CPU
         return [_hex(v) for v in value]
     return _hex(value)

@@ -14,8 +14,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar, Generic, Self, TypeVar, cast
 
-from .link import Link
-from .object import BpfObject
+from .links.base import Link
+from .loader.object import BpfObject
 
 LayoutT = TypeVar("LayoutT", bound=ctypes.Structure)
 
@@ -85,6 +85,8 @@ class SkeletonParts:
 
 
 class SkeletonPrograms(SkeletonParts):
+    """The object's programs as attributes (``skel.progs.<name>``)."""
+
     __slots__ = ()
 
     def __init__(self, obj: BpfObject) -> None:
@@ -93,6 +95,8 @@ class SkeletonPrograms(SkeletonParts):
 
 
 class SkeletonMaps(SkeletonParts):
+    """The object's maps as attributes (``skel.maps.<name>``)."""
+
     __slots__ = ()
 
     def __init__(self, obj: BpfObject) -> None:
@@ -110,6 +114,7 @@ class SkeletonLinks(SkeletonParts):
             setattr(self, attribute, None)
 
     def attached(self) -> dict[str, Link]:
+        """The links made so far, by attribute name."""
         found = ((name, getattr(self, name)) for name in self.names)
         return {name: link for name, link in found if link is not None}
 
@@ -178,6 +183,7 @@ class Skeleton:
 
     @classmethod
     def open_and_load(cls, **options: Any) -> Self:
+        """``open()`` then ``load()``; on failure the object is released."""
         skeleton = cls.open(**options)
         try:
             skeleton.load()
@@ -187,6 +193,7 @@ class Skeleton:
         return skeleton
 
     def load(self) -> None:
+        """Create the maps and load the programs (``BpfObject.load``)."""
         self.obj.load()
 
     def attach(self) -> None:

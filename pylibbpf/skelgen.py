@@ -24,7 +24,8 @@ from typing import Any
 from .btf import Btf, Kind
 from .btf.ctype import BitField
 from .errors import ObjectError
-from .object import BpfObject, Variable
+from .loader.object import BpfObject
+from .loader.variables import Variable
 
 _SIMPLE: dict[Any, tuple[str, str]] = {  # ctypes type -> (source, annotation)
     ctypes.c_bool: ("ctypes.c_bool", "bool"),

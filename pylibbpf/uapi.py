@@ -11,6 +11,8 @@ from enum import IntEnum, IntFlag
 
 
 class Cmd(IntEnum):
+    """``enum bpf_cmd``: the bpf(2) commands."""
+
     MAP_CREATE = 0
     MAP_LOOKUP_ELEM = 1
     MAP_UPDATE_ELEM = 2
@@ -51,6 +53,8 @@ class Cmd(IntEnum):
 
 
 class MapType(IntEnum):
+    """``enum bpf_map_type``."""
+
     UNSPEC = 0
     HASH = 1
     ARRAY = 2
@@ -116,6 +120,8 @@ KEYLESS_MAP_TYPES = frozenset({MapType.QUEUE, MapType.STACK, MapType.BLOOM_FILTE
 
 
 class ProgType(IntEnum):
+    """``enum bpf_prog_type``."""
+
     UNSPEC = 0
     SOCKET_FILTER = 1
     KPROBE = 2
@@ -152,6 +158,8 @@ class ProgType(IntEnum):
 
 
 class AttachType(IntEnum):
+    """``enum bpf_attach_type``."""
+
     CGROUP_INET_INGRESS = 0
     CGROUP_INET_EGRESS = 1
     CGROUP_INET_SOCK_CREATE = 2
@@ -213,6 +221,8 @@ class AttachType(IntEnum):
 
 
 class LinkType(IntEnum):
+    """``enum bpf_link_type``."""
+
     UNSPEC = 0
     RAW_TRACEPOINT = 1
     TRACING = 2
@@ -231,6 +241,8 @@ class LinkType(IntEnum):
 
 
 class StatsType(IntEnum):
+    """``enum bpf_stats_type`` (ENABLE_STATS)."""
+
     RUN_TIME = 0
 
 
@@ -294,6 +306,8 @@ class AttachFlags(IntFlag):
 
 
 class TestRunFlags(IntFlag):
+    """BPF_PROG_TEST_RUN flags."""
+
     RUN_ON_CPU = 1 << 0
     XDP_LIVE_FRAMES = 1 << 1
 
@@ -306,6 +320,8 @@ class FileFlags(IntFlag):
 
 
 class XdpFlags(IntFlag):
+    """XDP attach flags (modes)."""
+
     UPDATE_IF_NOEXIST = 1 << 0
     SKB_MODE = 1 << 1  # generic XDP: any interface
     DRV_MODE = 1 << 2  # native, in the driver
@@ -314,6 +330,8 @@ class XdpFlags(IntFlag):
 
 
 class XdpAction(IntEnum):
+    """XDP program verdicts."""
+
     ABORTED = 0
     DROP = 1
     PASS = 2

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from pylibbpf.errors import effective_capabilities
+from pylibbpf.syscall.system import effective_capabilities
 
 TESTS = Path(__file__).parent
 BPF_SRC = TESTS / "bpf"

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from pylibbpf import cli
-from pylibbpf.object import BpfObject
+from pylibbpf.loader import BpfObject
 
 pytestmark = [
     pytest.mark.root,

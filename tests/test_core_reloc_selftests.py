@@ -31,7 +31,7 @@ from conftest import CACHE, compile_selftest, kernel_selftests_dir
 
 from pylibbpf.btf import Btf, Kind
 from pylibbpf.errors import BpfError
-from pylibbpf.object import BpfObject
+from pylibbpf.loader import BpfObject
 
 pytestmark = pytest.mark.root
 

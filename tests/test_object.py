@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import pylibbpf as bpf
-from pylibbpf.object import BpfObject, internal_map_name
-from pylibbpf.sysinfo import kernel_version
+from pylibbpf.loader import BpfObject, internal_map_name
+from pylibbpf.syscall.system import kernel_version
 
 PACKET = bytes(64)
 

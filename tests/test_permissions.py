@@ -15,7 +15,7 @@ pytestmark = pytest.mark.root
 
 SCRIPT = """
 import json, pylibbpf as bpf
-from pylibbpf.insn import assemble, return_imm
+from pylibbpf.spec.insn import assemble, return_imm
 out = {}
 for label, action in (
     ("map", lambda: bpf.Map.create(bpf.MapType.HASH, 4, 4, 1, name="t_nobody")),

@@ -18,7 +18,7 @@ import pytest
 
 from pylibbpf import cli, features
 from pylibbpf.errors import BpfError, ObjectError
-from pylibbpf.object import BpfObject
+from pylibbpf.loader import BpfObject
 from pylibbpf.skelgen import field_name, skeleton_for_file
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -234,7 +234,7 @@ def test_without_mmap_the_same_api_uses_map_lookups(
     with skeleton_module.SkeletonSkel.open() as skel:
         skel.rodata.target_pid = os.getpid()
         skel.load()
-        assert not skel.obj._mmaps
+        assert not skel.obj._memory.mmaps
         skel.attach()
         os.getppid()
         assert skel.bss.stats.calls == 1

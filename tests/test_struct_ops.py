@@ -16,8 +16,8 @@ import pytest
 import pylibbpf as bpf
 from pylibbpf import features
 from pylibbpf.btf import Btf, Kind
-from pylibbpf.object import BpfObject
-from pylibbpf.sysinfo import kernel_version
+from pylibbpf.loader import BpfObject
+from pylibbpf.syscall.system import kernel_version
 
 pytestmark = [
     pytest.mark.root,

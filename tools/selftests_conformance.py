@@ -31,7 +31,7 @@ SKIPPED_SECTIONS = ("fentry", "fexit", "fmod_ret", "lsm", "struct_ops", "freplac
 
 PYLIBBPF_LOAD = """
 import sys
-from pylibbpf.object import BpfObject
+from pylibbpf.loader import BpfObject
 from pylibbpf.errors import BpfError
 try:
     obj = BpfObject.open(sys.argv[1])
@@ -120,7 +120,7 @@ def compile_one(source: Path, tools: Path, include: Path) -> tuple[str, Path | N
 
 def needs_skipping(path: Path) -> str:
     """Why an object is outside the comparison ('' if it is in)."""
-    from pylibbpf.object import BpfObject
+    from pylibbpf.loader import BpfObject
 
     try:
         spec = BpfObject.open(path).spec

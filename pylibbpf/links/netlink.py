@@ -13,14 +13,12 @@ import errno
 import importlib
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .errors import AttachError, NotSupportedError
-from .fd import OwnedFd
-from .link import InterfaceLink, Link
-
-if TYPE_CHECKING:
-    from .program import Program
+from ..errors import AttachError, NotSupportedError
+from ..syscall import system
+from ..syscall.fd import OwnedFd
+from .base import Attachable, InterfaceLink, Link
 
 XDP_FLAGS_UPDATE_IF_NOEXIST = 1 << 0
 TC_H_CLSACT_INGRESS = 0xFFFFFFF2
@@ -33,35 +31,18 @@ def _iproute(netns: int | None = None) -> Any:
     detaching must talk to the namespace the program was attached in."""
     try:  # imported by name: pyroute2 ships no type information
         IPRoute = importlib.import_module("pyroute2").IPRoute
-    except ImportError:
+    except ImportError as error:
         raise NotSupportedError(
             "attaching through netlink needs pyroute2 (pip install pyroute2)", errno.ENOTSUP
-        ) from None
+        ) from error
     if netns is None:
         return IPRoute()
-    current = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        _setns(netns)
+    with system.open_netns() as current:
+        system.setns(netns)
         try:
             return IPRoute()
         finally:
-            _setns(current)
-    finally:
-        os.close(current)
-
-
-def _setns(fd: int) -> None:
-    """setns(2) into a network namespace (os.setns is Python 3.12+)."""
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.setns(fd, 0x40000000):  # CLONE_NEWNET
-        raise OSError(ctypes.get_errno(), "setns")
-
-
-def _this_netns() -> OwnedFd:
-    fd = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-    return OwnedFd(fd, "network namespace")
+            system.setns(current.fd)
 
 
 def _netlink_error(what: str, error: Exception) -> AttachError:
@@ -69,11 +50,11 @@ def _netlink_error(what: str, error: Exception) -> AttachError:
     return AttachError(f"{what}: netlink refused it: {os.strerror(code)}", code)
 
 
-def _interface_link(program: Program, description: str, detach: Callable[[Any], None]) -> Link:
+def _interface_link(program: Attachable, description: str, detach: Callable[[Any], None]) -> Link:
     """A Link holding a duplicate of the program fd (it keeps the program alive as long as
     the attachment is ours) that detaches through netlink, in the network namespace it was
     attached in, when closed."""
-    netns = _this_netns()
+    netns = system.open_netns()
     duplicate = OwnedFd(os.dup(program.fd), description)
     link = InterfaceLink(duplicate, description)
 
@@ -84,7 +65,7 @@ def _interface_link(program: Program, description: str, detach: Callable[[Any], 
         except Exception as error:
             if getattr(error, "code", 0) in (errno.ENODEV, errno.ENOENT):
                 return  # the interface (or the filter) went away with it
-            raise _netlink_error(f"{description}: detaching", error) from None
+            raise _netlink_error(f"{description}: detaching", error) from error
         finally:
             netns.close()
 
@@ -93,7 +74,7 @@ def _interface_link(program: Program, description: str, detach: Callable[[Any], 
 
 
 def attach_xdp(
-    program: Program, index: int, interface: int | str, *, flags: int = 0, replace: bool = False
+    program: Attachable, index: int, interface: int | str, *, flags: int = 0, replace: bool = False
 ) -> Link:
     """``ip link set dev IFACE xdp{generic,drv,offload} fd PROG``; refuses to replace a
     program already there unless ``replace``."""
@@ -114,7 +95,7 @@ def attach_xdp(
                     "to swap it)",
                     errno.EBUSY,
                 )
-            raise failure from None
+            raise failure from error
 
     def detach(ipr: Any) -> None:
         ipr.link(
@@ -124,7 +105,7 @@ def attach_xdp(
     return _interface_link(program, what, detach)
 
 
-def attach_tc(program: Program, index: int, interface: int | str, direction: str) -> Link:
+def attach_tc(program: Attachable, index: int, interface: int | str, direction: str) -> Link:
     """A direct-action cls_bpf filter on the interface's clsact ingress/egress hook,
     creating the clsact qdisc if needed (and deleting it again if it did)."""
     what = f"program {program.name!r} on tc {direction} of {interface!r} (clsact, netlink)"
@@ -136,7 +117,7 @@ def attach_tc(program: Program, index: int, interface: int | str, direction: str
             created_qdisc = True
         except Exception as error:
             if getattr(error, "code", 0) != errno.EEXIST:
-                raise _netlink_error(f"{what}: clsact qdisc", error) from None
+                raise _netlink_error(f"{what}: clsact qdisc", error) from error
         handle = 1
         existing = {f.get("handle") for f in ipr.get_filters(index=index, parent=parent)}
         while handle in existing:
@@ -158,7 +139,7 @@ def attach_tc(program: Program, index: int, interface: int | str, direction: str
         except Exception as error:
             if created_qdisc:
                 ipr.tc("del", "clsact", index=index)
-            raise _netlink_error(what, error) from None
+            raise _netlink_error(what, error) from error
 
     def detach(ipr: Any) -> None:
         ipr.tc(

@@ -13,9 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from .btf.ext import CoreRelo
-from .elf import ExternSpec, ObjectSpec, ProgramSpec, Relocation
-from .errors import ObjectError
+from ..btf.ext import CoreRelo
+from ..errors import ObjectError
 from .insn import (
     PSEUDO_BTF_ID,
     PSEUDO_CALL,
@@ -26,6 +25,7 @@ from .insn import (
     Insn,
     decode,
 )
+from .objspec import ExternSpec, ObjectSpec, ProgramSpec, Relocation
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,8 @@ class ExternValue:
 
 
 class Resolver(Protocol):
+    """What linking needs from whoever loads the object: map fds and extern values."""
+
     def map_fd(self, name: str) -> int: ...
 
     def data_map_fd(self, section: str) -> int: ...
@@ -51,6 +53,8 @@ class Resolver(Protocol):
 
 @dataclass
 class LinkedProgram:
+    """One entry point with its sub-programs appended, and its ext info moved along."""
+
     insns: list[Insn]
     func_info: list[tuple[int, int]] = field(default_factory=list)  # (insn, BTF FUNC id)
     line_info: list[tuple[int, int, int, int]] = field(default_factory=list)
@@ -59,6 +63,7 @@ class LinkedProgram:
     map_refs: set[str] = field(default_factory=set)
 
     def code(self) -> bytes:
+        """The instructions as bytes, for PROG_LOAD."""
         return b"".join(insn.encode() for insn in self.insns)
 
 

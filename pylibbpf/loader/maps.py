@@ -1,0 +1,322 @@
+"""The object's maps: declared at open (attributes only, editable until load), created at
+load — pin reuse, inner-map templates, struct_ops maps, global-data maps with their
+initial images — all through ``Map.create_in_kernel``, the one path that creates maps.
+
+Whatever depends on the running machine is settled here, at load, never at open: ring
+buffer sizes (whole pages, a power of two) and perf event arrays' default size (one slot
+per possible CPU).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import mmap
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from ..btf import Kind
+from ..errors import BpfError, NotSupportedError, ObjectError
+from ..maps import Map, MapBtf, sanitize_name
+from ..spec.objspec import PIN_BY_NAME, MapSpec, ObjectSpec, readonly_section
+from ..spec.struct_ops import StructOpsPlan
+from ..struct_ops import StructOpsState
+from ..syscall import features, system
+from ..syscall.fd import OwnedFd
+from ..uapi import FD_VALUE_MAP_TYPES, OBJ_NAME_LEN, MapFlags, MapType
+
+if TYPE_CHECKING:
+    from ..links.base import Link
+    from ..program import Program
+
+
+def internal_map_name(object_name: str, section: str) -> str:
+    """libbpf's kernel name for a global-data map: object-name prefix + section name."""
+    if "." in section[1:]:  # custom .data.foo / .rodata.str1.1: the section name alone
+        name = section
+    else:
+        prefix = min(OBJ_NAME_LEN - len(section) - 1, len(object_name))
+        name = object_name[:prefix] + section
+    return sanitize_name(name)
+
+
+def ringbuf_size(requested: int) -> int:
+    """Ring buffers must be a power-of-two number of pages; round up (as libbpf does)."""
+    size = mmap.PAGESIZE
+    while size < requested:
+        size *= 2
+    return size
+
+
+def btf_type_codec(spec: ObjectSpec, type_id: int, size: int, map_type: int) -> Any:
+    """How a map's keys or values read: int for integers, a ctypes type for records,
+    None (bytes) otherwise."""
+    btf = spec.btf
+    if not type_id or btf is None or map_type in FD_VALUE_MAP_TYPES:
+        return int if map_type in FD_VALUE_MAP_TYPES and size == 4 else None
+    t = btf.resolve(type_id)
+    if t.kind in (Kind.INT, Kind.ENUM, Kind.ENUM64) and t.size in (1, 2, 4, 8):
+        return int
+    if t.kind in (Kind.STRUCT, Kind.UNION, Kind.ARRAY):
+        try:
+            return btf.ctype(t.id)
+        except ObjectError:
+            return None
+    return None
+
+
+def declare_maps(spec: ObjectSpec, kconfig_size: int) -> dict[str, Map]:
+    """The object's maps as ``Map``s not yet created: user maps (typed from BTF), global
+    data sections, ``.kconfig`` (``kconfig_size`` bytes, 0 if none) and struct_ops maps."""
+    maps: dict[str, Map] = {}
+    for map_spec in spec.maps.values():
+        maps[map_spec.name] = Map(
+            None,
+            name=map_spec.name,
+            map_type=map_spec.map_type,
+            key_size=map_spec.key_size,
+            value_size=map_spec.value_size,
+            max_entries=map_spec.max_entries,
+            flags=map_spec.flags,
+            key_type=btf_type_codec(
+                spec, map_spec.key_type_id, map_spec.key_size, map_spec.map_type
+            ),
+            value_type=btf_type_codec(
+                spec, map_spec.value_type_id, map_spec.value_size, map_spec.map_type
+            ),
+        )
+    sections = {name: max(section.size, 1) for name, section in spec.datasecs.items()}
+    if kconfig_size:
+        sections[".kconfig"] = kconfig_size
+    for section, size in sections.items():
+        maps[section] = Map(
+            None,
+            name=internal_map_name(spec.name, section),
+            map_type=MapType.ARRAY,
+            key_size=4,
+            value_size=size,
+            max_entries=1,
+        )
+    for ops in spec.struct_ops.values():
+        maps[ops.name] = Map(
+            None,
+            name=ops.name,
+            map_type=MapType.STRUCT_OPS,
+            key_size=4,
+            value_size=0,
+            max_entries=1,
+            flags=MapFlags.LINK if ops.link else 0,
+        )
+    return maps
+
+
+def _settle_size(map_obj: Map) -> None:
+    """The machine-dependent sizes, decided at load."""
+    if map_obj.type == MapType.PERF_EVENT_ARRAY and not map_obj.max_entries:
+        map_obj.max_entries = system.num_possible_cpus()  # as libbpf: one slot per CPU
+    if map_obj.type in (MapType.RINGBUF, MapType.USER_RINGBUF):
+        map_obj.max_entries = ringbuf_size(map_obj.max_entries)
+
+
+class MapCreator:
+    """Creates one object's maps during one ``load()`` and remembers what it did: which
+    pinned maps it reused and which pins it made (a failed load removes those)."""
+
+    def __init__(self, spec: ObjectSpec, maps: dict[str, Map], pin_root_path: str) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self.maps = maps
+        self.pin_root_path = pin_root_path
+        self.btf_fd: OwnedFd | None = None  # the object's BTF in the kernel, once uploaded
+        self.btf_error = ""  # why it is not, if it is not
+        self.reused: set[str] = set()
+        self.pinned: list[str] = []
+        self.made_pin_root = False
+
+    def _btf(self, key_id: int, value_id: int) -> MapBtf | None:
+        if self.btf_fd is None or not value_id:
+            return None
+        return MapBtf(self.btf_fd.fd, key_id, value_id)
+
+    def create_all(
+        self,
+        images: Mapping[str, bytearray],
+        plans: Mapping[str, StructOpsPlan],
+        programs: Mapping[str, Program],
+        links: list[Link],
+    ) -> None:
+        """User maps, then struct_ops maps, then global-data maps (with their images)."""
+        for name, spec in self.spec.maps.items():
+            self._create_user_map(name, spec)
+        for name, ops_plan in plans.items():
+            self._create_struct_ops_map(name, ops_plan, programs, links)
+        mmapable = features.has_mmapable_maps()
+        for section, image in images.items():
+            self._create_data_map(section, image, mmapable)
+
+    def _create_user_map(self, name: str, spec: MapSpec) -> None:
+        map_obj = self.maps[name]
+        what = f"{self.name}: map {name!r}"
+        _settle_size(map_obj)
+        path = os.path.join(self.pin_root_path, name)
+        if spec.pinning == PIN_BY_NAME:
+            reused = self._reuse_pinned(map_obj, path)
+            if reused is not None:
+                map_obj.adopt(reused, pin_path=path)
+                self.reused.add(name)
+                return
+        inner: Map | None = None
+        if spec.inner is not None:
+            inner_spec = spec.inner
+            inner = Map(
+                None,
+                name=inner_spec.name,
+                map_type=inner_spec.map_type,
+                key_size=inner_spec.key_size,
+                value_size=inner_spec.value_size,
+                max_entries=inner_spec.max_entries,
+                flags=inner_spec.flags,
+            )
+            _settle_size(inner)
+            # With BTF, as libbpf: the kernel compares the inner maps' special fields
+            # (spin locks, timers, list heads) with this template's.
+            inner.create_in_kernel(
+                btf=self._btf(inner_spec.key_type_id, inner_spec.value_type_id),
+                btf_fallback=True,
+                what=f"{what} (inner map)",
+            )
+        btf = (
+            None
+            if map_obj.type in FD_VALUE_MAP_TYPES
+            else self._btf(spec.key_type_id, spec.value_type_id)
+        )
+        try:
+            map_obj.create_in_kernel(
+                inner_map_fd=inner.fd if inner is not None else 0,
+                numa_node=spec.numa_node or None,
+                map_extra=spec.map_extra,
+                btf=btf,
+                btf_fallback=True,
+                what=what,
+            )
+        finally:
+            if inner is not None:
+                inner.close()
+        if spec.pinning == PIN_BY_NAME:
+            if not self.pinned and not os.path.isdir(self.pin_root_path):
+                self.made_pin_root = True  # Map.pin makes it, as libbpf does
+            map_obj.pin(path)
+            self.pinned.append(path)
+
+    def _reuse_pinned(self, map_obj: Map, path: str) -> OwnedFd | None:
+        if not os.path.exists(path):
+            return None
+        with Map.from_pinned(path) as pinned:
+            info = pinned.info()
+            fd = OwnedFd(os.dup(pinned.fd), f"map {map_obj.name!r}")
+        expected = (
+            map_obj.type,
+            map_obj.key_size,
+            map_obj.value_size,
+            map_obj.max_entries,
+            map_obj.flags,
+        )
+        found = (info.type, info.key_size, info.value_size, info.max_entries, info.flags)
+        if found != expected:
+            fd.close()
+            labels = ("type", "key_size", "value_size", "max_entries", "flags")
+            diff = ", ".join(
+                f"{label} {f} != {e}"
+                for label, f, e in zip(labels, found, expected, strict=True)
+                if f != e
+            )
+            raise ObjectError(
+                f"{self.name}: map {map_obj.name!r}: the map pinned at {path!r} is "
+                f"incompatible ({diff}); remove the pin or change the definition",
+                errno.EINVAL,
+            )
+        return fd
+
+    def _create_struct_ops_map(
+        self,
+        name: str,
+        ops_plan: StructOpsPlan,
+        programs: Mapping[str, Program],
+        links: list[Link],
+    ) -> None:
+        map_obj = self.maps[name]
+        map_obj.value_size = ops_plan.kernel.wrapper.size
+        if map_obj.flags & MapFlags.LINK and not features.has_struct_ops_link():
+            raise NotSupportedError(
+                f"{self.name}: {ops_plan.what} is in .struct_ops.link, but this kernel has no "
+                'struct_ops links (Linux 6.4+); declare it in SEC(".struct_ops")',
+                errno.EOPNOTSUPP,
+            )
+        if self.btf_fd is None:
+            raise ObjectError(
+                f"{self.name}: {ops_plan.what} needs the object's BTF in the "
+                f"kernel, which was not loaded: {self.btf_error}"
+            )
+        map_obj.create_in_kernel(
+            btf=MapBtf(self.btf_fd.fd, 0, 0),
+            btf_vmlinux_value_type_id=ops_plan.kernel.wrapper.id,
+            what=f"{self.name}: {ops_plan.what}",
+        )
+        map_obj.struct_ops = StructOpsState(ops_plan, programs, links)
+
+    def _create_data_map(self, section: str, image: bytearray, mmapable: bool) -> None:
+        map_obj = self.maps[section]
+        readonly = readonly_section(section)
+        map_obj.flags = (MapFlags.MMAPABLE if mmapable else 0) | (
+            MapFlags.RDONLY_PROG if readonly else 0
+        )
+        btf_id = 0
+        if self.spec.btf is not None:
+            btf_id = self.spec.btf.find_id(section, Kind.DATASEC) or 0
+        map_obj.create_in_kernel(
+            btf=self._btf(0, btf_id),
+            btf_fallback=True,
+            what=f"{self.name}: map {map_obj.name!r} ({section})",
+        )
+        data = bytes(image).ljust(map_obj.value_size, b"\0")
+        if any(data):
+            map_obj.update(0, data)
+        if readonly:
+            # Frozen before any program loads: the verifier treats only frozen maps as
+            # constant (bpf_snprintf formats, dead-code elimination on .rodata flags).
+            map_obj.freeze()
+
+    def fill_values(self, programs: Mapping[str, Program]) -> None:
+        """Initial ``values`` of prog arrays and map-in-maps (needs loaded programs)."""
+        for name, spec in self.spec.maps.items():
+            if not spec.init_values or name in self.reused:
+                continue
+            for slot, symbol in spec.init_values.items():
+                target: Any = programs.get(symbol) or self.maps.get(symbol)
+                if target is None:
+                    raise ObjectError(
+                        f"{self.name}: map {name!r} slot {slot}: {symbol!r} is "
+                        "neither a program nor a map of this object"
+                    )
+                if not getattr(target, "loaded", True):
+                    continue
+                self.maps[name].update(slot, target.fileno())
+
+    def undo(self) -> None:
+        """Remove the pins this load made, and the pin root if it made that (after a
+        failure); the maps themselves close with the object."""
+        for path in reversed(self.pinned):
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+            except OSError as error:
+                raise BpfError(
+                    f"{self.name}: cannot remove pin {path!r}: {error.strerror}", error.errno
+                ) from error
+        self.pinned.clear()
+        if self.made_pin_root:
+            with contextlib.suppress(OSError):  # not empty: someone else pinned there
+                os.rmdir(self.pin_root_path)
+            self.made_pin_root = False

@@ -1,0 +1,277 @@
+"""``BpfObject``: a clang-built BPF object from open to close.
+
+``open()`` parses (no syscalls, no privileges, nothing read from /proc or /sys). Between
+open and ``load()`` the caller may adjust programs (``autoload``, type) and maps
+(``max_entries``, flags) and set global variables in the initial image. ``load()`` then
+does everything that asks the kernel — kconfig values and ksyms, the object's BTF,
+struct_ops layouts, maps, CO-RE and programs — and ``close()`` releases all of it.
+
+``BpfObject`` coordinates; the work is in its parts: ``maps`` (declaring and creating
+maps), ``btf`` (the object's BTF in the kernel), ``programs`` (linking, CO-RE, loading),
+``variables`` (global data) and ``externs`` (kconfig values, ksyms).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import os
+import struct
+from collections.abc import Collection
+from typing import Any
+
+from ..errors import BpfError, ObjectError
+from ..links.auto import attach_from_section
+from ..links.base import Link
+from ..maps import Map
+from ..program import Program
+from ..spec import core
+from ..spec import struct_ops as struct_ops_plan
+from ..spec.elf import read_object
+from ..spec.objspec import ObjectSpec
+from ..spec.struct_ops import StructOpsPlan
+from ..syscall import features, kernel_btf
+from ..syscall.fd import Closing, OwnedFd
+from ..uapi import ProgType
+from .btf import upload_object_btf
+from .externs import KsymResolver, fill_kconfig_image, kconfig_layout
+from .maps import MapCreator, declare_maps
+from .programs import ProgramLoader, declare_programs
+from .variables import SectionMemory, Variable, collect_variables
+
+
+class BpfObject(Closing):
+    """A BPF ELF object: its programs, maps and global variables."""
+
+    def __init__(
+        self,
+        spec: ObjectSpec,
+        *,
+        btf_custom_path: str | None = None,
+        kconfig: dict[str, str] | None = None,
+        pin_root_path: str = "/sys/fs/bpf",
+    ) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self.btf_custom_path = btf_custom_path
+        self.kconfig = kconfig
+        self.pin_root_path = pin_root_path
+        self.links: list[Link] = []
+        self._kconfig_layout, kconfig_size = kconfig_layout(spec)
+        self.programs: dict[str, Program] = declare_programs(spec, self)
+        self.maps: dict[str, Map] = declare_maps(spec, kconfig_size)
+        self._memory = SectionMemory(self.name, self.maps)
+        for section in spec.datasecs.values():
+            self._memory.images[section.name] = bytearray(section.data)
+        if kconfig_size:
+            self._memory.images[".kconfig"] = bytearray(kconfig_size)
+        # The struct_ops variables' bytes, editable until load (``struct_ops_value``).
+        self._struct_ops_data = {n: bytearray(o.data) for n, o in spec.struct_ops.items()}
+        self._struct_ops_plans: dict[str, StructOpsPlan] = {}
+        self.variables: dict[str, Variable] = collect_variables(
+            spec, self._memory, self._kconfig_layout
+        )
+        self._ksyms = KsymResolver(self.name, spec.btf)
+        self._btf_fd: OwnedFd | None = None
+        self._programs_loaded: ProgramLoader | None = None
+
+    # ----------------------------------------------------------------- opening
+
+    @classmethod
+    def open(
+        cls,
+        source: str | os.PathLike[str] | bytes,
+        *,
+        name: str | None = None,
+        btf_custom_path: str | None = None,
+        kconfig: dict[str, str] | None = None,
+        pin_root_path: str = "/sys/fs/bpf",
+    ) -> BpfObject:
+        """Parse an object (a path or its bytes). Needs no privileges and touches no
+        kernel: no syscalls, nothing read from /proc or /sys."""
+        return cls(
+            read_object(source, name),
+            btf_custom_path=btf_custom_path,
+            kconfig=kconfig,
+            pin_root_path=pin_root_path,
+        )
+
+    @property
+    def loaded(self) -> bool:
+        """Whether ``load()`` succeeded and ``close()`` has not run since."""
+        return self._memory.loaded
+
+    @property
+    def closed(self) -> bool:
+        """Whether ``close()`` ran (after which variables, maps and programs are gone)."""
+        return self._memory.closed
+
+    @property
+    def kconfig_layout(self) -> dict[str, tuple[int, int]]:
+        """Where each ``__kconfig`` extern lives in ``.kconfig``: {name: (offset, size)}."""
+        return dict(self._kconfig_layout)
+
+    # ----------------------------------------------------------------- global data
+
+    def section_memory(self, section: str) -> Any:
+        """A section's bytes: the initial image before load (a bytearray), the mmapped map
+        after (writable unless read-only), or a lookup/update window without mmap."""
+        return self._memory.section(section)
+
+    def check_section_writable(self, section: str, what: str) -> None:
+        """Raise if ``section`` can no longer be written (.rodata and .kconfig after load)."""
+        self._memory.check_writable(section, what)
+
+    def struct_ops_value(self, name: str) -> Any:
+        """The struct_ops variable ``name`` as a ctypes struct of the object's type: its
+        plain members (``name``, ``flags``…) can be changed until ``load()``, as with
+        libbpf's ``skel->struct_ops.<name>``; function pointers are fixed by the object."""
+        if name not in self._struct_ops_data:
+            raise BpfError(f"{self.name}: no struct_ops variable {name!r}", errno.ENOENT)
+        if self.loaded:
+            raise BpfError(
+                f"{self.name}: struct_ops {name!r} is already loaded: edit it before load()",
+                errno.EPERM,
+            )
+        assert self.spec.btf is not None
+        layout = self.spec.btf.ctype(self.spec.struct_ops[name].type_id)
+        return layout.from_buffer(self._struct_ops_data[name])
+
+    def core_results(self, program: str) -> list[core.CoreResult]:
+        """How each CO-RE relocation of a loaded program resolved."""
+        if self._programs_loaded is None:
+            return []
+        return self._programs_loaded.core_results.get(program, [])
+
+    # ----------------------------------------------------------------- loading
+
+    def load(self) -> None:
+        """Create maps, load programs (those with ``autoload``). LoadError on rejection."""
+        if self._memory.closed:
+            raise BpfError(f"object {self.name!r} is closed: open it again", errno.EBADF)
+        if self.loaded:
+            raise BpfError(f"object {self.name!r} is already loaded", errno.EALREADY)
+        if self.spec.byteorder != ("little" if struct.pack("=H", 1) == b"\1\0" else "big"):
+            raise ObjectError(
+                f"{self.name}: object is {self.spec.byteorder}-endian, this host is not "
+                "(compile with -target bpfel/bpfeb to match)"
+            )
+        features.ensure_memlock()
+        creator = MapCreator(self.spec, self.maps, self.pin_root_path)
+        try:
+            if ".kconfig" in self._memory.images:
+                fill_kconfig_image(
+                    self.spec, self._kconfig_layout, self._memory.images[".kconfig"], self.kconfig
+                )
+            self._btf_fd, btf_error = upload_object_btf(
+                self.spec, self._kconfig_layout, len(self._memory.images.get(".kconfig", b""))
+            )
+            creator.btf_fd, creator.btf_error = self._btf_fd, btf_error
+            self._plan_struct_ops()
+            creator.create_all(
+                self._memory.images, self._struct_ops_plans, self.programs, self.links
+            )
+            self._programs_loaded = ProgramLoader(self.spec, self.programs, self.btf_custom_path)
+            self._programs_loaded.load_all(
+                self.maps, self._ksyms, self._kconfig_layout, self._btf_fd, btf_error
+            )
+            creator.fill_values(self.programs)
+            self._memory.loaded = True
+            self._memory.map_sections()
+        except BaseException:
+            # Undo what this load did: its pins (not the ones it reused), then every map,
+            # program, BTF and module fd it made (close() releases those).
+            try:
+                creator.undo()
+            finally:
+                self.close()
+            raise
+
+    def _plan_struct_ops(self) -> None:
+        """Match each struct_ops variable to the kernel's struct; tell its programs which
+        struct and member they implement."""
+        for name, ops in self.spec.struct_ops.items():
+            if not ops.autocreate:
+                continue
+            assert self.spec.btf is not None
+            edited = dataclasses.replace(ops, data=bytes(self._struct_ops_data[name]))
+            ops_plan = struct_ops_plan.plan(edited, self.spec.btf, self.name, _kernel_btfs())
+            self._struct_ops_plans[name] = ops_plan
+            for program_name, member in ops_plan.members.items():
+                program = self.programs.get(program_name)
+                if program is None:
+                    raise ObjectError(
+                        f"{self.name}: struct_ops {name!r} refers to "
+                        f"{program_name!r}, which is not a program"
+                    )
+                if program.type != ProgType.STRUCT_OPS:
+                    raise ObjectError(
+                        f"{self.name}: struct_ops {name!r}: program {program_name!r} is in "
+                        f'section {program.section!r}, not a SEC("struct_ops") program'
+                    )
+                program.options.attach_btf_id = ops_plan.kernel.type.id
+                program.options.expected_attach_type = member
+                program.autoload = True
+
+    # ----------------------------------------------------------------- lifetime
+
+    def attach(self) -> list[Link]:
+        """Attach every loaded program whose section says where; others are skipped."""
+        return list(self.attach_named().values())
+
+    def attach_named(self, skip: Collection[str] = ()) -> dict[str, Link]:
+        """``attach()`` keyed by program name (and struct_ops map name), leaving out the
+        names in ``skip`` (already attached): what skeletons build on."""
+        if not self.loaded:
+            raise BpfError(f"object {self.name!r} is not loaded", errno.EBADF)
+        attached: dict[str, Link] = {}
+        try:
+            for name, program in self.programs.items():
+                if name in skip:
+                    continue
+                if program.loaded and program.type != ProgType.STRUCT_OPS:
+                    link = attach_from_section(program)
+                    if link is not None:
+                        attached[name] = link
+            for name in self._struct_ops_plans:
+                if name not in skip:
+                    attached[name] = self.maps[name].attach_struct_ops()  # joins self.links
+        except BaseException:
+            for link in attached.values():  # all or nothing: detach what this call made
+                link.close()
+                if link in self.links:
+                    self.links.remove(link)
+            raise
+        self.links.extend(link for link in attached.values() if link not in self.links)
+        return attached
+
+    def close(self) -> None:
+        """Detach the object's links and release its programs, maps and BTF."""
+        for link in self.links:
+            link.close()
+        self.links = []
+        self._memory.unmap()
+        for program in self.programs.values():
+            program.close()
+        for map_obj in self.maps.values():
+            map_obj.close()
+        if self._btf_fd is not None:
+            self._btf_fd.close()
+            self._btf_fd = None
+        self._ksyms.close()
+        self._memory.loaded = False
+        self._memory.closed = True  # reading its variables now says so
+
+    def __repr__(self) -> str:
+        state = "loaded" if self.loaded else "opened"
+        return (
+            f"<BpfObject {self.name!r} {state}: programs {list(self.programs)}, "
+            f"maps {list(self.maps)}>"
+        )
+
+
+def _kernel_btfs() -> Any:
+    """The running kernel's BTF, vmlinux first, then each module's (read lazily)."""
+    yield kernel_btf.load_vmlinux()
+    for module in kernel_btf.module_names():
+        yield kernel_btf.load_module(module)
