@@ -114,7 +114,7 @@ A prog-array slot that names a program that is not loaded is skipped. pylibbpf:
 `object.py` `BpfObject._fill_map_values` (moving to `loader/maps.py`) leaves the slot empty
 when the program is not loaded. libbpf: `bpf_object_init_prog_arrays()` ->
 `init_prog_array_slots()` updates each slot with `bpf_program__fd()` of its program, which
-is -1 for a program not loaded (printed as fd=-2 after the failed update), and fails the
+is -ENOENT (-2) for a program not loaded; the update fails with EBADF and so does the
 load: "map 'jmp_table': failed to initialize slot [1] to prog 'classifier_1' fd=-2: -9"
 (EBADF); the programs already loaded are unloaded.
 **Fix**: fail the load with EBADF naming map, slot and program when a slot's program is not
@@ -219,9 +219,16 @@ sub-programs equal the order libbpf produces.""",
 kfunc externs with a `___flavour` suffix are not found. pylibbpf: `ksyms.py`
 `KsymResolver.resolve` looks the kfunc up by its full name (`bpf_task_acquire___one`), so a
 weak one resolves to "missing". libbpf: `bpf_object__resolve_ksym_func_btf_id()` looks it
-up by `ext->essent_name` (the name without `___suffix`), as CO-RE does for types.
-**Fix**: strip the `___flavour` suffix when resolving kfuncs (and typed ksyms); test: the
-xlated instructions of a program calling a flavoured kfunc.""",
+up by `ext->essent_name` (the name without `___suffix`), as CO-RE does for types, then
+checks the local prototype against the kernel's (`bpf_core_types_are_compat()`): an
+incompatible weak flavour stays unresolved (0), an incompatible strong one is EINVAL. In
+`task_kfunc_success`, `bpf_task_acquire___one` resolves and is called; `___two` and
+`___three` (other prototypes) stay 0.
+**Fix**: resolve kfuncs (and typed ksyms) by the name without `___flavour`, with the
+prototype compatibility check (pylibbpf does neither today: a kfunc with the right name
+and a wrong prototype is accepted, and the kernel is left to refuse it); needs
+`ksym-func-value` for the `bpf_ksym_exists()` tests that usually guard flavours; test: the
+xlated instructions of `test_task_kfunc_flavor_relo`-like program.""",
     },
     "syscall-wrapper": {
         "deliberate": True,

@@ -105,6 +105,22 @@ def corpus_objects(corpus: str) -> list[Path]:
     return build_corpus("realprogs", [HERE / "realprogs"], [])
 
 
+def corpus_facts(corpus: str) -> str:
+    """One line on how the corpus was built, for the report."""
+    if corpus == "selftests":
+        sources = len(list((CACHE / "linux-6.12/tools/testing/selftests/bpf/progs").glob("*.c")))
+        built = len(list(SELFTEST_OBJECTS.glob("*.bpf.o")))
+        noproto = len(list(SELFTEST_OBJECTS.glob("*.noproto")))
+        return (
+            f"{built} of {sources} progs/*.c compiled against this host's vmlinux.h (the "
+            f"others use fields a 6.18 kernel no longer has); {noproto} of them with "
+            "-DBPF_NO_KFUNC_PROTOTYPES, their kfunc declarations conflicting with 6.18's."
+        )
+    if corpus == "upstream":
+        return f"{UPSTREAM}/README says what each file is and which lines were adapted."
+    return "tools/realprogs/README.md describes them."
+
+
 def digest(path: Path) -> str:
     return hashlib.sha1(path.read_bytes()).hexdigest()[:16]
 
@@ -195,6 +211,7 @@ def run(corpus: str, args: argparse.Namespace, helper: str) -> dict[str, Any]:
         "seconds": saved.get("seconds") if args.only else round(time.monotonic() - started),
         "objects": dict(sorted(merged.items())),
         "notes": notes,
+        "corpus": corpus_facts(corpus),
     }
     results_path.write_text(json.dumps(result, indent=0))
     return result
