@@ -489,10 +489,9 @@ def _attach_relocations(
             (p for p in owners if p.insn_offset <= insn < p.insn_offset + p.insn_count), None
         )
         if owner is None:
-            raise ObjectError(
-                f"{name}: relocation in {sec_name!r} at instruction {insn} is "
-                "outside every function"
-            )
+            # As libbpf: code no symbol covers is a weak function the static linker
+            # overrode; nothing calls it, so its relocations do not matter.
+            continue
         owner.relocations[insn - owner.insn_offset] = Relocation(
             offset, symbols[sym_index], rel_type
         )
