@@ -276,13 +276,12 @@ class BtfMerger:
         for section, datasec, offset in datasecs:
             section.has_btf = True
             for var in datasec.vars:
-                self._add_var(obj, btf, globals_, section, new_id(var.type), var, offset)
+                self._add_var(obj, globals_, section, new_id(var.type), var, offset)
         return mapping
 
     def _add_var(
         self,
         obj: str,
-        btf: Btf,
         globals_: dict[str, GlobalSymbol],
         section: SectionBtf,
         type_id: int,
@@ -302,7 +301,9 @@ class BtfMerger:
         if glob is not None and glob.entry is not None:
             owner_btf, owner_id = glob.owner
             owner = owner_btf[owner_id]
-            if owner.kind == Kind.VAR:
+            # The definition's size (a FUNC, or a typeless ksym, keeps the size it had:
+            # libbpf 1.5 fails to link two objects that declare one of those).
+            if owner.kind == Kind.VAR and owner_btf.resolve(owner.type).kind != Kind.UNKN:
                 glob.entry.size = owner_btf.sizeof(owner.type)
             if glob.entry_section is not section and glob.entry_section is not None:
                 glob.entry_section.vars.remove(glob.entry)
