@@ -323,6 +323,17 @@ def _cmd_gen_skeleton(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_gen_object(args: argparse.Namespace) -> int:
+    from .spec.source import link_files
+
+    data, _ = link_files(args.inputs)
+    output = Path(args.output)
+    temporary = output.with_name(output.name + ".tmp")
+    temporary.write_bytes(data)
+    os.replace(temporary, output)
+    return 0
+
+
 def _emit(args: argparse.Namespace, rows: list[dict[str, Any]], fmt: Callable[..., str]) -> None:
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -396,6 +407,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="also generate this struct/union/enum (e.g. a ring buffer's record); repeatable",
     )
     skeleton.set_defaults(func=_cmd_gen_skeleton)
+    linked = gen.add_parser(
+        "object", help="link BPF objects into one (as bpftool gen object; libbpf loads it)"
+    )
+    linked.add_argument("output", help="the linked object to write")
+    linked.add_argument("inputs", nargs="+", help="the BPF objects to link, in order")
+    linked.set_defaults(func=_cmd_gen_object)
     return parser
 
 

@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import dataclasses
 import errno
-import os
 import struct
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from ..errors import BpfError, ObjectError
@@ -27,8 +26,8 @@ from ..maps import Map
 from ..program import Program
 from ..spec import core
 from ..spec import struct_ops as struct_ops_plan
-from ..spec.elf import read_object
 from ..spec.objspec import ObjectSpec
+from ..spec.source import ObjectSource, read_object
 from ..spec.struct_ops import StructOpsPlan
 from ..syscall import features, kernel_btf
 from ..syscall.fd import Closing, OwnedFd
@@ -80,15 +79,16 @@ class BpfObject(Closing):
     @classmethod
     def open(
         cls,
-        source: str | os.PathLike[str] | bytes,
+        source: ObjectSource | Sequence[ObjectSource],
         *,
         name: str | None = None,
         btf_custom_path: str | None = None,
         kconfig: dict[str, str] | None = None,
         pin_root_path: str = "/sys/fs/bpf",
     ) -> BpfObject:
-        """Parse an object (a path or its bytes). Needs no privileges and touches no
-        kernel: no syscalls, nothing read from /proc or /sys."""
+        """Parse an object (a path or its bytes; a list of them is linked into one first,
+        as ``bpftool gen object`` would). Needs no privileges and touches no kernel: no
+        syscalls, nothing read from /proc or /sys."""
         return cls(
             read_object(source, name),
             btf_custom_path=btf_custom_path,

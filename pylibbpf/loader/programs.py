@@ -18,9 +18,9 @@ from ..errors import BpfError, LoadError, ObjectError
 from ..maps import Map
 from ..program import LoadOptions, Program, ProgramOwner
 from ..spec import core
-from ..spec.elf import read_object
 from ..spec.objspec import ExternSpec, ObjectSpec, ProgramSpec
 from ..spec.sections import ATTACH_BTF, FRAGS, SLEEPABLE
+from ..spec.source import read_object
 from ..spec.subprog import ExternValue, LinkedProgram, link_program
 from ..syscall import kernel_btf
 from ..syscall.fd import OwnedFd

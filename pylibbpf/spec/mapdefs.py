@@ -28,7 +28,7 @@ def read_maps(
         if var.kind != Kind.VAR:
             raise ObjectError(f"{name}: .maps entry type {entry.type} is not a variable")
         symbol = by_name.get(var.name)
-        spec = _map_from_btf(name, btf, var.name, var.type)
+        spec = map_from_btf(name, btf, var.name, var.type)
         spec.offset = symbol.value if symbol is not None else entry.offset
         maps[var.name] = spec
     ordered = sorted(maps.values(), key=lambda m: m.offset)
@@ -73,7 +73,7 @@ def _uint_field(btf: Btf, type_id: int, what: str) -> int:
     return array.nelems
 
 
-def _map_from_btf(obj: str, btf: Btf, map_name: str, type_id: int) -> MapSpec:
+def map_from_btf(obj: str, btf: Btf, map_name: str, type_id: int) -> MapSpec:
     what = f"{obj}: map {map_name!r}"
     definition = btf.resolve(type_id)
     if definition.kind != Kind.STRUCT:
@@ -98,7 +98,7 @@ def _map_from_btf(obj: str, btf: Btf, map_name: str, type_id: int) -> MapSpec:
                 raise ObjectError(f"{field_what}: expected __array(values, ...)")
             target = btf.resolve(btf.resolve(array.type).type)
             if target.kind == Kind.STRUCT:
-                spec.inner = _map_from_btf(obj, btf, f"{map_name}.inner", target.id)
+                spec.inner = map_from_btf(obj, btf, f"{map_name}.inner", target.id)
         else:
             raise ObjectError(f"{field_what}: unknown map definition field")
     if spec.map_type == MapType.UNSPEC:
