@@ -370,18 +370,20 @@ class Histogram:
                 return self.bucket(index)[1]
         return self.bucket(len(self.counts) - 1)[1]
 
+    def _combine(self, other: Histogram, sign: int) -> Histogram:
+        size = max(len(self.counts), len(other.counts))
+        mine = self.counts + [0] * (size - len(self.counts))
+        theirs = other.counts + [0] * (size - len(other.counts))
+        counts = [a + sign * b for a, b in zip(mine, theirs, strict=True)]
+        return Histogram(counts, self.kind, self.base, self.step, self.bcc_slots)
+
+    def __add__(self, other: Histogram) -> Histogram:
+        """Both together: per-disk histograms summed into one (``sum(hs, Histogram())``)."""
+        return self._combine(other, 1)
+
     def __sub__(self, earlier: Histogram) -> Histogram:
         """What was counted between two reads of the same array."""
-        size = max(len(self.counts), len(earlier.counts))
-        mine = self.counts + [0] * (size - len(self.counts))
-        theirs = earlier.counts + [0] * (size - len(earlier.counts))
-        return Histogram(
-            [a - b for a, b in zip(mine, theirs, strict=True)],
-            self.kind,
-            self.base,
-            self.step,
-            self.bcc_slots,
-        )
+        return self._combine(earlier, -1)
 
     def format(self, val_type: str = "value") -> str:
         if self.kind == "linear":

@@ -32,7 +32,7 @@ import select
 import sys
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import IO, Any
 
 from .errors import BpfError, BpfPermissionError, NotSupportedError
@@ -89,6 +89,12 @@ def parse_line(line: str) -> TraceEvent | None:
         message=match["message"],
         tgid=int(tgid) if tgid and tgid.strip("-") else None,
     )
+
+
+def lost_events(line: str) -> int:
+    """How many events a ``CPU:1 [LOST 12 EVENTS]`` line says were dropped (else 0)."""
+    lost = _LOST.search(line)
+    return int(lost[1]) if lost else 0
 
 
 def tracefs_root() -> str:
@@ -278,9 +284,7 @@ class TracePipe(LineReader):
 
     def _split(self, data: bytes) -> list[str]:
         lines = super()._split(data)
-        for line in lines:
-            if "LOST" in line and (lost := _LOST.search(line)):
-                self.lost += int(lost[1])
+        self.lost += sum(lost_events(line) for line in lines if "LOST" in line)
         return lines
 
     def read_event(self, timeout: float | None = None) -> TraceEvent | None:
@@ -294,7 +298,7 @@ class TracePipe(LineReader):
                 return None
             event = parse_line(line)
             if event is not None:
-                return event
+                return _with_task(event)
 
     def events(self, timeout: float | None = None) -> Iterator[TraceEvent]:
         """Events as they come; stops after ``timeout`` seconds without one."""
@@ -308,7 +312,7 @@ class TracePipe(LineReader):
         async for line in self.lines_async():
             event = parse_line(line)
             if event is not None:
-                yield event
+                yield _with_task(event)
 
     def __enter__(self) -> TracePipe:
         return self
@@ -326,6 +330,18 @@ class TracePipe(LineReader):
     def __del__(self) -> None:
         if getattr(self, "instance", None) is not None or getattr(self, "_fd", -1) >= 0:
             self.close()
+
+
+def _with_task(event: TraceEvent) -> TraceEvent:
+    """Name a task the kernel shows as ``<...>`` (its comm was not cached yet, which is
+    usual in a fresh instance) from /proc, while the task is still there."""
+    if event.task != "<...>":
+        return event
+    try:
+        with open(f"/proc/{event.pid}/comm") as f:
+            return replace(event, task=f.read().rstrip("\n"))
+    except OSError:
+        return event
 
 
 def _make_instance(root: str) -> str:

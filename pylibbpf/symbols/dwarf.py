@@ -10,13 +10,29 @@ an address between sequences has no line.
 from __future__ import annotations
 
 import os
+import struct
 from bisect import bisect_right
 from typing import Any
 
 from elftools.common.exceptions import DWARFError, ELFError
 from elftools.elf.elffile import ELFFile
 
-_ERRORS = (DWARFError, ELFError, KeyError, IndexError, ValueError, AttributeError, OSError)
+# pyelftools' ways of saying the DWARF is damaged: a line lookup then has no answer.
+_ERRORS = (
+    DWARFError,
+    ELFError,
+    KeyError,
+    IndexError,
+    ValueError,
+    AttributeError,
+    OSError,
+    OverflowError,
+    TypeError,
+    AssertionError,
+    struct.error,
+    RecursionError,
+    NotImplementedError,
+)
 
 
 class _Rows:

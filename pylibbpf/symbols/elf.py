@@ -58,14 +58,14 @@ class ElfSymbols:
         self._has_symtab = False
         try:
             elf = ELFFile(io.BytesIO(data) if isinstance(data, bytes) else cast(IO[bytes], data))
-        except (ELFError, ValueError, struct.error) as error:
+        except (ELFError, ValueError, struct.error, OverflowError) as error:
             raise ObjectError(f"{name}: not an ELF file ({error})") from None
         try:
             rows = self._read(elf, data)
-        except (ELFError, ValueError, struct.error, IndexError) as error:
+            if self.path is not None and _has_line_info(elf):
+                self._lines_source = self.path
+        except (ELFError, ValueError, struct.error, IndexError, OverflowError, KeyError) as error:
             raise ObjectError(f"{name}: malformed ELF file ({error})") from None
-        if self.path is not None and _has_line_info(elf):
-            self._lines_source = self.path
         self._index(rows)
 
     @classmethod

@@ -18,7 +18,7 @@ from .process import ProcessSymbols, symbol_frame
 
 BPF_F_STACK_BUILD_ID = 1 << 5
 BUILD_ID_VALID, BUILD_ID_IP = 1, 2  # enum bpf_stack_build_id_status
-_BUILD_ID_ENTRY = struct.Struct("<i20s4xQ")  # struct bpf_stack_build_id
+_BUILD_ID_ENTRY = struct.Struct("<i20sQ")  # struct bpf_stack_build_id
 # x86-64, arm64, riscv64, s390x, ppc64le: the kernel lives in the top half of the space.
 KERNEL_START = 1 << 63 if sys.maxsize > 2**32 else 0xC0000000
 MAX_PROCESSES = 1024
