@@ -102,6 +102,30 @@ def test_malformed_elf_files_are_object_errors(tmp_path: Path) -> None:
         ElfSymbols.open(str(empty))
 
 
+def test_damaged_binaries_resolve_or_raise_object_errors(tmp_path: Path) -> None:
+    """Bytes flipped anywhere (headers, symbol tables, DWARF): an ObjectError when
+    opening, or lookups that answer (possibly None), never another exception."""
+    whole = build_spin().read_bytes()
+    rng = random.Random(8)
+    damaged = tmp_path / "damaged"
+    outcomes = {"resolved": 0, "refused": 0}
+    for _ in range(150):
+        data = bytearray(whole)
+        for _ in range(rng.choice([1, 8, 64])):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        damaged.write_bytes(data)
+        try:
+            symbols = ElfSymbols.open(str(damaged))
+        except ObjectError:
+            outcomes["refused"] += 1
+            continue
+        for address in range(0x1100, 0x1400, 5):
+            symbols.symbol(address)
+            symbols.line(address)
+        outcomes["resolved"] += 1
+    assert outcomes["resolved"] and outcomes["refused"]
+
+
 def test_files_are_cached_by_identity(tmp_path: Path) -> None:
     copy = tmp_path / "spin"
     shutil.copy(build_spin(), copy)

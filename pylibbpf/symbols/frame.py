@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class Frame:
-    """One resolved address.
+class Frame(NamedTuple):
+    """One resolved address (a tuple: made at C speed, immutable, so caches share them).
 
     ``name`` is None when no symbol covers the address (stripped code, JIT, a process
     that has exited); ``module`` is the kernel module (``None`` for vmlinux itself,
