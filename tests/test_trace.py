@@ -104,6 +104,20 @@ def test_async_lines_poll_a_source_without_an_fd() -> None:
 # --------------------------------------------------------------------------- kernel
 
 
+@pytest.fixture(autouse=True)
+def printk_event(request: pytest.FixtureRequest) -> None:
+    """Kernel tests need tracefs and the bpf_trace_printk event (Linux 5.10+; before,
+    bpf_printk wrote to the top-level buffer only and private instances never see it)."""
+    if "root" not in request.keywords:
+        return
+    try:
+        root = tracefs_root()
+    except NotSupportedError as error:
+        pytest.skip(str(error))
+    if not Path(root, "events/bpf_trace/bpf_trace_printk").is_dir():
+        pytest.skip(f"no bpf_trace/bpf_trace_printk trace event on {os.uname().release}")
+
+
 def instances() -> set[str]:
     return {p.name for p in Path(tracefs_root(), "instances").iterdir()}
 
