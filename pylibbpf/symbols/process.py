@@ -120,7 +120,8 @@ class ProcessSymbols:
         frame = self._cache.get(key)
         if frame is None:
             frame = self._resolve(address, address - 1 if caller else address)
-            if frame.name is not None or not self.alive:
+            # Kept unless nothing maps the address yet (a library loaded later, JIT code).
+            if frame.name is not None or frame.module is not None or not self.alive:
                 self._cache[key] = frame
         return frame
 

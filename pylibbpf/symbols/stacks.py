@@ -22,6 +22,7 @@ _BUILD_ID_ENTRY = struct.Struct("<i20sQ")  # struct bpf_stack_build_id
 # x86-64, arm64, riscv64, s390x, ppc64le: the kernel lives in the top half of the space.
 KERNEL_START = 1 << 63 if sys.maxsize > 2**32 else 0xC0000000
 MAX_PROCESSES = 1024
+MAX_STACKS = 1 << 16
 
 
 def is_kernel_address(address: int) -> bool:
@@ -62,6 +63,7 @@ class Symbolizer:
         self._kernel: KernelSymbols | None = None
         self._processes: OrderedDict[int, ProcessSymbols] = OrderedDict()
         self._max_processes = max_processes
+        self._stacks: dict[tuple[int | None, tuple[int, ...]], list[Frame]] = {}
 
     @property
     def kernel(self) -> KernelSymbols:
@@ -83,6 +85,7 @@ class Symbolizer:
     def forget(self, pid: int) -> None:
         """Drop what is cached about ``pid`` (it exited; its pid may be reused)."""
         self._processes.pop(pid, None)
+        self._stacks = {key: frames for key, frames in self._stacks.items() if key[0] != pid}
 
     def resolve(self, address: int, pid: int | None = None, *, caller: bool = False) -> Frame:
         """A kernel address (any pid), or a user address of process ``pid``."""
@@ -93,9 +96,20 @@ class Symbolizer:
         return self.process(pid).resolve(address, caller=caller)
 
     def frames(self, addresses: list[int], pid: int | None = None) -> list[Frame]:
-        """Frames of a stack, innermost first: all but the first are return addresses."""
-        resolve = self.resolve
-        return [resolve(a, pid, caller=i > 0) for i, a in enumerate(addresses)]
+        """Frames of a stack, innermost first: all but the first are return addresses.
+        Whole stacks are cached too: a profile sees the same few stacks again and again."""
+        key = (pid, tuple(addresses))
+        frames = self._stacks.get(key)
+        if frames is None:
+            resolve = self.resolve
+            frames = [resolve(a, pid, caller=i > 0) for i, a in enumerate(addresses)]
+            if len(self._stacks) >= MAX_STACKS:
+                self._stacks.clear()
+            # An address outside everything known may resolve later (a new module, a
+            # library loaded since): such stacks are not kept.
+            if all(f.name is not None or f.module is not None for f in frames):
+                self._stacks[key] = frames
+        return list(frames)
 
     def stack(self, stack_map: Map, stack_id: int, pid: int | None = None) -> list[Frame]:
         """The frames of stack ``stack_id`` in ``stack_map``, innermost first. Kernel
