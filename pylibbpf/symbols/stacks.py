@@ -171,11 +171,9 @@ def stack_trace(
 def ksym(address: int, *, show_module: bool = False, show_offset: bool = False) -> str:
     """bcc's ``BPF.ksym()``: the kernel function at ``address`` (``[unknown]`` if none)."""
     frame = default_symbolizer().kernel.resolve(address)
-    return (
-        frame.format(offset=show_offset and frame.name is not None, module=show_module, line=False)
-        if frame.name
-        else "[unknown]"
-    )
+    if frame.name is None:
+        return "[unknown]"
+    return frame.format(offset=show_offset, module=show_module, line=False)
 
 
 def sym(address: int, pid: int, *, show_module: bool = False, show_offset: bool = False) -> str:
