@@ -292,5 +292,10 @@ def test_map_value_types_and_named_types(bpf_object: Callable[[str], Path], tmp_
     record.flag_b = 5
     assert obj.spec.btf.ctype(event.id).from_buffer_copy(bytes(record)).flag_b == 5
     assert module.Color.BLUE == 0x1_0000_0000
-    with pytest.raises(ObjectError, match="no struct, union, enum or typedef named 'fixed'"):
-        skeleton_for_file(str(bpf_object("ringbuf")), types=("fixed",))  # a local's type
+    # A local's type is not in BTF: it comes from DWARF, with the layout clang gave it.
+    fixed = import_file(
+        write_skeleton(bpf_object("ringbuf"), tmp_path / "rb_skel.py", "--type", "fixed")
+    ).Fixed
+    assert (ctypes.sizeof(fixed), fixed.a.offset, fixed.b.offset) == (16, 8, 12)
+    with pytest.raises(ObjectError, match="no struct, union, enum or typedef named 'nothing'"):
+        skeleton_for_file(str(bpf_object("ringbuf")), types=("nothing",))
