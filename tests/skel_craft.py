@@ -38,7 +38,7 @@ class _Elf:
     def __init__(self, data: bytes) -> None:
         assert data[:4] == b"\x7fELF" and data[4] == 2 and data[5] == 1, "64-bit LE ELF only"
         self.data = bytearray(data)
-        self.shoff, = struct.unpack_from("<Q", data, 0x28)
+        (self.shoff,) = struct.unpack_from("<Q", data, 0x28)
         self.shnum, self.shstrndx = struct.unpack_from("<HH", data, 0x3C)
         self.names = [self.name(i) for i in range(self.shnum)]  # as they were
 

@@ -83,7 +83,9 @@ def crafted(bpf_object: Callable[[str], Path], marker: Path) -> tuple[bytes, dic
     }
     symbols = {"pl_prog": f"p{names['newline']}", "pl_map": names["triple"]}
     symbols |= {name: btf_names[name] for name in ("pl_v_a", "pl_v_b", "pl_v_c")}
-    data = rewrite(bpf_object("skel_names").read_bytes(), btf_names, {".data.pl_sec": section}, symbols)
+    data = rewrite(
+        bpf_object("skel_names").read_bytes(), btf_names, {".data.pl_sec": section}, symbols
+    )
     return data, names
 
 
@@ -137,10 +139,12 @@ def test_names_that_try_to_inject_code_stay_data(
             if cls.section.startswith(".data.x")
         )
         assert custom.pl_v_d == 100
-        assert custom.section == f".data.x\"\"\"\n__import__('os').system('touch {marker}')\n\"\"\""
+        assert custom.section == f'.data.x"""\n__import__(\'os\').system(\'touch {marker}\')\n"""'
         assert set(skel_class.programs_class.names.values()) == {f"p{names['newline']}"}
     enum_class = next(
-        value for value in vars(module).values() if isinstance(value, type) and hasattr(value, "mro_")
+        value
+        for value in vars(module).values()
+        if isinstance(value, type) and hasattr(value, "mro_")
     )
     assert enum_class.mro_ == 2
     assert not marker.exists()
@@ -216,7 +220,8 @@ def test_random_names_always_give_a_module_that_compiles(
 
 def test_the_final_check_refuses_anything_but_declarations() -> None:
     """What stops a future emission that forgets to quote a name."""
-    head = "from __future__ import annotations\nimport ctypes\nfrom pylibbpf.btf.ctype import CStruct\n"
+    head = "from __future__ import annotations\nimport ctypes\n"
+    head += "from pylibbpf.btf.ctype import CStruct\n"
     good = head + "class A(CStruct):\n    _fields_ = (('a', ctypes.c_int32 * 2),)\n    a: int\n"
     check_declarations(good, "good")
     for bad in (
@@ -300,8 +305,11 @@ def btf_ctype(*types: Type) -> Any:
             "contains itself",
         ),
         (  # a 2^32-element array of 2^32-element arrays
-            [INT, Type(2, Kind.ARRAY, type=1, index_type=1, nelems=0xFFFF_FFFF),
-             Type(3, Kind.ARRAY, type=2, index_type=1, nelems=0xFFFF_FFFF)],
+            [
+                INT,
+                Type(2, Kind.ARRAY, type=1, index_type=1, nelems=0xFFFF_FFFF),
+                Type(3, Kind.ARRAY, type=2, index_type=1, nelems=0xFFFF_FFFF),
+            ],
             "more than BTF can describe",
         ),
         (  # a bitfield wider than its type
@@ -309,8 +317,11 @@ def btf_ctype(*types: Type) -> Any:
             "cannot lay out",
         ),
         (  # one name twice, through an anonymous member
-            [INT, Type(2, Kind.STRUCT, "", size=4, members=(Member("x", 1, 0),)),
-             Type(3, Kind.STRUCT, "d", size=8, members=(Member("", 2, 0), Member("x", 1, 32)))],
+            [
+                INT,
+                Type(2, Kind.STRUCT, "", size=4, members=(Member("x", 1, 0),)),
+                Type(3, Kind.STRUCT, "d", size=8, members=(Member("", 2, 0), Member("x", 1, 32))),
+            ],
             "appears twice",
         ),
     ],
