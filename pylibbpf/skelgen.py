@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .btf import Btf, Kind
-from .btf.dwarf import missing_type_hint, type_from_dwarf
+from .btf.dwarf import named_type
 from .elfstrip import strip_debug
 from .errors import ObjectError
 from .object import BpfObject, Variable
@@ -52,7 +52,6 @@ from .skelsafe import Ident, check_declarations, doc_text, ident, is_ident, lite
 
 __all__ = ["SkeletonOptions", "field_name", "generate", "skeleton_for_file"]
 
-_RECORD_KINDS = (Kind.STRUCT, Kind.UNION, Kind.ENUM, Kind.ENUM64, Kind.TYPEDEF)
 # What each generated class inherits: attributes there are not free for the object's names.
 _PART_TAKEN = frozenset(dir(SkeletonPrograms)) | frozenset(dir(SkeletonMaps))
 _PART_TAKEN |= frozenset(dir(SkeletonLinks)) | {"attached", "layout", "names", "obj", "raw"}
@@ -144,15 +143,7 @@ def _extra_types(
         if btf is not None:
             ids += [(btf, i) for i in (spec.key_type_id, spec.value_type_id) if i]
     for name in requested:
-        matches = [t.id for t in btf.find_all(name) if t.kind in _RECORD_KINDS] if btf else []
-        if matches:
-            assert btf is not None
-            ids.append((btf, matches[0]))
-            continue
-        found = type_from_dwarf(data, name, obj.name)
-        if found is None:
-            raise ObjectError(missing_type_hint(obj.name, name, data))
-        ids.append(found)
+        ids.append(named_type(data, btf, name, obj.name))
     return ids
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from pylibbpf import cli
+from pylibbpf.btf.dwarf import named_ctype
 from pylibbpf.elfstrip import strip_debug
 from pylibbpf.errors import ObjectError
 from pylibbpf.object import BpfObject
@@ -76,6 +77,33 @@ def test_a_record_from_dwarf_has_the_compilers_layout(module: ModuleType, tmp_pa
     for member, (offset, size) in members.items():
         field = getattr(event, member)  # u_int/u_chars: promoted from the anonymous union
         assert (field.offset, field.size) == (offset, size), member
+    record = filled(event)
+    assert record.kind == module.EventKind.EVENT_WIDE
+    assert bytes(record).hex() == layout["image"]  # bitfields, union and padding included
+    assert record.u_chars == b"ABC"
+
+
+@pytest.mark.parametrize("version", [2, 3, 4, 5])
+def test_every_dwarf_version_gives_the_same_bytes(tmp_path: Path, version: int) -> None:
+    """DWARF 2/3 place bitfields from the storage unit's top bit (DW_AT_bit_offset) and
+    may give member offsets as expressions; 4/5 use DW_AT_data_bit_offset."""
+    from conftest import vmlinux_h_dir
+
+    clang = shutil.which("clang-19") or shutil.which("clang")
+    if clang is None:
+        pytest.skip("clang is not installed (scripts/setup installs clang-19)")
+    path = tmp_path / "cast_event.bpf.o"
+    source = TESTS / "bpf" / "cast_event.bpf.c"
+    flags = ["-O2", "-g", f"-gdwarf-{version}", "-target", "bpf", "-D__TARGET_ARCH_x86"]
+    includes = ["-I", str(vmlinux_h_dir()), "-I", str(TESTS / "bpf")]
+    subprocess.run([clang, *flags, *includes, "-c", str(source), "-o", str(path)], check=True)
+    data = path.read_bytes()
+    event = named_ctype(data, BpfObject.open(data).spec.btf, "event", "cast_event")
+    assert bytes(filled(event)).hex() == compiler_layout(tmp_path)["image"]
+
+
+def filled(event: Any) -> Any:
+    """A record with the values cast_event.h's EVENT_FILL and the layout program use."""
     record = event(pid=100, ppid=1, comm=b"python3", exit_code=3, duration_ns=0x0102030405060708)
     record.filename = b"fn"
     record.exit_event = True
@@ -83,11 +111,23 @@ def test_a_record_from_dwarf_has_the_compilers_layout(module: ModuleType, tmp_pa
     record.inner[1].b[2] = 9
     record.f_lo, record.f_mid, record.f_neg = 5, 300, -7
     record.u_int = 0x00434241
-    record.kind = module.EventKind.EVENT_WIDE
+    record.kind = -1  # EVENT_WIDE
     record.grid[1][2] = 12
     record.tail = 0x1122334455667788
-    assert bytes(record).hex() == layout["image"]  # bitfields, union and padding included
-    assert record.u_chars == b"ABC"
+    return record
+
+
+def test_decoding_by_type_name_falls_back_to_dwarf(
+    bpf_object: Callable[[str], Path], tmp_path: Path
+) -> None:
+    """``named_ctype``: what a loader or the CLI calls to decode records by type name."""
+    data = bpf_object("cast_event").read_bytes()
+    btf = BpfObject.open(data, name="cast_event").spec.btf
+    event = named_ctype(data, btf, "event", "cast_event")
+    assert ctypes.sizeof(event) == compiler_layout(tmp_path)["sizeof"][0]
+    assert event.from_buffer_copy(bytes(range(ctypes.sizeof(event)))).pid == 0x03020100
+    with pytest.raises(ObjectError, match="unused_missing __attribute__"):
+        named_ctype(data, btf, "missing", "cast_event")
 
 
 def test_the_generated_module_is_clean(module: ModuleType, tmp_path: Path) -> None:

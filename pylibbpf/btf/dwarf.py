@@ -66,6 +66,29 @@ def type_from_dwarf(data: bytes, name: str, what: str) -> tuple[Btf, int] | None
         ) from None
 
 
+_NAMED_KINDS = (Kind.STRUCT, Kind.UNION, Kind.ENUM, Kind.ENUM64, Kind.TYPEDEF)
+
+
+def named_type(data: bytes, btf: Btf | None, name: str, what: str) -> tuple[Btf, int]:
+    """The struct, union, enum or typedef ``name`` of an object (``data``, its ``btf``):
+    from BTF, else from DWARF; ``ObjectError`` saying how to keep it when neither has it."""
+    if btf is not None:
+        matches = [t.id for t in btf.find_all(name) if t.kind in _NAMED_KINDS]
+        if matches:
+            return btf, matches[0]
+    found = type_from_dwarf(data, name, what)
+    if found is None:
+        raise ObjectError(missing_type_hint(what, name, data))
+    return found
+
+
+def named_ctype(data: bytes, btf: Btf | None, name: str, what: str) -> Any:
+    """A ctypes type for the object's type ``name`` (from BTF, else DWARF): what decodes
+    a ring buffer record no map names."""
+    type_btf, type_id = named_type(data, btf, name, what)
+    return type_btf.ctype(type_id)
+
+
 def missing_type_hint(what: str, name: str, data: bytes) -> str:
     """Why ``name`` is in neither BTF nor DWARF, and the one line of C that keeps it."""
     try:
