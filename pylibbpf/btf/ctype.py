@@ -121,12 +121,13 @@ class CUnion(_Record, ctypes.Union):
 def items(record: Any) -> Iterator[tuple[str, Any]]:
     """(name, value) of a record's members in order: padding left out, bitfields in their
     place, members of anonymous members inline."""
-    cls = type(record)
+    # The class that declares the fields (a user's subclass may add none of its own).
+    cls = next((c for c in type(record).__mro__ if "_fields_" in c.__dict__), type(record))
     anonymous = set(cls.__dict__.get("_anonymous_", ()))
     by_storage: dict[str, list[str]] = {}
     for name, accessor in cls.__dict__.get("_bitfields_", {}).items():
         by_storage.setdefault(accessor.storage, []).append(name)
-    for name, *_ in cls._fields_:
+    for name, *_ in cls.__dict__.get("_fields_", ()):
         if name in anonymous:
             yield from items(getattr(record, name))
         elif name in by_storage:
@@ -156,6 +157,8 @@ def to_plain(value: Any) -> Any:
 
 
 def show(value: Any) -> str:
+    """A member's value as a record's ``repr()`` shows it: nested records by their own
+    ``repr()``, arrays as lists, char arrays and numbers as ``asdict()`` gives them."""
     if isinstance(value, ctypes.Structure | ctypes.Union):
         return repr(value)
     if isinstance(value, ctypes.Array) and value._type_ is not ctypes.c_char:
