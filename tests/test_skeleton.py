@@ -126,6 +126,10 @@ def test_nested_types_enums_and_bitfields(skeleton_module: ModuleType) -> None:
         flags.level = 2
         assert (flags.ready, flags.level, flags.delta, flags.tail) == (1, 2, -8, 7)
         assert skel.obj.variables["flags"].raw == bytes(flags)
+        assert repr(flags) == "Flags(ready=1, level=2, delta=-8, tail=7)"
+        assert skel.data.asdict()["flags"] == {"ready": 1, "level": 2, "delta": -8, "tail": 7}
+        assert skel.rodata_banner.asdict() == {"banner": "skel"}
+        assert "stats=Stats(calls=0, " in repr(skel.bss)
         assert skel.rodata_banner.banner == b"skel"
         assert skel.rodata.xdp_verdict == 2
         assert ctypes.sizeof(skeleton_module.Stats) == skel.obj.variables["stats"].size

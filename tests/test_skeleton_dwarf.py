@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import ctypes
 import importlib.util
+import io
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -17,9 +19,10 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from elftools.elf.elffile import ELFFile
 
 from pylibbpf import cli
-from pylibbpf.btf.dwarf import named_ctype
+from pylibbpf.btf.dwarf import named_ctype, type_from_dwarf
 from pylibbpf.elfstrip import strip_debug
 from pylibbpf.errors import ObjectError
 from pylibbpf.object import BpfObject
@@ -128,6 +131,24 @@ def test_decoding_by_type_name_falls_back_to_dwarf(
     assert event.from_buffer_copy(bytes(range(ctypes.sizeof(event)))).pid == 0x03020100
     with pytest.raises(ObjectError, match="unused_missing __attribute__"):
         named_ctype(data, btf, "missing", "cast_event")
+
+
+def test_corrupt_dwarf_is_an_object_error(bpf_object: Callable[[str], Path]) -> None:
+    """pyelftools raises all sorts on damaged DWARF: each one becomes an ObjectError."""
+    data = bpf_object("cast_event").read_bytes()
+    debug_info = ELFFile(io.BytesIO(data)).get_section_by_name(".debug_info")
+    start, size = debug_info["sh_offset"], debug_info["sh_size"]
+    rng = random.Random(5)
+    for _ in range(10):
+        damaged = bytearray(data)
+        for _ in range(20):
+            damaged[start + rng.randrange(size)] = rng.randrange(256)
+        try:
+            found = type_from_dwarf(bytes(damaged), "event", "cast_event")
+            if found is not None:
+                found[0].ctype(found[1])
+        except ObjectError as error:
+            assert "cast_event" in str(error)
 
 
 def test_the_generated_module_is_clean(module: ModuleType, tmp_path: Path) -> None:

@@ -29,7 +29,7 @@ from pylibbpf.btf import Btf, EnumValue, Kind, Member, Type
 from pylibbpf.btf.encode import encode
 from pylibbpf.errors import ObjectError
 from pylibbpf.object import BpfObject
-from pylibbpf.skelgen import SkeletonOptions, generate
+from pylibbpf.skelgen import SkeletonOptions, generate, skeleton_for_file
 from pylibbpf.skelsafe import check_declarations
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -196,6 +196,11 @@ def test_a_hostile_file_name_stays_data(
     assert not marker.exists()
     skel_class = next(v for v in vars(module).values() if getattr(v, "object_name", None) == name)
     assert skel_class.object_name == name
+
+
+def test_a_class_name_that_is_not_one_is_refused(bpf_object: Callable[[str], Path]) -> None:
+    with pytest.raises(ObjectError, match="is not a Python class name"):
+        skeleton_for_file(str(bpf_object("skel_names")), class_name="X(object): pass\nimport os")
 
 
 def test_random_names_always_give_a_module_that_compiles(
