@@ -14,6 +14,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar, Generic, Self, TypeVar, cast
 
+from .btf.ctype import items, show, to_plain
 from .links.base import Link
 from .loader.object import BpfObject
 
@@ -64,13 +65,13 @@ class GlobalSection(Generic[LayoutT]):
         """The whole section as bytes (a snapshot)."""
         return bytes(self._view())
 
+    def asdict(self) -> dict[str, Any]:
+        """The section's variables as plain Python (a snapshot), ready for JSON."""
+        return {name: to_plain(value) for name, value in items(self._view())}
+
     def __repr__(self) -> str:
         view = self._view()
-        members = ", ".join(
-            f"{field[0]}={getattr(view, field[0])!r}"
-            for field in view._fields_
-            if not field[0].startswith("_pad")
-        )
+        members = ", ".join(f"{name}={show(value)}" for name, value in items(view))
         return f"<{self.section} {members}>"
 
 

@@ -35,6 +35,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         (
             "pylibbpf.skeleton",
             "pylibbpf.skelgen",
+            "pylibbpf.skelrender",
+            "pylibbpf.skelsafe",
             "pylibbpf.cli",
             "pylibbpf.introspect",
             "pylibbpf.__main__",
