@@ -159,7 +159,8 @@ def render(results: dict[str, dict[str, Any]]) -> str:
         " Instructions are the xlated stream with map ids replaced by the ordinal of their"
         " first use and kernel addresses (top byte 0xff) by 0.",
         "",
-        "Reproduce: `tools/build_reference.sh` (once; shared cache /work/wt/cache), then"
+        "Reproduce: `tools/build_reference.sh` (once: it builds the reference tools in"
+        " `$PYLIBBPF_REFERENCE_CACHE`, by default `~/.cache/pylibbpf-reference`), then"
         " `PYTHONPATH=. .venv/bin/python tools/selftests_conformance.py` (add"
         " `--reuse-libbpf` to keep libbpf's side of unchanged objects, `--only REGEX` for"
         " some objects, `--report-only` to rewrite this file). Raw results:"
