@@ -11,7 +11,7 @@ char LICENSE[] SEC("license") = "GPL";
 #endif
 
 extern struct task_struct *bpf_task_from_pid(s32 pid) __ksym __weak;
-extern void bpf_task_release(struct task_struct *p) __ksym;
+extern void bpf_task_release(struct task_struct *p) __ksym __weak;
 extern void pylibbpf_no_such_kfunc(void) __ksym __weak;
 /* bpf_task_acquire with the kernel's prototype, and a flavour with another one */
 extern struct task_struct *bpf_task_acquire___one(struct task_struct *p) __ksym __weak;

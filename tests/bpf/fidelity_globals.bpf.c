@@ -11,7 +11,7 @@ __u64 hits;                              /* .bss */
 __u32 seed = 7;                          /* .data */
 const volatile __u32 scale = 3;          /* .rodata */
 __u32 custom SEC(".data.custom") = 5;    /* .data.custom */
-extern unsigned int CONFIG_HZ __kconfig; /* .kconfig */
+extern unsigned int CONFIG_HZ __kconfig __weak; /* .kconfig */
 
 /* Sub-programs: fa calls fc, then the program calls fb. libbpf places a callee when it
  * meets the first call to it and relocates it at once (depth first): main, fa, fc, fb. */

@@ -1,6 +1,6 @@
 // Load-time rules libbpf applies, for tests/test_fidelity.py: a ring buffer nobody
 // sized, a struct_ops program no struct_ops variable uses, an extension program without
-// the program it replaces, an exception callback, and a program for prepare().
+// the program it replaces, and a program for prepare().
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -30,22 +30,6 @@ SEC("?freplace/some_function")
 int replacement(struct __sk_buff *skb)
 {
 	return 0;
-}
-
-extern void bpf_throw(u64 cookie) __ksym;
-
-int thrown_twice(u64 cookie)
-{
-	return cookie * 2;
-}
-
-SEC("?tc")
-__attribute__((btf_decl_tag("exception_callback:thrown_twice")))
-int thrower(struct __sk_buff *skb)
-{
-	if (skb->len)
-		bpf_throw(21);
-	return 1;
 }
 
 SEC("?xdp")
