@@ -139,7 +139,7 @@ def _section(corpus: str, title: str, results: dict[str, Any]) -> list[str]:
     lines += [
         f"- the same, the deliberate differences counted as agreement:"
         f" {_pct(f['full'] + deliberate_only, f['programs'])}",
-        f"- once every cause but the deliberate ones is fixed:"
+        f"- once the open causes are fixed too (the deliberate ones kept):"
         f" {_pct(f['programs'] - remaining, f['programs'])}",
     ]
     if before is not None:
