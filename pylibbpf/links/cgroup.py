@@ -43,7 +43,7 @@ def attach_cgroup(
         try:
             with open_cgroup(cgroup, what) as fd:
                 if ordered:
-                    return ordered_link(program, fd.fd, kind, what, anchor, expected_revision)
+                    return _ordered_link(program, fd.fd, kind, what, anchor, expected_revision)
                 return create_link(program, fd.fd, kind, what)
         except AttachError as error:
             if ordered or legacy is False or error.errno not in (errno.EINVAL, errno.EOPNOTSUPP):
@@ -63,3 +63,25 @@ def attach_cgroup(
         )
     except BpfError as error:
         raise explain(error, anchor, expected_revision) from error
+
+
+def _ordered_link(
+    program: Attachable,
+    target: int,
+    kind: int,
+    what: str,
+    anchor: Anchor | None,
+    expected_revision: int,
+) -> Link:
+    try:
+        return ordered_link(program, target, kind, what, anchor, expected_revision)
+    except AttachError as error:
+        if anchor is None or anchor.target is None or anchor.flags & AttachFlags.LINK:
+            raise
+        if error.errno != errno.EINVAL:
+            raise
+        raise AttachError(
+            f"{error.message} (anchor {anchor}: at a cgroup, a program attached through a "
+            "link is anchored by that link)",
+            error.errno,
+        ) from error

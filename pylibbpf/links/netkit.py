@@ -50,6 +50,9 @@ def attach_netkit(
         hint = {
             errno.ENXIO: f"{interface!r} is not a netkit device",
             errno.EACCES: f"{interface!r} is a netkit peer: attach to its primary device",
+            # A kernel built without netkit refuses every netkit attach type this way.
+            errno.EINVAL: f"{interface!r} is not a netkit device, or this kernel is built "
+            "without netkit (CONFIG_NETKIT)",
         }.get(error.errno or 0)
         if hint is None:
             raise
