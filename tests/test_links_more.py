@@ -20,6 +20,7 @@ import pytest
 from conftest import compile_user_program
 
 import pylibbpf as bpf
+from pylibbpf import introspect
 from pylibbpf.errors import AttachError, NotSupportedError
 from pylibbpf.links.tracing import IterLink
 from pylibbpf.loader import BpfObject
@@ -231,6 +232,11 @@ def test_sk_msg_on_a_sockmap_link(bpf_object: Callable[[str], Path], legacy: boo
                         info = link.info()
                         assert info.type == bpf.LinkType.SOCKMAP
                         assert info.prog_id == obj.programs["drop_msgs"].info().id
+                        row = next(r for r in introspect.links() if r.id == info.id)
+                        assert row.details == {
+                            "map_id": senders.info().id,
+                            "attach_type": "sk_msg_verdict",
+                        }
                     senders[1] = client.fileno()
                     with pytest.raises(PermissionError):
                         client.send(b"dropped by sk_msg")

@@ -8,6 +8,7 @@ and query() reports the order the kernel keeps. netkit needs a kernel built with
 from __future__ import annotations
 
 import errno
+import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -17,6 +18,7 @@ import pytest
 from netns import in_netns, udp_reaches
 
 import pylibbpf as bpf
+from pylibbpf import introspect
 from pylibbpf.errors import AttachError, NotSupportedError
 from pylibbpf.links.order import Anchor, query
 from pylibbpf.loader import BpfObject
@@ -81,6 +83,15 @@ def test_tcx_order_by_anchor_decides_a_packets_fate(
     with drop_link:
         assert first.prog_ids == ids(obj, "tc_drop")
         assert first.link_ids == [drop_link.info().id]
+        row = next(r for r in introspect.links() if r.id == drop_link.info().id)
+        with in_netns(ns_b):
+            assert row.details == {
+                "ifindex": socket.if_nametoindex("vB"),
+                "attach_type": "tcx_ingress",
+            }
+            assert (
+                row.describe() == f"ifindex vB({row.details['ifindex']})  attach_type tcx_ingress"
+            )
         assert not udp_reaches(ns_a, ns_b)
 
         # PASS placed before DROP: the packet gets through, DROP never sees it.
@@ -157,6 +168,8 @@ def test_netkit_primary_and_peer_drop_each_direction(
         link = obj.programs["nk_primary_drop"].attach(interface="nkA")  # netkit/primary
     with link:
         assert link.info().type == bpf.LinkType.NETKIT
+        row = next(r for r in introspect.links() if r.id == link.info().id)
+        assert row.type == "netkit" and row.details["attach_type"] == "netkit_primary"
         assert not udp_reaches(ns_a, ns_b)  # what A sends into the pair
         assert udp_reaches(ns_b, ns_a, address="10.201.0.1")
     assert udp_reaches(ns_a, ns_b)
