@@ -82,7 +82,25 @@ def test_uprobe_session_pairs_entries_with_returns(objects: Callable[..., BpfObj
     assert obj.variables["return_value_sum"].value == 2 * 11 + 4 * 11
 
 
-def test_session_probes_refuse_retprobe_and_old_kernels(
+@pytest.mark.parametrize(
+    ("program", "has_it", "since"),
+    [
+        ("on_add_session", features.has_uprobe_session, "6.13"),
+        ("on_getpgid_session", features.has_kprobe_session, "6.10"),
+    ],
+)
+def test_session_programs_load_where_the_kernel_has_them(
+    objects: Callable[..., BpfObject], program: str, has_it: Callable[[], bool], since: str
+) -> None:
+    if has_it():
+        obj = objects("sessions", program, tgid=os.getpid())
+        assert obj.programs[program].info().type == bpf.ProgType.KPROBE
+    else:
+        with pytest.raises(NotSupportedError, match=rf"programs \(Linux {since}\+\)"):
+            objects("sessions", program, tgid=os.getpid())
+
+
+def test_session_probes_refuse_retprobe(
     objects: Callable[..., BpfObject],
 ) -> None:
     if not features.has_uprobe_session():

@@ -25,7 +25,7 @@ from pylibbpf.loader import BpfObject
 from pylibbpf.syscall import features
 from pylibbpf.uapi import AttachFlags, AttachType
 
-pytestmark = pytest.mark.root
+root = pytest.mark.root
 
 
 @pytest.fixture
@@ -66,9 +66,41 @@ def test_anchors_encode_libbpfs_flags() -> None:
         Anchor.before(42)  # type: ignore[arg-type]
 
 
+class Stub:
+    """Just enough of a program for the argument checks that come before any syscall."""
+
+    def __init__(self, section: str, attach_type: int | None = None) -> None:
+        self.name, self.section, self.type, self.fd = "stub", section, 0, -1
+        self.expected_attach_type = attach_type
+        self.obj = None
+
+    def fileno(self) -> int:
+        return -1
+
+
+def test_auto_attach_options_go_where_they_are_understood() -> None:
+    from pylibbpf.links.auto import attach_from_section
+
+    with pytest.raises(AttachError, match=r"take no attach options \(interface\)"):
+        attach_from_section(Stub("tp/syscalls/sys_enter_getpid"), interface="lo")
+    with pytest.raises(AttachError, match="does not auto-attach, so it takes no options"):
+        attach_from_section(Stub("socket"), anchor=Anchor.first())
+    with pytest.raises(AttachError, match="unexpected keyword argument 'colour'"):
+        attach_from_section(Stub("iter/task"), colour="blue")
+    # Without the hook, the hook-less sections stay for an explicit attach (obj.attach()).
+    assert attach_from_section(Stub("tc/ingress", AttachType.TCX_INGRESS)) is None
+    assert attach_from_section(Stub("netkit/peer", AttachType.NETKIT_PEER)) is None
+    assert attach_from_section(Stub("cgroup/sock_create")) is None
+    with pytest.raises(AttachError, match="which netkit side, primary or peer"):
+        from pylibbpf.links.netkit import attach_netkit
+
+        attach_netkit(Stub("classifier"), "lo")
+
+
 # ----------------------------------------------------------------- tcx
 
 
+@root
 def test_tcx_order_by_anchor_decides_a_packets_fate(
     order: Callable[..., BpfObject], veth: tuple[str, str]
 ) -> None:
@@ -140,6 +172,7 @@ def test_tcx_order_by_anchor_decides_a_packets_fate(
         assert query("vB", "ingress").prog_ids == []
 
 
+@root
 def test_tcx_anchor_on_a_program_elsewhere_is_named(
     order: Callable[..., BpfObject], veth: tuple[str, str]
 ) -> None:
@@ -158,6 +191,7 @@ def test_tcx_anchor_on_a_program_elsewhere_is_named(
 # ----------------------------------------------------------------- netkit
 
 
+@root
 def test_netkit_primary_and_peer_drop_each_direction(
     order: Callable[..., BpfObject], netkit: tuple[str, str]
 ) -> None:
@@ -184,6 +218,7 @@ def test_netkit_primary_and_peer_drop_each_direction(
     assert peer.value.errno == errno.EACCES
 
 
+@root
 def test_netkit_order_by_anchor(order: Callable[..., BpfObject], netkit: tuple[str, str]) -> None:
     ns_a, ns_b = netkit
     obj = order("nk_primary_drop", "nk_primary_pass")
@@ -206,6 +241,7 @@ def test_netkit_order_by_anchor(order: Callable[..., BpfObject], netkit: tuple[s
         assert not udp_reaches(ns_a, ns_b)
 
 
+@root
 def test_netkit_refuses_a_device_of_another_kind(
     order: Callable[..., BpfObject], veth: tuple[str, str]
 ) -> None:
@@ -220,6 +256,7 @@ def test_netkit_refuses_a_device_of_another_kind(
 # ----------------------------------------------------------------- cgroup
 
 
+@root
 def test_cgroup_order_by_anchor(order: Callable[..., BpfObject], cgroup_dir: Path) -> None:
     """Both programs run at socket creation; the anchor decides which runs first."""
     obj = order("cg_first", "cg_second")
