@@ -252,3 +252,20 @@ def veth() -> Iterator[tuple[str, str]]:
 
     with veth_pair() as namespaces:
         yield namespaces
+
+
+@pytest.fixture
+def netkit() -> Iterator[tuple[str, str]]:
+    """Namespaces A and B joined by a netkit pair: primary nkA 10.201.0.1 in A, peer nkB
+    10.201.0.2 in B; skips where the kernel has no netkit devices."""
+    from netns import netkit_pair
+
+    try:
+        pair = netkit_pair()
+        namespaces = pair.__enter__()
+    except OSError as error:
+        pytest.skip(f"no netkit devices here (Linux 6.7+ with CONFIG_NETKIT): {error}")
+    try:
+        yield namespaces
+    finally:
+        pair.__exit__(None, None, None)
