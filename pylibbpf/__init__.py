@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from .links.base import Link, LinkInfo
     from .links.order import Anchor, HookOrder
     from .loader.object import BpfObject
+    from .logs import set_print
     from .maps import BatchData, Map, MapInfo
     from .perfbuf import PerfBuffer
     from .program import LoadOptions, Program, ProgramInfo
@@ -73,6 +74,7 @@ _LAZY = {
     "Skeleton": ".skeleton",
     "OwnedFd": ".syscall.fd",
     "TestRunResult": ".syscall.bpf",
+    "set_print": ".logs",
     **dict.fromkeys(
         (
             "AttachError",
@@ -171,4 +173,5 @@ __all__ = [
     "XdpFlags",
     "features",
     "insn",
+    "set_print",
 ]

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from . import syscall
 from .errors import BpfError, NotSupportedError, ObjectError
+from .logs import get_logger
 from .map_batch import BatchData, MapBatches
 from .spec.codec import Codec, codec_for
 from .syscall import features
@@ -36,6 +37,8 @@ from .uapi import (
 
 if TYPE_CHECKING:
     from .links.base import Link
+
+logger = get_logger(__name__)  # creation and pinning only: element operations never log
 
 
 def sanitize_name(name: str) -> str:
@@ -261,6 +264,11 @@ class Map(MapBatches, Closing):
                 if not (btf_fallback and btf is not None and rejected):
                     raise
                 raw_fd = attempt(None)  # a kernel that rejects the map's BTF: create it without
+                logger.warning(
+                    "%s: the kernel refused the map's BTF (%s); created without it",
+                    what,
+                    error.message,
+                )
         except BpfError as error:
             if error.errno == errno.EINVAL and not features.has_map_type(map_type):
                 raise NotSupportedError(
