@@ -12,9 +12,10 @@ import itertools
 import os
 import platform
 
-from ..errors import AttachError, BpfPermissionError, NotSupportedError
+from ..errors import AttachError, BpfError, BpfPermissionError, NotSupportedError
+from ..logs import get_logger
+from .capabilities import perf_event_hint
 from .fd import OwnedFd
-from .system import permission_hint
 
 _NR_PERF_EVENT_OPEN = {
     "x86_64": 298,
@@ -30,11 +31,14 @@ PERF_COUNT_SW_BPF_OUTPUT = 10
 PERF_SAMPLE_RAW = 1 << 10
 PERF_EVENT_IOC_ENABLE = 0x2400
 PERF_EVENT_IOC_SET_BPF = 0x40042408
+_PERF_TYPE_MAX = 6  # types from here on are dynamic PMUs (kprobe, uprobe...)
 
 TRACEFS_ROOTS = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
 
 _syscall = ctypes.CDLL(None, use_errno=True).syscall
 _syscall.restype = ctypes.c_long
+
+logger = get_logger(__name__)
 
 
 class PerfEventAttr(ctypes.Structure):
@@ -63,13 +67,50 @@ def perf_event_open(attr: PerfEventAttr, *, pid: int = -1, cpu: int = 0, what: s
     if fd < 0:
         err = ctypes.get_errno()
         if err in (errno.EPERM, errno.EACCES):
-            raise BpfPermissionError(f"{what}: perf_event_open refused; {permission_hint()}", err)
+            code = errno.errorcode[err]
+            hint = perf_event_hint(_dynamic_pmu_name(attr.type))
+            raise BpfPermissionError(f"{what}: perf_event_open refused [{code}]; {hint}", err)
         raise AttachError(f"{what}: perf_event_open failed: {os.strerror(err)}", err)
     return OwnedFd(fd, f"perf event ({what})")
 
 
+def _dynamic_pmu_name(pmu_type: int) -> str | None:
+    """The name of a dynamic PMU (``kprobe``, ``uprobe``…) by its type, from sysfs."""
+    if pmu_type < _PERF_TYPE_MAX:
+        return None
+    base = "/sys/bus/event_source/devices"
+    with contextlib.suppress(OSError):
+        for name in sorted(os.listdir(base)):
+            with contextlib.suppress(OSError, ValueError), open(f"{base}/{name}/type") as f:
+                if int(f.read()) == pmu_type:
+                    return name
+    return f"PMU type {pmu_type}"
+
+
+def tracefs_refused(path: str, error: OSError, what: str, *, write: bool = False) -> BpfError:
+    """The error for a tracefs file this process may not use: tracefs is mounted, and
+    the kernel said EACCES (or EPERM), not that it is missing."""
+    err = error.errno or errno.EACCES
+    code = errno.errorcode.get(err, str(err))
+    root = next((r for r in TRACEFS_ROOTS if path.startswith(r + "/")), os.path.dirname(path))
+    try:
+        status = os.stat(root)
+        owner = f"{root} is mode {status.st_mode & 0o7777:04o}, uid {status.st_uid}"
+        owner += f" gid {status.st_gid}"
+    except OSError:
+        owner = f"{root} cannot be examined either"
+    needs = "CAP_DAC_OVERRIDE" if write else "CAP_DAC_READ_SEARCH or CAP_DAC_OVERRIDE"
+    return BpfPermissionError(
+        f"{what}: tracefs is mounted, but this process may not {'write' if write else 'read'} "
+        f"{path} [{code}]: {owner}; another uid needs {needs}, or tracefs mounted with a gid= "
+        "and mode= that admit it (CAP_BPF and CAP_PERFMON do not open files)",
+        err,
+    )
+
+
 def tracepoint_id(category: str, name: str) -> int:
     """The numeric id of ``category:name`` from tracefs (mounted at either usual place)."""
+    refused: tuple[str, OSError] | None = None
     for root in TRACEFS_ROOTS:
         path = os.path.join(root, "events", category, name, "id")
         try:
@@ -80,8 +121,12 @@ def tracepoint_id(category: str, name: str) -> int:
                 raise AttachError(
                     f"tracepoint {category}:{name} does not exist ({path} is missing)", errno.ENOENT
                 ) from error
+        except PermissionError as error:
+            refused = refused or (path, error)  # mounted, but not for this process
         except OSError:
             continue
+    if refused is not None:
+        raise tracefs_refused(*refused, f"tracepoint {category}:{name}")
     raise AttachError(
         f"tracepoint {category}:{name}: tracefs is not mounted at {' or '.join(TRACEFS_ROOTS)} "
         "(mount -t tracefs tracefs /sys/kernel/tracing)",
@@ -125,16 +170,28 @@ def pmu(name: str) -> tuple[int, int]:
 _tracefs_probe_ids = itertools.count()
 
 
-def tracefs_events_root(events: str) -> str | None:
-    """The tracefs mount that has ``events`` (``kprobe_events``…), or None."""
-    return next((r for r in TRACEFS_ROOTS if os.path.exists(f"{r}/{events}")), None)
+def tracefs_events_root(events: str, what: str = "") -> str | None:
+    """The tracefs mount that has ``events`` (``kprobe_events``…), or None;
+    ``BpfPermissionError`` where tracefs is there but this process may not look."""
+    refused: tuple[str, OSError] | None = None
+    for root in TRACEFS_ROOTS:
+        try:
+            os.stat(f"{root}/{events}")
+            return root
+        except PermissionError as error:
+            refused = refused or (f"{root}/{events}", error)
+        except OSError:
+            continue
+    if refused is not None:
+        raise tracefs_refused(*refused, what or events, write=True)
+    return None
 
 
 def add_tracefs_probe(kind: str, target: str, *, retprobe: bool, what: str) -> tuple[str, str]:
     """Create a named ``kind`` (kprobe/uprobe) probe on ``target`` in tracefs; returns
     (the tracefs root, the event name in group ``pylibbpf``)."""
     events = f"{kind}_events"
-    root = tracefs_events_root(events)
+    root = tracefs_events_root(events, what)
     if root is None:
         raise NotSupportedError(
             f"{what}: this kernel has no {kind} PMU and no tracefs {events}", errno.EOPNOTSUPP
@@ -142,8 +199,11 @@ def add_tracefs_probe(kind: str, target: str, *, retprobe: bool, what: str) -> t
     event = f"pylibbpf_{os.getpid()}_{next(_tracefs_probe_ids)}"
     try:
         _append(f"{root}/{events}", f"{'r' if retprobe else 'p'}:pylibbpf/{event} {target}\n")
+    except PermissionError as error:
+        raise tracefs_refused(f"{root}/{events}", error, what, write=True) from error
     except OSError as error:
         raise AttachError(f"{what}: {events} refused it: {error.strerror}", error.errno) from error
+    logger.debug("%s: added tracefs probe pylibbpf/%s in %s/%s", what, event, root, events)
     return root, event
 
 
@@ -163,7 +223,19 @@ def _append(path: str, text: str) -> None:
 
 def filter_functions() -> list[str]:
     """tracefs' available_filter_functions: the kernel functions kprobes may hook."""
+    refused: tuple[str, OSError] | None = None
     for root in TRACEFS_ROOTS:
-        with contextlib.suppress(OSError), open(f"{root}/available_filter_functions") as f:
-            return f.read().splitlines()
-    raise AttachError("tracefs available_filter_functions is not readable", errno.ENOENT)
+        path = f"{root}/available_filter_functions"
+        try:
+            with open(path) as f:
+                return f.read().splitlines()
+        except PermissionError as error:
+            refused = refused or (path, error)
+        except OSError:
+            continue
+    if refused is not None:
+        raise tracefs_refused(*refused, "kernel functions to match")
+    raise AttachError(
+        f"tracefs available_filter_functions is missing under {' or '.join(TRACEFS_ROOTS)}",
+        errno.ENOENT,
+    )
