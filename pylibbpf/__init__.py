@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from .syscall import features
     from .syscall.bpf import TestRunResult
     from .syscall.fd import OwnedFd
+    from .syscall.perf import open_sampling_event
     from .uapi import (
         AttachFlags,
         AttachType,
@@ -75,6 +76,7 @@ _LAZY = {
     "OwnedFd": ".syscall.fd",
     "TestRunResult": ".syscall.bpf",
     "set_print": ".logs",
+    "open_sampling_event": ".syscall.perf",
     **dict.fromkeys(
         (
             "AttachError",
@@ -173,5 +175,6 @@ __all__ = [
     "XdpFlags",
     "features",
     "insn",
+    "open_sampling_event",
     "set_print",
 ]

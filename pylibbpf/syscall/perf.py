@@ -12,7 +12,7 @@ import itertools
 import os
 import platform
 
-from ..errors import AttachError, BpfError, BpfPermissionError, NotSupportedError
+from ..errors import AttachError, BpfError, BpfPermissionError, NotSupportedError, ObjectError
 from ..logs import get_logger
 from .capabilities import perf_event_hint
 from .fd import OwnedFd
@@ -25,9 +25,14 @@ _NR_PERF_EVENT_OPEN = {
     "ppc64le": 319,
 }.get(platform.machine(), 298)
 PERF_FLAG_FD_CLOEXEC = 1 << 3
-PERF_TYPE_TRACEPOINT = 2
+PERF_TYPE_HARDWARE = 0
 PERF_TYPE_SOFTWARE = 1
+PERF_TYPE_TRACEPOINT = 2
+PERF_COUNT_HW_CPU_CYCLES = 0
+PERF_COUNT_SW_CPU_CLOCK = 0
+PERF_COUNT_SW_TASK_CLOCK = 1
 PERF_COUNT_SW_BPF_OUTPUT = 10
+ATTR_FLAG_FREQ = 1 << 10  # perf_event_attr.freq: sample_period holds a frequency
 PERF_SAMPLE_RAW = 1 << 10
 PERF_EVENT_IOC_ENABLE = 0x2400
 PERF_EVENT_IOC_SET_BPF = 0x40042408
@@ -106,6 +111,51 @@ def tracefs_refused(path: str, error: OSError, what: str, *, write: bool = False
         "and mode= that admit it (CAP_BPF and CAP_PERFMON do not open files)",
         err,
     )
+
+
+def open_sampling_event(
+    cpu: int,
+    *,
+    frequency: int | None = None,
+    period: int | None = None,
+    pid: int = -1,
+    event_type: int = PERF_TYPE_SOFTWARE,
+    config: int = PERF_COUNT_SW_CPU_CLOCK,
+) -> OwnedFd:
+    """A sampling perf event for a ``perf_event`` program (``attach_perf_event``): bcc's
+    ``sample_freq``/``sample_period``, what libbpf-bootstrap's profiler opens by hand.
+
+    Samples ``frequency`` times a second (the kernel adjusts the period) or every
+    ``period`` events. ``cpu`` and ``pid`` as perf_event_open(2): ``pid=-1`` with a CPU is
+    every process on that CPU (CAP_PERFMON unless perf_event_paranoid allows it), a pid
+    with ``cpu=-1`` that process wherever it runs. The event is the cpu-clock software
+    event by default (no hardware PMU needed, so it works in VMs); ``event_type`` and
+    ``config`` choose another (``PERF_TYPE_HARDWARE``, ``PERF_COUNT_HW_CPU_CYCLES``).
+    """
+    if (frequency is None) == (period is None):
+        raise ObjectError("sampling perf event: give either frequency or period", errno.EINVAL)
+    rate = frequency if frequency is not None else period
+    if not isinstance(rate, int) or rate <= 0:
+        raise ObjectError(
+            f"sampling perf event: {'frequency' if frequency is not None else 'period'} "
+            f"must be a positive int, not {rate!r}",
+            errno.EINVAL,
+        )
+    if cpu < -1 or pid < -1 or (cpu == -1 and pid == -1):
+        raise ObjectError(
+            f"sampling perf event: cpu {cpu}, pid {pid}: one of them must name a CPU or a "
+            "process (-1 is any)",
+            errno.EINVAL,
+        )
+    attr = PerfEventAttr(
+        type=event_type,
+        config=config,
+        sample_period=rate,
+        flags=ATTR_FLAG_FREQ if frequency is not None else 0,
+    )
+    every = f"{frequency} Hz" if frequency is not None else f"every {period} events"
+    where = f"cpu {cpu}" if pid == -1 else f"pid {pid}" + (f" on cpu {cpu}" if cpu >= 0 else "")
+    return perf_event_open(attr, pid=pid, cpu=cpu, what=f"sampling perf event ({every}, {where})")
 
 
 def tracepoint_id(category: str, name: str) -> int:
