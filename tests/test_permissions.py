@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +74,9 @@ def test_unprivileged_caller_gets_a_permission_error() -> None:
     assert "lacks CAP_BPF and CAP_NET_ADMIN" in out["prog"][2]  # XDP: a networking type
 
 
-def run_restricted(setpriv_args: list[str], script: str, stdin: bytes = b"") -> dict[str, Any]:
+def run_restricted(
+    setpriv_args: list[str], script: str, args: Sequence[str] = ()
+) -> dict[str, Any]:
     """Run ``script`` in a child with the capabilities ``setpriv_args`` leave it; it
     prints one JSON object."""
     setpriv = shutil.which("setpriv")
@@ -82,8 +85,7 @@ def run_restricted(setpriv_args: list[str], script: str, stdin: bytes = b"") -> 
     root = Path(__file__).resolve().parent.parent
     env = {"PYTHONPATH": str(root), "PATH": os.environ.get("PATH", "")}
     result = subprocess.run(
-        [setpriv, *setpriv_args, sys.executable, "-c", script],
-        input=stdin,
+        [setpriv, *setpriv_args, sys.executable, "-c", script, *args],
         capture_output=True,
         env=env,
         timeout=60,
@@ -154,6 +156,39 @@ def test_a_refusal_names_the_capability_the_type_needs() -> None:
         assert "perf_event_open refused [EACCES]" in message, message
         assert f"kernel.perf_event_paranoid allows them (it is {paranoid}" in message, message
         assert message.endswith("this process lacks CAP_PERFMON"), message
+
+
+CGROUP_ATTACH = """
+import json, sys, pylibbpf as bpf
+from pylibbpf.spec.insn import assemble, return_imm
+
+program = bpf.Program.from_insns(
+    assemble(return_imm(1)),
+    bpf.ProgType.CGROUP_SKB,
+    name="t_cgskb",
+    expected_attach_type=bpf.AttachType.CGROUP_INET_EGRESS,
+)
+out = {"loaded": program.info().type}
+try:
+    program.attach_cgroup(sys.argv[1], bpf.AttachType.CGROUP_INET_EGRESS).close()
+    out["attach"] = ["attached", 0, ""]
+except bpf.BpfError as error:
+    out["attach"] = [type(error).__name__, error.errno, str(error)]
+print(json.dumps(out))
+"""
+
+
+def test_a_cgroup_skb_attach_names_cap_net_admin(cgroup_dir: Path) -> None:
+    """cgroup skb programs load with CAP_BPF alone; the kernel checks CAP_NET_ADMIN when
+    one is attached."""
+    out = run_restricted(
+        ["--inh-caps=-all", "--bounding-set=-all,+bpf"], CGROUP_ATTACH, args=[str(cgroup_dir)]
+    )
+    assert out["loaded"] == bpf.ProgType.CGROUP_SKB
+    kind, err, message = out["attach"]
+    assert kind in ("BpfPermissionError", "AttachError") and err == errno.EPERM, out
+    assert "CGROUP_INET_EGRESS attachments (cgroup skb) need CAP_NET_ADMIN" in message, message
+    assert "this process lacks CAP_NET_ADMIN" in message, message
 
 
 TRACEFS_ATTEMPTS = """

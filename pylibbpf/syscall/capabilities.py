@@ -9,6 +9,7 @@ The rules are the kernel's own checks, restated as data:
   (``is_perfmon_prog_type``); freplace (EXT) programs need both.
 - ``map_create``: CAP_BPF for most map types, CAP_NET_ADMIN for sockmap, sockhash, devmap
   and xskmap; CAP_BPF for any map while ``unprivileged_bpf_disabled`` is set.
+- attaching cgroup skb programs (``bpf_prog_attach_check_attach_type``): CAP_NET_ADMIN;
 - the id-walking and by-id commands, task_fd_query and enable_stats: CAP_SYS_ADMIN;
   prog_query: CAP_NET_ADMIN; BTF_LOAD: CAP_BPF.
 - ``perf_event_open`` (kernel/events/core.c): CAP_PERFMON for the kprobe and uprobe PMUs,
@@ -24,7 +25,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 
-from ..uapi import Cmd, MapType, ProgType
+from ..uapi import AttachType, Cmd, MapType, ProgType
 from .system import effective_capabilities, permission_hint
 
 CAP_SYS_ADMIN = "CAP_SYS_ADMIN"
@@ -68,6 +69,8 @@ _PERFMON_PROG_TYPES = frozenset(
 _NET_ADMIN_MAP_TYPES = frozenset(
     {MapType.SOCKMAP, MapType.SOCKHASH, MapType.DEVMAP, MapType.DEVMAP_HASH, MapType.XSKMAP}
 )
+# Checked at attach time (cgroup skb programs load with CAP_BPF alone).
+_NET_ADMIN_ATTACH_TYPES = frozenset({AttachType.CGROUP_INET_INGRESS, AttachType.CGROUP_INET_EGRESS})
 _COMMANDS: dict[Cmd, tuple[str, ...]] = {
     **dict.fromkeys(
         (
@@ -166,6 +169,11 @@ def hint_for(cmd: Cmd | None, attr: object = None) -> str:
     if cmd == Cmd.MAP_CREATE and attr is not None:
         map_type = int(getattr(attr, "map_type", 0))
         return refusal_hint(f"{_name(MapType, map_type)} maps", map_create_needs(map_type))
+    if cmd in (Cmd.LINK_CREATE, Cmd.PROG_ATTACH) and attr is not None:
+        attach_type = getattr(attr, "attach_type", None)
+        if attach_type in _NET_ADMIN_ATTACH_TYPES:
+            name = AttachType(attach_type).name
+            return refusal_hint(f"{name} attachments (cgroup skb)", ("CAP_NET_ADMIN",))
     needed = _COMMANDS.get(cmd) if cmd is not None else None
     if needed is not None and cmd is not None:
         return refusal_hint(cmd.name, needed, verb="needs")
