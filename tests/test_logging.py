@@ -91,12 +91,13 @@ def test_a_load_logs_the_object_its_maps_and_co_re_relocations(
 def test_the_tc_attach_route_is_logged(
     bpf_object: Callable[[str], Path],
     veth: tuple[str, str],
+    pin_dir: Path,
     caplog: pytest.LogCaptureFixture,
     tcx: bool | None,
 ) -> None:
     ns_a, ns_b = veth
     caplog.set_level(logging.INFO, logger="pylibbpf")
-    with BpfObject.open(bpf_object("logging")) as obj:
+    with BpfObject.open(bpf_object("logging"), pin_root_path=str(pin_dir)) as obj:
         obj.programs["log_core"].autoload = False
         obj.load()
         with in_netns(ns_b):
