@@ -50,6 +50,7 @@ class Cmd(IntEnum):
     LINK_DETACH = 34
     PROG_BIND_MAP = 35
     TOKEN_CREATE = 36
+    PROG_STREAM_READ_BY_FD = 37
 
 
 class MapType(IntEnum):
@@ -238,6 +239,13 @@ class LinkType(IntEnum):
     UPROBE_MULTI = 12
     NETKIT = 13
     SOCKMAP = 14
+
+
+class StreamId(IntEnum):
+    """A program's text streams (PROG_STREAM_READ_BY_FD, ``bpf_stream_printk``)."""
+
+    STDOUT = 1
+    STDERR = 2
 
 
 class StatsType(IntEnum):
