@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from . import syscall
+from .arena import Arena, map_arena, map_memory
 from .errors import BpfError, NotSupportedError, ObjectError
 from .map_batch import BatchData, MapBatches
 from .spec.codec import Codec, codec_for
@@ -42,6 +43,10 @@ def sanitize_name(name: str) -> str:
     """Kernel object names: 15 chars of ``[A-Za-z0-9_.]``; anything else becomes ``_``."""
     cleaned = "".join(c if c.isascii() and (c.isalnum() or c in "_.") else "_" for c in name)
     return cleaned[: OBJ_NAME_LEN - 1]
+
+
+# The releases that added the newest map types, for refusals on older kernels.
+_ADDED_IN = {MapType.USER_RINGBUF: "6.1", MapType.CGRP_STORAGE: "6.2", MapType.ARENA: "6.9"}
 
 
 def _type_name(map_type: int) -> str:
@@ -103,6 +108,7 @@ class Map(MapBatches, Closing):
         flags: int = 0,
         key_type: Any = None,
         value_type: Any = None,
+        map_extra: int = 0,
     ) -> None:
         self.name = name
         self.type = map_type
@@ -110,6 +116,8 @@ class Map(MapBatches, Closing):
         self.value_size = value_size
         self.max_entries = max_entries
         self.flags = flags
+        self.map_extra = map_extra  # an arena's address, a bloom filter's hash count…
+        self._arena: Arena | None = None
         self._pin_path: str | None = None
         self._what = f"map {name!r}"
         self._key_type = key_type
@@ -260,11 +268,15 @@ class Map(MapBatches, Closing):
                 raw_fd = attempt(None)  # a kernel that rejects the map's BTF: create it without
         except BpfError as error:
             if error.errno == errno.EINVAL and not features.has_map_type(map_type):
+                since = _ADDED_IN.get(map_type)
                 raise NotSupportedError(
-                    f"{what}: this kernel does not support {map_type.name} maps", errno.EINVAL
+                    f"{what}: this kernel does not support {map_type.name} maps"
+                    + (f" (Linux {since}+)" if since else ""),
+                    errno.EINVAL,
                 ) from error
             raise
         self.type = map_type
+        self.map_extra = map_extra
         self._bind(OwnedFd(raw_fd, what))
 
     def adopt(self, fd: OwnedFd, *, pin_path: str | None = None) -> None:
@@ -291,6 +303,7 @@ class Map(MapBatches, Closing):
             flags=info.flags,
             key_type=key_type,
             value_type=value_type,
+            map_extra=info.map_extra,
         )
 
     @classmethod
@@ -348,6 +361,8 @@ class Map(MapBatches, Closing):
     def close(self) -> None:
         """Release this handle; the kernel frees the map once nothing else holds it."""
         self._ops.invalidate()
+        if self._arena is not None:
+            self._arena.close()
         if self._fd is not None:
             self._fd.close()
 
@@ -484,6 +499,27 @@ class Map(MapBatches, Closing):
         """Number of keys present (walks the map)."""
         return sum(1 for _ in self.keys())
 
+    # ----------------------------------------------------------------- memory
+
+    def arena(self, address: int | None = None) -> Arena:
+        """An arena map's memory, mapped where its programs' pointers point (its
+        ``map_extra``; ``address`` for one another process mapped first): one mapping per
+        handle, made on first use."""
+        if self.type != MapType.ARENA:
+            raise BpfError(f"{self._what} is {_type_name(self.type)}, not an arena", errno.EINVAL)
+        if self._arena is None or self._arena.closed:
+            self._arena = map_arena(self.fd, self.max_entries, self.map_extra, address, self._what)
+        return self._arena
+
+    def mmap(self) -> memoryview:
+        """The map's memory as writable bytes: an arena's pages, or the values of a
+        ``BPF_F_MMAPABLE`` array (each 8-byte aligned)."""
+        if self.type == MapType.ARENA:
+            return self.arena().memory
+        if not self.flags & MapFlags.MMAPABLE:
+            raise BpfError(f"{self._what} was not created BPF_F_MMAPABLE", errno.EINVAL)
+        return map_memory(self.fd, self.value_size, self.max_entries, self._what)
+
     # ----------------------------------------------------------------- lifecycle
 
     def attach_struct_ops(self) -> Link:
@@ -558,4 +594,4 @@ def _map_info(fd: int, what: str) -> MapInfo:
     )
 
 
-__all__ = ["BatchData", "Map", "MapBtf", "MapInfo", "sanitize_name"]
+__all__ = ["Arena", "BatchData", "Map", "MapBtf", "MapInfo", "sanitize_name"]

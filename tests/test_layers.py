@@ -21,6 +21,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "kernel objects",
         (
             "pylibbpf.maps",
+            "pylibbpf.arena",
             "pylibbpf.map_batch",
             "pylibbpf.program",
             "pylibbpf.ringbuf",

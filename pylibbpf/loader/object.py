@@ -66,6 +66,9 @@ class BpfObject(Closing):
         self._memory = SectionMemory(self.name, self.maps)
         for section in spec.datasecs.values():
             self._memory.images[section.name] = bytearray(section.data)
+        if spec.arena is not None:  # __arena globals: their image, then the arena's end
+            self._memory.images[spec.arena.name] = bytearray(spec.arena.data)
+            self._memory.arena_map = spec.arena_map
         if kconfig_size:
             self._memory.images[".kconfig"] = bytearray(kconfig_size)
         # The struct_ops variables' bytes, editable until load (``struct_ops_value``).
