@@ -24,6 +24,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "pylibbpf.arena",
             "pylibbpf.map_batch",
             "pylibbpf.program",
+            "pylibbpf.stream",
+            "pylibbpf.lines",
             "pylibbpf.ringbuf",
             "pylibbpf.perfbuf",
             "pylibbpf.struct_ops",
