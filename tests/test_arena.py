@@ -18,8 +18,10 @@ import pytest
 from linker_objects import build_object, selftest_object
 from test_skeleton import import_file, write_skeleton
 
+from pylibbpf import introspect
 from pylibbpf.arena import arena_size, globals_offset
 from pylibbpf.errors import BpfError, ObjectError
+from pylibbpf.introspect import kind_name
 from pylibbpf.object import BpfObject
 from pylibbpf.syscall import features
 from pylibbpf.uapi import MapFlags, MapType
@@ -285,4 +287,10 @@ def test_arena_handles_refuse_what_they_cannot_do() -> None:
             arena.offset(arena.address + arena.size)
         with pytest.raises(BpfError, match="not an arena"):
             obj.maps[".bss"].arena()
+        # What `map list` and `map dump` make of it, as bpftool: an "arena", no entries.
+        listed = next(m for m in introspect.maps() if m.id == obj.maps["arena"].id)
+        assert kind_name(MapType, listed.type) == "arena"
+        assert listed.map_extra == MAP_EXTRA
+        with pytest.raises(BpfError, match="is an arena"):
+            introspect.dump_map(obj.maps["arena"])
     assert arena.closed  # closing the object dropped the mapping

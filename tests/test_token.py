@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from pylibbpf import syscall
+from pylibbpf import introspect, syscall
 from pylibbpf.errors import BpfError, BpfPermissionError
 from pylibbpf.maps import Map
 from pylibbpf.object import BpfObject
@@ -172,6 +172,8 @@ def _child(channel: socket.socket, object_path: str, mount_point: str) -> dict[s
         result["load_without_token"] = errno.errorcode[error.errno or 0]
     del os.environ[TOKEN_PATH_ENV]
 
+    result["listed"] = [vars(row) for row in introspect.tokens()]  # `token list`
+
     # No path given: the delegating bpffs is found among this process's mounts.
     with BpfObject.open(object_path) as obj:
         obj.load()
@@ -238,6 +240,15 @@ def test_user_namespace_loads_and_attaches_with_a_token(bpf_object: Any, tmp_pat
         "maps": ["array"],
         "progs": ["socket_filter"],
     }
+    assert result["listed"] == [
+        {
+            "path": str(tmp_path),
+            "allowed_cmds": ["map_create", "prog_load", "btf_load"],
+            "allowed_maps": ["array"],
+            "allowed_progs": ["socket_filter"],
+            "allowed_attachs": ["any"],
+        }
+    ]
     # The filter ran in the kernel for each datagram this child sent (it sees each one
     # from its 8-byte UDP header on).
     assert result["packets"] == 3
