@@ -8,6 +8,7 @@ list with one value per possible CPU and accept either such a list or one value 
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import functools
 import os
@@ -82,6 +83,7 @@ class MapInfo:
     btf_vmlinux_value_type_id: int
     map_extra: int
     ifindex: int
+    hash: bytes = b""  # the kernel's SHA-256 of a frozen array's values (6.18), if asked
 
 
 @dataclass(frozen=True)
@@ -373,9 +375,10 @@ class Map(MapBatches, Closing):
             f"value={self.value_size} max_entries={self.max_entries} {state}>"
         )
 
-    def info(self) -> MapInfo:
-        """What the kernel reports about the map (``bpf_map_info``)."""
-        return _map_info(self.fd, self._what)
+    def info(self, *, with_hash: bool = False) -> MapInfo:
+        """What the kernel reports about the map (``bpf_map_info``); ``with_hash``: also
+        the SHA-256 it computes over a frozen array map's values (Linux 6.18)."""
+        return _map_info(self.fd, self._what, with_hash)
 
     @property
     def id(self) -> int:
@@ -575,8 +578,17 @@ class _NotCreatedOps:
         pass
 
 
-def _map_info(fd: int, what: str) -> MapInfo:
-    raw = syscall.obj_get_info_by_fd(fd, syscall.MapInfo(), what=what)
+def _map_info(fd: int, what: str, with_hash: bool = False) -> MapInfo:
+    request = syscall.MapInfo()
+    digest = ctypes.create_string_buffer(32)
+    if with_hash:
+        request.hash, request.hash_size = ctypes.addressof(digest), len(digest)
+    try:
+        raw = syscall.obj_get_info_by_fd(fd, request, what=what)
+    except BpfError as error:
+        if not with_hash or error.errno != errno.EPERM:
+            raise
+        raise BpfError(f"{what}: the kernel hashes only frozen maps", errno.EPERM) from None
     return MapInfo(
         id=raw.id,
         type=raw.type,
@@ -591,6 +603,7 @@ def _map_info(fd: int, what: str) -> MapInfo:
         btf_vmlinux_value_type_id=raw.btf_vmlinux_value_type_id,
         map_extra=raw.map_extra,
         ifindex=raw.ifindex,
+        hash=digest.raw if with_hash else b"",
     )
 
 

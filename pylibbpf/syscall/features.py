@@ -366,6 +366,7 @@ def probe_all() -> dict[str, dict[str, bool]]:
             "memcg_accounting": has_memcg_accounting(),
             "bpf_token": has_bpf_token(),
             "prog_streams": has_prog_streams(),
+            "exclusive_maps": has_exclusive_maps(),
         },
     }
 
@@ -440,6 +441,17 @@ def has_prog_streams() -> bool:
     return True
 
 
+@_cached
+def has_exclusive_maps() -> bool:
+    """Maps only the program with a given SHA-256 may use (``excl_prog_hash``, 6.18): an
+    older kernel refuses the longer attr (E2BIG)."""
+    try:
+        fd = bpf.map_create(MapType.ARRAY, 4, 4, 1, excl_prog_hash=bytes(32), what="feature probe")
+    except BpfError:
+        return False
+    return _close(fd)
+
+
 def require(available: bool, feature: str, version: str) -> None:
     """``NotSupportedError`` naming the kernel release that added ``feature`` unless
     ``available``."""
@@ -451,6 +463,7 @@ def require(available: bool, feature: str, version: str) -> None:
 
 
 _PROBES = (
+    has_exclusive_maps,
     has_bpf_token,
     has_prog_streams,
     has_memcg_accounting,
