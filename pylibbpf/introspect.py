@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import socket
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from . import syscall
 from .errors import BpfError
@@ -25,7 +26,7 @@ from .syscall import system
 from .syscall.fd import OwnedFd
 from .syscall.kernel_btf import fetch_btf
 from .syscall.token import DELEGATE_ENUMS, delegating_mounts
-from .uapi import LinkType, MapType, ProgType
+from .uapi import AttachType, LinkType, MapType, ProgType
 
 
 def kind_name(enum: Any, value: int) -> str:
@@ -71,11 +72,59 @@ def maps() -> list[MapInfo]:
 
 @dataclass(frozen=True)
 class LinkRow:
-    """One bpf_link in the kernel, as ``link list`` shows it."""
+    """One bpf_link in the kernel, as ``link list`` shows it; ``details`` is what the
+    link's kind adds (an interface, a cgroup, a map, the attach type), as bpftool shows."""
 
     id: int
     type: str
     prog_id: int
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        """The details as bpftool's ``link show`` prints them: ``ifindex lo(1)  attach_type
+        tcx_ingress``."""
+        parts = []
+        for key, value in self.details.items():
+            if key == "ifindex":
+                name = _interface_name(value)
+                value = f"{name}({value})" if name else value
+            parts.append(f"{key} {value}")
+        return "  ".join(parts)
+
+
+# Per link type: the leading fields of its part of ``bpf_link_info`` (after the common
+# type/id/prog_id head): (name, ctypes type). "attach_type" is shown by name.
+_LINK_DETAILS: dict[int, list[tuple[str, Any]]] = {
+    LinkType.CGROUP: [("cgroup_id", ctypes.c_uint64), ("attach_type", ctypes.c_uint32)],
+    LinkType.NETNS: [("netns_ino", ctypes.c_uint32), ("attach_type", ctypes.c_uint32)],
+    LinkType.XDP: [("ifindex", ctypes.c_uint32)],
+    LinkType.STRUCT_OPS: [("map_id", ctypes.c_uint32)],
+    LinkType.TCX: [("ifindex", ctypes.c_uint32), ("attach_type", ctypes.c_uint32)],
+    LinkType.NETKIT: [("ifindex", ctypes.c_uint32), ("attach_type", ctypes.c_uint32)],
+    LinkType.SOCKMAP: [("map_id", ctypes.c_uint32), ("attach_type", ctypes.c_uint32)],
+}
+
+
+def link_details(raw: Any) -> dict[str, Any]:
+    """Decode the per-kind part of a ``syscall.LinkInfo`` for the kinds in the table."""
+    fields = _LINK_DETAILS.get(raw.type)
+    if not fields:
+        return {}
+    layout = cast(
+        type[ctypes.Structure], type("_Details", (ctypes.Structure,), {"_fields_": fields})
+    )
+    decoded = layout.from_buffer_copy(bytes(raw.extra)[: ctypes.sizeof(layout)])
+    details: dict[str, Any] = {name: getattr(decoded, name) for name, _ in fields}
+    if "attach_type" in details:
+        details["attach_type"] = kind_name(AttachType, details["attach_type"])
+    return details
+
+
+def _interface_name(index: int) -> str:
+    try:
+        return socket.if_indextoname(index)
+    except OSError:
+        return ""  # gone, or in another network namespace
 
 
 def links() -> list[LinkRow]:
@@ -88,7 +137,8 @@ def links() -> list[LinkRow]:
             continue
         with fd:
             raw = syscall.obj_get_info_by_fd(fd.fd, syscall.LinkInfo(), what=f"link {link_id}")
-        rows.append(LinkRow(raw.id, kind_name(LinkType, raw.type), raw.prog_id))
+        row = LinkRow(raw.id, kind_name(LinkType, raw.type), raw.prog_id, link_details(raw))
+        rows.append(row)
     return rows
 
 

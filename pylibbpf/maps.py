@@ -126,6 +126,9 @@ class Map(MapBatches, Closing):
         self._value_type = value_type
         self._fd: OwnedFd | None = None
         self.struct_ops: StructOpsRegistration | None = None  # an object's struct_ops maps
+        # Whether the object's attach() registers this struct_ops map (libbpf's
+        # bpf_map__set_autoattach): False leaves it to attach_struct_ops().
+        self.autoattach = True
         self._ops: Any = _NotCreatedOps(self._what)
         if fd is not None:
             self._bind(fd)

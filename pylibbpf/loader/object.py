@@ -241,7 +241,8 @@ class BpfObject(Closing):
     # ----------------------------------------------------------------- lifetime
 
     def attach(self) -> list[Link]:
-        """Attach every loaded program whose section says where; others are skipped."""
+        """Attach every loaded program whose section says where, and register every
+        struct_ops map whose ``autoattach`` is on; others are skipped."""
         return list(self.attach_named().values())
 
     def attach_named(self, skip: Collection[str] = ()) -> dict[str, Link]:
@@ -259,7 +260,7 @@ class BpfObject(Closing):
                     if link is not None:
                         attached[name] = link
             for name in self._struct_ops_plans:
-                if name not in skip:
+                if name not in skip and self.maps[name].autoattach:
                     attached[name] = self.maps[name].attach_struct_ops()  # joins self.links
         except BaseException:
             for link in attached.values():  # all or nothing: detach what this call made

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 from ..btf import Btf, Kind
 from ..btf.ext import LineInfo
-from ..errors import BpfError, LoadError, ObjectError
+from ..errors import BpfError, LoadError, NotSupportedError, ObjectError
 from ..maps import Map
 from ..program import LoadOptions, Program, ProgramOwner
 from ..spec import core
@@ -22,9 +22,9 @@ from ..spec.objspec import ExternSpec, ObjectSpec, ProgramSpec
 from ..spec.sections import ATTACH_BTF, FRAGS, SLEEPABLE
 from ..spec.source import read_object
 from ..spec.subprog import ExternValue, LinkedProgram, link_program
-from ..syscall import kernel_btf
+from ..syscall import features, kernel_btf
 from ..syscall.fd import OwnedFd
-from ..uapi import ProgFlags, ProgType
+from ..uapi import AttachType, ProgFlags, ProgType
 from .externs import KsymResolver, kconfig_layout
 from .maps import arena_globals
 
@@ -183,6 +183,7 @@ class ProgramLoader:
                     errno.EINVAL,
                     program=name,
                 )
+            _check_session_support(self.name, name, spec.section, program.options)
             linked = link_program(self.spec, spec, resolver)
             if linked.core_relos:
                 self.core_results[name] = core.relocate(
@@ -293,6 +294,28 @@ class ProgramLoader:
         if btf_error:
             message += f"\n(the object's BTF was not loaded: {btf_error})"
         return LoadError(message, error.errno, program=name, log=error.log)
+
+
+# Attach types whose programs only load where the kernel has them (their kfuncs, e.g.
+# bpf_session_cookie, are missing before): the probe and the version that added each.
+_NEEDS_KERNEL = {
+    AttachType.TRACE_KPROBE_SESSION: (features.has_kprobe_session, "6.10"),
+    AttachType.TRACE_UPROBE_SESSION: (features.has_uprobe_session, "6.13"),
+}
+
+
+def _check_session_support(obj: str, name: str, section: str, options: LoadOptions) -> None:
+    """Refuse before the verifier does, with the kernel version instead of a kfunc error."""
+    attach_type = options.expected_attach_type
+    if attach_type is None or attach_type not in _NEEDS_KERNEL:
+        return
+    probe, since = _NEEDS_KERNEL[AttachType(attach_type)]
+    if not probe():
+        raise NotSupportedError(
+            f"{obj}: program {name!r} (section {section!r}): this kernel has no "
+            f"{AttachType(attach_type).name} programs (Linux {since}+)",
+            errno.EOPNOTSUPP,
+        )
 
 
 def inspect_core(

@@ -288,6 +288,12 @@ class ProgStreamReadAttr(ctypes.Structure):
     ]
 
 
+class ProgAssocStructOpsAttr(ctypes.Structure):
+    """The attr of PROG_ASSOC_STRUCT_OPS (Linux 6.19)."""
+
+    _fields_ = [("map_fd", c_u32), ("prog_fd", c_u32), ("flags", c_u32)]
+
+
 # Per-kind tails of LINK_CREATE (copied into LinkCreateAttr.tail).
 
 
@@ -301,6 +307,26 @@ class IterLinkOpts(ctypes.Structure):
     """LINK_CREATE's tail for iterators."""
 
     _fields_ = [("iter_info", c_u64), ("iter_info_len", c_u32)]
+
+
+class _IterMapInfo(ctypes.Structure):
+    _fields_ = [("map_fd", c_u32)]
+
+
+class _IterTaskInfo(ctypes.Structure):
+    _fields_ = [("tid", c_u32), ("pid", c_u32), ("pid_fd", c_u32)]
+
+
+class _IterCgroupInfo(ctypes.Structure):
+    _fields_ = [("order", c_u32), ("cgroup_fd", c_u32), ("cgroup_id", c_u64)]
+
+
+class IterLinkInfo(ctypes.Union):
+    """``union bpf_iter_link_info``, what ``IterLinkOpts.iter_info`` points to: the map
+    of a map-element iterator, the task (tid, pid or pidfd) of task iterators, the start
+    cgroup and walk order of cgroup iterators."""
+
+    _fields_ = [("map", _IterMapInfo), ("task", _IterTaskInfo), ("cgroup", _IterCgroupInfo)]
 
 
 class PerfEventLinkOpts(ctypes.Structure):
@@ -327,10 +353,17 @@ class NetfilterLinkOpts(ctypes.Structure):
     _fields_ = [("pf", c_u32), ("hooknum", c_u32), ("priority", c_s32), ("flags", c_u32)]
 
 
-class TcxLinkOpts(ctypes.Structure):
-    """LINK_CREATE's tail for tcx links."""
+class MprogLinkOpts(ctypes.Structure):
+    """LINK_CREATE's tail for the multi-program hooks (tcx, netkit, cgroup since 6.15):
+    where the new link goes relative to another program or link, and the hook revision
+    the caller expects (0: any)."""
 
     _fields_ = [("relative_fd", c_u32), ("_pad", c_u32), ("expected_revision", c_u64)]
+
+
+TcxLinkOpts = MprogLinkOpts
+NetkitLinkOpts = MprogLinkOpts
+CgroupLinkOpts = MprogLinkOpts
 
 
 class UprobeMultiLinkOpts(ctypes.Structure):

@@ -24,7 +24,7 @@ import os
 import platform
 from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from ..errors import BpfError, error_from_errno
@@ -41,6 +41,7 @@ from .attrs import (
     MapCreateAttr,
     MapElemAttr,
     ObjAttr,
+    ProgAssocStructOpsAttr,
     ProgAttachAttr,
     ProgBindMapAttr,
     ProgLoadAttr,
@@ -368,6 +369,12 @@ def prog_bind_map(prog_fd: int, map_fd: int, *, what: str = "") -> None:
     bpf(Cmd.PROG_BIND_MAP, ProgBindMapAttr(prog_fd=prog_fd, map_fd=map_fd), what=what)
 
 
+def prog_assoc_struct_ops(prog_fd: int, map_fd: int, *, what: str = "") -> None:
+    """PROG_ASSOC_STRUCT_OPS (6.19): tie a program to a struct_ops map it may call into."""
+    attr = ProgAssocStructOpsAttr(map_fd=map_fd, prog_fd=prog_fd)
+    bpf(Cmd.PROG_ASSOC_STRUCT_OPS, attr, what=what)
+
+
 # --------------------------------------------------------------------------- pinning
 
 
@@ -424,26 +431,37 @@ def prog_detach(
 
 @dataclass(frozen=True)
 class ProgQueryResult:
-    """The programs PROG_QUERY found at a hook."""
+    """The programs PROG_QUERY found at a hook, in the order they run; ``link_ids`` holds
+    the link behind each (0 where a program was attached without one) and ``revision``
+    the hook's revision (multi-program hooks: tcx, netkit, cgroup since 6.15)."""
 
     attach_flags: int
     prog_ids: list[int]
     revision: int
+    link_ids: list[int] = field(default_factory=list)
 
 
 def prog_query(
-    target_fd: int, attach_type: int, *, query_flags: int = 0, what: str = ""
+    target_fd: int,
+    attach_type: int,
+    *,
+    query_flags: int = 0,
+    link_ids: bool = False,
+    what: str = "",
 ) -> ProgQueryResult:
-    """Programs attached at a hook; retries with a bigger array if more are attached."""
+    """Programs attached at a hook; retries with a bigger array if more are attached.
+    ``link_ids`` also asks for the links (6.6+: older kernels refuse the field with E2BIG)."""
     capacity = 64
     while True:
         ids = (c_u32 * capacity)()
+        links = (c_u32 * capacity)()
         attr = ProgQueryAttr(
             target_fd=target_fd,
             attach_type=attach_type,
             query_flags=query_flags,
             prog_ids=ctypes.addressof(ids),
             prog_cnt=capacity,
+            link_ids=ctypes.addressof(links) if link_ids else 0,
         )
         try:
             bpf(Cmd.PROG_QUERY, attr, what=what, size=ctypes.sizeof(attr))
@@ -452,7 +470,9 @@ def prog_query(
                 capacity = attr.prog_cnt
                 continue
             raise
-        return ProgQueryResult(attr.attach_flags, list(ids[: attr.prog_cnt]), attr.revision)
+        count = attr.prog_cnt
+        linked = list(links[:count]) if link_ids else []
+        return ProgQueryResult(attr.attach_flags, list(ids[:count]), attr.revision, linked)
 
 
 def raw_tracepoint_open(name: str | None, prog_fd: int, *, cookie: int = 0, what: str = "") -> int:

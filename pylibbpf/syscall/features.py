@@ -462,6 +462,59 @@ def require(available: bool, feature: str, version: str) -> None:
         )
 
 
+def has_netkit() -> bool:
+    """netkit links (Linux 6.7; the device itself needs CONFIG_NETKIT)."""
+    return kernel_knows("bpf_attach_type", "BPF_NETKIT_PRIMARY")
+
+
+def has_kprobe_session() -> bool:
+    """kprobe.session links (Linux 6.10)."""
+    return kernel_knows("bpf_attach_type", "BPF_TRACE_KPROBE_SESSION")
+
+
+def has_uprobe_session() -> bool:
+    """uprobe.session links (Linux 6.13)."""
+    return kernel_knows("bpf_attach_type", "BPF_TRACE_UPROBE_SESSION")
+
+
+def has_sockmap_link() -> bool:
+    """sk_msg/sk_skb programs on a sockmap through a bpf_link (Linux 6.10)."""
+    return kernel_knows("bpf_link_type", "BPF_LINK_TYPE_SOCKMAP")
+
+
+def has_prog_assoc_struct_ops() -> bool:
+    """PROG_ASSOC_STRUCT_OPS, a program tied to a struct_ops map (Linux 6.19)."""
+    return kernel_knows("bpf_cmd", "BPF_PROG_ASSOC_STRUCT_OPS")
+
+
+@functools.cache
+def has_cgroup_mprog() -> bool:
+    """Ordered cgroup links (relative_fd/expected_revision in LINK_CREATE, Linux 6.15):
+    the kernel's ``union bpf_attr`` has a ``link_create.cgroup`` member. Read from BTF,
+    since attaching with the flags on an older kernel would attach something."""
+    try:
+        btf = kernel_btf.load_vmlinux()
+        attr = btf.find_id("bpf_attr", Kind.UNION)
+        if attr is None:
+            return False
+        return _has_member_path(btf, attr, ("link_create", "cgroup"))
+    except BpfError:
+        return False
+
+
+def _has_member_path(btf: Any, type_id: int, path: tuple[str, ...]) -> bool:
+    """Whether ``a.b.c`` reaches a member, looking through anonymous structs and unions."""
+    if not path:
+        return True
+    for member in btf.resolve(type_id).members:
+        if member.name == path[0] and _has_member_path(btf, member.type, path[1:]):
+            return True
+        anonymous = not member.name and btf.resolve(member.type).kind in (Kind.STRUCT, Kind.UNION)
+        if anonymous and _has_member_path(btf, member.type, path):
+            return True
+    return False
+
+
 _PROBES = (
     has_exclusive_maps,
     has_bpf_token,
@@ -476,6 +529,7 @@ _PROBES = (
     btf_support,
     has_struct_ops_link,
     kernel_knows,
+    has_cgroup_mprog,
 )
 
 
