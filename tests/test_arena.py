@@ -20,7 +20,7 @@ from test_skeleton import import_file, write_skeleton
 
 from pylibbpf import introspect
 from pylibbpf.arena import arena_size, globals_offset
-from pylibbpf.errors import BpfError, ObjectError
+from pylibbpf.errors import BpfError, NotSupportedError, ObjectError
 from pylibbpf.introspect import kind_name
 from pylibbpf.object import BpfObject
 from pylibbpf.syscall import features
@@ -294,3 +294,14 @@ def test_arena_handles_refuse_what_they_cannot_do() -> None:
         with pytest.raises(BpfError, match="is an arena"):
             introspect.dump_map(obj.maps["arena"])
     assert arena.closed  # closing the object dropped the mapping
+
+
+@pytest.mark.root
+def test_kernels_without_arenas_refuse_naming_the_release() -> None:
+    if features.has_map_type(MapType.ARENA):
+        pytest.skip("this kernel has arenas (the refusal is for kernels before 6.9)")
+    with (
+        BpfObject.open(arena_object("arena_list"), name="arena_list") as obj,
+        pytest.raises(NotSupportedError, match=r"ARENA maps \(Linux 6\.9\+\)"),
+    ):
+        obj.load()

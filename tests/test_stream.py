@@ -187,3 +187,13 @@ def test_cli_prog_tracelog(
     assert capsys.readouterr().out == "hello 42 from bpf\nsecond line\n"
     assert cli.main(["prog", "tracelog", "stdin", str(program.id)]) == 1
     assert "stdout|stderr" in capsys.readouterr().err
+
+
+@pytest.mark.root
+def test_kernels_without_streams_refuse_naming_the_release(bpf_object: Any) -> None:
+    if features.has_prog_streams():
+        pytest.skip("this kernel has BPF streams (the refusal is for kernels before 6.17)")
+    with BpfObject.open(bpf_object("token_socket")) as obj:
+        obj.load()
+        with pytest.raises(NotSupportedError, match=r"Linux 6\.17"):
+            obj.programs["count_datagrams"].stream("stderr")

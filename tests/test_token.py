@@ -258,3 +258,14 @@ def test_user_namespace_loads_and_attaches_with_a_token(bpf_object: Any, tmp_pat
 def test_delegation_defaults_to_everything() -> None:
     assert mount.DelegateOptions() == mount.DelegateOptions("any", "any", "any", "any")
     assert Delegation(cmds=ALL).names("cmds") == ["any"]
+
+
+@pytest.mark.root
+def test_kernels_without_tokens_refuse_naming_the_release(bpf_object: Any) -> None:
+    if features.has_bpf_token():
+        pytest.skip("this kernel has BPF tokens (the refusal is for kernels before 6.9)")
+    with (
+        BpfObject.open(bpf_object("token_socket"), token_path="/sys/fs/bpf") as obj,
+        pytest.raises(BpfError, match=r"6\.9"),
+    ):
+        obj.load()
