@@ -287,6 +287,11 @@ def test_arena_handles_refuse_what_they_cannot_do() -> None:
             arena.offset(arena.address + arena.size)
         with pytest.raises(BpfError, match="not an arena"):
             obj.maps[".bss"].arena()
+        # Map.mmap() of an mmapable array is its values: what the object's variables use.
+        bss = obj.maps[".bss"].mmap()
+        offset = obj.variables["cnt"].offset
+        bss[offset : offset + 4] = (77).to_bytes(4, "little")
+        assert obj.variables["cnt"].value == 77
         # What `map list` and `map dump` make of it, as bpftool: an "arena", no entries.
         listed = next(m for m in introspect.maps() if m.id == obj.maps["arena"].id)
         assert kind_name(MapType, listed.type) == "arena"
