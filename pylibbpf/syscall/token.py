@@ -137,14 +137,15 @@ def delegating_mounts(mountinfo: str = MOUNTINFO) -> list[BpffsMount]:
 def create_token(bpffs: str | os.PathLike[str] | int) -> OwnedFd:
     """A BPF token from a delegating bpffs: its mount point, or an fd on its root (an
     ``fsmount`` fd included). Raises a ``BpfError`` saying why the kernel refused."""
-    what = f"BPF token from {os.fspath(bpffs) if not isinstance(bpffs, int) else 'fd'!r}"
-    if isinstance(bpffs, int):
-        root = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=bpffs)
-    else:
-        try:
+    source = "a mount fd" if isinstance(bpffs, int) else repr(os.fspath(bpffs))
+    what = f"BPF token from {source}"
+    try:
+        if isinstance(bpffs, int):
+            root = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=bpffs)
+        else:
             root = os.open(bpffs, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        except OSError as error:
-            raise BpfError(f"{what}: cannot open it: {error.strerror}", error.errno) from None
+    except OSError as error:
+        raise BpfError(f"{what}: cannot open it: {error.strerror}", error.errno) from None
     try:
         return OwnedFd(bpf.token_create(root, what=what), "BPF token")
     finally:
