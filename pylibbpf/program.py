@@ -26,10 +26,11 @@ from .links.methods import AttachMethods
 from .maps import Map, sanitize_name
 from .spec.insn import INSN_SIZE
 from .spec.objspec import ObjectSpec
+from .stream import ProgramStream
 from .syscall import features
 from .syscall.fd import Closing, OwnedFd
 from .syscall.pins import pin_object, unpin_object
-from .uapi import LOG_BUF_SIZE_MAX, AttachType, Cmd, ProgType
+from .uapi import LOG_BUF_SIZE_MAX, AttachType, Cmd, ProgType, StreamId
 
 INITIAL_LOG_SIZE = 1 << 16
 LOG_TAIL_LINES = 12
@@ -364,6 +365,11 @@ class Program(AttachMethods, Closing):
             batch_size=batch_size,
             what=self._what,
         )
+
+    def stream(self, stream: StreamId | int | str = "stdout") -> ProgramStream:
+        """The program's ``stdout`` or ``stderr`` (BPF streams, Linux 6.17): what it wrote
+        with ``bpf_stream_printk()``, and on stderr the kernel's error reports about it."""
+        return ProgramStream(self.fd, stream, what=self._what)
 
     def set_attach_target(self, target: Program | None, function: str) -> None:
         """Before load: what a BTF-attached program hooks — ``function`` in the kernel
