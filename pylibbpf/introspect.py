@@ -25,6 +25,7 @@ from .spec.disasm import disassemble
 from .syscall import system
 from .syscall.fd import OwnedFd
 from .syscall.kernel_btf import fetch_btf
+from .syscall.token import DELEGATE_ENUMS, delegating_mounts
 from .uapi import AttachType, LinkType, MapType, ProgType
 
 
@@ -139,6 +140,26 @@ def links() -> list[LinkRow]:
         row = LinkRow(raw.id, kind_name(LinkType, raw.type), raw.prog_id, link_details(raw))
         rows.append(row)
     return rows
+
+
+@dataclass(frozen=True)
+class TokenRow:
+    """A delegating bpffs, as ``token list`` shows it (bpftool's ``token_info``): what a
+    BPF token made from it may do, by name."""
+
+    path: str
+    allowed_cmds: list[str]
+    allowed_maps: list[str]
+    allowed_progs: list[str]
+    allowed_attachs: list[str]
+
+
+def tokens() -> list[TokenRow]:
+    """Every bpffs in this mount namespace that delegates BPF commands (Linux 6.9)."""
+    return [
+        TokenRow(mount.path, *(mount.delegation.names(k) for k in DELEGATE_ENUMS))
+        for mount in delegating_mounts()
+    ]
 
 
 def detach_link(link_id: int) -> None:
@@ -278,6 +299,12 @@ def to_plain(value: Any) -> Any:
 def dump_map(map_obj: Map) -> list[dict[str, Any]]:
     """Every entry as hex bytes, and decoded through the map's BTF when it has some."""
     info = map_obj.info()
+    if info.type == MapType.ARENA:
+        raise BpfError(
+            f"map {info.name!r} is an arena: it has pages, not entries (map its memory with "
+            "Map.arena(); its programs' pointers lead through it)",
+            errno.EINVAL,
+        )
     decode_key, decode_value = _decoder(info, "key"), _decoder(info, "value")
     rows = []
     for key, value in map_obj.items():  # maps opened by id: keys and values are bytes

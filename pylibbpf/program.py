@@ -27,10 +27,11 @@ from .logs import get_logger
 from .maps import Map, sanitize_name
 from .spec.insn import INSN_SIZE
 from .spec.objspec import ObjectSpec
+from .stream import ProgramStream
 from .syscall import features
 from .syscall.fd import Closing, OwnedFd
 from .syscall.pins import pin_object, unpin_object
-from .uapi import LOG_BUF_SIZE_MAX, AttachType, Cmd, ProgType
+from .uapi import LOG_BUF_SIZE_MAX, AttachType, Cmd, ProgType, StreamId
 
 logger = get_logger(__name__)
 
@@ -386,6 +387,11 @@ class Program(AttachMethods, Closing):
             batch_size=batch_size,
             what=self._what,
         )
+
+    def stream(self, stream: StreamId | int | str = "stdout") -> ProgramStream:
+        """The program's ``stdout`` or ``stderr`` (BPF streams, Linux 6.17): what it wrote
+        with ``bpf_stream_printk()``, and on stderr the kernel's error reports about it."""
+        return ProgramStream(self.fd, stream, what=self._what)
 
     def set_attach_target(self, target: Program | None, function: str) -> None:
         """Before load: what a BTF-attached program hooks — ``function`` in the kernel

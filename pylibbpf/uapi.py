@@ -242,6 +242,13 @@ class LinkType(IntEnum):
     SOCKMAP = 14
 
 
+class StreamId(IntEnum):
+    """A program's text streams (PROG_STREAM_READ_BY_FD, ``bpf_stream_printk``)."""
+
+    STDOUT = 1
+    STDERR = 2
+
+
 class StatsType(IntEnum):
     """``enum bpf_stats_type`` (ENABLE_STATS)."""
 

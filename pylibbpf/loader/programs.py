@@ -28,6 +28,7 @@ from ..syscall import features, kernel_btf
 from ..syscall.fd import OwnedFd
 from ..uapi import AttachType, ProgFlags, ProgType
 from .externs import KsymResolver, kconfig_layout
+from .maps import arena_globals
 
 logger = get_logger(__name__)
 
@@ -79,10 +80,12 @@ class _Resolver:
         maps: Mapping[str, Map],
         ksyms: KsymResolver,
         kconfig_layout: Mapping[str, tuple[int, int]],
+        arena: tuple[int, int] = (0, 0),
     ) -> None:
         self._maps = maps
         self._ksyms = ksyms
         self._kconfig_layout = kconfig_layout
+        self._arena = arena
         self._externs: dict[str, ExternValue] = {}
 
     def map_fd(self, name: str) -> int:
@@ -90,6 +93,9 @@ class _Resolver:
 
     def data_map_fd(self, section: str) -> int:
         return self._maps[section].fd
+
+    def arena(self) -> tuple[int, int]:
+        return self._arena
 
     def extern(self, spec: ExternSpec) -> ExternValue:
         cached = self._externs.get(spec.name)
@@ -113,6 +119,9 @@ class _PlaceholderResolver:
 
     def data_map_fd(self, section: str) -> int:
         return 0
+
+    def arena(self) -> tuple[int, int]:
+        return 0, 0
 
     def extern(self, spec: ExternSpec) -> ExternValue:
         if spec.section == ".kconfig":
@@ -165,7 +174,7 @@ class ProgramLoader:
         btf_error: str,
     ) -> None:
         """Link, relocate and load every program with ``autoload``."""
-        resolver = _Resolver(maps, ksyms, kconfig_layout)
+        resolver = _Resolver(maps, ksyms, kconfig_layout, arena_globals(self.spec, maps))
         rodata = maps.get(".rodata")
         for name, program in self.programs.items():
             if not program.autoload:

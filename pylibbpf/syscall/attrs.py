@@ -38,6 +38,8 @@ class MapCreateAttr(ctypes.Structure):
         ("map_extra", c_u64),
         ("value_type_btf_obj_fd", c_s32),
         ("map_token_fd", c_s32),
+        ("excl_prog_hash", c_u64),  # 6.18: only the program with this SHA-256 may use it
+        ("excl_prog_hash_size", c_u32),
     ]
 
 
@@ -100,6 +102,9 @@ class ProgLoadAttr(ctypes.Structure):
         ("log_true_size", c_u32),
         ("prog_token_fd", c_s32),
         ("fd_array_cnt", c_u32),
+        ("signature", c_u64),  # 6.18: signed programs, checked against a kernel keyring
+        ("signature_size", c_u32),
+        ("keyring_id", c_s32),
     ]
 
 
@@ -157,6 +162,7 @@ class GetIdAttr(ctypes.Structure):
         ("start_id", c_u32),  # union with prog_id / map_id / btf_id / link_id
         ("next_id", c_u32),
         ("open_flags", c_u32),
+        ("fd_by_id_token_fd", c_s32),
     ]
 
 
@@ -263,6 +269,23 @@ class ProgBindMapAttr(ctypes.Structure):
     """The attr of PROG_BIND_MAP."""
 
     _fields_ = [("prog_fd", c_u32), ("map_fd", c_u32), ("flags", c_u32)]
+
+
+class TokenCreateAttr(ctypes.Structure):
+    """The attr of TOKEN_CREATE (6.9): a token from a delegating bpffs's root."""
+
+    _fields_ = [("flags", c_u32), ("bpffs_fd", c_u32)]
+
+
+class ProgStreamReadAttr(ctypes.Structure):
+    """The attr of PROG_STREAM_READ_BY_FD (6.17)."""
+
+    _fields_ = [
+        ("stream_buf", c_u64),
+        ("stream_buf_len", c_u32),
+        ("stream_id", c_u32),
+        ("prog_fd", c_u32),
+    ]
 
 
 class ProgAssocStructOpsAttr(ctypes.Structure):
@@ -380,6 +403,8 @@ class MapInfo(ctypes.Structure):
         ("btf_value_type_id", c_u32),
         ("btf_vmlinux_id", c_u32),
         ("map_extra", c_u64),
+        ("hash", c_u64),  # 6.18: where the kernel writes the map's SHA-256
+        ("hash_size", c_u32),
     ]
 
 
@@ -438,6 +463,17 @@ class BtfInfo(ctypes.Structure):
         ("name", c_u64),
         ("name_len", c_u32),
         ("kernel_btf", c_u32),
+    ]
+
+
+class TokenInfo(ctypes.Structure):
+    """``struct bpf_token_info``: what a token allows, one bit per enum value."""
+
+    _fields_ = [
+        ("allowed_cmds", c_u64),
+        ("allowed_maps", c_u64),
+        ("allowed_progs", c_u64),
+        ("allowed_attachs", c_u64),
     ]
 
 

@@ -17,16 +17,18 @@ a Python handler (tests without a kernel).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno as _errno
 import os
 import platform
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from ..errors import BpfError, error_from_errno
-from ..uapi import OBJ_NAME_LEN, Cmd
+from ..uapi import OBJ_NAME_LEN, Cmd, MapFlags, ProgFlags
 from .attrs import (
     BtfLoadAttr,
     FdAttr,
@@ -44,9 +46,11 @@ from .attrs import (
     ProgBindMapAttr,
     ProgLoadAttr,
     ProgQueryAttr,
+    ProgStreamReadAttr,
     RawTracepointAttr,
     TaskFdQueryAttr,
     TestRunAttr,
+    TokenCreateAttr,
     c_u32,
 )
 from .capabilities import hint_for
@@ -122,6 +126,33 @@ def _path_bytes(path: str | os.PathLike[str]) -> bytes:
     return os.fsencode(path) + b"\0"
 
 
+# --------------------------------------------------------------------------- BPF tokens
+
+_TOKEN: ContextVar[int] = ContextVar("pylibbpf_bpf_token", default=0)
+
+
+@contextlib.contextmanager
+def using_token(token_fd: int) -> Iterator[None]:
+    """Within the block, MAP_CREATE, PROG_LOAD and BTF_LOAD (feature probes included)
+    carry this BPF token unless given another; 0 means none. What an object's load uses."""
+    reset = _TOKEN.set(token_fd)
+    try:
+        yield
+    finally:
+        _TOKEN.reset(reset)
+
+
+def active_token() -> int:
+    """The token fd ``using_token`` set for this context (0: none)."""
+    return _TOKEN.get()
+
+
+def token_create(bpffs_fd: int, *, what: str = "") -> int:
+    """TOKEN_CREATE (6.9): a BPF token from the root of a bpffs mounted with delegate_*."""
+    attr = TokenCreateAttr(bpffs_fd=bpffs_fd)
+    return bpf(Cmd.TOKEN_CREATE, attr, what=what or "BPF token", size=ctypes.sizeof(attr))
+
+
 # --------------------------------------------------------------------------- maps
 
 
@@ -142,16 +173,20 @@ def map_create(
     btf_vmlinux_value_type_id: int = 0,
     map_extra: int = 0,
     value_type_btf_obj_fd: int = 0,
-    token_fd: int = 0,
+    token_fd: int | None = None,
+    excl_prog_hash: bytes = b"",
     what: str = "",
 ) -> int:
-    """MAP_CREATE: a new map; returns its fd."""
+    """MAP_CREATE: a new map; returns its fd. ``token_fd`` None: the active token, if any;
+    ``excl_prog_hash``: the SHA-256 of the one program allowed to use it (6.18)."""
+    token = active_token() if token_fd is None else token_fd
+    excl = ctypes.create_string_buffer(excl_prog_hash, len(excl_prog_hash) or 1)
     attr = MapCreateAttr(
         map_type=map_type,
         key_size=key_size,
         value_size=value_size,
         max_entries=max_entries,
-        map_flags=flags,
+        map_flags=flags | (MapFlags.TOKEN_FD if token else 0),
         inner_map_fd=inner_map_fd,
         numa_node=numa_node,
         map_name=name.encode()[: OBJ_NAME_LEN - 1],
@@ -162,7 +197,9 @@ def map_create(
         btf_vmlinux_value_type_id=btf_vmlinux_value_type_id,
         map_extra=map_extra,
         value_type_btf_obj_fd=value_type_btf_obj_fd,
-        map_token_fd=token_fd,
+        map_token_fd=token,
+        excl_prog_hash=ctypes.addressof(excl) if excl_prog_hash else 0,
+        excl_prog_hash_size=len(excl_prog_hash),
     )
     return bpf(Cmd.MAP_CREATE, attr, what=what or f"map {name!r}")
 
@@ -258,8 +295,23 @@ def map_batch(
 
 
 def prog_load(attr: ProgLoadAttr, *, what: str = "") -> int:
-    """PROG_LOAD with a caller-built attr (the caller reads ``log_true_size`` back)."""
+    """PROG_LOAD with a caller-built attr (the caller reads ``log_true_size`` back); the
+    active token goes in unless the attr names one."""
+    if not attr.prog_token_fd and active_token():
+        attr.prog_token_fd = active_token()
+        attr.prog_flags |= ProgFlags.TOKEN_FD
     return bpf(Cmd.PROG_LOAD, attr, what=what)
+
+
+def prog_stream_read(prog_fd: int, stream_id: int, size: int = 4096, *, what: str = "") -> bytes:
+    """PROG_STREAM_READ_BY_FD (6.17): up to ``size`` bytes of a program's stream (b"" if
+    none is waiting); what is read is consumed."""
+    buf = ctypes.create_string_buffer(size)
+    attr = ProgStreamReadAttr(
+        stream_buf=ctypes.addressof(buf), stream_buf_len=size, stream_id=stream_id, prog_fd=prog_fd
+    )
+    count = bpf(Cmd.PROG_STREAM_READ_BY_FD, attr, what=what, size=ctypes.sizeof(attr))
+    return buf.raw[:count]
 
 
 @dataclass(frozen=True)
@@ -503,7 +555,11 @@ def task_fd_query(pid: int, fd: int, *, what: str = "") -> TaskFdQueryResult:
 
 
 def btf_load(attr: BtfLoadAttr, *, what: str = "") -> int:
-    """BTF_LOAD with a caller-built attr; returns the BTF's fd."""
+    """BTF_LOAD with a caller-built attr; returns the BTF's fd (with the active token
+    unless the attr names one)."""
+    if not attr.btf_token_fd and active_token():
+        attr.btf_token_fd = active_token()
+        attr.btf_flags |= MapFlags.TOKEN_FD  # BPF_F_TOKEN_FD: one bit for every command
     return bpf(Cmd.BTF_LOAD, attr, what=what or "BTF")
 
 
