@@ -163,6 +163,7 @@ def _child(channel: socket.socket, object_path: str, mount_point: str) -> dict[s
             result["map_without_token"] = "created"
         except BpfPermissionError as error:
             result["map_without_token"] = errno.errorcode[error.errno or 0]
+            result["map_without_token_says"] = str(error)
     os.environ[TOKEN_PATH_ENV] = ""  # libbpf's "no token"
     try:
         with BpfObject.open(object_path) as obj:
@@ -234,6 +235,8 @@ def test_user_namespace_loads_and_attaches_with_a_token(bpf_object: Any, tmp_pat
         pytest.skip(result["skip"])
     assert "error" not in result, result.get("error")
     assert result["map_without_token"] == "EPERM"
+    says = result["map_without_token_says"]  # its capabilities do not count there
+    assert "ARRAY maps need CAP_BPF (or CAP_SYS_ADMIN), and this process is in a user" in says
     assert result["load_without_token"] == "EPERM"
     assert result["token_allows"] == {
         "cmds": ["map_create", "prog_load", "btf_load"],

@@ -26,7 +26,7 @@ import contextlib
 from collections.abc import Sequence
 
 from ..uapi import AttachType, Cmd, MapType, ProgType
-from .system import effective_capabilities, permission_hint
+from .system import effective_capabilities, in_initial_user_namespace, permission_hint
 
 CAP_SYS_ADMIN = "CAP_SYS_ADMIN"
 
@@ -130,13 +130,24 @@ def _and(names: Sequence[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def refusal_hint(subject: str, needed: Sequence[str], *, verb: str = "need") -> str:
+def refusal_hint(
+    subject: str, needed: Sequence[str], *, verb: str = "need", token: bool = False
+) -> str:
     """``subject`` (``"KPROBE programs"``) needs ``needed``: name the capabilities this
-    process lacks, or, holding them all, say that something else refused."""
+    process lacks, or, holding them all, say that something else refused. ``token``: the
+    command carried a BPF token, so the kernel checked them in the token's namespace."""
     held = effective_capabilities()
     wanted = f"{subject} {verb} {_and(needed)}"
     if tuple(needed) != (CAP_SYS_ADMIN,):
         wanted += " (or CAP_SYS_ADMIN)"
+    if token:
+        wanted += " in the BPF token's user namespace"
+    elif not in_initial_user_namespace():
+        return (
+            f"{wanted}, and this process is in a user namespace, where its capabilities do "
+            "not count for bpf(2): it needs a BPF token from a bpffs delegated to its "
+            "namespace that allows this (Linux 6.9+)"
+        )
     lacking = missing(needed, held)
     if not lacking:
         return (
@@ -160,15 +171,21 @@ def _name(enum: type[ProgType] | type[MapType], value: int) -> str:
         return f"type {value}"
 
 
+_TOKEN_FIELDS = ("prog_token_fd", "map_token_fd", "btf_token_fd")
+
+
 def hint_for(cmd: Cmd | None, attr: object = None) -> str:
     """Why ``cmd`` (with ``attr``, when it says which program or map type) was refused:
     what it needs and which of that this process lacks."""
+    token = any(getattr(attr, name, 0) > 0 for name in _TOKEN_FIELDS)
     if cmd == Cmd.PROG_LOAD and attr is not None:
         prog_type = int(getattr(attr, "prog_type", 0))
-        return refusal_hint(f"{_name(ProgType, prog_type)} programs", prog_load_needs(prog_type))
+        subject = f"{_name(ProgType, prog_type)} programs"
+        return refusal_hint(subject, prog_load_needs(prog_type), token=token)
     if cmd == Cmd.MAP_CREATE and attr is not None:
         map_type = int(getattr(attr, "map_type", 0))
-        return refusal_hint(f"{_name(MapType, map_type)} maps", map_create_needs(map_type))
+        subject = f"{_name(MapType, map_type)} maps"
+        return refusal_hint(subject, map_create_needs(map_type), token=token)
     if cmd in (Cmd.LINK_CREATE, Cmd.PROG_ATTACH) and attr is not None:
         attach_type = getattr(attr, "attach_type", None)
         if attach_type in _NET_ADMIN_ATTACH_TYPES:
@@ -176,7 +193,7 @@ def hint_for(cmd: Cmd | None, attr: object = None) -> str:
             return refusal_hint(f"{name} attachments (cgroup skb)", ("CAP_NET_ADMIN",))
     needed = _COMMANDS.get(cmd) if cmd is not None else None
     if needed is not None and cmd is not None:
-        return refusal_hint(cmd.name, needed, verb="needs")
+        return refusal_hint(cmd.name, needed, verb="needs", token=token)
     return permission_hint()
 
 
