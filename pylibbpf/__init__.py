@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from .links.base import Link, LinkInfo
     from .links.order import Anchor, HookOrder
     from .loader.object import BpfObject
+    from .logs import set_print
     from .maps import BatchData, Map, MapInfo
     from .perfbuf import PerfBuffer
     from .program import LoadOptions, Program, ProgramInfo
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from .syscall import features
     from .syscall.bpf import TestRunResult
     from .syscall.fd import OwnedFd
+    from .syscall.perf import open_sampling_event
     from .uapi import (
         AttachFlags,
         AttachType,
@@ -73,6 +75,8 @@ _LAZY = {
     "Skeleton": ".skeleton",
     "OwnedFd": ".syscall.fd",
     "TestRunResult": ".syscall.bpf",
+    "set_print": ".logs",
+    "open_sampling_event": ".syscall.perf",
     **dict.fromkeys(
         (
             "AttachError",
@@ -171,4 +175,6 @@ __all__ = [
     "XdpFlags",
     "features",
     "insn",
+    "open_sampling_event",
+    "set_print",
 ]

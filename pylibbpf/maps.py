@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from . import syscall
 from .arena import Arena, map_arena, map_memory
 from .errors import BpfError, NotSupportedError, ObjectError
+from .logs import get_logger
 from .map_batch import BatchData, MapBatches
 from .spec.codec import Codec, codec_for
 from .syscall import features
@@ -38,6 +39,8 @@ from .uapi import (
 
 if TYPE_CHECKING:
     from .links.base import Link
+
+logger = get_logger(__name__)  # creation and pinning only: element operations never log
 
 
 def sanitize_name(name: str) -> str:
@@ -271,6 +274,11 @@ class Map(MapBatches, Closing):
                 if not (btf_fallback and btf is not None and rejected):
                     raise
                 raw_fd = attempt(None)  # a kernel that rejects the map's BTF: create it without
+                logger.warning(
+                    "%s: the kernel refused the map's BTF (%s); created without it",
+                    what,
+                    error.message,
+                )
         except BpfError as error:
             if error.errno == errno.EINVAL and not features.has_map_type(map_type):
                 since = _ADDED_IN.get(map_type)

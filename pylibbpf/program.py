@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from . import syscall
 from .errors import BpfError, BpfPermissionError, LoadError, NotSupportedError, describe_errno
 from .links.methods import AttachMethods
+from .logs import get_logger
 from .maps import Map, sanitize_name
 from .spec.insn import INSN_SIZE
 from .spec.objspec import ObjectSpec
@@ -31,6 +32,8 @@ from .syscall import features
 from .syscall.fd import Closing, OwnedFd
 from .syscall.pins import pin_object, unpin_object
 from .uapi import LOG_BUF_SIZE_MAX, AttachType, Cmd, ProgType, StreamId
+
+logger = get_logger(__name__)
 
 INITIAL_LOG_SIZE = 1 << 16
 LOG_TAIL_LINES = 12
@@ -158,9 +161,21 @@ def load_program(
                 continue
             if err == errno.ENOSPC:
                 truncated = True
+            _log_rejection(what, err, log, truncated)
             raise _load_error(name, prog_type, err, log, truncated) from error
         log = log_buf.value.decode(errors="replace") if log_buf is not None else ""
         return LoadResult(fd, log, truncated)
+
+
+def _log_rejection(what: str, err: int, verifier_log: str, truncated: bool) -> None:
+    """The whole verifier log at WARNING, framed as libbpf frames it."""
+    logger.warning(
+        "%s: load failed [%s]%s\n-- BEGIN PROG LOAD LOG --\n%s\n-- END PROG LOAD LOG --",
+        what,
+        errno.errorcode.get(err, err),
+        " (log truncated at the kernel's limit)" if truncated else "",
+        verifier_log.rstrip("\n"),
+    )
 
 
 def _load_error(name: str, prog_type: int, err: int, log: str, truncated: bool) -> LoadError:
@@ -309,6 +324,13 @@ class Program(AttachMethods, Closing):
         )
         self.verifier_log = result.log
         self._fd = OwnedFd(result.fd, self._what)
+        logger.debug(
+            "%s (%s) loaded: %d instructions, fd %d",
+            self._what,
+            _type_name(self.type),
+            len(self.insns) // INSN_SIZE,
+            result.fd,
+        )
 
     @property
     def loaded(self) -> bool:

@@ -36,6 +36,7 @@ from typing import IO, Any
 
 from .errors import BpfError, BpfPermissionError, NotSupportedError
 from .lines import LineReader
+from .syscall.perf import tracefs_refused
 
 TRACEFS_ROOTS = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
 PRINTK_EVENT = "bpf_trace/bpf_trace_printk"
@@ -97,10 +98,20 @@ def lost_events(line: str) -> int:
 
 
 def tracefs_root() -> str:
-    """Where tracefs is mounted (NotSupportedError if it is not)."""
+    """Where tracefs is mounted (NotSupportedError if it is not; BpfPermissionError,
+    with the kernel's errno, where it is but this process may not use it)."""
+    refused: tuple[str, OSError] | None = None
     for root in TRACEFS_ROOTS:
-        if os.path.exists(os.path.join(root, "trace_pipe")):
+        path = os.path.join(root, "trace_pipe")
+        try:
+            os.stat(path)
             return root
+        except PermissionError as error:
+            refused = refused or (path, error)
+        except OSError:
+            continue
+    if refused is not None:
+        raise tracefs_refused(*refused, "trace pipe")
     raise NotSupportedError(
         f"tracefs is not mounted at {' or '.join(TRACEFS_ROOTS)} "
         "(mount -t tracefs nodev /sys/kernel/tracing)",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import json
+import logging
 import os
 import socket
 import traceback
@@ -18,6 +19,7 @@ import pytest
 
 from pylibbpf import introspect, syscall
 from pylibbpf.errors import BpfError, BpfPermissionError
+from pylibbpf.logs import set_print
 from pylibbpf.maps import Map
 from pylibbpf.object import BpfObject
 from pylibbpf.syscall import features, mount
@@ -163,6 +165,7 @@ def _child(channel: socket.socket, object_path: str, mount_point: str) -> dict[s
             result["map_without_token"] = "created"
         except BpfPermissionError as error:
             result["map_without_token"] = errno.errorcode[error.errno or 0]
+            result["map_without_token_says"] = str(error)
     os.environ[TOKEN_PATH_ENV] = ""  # libbpf's "no token"
     try:
         with BpfObject.open(object_path) as obj:
@@ -175,8 +178,12 @@ def _child(channel: socket.socket, object_path: str, mount_point: str) -> dict[s
     result["listed"] = [vars(row) for row in introspect.tokens()]  # `token list`
 
     # No path given: the delegating bpffs is found among this process's mounts.
+    said: list[str] = []
+    set_print(lambda _level, message: said.append(message), level=logging.INFO)
     with BpfObject.open(object_path) as obj:
         obj.load()
+        set_print(None)
+        result["said"] = [message for message in said if "BPF token" in message]
         assert obj.token_fd is not None
         allowed = token_info(obj.token_fd)
         result["token_allows"] = {k: allowed.names(k) for k in ("cmds", "maps", "progs")}
@@ -234,7 +241,12 @@ def test_user_namespace_loads_and_attaches_with_a_token(bpf_object: Any, tmp_pat
         pytest.skip(result["skip"])
     assert "error" not in result, result.get("error")
     assert result["map_without_token"] == "EPERM"
+    says = result["map_without_token_says"]  # its capabilities do not count there
+    assert "ARRAY maps need CAP_BPF (or CAP_SYS_ADMIN), and this process is in a user" in says
     assert result["load_without_token"] == "EPERM"
+    assert result["said"] == [  # logged (pylibbpf.syscall.token)
+        f"object 'token_socket': loading with the BPF token of the bpffs at {str(tmp_path)!r}"
+    ]
     assert result["token_allows"] == {
         "cmds": ["map_create", "prog_load", "btf_load"],
         "maps": ["array"],

@@ -10,12 +10,15 @@ import fnmatch
 
 from .. import syscall
 from ..errors import AttachError, NotSupportedError
+from ..logs import get_logger
 from ..syscall import features, perf, system
 from ..uapi import AttachType
 from .base import Attachable, Link, create_link
 from .perf_event import attach_perf_event
 
 _MULTI_RETURN = 1  # BPF_F_KPROBE_MULTI_RETURN
+
+logger = get_logger(__name__)
 
 
 def attach_kprobe(
@@ -66,6 +69,9 @@ def attach_tracefs_probe(
         remove()
         raise
     link.on_close(remove)
+    logger.info(
+        "%s: through tracefs %s_events probe pylibbpf/%s (no %s PMU)", what, kind, event, kind
+    )
     return link
 
 

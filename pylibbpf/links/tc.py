@@ -6,12 +6,15 @@ from __future__ import annotations
 import errno
 
 from ..errors import AttachError, NotSupportedError
+from ..logs import get_logger
 from ..syscall import features
 from ..uapi import AttachType
 from . import netlink as rtnetlink
 from .base import Attachable, Link
 from .order import Anchor, ordered_link
 from .xdp import ifindex_of
+
+logger = get_logger(__name__)
 
 
 def _check_direction(direction: str, kind: str) -> None:
@@ -36,16 +39,28 @@ def attach_tc(
     _check_direction(direction, "tc")
     ordered = anchor is not None or expected_revision != 0
     if tcx or (tcx is None and features.has_tcx()):
-        return attach_tcx(
+        link = attach_tcx(
             program, interface, direction, anchor=anchor, expected_revision=expected_revision
         )
+        logger.info(
+            "program %r: tc %s of %r through a tcx link", program.name, direction, interface
+        )
+        return link
     if ordered:
         raise NotSupportedError(
             f"program {program.name!r}: ordering tc programs (anchor, expected_revision) "
             "needs tcx links (Linux 6.6+); clsact filters are ordered by priority",
             errno.EOPNOTSUPP,
         )
-    return rtnetlink.attach_tc(program, ifindex_of(interface), interface, direction)
+    link = rtnetlink.attach_tc(program, ifindex_of(interface), interface, direction)
+    logger.info(
+        "program %r: tc %s of %r through netlink, a clsact qdisc's filter (%s)",
+        program.name,
+        direction,
+        interface,
+        "tcx=False" if tcx is False else "this kernel has no tcx links",
+    )
+    return link
 
 
 def attach_tcx(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import mmap
 import os
 from collections.abc import Mapping
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ..arena import arena_size, globals_offset
 from ..btf import Kind
 from ..errors import BpfError, NotSupportedError, ObjectError
+from ..logs import get_logger
 from ..maps import Map, MapBtf, sanitize_name
 from ..spec.objspec import ARENA_SECTION, PIN_BY_NAME, MapSpec, ObjectSpec, readonly_section
 from ..spec.struct_ops import StructOpsPlan
@@ -30,6 +32,8 @@ from ..uapi import FD_VALUE_MAP_TYPES, OBJ_NAME_LEN, MapFlags, MapType
 if TYPE_CHECKING:
     from ..links.base import Link
     from ..program import Program
+
+logger = get_logger(__name__)
 
 
 def internal_map_name(object_name: str, section: str) -> str:
@@ -130,6 +134,21 @@ def _settle_size(map_obj: Map) -> None:
         map_obj.max_entries = ringbuf_size(map_obj.max_entries)
 
 
+def _log_created(what: str, map_obj: Map) -> None:
+    if not logger.isEnabledFor(logging.DEBUG):
+        return
+    logger.debug(
+        "%s: created %s map (key %d, value %d bytes, max_entries %d, flags %#x), fd %d",
+        what,
+        MapType(map_obj.type).name,
+        map_obj.key_size,
+        map_obj.value_size,
+        map_obj.max_entries,
+        map_obj.flags,
+        map_obj.fd,
+    )
+
+
 class MapCreator:
     """Creates one object's maps during one ``load()`` and remembers what it did: which
     pinned maps it reused and which pins it made (a failed load removes those)."""
@@ -203,6 +222,7 @@ class MapCreator:
             if reused is not None:
                 map_obj.adopt(reused, pin_path=path)
                 self.reused.add(name)
+                logger.info("%s: reused pinned map at %r", what, path)
                 return
         inner: Map | None = None
         if spec.inner is not None:
@@ -241,11 +261,13 @@ class MapCreator:
         finally:
             if inner is not None:
                 inner.close()
+        _log_created(what, map_obj)
         if spec.pinning == PIN_BY_NAME:
             if not self.pinned and not os.path.isdir(self.pin_root_path):
                 self.made_pin_root = True  # Map.pin makes it, as libbpf does
             map_obj.pin(path)
             self.pinned.append(path)
+            logger.info("%s: pinned at %r", what, path)
 
     def _reuse_pinned(self, map_obj: Map, path: str) -> OwnedFd | None:
         if not os.path.exists(path):
@@ -296,11 +318,13 @@ class MapCreator:
                 f"{self.name}: {ops_plan.what} needs the object's BTF in the "
                 f"kernel, which was not loaded: {self.btf_error}"
             )
+        what = f"{self.name}: {ops_plan.what}"
         map_obj.create_in_kernel(
             btf=MapBtf(self.btf_fd.fd, 0, 0),
             btf_vmlinux_value_type_id=ops_plan.kernel.wrapper.id,
-            what=f"{self.name}: {ops_plan.what}",
+            what=what,
         )
+        _log_created(what, map_obj)
         map_obj.struct_ops = StructOpsState(ops_plan, programs, links)
 
     def _create_data_map(self, section: str, image: bytearray, mmapable: bool) -> None:
@@ -312,11 +336,9 @@ class MapCreator:
         btf_id = 0
         if self.spec.btf is not None:
             btf_id = self.spec.btf.find_id(section, Kind.DATASEC) or 0
-        map_obj.create_in_kernel(
-            btf=self._btf(0, btf_id),
-            btf_fallback=True,
-            what=f"{self.name}: map {map_obj.name!r} ({section})",
-        )
+        what = f"{self.name}: map {map_obj.name!r} ({section})"
+        map_obj.create_in_kernel(btf=self._btf(0, btf_id), btf_fallback=True, what=what)
+        _log_created(what, map_obj)
         data = bytes(image).ljust(map_obj.value_size, b"\0")
         if any(data):
             map_obj.update(0, data)

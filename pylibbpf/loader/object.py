@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import logging
+import os
 import struct
 from collections.abc import Collection, Sequence
 from typing import Any
@@ -22,6 +24,7 @@ from typing import Any
 from ..errors import BpfError, ObjectError
 from ..links.auto import attach_from_section
 from ..links.base import Link
+from ..logs import get_logger
 from ..maps import Map
 from ..program import Program
 from ..spec import core
@@ -38,6 +41,8 @@ from .externs import KsymResolver, fill_kconfig_image, kconfig_layout
 from .maps import MapCreator, declare_maps
 from .programs import ProgramLoader, declare_programs
 from .variables import SectionMemory, Variable, collect_variables
+
+logger = get_logger(__name__)
 
 
 class BpfObject(Closing):
@@ -102,13 +107,22 @@ class BpfObject(Closing):
         ``bpf_token_path``; "" disables tokens). Unset, ``LIBBPF_BPF_TOKEN_PATH`` decides,
         and failing that any delegating bpffs among this process's mounts
         (``syscall.token``)."""
-        return cls(
+        obj = cls(
             read_object(source, name),
             btf_custom_path=btf_custom_path,
             kconfig=kconfig,
             pin_root_path=pin_root_path,
             token_path=token_path,
         )
+        if logger.isEnabledFor(logging.INFO):
+            logger.info(
+                "object %r opened from %s: programs %s, maps %s",
+                obj.name,
+                _describe_source(source),
+                ", ".join(obj.programs) or "none",
+                ", ".join(obj.maps) or "none",
+            )
+        return obj
 
     @property
     def loaded(self) -> bool:
@@ -203,6 +217,14 @@ class BpfObject(Closing):
             creator.fill_values(self.programs)
             self._memory.loaded = True
             self._memory.map_sections()
+            if logger.isEnabledFor(logging.INFO):
+                logger.info(
+                    "object %r loaded: %d programs, %d maps (reused pinned: %s)",
+                    self.name,
+                    sum(program.loaded for program in self.programs.values()),
+                    sum(map_obj.created for map_obj in self.maps.values()),
+                    ", ".join(sorted(creator.reused)) or "none",
+                )
         except BaseException:
             # Undo what this load did: its pins (not the ones it reused), then every map,
             # program, BTF and module fd it made (close() releases those).
@@ -297,6 +319,17 @@ class BpfObject(Closing):
             f"<BpfObject {self.name!r} {state}: programs {list(self.programs)}, "
             f"maps {list(self.maps)}>"
         )
+
+
+def _describe_source(source: ObjectSource | Sequence[ObjectSource]) -> str:
+    """Where an object came from, for the log: its path, its size, or what was linked."""
+    if isinstance(source, list | tuple):
+        return "linking " + ", ".join(_describe_source(part) for part in source)
+    if isinstance(source, bytes | bytearray | memoryview):
+        return f"{len(source)} bytes"
+    if isinstance(source, str | os.PathLike):
+        return repr(os.fspath(source))
+    return repr(source)
 
 
 def _kernel_btfs() -> Any:

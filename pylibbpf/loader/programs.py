@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import os
 import re
 import struct
@@ -15,6 +16,7 @@ from collections.abc import Mapping
 from ..btf import Btf, Kind
 from ..btf.ext import LineInfo
 from ..errors import BpfError, LoadError, NotSupportedError, ObjectError
+from ..logs import get_logger
 from ..maps import Map
 from ..program import LoadOptions, Program, ProgramOwner
 from ..spec import core
@@ -27,6 +29,8 @@ from ..syscall.fd import OwnedFd
 from ..uapi import AttachType, ProgFlags, ProgType
 from .externs import KsymResolver, kconfig_layout
 from .maps import arena_globals
+
+logger = get_logger(__name__)
 
 _ATTACH_BTF_PREFIX = {
     "tp_btf": "btf_trace_",
@@ -192,6 +196,7 @@ class ProgramLoader:
                     self._core_resolver(),
                     f"{self.name}: program {name!r}",
                 )
+                _log_core(f"{self.name}: program {name!r}", self.core_results[name])
             self.linked[name] = linked
             program.insns = linked.code()
             options = program.options
@@ -294,6 +299,29 @@ class ProgramLoader:
         if btf_error:
             message += f"\n(the object's BTF was not loaded: {btf_error})"
         return LoadError(message, error.errno, program=name, log=error.log)
+
+
+def _log_core(where: str, results: list[core.CoreResult]) -> None:
+    """At DEBUG: how many CO-RE relocations were applied, then each one."""
+    if not logger.isEnabledFor(logging.DEBUG):
+        return
+    poisoned = sum(result.poisoned for result in results)
+    logger.debug(
+        "%s: %d CO-RE relocations applied%s",
+        where,
+        len(results),
+        f" ({poisoned} poisoned)" if poisoned else "",
+    )
+    for result in results:
+        logger.debug(
+            "%s: CO-RE insn %d: %s of %s: %d -> %s",
+            where,
+            result.insn,
+            result.kind.name,
+            result.access,
+            result.local_value,
+            f"poisoned ({result.reason})" if result.poisoned else result.target_value,
+        )
 
 
 # Attach types whose programs only load where the kernel has them (their kfuncs, e.g.

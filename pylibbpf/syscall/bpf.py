@@ -53,7 +53,7 @@ from .attrs import (
     TokenCreateAttr,
     c_u32,
 )
-from .system import permission_hint
+from .capabilities import hint_for
 
 _NR_BPF = {
     "x86_64": 321,
@@ -76,9 +76,10 @@ _bpf_fast.restype = ctypes.c_long
 KERNEL_ENTRY = _bpf_slow  # the real entry, kept for seam.call_kernel whatever is installed
 
 
-def kernel_error(err: int, cmd: Cmd | None, what: str) -> BpfError:
-    """The ``BpfError`` for a failed command, with a capability hint for EPERM/EACCES."""
-    return error_from_errno(err, cmd, what, permission_hint=permission_hint)
+def kernel_error(err: int, cmd: Cmd | None, what: str, attr: object = None) -> BpfError:
+    """The ``BpfError`` for a failed command, with a capability hint for EPERM/EACCES
+    naming what this command (for ``attr``'s program or map type) needs and lacks."""
+    return error_from_errno(err, cmd, what, permission_hint=lambda: hint_for(cmd, attr))
 
 
 # --------------------------------------------------------------------------- core call
@@ -103,7 +104,7 @@ def bpf(cmd: Cmd, attr: ctypes.Structure, *, what: str = "", size: int | None = 
     """Run one bpf command (GIL released); raise the matching ``BpfError`` on failure."""
     result = int(_bpf_slow(NR_BPF, int(cmd), ctypes.byref(attr), size or _used_size(attr)))
     if result < 0:
-        raise kernel_error(ctypes.get_errno(), cmd, what)
+        raise kernel_error(ctypes.get_errno(), cmd, what, attr)
     return result
 
 

@@ -20,10 +20,13 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from ..errors import BpfError
+from ..logs import get_logger
 from ..uapi import AttachType, Cmd, MapType, ProgType
 from . import bpf
 from .attrs import TokenInfo
 from .fd import OwnedFd
+
+logger = get_logger(__name__)
 
 TOKEN_PATH_ENV = "LIBBPF_BPF_TOKEN_PATH"
 DEFAULT_BPFFS = "/sys/fs/bpf"
@@ -168,14 +171,19 @@ def object_token(token_path: str | None, what: str) -> OwnedFd | None:
         return None  # explicitly disabled
     if path is not None:
         try:
-            return create_token(path)
+            token = create_token(path)
         except BpfError as error:
             raise type(error)(f"{what}: {error.message}", error.errno) from error
+        logger.info("%s: loading with the BPF token of the bpffs at %r", what, path)
+        return token
     for mount in delegating_mounts():
         try:
-            return create_token(mount.path)
-        except BpfError:
+            token = create_token(mount.path)
+        except BpfError as error:
+            logger.debug("%s: no BPF token from the bpffs at %r: %s", what, mount.path, error)
             continue  # another user namespace's, or not ours to use: try the next
+        logger.info("%s: loading with the BPF token of the bpffs at %r", what, mount.path)
+        return token
     return None
 
 
