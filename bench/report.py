@@ -87,6 +87,13 @@ ROWS = [
     Row("core_repeated", "same, repeated", True, ("ratio<=", 0.5), main=True),
     Row("import", "`import pylibbpf` (`-X importtime`, cumulative)", True, ("ms<=", 25), main=True),
     Row(
+        "import_cpu",
+        "same, CPU time of `python -c 'import pylibbpf'` beyond `python -c pass`",
+        True,
+        ("ms<=", 25),
+        main=True,
+    ),
+    Row(
         "btfdump_cli",
         "`pylibbpf btf dump --format c` of vmlinux vs bpftool 1.5 (process)",
         True,

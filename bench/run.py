@@ -292,10 +292,23 @@ class Runner:
                 return int(parts[1]) / 1e3
         raise RuntimeError(f"no importtime line for {module}")
 
+    def _import_cpu(
+        self,
+        side: str,
+        python: str,
+        module: str,
+        env: dict[str, str] | None,
+    ) -> float:
+        """CPU ms of ``python -c 'import module'`` beyond ``python -c pass``: unlike
+        -X importtime (wall clock), not inflated by other processes on our CPU."""
+        spent = self.run(side, [python, "-c", f"import {module}"], env)[2]
+        return (spent - self.run(side, [python, "-c", "pass"], env)[2]) * 1e3
+
     def import_pylibbpf(self) -> None:
         for _ in range(3):
             ms = self._importtime("pylibbpf", sys.executable, "pylibbpf", self.py_env)
-            self.add("pylibbpf", {"import": ms})
+            cpu = self._import_cpu("pylibbpf", sys.executable, "pylibbpf", self.py_env)
+            self.add("pylibbpf", {"import": ms, "import_cpu": cpu})
 
     def import_c(self) -> None:
         pass
@@ -303,7 +316,9 @@ class Runner:
     def import_bcc(self) -> None:
         if not isinstance(self.bcc, str):
             for _ in range(3):
-                self.add("bcc", {"import": self._importtime("bcc", BCC_PYTHON, "bcc", self.bcc)})
+                ms = self._importtime("bcc", BCC_PYTHON, "bcc", self.bcc)
+                cpu = self._import_cpu("bcc", BCC_PYTHON, "bcc", self.bcc)
+                self.add("bcc", {"import": ms, "import_cpu": cpu})
 
     # BTF
     def btf_pylibbpf(self) -> None:
