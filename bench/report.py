@@ -184,9 +184,9 @@ def table(
     rows: list[Row], now: dict[str, dict[str, float]], before: dict[str, dict[str, float]]
 ) -> str:
     lines = [
-        "| work | pylibbpf before | pylibbpf | libbpf (C) | ratio | bcc | ratio vs bcc "
-        "| goal | met |",
-        "|---|---:|---:|---:|---:|---:|---:|---|---|",
+        "| work | pylibbpf before | ratio before | pylibbpf | libbpf (C) | ratio | bcc "
+        "| ratio vs bcc | goal | met |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for row in rows:
         got = now.get(row.key, {})
@@ -194,10 +194,12 @@ def table(
         c = now.get(row.c_key or row.key, {}).get("c")
         bcc = got.get("bcc")
         old = before.get(row.key, {}).get("pylibbpf")
+        old_ratio = ratio(old, before.get(row.c_key or row.key, {}).get("c"))
         r = ratio(ours, c)
         cells = [
             row.label,
             fmt(old, row.time),
+            "n/a" if old_ratio is None else f"{old_ratio:.2f}x",
             fmt(ours, row.time),
             fmt(c, row.time),
             "n/a" if r is None else f"{r:.2f}x",
@@ -277,7 +279,9 @@ def report(
             "Rates: elements per CPU-second; times: CPU time (the process's, for whole-process "
             "rows). Ratio = pylibbpf / libbpf from C: for rates above 1 is faster, for times "
             'below 1 is faster, as the goals of issue #18 read. "before" is the baseline run '
-            "(baseline.json).",
+            "(baseline.json), with its own C figures for its ratio. Two runs of the same code "
+            "on this shared machine differ by up to ~1.5x, in ratios too: compare ratios "
+            "rather than absolutes, and several runs rather than one.",
             "",
             "## The goals of issue #18",
             "",

@@ -415,7 +415,20 @@ def main() -> int:
     parser.add_argument("--live", action="store_true", help="also the live getppid() ring")
     parser.add_argument("--write", action="store_true", help="update RESULTS.md")
     parser.add_argument("--baseline", action="store_true", help="this run is the 'before'")
+    parser.add_argument("--from", dest="saved", help="only report a saved run (results.json)")
     args = parser.parse_args()
+    if args.saved:
+        saved = json.loads(Path(args.saved).read_text())
+        text = report(
+            saved["samples"],
+            saved["live"],
+            saved["errors"],
+            saved["machine"],
+            args.write,
+            args.baseline,
+        )
+        print(text)
+        return 0
     groups = args.only.split(",") if args.only else list(GROUPS)
     if unknown := set(groups) - set(GROUPS):
         parser.error(f"unknown groups {sorted(unknown)}")
