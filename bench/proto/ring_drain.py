@@ -148,8 +148,8 @@ def producer(size: int) -> Path:
 def main() -> int:
     per_drain = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
     print(
-        f"CPU ns per 16-byte record, drains of {per_drain:,} records, median of 15 drains "
-        "(the first drain of a fresh ring apart)\n"
+        f"CPU ns per 16-byte record, drains of {per_drain:,} records, median of 15 drains, "
+        "the consumers taking turns (the first drain of a fresh ring apart)\n"
     )
     print(f"{'ring':>8s}  {'consumer':28s} {'first':>7s} {'steady':>7s} {'faults/drain':>13s}")
     count = [0]
@@ -164,27 +164,31 @@ def main() -> int:
         with BpfObject.open(producer(size)) as obj:
             obj.load()
             produce, events = obj.programs["produce"], obj.maps["events"]
-            consumers: dict[str, Callable[[Any], Any]] = {
-                "prototype: runs via map()": lambda ring: RunConsumer(ring, on_event),
-                "today: callback per record": lambda ring: RingBuffer(ring, on_event),
-                "today: batch mode": lambda ring: RingBuffer(ring, batch=on_batch, record="<QQ"),
+            consumers = {
+                "prototype: runs via map()": RunConsumer(events, on_event),
+                "today: callback per record": RingBuffer(events, on_event),
+                "today: batch mode": RingBuffer(events, batch=on_batch, record="<QQ"),
             }
-            for label, make in consumers.items():
-                consumer = make(events)
-                samples, faults = [], []
-                for _ in range(16):
+            samples: dict[str, list[float]] = {label: [] for label in consumers}
+            faults: dict[str, list[int]] = {label: [] for label in consumers}
+            for _ in range(16):  # the consumers take turns: a busy moment hits them alike
+                for label, consumer in consumers.items():
                     produce.test_run(bytes(64), repeat=per_drain)
                     count[0] = 0
                     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
                     start = time.process_time()
                     consumer.consume()
-                    samples.append((time.process_time() - start) / per_drain * 1e9)
-                    faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+                    samples[label].append((time.process_time() - start) / per_drain * 1e9)
+                    faults[label].append(
+                        resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+                    )
                     assert count[0] == per_drain, (label, count[0])
+            for label, consumer in consumers.items():
                 consumer.close()
                 print(
-                    f"{size >> 10:>6d}Ki  {label:28s} {samples[0]:7.0f} "
-                    f"{statistics.median(samples[1:]):7.0f} {statistics.median(faults[1:]):13.0f}"
+                    f"{size >> 10:>6d}Ki  {label:28s} {samples[label][0]:7.0f} "
+                    f"{statistics.median(samples[label][1:]):7.0f} "
+                    f"{statistics.median(faults[label][1:]):13.0f}"
                 )
     large_drains(on_event, on_batch, count)
     return 0
@@ -210,16 +214,17 @@ def large_drains(
             cases[f"prototype: batches of {chunk}"] = lambda c=chunk: runs.consume_batches(
                 on_batch, c
             )
-        for label, consume in cases.items():
-            samples = []
-            for _ in range(3):
+        samples: dict[str, list[float]] = {label: [] for label in cases}
+        for _ in range(3):
+            for label, consume in cases.items():
                 produce.test_run(bytes(64), repeat=records)
                 count[0] = 0
                 start = time.process_time()
                 consume()
-                samples.append((time.process_time() - start) / records * 1e9)
+                samples[label].append((time.process_time() - start) / records * 1e9)
                 assert count[0] == records, (label, count[0])
-            median = statistics.median(samples)
+        for label, values in samples.items():
+            median = statistics.median(values)
             print(f"  {label:34s} {median:6.0f} ns/record  {1e3 / median:6.2f} M records/s")
         for consumer in (today_event, today_batch, runs):
             consumer.close()
