@@ -20,7 +20,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from linker_objects import bpftools, build_object, link, link_selftests, selftest_object
+from linker_objects import (
+    REFERENCE_CACHE,
+    bpftools,
+    build_object,
+    link,
+    link_selftests,
+    selftest_object,
+)
 
 from pylibbpf.elf import parse_object
 from pylibbpf.errors import ObjectError
@@ -29,7 +36,9 @@ from pylibbpf.object import BpfObject
 pytestmark = pytest.mark.root
 
 SYS_GETPGID = {"x86_64": 121, "aarch64": 155}
-LIBBPF_SO = Path(os.environ.get("PYLIBBPF_TEST_LIBBPF", "/work/wt/cache/libbpf-1.5/libbpf.so"))
+LIBBPF_SO = Path(
+    os.environ.get("PYLIBBPF_TEST_LIBBPF", REFERENCE_CACHE / "libbpf-1.5" / "libbpf.so")
+)
 PACKET = bytes(64)
 
 

@@ -5,6 +5,8 @@ open and ``load()`` the caller may adjust programs (``autoload``, type) and maps
 (``max_entries``, flags) and set global variables in the initial image. ``load()`` then
 does everything that asks the kernel — kconfig values and ksyms, the object's BTF,
 struct_ops layouts, maps, CO-RE and programs — and ``close()`` releases all of it.
+``prepare()`` is the first half of ``load()`` on its own: maps created and programs
+relocated but not loaded, for callers that inspect or adjust them in between.
 
 ``BpfObject`` coordinates; the work is in its parts: ``maps`` (declaring and creating
 maps), ``btf`` (the object's BTF in the kernel), ``programs`` (linking, CO-RE, loading),
@@ -39,7 +41,7 @@ from ..uapi import ProgType
 from .btf import upload_object_btf
 from .externs import KsymResolver, fill_kconfig_image, kconfig_layout
 from .maps import MapCreator, declare_maps
-from .programs import ProgramLoader, declare_programs
+from .programs import ProgramLoader, adjust_struct_ops_autoload, declare_programs
 from .variables import SectionMemory, Variable, collect_variables
 
 logger = get_logger(__name__)
@@ -84,6 +86,9 @@ class BpfObject(Closing):
         )
         self._ksyms = KsymResolver(self.name, spec.btf)
         self._btf_fd: OwnedFd | None = None
+        self._btf_error = ""
+        self._creator: MapCreator | None = None  # set by prepare()
+        self._loaded = False
         self._programs_loaded: ProgramLoader | None = None
 
     # ----------------------------------------------------------------- opening
@@ -127,7 +132,7 @@ class BpfObject(Closing):
     @property
     def loaded(self) -> bool:
         """Whether ``load()`` succeeded and ``close()`` has not run since."""
-        return self._memory.loaded
+        return self._loaded
 
     @property
     def closed(self) -> bool:
@@ -162,9 +167,11 @@ class BpfObject(Closing):
         libbpf's ``skel->struct_ops.<name>``; function pointers are fixed by the object."""
         if name not in self._struct_ops_data:
             raise BpfError(f"{self.name}: no struct_ops variable {name!r}", errno.ENOENT)
-        if self.loaded:
+        if self.prepared or self.loaded:
+            state = "loaded" if self.loaded else "prepared"
             raise BpfError(
-                f"{self.name}: struct_ops {name!r} is already loaded: edit it before load()",
+                f"{self.name}: struct_ops {name!r} is already {state}: edit it before "
+                "prepare() or load()",
                 errno.EPERM,
             )
         assert self.spec.btf is not None
@@ -179,12 +186,24 @@ class BpfObject(Closing):
 
     # ----------------------------------------------------------------- loading
 
-    def load(self) -> None:
-        """Create maps, load programs (those with ``autoload``). LoadError on rejection."""
+    @property
+    def prepared(self) -> bool:
+        """Whether ``prepare()`` ran: maps created, programs relocated, none loaded yet."""
+        return self._creator is not None
+
+    def prepare(self) -> None:
+        """Everything ``load()`` does short of loading programs (libbpf 1.6's
+        ``bpf_object__prepare``): externs resolved for the whole object, struct_ops
+        matched to the kernel, every program with ``autoload`` linked and CO-RE
+        relocated, the object's BTF uploaded, maps created (pins reused, initial values
+        written, ``.rodata`` frozen) and their fds written into the programs. Programs
+        then hold their final instructions (``program.insns``) and no fd: inspect or
+        adjust them (load options, attach targets), then ``load()``."""
         if self._memory.closed:
             raise BpfError(f"object {self.name!r} is closed: open it again", errno.EBADF)
-        if self.loaded:
-            raise BpfError(f"object {self.name!r} is already loaded", errno.EALREADY)
+        if self.loaded or self.prepared:
+            what = "loaded" if self.loaded else "prepared"
+            raise BpfError(f"object {self.name!r} is already {what}", errno.EALREADY)
         if self.spec.byteorder != ("little" if struct.pack("=H", 1) == b"\1\0" else "big"):
             raise ObjectError(
                 f"{self.name}: object is {self.spec.byteorder}-endian, this host is not "
@@ -192,47 +211,74 @@ class BpfObject(Closing):
             )
         self._token = object_token(self.token_path, f"object {self.name!r}")
         with bpf.using_token(self._token.fd if self._token is not None else 0):
-            self._load()
+            self._prepare()
 
-    def _load(self) -> None:
+    def _prepare(self) -> None:
         features.ensure_memlock()
         creator = MapCreator(self.spec, self.maps, self.pin_root_path)
+        self._creator = creator
         try:
+            # libbpf's order (bpf_object_load): externs, struct_ops, relocation, BTF, maps.
+            externs = self._ksyms.resolve_all(self.spec)
             if ".kconfig" in self._memory.images:
                 fill_kconfig_image(
                     self.spec, self._kconfig_layout, self._memory.images[".kconfig"], self.kconfig
                 )
-            self._btf_fd, btf_error = upload_object_btf(
+            self._plan_struct_ops()
+            adjust_struct_ops_autoload(self.spec, self.programs)
+            loader = ProgramLoader(self.spec, self.programs, self.btf_custom_path)
+            self._programs_loaded = loader
+            loader.relocate_all(self.maps, externs, self._kconfig_layout)
+            self._btf_fd, self._btf_error = upload_object_btf(
                 self.spec, self._kconfig_layout, len(self._memory.images.get(".kconfig", b""))
             )
-            creator.btf_fd, creator.btf_error = self._btf_fd, btf_error
-            self._plan_struct_ops()
+            creator.btf_fd, creator.btf_error = self._btf_fd, self._btf_error
             creator.create_all(
                 self._memory.images, self._struct_ops_plans, self.programs, self.links
             )
-            self._programs_loaded = ProgramLoader(self.spec, self.programs, self.btf_custom_path)
-            self._programs_loaded.load_all(
-                self.maps, self._ksyms, self._kconfig_layout, self._btf_fd, btf_error
-            )
-            creator.fill_values(self.programs)
-            self._memory.loaded = True
+            creator.fill_map_slots()
+            loader.finish(self.maps, self._ksyms.fd_array, self._btf_fd)
+            self._memory.mapped = True  # variables now read and write the maps
             self._memory.map_sections()
-            if logger.isEnabledFor(logging.INFO):
-                logger.info(
-                    "object %r loaded: %d programs, %d maps (reused pinned: %s)",
-                    self.name,
-                    sum(program.loaded for program in self.programs.values()),
-                    sum(map_obj.created for map_obj in self.maps.values()),
-                    ", ".join(sorted(creator.reused)) or "none",
-                )
         except BaseException:
-            # Undo what this load did: its pins (not the ones it reused), then every map,
-            # program, BTF and module fd it made (close() releases those).
-            try:
-                creator.undo()
-            finally:
-                self.close()
+            self._undo(creator)
             raise
+
+    def load(self) -> None:
+        """Create maps, load programs (those with ``autoload``). LoadError on rejection.
+        Runs ``prepare()`` first unless the caller did."""
+        if self._memory.closed:
+            raise BpfError(f"object {self.name!r} is closed: open it again", errno.EBADF)
+        if self.loaded:
+            raise BpfError(f"object {self.name!r} is already loaded", errno.EALREADY)
+        if not self.prepared:
+            self.prepare()
+        creator, loader = self._creator, self._programs_loaded
+        assert creator is not None and loader is not None
+        try:
+            with bpf.using_token(self._token.fd if self._token is not None else 0):
+                loader.load_all(self.maps, self._btf_error)
+                creator.fill_prog_arrays(self.programs)
+            self._loaded = True
+        except BaseException:
+            self._undo(creator)
+            raise
+        if logger.isEnabledFor(logging.INFO):
+            logger.info(
+                "object %r loaded: %d programs, %d maps (reused pinned: %s)",
+                self.name,
+                sum(program.loaded for program in self.programs.values()),
+                sum(map_obj.created for map_obj in self.maps.values()),
+                ", ".join(sorted(creator.reused)) or "none",
+            )
+
+    def _undo(self, creator: MapCreator) -> None:
+        """Undo what a failed prepare or load did: its pins (not the ones it reused),
+        then every map, program, BTF and module fd it made (close() releases those)."""
+        try:
+            creator.undo()
+        finally:
+            self.close()
 
     def _plan_struct_ops(self) -> None:
         """Match each struct_ops variable to the kernel's struct; tell its programs which
@@ -258,7 +304,6 @@ class BpfObject(Closing):
                     )
                 program.options.attach_btf_id = ops_plan.kernel.type.id
                 program.options.expected_attach_type = member
-                program.autoload = True
 
     # ----------------------------------------------------------------- lifetime
 
@@ -310,7 +355,9 @@ class BpfObject(Closing):
             self._token.close()
             self._token = None
         self._ksyms.close()
-        self._memory.loaded = False
+        self._creator = None
+        self._loaded = False
+        self._memory.mapped = False
         self._memory.closed = True  # reading its variables now says so
 
     def __repr__(self) -> str:

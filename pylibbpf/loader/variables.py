@@ -1,11 +1,12 @@
 """Global variables: each section's memory (the initial image before load, the map after)
 and the ``Variable`` handles over it.
 
-Before ``load()`` a section is a ``bytearray``: edits there become the map's initial
-value (``.rodata`` edits specialise the program, as libbpf's skeletons do). After load it
-is the mmapped map (or, where mmap is refused, a lookup/update window), so reads see
-what the programs wrote. ``.rodata*`` and ``.kconfig`` are frozen at load: only their
-initial image is editable (``spec.objspec.readonly_section``).
+Before its map exists (``prepare()``, the first half of ``load()``) a section is a
+``bytearray``: edits there become the map's initial value (``.rodata`` edits specialise
+the program, as libbpf's skeletons do). Then it is the mmapped map (or, where mmap is
+refused, a lookup/update window), so reads see what the programs wrote. ``.rodata*`` and
+``.kconfig`` are frozen once created: only their initial image is editable
+(``spec.objspec.readonly_section``).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ class SectionMemory:
         self.mmaps: dict[str, mmap.mmap | memoryview] = {}
         self._maps = maps  # the object's own dict: no reference back to the object
         self.arena_map: str | None = None  # whose memory ARENA_SECTION is after load
-        self.loaded = False
+        self.mapped = False  # the maps exist (prepared): sections are the maps now
         self.closed = False
 
     def section(self, section: str) -> Any:
@@ -43,15 +44,15 @@ class SectionMemory:
             raise BpfError(
                 f"object {self.object_name!r} is closed: its {section} is gone", errno.EBADF
             )
-        if self.loaded and section in self.mmaps:
+        if self.mapped and section in self.mmaps:
             return self.mmaps[section]
-        if self.loaded:
+        if self.mapped:
             return _MapWindow(self._maps[section])
         return self.images[section]
 
     def check_writable(self, section: str, what: str) -> None:
         """.rodata and .kconfig are frozen at load: only their initial image is editable."""
-        if self.loaded and readonly_section(section):
+        if self.mapped and readonly_section(section):
             raise BpfError(
                 f"{what} is in {section}, which is read-only after load (set it before "
                 "load() to specialise the program)",

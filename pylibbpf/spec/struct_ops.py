@@ -87,7 +87,9 @@ def find_kernel_struct_ops(name: str, what: str, kernel: Iterable[Btf]) -> Kerne
     ]
     close = difflib.get_close_matches(name, known, n=3)
     hint = f"; close matches: {', '.join(close)}" if close else ""
-    raise ObjectError(f"{what}: this kernel has no struct_ops type 'struct {name}'{hint}")
+    raise ObjectError(  # ESRCH: "not on this kernel", as libbpf's find_struct_ops_kern_types
+        f"{what}: this kernel has no struct_ops type 'struct {name}'{hint}", errno.ESRCH
+    )
 
 
 def _is_func_ptr(btf: Btf, type_id: int) -> bool:
@@ -100,6 +102,8 @@ def plan(
 ) -> StructOpsPlan:
     """Lay the object's struct out as the kernel's ``bpf_struct_ops_<name>`` value, as
     described by ``kernel_btfs`` (vmlinux first, then modules; searched lazily)."""
+    # errnos as libbpf's bpf_map__init_kern_struct_ops: EOPNOTSUPP for what this kernel's
+    # struct cannot hold, ESRCH for a struct it does not have.
     local = local_btf.resolve(spec.type_id)
     what = f"{object_name}: struct_ops {spec.name!r}"
     if local.kind != Kind.STRUCT:
@@ -123,29 +127,36 @@ def plan(
             if found is None:
                 raise ObjectError(
                     f"{what}: member {member.name!r} (set to program {program!r}) "
-                    "does not exist in this kernel's struct"
+                    "does not exist in this kernel's struct",
+                    errno.EOPNOTSUPP,
                 )
             index, kmember = found
             if not _is_func_ptr(kbtf, kmember.type):
                 raise ObjectError(
                     f"{what}: member {member.name!r} is a function pointer in the "
-                    "object but not in the kernel"
+                    "object but not in the kernel",
+                    errno.EOPNOTSUPP,
                 )
             previous = result.members.get(program)
             if previous is not None and previous != index:
-                raise ObjectError(f"{what}: program {program!r} is used for two members")
+                raise ObjectError(
+                    f"{what}: program {program!r} is used for two members", errno.EINVAL
+                )
             result.members[program] = index
             result.slots[kernel.data_offset + kmember.bit_offset // 8] = program
             continue
         if member.bitfield_size:
             if any(local_bytes):
-                raise ObjectError(f"{what}: bitfield member {member.name!r} is not supported")
+                raise ObjectError(
+                    f"{what}: bitfield member {member.name!r} is not supported", errno.EOPNOTSUPP
+                )
             continue
         if found is None:
             if any(local_bytes):
                 raise ObjectError(
                     f"{what}: member {member.name!r} is set in the object but "
-                    "does not exist in this kernel's struct"
+                    "does not exist in this kernel's struct",
+                    errno.EOPNOTSUPP,
                 )
             continue
         _, kmember = found
@@ -154,7 +165,8 @@ def plan(
             if any(local_bytes):
                 raise ObjectError(
                     f"{what}: member {member.name!r} is {size} bytes in the "
-                    f"object, {ksize} in the kernel"
+                    f"object, {ksize} in the kernel",
+                    errno.EOPNOTSUPP,
                 )
             continue
         start = kernel.data_offset + kmember.bit_offset // 8
