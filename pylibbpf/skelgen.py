@@ -98,14 +98,11 @@ class _Section:
 
 
 def _sections(obj: BpfObject) -> list[_Section]:
-    by_section: dict[str, list[Variable]] = {}
-    for variable in obj.variables.values():
-        by_section.setdefault(variable.section, []).append(variable)
     sections = []
     taken = set(_SKELETON_TAKEN)
     for name in [*obj.spec.datasecs, ".kconfig"]:
         # Function-scope statics (``func.___fmt``) are not part of the interface: padding.
-        named = [v for v in by_section.get(name, []) if is_ident(field_name(v.name))]
+        named = [v for v in obj.section_variables(name) if is_ident(field_name(v.name))]
         variables = sorted(named, key=lambda v: v.offset)
         if not variables:
             continue

@@ -36,7 +36,7 @@ from .btf import upload_object_btf
 from .externs import KsymResolver, fill_kconfig_image, kconfig_layout
 from .maps import MapCreator, declare_maps
 from .programs import ProgramLoader, declare_programs
-from .variables import SectionMemory, Variable, collect_variables
+from .variables import SectionMemory, Variable, collect_variables, variables_by_name
 
 
 class BpfObject(Closing):
@@ -67,9 +67,8 @@ class BpfObject(Closing):
         # The struct_ops variables' bytes, editable until load (``struct_ops_value``).
         self._struct_ops_data = {n: bytearray(o.data) for n, o in spec.struct_ops.items()}
         self._struct_ops_plans: dict[str, StructOpsPlan] = {}
-        self.variables: dict[str, Variable] = collect_variables(
-            spec, self._memory, self._kconfig_layout
-        )
+        self._all_variables = collect_variables(spec, self._memory, self._kconfig_layout)
+        self.variables: dict[str, Variable] = variables_by_name(self._all_variables)
         self._ksyms = KsymResolver(self.name, spec.btf)
         self._btf_fd: OwnedFd | None = None
         self._programs_loaded: ProgramLoader | None = None
@@ -121,6 +120,19 @@ class BpfObject(Closing):
     def check_section_writable(self, section: str, what: str) -> None:
         """Raise if ``section`` can no longer be written (.rodata and .kconfig after load)."""
         self._memory.check_writable(section, what)
+
+    def section_variables(self, section: str) -> list[Variable]:
+        """Every variable of a data section (or ``.kconfig``), statics included, even
+        several of one name (a linked object keeps each input's statics apart)."""
+        return [v for v in self._all_variables if v.section == section]
+
+    def find_variable(self, section: str, name: str) -> Variable:
+        """The global (non-static) variable ``name`` of ``section``: how a library's
+        subskeleton finds its variables in the object that linked the library in."""
+        for variable in self._all_variables:
+            if variable.section == section and variable.name == name and not variable.static:
+                return variable
+        raise ObjectError(f"{self.name}: no global variable {name!r} in {section}")
 
     def struct_ops_value(self, name: str) -> Any:
         """The struct_ops variable ``name`` as a ctypes struct of the object's type: its
