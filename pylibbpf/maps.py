@@ -77,6 +77,7 @@ class MapInfo:
     btf_vmlinux_value_type_id: int
     map_extra: int
     ifindex: int
+    btf_vmlinux_id: int = 0  # the kernel BTF (vmlinux or a module's) of the value type
 
 
 @dataclass(frozen=True)
@@ -212,6 +213,7 @@ class Map(MapBatches, Closing):
         btf: MapBtf | None = None,
         btf_fallback: bool = False,
         btf_vmlinux_value_type_id: int = 0,
+        value_type_btf_obj_fd: int = 0,
         ifindex: int = 0,
         what: str | None = None,
     ) -> None:
@@ -219,7 +221,9 @@ class Map(MapBatches, Closing):
         ``max_entries``, ``flags``): the one path every map takes — ``Map.create`` and an
         object's maps alike — so each gets the memlock lift and a clear error when the
         kernel lacks the map type. ``btf_fallback``: a kernel that rejects the map's BTF
-        gets the map without it (as libbpf does for object maps)."""
+        gets the map without it (as libbpf does for object maps).
+        ``value_type_btf_obj_fd``: the module BTF that ``btf_vmlinux_value_type_id`` is in
+        (a struct_ops type a module defines; Linux 6.9+)."""
         what = what or self._what
         if self._fd is not None:
             raise BpfError(f"{what} is already created", errno.EALREADY)
@@ -230,6 +234,8 @@ class Map(MapBatches, Closing):
         features.ensure_memlock()
         if numa_node is not None:
             self.flags |= MapFlags.NUMA_NODE
+        if value_type_btf_obj_fd:
+            self.flags |= MapFlags.VTYPE_BTF_OBJ_FD
 
         def attempt(btf: MapBtf | None) -> int:
             return syscall.map_create(
@@ -246,6 +252,7 @@ class Map(MapBatches, Closing):
                 btf_key_type_id=btf.key_type_id if btf else 0,
                 btf_value_type_id=btf.value_type_id if btf else 0,
                 btf_vmlinux_value_type_id=btf_vmlinux_value_type_id,
+                value_type_btf_obj_fd=value_type_btf_obj_fd,
                 map_extra=map_extra,
                 what=what,
             )
@@ -555,6 +562,7 @@ def _map_info(fd: int, what: str) -> MapInfo:
         btf_vmlinux_value_type_id=raw.btf_vmlinux_value_type_id,
         map_extra=raw.map_extra,
         ifindex=raw.ifindex,
+        btf_vmlinux_id=raw.btf_vmlinux_id,
     )
 
 

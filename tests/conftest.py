@@ -7,6 +7,7 @@ headers and the compiler. vmlinux.h for them is generated from the running kerne
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
@@ -23,6 +24,30 @@ TESTS = Path(__file__).parent
 BPF_SRC = TESTS / "bpf"
 CACHE = Path(os.environ.get("PYLIBBPF_TEST_CACHE", Path.home() / ".cache" / "pylibbpf-tests"))
 BPFFS = Path("/sys/fs/bpf")
+
+
+TESTMOD_BTF = Path("/sys/kernel/btf/bpf_testmod")
+TESTMOD_FILE = Path("/sys/kernel/bpf_testmod")
+
+
+def require_testmod() -> None:
+    """Skip unless the selftests' bpf_testmod is loaded (the 6.12 VM loads it: see
+    vm-tests/testmod)."""
+    if not TESTMOD_BTF.exists():
+        pytest.skip("needs the selftests' bpf_testmod kernel module")
+
+
+def read_testmod_file(length: int) -> None:
+    """Read ``length`` bytes of /sys/kernel/bpf_testmod, as the selftests'
+    trigger_module_test_read does: bpf_testmod_test_read runs (and fails with EIO)."""
+    fd = os.open(TESTMOD_FILE, os.O_RDONLY)
+    try:
+        os.read(fd, length)
+    except OSError as error:
+        if error.errno != errno.EIO:
+            raise
+    finally:
+        os.close(fd)
 
 
 def _privileged() -> bool:

@@ -8,20 +8,19 @@
 
 A kfunc defined in a module is called with ``insn.off`` indexing ``fd_array``, whose
 slot holds the module BTF's fd (slot 0 stands for vmlinux); a typed variable in a module
-carries that fd in its ``ld_imm64`` instead. The resolver keeps those fds open for as long
-as the object is loaded.
+carries that fd in its ``ld_imm64`` instead. The object keeps those fds open until it
+closes (``kernel.KernelBtf``).
 """
 
 from __future__ import annotations
 
-from .. import syscall
 from ..btf import Btf, Kind
-from ..errors import BpfError, ObjectError
+from ..errors import ObjectError
 from ..spec.kconfig import fill_kconfig, layout_kconfig
 from ..spec.objspec import ExternSpec, ObjectSpec
 from ..spec.subprog import ExternValue
-from ..syscall import kernel_btf, system
-from ..syscall.fd import OwnedFd
+from ..syscall import system
+from .kernel import KernelBtf
 
 
 def kconfig_layout(spec: ObjectSpec) -> tuple[dict[str, tuple[int, int]], int]:
@@ -59,24 +58,21 @@ def kconfig_values(overrides: dict[str, str] | None = None) -> dict[str, str]:
 
 
 class KsymResolver:
-    """Resolves one object's ``__ksym`` externs; owns the module BTF fds it opens."""
+    """Resolves one object's ``__ksym`` externs against vmlinux, then the modules."""
 
-    def __init__(self, object_name: str, local_btf: Btf | None) -> None:
+    def __init__(self, object_name: str, local_btf: Btf | None, kernel: KernelBtf) -> None:
         self.object_name = object_name
         self.local_btf = local_btf
+        self.kernel = kernel  # owns the module BTF fds
         self.fd_array: list[int] = []  # for PROG_LOAD: module BTF fds of kfunc calls
-        self._module_fds: dict[str, OwnedFd] = {}
 
     def resolve(self, spec: ExternSpec) -> ExternValue:
         """How ``spec`` resolves in the running kernel (ObjectError if it does not and
         is not ``__weak``)."""
         kind = Kind.FUNC if spec.is_func else Kind.VAR
-        found = kernel_btf.load_vmlinux().find_all(spec.name, kind)
-        if found:
-            return ExternValue("kfunc" if spec.is_func else "btf_var", btf_id=found[0].id)
-        in_module = self._in_module(spec.name, kind)
-        if in_module is not None:
-            return in_module
+        found = self.kernel.find(spec.name, kind)
+        if found is not None:
+            return self._resolved(found.type_id, found.module, kind)
         local = self.local_btf
         if (
             not spec.is_func
@@ -94,45 +90,18 @@ class KsymResolver:
             "the kernel or its loaded modules"
         )
 
-    def _in_module(self, name: str, kind: Kind) -> ExternValue | None:
-        for module in kernel_btf.module_names():
-            try:
-                btf = kernel_btf.load_module(module)
-            except ObjectError:
-                continue
-            found = [t for t in btf.find_all(name, kind) if t.id >= btf.first_id]
-            if not found:
-                continue
-            fd = self._module_btf_fd(module)
-            if kind == Kind.VAR:
-                return ExternValue("btf_var", btf_id=found[0].id, btf_fd=fd)
-            if fd not in self.fd_array:
-                if not self.fd_array:
-                    self.fd_array.append(0)  # slot 0 stands for vmlinux
-                self.fd_array.append(fd)
-            return ExternValue("kfunc", btf_id=found[0].id, btf_fd_index=self.fd_array.index(fd))
-        return None
-
-    def _module_btf_fd(self, module: str) -> int:
-        """An fd for a module's BTF object, found among the kernel's BTF ids by name."""
-        opened = self._module_fds.get(module)
-        if opened is not None:
-            return opened.fd
-        for btf_id in syscall.iterate_ids(syscall.btf_get_next_id):
-            try:
-                fd = OwnedFd(syscall.btf_get_fd_by_id(btf_id), f"BTF id {btf_id}")
-            except BpfError:
-                continue
-            name, is_kernel, _size = kernel_btf.btf_object_info(fd.fd, f"BTF id {btf_id}")
-            if is_kernel and name == module:
-                self._module_fds[module] = fd
-                return fd.fd
-            fd.close()
-        raise ObjectError(f"{self.object_name}: no kernel BTF object for module {module!r}")
+    def _resolved(self, type_id: int, module: str | None, kind: Kind) -> ExternValue:
+        if module is None:
+            return ExternValue("kfunc" if kind == Kind.FUNC else "btf_var", btf_id=type_id)
+        fd = self.kernel.module_fd(module)
+        if kind == Kind.VAR:
+            return ExternValue("btf_var", btf_id=type_id, btf_fd=fd)
+        if fd not in self.fd_array:
+            if not self.fd_array:
+                self.fd_array.append(0)  # slot 0 stands for vmlinux
+            self.fd_array.append(fd)
+        return ExternValue("kfunc", btf_id=type_id, btf_fd_index=self.fd_array.index(fd))
 
     def close(self) -> None:
-        """Close the module BTF fds (after the programs that needed them loaded)."""
-        for fd in self._module_fds.values():
-            fd.close()
-        self._module_fds.clear()
+        """Forget the fd_array (the fds themselves belong to ``kernel``)."""
         self.fd_array.clear()

@@ -29,11 +29,12 @@ from ..spec import struct_ops as struct_ops_plan
 from ..spec.objspec import ObjectSpec
 from ..spec.source import ObjectSource, read_object
 from ..spec.struct_ops import StructOpsPlan
-from ..syscall import features, kernel_btf
+from ..syscall import features
 from ..syscall.fd import Closing, OwnedFd
 from ..uapi import ProgType
 from .btf import upload_object_btf
 from .externs import KsymResolver, fill_kconfig_image, kconfig_layout
+from .kernel import KernelBtf, kernel_btfs
 from .maps import MapCreator, declare_maps
 from .programs import ProgramLoader, declare_programs
 from .variables import SectionMemory, Variable, collect_variables, variables_by_name
@@ -69,7 +70,8 @@ class BpfObject(Closing):
         self._struct_ops_plans: dict[str, StructOpsPlan] = {}
         self._all_variables = collect_variables(spec, self._memory, self._kconfig_layout)
         self.variables: dict[str, Variable] = variables_by_name(self._all_variables)
-        self._ksyms = KsymResolver(self.name, spec.btf)
+        self._kernel = KernelBtf()  # module BTF fds this object names to the kernel
+        self._ksyms = KsymResolver(self.name, spec.btf, self._kernel)
         self._btf_fd: OwnedFd | None = None
         self._programs_loaded: ProgramLoader | None = None
 
@@ -169,7 +171,7 @@ class BpfObject(Closing):
                 "(compile with -target bpfel/bpfeb to match)"
             )
         features.ensure_memlock()
-        creator = MapCreator(self.spec, self.maps, self.pin_root_path)
+        creator = MapCreator(self.spec, self.maps, self.pin_root_path, self._kernel)
         try:
             if ".kconfig" in self._memory.images:
                 fill_kconfig_image(
@@ -183,7 +185,9 @@ class BpfObject(Closing):
             creator.create_all(
                 self._memory.images, self._struct_ops_plans, self.programs, self.links
             )
-            self._programs_loaded = ProgramLoader(self.spec, self.programs, self.btf_custom_path)
+            self._programs_loaded = ProgramLoader(
+                self.spec, self.programs, self.btf_custom_path, self._kernel
+            )
             self._programs_loaded.load_all(
                 self.maps, self._ksyms, self._kconfig_layout, self._btf_fd, btf_error
             )
@@ -207,7 +211,9 @@ class BpfObject(Closing):
                 continue
             assert self.spec.btf is not None
             edited = dataclasses.replace(ops, data=bytes(self._struct_ops_data[name]))
-            ops_plan = struct_ops_plan.plan(edited, self.spec.btf, self.name, _kernel_btfs())
+            ops_plan = struct_ops_plan.plan(edited, self.spec.btf, self.name, kernel_btfs())
+            module = ops_plan.kernel.module
+            btf_obj_fd = self._kernel.module_fd(module) if module is not None else 0
             self._struct_ops_plans[name] = ops_plan
             for program_name, member in ops_plan.members.items():
                 program = self.programs.get(program_name)
@@ -222,6 +228,7 @@ class BpfObject(Closing):
                         f'section {program.section!r}, not a SEC("struct_ops") program'
                     )
                 program.options.attach_btf_id = ops_plan.kernel.type.id
+                program.options.attach_btf_obj_fd = btf_obj_fd  # a module's struct: its BTF
                 program.options.expected_attach_type = member
                 program.autoload = True
 
@@ -271,6 +278,7 @@ class BpfObject(Closing):
             self._btf_fd.close()
             self._btf_fd = None
         self._ksyms.close()
+        self._kernel.close()
         self._memory.loaded = False
         self._memory.closed = True  # reading its variables now says so
 
@@ -280,10 +288,3 @@ class BpfObject(Closing):
             f"<BpfObject {self.name!r} {state}: programs {list(self.programs)}, "
             f"maps {list(self.maps)}>"
         )
-
-
-def _kernel_btfs() -> Any:
-    """The running kernel's BTF, vmlinux first, then each module's (read lazily)."""
-    yield kernel_btf.load_vmlinux()
-    for module in kernel_btf.module_names():
-        yield kernel_btf.load_module(module)
