@@ -323,6 +323,17 @@ def _cmd_gen_skeleton(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_gen_subskeleton(args: argparse.Namespace) -> int:
+    from .subskelgen import subskeleton_for_files
+
+    source = subskeleton_for_files(args.object_files, args.output, args.name)
+    if args.output:
+        Path(args.output).write_text(source)
+    else:
+        sys.stdout.write(source)
+    return 0
+
+
 def _cmd_gen_object(args: argparse.Namespace) -> int:
     from .spec.source import link_files
 
@@ -407,6 +418,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="also generate this struct/union/enum (e.g. a ring buffer's record); repeatable",
     )
     skeleton.set_defaults(func=_cmd_gen_skeleton)
+    subskeleton = gen.add_parser(
+        "subskeleton",
+        help="a typed Python subskeleton for a library object, bound at run time to an "
+        "object that linked it in (as bpftool gen subskeleton)",
+    )
+    subskeleton.add_argument(
+        "object_files", nargs="+", help="the library object (several are linked first)"
+    )
+    subskeleton.add_argument("-o", "--output", help="write the module here (default: stdout)")
+    subskeleton.add_argument("--name", help="class name (default: <Library>Subskel)")
+    subskeleton.set_defaults(func=_cmd_gen_subskeleton)
     linked = gen.add_parser(
         "object", help="link BPF objects into one (as bpftool gen object; libbpf loads it)"
     )
