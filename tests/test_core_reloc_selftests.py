@@ -10,8 +10,8 @@ way the selftest runs it: load, put the input in ``.bss``, attach to ``sys_enter
 syscall, compare the output bytes.
 
 The two ``module_*`` cases relocate against the selftests' ``bpf_testmod`` module's BTF
-and attach to its tracepoint: they run where the module is loaded (the 6.12 VM, see
-vm-tests/testmod) and skip elsewhere. Not run: the ``btfgen`` variant of the suite, which
+and attach to its tracepoint: they run where the module is loaded (the 6.12 VM: the
+``bpf_testmod`` fixture) and skip elsewhere. Not run: the ``btfgen`` variant of the suite, which
 needs ``bpftool gen min_core_btf`` (a bpftool feature, not a loader one).
 """
 
@@ -181,7 +181,7 @@ def _type_id_expectations(case: dict[str, Any], local: Btf, target: Btf | None) 
 
 
 @pytest.mark.parametrize("name", _case_ids())
-def test_core_reloc_case(name: str) -> None:
+def test_core_reloc_case(name: str, request: pytest.FixtureRequest) -> None:
     try:
         by_name = {case["name"]: case for case in cases()}
     except subprocess.CalledProcessError as error:
@@ -190,7 +190,7 @@ def test_core_reloc_case(name: str) -> None:
     if case is None:
         pytest.skip("linux-source-6.12 is not installed")
     if case["needs_testmod"]:
-        require_testmod()
+        require_testmod(request)
     obj_path = _object(case["object"])
     btf_path = _object(case["btf"]) if case["btf"] else None
     expected = bytes.fromhex(case["output"])

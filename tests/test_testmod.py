@@ -1,5 +1,6 @@
-"""What lives in a kernel module, through the BPF selftests' bpf_testmod (built and loaded
-in the 6.12 VM by vm-tests/testmod; skipped elsewhere): a module's kfunc called from a
+"""What lives in a kernel module, through the BPF selftests' bpf_testmod (built by
+vm-tests/testmod/build, inserted in the 6.12 VM by the ``bpf_testmod`` fixture; skipped
+elsewhere): a module's kfunc called from a
 program, fentry/fexit on a module's function (its BTF id with the module's BTF fd as
 attach_btf_obj_fd), and a struct_ops type the module defines (the map's value type named
 with the module's BTF fd, its programs attached to that BTF).
@@ -29,8 +30,8 @@ U64 = (1 << 64) - 1
 
 
 @pytest.fixture(autouse=True)
-def _testmod() -> None:
-    require_testmod()
+def _testmod(request: pytest.FixtureRequest) -> None:
+    require_testmod(request)
 
 
 def _only(obj: BpfObject, *names: str) -> None:
