@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         RelocationError,
     )
     from .links.base import Link, LinkInfo
+    from .links.order import Anchor, HookOrder
     from .loader.object import BpfObject
     from .maps import BatchData, Map, MapInfo
     from .perfbuf import PerfBuffer
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from .uapi import (
         AttachFlags,
         AttachType,
+        CgroupIterOrder,
         Cmd,
         LinkType,
         MapFlags,
@@ -62,6 +64,8 @@ _LAZY = {
     "LoadOptions": ".program",
     "Link": ".links.base",
     "LinkInfo": ".links.base",
+    "Anchor": ".links.order",
+    "HookOrder": ".links.order",
     "RingBuffer": ".ringbuf",
     "UserRingBuffer": ".ringbuf",
     "PerfBuffer": ".perfbuf",
@@ -86,6 +90,7 @@ _LAZY = {
         (
             "AttachFlags",
             "AttachType",
+            "CgroupIterOrder",
             "Cmd",
             "LinkType",
             "MapFlags",
@@ -126,6 +131,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "Anchor",
     "AttachError",
     "AttachFlags",
     "AttachType",
@@ -134,7 +140,9 @@ __all__ = [
     "BpfObject",
     "BpfPermissionError",
     "Btf",
+    "CgroupIterOrder",
     "Cmd",
+    "HookOrder",
     "Link",
     "LinkInfo",
     "LinkType",

@@ -122,6 +122,26 @@ def _cmd_prog_dump(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_prog_tracelog(args: argparse.Namespace) -> int:
+    """bpftool 7.6's ``prog tracelog [{stdout|stderr} PROG]``: what a program wrote to its
+    BPF stream (Linux 6.17), on the matching stream of ours; no words: the trace pipe."""
+    if not args.words:
+        from .trace import TracePipe, trace_print
+
+        trace_print(pipe=TracePipe(top_level=True))
+        return 0
+    stream, target = args.words[0], args.words[1:]
+    if stream not in ("stdout", "stderr") or not target:
+        raise BpfError("expected: prog tracelog [{stdout|stderr} PROG]", 22)
+    with introspect.open_program(target) as prog, prog.stream(stream) as reader:
+        text = reader.read_all()
+    if args.json:
+        print(json.dumps(text.splitlines(), indent=1))
+    else:
+        (sys.stdout if stream == "stdout" else sys.stderr).write(text)
+    return 0
+
+
 def _split_key_value(words: list[str]) -> tuple[list[str], list[str], list[str]]:
     """bpftool's ``TARGET key BYTES [value BYTES]``."""
     if "key" not in words:
@@ -367,6 +387,11 @@ def build_parser() -> argparse.ArgumentParser:
     dump.add_argument("what", choices=["xlated"])
     dump.add_argument("target", nargs="+")
     dump.set_defaults(func=_cmd_prog_dump)
+    tracelog = prog.add_parser(
+        "tracelog", help="a program's BPF stream: {stdout|stderr} PROG (none: the trace pipe)"
+    )
+    tracelog.add_argument("words", nargs="*")
+    tracelog.set_defaults(func=_cmd_prog_tracelog)
     maps = sub.add_parser("map", help="maps").add_subparsers(dest="verb", required=True)
     maps.add_parser("list").set_defaults(func=_cmd_map_list)
     map_dump = maps.add_parser("dump", help="every entry (decoded with BTF when present)")

@@ -21,8 +21,11 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "kernel objects",
         (
             "pylibbpf.maps",
+            "pylibbpf.arena",
             "pylibbpf.map_batch",
             "pylibbpf.program",
+            "pylibbpf.stream",
+            "pylibbpf.lines",
             "pylibbpf.ringbuf",
             "pylibbpf.perfbuf",
             "pylibbpf.struct_ops",

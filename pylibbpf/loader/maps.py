@@ -16,10 +16,11 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from ..arena import arena_size, globals_offset
 from ..btf import Kind
 from ..errors import BpfError, NotSupportedError, ObjectError
 from ..maps import Map, MapBtf, sanitize_name
-from ..spec.objspec import PIN_BY_NAME, MapSpec, ObjectSpec, readonly_section
+from ..spec.objspec import ARENA_SECTION, PIN_BY_NAME, MapSpec, ObjectSpec, readonly_section
 from ..spec.struct_ops import StructOpsPlan
 from ..struct_ops import StructOpsState
 from ..syscall import features, system
@@ -67,6 +68,15 @@ def btf_type_codec(spec: ObjectSpec, type_id: int, size: int, map_type: int) -> 
     return None
 
 
+def arena_globals(spec: ObjectSpec, maps: Mapping[str, Map]) -> tuple[int, int]:
+    """The ARENA map's fd and where in it the ``__arena`` globals start ((0, 0) if the
+    object has none)."""
+    name = spec.arena_map
+    if name is None or spec.arena is None or not maps[name].created:
+        return 0, 0
+    return maps[name].fd, globals_offset(maps[name].max_entries, spec.arena.size)
+
+
 def declare_maps(spec: ObjectSpec, kconfig_size: int) -> dict[str, Map]:
     """The object's maps as ``Map``s not yet created: user maps (typed from BTF), global
     data sections, ``.kconfig`` (``kconfig_size`` bytes, 0 if none) and struct_ops maps."""
@@ -86,6 +96,7 @@ def declare_maps(spec: ObjectSpec, kconfig_size: int) -> dict[str, Map]:
             value_type=btf_type_codec(
                 spec, map_spec.value_type_id, map_spec.value_size, map_spec.map_type
             ),
+            map_extra=map_spec.map_extra,
         )
     sections = {name: max(section.size, 1) for name, section in spec.datasecs.items()}
     if kconfig_size:
@@ -151,13 +162,40 @@ class MapCreator:
         links: list[Link],
     ) -> None:
         """User maps, then struct_ops maps, then global-data maps (with their images)."""
+        self._check_arena_room()
         for name, spec in self.spec.maps.items():
             self._create_user_map(name, spec)
+        self._map_arena(images.get(ARENA_SECTION))
         for name, ops_plan in plans.items():
             self._create_struct_ops_map(name, ops_plan, programs, links)
         mmapable = features.has_mmapable_maps()
         for section, image in images.items():
-            self._create_data_map(section, image, mmapable)
+            if section != ARENA_SECTION:
+                self._create_data_map(section, image, mmapable)
+
+    def _check_arena_room(self) -> None:
+        name = self.spec.arena_map
+        if name is None or self.spec.arena is None:
+            return
+        size = arena_size(self.maps[name].max_entries)
+        if globals_offset(self.maps[name].max_entries, self.spec.arena.size) < 0:
+            raise ObjectError(
+                f"{self.name}: map {name!r}: {size} bytes of arena cannot hold the "
+                f"{self.spec.arena.size} bytes of __arena globals ({ARENA_SECTION})",
+                errno.E2BIG,
+            )
+
+    def _map_arena(self, image: bytearray | None) -> None:
+        """Map the arena now: programs that use it load only once its address is fixed.
+        A new arena gets the ``__arena`` globals' initial image at its end (libbpf 1.7)."""
+        name = self.spec.arena_map
+        if name is None:
+            return
+        map_obj = self.maps[name]
+        arena = map_obj.arena()
+        if image is not None and any(image) and name not in self.reused:
+            offset = globals_offset(map_obj.max_entries, len(image))
+            arena.memory[offset : offset + len(image)] = image
 
     def _create_user_map(self, name: str, spec: MapSpec) -> None:
         map_obj = self.maps[name]
@@ -199,7 +237,7 @@ class MapCreator:
             map_obj.create_in_kernel(
                 inner_map_fd=inner.fd if inner is not None else 0,
                 numa_node=spec.numa_node or None,
-                map_extra=spec.map_extra,
+                map_extra=map_obj.map_extra,
                 btf=btf,
                 btf_fallback=True,
                 what=what,
