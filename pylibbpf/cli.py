@@ -297,10 +297,12 @@ def _cmd_struct_ops_list(args: argparse.Namespace) -> int:
 def _cmd_struct_ops_dump(args: argparse.Namespace) -> int:
     import ctypes
 
+    from .struct_ops import value_btf
+
     map_id = _find_struct_ops(args.target)
-    btf = Btf.load_vmlinux()
     with Map.from_id(map_id) as map_:
         info = map_.info()
+        btf = value_btf(info.btf_vmlinux_id)  # vmlinux's, or a module's ops struct
         value_type = btf.ctype(info.btf_vmlinux_value_type_id)
         raw = map_.lookup(b"\0\0\0\0") or bytes(ctypes.sizeof(value_type))
     value = value_type.from_buffer_copy(raw)

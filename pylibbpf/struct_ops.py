@@ -144,7 +144,7 @@ def _state_names(btf: Btf) -> dict[int, str]:
     return {v.value: v.name.removeprefix("BPF_STRUCT_OPS_STATE_").lower() for v in values}
 
 
-def _value_btf(btf_vmlinux_id: int) -> Btf:
+def value_btf(btf_vmlinux_id: int) -> Btf:
     """The kernel BTF that holds a struct_ops map's value type: vmlinux's, or the module's
     that defines the ops struct (``bpf_map_info.btf_vmlinux_id``, 6.9+)."""
     if btf_vmlinux_id:
@@ -160,7 +160,7 @@ def _value_btf(btf_vmlinux_id: int) -> Btf:
 
 
 def _describe(map_: Map, info: MapInfo) -> RegisteredStructOps:
-    btf = _value_btf(info.btf_vmlinux_id)
+    btf = value_btf(info.btf_vmlinux_id)
     value_type_id, map_id = info.btf_vmlinux_value_type_id, info.id
     wrapper = btf[value_type_id]
     raw = map_.lookup(struct.pack("<I", 0)) or bytes(wrapper.size)

@@ -9,7 +9,10 @@ with the module's BTF fd, its programs attached to that BTF).
 from __future__ import annotations
 
 import errno
+import json
 import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -107,3 +110,10 @@ def test_struct_ops_from_a_module_registers_and_runs(bpf_object: Callable[[str],
             assert (obj.variables["test_2_a"].value, obj.variables["test_2_b"].value) == (4, 21)
             (entry,) = [e for e in struct_ops.list_registered() if e.id == info.id]
             assert entry.kernel_type == "bpf_testmod_ops"
+            dumped = subprocess.run(  # read back through the module's BTF
+                [sys.executable, "-m", "pylibbpf", "--json", "struct_ops", "dump", str(info.id)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            assert json.loads(dumped.stdout)[0]["data"] == 21
