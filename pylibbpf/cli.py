@@ -297,10 +297,12 @@ def _cmd_struct_ops_list(args: argparse.Namespace) -> int:
 def _cmd_struct_ops_dump(args: argparse.Namespace) -> int:
     import ctypes
 
+    from .struct_ops import value_btf
+
     map_id = _find_struct_ops(args.target)
-    btf = Btf.load_vmlinux()
     with Map.from_id(map_id) as map_:
         info = map_.info()
+        btf = value_btf(info.btf_vmlinux_id)  # vmlinux's, or a module's ops struct
         value_type = btf.ctype(info.btf_vmlinux_value_type_id)
         raw = map_.lookup(b"\0\0\0\0") or bytes(ctypes.sizeof(value_type))
     value = value_type.from_buffer_copy(raw)
@@ -336,6 +338,17 @@ def _cmd_gen_skeleton(args: argparse.Namespace) -> int:
     source = skeleton_for_file(
         args.object_file, args.output, args.name, args.reference, tuple(args.type or ())
     )
+    if args.output:
+        Path(args.output).write_text(source)
+    else:
+        sys.stdout.write(source)
+    return 0
+
+
+def _cmd_gen_subskeleton(args: argparse.Namespace) -> int:
+    from .subskelgen import subskeleton_for_files
+
+    source = subskeleton_for_files(args.object_files, args.output, args.name)
     if args.output:
         Path(args.output).write_text(source)
     else:
@@ -432,6 +445,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="also generate this struct/union/enum (e.g. a ring buffer's record); repeatable",
     )
     skeleton.set_defaults(func=_cmd_gen_skeleton)
+    subskeleton = gen.add_parser(
+        "subskeleton",
+        help="a typed Python subskeleton for a library object, bound at run time to an "
+        "object that linked it in (as bpftool gen subskeleton)",
+    )
+    subskeleton.add_argument(
+        "object_files", nargs="+", help="the library object (several are linked first)"
+    )
+    subskeleton.add_argument("-o", "--output", help="write the module here (default: stdout)")
+    subskeleton.add_argument("--name", help="class name (default: <Library>Subskel)")
+    subskeleton.set_defaults(func=_cmd_gen_subskeleton)
     linked = gen.add_parser(
         "object", help="link BPF objects into one (as bpftool gen object; libbpf loads it)"
     )

@@ -399,9 +399,9 @@ class Program(AttachMethods, Closing):
 
     def set_attach_target(self, target: Program | None, function: str) -> None:
         """Before load: what a BTF-attached program hooks — ``function`` in the kernel
-        (``target=None``: overrides the section's fentry/fexit target) or a global
-        function of another loaded program (freplace), as libbpf's
-        ``bpf_program__set_attach_target``."""
+        (``target=None``: overrides the section's fentry/fexit target; vmlinux first,
+        then the loaded modules, or ``"module:function"``) or a global function of
+        another loaded program (freplace), as libbpf's ``bpf_program__set_attach_target``."""
         self.attach_target = (target, function)
 
     def bind_map(self, map_: Any) -> None:

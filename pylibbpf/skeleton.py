@@ -40,16 +40,21 @@ class GlobalSection(Generic[LayoutT]):
         self._obj = obj
         self._cached: tuple[Any, Any] | None = None  # (memory, view over it)
 
+    def _layout(self) -> type[Any]:
+        """The section's ctypes layout (a subskeleton's is built when it binds)."""
+        return self.layout
+
     def _view(self) -> LayoutT:
         memory = self._obj.section_memory(self.section)
         cached = self._cached
         if cached is not None and cached[0] is memory:
             return cast(LayoutT, cached[1])
-        size = ctypes.sizeof(self.layout)
+        layout = self._layout()
+        size = ctypes.sizeof(layout)
         try:
-            view = self.layout.from_buffer(memory)
+            view = layout.from_buffer(memory)
         except TypeError:  # read-only mapping (.rodata after load) or a lookup window
-            return cast(LayoutT, self.layout.from_buffer_copy(bytes(memory[0:size])))
+            return cast(LayoutT, layout.from_buffer_copy(bytes(memory[0:size])))
         self._cached = (memory, view)
         return cast(LayoutT, view)
 

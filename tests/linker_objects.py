@@ -91,6 +91,8 @@ def precompile() -> None:
         ("linker_main", "OTHER_LICENSE"),
         ("linker_kfunc", "SIDE=1"),
         ("linker_kfunc", "SIDE=2"),
+        ("linker_statics", "SIDE=1"),
+        ("linker_statics", "SIDE=2"),
     ):
         build_object(name, *defines)
     for where, names in LINK_SETS.values():

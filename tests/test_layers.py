@@ -40,6 +40,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "pylibbpf.skelgen",
             "pylibbpf.skelrender",
             "pylibbpf.skelsafe",
+            "pylibbpf.subskeleton",
+            "pylibbpf.subskelgen",
             "pylibbpf.cli",
             "pylibbpf.introspect",
             "pylibbpf.__main__",

@@ -388,3 +388,31 @@ def test_records_read_well_and_dump_to_json() -> None:
         "event(pid=7, comm='bash', pts=[point(x=0, y=0), point(x=0, y=-4)], u=9, raw=9, "
         "lo=-2, hi=11, color=1)"
     )
+
+
+def test_names_in_a_library_stay_data_in_its_subskeleton(
+    bpf_object: Callable[[str], Path], tmp_path: Path
+) -> None:
+    """The same crafted names through ``gen subskeleton``: nothing runs on import, and the
+    subskeleton, bound to an object holding the library, reaches them as data."""
+    marker = tmp_path / "pwned"
+    data, names = crafted(bpf_object, marker)
+    path = tmp_path / "crafted.bpf.o"
+    path.write_bytes(data)
+    out = tmp_path / "crafted_subskel.py"
+    assert cli.main(["gen", "subskeleton", str(path), "-o", str(out)]) == 0
+    assert out.read_text().isascii()
+    module = import_file(out)
+    assert not marker.exists()
+    with BpfObject.open(data, name="final") as final:
+        lib = module.CraftedSubskel(final)
+        assert lib.data.raw_ == 2 and lib.data.view == 3  # globals named like its methods
+        assert lib.data.pl_v_rec.asdict()[names["inject"]] == 1
+        custom = next(
+            getattr(lib, attribute)
+            for attribute, cls in module.CraftedSubskel.sections.items()
+            if cls.section.startswith(".data.x")
+        )
+        assert custom.pl_v_d == 100
+        assert set(module.CraftedSubskel.programs_class.names.values()) == {f"p{names['newline']}"}
+    assert not marker.exists()

@@ -8,8 +8,8 @@
 
 A kfunc defined in a module is called with ``insn.off`` indexing ``fd_array``, whose
 slot holds the module BTF's fd (slot 0 stands for vmlinux); a typed variable in a module
-carries that fd in its ``ld_imm64`` instead. The resolver keeps those fds open for as long
-as the object is loaded.
+carries that fd in its ``ld_imm64`` instead. The object keeps those fds open until it
+closes (``kernel.KernelBtf``).
 """
 
 from __future__ import annotations
@@ -17,15 +17,14 @@ from __future__ import annotations
 import dataclasses
 import errno
 
-from .. import syscall
-from ..btf import Btf, Kind, Type
-from ..errors import BpfError, ObjectError
+from ..btf import Btf, Kind
+from ..errors import ObjectError
 from ..spec.core_types import essential_name, skip_mods_and_typedefs, types_compatible
 from ..spec.kconfig import fill_kconfig, layout_kconfig
 from ..spec.objspec import ExternSpec, ObjectSpec
 from ..spec.subprog import ExternValue
-from ..syscall import kernel_btf, system
-from ..syscall.fd import OwnedFd
+from ..syscall import system
+from .kernel import KernelBtf
 
 
 def kconfig_layout(spec: ObjectSpec) -> tuple[dict[str, tuple[int, int]], int]:
@@ -63,13 +62,13 @@ def kconfig_values(overrides: dict[str, str] | None = None) -> dict[str, str]:
 
 
 class KsymResolver:
-    """Resolves one object's ``__ksym`` externs; owns the module BTF fds it opens."""
+    """Resolves one object's ``__ksym`` externs against vmlinux, then the modules."""
 
-    def __init__(self, object_name: str, local_btf: Btf | None) -> None:
+    def __init__(self, object_name: str, local_btf: Btf | None, kernel: KernelBtf) -> None:
         self.object_name = object_name
         self.local_btf = local_btf
+        self.kernel = kernel  # owns the module BTF fds
         self.fd_array: list[int] = []  # for PROG_LOAD: module BTF fds of kfunc calls
-        self._module_fds: dict[str, OwnedFd] = {}
 
     def resolve_all(self, spec: ObjectSpec) -> dict[str, ExternValue]:
         """Every ``__ksym`` extern of the object, whichever programs use it, in libbpf's
@@ -113,13 +112,13 @@ class KsymResolver:
         name = essential_name(spec.name) if spec.is_func else spec.name
         what = "func ksym" if spec.is_func else "var ksym"
         where = f"{self.object_name}: extern ({what}) {spec.name!r}"
-        found = self._find(name, kind)
+        found = self.kernel.find(name, kind)
         if found is None:
             if spec.weak:
                 return ExternValue("missing")
             place = "kernel or module BTFs" if spec.is_func else "kernel BTF"
             raise ObjectError(f"{where}: not found in {place}", errno.EINVAL)
-        btf, target, module = found
+        btf, target, module = found.btf, found.btf[found.type_id], found.module
         assert self.local_btf is not None
         local = self.local_btf[spec.type_id]
         if spec.is_func:
@@ -136,7 +135,7 @@ class KsymResolver:
                 f"{where}: its type is incompatible with {origin}'s {target.describe()}",
                 errno.EINVAL,
             )
-        fd = self._module_btf_fd(module) if module else 0
+        fd = self.kernel.module_fd(module) if module else 0
         if not spec.is_func:
             return ExternValue("btf_var", btf_id=target.id, btf_fd=fd)
         fd_index = 0
@@ -148,44 +147,8 @@ class KsymResolver:
             fd_index = self.fd_array.index(fd)
         return ExternValue("kfunc", btf_id=target.id, btf_fd_index=fd_index, btf_fd=fd)
 
-    def _find(self, name: str, kind: Kind) -> tuple[Btf, Type, str] | None:
-        """The kernel's type ``name`` of ``kind``: vmlinux first, then each module's own."""
-        vmlinux = kernel_btf.load_vmlinux()
-        found = vmlinux.find_all(name, kind)
-        if found:
-            return vmlinux, found[0], ""
-        for module in kernel_btf.module_names():
-            try:
-                btf = kernel_btf.load_module(module)
-            except ObjectError:
-                continue
-            own = [t for t in btf.find_all(name, kind) if t.id >= btf.first_id]
-            if own:
-                return btf, own[0], module
-        return None
-
-    def _module_btf_fd(self, module: str) -> int:
-        """An fd for a module's BTF object, found among the kernel's BTF ids by name."""
-        opened = self._module_fds.get(module)
-        if opened is not None:
-            return opened.fd
-        for btf_id in syscall.iterate_ids(syscall.btf_get_next_id):
-            try:
-                fd = OwnedFd(syscall.btf_get_fd_by_id(btf_id), f"BTF id {btf_id}")
-            except BpfError:
-                continue
-            name, is_kernel, _size = kernel_btf.btf_object_info(fd.fd, f"BTF id {btf_id}")
-            if is_kernel and name == module:
-                self._module_fds[module] = fd
-                return fd.fd
-            fd.close()
-        raise ObjectError(f"{self.object_name}: no kernel BTF object for module {module!r}")
-
     def close(self) -> None:
-        """Close the module BTF fds (after the programs that needed them loaded)."""
-        for fd in self._module_fds.values():
-            fd.close()
-        self._module_fds.clear()
+        """Forget the fd_array (the fds themselves belong to ``kernel``)."""
         self.fd_array.clear()
 
 

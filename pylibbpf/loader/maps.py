@@ -28,6 +28,7 @@ from ..struct_ops import StructOpsState
 from ..syscall import features, system
 from ..syscall.fd import OwnedFd
 from ..uapi import FD_VALUE_MAP_TYPES, OBJ_NAME_LEN, MapFlags, MapType
+from .kernel import KernelBtf
 
 if TYPE_CHECKING:
     from ..links.base import Link
@@ -157,8 +158,11 @@ class MapCreator:
     """Creates one object's maps during one ``load()`` and remembers what it did: which
     pinned maps it reused and which pins it made (a failed load removes those)."""
 
-    def __init__(self, spec: ObjectSpec, maps: dict[str, Map], pin_root_path: str) -> None:
+    def __init__(
+        self, spec: ObjectSpec, maps: dict[str, Map], pin_root_path: str, kernel: KernelBtf
+    ) -> None:
         self.spec = spec
+        self.kernel = kernel
         self.name = spec.name
         self.maps = maps
         self.pin_root_path = pin_root_path
@@ -326,9 +330,11 @@ class MapCreator:
                 f"kernel, which was not loaded: {self.btf_error}"
             )
         what = f"{self.name}: {ops_plan.what}"
+        module = ops_plan.kernel.module  # a module's type: named with its BTF fd (6.9+)
         map_obj.create_in_kernel(
             btf=MapBtf(self.btf_fd.fd, 0, 0),
             btf_vmlinux_value_type_id=ops_plan.kernel.wrapper.id,
+            value_type_btf_obj_fd=self.kernel.module_fd(module) if module else 0,
             what=what,
         )
         _log_created(what, map_obj)

@@ -34,15 +34,16 @@ from ..spec import struct_ops as struct_ops_plan
 from ..spec.objspec import ObjectSpec
 from ..spec.source import ObjectSource, read_object
 from ..spec.struct_ops import StructOpsPlan
-from ..syscall import bpf, features, kernel_btf
+from ..syscall import bpf, features
 from ..syscall.fd import Closing, OwnedFd
 from ..syscall.token import object_token
 from ..uapi import ProgType
 from .btf import upload_object_btf
 from .externs import KsymResolver, fill_kconfig_image, kconfig_layout
+from .kernel import KernelBtf, kernel_btfs
 from .maps import MapCreator, declare_maps
 from .programs import ProgramLoader, adjust_struct_ops_autoload, declare_programs
-from .variables import SectionMemory, Variable, collect_variables
+from .variables import SectionMemory, Variable, collect_variables, variables_by_name
 
 logger = get_logger(__name__)
 
@@ -81,10 +82,10 @@ class BpfObject(Closing):
         # The struct_ops variables' bytes, editable until load (``struct_ops_value``).
         self._struct_ops_data = {n: bytearray(o.data) for n, o in spec.struct_ops.items()}
         self._struct_ops_plans: dict[str, StructOpsPlan] = {}
-        self.variables: dict[str, Variable] = collect_variables(
-            spec, self._memory, self._kconfig_layout
-        )
-        self._ksyms = KsymResolver(self.name, spec.btf)
+        self._all_variables = collect_variables(spec, self._memory, self._kconfig_layout)
+        self.variables: dict[str, Variable] = variables_by_name(self._all_variables)
+        self._kernel = KernelBtf()  # module BTF fds this object names to the kernel
+        self._ksyms = KsymResolver(self.name, spec.btf, self._kernel)
         self._btf_fd: OwnedFd | None = None
         self._btf_error = ""
         self._creator: MapCreator | None = None  # set by prepare()
@@ -161,6 +162,19 @@ class BpfObject(Closing):
         """Raise if ``section`` can no longer be written (.rodata and .kconfig after load)."""
         self._memory.check_writable(section, what)
 
+    def section_variables(self, section: str) -> list[Variable]:
+        """Every variable of a data section (or ``.kconfig``), statics included, even
+        several of one name (a linked object keeps each input's statics apart)."""
+        return [v for v in self._all_variables if v.section == section]
+
+    def find_variable(self, section: str, name: str) -> Variable:
+        """The global (non-static) variable ``name`` of ``section``: how a library's
+        subskeleton finds its variables in the object that linked the library in."""
+        for variable in self._all_variables:
+            if variable.section == section and variable.name == name and not variable.static:
+                return variable
+        raise ObjectError(f"{self.name}: no global variable {name!r} in {section}")
+
     def struct_ops_value(self, name: str) -> Any:
         """The struct_ops variable ``name`` as a ctypes struct of the object's type: its
         plain members (``name``, ``flags``…) can be changed until ``load()``, as with
@@ -215,7 +229,7 @@ class BpfObject(Closing):
 
     def _prepare(self) -> None:
         features.ensure_memlock()
-        creator = MapCreator(self.spec, self.maps, self.pin_root_path)
+        creator = MapCreator(self.spec, self.maps, self.pin_root_path, self._kernel)
         self._creator = creator
         try:
             # libbpf's order (bpf_object_load): externs, struct_ops, relocation, BTF, maps.
@@ -226,7 +240,7 @@ class BpfObject(Closing):
                 )
             self._plan_struct_ops()
             adjust_struct_ops_autoload(self.spec, self.programs)
-            loader = ProgramLoader(self.spec, self.programs, self.btf_custom_path)
+            loader = ProgramLoader(self.spec, self.programs, self.btf_custom_path, self._kernel)
             self._programs_loaded = loader
             loader.relocate_all(self.maps, externs, self._kconfig_layout)
             self._btf_fd, self._btf_error = upload_object_btf(
@@ -288,7 +302,9 @@ class BpfObject(Closing):
                 continue
             assert self.spec.btf is not None
             edited = dataclasses.replace(ops, data=bytes(self._struct_ops_data[name]))
-            ops_plan = struct_ops_plan.plan(edited, self.spec.btf, self.name, _kernel_btfs())
+            ops_plan = struct_ops_plan.plan(edited, self.spec.btf, self.name, kernel_btfs())
+            module = ops_plan.kernel.module
+            btf_obj_fd = self._kernel.module_fd(module) if module is not None else 0
             self._struct_ops_plans[name] = ops_plan
             for program_name, member in ops_plan.members.items():
                 program = self.programs.get(program_name)
@@ -303,6 +319,7 @@ class BpfObject(Closing):
                         f'section {program.section!r}, not a SEC("struct_ops") program'
                     )
                 program.options.attach_btf_id = ops_plan.kernel.type.id
+                program.options.attach_btf_obj_fd = btf_obj_fd  # a module's struct: its BTF
                 program.options.expected_attach_type = member
 
     # ----------------------------------------------------------------- lifetime
@@ -355,6 +372,7 @@ class BpfObject(Closing):
             self._token.close()
             self._token = None
         self._ksyms.close()
+        self._kernel.close()
         self._creator = None
         self._loaded = False
         self._memory.mapped = False
@@ -377,10 +395,3 @@ def _describe_source(source: ObjectSource | Sequence[ObjectSource]) -> str:
     if isinstance(source, str | os.PathLike):
         return repr(os.fspath(source))
     return repr(source)
-
-
-def _kernel_btfs() -> Any:
-    """The running kernel's BTF, vmlinux first, then each module's (read lazily)."""
-    yield kernel_btf.load_vmlinux()
-    for module in kernel_btf.module_names():
-        yield kernel_btf.load_module(module)

@@ -28,6 +28,7 @@ from ..syscall import features, kernel_btf
 from ..syscall.fd import OwnedFd
 from ..uapi import AttachType, ProgFlags, ProgType
 from .externs import kconfig_layout
+from .kernel import KernelBtf, KernelType
 from .maps import arena_base
 
 logger = get_logger(__name__)
@@ -151,8 +152,10 @@ class ProgramLoader:
         spec: ObjectSpec,
         programs: Mapping[str, Program],
         btf_custom_path: str | None,
+        kernel: KernelBtf,
     ) -> None:
         self.spec = spec
+        self.kernel = kernel
         self.name = spec.name
         self.programs = programs
         self.btf_custom_path = btf_custom_path
@@ -257,7 +260,7 @@ class ProgramLoader:
             if program.attach_target is not None:
                 self._set_attach_target(program)
             elif spec.section_def is not None and spec.section_def.flags & ATTACH_BTF:
-                options.attach_btf_id = self._attach_btf_id(program, spec)
+                self._attach_btf_id(program, spec)
             try:
                 program.load()
             except LoadError as error:
@@ -266,10 +269,14 @@ class ProgramLoader:
                 with contextlib.suppress(BpfError):  # 5.10+; matters only for unused .rodata
                     program.bind_map(map_obj)
 
-    def _attach_btf_id(self, program: Program, spec: ProgramSpec) -> int:
+    def _attach_btf_id(self, program: Program, spec: ProgramSpec) -> None:
+        """The BTF id (and, for a module's, that module's BTF fd) of the section's target:
+        ``fentry/[module:]function``, ``tp_btf/tracepoint``…, in vmlinux first, then the
+        loaded modules, as libbpf searches."""
         section = spec.section.lstrip("?")
         prefix, _, target = section.partition("/")
-        if not target:
+        module, _, function = target.rpartition(":")
+        if not function:
             raise LoadError(
                 f"{self.name}: program {program.name!r}: section {section!r} needs "
                 "a target after '/'",
@@ -286,37 +293,48 @@ class ProgramLoader:
                 errno.EINVAL,
                 program=program.name,
             )
-        kernel = kernel_btf.load_vmlinux()
-        name = _ATTACH_BTF_PREFIX.get(prefix, "") + target
+        name = _ATTACH_BTF_PREFIX.get(prefix, "") + function
         kind = Kind.TYPEDEF if prefix == "tp_btf" else Kind.FUNC
-        found = kernel.find_all(name, kind)
-        if not found:
+        found = self.kernel.find(name, kind, module or None)
+        if found is None:
+            where = f"module {module!r}" if module else "the kernel or its loaded modules"
             raise LoadError(
-                f"{self.name}: program {program.name!r}: no kernel {kind.name} "
-                f"named {name!r} to attach to (section {section!r})",
+                f"{self.name}: program {program.name!r}: no {kind.name} named {name!r} "
+                f"in {where} to attach to (section {section!r})",
                 errno.ESRCH,
                 program=program.name,
             )
-        return found[0].id
+        self._set_kernel_target(program, found)
+
+    def _set_kernel_target(self, program: Program, found: KernelType) -> None:
+        program.options.attach_btf_id = found.type_id
+        program.options.attach_prog_fd = 0
+        module = found.module
+        program.options.attach_btf_obj_fd = self.kernel.module_fd(module) if module else 0
 
     def _set_attach_target(self, program: Program) -> None:
-        """``set_attach_target``: a kernel function, or a global function of a loaded
-        program (freplace) found in that program's BTF."""
+        """``set_attach_target``: a kernel function (vmlinux, then modules), or a global
+        function of a loaded program (freplace) found in that program's BTF."""
         assert program.attach_target is not None
         target, function = program.attach_target
         where = f"{self.name}: program {program.name!r}: attach target {function!r}"
         if target is None:
-            found = kernel_btf.load_vmlinux().find_id(function, Kind.FUNC)
-            program.options.attach_prog_fd = 0
-        else:
-            info = target.info()
-            if not info.btf_id:
-                raise LoadError(f"{where}: program {target.name!r} has no BTF", errno.EINVAL)
-            found = kernel_btf.fetch_btf(info.btf_id).find_id(function, Kind.FUNC)
-            program.options.attach_prog_fd = target.fd
+            module, _, name = function.rpartition(":")
+            kernel_found = self.kernel.find(name, Kind.FUNC, module or None)
+            if kernel_found is None:
+                raise LoadError(f"{where}: the kernel has no function of that name", errno.ESRCH)
+            self._set_kernel_target(program, kernel_found)
+            return
+        info = target.info()
+        if not info.btf_id:
+            raise LoadError(f"{where}: program {target.name!r} has no BTF", errno.EINVAL)
+        found = kernel_btf.fetch_btf(info.btf_id).find_id(function, Kind.FUNC)
         if not found:
-            owner = "the kernel" if target is None else f"program {target.name!r}"
-            raise LoadError(f"{where}: {owner} has no function of that name", errno.ESRCH)
+            raise LoadError(
+                f"{where}: program {target.name!r} has no function of that name", errno.ESRCH
+            )
+        program.options.attach_prog_fd = target.fd
+        program.options.attach_btf_obj_fd = 0
         program.options.attach_btf_id = found
 
     def _explain(

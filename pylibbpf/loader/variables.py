@@ -18,6 +18,7 @@ from typing import Any
 
 from ..arena import globals_offset
 from ..btf import Btf, Kind
+from ..btf.types import LINKAGE_STATIC
 from ..errors import BpfError, ObjectError
 from ..maps import Map
 from ..spec.codec import CtypesCodec, IntCodec
@@ -143,6 +144,7 @@ class Variable:
         offset: int,
         size: int,
         type_id: int,
+        static: bool = False,
     ) -> None:
         self._memory = memory
         self._btf = btf
@@ -153,6 +155,7 @@ class Variable:
         self.offset = offset
         self.size = size
         self.type_id = type_id
+        self.static = static  # a static variable: its name need not be unique
 
     def _codec_for(self) -> Any:
         if not self._codec_known:
@@ -205,10 +208,14 @@ class Variable:
 
 def collect_variables(
     spec: ObjectSpec, memory: SectionMemory, kconfig_layout: dict[str, tuple[int, int]]
-) -> dict[str, Variable]:
-    """Every global variable with BTF, in the data sections and ``.kconfig``."""
+) -> list[Variable]:
+    """Every variable with BTF in the data sections and ``.kconfig``, in section order.
+
+    A linked object may hold several static variables of one name (one per input object),
+    even in one section: each keeps the offset its DATASEC entry gives (clang's, or the
+    static linker's), while globals, whose names are unique, take their ELF symbol's."""
     btf = spec.btf
-    variables: dict[str, Variable] = {}
+    variables: list[Variable] = []
     if btf is None:
         return variables
     sizes = {name: section.size for name, section in spec.datasecs.items()}
@@ -223,16 +230,28 @@ def collect_variables(
                 var = btf[entry.type]
                 if var.kind != Kind.VAR:
                     continue
+                static = var.linkage == LINKAGE_STATIC
                 if section == ".kconfig":
                     offset, size = kconfig_layout.get(var.name, (-1, 0))
                     if offset < 0:
                         continue
                 else:
-                    offset = symbols.get((section, var.name), entry.offset)
+                    offset = entry.offset
+                    if not static:
+                        offset = symbols.get((section, var.name), offset)
                     size = entry.size
                     if offset + size > sizes.get(section, 0):
                         continue
-                variables[var.name] = Variable(
-                    memory, btf, var.name, section, offset, size, var.type
+                variables.append(
+                    Variable(memory, btf, var.name, section, offset, size, var.type, static)
                 )
     return variables
+
+
+def variables_by_name(variables: list[Variable]) -> dict[str, Variable]:
+    """``BpfObject.variables``: each name once, a global before any static of that name
+    (statics of one name from several linked objects: the first)."""
+    by_name: dict[str, Variable] = {}
+    for variable in sorted(variables, key=lambda v: v.static):  # stable: globals first
+        by_name.setdefault(variable.name, variable)
+    return by_name

@@ -294,7 +294,10 @@ def parse_object(data: bytes, name: str = "object") -> ObjectSpec:
         object_symbols={
             (sym.section, sym.name): sym.value
             for sym in symbols
-            if sym.type == "STT_OBJECT" and sym.section and sym.name
+            if sym.type == "STT_OBJECT"
+            and sym.section
+            and sym.name
+            and sym.bind in ("STB_GLOBAL", "STB_WEAK")
         },
         struct_ops=struct_ops,
         hidden_symbols=frozenset(

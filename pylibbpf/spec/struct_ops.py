@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ..btf import Btf, Kind, Type
-from ..errors import NotSupportedError, ObjectError
+from ..errors import ObjectError
 from .core_types import essential_name
 from .objspec import StructOpsSpec
 
@@ -35,6 +35,7 @@ class KernelStructOps:
     type: Type  # e.g. struct tcp_congestion_ops in vmlinux
     wrapper: Type  # struct bpf_struct_ops_tcp_congestion_ops
     data_offset: int  # where the ops struct sits in the wrapper
+    module: str | None = None  # the module whose BTF defines it (None: vmlinux)
 
 
 @dataclass
@@ -63,7 +64,8 @@ class StructOpsPlan:
 
 def find_kernel_struct_ops(name: str, what: str, kernel: Iterable[Btf]) -> KernelStructOps:
     """The kernel's ops struct and its ``bpf_struct_ops_`` wrapper, in the first of the
-    ``kernel`` BTFs (vmlinux, then modules) that has both."""
+    ``kernel`` BTFs (vmlinux, then modules) that has both. A module's (sched_ext-style
+    ops, HID-BPF, bpf_testmod) is named to the kernel with that module's BTF fd."""
     searched: list[Btf] = []
     for btf in kernel:
         searched.append(btf)
@@ -74,13 +76,8 @@ def find_kernel_struct_ops(name: str, what: str, kernel: Iterable[Btf]) -> Kerne
             data = next((m for m in wrapper.members if m.name == "data"), None)
             if data is None:
                 raise ObjectError(f"{what}: {wrapper.describe()} has no 'data' member")
-            if btf.base is not None:
-                raise NotSupportedError(
-                    f"{what}: struct {name} comes from module {btf.name!r}; struct_ops from "
-                    "modules is not supported yet",
-                    errno.EOPNOTSUPP,
-                )
-            return KernelStructOps(btf, ops[0], wrapper, data.bit_offset // 8)
+            module = btf.name if btf.base is not None else None
+            return KernelStructOps(btf, ops[0], wrapper, data.bit_offset // 8, module)
     known = [
         n.removeprefix(WRAPPER_PREFIX)
         for n in (searched[0].names_with_prefix(WRAPPER_PREFIX) if searched else [])
