@@ -65,6 +65,9 @@ _ENUM_TAKEN = frozenset({"mro", "name", "value"})
 
 @dataclass(frozen=True)
 class SkeletonOptions:
+    """How ``gen skeleton`` writes a module: class name, embedded bytes or a path,
+    the command for its header, extra types to generate."""
+
     class_name: str | None = None
     object_path: str | None = None  # reference this path instead of embedding the bytes
     command: str = ""  # how it was generated, for the header

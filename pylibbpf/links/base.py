@@ -160,7 +160,7 @@ def create_link(
     *,
     link_class: type[Link] = Link,
 ) -> Link:
-    """LINK_CREATE for ``program`` on ``target_fd``; failures are ``AttachError``s."""
+    """LINK_CREATE for ``program`` on ``target_fd``; a failure raises ``AttachError``."""
     try:
         fd = syscall.link_create(
             program.fd, target_fd, attach_type, flags=flags, opts=opts, what=what
