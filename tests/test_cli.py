@@ -97,13 +97,14 @@ def test_prog_show_matches_bpftool(loaded_by_bpftool: dict[str, Any]) -> None:
     assert_like_bpftool("prog", bpftool("prog", "show", "id", prog_id), listed[expected["id"]])
     for target in (["name", "cli_xdp"], ["pinned", expected["pin"]], ["id", prog_id]):
         theirs, ours = bpftool("prog", "show", *target), as_json("prog", "show", *target)
-        if target[0] == "name":  # other tests may have loaded cli_xdp too: one row per match
-            assert isinstance(ours, list) == isinstance(theirs, list)
-            by_id = {row["id"]: row for row in (ours if isinstance(ours, list) else [ours])}
-            theirs = [row for row in (theirs if isinstance(theirs, list) else [theirs])]
-            theirs, ours = (
-                theirs[[r["id"] for r in theirs].index(expected["id"])],
-                by_id[expected["id"]],
+        if target[0] == "name":  # others may load a cli_xdp too, even between the two calls
+            ours, theirs = (
+                next(
+                    r
+                    for r in (rows if isinstance(rows, list) else [rows])
+                    if r["id"] == expected["id"]
+                )
+                for rows in (ours, theirs)
             )
         assert_like_bpftool("prog", theirs, ours)
     # --bpffs: where it is pinned, as bpftool -f finds it
