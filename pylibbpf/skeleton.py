@@ -12,7 +12,9 @@ import ctypes
 import os
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
+
+from typing_extensions import Self  # (typing.Self: Python 3.11+)
 
 from .btf.ctype import items, show, to_plain
 from .links.base import Link
