@@ -12,66 +12,18 @@ prints one line per stack for flamegraph.pl (kernel frames marked ``_[k]``).
 from __future__ import annotations
 
 import argparse
-import ctypes
 import errno
-import os
-import platform
 import shlex
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
-from pylibbpf.object import BpfObject
+from pylibbpf import BpfObject, BpfPermissionError, open_sampling_event
 from pylibbpf.symbols import Frame, Symbolizer, stack_trace
+from pylibbpf.syscall.system import online_cpus
 
 BUILD = Path(__file__).resolve().parent.parent / "build"
-
-# perf_event_open(2), opened here as libbpf-bootstrap's profile.c does.
-PERF_TYPE_SOFTWARE = 1
-PERF_COUNT_SW_CPU_CLOCK = 0
-ATTR_FLAG_FREQ = 1 << 10  # sample_freq, not sample_period
-PERF_FLAG_FD_CLOEXEC = 1 << 3
-NR_PERF_EVENT_OPEN = {"x86_64": 298, "aarch64": 241, "riscv64": 241}.get(platform.machine(), 298)
-
-
-class PerfEventAttr(ctypes.Structure):
-    _fields_ = [
-        ("type", ctypes.c_uint32),
-        ("size", ctypes.c_uint32),
-        ("config", ctypes.c_uint64),
-        ("sample_freq", ctypes.c_uint64),
-        ("sample_type", ctypes.c_uint64),
-        ("read_format", ctypes.c_uint64),
-        ("flags", ctypes.c_uint64),
-        ("rest", ctypes.c_uint8 * 80),
-    ]
-
-
-def open_cpu_clock(cpu: int, frequency: int) -> int:
-    """A sampling cpu-clock event on one CPU, for every process."""
-    attr = PerfEventAttr(
-        type=PERF_TYPE_SOFTWARE,
-        size=ctypes.sizeof(PerfEventAttr),
-        config=PERF_COUNT_SW_CPU_CLOCK,
-        sample_freq=frequency,
-        flags=ATTR_FLAG_FREQ,
-    )
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.syscall.restype = ctypes.c_long
-    fd = libc.syscall(NR_PERF_EVENT_OPEN, ctypes.byref(attr), -1, cpu, -1, PERF_FLAG_FD_CLOEXEC)
-    if fd < 0:
-        error = ctypes.get_errno()
-        raise SystemExit(f"perf_event_open(cpu-clock, cpu {cpu}): {os.strerror(error)}")
-    return int(fd)
-
-
-def online_cpus() -> list[int]:
-    cpus = []
-    for part in Path("/sys/devices/system/cpu/online").read_text().strip().split(","):
-        first, _, last = part.partition("-")
-        cpus += range(int(first), int(last or first) + 1)
-    return cpus
 
 
 def missing(stack_id: int) -> bool:
@@ -150,9 +102,12 @@ def main() -> None:
         program = obj.programs["do_sample"]
         links = []
         for cpu in online_cpus():
-            fd = open_cpu_clock(cpu, options.frequency)
-            links.append(program.attach_perf_event(fd))  # the link keeps its own copy
-            os.close(fd)
+            try:  # cpu-clock: a software event, so it needs no hardware PMU (VMs too)
+                event = open_sampling_event(cpu, frequency=options.frequency)
+            except BpfPermissionError as error:
+                raise SystemExit(str(error)) from None
+            with event:
+                links.append(program.attach_perf_event(event.fd))  # the link keeps a copy
         who = f"PID {options.pid}" if options.pid else "all processes"
         print(
             f"sampling {who} at {options.frequency} Hz on {len(links)} CPUs "

@@ -25,7 +25,9 @@ if TYPE_CHECKING:
         RelocationError,
     )
     from .links.base import Link, LinkInfo
+    from .links.order import Anchor, HookOrder
     from .loader.object import BpfObject
+    from .logs import set_print
     from .maps import BatchData, Map, MapInfo
     from .perfbuf import PerfBuffer
     from .program import LoadOptions, Program, ProgramInfo
@@ -35,9 +37,11 @@ if TYPE_CHECKING:
     from .syscall import features
     from .syscall.bpf import TestRunResult
     from .syscall.fd import OwnedFd
+    from .syscall.perf import open_sampling_event
     from .uapi import (
         AttachFlags,
         AttachType,
+        CgroupIterOrder,
         Cmd,
         LinkType,
         MapFlags,
@@ -62,6 +66,8 @@ _LAZY = {
     "LoadOptions": ".program",
     "Link": ".links.base",
     "LinkInfo": ".links.base",
+    "Anchor": ".links.order",
+    "HookOrder": ".links.order",
     "RingBuffer": ".ringbuf",
     "UserRingBuffer": ".ringbuf",
     "PerfBuffer": ".perfbuf",
@@ -69,6 +75,8 @@ _LAZY = {
     "Skeleton": ".skeleton",
     "OwnedFd": ".syscall.fd",
     "TestRunResult": ".syscall.bpf",
+    "set_print": ".logs",
+    "open_sampling_event": ".syscall.perf",
     **dict.fromkeys(
         (
             "AttachError",
@@ -86,6 +94,7 @@ _LAZY = {
         (
             "AttachFlags",
             "AttachType",
+            "CgroupIterOrder",
             "Cmd",
             "LinkType",
             "MapFlags",
@@ -126,6 +135,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "Anchor",
     "AttachError",
     "AttachFlags",
     "AttachType",
@@ -134,7 +144,9 @@ __all__ = [
     "BpfObject",
     "BpfPermissionError",
     "Btf",
+    "CgroupIterOrder",
     "Cmd",
+    "HookOrder",
     "Link",
     "LinkInfo",
     "LinkType",
@@ -163,4 +175,6 @@ __all__ = [
     "XdpFlags",
     "features",
     "insn",
+    "open_sampling_event",
+    "set_print",
 ]

@@ -91,6 +91,13 @@ _MEANINGS: dict[tuple[Cmd | None, int], str] = {
     (Cmd.OBJ_PIN, _errno.EEXIST): "the pin path already exists",
     (Cmd.OBJ_PIN, _errno.EPERM): "the path is not on a BPF filesystem (mount -t bpf)",
     (Cmd.OBJ_GET, _errno.ENOENT): "nothing is pinned at that path",
+    (Cmd.TOKEN_CREATE, _errno.ENOENT): "that BPF filesystem delegates nothing (no delegate_*)",
+    (Cmd.TOKEN_CREATE, _errno.EINVAL): (
+        "not the root of a BPF filesystem (or a kernel without BPF tokens: Linux 6.9+)"
+    ),
+    (Cmd.TOKEN_CREATE, _errno.EOPNOTSUPP): (
+        "BPF tokens cannot be created in the initial user namespace"
+    ),
     (None, _errno.EBADF): "bad file descriptor (the object is closed or the fd is not BPF)",
     (None, ENOTSUPP): "operation not supported by this kernel",
     (None, _errno.EOPNOTSUPP): "operation not supported by this kernel or object type",

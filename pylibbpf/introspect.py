@@ -13,10 +13,11 @@ from __future__ import annotations
 import ctypes
 import difflib
 import errno
+import socket
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, cast
 
 from . import syscall
 from .btf import Btf, Kind
@@ -27,7 +28,8 @@ from .spec.disasm import disassemble
 from .syscall import fdinfo, system
 from .syscall.fd import OwnedFd
 from .syscall.kernel_btf import fetch_btf
-from .uapi import LinkType, MapType, ProgType
+from .syscall.token import DELEGATE_ENUMS, delegating_mounts
+from .uapi import AttachType, LinkType, MapType, ProgType
 
 OBJ_NAME_LEN = 16
 
@@ -91,11 +93,59 @@ def maps() -> list[MapInfo]:
 
 @dataclass(frozen=True)
 class LinkRow:
-    """One bpf_link in the kernel, as ``link list`` shows it."""
+    """One bpf_link in the kernel, as ``link list`` shows it; ``details`` is what the
+    link's kind adds (an interface, a cgroup, a map, the attach type), as bpftool shows."""
 
     id: int
     type: str
     prog_id: int
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        """The details as bpftool's ``link show`` prints them: ``ifindex lo(1)  attach_type
+        tcx_ingress``."""
+        parts = []
+        for key, value in self.details.items():
+            if key == "ifindex":
+                name = _interface_name(value)
+                value = f"{name}({value})" if name else value
+            parts.append(f"{key} {value}")
+        return "  ".join(parts)
+
+
+# Per link type: the leading fields of its part of ``bpf_link_info`` (after the common
+# type/id/prog_id head): (name, ctypes type). "attach_type" is shown by name.
+_LINK_DETAILS: dict[int, list[tuple[str, Any]]] = {
+    LinkType.CGROUP: [("cgroup_id", ctypes.c_uint64), ("attach_type", ctypes.c_uint32)],
+    LinkType.NETNS: [("netns_ino", ctypes.c_uint32), ("attach_type", ctypes.c_uint32)],
+    LinkType.XDP: [("ifindex", ctypes.c_uint32)],
+    LinkType.STRUCT_OPS: [("map_id", ctypes.c_uint32)],
+    LinkType.TCX: [("ifindex", ctypes.c_uint32), ("attach_type", ctypes.c_uint32)],
+    LinkType.NETKIT: [("ifindex", ctypes.c_uint32), ("attach_type", ctypes.c_uint32)],
+    LinkType.SOCKMAP: [("map_id", ctypes.c_uint32), ("attach_type", ctypes.c_uint32)],
+}
+
+
+def link_details(raw: Any) -> dict[str, Any]:
+    """Decode the per-kind part of a ``syscall.LinkInfo`` for the kinds in the table."""
+    fields = _LINK_DETAILS.get(raw.type)
+    if not fields:
+        return {}
+    layout = cast(
+        type[ctypes.Structure], type("_Details", (ctypes.Structure,), {"_fields_": fields})
+    )
+    decoded = layout.from_buffer_copy(bytes(raw.extra)[: ctypes.sizeof(layout)])
+    details: dict[str, Any] = {name: getattr(decoded, name) for name, _ in fields}
+    if "attach_type" in details:
+        details["attach_type"] = kind_name(AttachType, details["attach_type"])
+    return details
+
+
+def _interface_name(index: int) -> str:
+    try:
+        return socket.if_indextoname(index)
+    except OSError:
+        return ""  # gone, or in another network namespace
 
 
 def links() -> list[LinkRow]:
@@ -108,8 +158,29 @@ def links() -> list[LinkRow]:
             continue
         with fd:
             raw = syscall.obj_get_info_by_fd(fd.fd, syscall.LinkInfo(), what=f"link {link_id}")
-        rows.append(LinkRow(raw.id, kind_name(LinkType, raw.type), raw.prog_id))
+        row = LinkRow(raw.id, kind_name(LinkType, raw.type), raw.prog_id, link_details(raw))
+        rows.append(row)
     return rows
+
+
+@dataclass(frozen=True)
+class TokenRow:
+    """A delegating bpffs, as ``token list`` shows it (bpftool's ``token_info``): what a
+    BPF token made from it may do, by name."""
+
+    path: str
+    allowed_cmds: list[str]
+    allowed_maps: list[str]
+    allowed_progs: list[str]
+    allowed_attachs: list[str]
+
+
+def tokens() -> list[TokenRow]:
+    """Every bpffs in this mount namespace that delegates BPF commands (Linux 6.9)."""
+    return [
+        TokenRow(mount.path, *(mount.delegation.names(k) for k in DELEGATE_ENUMS))
+        for mount in delegating_mounts()
+    ]
 
 
 def detach_link(link_id: int) -> None:
@@ -504,6 +575,12 @@ def entry_row(map_obj: Map, key: Any, value: Any, info: MapInfo | None = None) -
 def dump_map(map_obj: Map) -> list[dict[str, Any]]:
     """Every entry (``entry_row``), decoded through the map's BTF when it has some."""
     info = map_obj.info()
+    if info.type == MapType.ARENA:
+        raise BpfError(
+            f"map {info.name!r} is an arena: it has pages, not entries (map its memory with "
+            "Map.arena(); its programs' pointers lead through it)",
+            errno.EINVAL,
+        )
     return [entry_row(map_obj, key, value, info) for key, value in map_obj.items()]
 
 

@@ -8,6 +8,7 @@ list with one value per possible CPU and accept either such a list or one value 
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import functools
 import os
@@ -16,7 +17,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from . import syscall
+from .arena import Arena, map_arena, map_memory
 from .errors import BpfError, NotSupportedError, ObjectError
+from .logs import get_logger
 from .map_batch import BatchData, MapBatches
 from .spec.codec import Codec, codec_for
 from .syscall import features
@@ -37,11 +40,17 @@ from .uapi import (
 if TYPE_CHECKING:
     from .links.base import Link
 
+logger = get_logger(__name__)  # creation and pinning only: element operations never log
+
 
 def sanitize_name(name: str) -> str:
     """Kernel object names: 15 chars of ``[A-Za-z0-9_.]``; anything else becomes ``_``."""
     cleaned = "".join(c if c.isascii() and (c.isalnum() or c in "_.") else "_" for c in name)
     return cleaned[: OBJ_NAME_LEN - 1]
+
+
+# The releases that added the newest map types, for refusals on older kernels.
+_ADDED_IN = {MapType.USER_RINGBUF: "6.1", MapType.CGRP_STORAGE: "6.2", MapType.ARENA: "6.9"}
 
 
 def _type_name(map_type: int) -> str:
@@ -77,6 +86,7 @@ class MapInfo:
     btf_vmlinux_value_type_id: int
     map_extra: int
     ifindex: int
+    hash: bytes = b""  # the kernel's SHA-256 of a frozen array's values (6.18), if asked
 
 
 @dataclass(frozen=True)
@@ -103,6 +113,7 @@ class Map(MapBatches, Closing):
         flags: int = 0,
         key_type: Any = None,
         value_type: Any = None,
+        map_extra: int = 0,
     ) -> None:
         self.name = name
         self.type = map_type
@@ -110,12 +121,17 @@ class Map(MapBatches, Closing):
         self.value_size = value_size
         self.max_entries = max_entries
         self.flags = flags
+        self.map_extra = map_extra  # an arena's address, a bloom filter's hash count…
+        self._arena: Arena | None = None
         self._pin_path: str | None = None
         self._what = f"map {name!r}"
         self._key_type = key_type
         self._value_type = value_type
         self._fd: OwnedFd | None = None
         self.struct_ops: StructOpsRegistration | None = None  # an object's struct_ops maps
+        # Whether the object's attach() registers this struct_ops map (libbpf's
+        # bpf_map__set_autoattach): False leaves it to attach_struct_ops().
+        self.autoattach = True
         self._ops: Any = _NotCreatedOps(self._what)
         if fd is not None:
             self._bind(fd)
@@ -258,13 +274,22 @@ class Map(MapBatches, Closing):
                 if not (btf_fallback and btf is not None and rejected):
                     raise
                 raw_fd = attempt(None)  # a kernel that rejects the map's BTF: create it without
+                logger.warning(
+                    "%s: the kernel refused the map's BTF (%s); created without it",
+                    what,
+                    error.message,
+                )
         except BpfError as error:
             if error.errno == errno.EINVAL and not features.has_map_type(map_type):
+                since = _ADDED_IN.get(map_type)
                 raise NotSupportedError(
-                    f"{what}: this kernel does not support {map_type.name} maps", errno.EINVAL
+                    f"{what}: this kernel does not support {map_type.name} maps"
+                    + (f" (Linux {since}+)" if since else ""),
+                    errno.EINVAL,
                 ) from error
             raise
         self.type = map_type
+        self.map_extra = map_extra
         self._bind(OwnedFd(raw_fd, what))
 
     def adopt(self, fd: OwnedFd, *, pin_path: str | None = None) -> None:
@@ -291,6 +316,7 @@ class Map(MapBatches, Closing):
             flags=info.flags,
             key_type=key_type,
             value_type=value_type,
+            map_extra=info.map_extra,
         )
 
     @classmethod
@@ -348,6 +374,8 @@ class Map(MapBatches, Closing):
     def close(self) -> None:
         """Release this handle; the kernel frees the map once nothing else holds it."""
         self._ops.invalidate()
+        if self._arena is not None:
+            self._arena.close()
         if self._fd is not None:
             self._fd.close()
 
@@ -358,9 +386,10 @@ class Map(MapBatches, Closing):
             f"value={self.value_size} max_entries={self.max_entries} {state}>"
         )
 
-    def info(self) -> MapInfo:
-        """What the kernel reports about the map (``bpf_map_info``)."""
-        return _map_info(self.fd, self._what)
+    def info(self, *, with_hash: bool = False) -> MapInfo:
+        """What the kernel reports about the map (``bpf_map_info``); ``with_hash``: also
+        the SHA-256 it computes over a frozen array map's values (Linux 6.18)."""
+        return _map_info(self.fd, self._what, with_hash)
 
     @property
     def id(self) -> int:
@@ -484,6 +513,27 @@ class Map(MapBatches, Closing):
         """Number of keys present (walks the map)."""
         return sum(1 for _ in self.keys())
 
+    # ----------------------------------------------------------------- memory
+
+    def arena(self, address: int | None = None) -> Arena:
+        """An arena map's memory, mapped where its programs' pointers point (its
+        ``map_extra``; ``address`` for one another process mapped first): one mapping per
+        handle, made on first use."""
+        if self.type != MapType.ARENA:
+            raise BpfError(f"{self._what} is {_type_name(self.type)}, not an arena", errno.EINVAL)
+        if self._arena is None or self._arena.closed:
+            self._arena = map_arena(self.fd, self.max_entries, self.map_extra, address, self._what)
+        return self._arena
+
+    def mmap(self) -> memoryview:
+        """The map's memory as writable bytes: an arena's pages, or the values of a
+        ``BPF_F_MMAPABLE`` array (each 8-byte aligned)."""
+        if self.type == MapType.ARENA:
+            return self.arena().memory
+        if not self.flags & MapFlags.MMAPABLE:
+            raise BpfError(f"{self._what} was not created BPF_F_MMAPABLE", errno.EINVAL)
+        return map_memory(self.fd, self.value_size, self.max_entries, self._what)
+
     # ----------------------------------------------------------------- lifecycle
 
     def attach_struct_ops(self) -> Link:
@@ -539,8 +589,17 @@ class _NotCreatedOps:
         pass
 
 
-def _map_info(fd: int, what: str) -> MapInfo:
-    raw = syscall.obj_get_info_by_fd(fd, syscall.MapInfo(), what=what)
+def _map_info(fd: int, what: str, with_hash: bool = False) -> MapInfo:
+    request = syscall.MapInfo()
+    digest = ctypes.create_string_buffer(32)
+    if with_hash:
+        request.hash, request.hash_size = ctypes.addressof(digest), len(digest)
+    try:
+        raw = syscall.obj_get_info_by_fd(fd, request, what=what)
+    except BpfError as error:
+        if not with_hash or error.errno != errno.EPERM:
+            raise
+        raise BpfError(f"{what}: the kernel hashes only frozen maps", errno.EPERM) from None
     return MapInfo(
         id=raw.id,
         type=raw.type,
@@ -555,7 +614,8 @@ def _map_info(fd: int, what: str) -> MapInfo:
         btf_vmlinux_value_type_id=raw.btf_vmlinux_value_type_id,
         map_extra=raw.map_extra,
         ifindex=raw.ifindex,
+        hash=digest.raw if with_hash else b"",
     )
 
 
-__all__ = ["BatchData", "Map", "MapBtf", "MapInfo", "sanitize_name"]
+__all__ = ["Arena", "BatchData", "Map", "MapBtf", "MapInfo", "sanitize_name"]

@@ -48,14 +48,40 @@ class PerfBuffer(Closing):
     ) -> None:
         if map_.type != MapType.PERF_EVENT_ARRAY:
             raise BpfError(f"map {map_.name!r} is not a PERF_EVENT_ARRAY", errno.EINVAL)
-        if pages & (pages - 1):
-            raise BpfError(f"map {map_.name!r}: pages must be a power of two", errno.EINVAL)
+        if not isinstance(pages, int) or pages < 1 or pages & (pages - 1):
+            raise BpfError(
+                f"map {map_.name!r}: pages must be a power of two (1, 2, 4...), not {pages!r}",
+                errno.EINVAL,
+            )
+        for label, function in (("callback", callback), ("lost_callback", lost_callback)):
+            if function is not None and not callable(function):
+                raise BpfError(
+                    f"map {map_.name!r}: the {label} must be callable, not "
+                    f"{type(function).__name__} {function!r}",
+                    errno.EINVAL,
+                )
+        map_.fileno()  # not created, or closed: say so before opening perf events
+        cpus = online_cpus()
+        if cpus and max(cpus) >= map_.max_entries:
+            raise BpfError(
+                f"map {map_.name!r} has {map_.max_entries} slots, but a perf buffer needs one "
+                f"per CPU and this machine has CPU {max(cpus)} online (leave max_entries unset "
+                "in the object: the loader gives it one slot per possible CPU)",
+                errno.E2BIG,
+            )
         self.map = map_
         self.callback = callback
         self.lost_callback = lost_callback
         self._epoll = select.epoll()
         self._rings: dict[int, _PerfRing] = {}
-        for cpu in online_cpus():
+        try:
+            self._open_rings(map_, cpus, pages)
+        except BaseException:
+            self.close()  # what was opened before the failure
+            raise
+
+    def _open_rings(self, map_: Map, cpus: list[int], pages: int) -> None:
+        for cpu in cpus:
             attr = perf.PerfEventAttr(
                 type=perf.PERF_TYPE_SOFTWARE,
                 config=perf.PERF_COUNT_SW_BPF_OUTPUT,
@@ -73,9 +99,9 @@ class PerfBuffer(Closing):
                 raise BpfError(
                     f"perf buffer cpu {cpu}: mmap failed: {error.strerror}", error.errno
                 ) from error
+            self._rings[fd.fd] = _PerfRing(cpu, fd, mem, PAGE * pages)
             perf.enable(fd.fd)
             map_.update(cpu, fd.fd)
-            self._rings[fd.fd] = _PerfRing(cpu, fd, mem, PAGE * pages)
             self._epoll.register(fd.fd, select.EPOLLIN)
 
     def fileno(self) -> int:

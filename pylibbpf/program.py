@@ -21,20 +21,19 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from . import syscall
-from .errors import AttachError, BpfError, BpfPermissionError, LoadError, describe_errno
-from .links import auto, kprobe, netfilter, perf_event, tc, tracing, uprobe, usdt
-from .links import cgroup as cgroup_links
-from .links import sock as sock_links
-from .links import xdp as xdp_links
-from .links.base import Link
-from .links.tracing import IterLink
+from .errors import BpfError, BpfPermissionError, LoadError, NotSupportedError, describe_errno
+from .links.methods import AttachMethods
+from .logs import get_logger
 from .maps import Map, sanitize_name
 from .spec.insn import INSN_SIZE
 from .spec.objspec import ObjectSpec
+from .stream import ProgramStream
 from .syscall import features
 from .syscall.fd import Closing, OwnedFd
 from .syscall.pins import pin_object, unpin_object
-from .uapi import LOG_BUF_SIZE_MAX, AttachType, Cmd, ProgType
+from .uapi import LOG_BUF_SIZE_MAX, AttachType, Cmd, ProgType, StreamId
+
+logger = get_logger(__name__)
 
 INITIAL_LOG_SIZE = 1 << 16
 LOG_TAIL_LINES = 12
@@ -162,9 +161,21 @@ def load_program(
                 continue
             if err == errno.ENOSPC:
                 truncated = True
+            _log_rejection(what, err, log, truncated)
             raise _load_error(name, prog_type, err, log, truncated) from error
         log = log_buf.value.decode(errors="replace") if log_buf is not None else ""
         return LoadResult(fd, log, truncated)
+
+
+def _log_rejection(what: str, err: int, verifier_log: str, truncated: bool) -> None:
+    """The whole verifier log at WARNING, framed as libbpf frames it."""
+    logger.warning(
+        "%s: load failed [%s]%s\n-- BEGIN PROG LOAD LOG --\n%s\n-- END PROG LOAD LOG --",
+        what,
+        errno.errorcode.get(err, err),
+        " (log truncated at the kernel's limit)" if truncated else "",
+        verifier_log.rstrip("\n"),
+    )
 
 
 def _load_error(name: str, prog_type: int, err: int, log: str, truncated: bool) -> LoadError:
@@ -210,7 +221,7 @@ class ProgramOwner(Protocol):
     def spec(self) -> ObjectSpec: ...
 
 
-class Program(Closing):
+class Program(AttachMethods, Closing):
     """A BPF program: instructions plus load options, and once loaded, its fd.
 
     A program from a ``BpfObject`` knows its object through a weak reference (``obj``):
@@ -313,6 +324,13 @@ class Program(Closing):
         )
         self.verifier_log = result.log
         self._fd = OwnedFd(result.fd, self._what)
+        logger.debug(
+            "%s (%s) loaded: %d instructions, fd %d",
+            self._what,
+            _type_name(self.type),
+            len(self.insns) // INSN_SIZE,
+            result.fd,
+        )
 
     @property
     def loaded(self) -> bool:
@@ -370,140 +388,10 @@ class Program(Closing):
             what=self._what,
         )
 
-    # ----------------------------------------------------------------- attaching
-    # One line each: the work is in links/, one module per kind family.
-
-    def attach(self) -> Link:
-        """Attach as the section name says (libbpf's formats: ``tp/cat/name``, ``raw_tp/x``…)."""
-        link = auto.attach_from_section(self)
-        if link is None:
-            raise AttachError(
-                f"{self._what}: section {self.section!r} does not say where to attach; use "
-                "an explicit attach_* method",
-                errno.EINVAL,
-            )
-        return link
-
-    def attach_tracepoint(self, category: str, name: str) -> Link:
-        """A tracepoint program on ``category:name``."""
-        return tracing.attach_tracepoint(self, category, name)
-
-    def attach_raw_tracepoint(self, name: str) -> Link:
-        """A raw tracepoint program on tracepoint ``name``."""
-        return tracing.attach_raw_tracepoint(self, name)
-
-    def attach_trace(self) -> Link:
-        """fentry/fexit/fmod_ret/lsm/tp_btf (the target was chosen at load time)."""
-        return tracing.attach_trace(self)
-
-    def attach_iter(self, map_: Any = None) -> IterLink:
-        """An iterator program (``map_`` for map element iterators)."""
-        return tracing.attach_iter(self, map_)
-
-    def attach_xdp(
-        self,
-        interface: int | str,
-        *,
-        flags: int = 0,
-        netlink: bool | None = None,
-        replace: bool = False,
-    ) -> Link:
-        """XDP: a bpf_link, or netlink (``netlink=True``, old kernels, ``replace``);
-        ``flags`` choose the mode (``XdpFlags.SKB_MODE``, ``DRV_MODE``, ``HW_MODE``)."""
-        return xdp_links.attach_xdp(self, interface, flags=flags, netlink=netlink, replace=replace)
-
-    def attach_tc(
-        self, interface: int | str, direction: str = "ingress", *, tcx: bool | None = None
-    ) -> Link:
-        """tc ingress/egress: tcx on Linux 6.6+, a clsact filter through netlink before
-        (or with ``tcx=False``)."""
-        return tc.attach_tc(self, interface, direction, tcx=tcx)
-
-    def attach_cgroup(
-        self,
-        cgroup: str | os.PathLike[str] | int,
-        attach_type: int | None = None,
-        *,
-        legacy: bool | None = None,
-        flags: int = 2,
-    ) -> Link:
-        """A cgroup hook: a bpf_link (5.7+), else (or with ``legacy=True``) PROG_ATTACH
-        with ``flags`` (``AttachFlags.ALLOW_MULTI`` by default)."""
-        return cgroup_links.attach_cgroup(self, cgroup, attach_type, legacy=legacy, flags=flags)
-
-    def attach_netns(self, netns: str | os.PathLike[str] = "/proc/self/ns/net") -> Link:
-        """sk_lookup and flow_dissector programs, on a network namespace."""
-        return sock_links.attach_netns(self, netns)
-
-    def attach_kprobe(self, function: str, *, retprobe: bool = False, offset: int = 0) -> Link:
-        """A kprobe (``retprobe``: kretprobe) on kernel function ``function+offset``."""
-        return kprobe.attach_kprobe(self, function, retprobe=retprobe, offset=offset)
-
-    def attach_kprobe_multi(self, pattern: str | list[str], *, retprobe: bool = False) -> Link:
-        """One link over many kernel functions (names, or a glob); Linux 5.18+."""
-        return kprobe.attach_kprobe_multi(self, pattern, retprobe=retprobe)
-
-    def attach_uprobe(
-        self,
-        binary: str,
-        function: str | None = None,
-        *,
-        offset: int = 0,
-        retprobe: bool = False,
-        pid: int = -1,
-        ref_ctr_offset: int = 0,
-        cookie: int = 0,
-    ) -> Link:
-        """A uprobe/uretprobe on ``binary:function+offset`` (``function=None``: ``offset``
-        is a file offset); ``binary`` may be a path, a library name or a command."""
-        return uprobe.attach_uprobe(
-            self,
-            binary,
-            function,
-            offset=offset,
-            retprobe=retprobe,
-            pid=pid,
-            ref_ctr_offset=ref_ctr_offset,
-            cookie=cookie,
-        )
-
-    def attach_uprobe_multi(
-        self, binary: str, functions: str | list[str], *, retprobe: bool = False, pid: int = 0
-    ) -> Link:
-        """One link on many functions of ``binary`` (names or a glob); Linux 6.6+."""
-        return uprobe.attach_uprobe_multi(self, binary, functions, retprobe=retprobe, pid=pid)
-
-    def attach_usdt(
-        self, binary: str, provider: str, name: str, *, pid: int = -1, cookie: int = 0
-    ) -> Link:
-        """Every ``provider:name`` USDT probe in ``binary``, for a program using libbpf's
-        ``usdt.bpf.h`` (``bpf_usdt_arg()``, ``bpf_usdt_cookie()``)."""
-        return usdt.attach_usdt(self, binary, provider, name, pid=pid, cookie=cookie)
-
-    def attach_perf_event(self, perf_fd: int, *, cookie: int = 0) -> Link:
-        """A ``perf_event`` program on a perf event the caller opened (a sampling counter,
-        a hardware event…); the link owns a duplicate of ``perf_fd``."""
-        return perf_event.attach_own_perf_event(self, perf_fd, cookie=cookie)
-
-    def attach_sockmap(self, map_: Any, attach_type: int | None = None) -> Link:
-        """sk_msg/sk_skb programs on a SOCKMAP/SOCKHASH (PROG_ATTACH to the map); closing
-        the returned link detaches them."""
-        return sock_links.attach_sockmap(self, map_, attach_type)
-
-    def attach_netfilter(
-        self, family: int, hook: int, priority: int, *, defrag: bool = False
-    ) -> Link:
-        """A netfilter hook (6.4+): ``family`` NFPROTO_IPV4 (2) or IPV6 (10), ``hook``
-        NF_INET_PRE_ROUTING (0) … POST_ROUTING (4), in this thread's network namespace."""
-        return netfilter.attach_netfilter(self, family, hook, priority, defrag=defrag)
-
-    def attach_socket(self, sock: Any) -> None:
-        """Attach as a socket filter (SO_ATTACH_BPF) to ``sock`` or a socket fd."""
-        sock_links.attach_socket(self, sock)
-
-    def detach_socket(self, sock: Any) -> None:
-        """Remove the socket filter of ``sock`` (SO_DETACH_BPF)."""
-        sock_links.detach_socket(sock)
+    def stream(self, stream: StreamId | int | str = "stdout") -> ProgramStream:
+        """The program's ``stdout`` or ``stderr`` (BPF streams, Linux 6.17): what it wrote
+        with ``bpf_stream_printk()``, and on stderr the kernel's error reports about it."""
+        return ProgramStream(self.fd, stream, what=self._what)
 
     def set_attach_target(self, target: Program | None, function: str) -> None:
         """Before load: what a BTF-attached program hooks — ``function`` in the kernel
@@ -515,6 +403,18 @@ class Program(Closing):
     def bind_map(self, map_: Any) -> None:
         """Keep ``map_`` alive as long as this program (PROG_BIND_MAP)."""
         syscall.prog_bind_map(self.fd, map_.fileno(), what=self._what)
+
+    def assoc_struct_ops(self, map_: Any) -> None:
+        """Tie this (non-struct_ops) program to struct_ops map ``map_``, whose ops its
+        kfuncs may then call (PROG_ASSOC_STRUCT_OPS, Linux 6.19; libbpf 1.7's
+        ``bpf_program__assoc_struct_ops``)."""
+        if not features.has_prog_assoc_struct_ops():
+            raise NotSupportedError(
+                f"{self._what}: associating a program with a struct_ops map needs "
+                "PROG_ASSOC_STRUCT_OPS (Linux 6.19)",
+                errno.EOPNOTSUPP,
+            )
+        syscall.prog_assoc_struct_ops(self.fd, map_.fileno(), what=self._what)
 
     # ----------------------------------------------------------------- pinning, info
 

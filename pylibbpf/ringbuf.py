@@ -62,8 +62,9 @@ class _Ring:
     ) -> None:
         if map_.type != MapType.RINGBUF:
             raise BpfError(
-                f"map {map_.name!r} is {MapType(map_.type).name}, not RINGBUF", errno.EINVAL
+                f"map {map_.name!r} is {map_type_name(map_.type)}, not RINGBUF", errno.EINVAL
             )
+        map_fd = map_.fd  # not created, or closed: that error, not an mmap failure
         self.map = map_
         self.callback = callback
         self.batch = batch
@@ -72,10 +73,10 @@ class _Ring:
         self.mask = self.size - 1
         try:
             self._consumer = mmap.mmap(
-                map_.fd, PAGE, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE
+                map_fd, PAGE, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE
             )
             self._producer = mmap.mmap(
-                map_.fd, PAGE + 2 * self.size, mmap.MAP_SHARED, mmap.PROT_READ, offset=PAGE
+                map_fd, PAGE + 2 * self.size, mmap.MAP_SHARED, mmap.PROT_READ, offset=PAGE
             )
         except OSError as error:
             raise BpfError(
@@ -226,8 +227,16 @@ class RingBuffer(Closing):
             raise BpfError(f"map {map_.name!r}: give callback or batch, not both", errno.EINVAL)
         if batch is not None and record is None:
             raise BpfError(f"map {map_.name!r}: batch mode needs the record format", errno.EINVAL)
+        if record is not None and batch is None:
+            raise BpfError(
+                f"map {map_.name!r}: a record format is for batch mode: give batch= too",
+                errno.EINVAL,
+            )
+        check_callable(callback or batch, f"map {map_.name!r}: the callback")
         self._check_open()
-        layout = struct.Struct(record) if isinstance(record, str) else record
+        if map_.fd in self._rings:
+            raise BpfError(f"map {map_.name!r} is already in this ring buffer", errno.EEXIST)
+        layout = record_layout(record, map_.name)
         ring = _Ring(map_, callback, batch, layout)
         self._rings[map_.fd] = ring
         self._names.append(map_.name)
@@ -296,6 +305,35 @@ class RingBuffer(Closing):
             ring.close()
         self._rings.clear()
         self._epoll.close()
+
+
+def map_type_name(map_type: int) -> str:
+    """A map type's name for messages (its number when this module does not know it)."""
+    try:
+        return MapType(map_type).name
+    except ValueError:
+        return f"map type {map_type}"
+
+
+def check_callable(callback: object, what: str) -> None:
+    """Refuse a callback that cannot be called now, not at the first record."""
+    if callback is not None and not callable(callback):
+        raise BpfError(
+            f"{what} must be callable, not {type(callback).__name__} {callback!r}", errno.EINVAL
+        )
+
+
+def record_layout(record: str | struct.Struct | None, name: str) -> struct.Struct | None:
+    """The batch record format as a ``struct.Struct``; a bad one named with its map."""
+    if record is None or isinstance(record, struct.Struct):
+        return record
+    try:
+        return struct.Struct(record)
+    except (struct.error, TypeError) as error:
+        raise BpfError(
+            f"map {name!r}: record format {record!r} is not a struct format: {error}",
+            errno.EINVAL,
+        ) from error
 
 
 def decode_ctype(ctype: Any) -> Callable[[memoryview], Any]:

@@ -198,15 +198,17 @@ class Skeleton:
         btf_custom_path: str | None = None,
         kconfig: dict[str, str] | None = None,
         pin_root_path: str = "/sys/fs/bpf",
+        token_path: str | None = None,
     ) -> Self:
         """Parse the object (no privileges needed): rodata, map sizes and autoload can
-        still be changed before ``load()``."""
+        still be changed before ``load()``; ``token_path`` as in ``BpfObject.open``."""
         obj = BpfObject.open(
             cls._source(),
             name=cls.object_name,
             btf_custom_path=btf_custom_path,
             kconfig=kconfig,
             pin_root_path=pin_root_path,
+            token_path=token_path,
         )
         return cls(obj)
 

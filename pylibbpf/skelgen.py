@@ -106,13 +106,15 @@ def _sections(obj: BpfObject) -> list[_Section]:
         by_section.setdefault(variable.section, []).append(variable)
     sections = []
     taken = set(_SKELETON_TAKEN)
-    for name in [*obj.spec.datasecs, ".kconfig"]:
+    arena = [obj.spec.arena.name] if obj.spec.arena is not None else []
+    for name in [*obj.spec.datasecs, ".kconfig", *arena]:
         # Function-scope statics (``func.___fmt``) are not part of the interface: padding.
         named = [v for v in by_section.get(name, []) if is_ident(field_name(v.name))]
         variables = sorted(named, key=lambda v: v.offset)
         if not variables:
             continue
-        attribute = identifier(name.lstrip("."), taken)
+        # __arena globals are ``skel.arena`` as in libbpf's skeletons (.addr_space.1).
+        attribute = identifier("arena" if name in arena else name.lstrip("."), taken)
         taken.add(attribute)
         size = len(obj.section_memory(name))
         sections.append(_Section(name, attribute, size, variables))
@@ -304,6 +306,8 @@ def _section_source(
 
 
 def _section_note(section: str) -> str:
+    if section == ".addr_space.1":
+        return "the __arena globals: their initial values, then the arena's last pages."
     if section.startswith(".rodata") or section == ".kconfig":
         return "settable before load, read-only (frozen) after."
     if section.startswith(".bss"):

@@ -16,14 +16,13 @@ from other readers). For example::
         for event in pipe.events(timeout=1):  # stops after 1 s without a line
             print(event.pid, event.message)
 
-``LineReader`` is the seam for other text sources: the reader of BPF streams
-(``bpf_stream_printk()``, Linux 6.17+) implements ``_read_chunk()`` over
-``BPF_PROG_STREAM_READ_BY_FD`` and gets line splitting, timeouts and asyncio from it.
+``LineReader`` (``pylibbpf.lines``) is the seam for text sources: ``TracePipe`` reads
+tracefs with it, and ``Program.stream()`` (``pylibbpf.stream``, Linux 6.17+) reads what
+a program wrote with ``bpf_stream_printk()`` over ``BPF_PROG_STREAM_READ_BY_FD``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import itertools
 import os
@@ -36,11 +35,12 @@ from dataclasses import dataclass, replace
 from typing import IO, Any
 
 from .errors import BpfError, BpfPermissionError, NotSupportedError
+from .lines import LineReader
+from .syscall.perf import tracefs_refused
 
 TRACEFS_ROOTS = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
 PRINTK_EVENT = "bpf_trace/bpf_trace_printk"
 DEFAULT_BUFFER_KB = 256
-POLL_INTERVAL = 0.05  # for sources without a pollable fd
 
 _LINE = re.compile(
     r"^\s*(?P<task>.+?)-(?P<pid>\d+)\s+"
@@ -98,98 +98,25 @@ def lost_events(line: str) -> int:
 
 
 def tracefs_root() -> str:
-    """Where tracefs is mounted (NotSupportedError if it is not)."""
+    """Where tracefs is mounted (NotSupportedError if it is not; BpfPermissionError,
+    with the kernel's errno, where it is but this process may not use it)."""
+    refused: tuple[str, OSError] | None = None
     for root in TRACEFS_ROOTS:
-        if os.path.exists(os.path.join(root, "trace_pipe")):
+        path = os.path.join(root, "trace_pipe")
+        try:
+            os.stat(path)
             return root
+        except PermissionError as error:
+            refused = refused or (path, error)
+        except OSError:
+            continue
+    if refused is not None:
+        raise tracefs_refused(*refused, "trace pipe")
     raise NotSupportedError(
         f"tracefs is not mounted at {' or '.join(TRACEFS_ROOTS)} "
         "(mount -t tracefs nodev /sys/kernel/tracing)",
         errno.ENOENT,
     )
-
-
-class LineReader:
-    """Text lines from a byte source: subclasses implement ``_read_chunk``, and
-    ``fileno`` when the source has a pollable fd (asyncio then waits on it)."""
-
-    def __init__(self) -> None:
-        self._pending = b""
-        self._lines: list[str] = []
-        self.closed = False
-
-    def _read_chunk(self, timeout: float | None) -> bytes:
-        """Up to a few KiB of new bytes, waiting at most ``timeout`` seconds (None:
-        forever); b"" when nothing came."""
-        raise NotImplementedError
-
-    def fileno(self) -> int | None:
-        """The source's pollable fd, or None (then asyncio polls on a timer)."""
-        return None
-
-    def close(self) -> None:
-        """Stop reading: later reads end at once."""
-        self.closed = True
-
-    def __enter__(self) -> LineReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _split(self, data: bytes) -> list[str]:
-        """Queue the complete lines in ``data`` (and return them)."""
-        pieces = (self._pending + data).split(b"\n")
-        self._pending = pieces.pop()
-        lines = [piece.decode(errors="replace") for piece in pieces]
-        self._lines += lines
-        return lines
-
-    def readline(self, timeout: float | None = None) -> str | None:
-        """The next complete line (without its newline), or None after ``timeout``."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while not self._lines:
-            if self.closed:
-                return None
-            left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            data = self._read_chunk(left)
-            if data:
-                self._split(data)
-            elif deadline is not None and time.monotonic() >= deadline:
-                return None
-        return self._lines.pop(0)
-
-    def lines(self, timeout: float | None = None) -> Iterator[str]:
-        """Lines as they come; stops after ``timeout`` seconds without one (None: never)."""
-        while (line := self.readline(timeout)) is not None:
-            yield line
-
-    async def lines_async(self) -> AsyncIterator[str]:
-        """``async for line in reader.lines_async()``: waits on the fd with the event loop
-        (or polls every 50 ms for sources without one)."""
-        loop = asyncio.get_running_loop()
-        while not self.closed:
-            while self._lines:
-                yield self._lines.pop(0)
-            data = self._read_chunk(0)
-            if data:
-                self._split(data)
-                continue
-            fd = self.fileno()
-            if fd is None:
-                await asyncio.sleep(POLL_INTERVAL)
-                continue
-            readable: asyncio.Future[None] = loop.create_future()
-
-            def wake(future: asyncio.Future[None] = readable) -> None:
-                if not future.done():
-                    future.set_result(None)
-
-            loop.add_reader(fd, wake)
-            try:
-                await readable
-            finally:
-                loop.remove_reader(fd)
 
 
 class TracePipe(LineReader):

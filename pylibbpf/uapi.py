@@ -50,6 +50,8 @@ class Cmd(IntEnum):
     LINK_DETACH = 34
     PROG_BIND_MAP = 35
     TOKEN_CREATE = 36
+    PROG_STREAM_READ_BY_FD = 37
+    PROG_ASSOC_STRUCT_OPS = 38  # Linux 6.19
 
 
 class MapType(IntEnum):
@@ -240,6 +242,13 @@ class LinkType(IntEnum):
     SOCKMAP = 14
 
 
+class StreamId(IntEnum):
+    """A program's text streams (PROG_STREAM_READ_BY_FD, ``bpf_stream_printk``)."""
+
+    STDOUT = 1
+    STDERR = 2
+
+
 class StatsType(IntEnum):
     """``enum bpf_stats_type`` (ENABLE_STATS)."""
 
@@ -301,8 +310,19 @@ class AttachFlags(IntFlag):
     REPLACE = 1 << 2
     BEFORE = 1 << 3
     AFTER = 1 << 4
-    ID = 1 << 5
-    LINK = 1 << 13
+    ID = 1 << 5  # the relative program or link is given by id, not fd
+    PREORDER = 1 << 6  # cgroup: run before the programs of ancestor cgroups (6.15)
+    LINK = 1 << 13  # the relative object is a link (BPF_F_LINK)
+
+
+class CgroupIterOrder(IntEnum):
+    """``enum bpf_cgroup_iter_order``: which cgroups a cgroup iterator visits."""
+
+    UNSPEC = 0
+    SELF_ONLY = 1  # just the start cgroup
+    DESCENDANTS_PRE = 2  # the start cgroup and its descendants, parents first
+    DESCENDANTS_POST = 3  # the start cgroup and its descendants, children first
+    ANCESTORS_UP = 4  # the start cgroup and its ancestors, up to the root
 
 
 class TestRunFlags(IntFlag):

@@ -120,7 +120,8 @@ def compile_test_object(name: str) -> Path:
     version = subprocess.run([clang, "--version"], capture_output=True, text=True).stdout
     source = BPF_SRC / f"{name}.bpf.c"
     digest = hashlib.sha256()
-    for part in (source.read_bytes(), version.encode(), str(include).encode()):
+    # The source's path too: DWARF records it, and line-info tests read that file back.
+    for part in (source.read_bytes(), version.encode(), str(include).encode(), bytes(source)):
         digest.update(part)
     for header in sorted(BPF_SRC.glob("*.h")):
         digest.update(header.read_bytes())
@@ -139,7 +140,7 @@ def compile_user_program(name: str) -> Path:
     gcc = shutil.which("gcc")
     if gcc is None:
         pytest.skip("gcc is not installed (scripts/setup installs it)")
-    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
+    digest = hashlib.sha256(source.read_bytes() + bytes(source)).hexdigest()[:16]
     out = CACHE / "programs" / digest / name
     if not out.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -257,3 +258,20 @@ def veth() -> Iterator[tuple[str, str]]:
 
     with veth_pair() as namespaces:
         yield namespaces
+
+
+@pytest.fixture
+def netkit() -> Iterator[tuple[str, str]]:
+    """Namespaces A and B joined by a netkit pair: primary nkA 10.201.0.1 in A, peer nkB
+    10.201.0.2 in B; skips where the kernel has no netkit devices."""
+    from netns import netkit_pair
+
+    try:
+        pair = netkit_pair()
+        namespaces = pair.__enter__()
+    except OSError as error:
+        pytest.skip(f"no netkit devices here (Linux 6.7+ with CONFIG_NETKIT): {error}")
+    try:
+        yield namespaces
+    finally:
+        pair.__exit__(None, None, None)

@@ -65,13 +65,13 @@ def build_object(name: str, *defines: str) -> bytes:
     return _build(BPF_SRC / f"{name}.bpf.c", [Path(f"/usr/include/{_multiarch()}")], defines)
 
 
-def selftest_object(name: str) -> bytes:
-    """tools/testing/selftests/bpf/progs/<name>.c of linux-source-6.12."""
+def selftest_object(name: str, *defines: str) -> bytes:
+    """tools/testing/selftests/bpf/progs/<name>.c of linux-source-6.12 (``defines``: -D)."""
     tools = kernel_selftests_dir()
     progs = tools / "testing/selftests/bpf/progs"
     includes = [vmlinux_h_dir(), tools / "lib", Path("/usr/include/bpf"), progs, progs.parent]
     includes += [tools / "include/uapi", Path(f"/usr/include/{_multiarch()}")]
-    return _build(progs / f"{name}.c", includes)
+    return _build(progs / f"{name}.c", includes, defines)
 
 
 def precompile() -> None:

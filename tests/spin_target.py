@@ -22,7 +22,9 @@ def build_spin(variant: str = "pie") -> Path:
     if gcc is None:
         pytest.skip("gcc is not installed (scripts/setup installs it)")
     flags = FLAGS + VARIANTS[variant]
-    digest = hashlib.sha256(SOURCE.read_bytes() + " ".join(flags).encode()).hexdigest()[:16]
+    # The path too: DWARF records it and the line tests read the file back.
+    digest = hashlib.sha256(SOURCE.read_bytes() + " ".join(flags).encode() + bytes(SOURCE))
+    digest = digest.hexdigest()[:16]
     out = CACHE / "programs" / digest / "spin"
     if not out.exists():
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -21,7 +21,7 @@ def commands_with_a_test_verb(seen: list[argparse.Namespace]) -> Commands:
         emit(args, [{"id": 1, "name": args.target}], lambda row: f"{row['id']}: {row['name']}")
         return 0
 
-    parser = commands.add("prog", "tracelog", handler, "a verb another module registers")
+    parser = commands.add("prog", "echo", handler, "a verb another module registers")
     parser.add_argument("target")
     return commands
 
@@ -31,17 +31,17 @@ def test_a_registered_verb_runs_with_global_options_anywhere(
 ) -> None:
     seen: list[argparse.Namespace] = []
     commands = commands_with_a_test_verb(seen)
-    assert run(commands, ["prog", "tracelog", "x"]) == 0
+    assert run(commands, ["prog", "echo", "x"]) == 0
     assert capsys.readouterr().out == "1: x\n"
     for argv in (
-        ["-j", "prog", "tracelog", "x"],
-        ["prog", "tracelog", "x", "--json"],
-        ["prog", "-j", "tracelog", "x"],
-        ["p", "tr", "x", "-j"],
+        ["-j", "prog", "echo", "x"],
+        ["prog", "echo", "x", "--json"],
+        ["prog", "-j", "echo", "x"],
+        ["p", "ec", "x", "-j"],
     ):
         assert run(commands, argv) == 0
         assert capsys.readouterr().out == '[{"id":1,"name":"x"}]\n'  # bpftool's compact form
-    assert run(commands, ["prog", "tracelog", "x", "-p"]) == 0
+    assert run(commands, ["prog", "echo", "x", "-p"]) == 0
     assert json.loads(capsys.readouterr().out) == [{"id": 1, "name": "x"}]
     assert all(args.func.__name__ == "handler" for args in seen)
 

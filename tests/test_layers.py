@@ -14,15 +14,18 @@ PACKAGE = Path(pylibbpf.__file__).parent
 
 # Lowest first. A module may import from its own layer or lower ones.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("uapi, errors", ("pylibbpf.uapi", "pylibbpf.errors", "pylibbpf.names")),
+    ("uapi, errors, logs", ("pylibbpf.uapi", "pylibbpf.errors", "pylibbpf.logs", "pylibbpf.names")),
     ("pure half", ("pylibbpf.btf", "pylibbpf.spec")),
     ("syscall", ("pylibbpf.syscall",)),
     (
         "kernel objects",
         (
             "pylibbpf.maps",
+            "pylibbpf.arena",
             "pylibbpf.map_batch",
             "pylibbpf.program",
+            "pylibbpf.stream",
+            "pylibbpf.lines",
             "pylibbpf.ringbuf",
             "pylibbpf.perfbuf",
             "pylibbpf.struct_ops",

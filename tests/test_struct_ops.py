@@ -94,6 +94,22 @@ def test_bpf_congestion_control_carries_real_traffic(cc_object: BpfObject) -> No
     wait_gone("pylibbpf_fixed")
 
 
+def test_attach_skips_struct_ops_maps_with_autoattach_off(cc_object: BpfObject) -> None:
+    """fixed10 and fixed20 share a name, so attach() would register both and the kernel
+    refuse the second; with fixed20's autoattach off it registers fixed10 alone."""
+    from pylibbpf.struct_ops import registered_state
+
+    cc_object.maps["fixed20"].autoattach = False
+    attached = cc_object.attach_named()
+    assert sorted(attached) == ["fixed10"]
+    assert registered_state(cc_object.maps["fixed10"]) == "ready"
+    assert registered_state(cc_object.maps["fixed20"]) == "init"  # never written
+    assert transfer("pylibbpf_fixed", mib=1)["first"] == {"cc": "pylibbpf_fixed", "snd_cwnd": 10}
+    for link in attached.values():
+        link.close()
+    wait_gone("pylibbpf_fixed")
+
+
 def test_update_map_swaps_the_implementation_mid_connection(cc_object: BpfObject) -> None:
     link = cc_object.maps["fixed10"].attach_struct_ops()
     child = subprocess.Popen(

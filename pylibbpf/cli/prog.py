@@ -49,6 +49,17 @@ def register(commands: Commands) -> None:
         "what", type=_dump_kind, metavar="xlated|jited", help="translated or JIT-compiled"
     )
     dump.add_argument("words", nargs="+", metavar="WORD", help="the program, then options")
+    tracelog = commands.add(
+        "prog",
+        "tracelog",
+        _tracelog,
+        "a program's BPF stream: {stdout|stderr} PROG (none: the trace pipe)",
+        epilog=f"{PROG}\nBPF streams (bpf_stream_printk) need Linux 6.17; without words, "
+        "the lines\nbpf_printk() writes to the kernel's trace pipe, as bpftool 7.6 prints "
+        "them.",
+    )
+    tracelog.usage = "pylibbpf prog tracelog [{stdout|stderr} PROG]"
+    tracelog.add_argument("words", nargs="*", metavar="WORD", help="stdout|stderr, then PROG")
 
 
 def _dump_kind(word: str) -> str:
@@ -154,6 +165,26 @@ def _dump(args: argparse.Namespace) -> int:
                 print_json(args, progdump.xlated_json(entries))
             else:
                 print("\n".join(progdump.xlated_text(entries)))
+    return 0
+
+
+def _tracelog(args: argparse.Namespace) -> int:
+    """bpftool 7.6's ``prog tracelog [{stdout|stderr} PROG]``: what a program wrote to its
+    BPF stream (Linux 6.17), on the matching stream of ours; no words: the trace pipe."""
+    if not args.words:
+        from ..trace import TracePipe, trace_print
+
+        trace_print(pipe=TracePipe(top_level=True))
+        return 0
+    stream, target = args.words[0], args.words[1:]
+    if stream not in ("stdout", "stderr") or not target:
+        raise BpfError("expected: prog tracelog [{stdout|stderr} PROG]", 22)
+    with introspect.open_program(target) as prog, prog.stream(stream) as reader:
+        text = reader.read_all()
+    if wants_json(args):
+        print_json(args, text.splitlines())
+    else:
+        (sys.stdout if stream == "stdout" else sys.stderr).write(text)
     return 0
 
 

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Callable
+from typing import Any
 
 from ..errors import AttachError
 from ..spec.elfsym import parse_target
 from ..spec.sections import find_section_def
-from . import kprobe, tracing, uprobe, usdt
+from ..uapi import AttachType
+from . import cgroup, kprobe, netkit, tc, tracing, uprobe, usdt
 from .base import Attachable, Link
 
-AutoAttach = Callable[[Attachable, str, str], Link | None]
+AutoAttach = Callable[..., Link | None]
 
 
 def _tracepoint(program: Attachable, section: str, target: str) -> Link:
@@ -43,8 +45,8 @@ def _trace(program: Attachable, section: str, target: str) -> Link:
     return tracing.attach_trace(program)
 
 
-def _iter(program: Attachable, section: str, target: str) -> Link:
-    return tracing.attach_iter(program)
+def _iter(program: Attachable, section: str, target: str, **options: Any) -> Link:
+    return tracing.attach_iter(program, **options)
 
 
 def _kprobe(program: Attachable, section: str, target: str) -> Link | None:
@@ -101,6 +103,30 @@ def _needs_target(program: Attachable, section: str, target: str) -> None:
     return None
 
 
+def _tcx(program: Attachable, section: str, target: str, **options: Any) -> Link | None:
+    """``attach(interface=..., anchor=..., expected_revision=...)``; the direction is
+    the section's."""
+    if "interface" not in options:
+        return None
+    direction = "egress" if program.expected_attach_type == AttachType.TCX_EGRESS else "ingress"
+    return tc.attach_tc(program, options.pop("interface"), direction, **options)
+
+
+def _netkit(program: Attachable, section: str, target: str, **options: Any) -> Link | None:
+    """``attach(interface=..., anchor=..., expected_revision=...)``; the side is the
+    section's."""
+    if "interface" not in options:
+        return None
+    return netkit.attach_netkit(program, options.pop("interface"), **options)
+
+
+def _cgroup(program: Attachable, section: str, target: str, **options: Any) -> Link | None:
+    """``attach(cgroup=..., anchor=..., expected_revision=...)``."""
+    if "cgroup" not in options:
+        return None
+    return cgroup.attach_cgroup(program, options.pop("cgroup"), **options)
+
+
 AUTO_ATTACH: dict[str, AutoAttach] = {
     "tracepoint": _tracepoint,
     "raw_tp": _raw_tracepoint,
@@ -113,17 +139,29 @@ AUTO_ATTACH: dict[str, AutoAttach] = {
     "uprobe": _uprobe,
     "uprobe_multi": _uprobe_multi,
     "usdt": _usdt,
-    "cgroup": _needs_target,
+    "cgroup": _cgroup,
     "netns": _needs_target,
-    "tcx": _needs_target,
+    "tcx": _tcx,
+    "netkit": _netkit,
     "xdp": _needs_target,
 }
 
+# The kinds whose attach functions take keyword options through ``attach(**options)``.
+_TAKE_OPTIONS = frozenset({"iter", "cgroup", "tcx", "netkit"})
 
-def attach_from_section(program: Attachable) -> Link | None:
-    """Auto-attach from the section name, in libbpf's formats; None if it cannot."""
+
+def attach_from_section(program: Attachable, **options: Any) -> Link | None:
+    """Auto-attach from the section name, in libbpf's formats; None if it cannot.
+    ``options`` go to the kind's attach function: an iterator's parameters, the
+    interface of a tcx or netkit program, the cgroup of a cgroup program, anchors."""
     definition = find_section_def(program.section)
     if definition is None or not definition.attach:
+        if options:
+            raise AttachError(
+                f"program {program.name!r}: section {program.section!r} does not "
+                f"auto-attach, so it takes no options ({', '.join(options)})",
+                errno.EINVAL,
+            )
         return None
     section = program.section.lstrip("?")
     target = section.split("/", 1)[1] if "/" in section else ""
@@ -134,4 +172,19 @@ def attach_from_section(program: Attachable) -> Link | None:
             f"programs (section {section!r}) is not implemented yet",
             errno.EOPNOTSUPP,
         )
-    return attach(program, section, target)
+    if definition.attach not in _TAKE_OPTIONS:
+        if options:
+            raise AttachError(
+                f"program {program.name!r}: {definition.attach} programs (section "
+                f"{section!r}) take no attach options ({', '.join(options)})",
+                errno.EINVAL,
+            )
+        return attach(program, section, target)
+    try:
+        return attach(program, section, target, **options)
+    except TypeError as error:
+        if "keyword argument" not in str(error):
+            raise
+        raise AttachError(  # an option the kind's attach function does not take
+            f"program {program.name!r} (section {section!r}): {error}", errno.EINVAL
+        ) from error

@@ -226,11 +226,26 @@ class ProgAttachLink(Link):
 
 
 def prog_attach(
-    program: Attachable, target: OwnedFd, kind: int, what: str, flags: int = 0
+    program: Attachable,
+    target: OwnedFd,
+    kind: int,
+    what: str,
+    flags: int = 0,
+    *,
+    relative_fd: int = 0,
+    expected_revision: int = 0,
 ) -> ProgAttachLink:
     """PROG_ATTACH ``program`` to ``target`` (taken over) as a ``ProgAttachLink``."""
     try:
-        syscall.prog_attach(target.fd, program.fd, kind, flags=flags, what=what)
+        syscall.prog_attach(
+            target.fd,
+            program.fd,
+            kind,
+            flags=flags,
+            relative_fd=relative_fd,
+            expected_revision=expected_revision,
+            what=what,
+        )
     except BpfError as error:
         target.close()
         raise AttachError(error.message, error.errno) from error

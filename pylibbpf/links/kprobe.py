@@ -10,10 +10,15 @@ import fnmatch
 
 from .. import syscall
 from ..errors import AttachError, NotSupportedError
-from ..syscall import perf, system
+from ..logs import get_logger
+from ..syscall import features, perf, system
 from ..uapi import AttachType
 from .base import Attachable, Link, create_link
 from .perf_event import attach_perf_event
+
+_MULTI_RETURN = 1  # BPF_F_KPROBE_MULTI_RETURN
+
+logger = get_logger(__name__)
 
 
 def attach_kprobe(
@@ -64,14 +69,36 @@ def attach_tracefs_probe(
         remove()
         raise
     link.on_close(remove)
+    logger.info(
+        "%s: through tracefs %s_events probe pylibbpf/%s (no %s PMU)", what, kind, event, kind
+    )
     return link
 
 
 def attach_kprobe_multi(
-    program: Attachable, pattern: str | list[str], *, retprobe: bool = False
+    program: Attachable,
+    pattern: str | list[str],
+    *,
+    retprobe: bool = False,
+    session: bool | None = None,
 ) -> Link:
     """One link over many kernel functions: a list of names, or a glob matched against
-    tracefs' available_filter_functions."""
+    tracefs' available_filter_functions. ``session`` (6.10; the default for
+    ``kprobe.session`` programs) runs the program on entry and, unless the entry run
+    returned non-zero, on return too (``bpf_session_is_return()``, ``bpf_session_cookie()``)."""
+    if session is None:
+        session = program.expected_attach_type == AttachType.TRACE_KPROBE_SESSION
+    if session and not features.has_kprobe_session():
+        raise NotSupportedError(
+            f"program {program.name!r}: this kernel has no kprobe.session links (Linux 6.10+)",
+            errno.EOPNOTSUPP,
+        )
+    if session and retprobe:
+        raise AttachError(
+            f"program {program.name!r}: a session probe runs on entry and return; "
+            "retprobe does not apply",
+            errno.EINVAL,
+        )
     if isinstance(pattern, str) and any(c in pattern for c in "*?["):
         names = sorted(
             {
@@ -82,15 +109,17 @@ def attach_kprobe_multi(
         )
     else:
         names = [pattern] if isinstance(pattern, str) else list(pattern)
-    what = f"program {program.name!r} on kprobe.multi {pattern!r} ({len(names)} functions)"
+    kind = "kprobe.session" if session else "kprobe.multi"
+    what = f"program {program.name!r} on {kind} {pattern!r} ({len(names)} functions)"
     if not names:
         raise AttachError(f"{what}: no function matches", errno.ENOENT)
     buffers = [ctypes.create_string_buffer(name.encode()) for name in names]
     symbols = (ctypes.c_uint64 * len(names))(*(ctypes.addressof(b) for b in buffers))
     opts = syscall.KprobeMultiLinkOpts(
-        flags=1 if retprobe else 0, cnt=len(names), syms=ctypes.addressof(symbols)
+        flags=_MULTI_RETURN if retprobe else 0, cnt=len(names), syms=ctypes.addressof(symbols)
     )
-    return create_link(program, 0, AttachType.TRACE_KPROBE_MULTI, what, opts=opts)
+    attach_type = AttachType.TRACE_KPROBE_SESSION if session else AttachType.TRACE_KPROBE_MULTI
+    return create_link(program, 0, attach_type, what, opts=opts)
 
 
 def syscall_function(name: str) -> str:

@@ -8,10 +8,13 @@ import os
 
 from .. import syscall
 from ..errors import AttachError, BpfError
+from ..logs import get_logger
 from ..syscall import perf
 from ..syscall.fd import OwnedFd
 from ..uapi import AttachType
 from .base import Attachable, Link
+
+logger = get_logger(__name__)
 
 
 def attach_perf_event(program: Attachable, perf_fd: OwnedFd, what: str, *, cookie: int = 0) -> Link:
@@ -22,6 +25,7 @@ def attach_perf_event(program: Attachable, perf_fd: OwnedFd, what: str, *, cooki
         fd = syscall.link_create(
             program.fd, perf_fd.fd, AttachType.PERF_EVENT, opts=opts, what=what
         )
+        logger.debug("%s: through a perf_event link", what)
         return Link(OwnedFd(fd, what), what, keepalive=perf_fd)
     except BpfError as error:
         if error.errno not in (errno.EINVAL, errno.EOPNOTSUPP, 524) or cookie:
@@ -29,6 +33,7 @@ def attach_perf_event(program: Attachable, perf_fd: OwnedFd, what: str, *, cooki
             hint = " (BPF cookies need perf_event links, 5.15+)" if cookie else ""
             raise AttachError(f"{what}: {error.message}{hint}", error.errno) from error
     perf.set_bpf(perf_fd.fd, program.fd, what)
+    logger.info("%s: through PERF_EVENT_IOC_SET_BPF (no perf_event links here)", what)
     return Link(perf_fd, what)  # closing the perf event detaches
 
 

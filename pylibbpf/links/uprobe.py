@@ -11,7 +11,7 @@ import fnmatch
 from .. import syscall
 from ..errors import AttachError, NotSupportedError
 from ..spec.elfsym import find_binary, read_image, resolve
-from ..syscall import perf
+from ..syscall import features, perf
 from ..uapi import AttachType
 from .base import Attachable, Link, create_link
 from .kprobe import attach_tracefs_probe
@@ -65,15 +65,32 @@ def attach_uprobe_multi(
     retprobe: bool = False,
     pid: int = 0,
     cookies: list[int] | None = None,
+    session: bool | None = None,
 ) -> Link:
-    """One link on many functions of one binary: a list of names or a glob (6.6+)."""
+    """One link on many functions of one binary: a list of names or a glob (6.6+).
+    ``session`` (6.13; the default for ``uprobe.session`` programs) runs the program on
+    entry and, unless the entry run returned non-zero, on return too."""
+    if session is None:
+        session = program.expected_attach_type == AttachType.TRACE_UPROBE_SESSION
+    if session and not features.has_uprobe_session():
+        raise NotSupportedError(
+            f"program {program.name!r}: this kernel has no uprobe.session links (Linux 6.13+)",
+            errno.EOPNOTSUPP,
+        )
+    if session and retprobe:
+        raise AttachError(
+            f"program {program.name!r}: a session probe runs on entry and return; "
+            "retprobe does not apply",
+            errno.EINVAL,
+        )
     path = find_binary(binary)
     image = read_image(path)
     if isinstance(functions, str) and any(c in functions for c in "*?["):
         names = sorted(n for n in image.functions if fnmatch.fnmatchcase(n, functions))
     else:
         names = [functions] if isinstance(functions, str) else list(functions)
-    what = f"program {program.name!r} on uprobe.multi {path}:{functions!r} ({len(names)})"
+    kind = "uprobe.session" if session else "uprobe.multi"
+    what = f"program {program.name!r} on {kind} {path}:{functions!r} ({len(names)})"
     if not names:
         raise AttachError(f"{what}: no function matches", errno.ENOENT)
     offsets = (ctypes.c_uint64 * len(names))(*(image.function_offset(n) for n in names))
@@ -87,4 +104,5 @@ def attach_uprobe_multi(
         flags=1 if retprobe else 0,  # BPF_F_UPROBE_MULTI_RETURN
         pid=max(pid, 0),
     )
-    return create_link(program, 0, AttachType.TRACE_UPROBE_MULTI, what, opts=opts)
+    attach_type = AttachType.TRACE_UPROBE_SESSION if session else AttachType.TRACE_UPROBE_MULTI
+    return create_link(program, 0, attach_type, what, opts=opts)

@@ -6,9 +6,12 @@ import errno
 import socket
 
 from ..errors import AttachError
+from ..logs import get_logger
 from ..uapi import AttachType
 from . import netlink as rtnetlink
 from .base import Attachable, Link, create_link
+
+logger = get_logger(__name__)
 
 
 def ifindex_of(interface: int | str) -> int:
@@ -35,10 +38,16 @@ def attach_xdp(
     when links are missing, or to ``replace`` what is attached; closing detaches."""
     index = ifindex_of(interface)
     what = f"program {program.name!r} on XDP of {interface!r} (ifindex {index})"
+    reason = "netlink=True" if netlink else "replace=True"
     if not netlink and not replace:
         try:
-            return create_link(program, index, AttachType.XDP, what, flags=flags)
+            link = create_link(program, index, AttachType.XDP, what, flags=flags)
+            logger.info("%s: through a bpf_link", what)
+            return link
         except AttachError as error:
             if netlink is False or error.errno not in (errno.EINVAL, errno.EOPNOTSUPP):
                 raise
-    return rtnetlink.attach_xdp(program, index, interface, flags=flags, replace=replace)
+            reason = f"the kernel refused an XDP link: {error.message}"
+    link = rtnetlink.attach_xdp(program, index, interface, flags=flags, replace=replace)
+    logger.info("%s: through netlink (%s)", what, reason)
+    return link

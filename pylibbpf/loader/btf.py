@@ -10,6 +10,7 @@ from typing import Any
 from ..btf import Kind, Type
 from ..btf.encode import encode, fixup_datasecs, fixup_externs, fixup_hidden, sanitize
 from ..errors import ObjectError
+from ..logs import get_logger
 from ..spec.objspec import ObjectSpec
 from ..syscall import features, kernel_btf
 from ..syscall.fd import OwnedFd
@@ -17,6 +18,8 @@ from ..syscall.fd import OwnedFd
 # Object BTF as uploaded (fixed up, sanitized, encoded), by content: repeated loads of one
 # object in a process skip the work. Bounded; oldest entries go first.
 _KERNEL_BTF_CACHE: dict[tuple[Any, ...], bytes] = {}
+
+logger = get_logger(__name__)
 
 
 def _drop_ksyms_datasec(t: Type) -> Type:
@@ -60,4 +63,7 @@ def upload_object_btf(
             _KERNEL_BTF_CACHE[key] = raw
         return kernel_btf.load_btf(raw, name=f"{spec.name} BTF"), ""
     except ObjectError as error:
+        logger.warning(
+            "%s: the kernel refused the object's BTF; loading without it: %s", spec.name, error
+        )
         return None, str(error)

@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import mmap
 import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from ..arena import arena_size, globals_offset
 from ..btf import Kind
 from ..errors import BpfError, NotSupportedError, ObjectError
+from ..logs import get_logger
 from ..maps import Map, MapBtf, sanitize_name
-from ..spec.objspec import PIN_BY_NAME, MapSpec, ObjectSpec, readonly_section
+from ..spec.objspec import ARENA_SECTION, PIN_BY_NAME, MapSpec, ObjectSpec, readonly_section
 from ..spec.struct_ops import StructOpsPlan
 from ..struct_ops import StructOpsState
 from ..syscall import features, system
@@ -29,6 +32,8 @@ from ..uapi import FD_VALUE_MAP_TYPES, OBJ_NAME_LEN, MapFlags, MapType
 if TYPE_CHECKING:
     from ..links.base import Link
     from ..program import Program
+
+logger = get_logger(__name__)
 
 
 def internal_map_name(object_name: str, section: str) -> str:
@@ -66,6 +71,15 @@ def btf_type_codec(spec: ObjectSpec, type_id: int, size: int, map_type: int) -> 
     return None
 
 
+def arena_globals(spec: ObjectSpec, maps: Mapping[str, Map]) -> tuple[int, int]:
+    """The ARENA map's fd and where in it the ``__arena`` globals start ((0, 0) if the
+    object has none)."""
+    name = spec.arena_map
+    if name is None or spec.arena is None or not maps[name].created:
+        return 0, 0
+    return maps[name].fd, globals_offset(maps[name].max_entries, spec.arena.size)
+
+
 def declare_maps(spec: ObjectSpec, kconfig_size: int) -> dict[str, Map]:
     """The object's maps as ``Map``s not yet created: user maps (typed from BTF), global
     data sections, ``.kconfig`` (``kconfig_size`` bytes, 0 if none) and struct_ops maps."""
@@ -85,6 +99,7 @@ def declare_maps(spec: ObjectSpec, kconfig_size: int) -> dict[str, Map]:
             value_type=btf_type_codec(
                 spec, map_spec.value_type_id, map_spec.value_size, map_spec.map_type
             ),
+            map_extra=map_spec.map_extra,
         )
     sections = {name: max(section.size, 1) for name, section in spec.datasecs.items()}
     if kconfig_size:
@@ -119,6 +134,21 @@ def _settle_size(map_obj: Map) -> None:
         map_obj.max_entries = ringbuf_size(map_obj.max_entries)
 
 
+def _log_created(what: str, map_obj: Map) -> None:
+    if not logger.isEnabledFor(logging.DEBUG):
+        return
+    logger.debug(
+        "%s: created %s map (key %d, value %d bytes, max_entries %d, flags %#x), fd %d",
+        what,
+        MapType(map_obj.type).name,
+        map_obj.key_size,
+        map_obj.value_size,
+        map_obj.max_entries,
+        map_obj.flags,
+        map_obj.fd,
+    )
+
+
 class MapCreator:
     """Creates one object's maps during one ``load()`` and remembers what it did: which
     pinned maps it reused and which pins it made (a failed load removes those)."""
@@ -147,13 +177,40 @@ class MapCreator:
         links: list[Link],
     ) -> None:
         """User maps, then struct_ops maps, then global-data maps (with their images)."""
+        self._check_arena_room()
         for name, spec in self.spec.maps.items():
             self._create_user_map(name, spec)
+        self._map_arena(images.get(ARENA_SECTION))
         for name, ops_plan in plans.items():
             self._create_struct_ops_map(name, ops_plan, programs, links)
         mmapable = features.has_mmapable_maps()
         for section, image in images.items():
-            self._create_data_map(section, image, mmapable)
+            if section != ARENA_SECTION:
+                self._create_data_map(section, image, mmapable)
+
+    def _check_arena_room(self) -> None:
+        name = self.spec.arena_map
+        if name is None or self.spec.arena is None:
+            return
+        size = arena_size(self.maps[name].max_entries)
+        if globals_offset(self.maps[name].max_entries, self.spec.arena.size) < 0:
+            raise ObjectError(
+                f"{self.name}: map {name!r}: {size} bytes of arena cannot hold the "
+                f"{self.spec.arena.size} bytes of __arena globals ({ARENA_SECTION})",
+                errno.E2BIG,
+            )
+
+    def _map_arena(self, image: bytearray | None) -> None:
+        """Map the arena now: programs that use it load only once its address is fixed.
+        A new arena gets the ``__arena`` globals' initial image at its end (libbpf 1.7)."""
+        name = self.spec.arena_map
+        if name is None:
+            return
+        map_obj = self.maps[name]
+        arena = map_obj.arena()
+        if image is not None and any(image) and name not in self.reused:
+            offset = globals_offset(map_obj.max_entries, len(image))
+            arena.memory[offset : offset + len(image)] = image
 
     def _create_user_map(self, name: str, spec: MapSpec) -> None:
         map_obj = self.maps[name]
@@ -165,6 +222,7 @@ class MapCreator:
             if reused is not None:
                 map_obj.adopt(reused, pin_path=path)
                 self.reused.add(name)
+                logger.info("%s: reused pinned map at %r", what, path)
                 return
         inner: Map | None = None
         if spec.inner is not None:
@@ -195,7 +253,7 @@ class MapCreator:
             map_obj.create_in_kernel(
                 inner_map_fd=inner.fd if inner is not None else 0,
                 numa_node=spec.numa_node or None,
-                map_extra=spec.map_extra,
+                map_extra=map_obj.map_extra,
                 btf=btf,
                 btf_fallback=True,
                 what=what,
@@ -203,11 +261,13 @@ class MapCreator:
         finally:
             if inner is not None:
                 inner.close()
+        _log_created(what, map_obj)
         if spec.pinning == PIN_BY_NAME:
             if not self.pinned and not os.path.isdir(self.pin_root_path):
                 self.made_pin_root = True  # Map.pin makes it, as libbpf does
             map_obj.pin(path)
             self.pinned.append(path)
+            logger.info("%s: pinned at %r", what, path)
 
     def _reuse_pinned(self, map_obj: Map, path: str) -> OwnedFd | None:
         if not os.path.exists(path):
@@ -258,11 +318,13 @@ class MapCreator:
                 f"{self.name}: {ops_plan.what} needs the object's BTF in the "
                 f"kernel, which was not loaded: {self.btf_error}"
             )
+        what = f"{self.name}: {ops_plan.what}"
         map_obj.create_in_kernel(
             btf=MapBtf(self.btf_fd.fd, 0, 0),
             btf_vmlinux_value_type_id=ops_plan.kernel.wrapper.id,
-            what=f"{self.name}: {ops_plan.what}",
+            what=what,
         )
+        _log_created(what, map_obj)
         map_obj.struct_ops = StructOpsState(ops_plan, programs, links)
 
     def _create_data_map(self, section: str, image: bytearray, mmapable: bool) -> None:
@@ -274,11 +336,9 @@ class MapCreator:
         btf_id = 0
         if self.spec.btf is not None:
             btf_id = self.spec.btf.find_id(section, Kind.DATASEC) or 0
-        map_obj.create_in_kernel(
-            btf=self._btf(0, btf_id),
-            btf_fallback=True,
-            what=f"{self.name}: map {map_obj.name!r} ({section})",
-        )
+        what = f"{self.name}: map {map_obj.name!r} ({section})"
+        map_obj.create_in_kernel(btf=self._btf(0, btf_id), btf_fallback=True, what=what)
+        _log_created(what, map_obj)
         data = bytes(image).ljust(map_obj.value_size, b"\0")
         if any(data):
             map_obj.update(0, data)

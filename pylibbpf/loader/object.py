@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import logging
+import os
 import struct
 from collections.abc import Collection, Sequence
 from typing import Any
@@ -22,6 +24,7 @@ from typing import Any
 from ..errors import BpfError, ObjectError
 from ..links.auto import attach_from_section
 from ..links.base import Link
+from ..logs import get_logger
 from ..maps import Map
 from ..names import NamedDict
 from ..program import Program
@@ -30,14 +33,17 @@ from ..spec import struct_ops as struct_ops_plan
 from ..spec.objspec import ObjectSpec
 from ..spec.source import ObjectSource, read_object
 from ..spec.struct_ops import StructOpsPlan
-from ..syscall import features, kernel_btf
+from ..syscall import bpf, features, kernel_btf
 from ..syscall.fd import Closing, OwnedFd
+from ..syscall.token import object_token
 from ..uapi import ProgType
 from .btf import upload_object_btf
 from .externs import KsymResolver, fill_kconfig_image, kconfig_layout
 from .maps import MapCreator, declare_maps
 from .programs import ProgramLoader, declare_programs
 from .variables import SectionMemory, Variable, collect_variables
+
+logger = get_logger(__name__)
 
 
 class BpfObject(Closing):
@@ -62,12 +68,15 @@ class BpfObject(Closing):
         btf_custom_path: str | None = None,
         kconfig: dict[str, str] | None = None,
         pin_root_path: str = "/sys/fs/bpf",
+        token_path: str | None = None,
     ) -> None:
         self.spec = spec
         self.name = spec.name
         self.btf_custom_path = btf_custom_path
         self.kconfig = kconfig
         self.pin_root_path = pin_root_path
+        self.token_path = token_path
+        self._token: OwnedFd | None = None
         self.links: list[Link] = []
         self._kconfig_layout, kconfig_size = kconfig_layout(spec)
         self.programs = NamedDict[Program]("program", self.name, declare_programs(spec, self))
@@ -75,6 +84,9 @@ class BpfObject(Closing):
         self._memory = SectionMemory(self.name, self.maps)
         for section in spec.datasecs.values():
             self._memory.images[section.name] = bytearray(section.data)
+        if spec.arena is not None:  # __arena globals: their image, then the arena's end
+            self._memory.images[spec.arena.name] = bytearray(spec.arena.data)
+            self._memory.arena_map = spec.arena_map
         if kconfig_size:
             self._memory.images[".kconfig"] = bytearray(kconfig_size)
         # The struct_ops variables' bytes, editable until load (``struct_ops_value``).
@@ -98,16 +110,32 @@ class BpfObject(Closing):
         btf_custom_path: str | None = None,
         kconfig: dict[str, str] | None = None,
         pin_root_path: str = "/sys/fs/bpf",
+        token_path: str | None = None,
     ) -> BpfObject:
         """Parse an object (a path or its bytes; a list of them is linked into one first,
         as ``bpftool gen object`` would). Needs no privileges and touches no kernel: no
-        syscalls, nothing read from /proc or /sys."""
-        return cls(
+        syscalls, nothing read from /proc or /sys.
+
+        ``token_path``: the delegating bpffs whose BPF token ``load()`` uses (libbpf's
+        ``bpf_token_path``; "" disables tokens). Unset, ``LIBBPF_BPF_TOKEN_PATH`` decides,
+        and failing that any delegating bpffs among this process's mounts
+        (``syscall.token``)."""
+        obj = cls(
             read_object(source, name),
             btf_custom_path=btf_custom_path,
             kconfig=kconfig,
             pin_root_path=pin_root_path,
+            token_path=token_path,
         )
+        if logger.isEnabledFor(logging.INFO):
+            logger.info(
+                "object %r opened from %s: programs %s, maps %s",
+                obj.name,
+                _describe_source(source),
+                ", ".join(obj.programs) or "none",
+                ", ".join(obj.maps) or "none",
+            )
+        return obj
 
     @property
     def loaded(self) -> bool:
@@ -118,6 +146,12 @@ class BpfObject(Closing):
     def closed(self) -> bool:
         """Whether ``close()`` ran (after which variables, maps and programs are gone)."""
         return self._memory.closed
+
+    @property
+    def token_fd(self) -> int | None:
+        """The BPF token this object loaded with (None: none), as
+        ``bpf_object__token_fd``."""
+        return self._token.fd if self._token is not None else None
 
     @property
     def kconfig_layout(self) -> dict[str, tuple[int, int]]:
@@ -169,6 +203,11 @@ class BpfObject(Closing):
                 f"{self.name}: object is {self.spec.byteorder}-endian, this host is not "
                 "(compile with -target bpfel/bpfeb to match)"
             )
+        self._token = object_token(self.token_path, f"object {self.name!r}")
+        with bpf.using_token(self._token.fd if self._token is not None else 0):
+            self._load()
+
+    def _load(self) -> None:
         features.ensure_memlock()
         creator = MapCreator(self.spec, self.maps, self.pin_root_path)
         try:
@@ -191,6 +230,14 @@ class BpfObject(Closing):
             creator.fill_values(self.programs)
             self._memory.loaded = True
             self._memory.map_sections()
+            if logger.isEnabledFor(logging.INFO):
+                logger.info(
+                    "object %r loaded: %d programs, %d maps (reused pinned: %s)",
+                    self.name,
+                    sum(program.loaded for program in self.programs.values()),
+                    sum(map_obj.created for map_obj in self.maps.values()),
+                    ", ".join(sorted(creator.reused)) or "none",
+                )
         except BaseException:
             # Undo what this load did: its pins (not the ones it reused), then every map,
             # program, BTF and module fd it made (close() releases those).
@@ -229,7 +276,8 @@ class BpfObject(Closing):
     # ----------------------------------------------------------------- lifetime
 
     def attach(self) -> list[Link]:
-        """Attach every loaded program whose section says where; others are skipped."""
+        """Attach every loaded program whose section says where, and register every
+        struct_ops map whose ``autoattach`` is on; others are skipped."""
         return list(self.attach_named().values())
 
     def attach_named(self, skip: Collection[str] = ()) -> dict[str, Link]:
@@ -247,7 +295,7 @@ class BpfObject(Closing):
                     if link is not None:
                         attached[name] = link
             for name in self._struct_ops_plans:
-                if name not in skip:
+                if name not in skip and self.maps[name].autoattach:
                     attached[name] = self.maps[name].attach_struct_ops()  # joins self.links
         except BaseException:
             for link in attached.values():  # all or nothing: detach what this call made
@@ -271,6 +319,9 @@ class BpfObject(Closing):
         if self._btf_fd is not None:
             self._btf_fd.close()
             self._btf_fd = None
+        if self._token is not None:
+            self._token.close()
+            self._token = None
         self._ksyms.close()
         self._memory.loaded = False
         self._memory.closed = True  # reading its variables now says so
@@ -281,6 +332,17 @@ class BpfObject(Closing):
             f"<BpfObject {self.name!r} {state}: programs {list(self.programs)}, "
             f"maps {list(self.maps)}>"
         )
+
+
+def _describe_source(source: ObjectSource | Sequence[ObjectSource]) -> str:
+    """Where an object came from, for the log: its path, its size, or what was linked."""
+    if isinstance(source, list | tuple):
+        return "linking " + ", ".join(_describe_source(part) for part in source)
+    if isinstance(source, bytes | bytearray | memoryview):
+        return f"{len(source)} bytes"
+    if isinstance(source, str | os.PathLike):
+        return repr(os.fspath(source))
+    return repr(source)
 
 
 def _kernel_btfs() -> Any:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import os
 import re
 import struct
@@ -14,7 +15,8 @@ from collections.abc import Mapping
 
 from ..btf import Btf, Kind
 from ..btf.ext import LineInfo
-from ..errors import BpfError, LoadError, ObjectError
+from ..errors import BpfError, LoadError, NotSupportedError, ObjectError
+from ..logs import get_logger
 from ..maps import Map
 from ..program import LoadOptions, Program, ProgramOwner
 from ..spec import core
@@ -22,10 +24,13 @@ from ..spec.objspec import ExternSpec, ObjectSpec, ProgramSpec
 from ..spec.sections import ATTACH_BTF, FRAGS, SLEEPABLE
 from ..spec.source import read_object
 from ..spec.subprog import ExternValue, LinkedProgram, link_program
-from ..syscall import kernel_btf
+from ..syscall import features, kernel_btf
 from ..syscall.fd import OwnedFd
-from ..uapi import ProgFlags, ProgType
+from ..uapi import AttachType, ProgFlags, ProgType
 from .externs import KsymResolver, kconfig_layout
+from .maps import arena_globals
+
+logger = get_logger(__name__)
 
 _ATTACH_BTF_PREFIX = {
     "tp_btf": "btf_trace_",
@@ -75,10 +80,12 @@ class _Resolver:
         maps: Mapping[str, Map],
         ksyms: KsymResolver,
         kconfig_layout: Mapping[str, tuple[int, int]],
+        arena: tuple[int, int] = (0, 0),
     ) -> None:
         self._maps = maps
         self._ksyms = ksyms
         self._kconfig_layout = kconfig_layout
+        self._arena = arena
         self._externs: dict[str, ExternValue] = {}
 
     def map_fd(self, name: str) -> int:
@@ -86,6 +93,9 @@ class _Resolver:
 
     def data_map_fd(self, section: str) -> int:
         return self._maps[section].fd
+
+    def arena(self) -> tuple[int, int]:
+        return self._arena
 
     def extern(self, spec: ExternSpec) -> ExternValue:
         cached = self._externs.get(spec.name)
@@ -109,6 +119,9 @@ class _PlaceholderResolver:
 
     def data_map_fd(self, section: str) -> int:
         return 0
+
+    def arena(self) -> tuple[int, int]:
+        return 0, 0
 
     def extern(self, spec: ExternSpec) -> ExternValue:
         if spec.section == ".kconfig":
@@ -161,7 +174,7 @@ class ProgramLoader:
         btf_error: str,
     ) -> None:
         """Link, relocate and load every program with ``autoload``."""
-        resolver = _Resolver(maps, ksyms, kconfig_layout)
+        resolver = _Resolver(maps, ksyms, kconfig_layout, arena_globals(self.spec, maps))
         rodata = maps.get(".rodata")
         for name, program in self.programs.items():
             if not program.autoload:
@@ -174,6 +187,7 @@ class ProgramLoader:
                     errno.EINVAL,
                     program=name,
                 )
+            _check_session_support(self.name, name, spec.section, program.options)
             linked = link_program(self.spec, spec, resolver)
             if linked.core_relos:
                 self.core_results[name] = core.relocate(
@@ -182,6 +196,7 @@ class ProgramLoader:
                     self._core_resolver(),
                     f"{self.name}: program {name!r}",
                 )
+                _log_core(f"{self.name}: program {name!r}", self.core_results[name])
             self.linked[name] = linked
             program.insns = linked.code()
             options = program.options
@@ -284,6 +299,51 @@ class ProgramLoader:
         if btf_error:
             message += f"\n(the object's BTF was not loaded: {btf_error})"
         return LoadError(message, error.errno, program=name, log=error.log)
+
+
+def _log_core(where: str, results: list[core.CoreResult]) -> None:
+    """At DEBUG: how many CO-RE relocations were applied, then each one."""
+    if not logger.isEnabledFor(logging.DEBUG):
+        return
+    poisoned = sum(result.poisoned for result in results)
+    logger.debug(
+        "%s: %d CO-RE relocations applied%s",
+        where,
+        len(results),
+        f" ({poisoned} poisoned)" if poisoned else "",
+    )
+    for result in results:
+        logger.debug(
+            "%s: CO-RE insn %d: %s of %s: %d -> %s",
+            where,
+            result.insn,
+            result.kind.name,
+            result.access,
+            result.local_value,
+            f"poisoned ({result.reason})" if result.poisoned else result.target_value,
+        )
+
+
+# Attach types whose programs only load where the kernel has them (their kfuncs, e.g.
+# bpf_session_cookie, are missing before): the probe and the version that added each.
+_NEEDS_KERNEL = {
+    AttachType.TRACE_KPROBE_SESSION: (features.has_kprobe_session, "6.10"),
+    AttachType.TRACE_UPROBE_SESSION: (features.has_uprobe_session, "6.13"),
+}
+
+
+def _check_session_support(obj: str, name: str, section: str, options: LoadOptions) -> None:
+    """Refuse before the verifier does, with the kernel version instead of a kfunc error."""
+    attach_type = options.expected_attach_type
+    if attach_type is None or attach_type not in _NEEDS_KERNEL:
+        return
+    probe, since = _NEEDS_KERNEL[AttachType(attach_type)]
+    if not probe():
+        raise NotSupportedError(
+            f"{obj}: program {name!r} (section {section!r}): this kernel has no "
+            f"{AttachType(attach_type).name} programs (Linux {since}+)",
+            errno.EOPNOTSUPP,
+        )
 
 
 def inspect_core(

@@ -15,11 +15,12 @@ import errno
 import mmap
 from typing import Any
 
+from ..arena import globals_offset
 from ..btf import Btf, Kind
 from ..errors import BpfError, ObjectError
 from ..maps import Map
 from ..spec.codec import CtypesCodec, IntCodec
-from ..spec.objspec import ObjectSpec, readonly_section
+from ..spec.objspec import ARENA_SECTION, ObjectSpec, readonly_section
 from ..uapi import MapFlags
 
 
@@ -29,8 +30,9 @@ class SectionMemory:
     def __init__(self, object_name: str, maps: dict[str, Map]) -> None:
         self.object_name = object_name
         self.images: dict[str, bytearray] = {}
-        self.mmaps: dict[str, mmap.mmap] = {}
+        self.mmaps: dict[str, mmap.mmap | memoryview] = {}
         self._maps = maps  # the object's own dict: no reference back to the object
+        self.arena_map: str | None = None  # whose memory ARENA_SECTION is after load
         self.loaded = False
         self.closed = False
 
@@ -59,6 +61,11 @@ class SectionMemory:
     def map_sections(self) -> None:
         """Map every global-data section into memory (after its map is created)."""
         for section in self.images:
+            if section == ARENA_SECTION and self.arena_map is not None:
+                arena = self._maps[self.arena_map]
+                start = globals_offset(arena.max_entries, len(self.images[section]))
+                self.mmaps[section] = arena.mmap()[start : start + len(self.images[section])]
+                continue
             map_obj = self._maps[section]
             if map_obj.flags & MapFlags.MMAPABLE:
                 prot = mmap.PROT_READ | (0 if readonly_section(section) else mmap.PROT_WRITE)
@@ -72,7 +79,10 @@ class SectionMemory:
         for memory in self.mmaps.values():
             # A ctypes view (a skeleton's) still exported: the mapping goes with the last one.
             with contextlib.suppress(BufferError):
-                memory.close()
+                if isinstance(memory, memoryview):
+                    memory.release()  # a window on an arena: the Arena owns the pages
+                else:
+                    memory.close()
         self.mmaps.clear()
 
 
@@ -100,6 +110,8 @@ def variable_codec(btf: Btf | None, type_id: int, name: str) -> Any:
     if btf is None:
         return None
     t = btf.resolve(type_id)
+    if t.kind == Kind.PTR:  # an address: into an arena, to follow with Arena.view()
+        return IntCodec(8, name)
     if t.kind in (Kind.INT, Kind.ENUM, Kind.ENUM64) and t.size in (1, 2, 4, 8):
         if t.kind == Kind.INT and t.encoding & 4 and t.size == 1:
             return IntCodec(1, name)
@@ -199,8 +211,12 @@ def collect_variables(
     if btf is None:
         return variables
     sizes = {name: section.size for name, section in spec.datasecs.items()}
+    sections = [*spec.datasecs, ".kconfig"]
+    if spec.arena is not None:
+        sizes[ARENA_SECTION] = spec.arena.size
+        sections.append(ARENA_SECTION)
     symbols = spec.object_symbols
-    for section in [*spec.datasecs, ".kconfig"]:
+    for section in sections:
         for datasec in btf.find_all(section, Kind.DATASEC):
             for entry in datasec.vars:
                 var = btf[entry.type]

@@ -7,6 +7,7 @@ that depends on the kernel it will be loaded into. It is the same on every machi
 
 from __future__ import annotations
 
+import errno
 import struct
 from io import BytesIO
 from typing import Any
@@ -17,9 +18,11 @@ from elftools.elf.elffile import ELFFile
 from ..btf import Btf, Kind
 from ..btf.ext import BtfExt
 from ..errors import ObjectError
+from ..uapi import MapType
 from .insn import INSN_SIZE
 from .mapdefs import read_maps
 from .objspec import (
+    ARENA_SECTION,
     DataSectionSpec,
     ExternSpec,
     MapSpec,
@@ -197,6 +200,7 @@ def parse_object(data: bytes, name: str = "object") -> ObjectSpec:
     relocations: dict[int, list[tuple[int, int, int]]] = {}  # target -> (offset, sym, type)
     datasecs: dict[str, DataSectionSpec] = {}
     struct_ops_sections: dict[int, bytes] = {}
+    arena: DataSectionSpec | None = None
     maps_index = -1
     rel_sections: list[Any] = []
 
@@ -234,6 +238,8 @@ def parse_object(data: bytes, name: str = "object") -> ObjectSpec:
                 exec_sections[index] = code
         elif sec_name.lstrip("?").startswith(".struct_ops"):
             struct_ops_sections[index] = parser.section_data(section)
+        elif sec_name == ARENA_SECTION and sec_type == "SHT_PROGBITS" and section["sh_size"]:
+            arena = DataSectionSpec(sec_name, index, parser.section_data(section), False)
         elif sec_name.startswith(DATA_PREFIXES) and sec_type in ("SHT_PROGBITS", "SHT_NOBITS"):
             datasecs[sec_name] = DataSectionSpec(
                 sec_name, index, parser.section_data(section), readonly_section(sec_name)
@@ -270,6 +276,9 @@ def parse_object(data: bytes, name: str = "object") -> ObjectSpec:
             raise ObjectError(f"{name}: has a .maps section but no BTF (compile with clang -g)")
         maps = read_maps(name, btf, symbols, maps_index, relocations.get(maps_index, []))
 
+    _check_arena(name, maps, arena)
+    if arena is not None and btf is not None:
+        arena.btf_id = btf.find_id(ARENA_SECTION, Kind.DATASEC) or 0
     externs = _externs(name, btf, symbols)
     struct_ops = _struct_ops(name, btf, symbols, sections, struct_ops_sections, relocations)
     return ObjectSpec(
@@ -295,7 +304,24 @@ def parse_object(data: bytes, name: str = "object") -> ObjectSpec:
         hidden_symbols=frozenset(
             sym.name for sym in symbols if sym.hidden and sym.bind != "STB_LOCAL" and sym.name
         ),
+        arena=arena,
     )
+
+
+def _check_arena(name: str, maps: dict[str, MapSpec], arena: DataSectionSpec | None) -> None:
+    """libbpf's rules: one ARENA map at most, and __arena globals need it."""
+    arenas = [m.name for m in maps.values() if m.map_type == MapType.ARENA]
+    if len(arenas) > 1:
+        raise ObjectError(
+            f"{name}: map {arenas[1]!r}: only one ARENA map is supported "
+            f"(map {arenas[0]!r} is one too)"
+        )
+    if arena is not None and not arenas:
+        raise ObjectError(
+            f"{name}: section {ARENA_SECTION!r} holds __arena globals, but the object declares "
+            'no ARENA map in SEC(".maps") for them',
+            errno.ENOENT,
+        )
 
 
 def _programs(

@@ -6,6 +6,7 @@ relocation code, which decodes an ELF section into ``Insn`` values and patches t
 
 from __future__ import annotations
 
+import hashlib
 import struct
 import sys
 from collections.abc import Iterable, Iterator
@@ -259,3 +260,22 @@ def exit_() -> Insn:
 def return_imm(value: int) -> list[Insn]:
     """``r0 = value; exit`` — the smallest valid program."""
     return [mov64_imm(R0, value), exit_()]
+
+
+def program_digest(code: bytes) -> bytes:
+    """The SHA-256 the kernel computes over a program at load (Linux 6.18; its tag is the
+    first 8 bytes): the instructions with every map reference (``ld_imm64`` of a map fd
+    or value, both immediates) zeroed, so it does not depend on fd numbers. An exclusive
+    map names the one program allowed to use it by this digest."""
+    insns = decode(code)
+    index = 0
+    while index < len(insns):
+        insn = insns[index]
+        if insn.is_ld_imm64() and index + 1 < len(insns):
+            if insn.src in (PSEUDO_MAP_FD, PSEUDO_MAP_VALUE):
+                insns[index] = insn.with_(imm=0)
+                insns[index + 1] = insns[index + 1].with_(imm=0)
+            index += 2
+            continue
+        index += 1
+    return hashlib.sha256(b"".join(insn.encode() for insn in insns)).digest()

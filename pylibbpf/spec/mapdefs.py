@@ -58,7 +58,6 @@ _MAP_INT_FIELDS = (
     "pinning",
     "key_size",
     "value_size",
-    "map_extra",
 )
 
 
@@ -73,6 +72,19 @@ def _uint_field(btf: Btf, type_id: int, what: str) -> int:
     return array.nelems
 
 
+def _ulong_field(btf: Btf, type_id: int, what: str) -> int:
+    """``__ulong(x, N)`` (libbpf 1.4) is a one-value enum naming N, so 64-bit values fit;
+    ``__uint`` works too, as in libbpf."""
+    t = btf.resolve(type_id)
+    if t.kind == Kind.PTR:
+        return _uint_field(btf, type_id, what)
+    if t.kind not in (Kind.ENUM, Kind.ENUM64):
+        raise ObjectError(f"{what}: expected __ulong(...) (an enum) or __uint(...)")
+    if len(t.values) != 1:
+        raise ObjectError(f"{what}: __ulong(...) must be an enum of one value, not {len(t.values)}")
+    return t.values[0].value & 0xFFFF_FFFF_FFFF_FFFF
+
+
 def map_from_btf(obj: str, btf: Btf, map_name: str, type_id: int) -> MapSpec:
     what = f"{obj}: map {map_name!r}"
     definition = btf.resolve(type_id)
@@ -81,7 +93,9 @@ def map_from_btf(obj: str, btf: Btf, map_name: str, type_id: int) -> MapSpec:
     spec = MapSpec(map_name, MapType.UNSPEC)
     for member in definition.members:
         field_what = f"{what} field {member.name!r}"
-        if member.name in _MAP_INT_FIELDS:
+        if member.name == "map_extra":
+            spec.map_extra = _ulong_field(btf, member.type, field_what)
+        elif member.name in _MAP_INT_FIELDS:
             value = _uint_field(btf, member.type, field_what)
             attr = {"type": "map_type", "map_flags": "flags"}.get(member.name, member.name)
             setattr(spec, attr, value)

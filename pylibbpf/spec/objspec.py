@@ -10,11 +10,13 @@ from dataclasses import dataclass, field
 
 from ..btf import Btf
 from ..btf.ext import BtfExt
+from ..uapi import MapType
 from .insn import INSN_SIZE
 from .sections import SectionDef
 
 PIN_NONE = 0
 PIN_BY_NAME = 1
+ARENA_SECTION = ".addr_space.1"  # clang's section for __arena globals (address space 1)
 
 
 def readonly_section(section: str) -> bool:
@@ -157,6 +159,13 @@ class ObjectSpec:
     struct_ops: dict[str, StructOpsSpec] = field(default_factory=dict)
     # Global functions and variables with hidden visibility: static as far as BTF goes.
     hidden_symbols: frozenset[str] = frozenset()
+    # The __arena globals' initial image (.addr_space.1), placed in the arena map at load.
+    arena: DataSectionSpec | None = None
+
+    @property
+    def arena_map(self) -> str | None:
+        """The name of the object's ARENA map (at most one), if it has one."""
+        return next((m.name for m in self.maps.values() if m.map_type == MapType.ARENA), None)
 
     def subprogram_at(self, section_index: int, insn: int) -> ProgramSpec | None:
         """The function starting at instruction ``insn`` of a code section, if any."""

@@ -25,7 +25,7 @@ from .insn import (
     Insn,
     decode,
 )
-from .objspec import ExternSpec, ObjectSpec, ProgramSpec, Relocation
+from .objspec import ARENA_SECTION, ExternSpec, ObjectSpec, ProgramSpec, Relocation
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,10 @@ class Resolver(Protocol):
     def map_fd(self, name: str) -> int: ...
 
     def data_map_fd(self, section: str) -> int: ...
+
+    def arena(self) -> tuple[int, int]:
+        """The ARENA map's fd and where in it the ``__arena`` globals start."""
+        ...
 
     def extern(self, spec: ExternSpec) -> ExternValue: ...
 
@@ -168,6 +172,14 @@ class _Linker:
             insns[position] = insn.with_(src=PSEUDO_MAP_VALUE, imm=fd)
             insns[position + 1] = second.with_(imm=offset)
             self.linked.map_refs.add(section)
+        elif section == ARENA_SECTION and self.spec.arena is not None:
+            # An __arena global: a value address in the arena map, past libbpf 1.7's offset.
+            fd, base = self.resolver.arena()
+            insns[position] = insn.with_(src=PSEUDO_MAP_VALUE, imm=fd)
+            insns[position + 1] = second.with_(
+                imm=_s32((base + insn.imm + symbol.value) & 0xFFFFFFFF)
+            )
+            self.linked.map_refs.add(ARENA_SECTION)
         elif symbol.section_index in {p.section_index for p in self.spec.subprograms.values()}:
             # The address of a function: a callback (bpf_loop, timers, for_each...).
             if symbol.type == "STT_FUNC":

@@ -38,6 +38,8 @@ class MapCreateAttr(ctypes.Structure):
         ("map_extra", c_u64),
         ("value_type_btf_obj_fd", c_s32),
         ("map_token_fd", c_s32),
+        ("excl_prog_hash", c_u64),  # 6.18: only the program with this SHA-256 may use it
+        ("excl_prog_hash_size", c_u32),
     ]
 
 
@@ -100,6 +102,9 @@ class ProgLoadAttr(ctypes.Structure):
         ("log_true_size", c_u32),
         ("prog_token_fd", c_s32),
         ("fd_array_cnt", c_u32),
+        ("signature", c_u64),  # 6.18: signed programs, checked against a kernel keyring
+        ("signature_size", c_u32),
+        ("keyring_id", c_s32),
     ]
 
 
@@ -157,6 +162,7 @@ class GetIdAttr(ctypes.Structure):
         ("start_id", c_u32),  # union with prog_id / map_id / btf_id / link_id
         ("next_id", c_u32),
         ("open_flags", c_u32),
+        ("fd_by_id_token_fd", c_s32),
     ]
 
 
@@ -265,6 +271,29 @@ class ProgBindMapAttr(ctypes.Structure):
     _fields_ = [("prog_fd", c_u32), ("map_fd", c_u32), ("flags", c_u32)]
 
 
+class TokenCreateAttr(ctypes.Structure):
+    """The attr of TOKEN_CREATE (6.9): a token from a delegating bpffs's root."""
+
+    _fields_ = [("flags", c_u32), ("bpffs_fd", c_u32)]
+
+
+class ProgStreamReadAttr(ctypes.Structure):
+    """The attr of PROG_STREAM_READ_BY_FD (6.17)."""
+
+    _fields_ = [
+        ("stream_buf", c_u64),
+        ("stream_buf_len", c_u32),
+        ("stream_id", c_u32),
+        ("prog_fd", c_u32),
+    ]
+
+
+class ProgAssocStructOpsAttr(ctypes.Structure):
+    """The attr of PROG_ASSOC_STRUCT_OPS (Linux 6.19)."""
+
+    _fields_ = [("map_fd", c_u32), ("prog_fd", c_u32), ("flags", c_u32)]
+
+
 # Per-kind tails of LINK_CREATE (copied into LinkCreateAttr.tail).
 
 
@@ -278,6 +307,26 @@ class IterLinkOpts(ctypes.Structure):
     """LINK_CREATE's tail for iterators."""
 
     _fields_ = [("iter_info", c_u64), ("iter_info_len", c_u32)]
+
+
+class _IterMapInfo(ctypes.Structure):
+    _fields_ = [("map_fd", c_u32)]
+
+
+class _IterTaskInfo(ctypes.Structure):
+    _fields_ = [("tid", c_u32), ("pid", c_u32), ("pid_fd", c_u32)]
+
+
+class _IterCgroupInfo(ctypes.Structure):
+    _fields_ = [("order", c_u32), ("cgroup_fd", c_u32), ("cgroup_id", c_u64)]
+
+
+class IterLinkInfo(ctypes.Union):
+    """``union bpf_iter_link_info``, what ``IterLinkOpts.iter_info`` points to: the map
+    of a map-element iterator, the task (tid, pid or pidfd) of task iterators, the start
+    cgroup and walk order of cgroup iterators."""
+
+    _fields_ = [("map", _IterMapInfo), ("task", _IterTaskInfo), ("cgroup", _IterCgroupInfo)]
 
 
 class PerfEventLinkOpts(ctypes.Structure):
@@ -304,10 +353,17 @@ class NetfilterLinkOpts(ctypes.Structure):
     _fields_ = [("pf", c_u32), ("hooknum", c_u32), ("priority", c_s32), ("flags", c_u32)]
 
 
-class TcxLinkOpts(ctypes.Structure):
-    """LINK_CREATE's tail for tcx links."""
+class MprogLinkOpts(ctypes.Structure):
+    """LINK_CREATE's tail for the multi-program hooks (tcx, netkit, cgroup since 6.15):
+    where the new link goes relative to another program or link, and the hook revision
+    the caller expects (0: any)."""
 
     _fields_ = [("relative_fd", c_u32), ("_pad", c_u32), ("expected_revision", c_u64)]
+
+
+TcxLinkOpts = MprogLinkOpts
+NetkitLinkOpts = MprogLinkOpts
+CgroupLinkOpts = MprogLinkOpts
 
 
 class UprobeMultiLinkOpts(ctypes.Structure):
@@ -347,6 +403,8 @@ class MapInfo(ctypes.Structure):
         ("btf_value_type_id", c_u32),
         ("btf_vmlinux_id", c_u32),
         ("map_extra", c_u64),
+        ("hash", c_u64),  # 6.18: where the kernel writes the map's SHA-256
+        ("hash_size", c_u32),
     ]
 
 
@@ -405,6 +463,17 @@ class BtfInfo(ctypes.Structure):
         ("name", c_u64),
         ("name_len", c_u32),
         ("kernel_btf", c_u32),
+    ]
+
+
+class TokenInfo(ctypes.Structure):
+    """``struct bpf_token_info``: what a token allows, one bit per enum value."""
+
+    _fields_ = [
+        ("allowed_cmds", c_u64),
+        ("allowed_maps", c_u64),
+        ("allowed_progs", c_u64),
+        ("allowed_attachs", c_u64),
     ]
 
 

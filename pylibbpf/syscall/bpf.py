@@ -17,16 +17,18 @@ a Python handler (tests without a kernel).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno as _errno
 import os
 import platform
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from ..errors import BpfError, error_from_errno
-from ..uapi import OBJ_NAME_LEN, Cmd
+from ..uapi import OBJ_NAME_LEN, Cmd, MapFlags, ProgFlags
 from .attrs import (
     BtfLoadAttr,
     FdAttr,
@@ -39,16 +41,19 @@ from .attrs import (
     MapCreateAttr,
     MapElemAttr,
     ObjAttr,
+    ProgAssocStructOpsAttr,
     ProgAttachAttr,
     ProgBindMapAttr,
     ProgLoadAttr,
     ProgQueryAttr,
+    ProgStreamReadAttr,
     RawTracepointAttr,
     TaskFdQueryAttr,
     TestRunAttr,
+    TokenCreateAttr,
     c_u32,
 )
-from .system import permission_hint
+from .capabilities import hint_for
 
 _NR_BPF = {
     "x86_64": 321,
@@ -71,9 +76,10 @@ _bpf_fast.restype = ctypes.c_long
 KERNEL_ENTRY = _bpf_slow  # the real entry, kept for seam.call_kernel whatever is installed
 
 
-def kernel_error(err: int, cmd: Cmd | None, what: str) -> BpfError:
-    """The ``BpfError`` for a failed command, with a capability hint for EPERM/EACCES."""
-    return error_from_errno(err, cmd, what, permission_hint=permission_hint)
+def kernel_error(err: int, cmd: Cmd | None, what: str, attr: object = None) -> BpfError:
+    """The ``BpfError`` for a failed command, with a capability hint for EPERM/EACCES
+    naming what this command (for ``attr``'s program or map type) needs and lacks."""
+    return error_from_errno(err, cmd, what, permission_hint=lambda: hint_for(cmd, attr))
 
 
 # --------------------------------------------------------------------------- core call
@@ -98,7 +104,7 @@ def bpf(cmd: Cmd, attr: ctypes.Structure, *, what: str = "", size: int | None = 
     """Run one bpf command (GIL released); raise the matching ``BpfError`` on failure."""
     result = int(_bpf_slow(NR_BPF, int(cmd), ctypes.byref(attr), size or _used_size(attr)))
     if result < 0:
-        raise kernel_error(ctypes.get_errno(), cmd, what)
+        raise kernel_error(ctypes.get_errno(), cmd, what, attr)
     return result
 
 
@@ -118,6 +124,33 @@ def _address(buffer: Any) -> int:
 
 def _path_bytes(path: str | os.PathLike[str]) -> bytes:
     return os.fsencode(path) + b"\0"
+
+
+# --------------------------------------------------------------------------- BPF tokens
+
+_TOKEN: ContextVar[int] = ContextVar("pylibbpf_bpf_token", default=0)
+
+
+@contextlib.contextmanager
+def using_token(token_fd: int) -> Iterator[None]:
+    """Within the block, MAP_CREATE, PROG_LOAD and BTF_LOAD (feature probes included)
+    carry this BPF token unless given another; 0 means none. What an object's load uses."""
+    reset = _TOKEN.set(token_fd)
+    try:
+        yield
+    finally:
+        _TOKEN.reset(reset)
+
+
+def active_token() -> int:
+    """The token fd ``using_token`` set for this context (0: none)."""
+    return _TOKEN.get()
+
+
+def token_create(bpffs_fd: int, *, what: str = "") -> int:
+    """TOKEN_CREATE (6.9): a BPF token from the root of a bpffs mounted with delegate_*."""
+    attr = TokenCreateAttr(bpffs_fd=bpffs_fd)
+    return bpf(Cmd.TOKEN_CREATE, attr, what=what or "BPF token", size=ctypes.sizeof(attr))
 
 
 # --------------------------------------------------------------------------- maps
@@ -140,16 +173,20 @@ def map_create(
     btf_vmlinux_value_type_id: int = 0,
     map_extra: int = 0,
     value_type_btf_obj_fd: int = 0,
-    token_fd: int = 0,
+    token_fd: int | None = None,
+    excl_prog_hash: bytes = b"",
     what: str = "",
 ) -> int:
-    """MAP_CREATE: a new map; returns its fd."""
+    """MAP_CREATE: a new map; returns its fd. ``token_fd`` None: the active token, if any;
+    ``excl_prog_hash``: the SHA-256 of the one program allowed to use it (6.18)."""
+    token = active_token() if token_fd is None else token_fd
+    excl = ctypes.create_string_buffer(excl_prog_hash, len(excl_prog_hash) or 1)
     attr = MapCreateAttr(
         map_type=map_type,
         key_size=key_size,
         value_size=value_size,
         max_entries=max_entries,
-        map_flags=flags,
+        map_flags=flags | (MapFlags.TOKEN_FD if token else 0),
         inner_map_fd=inner_map_fd,
         numa_node=numa_node,
         map_name=name.encode()[: OBJ_NAME_LEN - 1],
@@ -160,7 +197,9 @@ def map_create(
         btf_vmlinux_value_type_id=btf_vmlinux_value_type_id,
         map_extra=map_extra,
         value_type_btf_obj_fd=value_type_btf_obj_fd,
-        map_token_fd=token_fd,
+        map_token_fd=token,
+        excl_prog_hash=ctypes.addressof(excl) if excl_prog_hash else 0,
+        excl_prog_hash_size=len(excl_prog_hash),
     )
     return bpf(Cmd.MAP_CREATE, attr, what=what or f"map {name!r}")
 
@@ -256,8 +295,23 @@ def map_batch(
 
 
 def prog_load(attr: ProgLoadAttr, *, what: str = "") -> int:
-    """PROG_LOAD with a caller-built attr (the caller reads ``log_true_size`` back)."""
+    """PROG_LOAD with a caller-built attr (the caller reads ``log_true_size`` back); the
+    active token goes in unless the attr names one."""
+    if not attr.prog_token_fd and active_token():
+        attr.prog_token_fd = active_token()
+        attr.prog_flags |= ProgFlags.TOKEN_FD
     return bpf(Cmd.PROG_LOAD, attr, what=what)
+
+
+def prog_stream_read(prog_fd: int, stream_id: int, size: int = 4096, *, what: str = "") -> bytes:
+    """PROG_STREAM_READ_BY_FD (6.17): up to ``size`` bytes of a program's stream (b"" if
+    none is waiting); what is read is consumed."""
+    buf = ctypes.create_string_buffer(size)
+    attr = ProgStreamReadAttr(
+        stream_buf=ctypes.addressof(buf), stream_buf_len=size, stream_id=stream_id, prog_fd=prog_fd
+    )
+    count = bpf(Cmd.PROG_STREAM_READ_BY_FD, attr, what=what, size=ctypes.sizeof(attr))
+    return buf.raw[:count]
 
 
 @dataclass(frozen=True)
@@ -316,6 +370,12 @@ def prog_bind_map(prog_fd: int, map_fd: int, *, what: str = "") -> None:
     bpf(Cmd.PROG_BIND_MAP, ProgBindMapAttr(prog_fd=prog_fd, map_fd=map_fd), what=what)
 
 
+def prog_assoc_struct_ops(prog_fd: int, map_fd: int, *, what: str = "") -> None:
+    """PROG_ASSOC_STRUCT_OPS (6.19): tie a program to a struct_ops map it may call into."""
+    attr = ProgAssocStructOpsAttr(map_fd=map_fd, prog_fd=prog_fd)
+    bpf(Cmd.PROG_ASSOC_STRUCT_OPS, attr, what=what)
+
+
 # --------------------------------------------------------------------------- pinning
 
 
@@ -372,26 +432,37 @@ def prog_detach(
 
 @dataclass(frozen=True)
 class ProgQueryResult:
-    """The programs PROG_QUERY found at a hook."""
+    """The programs PROG_QUERY found at a hook, in the order they run; ``link_ids`` holds
+    the link behind each (0 where a program was attached without one) and ``revision``
+    the hook's revision (multi-program hooks: tcx, netkit, cgroup since 6.15)."""
 
     attach_flags: int
     prog_ids: list[int]
     revision: int
+    link_ids: list[int] = field(default_factory=list)
 
 
 def prog_query(
-    target_fd: int, attach_type: int, *, query_flags: int = 0, what: str = ""
+    target_fd: int,
+    attach_type: int,
+    *,
+    query_flags: int = 0,
+    link_ids: bool = False,
+    what: str = "",
 ) -> ProgQueryResult:
-    """Programs attached at a hook; retries with a bigger array if more are attached."""
+    """Programs attached at a hook; retries with a bigger array if more are attached.
+    ``link_ids`` also asks for the links (6.6+: older kernels refuse the field with E2BIG)."""
     capacity = 64
     while True:
         ids = (c_u32 * capacity)()
+        links = (c_u32 * capacity)()
         attr = ProgQueryAttr(
             target_fd=target_fd,
             attach_type=attach_type,
             query_flags=query_flags,
             prog_ids=ctypes.addressof(ids),
             prog_cnt=capacity,
+            link_ids=ctypes.addressof(links) if link_ids else 0,
         )
         try:
             bpf(Cmd.PROG_QUERY, attr, what=what, size=ctypes.sizeof(attr))
@@ -400,7 +471,9 @@ def prog_query(
                 capacity = attr.prog_cnt
                 continue
             raise
-        return ProgQueryResult(attr.attach_flags, list(ids[: attr.prog_cnt]), attr.revision)
+        count = attr.prog_cnt
+        linked = list(links[:count]) if link_ids else []
+        return ProgQueryResult(attr.attach_flags, list(ids[:count]), attr.revision, linked)
 
 
 def raw_tracepoint_open(name: str | None, prog_fd: int, *, cookie: int = 0, what: str = "") -> int:
@@ -482,7 +555,11 @@ def task_fd_query(pid: int, fd: int, *, what: str = "") -> TaskFdQueryResult:
 
 
 def btf_load(attr: BtfLoadAttr, *, what: str = "") -> int:
-    """BTF_LOAD with a caller-built attr; returns the BTF's fd."""
+    """BTF_LOAD with a caller-built attr; returns the BTF's fd (with the active token
+    unless the attr names one)."""
+    if not attr.btf_token_fd and active_token():
+        attr.btf_token_fd = active_token()
+        attr.btf_flags |= MapFlags.TOKEN_FD  # BPF_F_TOKEN_FD: one bit for every command
     return bpf(Cmd.BTF_LOAD, attr, what=what or "BTF")
 
 

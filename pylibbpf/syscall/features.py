@@ -3,6 +3,10 @@
 A probe answers "does *this* kernel support X" by trying X, never from the version number
 (distributions backport features). Probes talk to ``syscall`` directly so that nothing
 here depends on the higher layers that use the answers.
+
+Inside ``bpf.using_token`` the probes carry the BPF token, as libbpf's do for an object
+opened with one: in a user namespace the token is what makes a probe's map or program
+loadable at all. Answers are cached per token (and once without one).
 """
 
 from __future__ import annotations
@@ -11,13 +15,15 @@ import contextlib
 import ctypes
 import errno
 import functools
+import os
 import resource
 import struct
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Generic, ParamSpec, TypeVar
 
 from ..btf.encode import KernelBtfSupport, encode
 from ..btf.types import EnumValue, Kind, Param, Type, VarSecinfo
-from ..errors import BpfError, BpfPermissionError
+from ..errors import BpfError, BpfPermissionError, NotSupportedError
 from ..spec.helpers import helper_id
 from ..spec.insn import assemble, call, mov64_imm, return_imm
 from ..uapi import ENOTSUPP, AttachType, MapFlags, MapType, ProgFlags, ProgType
@@ -27,6 +33,40 @@ from .fd import OwnedFd
 from .system import effective_capabilities
 
 _PROBE_LOG_SIZE = 4096
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _token_identity() -> tuple[int, int] | None:
+    """Which token the probes run with (its inode: fd numbers get reused), if any."""
+    fd = bpf.active_token()
+    if not fd:
+        return None
+    stat = os.fstat(fd)
+    return stat.st_dev, stat.st_ino
+
+
+class _PerToken(Generic[_P, _R]):
+    """``functools.cache`` keyed also by the active BPF token."""
+
+    def __init__(self, probe: Callable[_P, _R]) -> None:
+        self._probe = probe
+        self._results: dict[Any, _R] = {}
+        functools.update_wrapper(self, probe)
+
+    def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        key = (_token_identity(), args, tuple(sorted(kwargs.items())))
+        if key not in self._results:
+            self._results[key] = self._probe(*args, **kwargs)
+        return self._results[key]
+
+    def cache_clear(self) -> None:
+        self._results.clear()
+
+
+def _cached(probe: Callable[_P, _R]) -> _PerToken[_P, _R]:
+    return _PerToken(probe)
 
 
 def _close(fd: int) -> bool:
@@ -75,7 +115,7 @@ def _privileged() -> bool:
 # --------------------------------------------------------------------------- memlock
 
 
-@functools.cache
+@_cached
 def has_memcg_accounting() -> bool:
     """True if BPF memory is charged to the memory cgroup, not RLIMIT_MEMLOCK (5.11+).
 
@@ -87,7 +127,7 @@ def has_memcg_accounting() -> bool:
     return fd is not None and _close(fd)
 
 
-@functools.cache
+@_cached
 def ensure_memlock() -> None:
     """Lift RLIMIT_MEMLOCK, but only on kernels that still charge BPF memory to it.
 
@@ -133,7 +173,7 @@ _STORAGE_MAPS = {
 }
 
 
-@functools.cache
+@_cached
 def has_map_type(map_type: MapType) -> bool:
     """Whether this kernel creates maps of ``map_type``."""
     key, value, entries, flags, extra, btf_fd = 4, 4, 1, 0, 0, 0
@@ -225,7 +265,7 @@ _EXPECTED_ATTACH = {
 _NEEDS_TARGET = {ProgType.TRACING, ProgType.EXT, ProgType.LSM, ProgType.STRUCT_OPS}
 
 
-@functools.cache
+@_cached
 def has_prog_type(prog_type: ProgType | int) -> bool:
     """Whether this kernel loads programs of ``prog_type``."""
     try:
@@ -247,7 +287,7 @@ def has_prog_type(prog_type: ProgType | int) -> bool:
     return False
 
 
-@functools.cache
+@_cached
 def has_helper(prog_type: ProgType, helper: int | str) -> bool:
     """True if programs of ``prog_type`` may call ``helper`` on this kernel."""
     if not has_prog_type(prog_type):
@@ -264,7 +304,7 @@ def has_helper(prog_type: ProgType, helper: int | str) -> bool:
     return not any(marker in log for marker in markers)
 
 
-@functools.cache
+@_cached
 def has_mmapable_maps() -> bool:
     """Whether array maps can be mmapped (BPF_F_MMAPABLE, 5.5+)."""
     try:
@@ -274,7 +314,7 @@ def has_mmapable_maps() -> bool:
         return False
 
 
-@functools.cache
+@_cached
 def has_btf() -> bool:
     """Whether this kernel accepts BTF (BTF_LOAD)."""
     fd = _load_tiny_btf()
@@ -290,7 +330,7 @@ def _btf_accepted(types: list[Any]) -> bool:
         return False
 
 
-@functools.cache
+@_cached
 def btf_support() -> KernelBtfSupport:
     """Which BTF kinds the kernel accepts (``btf.encode.KernelBtfSupport``), by tiny loads."""
     int_t = Type(1, Kind.INT, "int", size=4, encoding=1, bits=32)
@@ -324,11 +364,14 @@ def probe_all() -> dict[str, dict[str, bool]]:
             "btf": has_btf(),
             "mmapable_maps": has_mmapable_maps(),
             "memcg_accounting": has_memcg_accounting(),
+            "bpf_token": has_bpf_token(),
+            "prog_streams": has_prog_streams(),
+            "exclusive_maps": has_exclusive_maps(),
         },
     }
 
 
-@functools.cache
+@_cached
 def has_struct_ops_link() -> bool:
     """struct_ops maps registered through a bpf_link (BPF_F_LINK, Linux 6.4)."""
     try:
@@ -359,7 +402,7 @@ def has_struct_ops_link() -> bool:
         _close(btf_fd)
 
 
-@functools.cache
+@_cached
 def kernel_knows(enum: str, value: str) -> bool:
     """Whether the running kernel's BTF has ``value`` in ``enum`` (e.g. an attach type):
     a side-effect-free probe for features that only attaching would otherwise reveal."""
@@ -377,7 +420,105 @@ def has_tcx() -> bool:
     return kernel_knows("bpf_attach_type", "BPF_TCX_INGRESS")
 
 
+@_cached
+def has_bpf_token() -> bool:
+    """BPF tokens (TOKEN_CREATE, Linux 6.9): an unknown command is EINVAL, a known one
+    refuses the bad fd first."""
+    try:
+        _close(bpf.token_create(-1 & 0xFFFFFFFF, what="feature probe"))
+    except BpfError as error:
+        return error.errno == errno.EBADF
+    return True
+
+
+@_cached
+def has_prog_streams() -> bool:
+    """BPF streams (PROG_STREAM_READ_BY_FD, Linux 6.17), probed the same way."""
+    try:
+        bpf.prog_stream_read(-1 & 0xFFFFFFFF, 1, 1, what="feature probe")
+    except BpfError as error:
+        return error.errno == errno.EBADF
+    return True
+
+
+@_cached
+def has_exclusive_maps() -> bool:
+    """Maps only the program with a given SHA-256 may use (``excl_prog_hash``, 6.18): an
+    older kernel refuses the longer attr (E2BIG)."""
+    try:
+        fd = bpf.map_create(MapType.ARRAY, 4, 4, 1, excl_prog_hash=bytes(32), what="feature probe")
+    except BpfError:
+        return False
+    return _close(fd)
+
+
+def require(available: bool, feature: str, version: str) -> None:
+    """``NotSupportedError`` naming the kernel release that added ``feature`` unless
+    ``available``."""
+    if not available:
+        raise NotSupportedError(
+            f"{feature} needs Linux {version} or later; this kernel does not have it",
+            errno.EOPNOTSUPP,
+        )
+
+
+def has_netkit() -> bool:
+    """netkit links (Linux 6.7; the device itself needs CONFIG_NETKIT)."""
+    return kernel_knows("bpf_attach_type", "BPF_NETKIT_PRIMARY")
+
+
+def has_kprobe_session() -> bool:
+    """kprobe.session links (Linux 6.10)."""
+    return kernel_knows("bpf_attach_type", "BPF_TRACE_KPROBE_SESSION")
+
+
+def has_uprobe_session() -> bool:
+    """uprobe.session links (Linux 6.13)."""
+    return kernel_knows("bpf_attach_type", "BPF_TRACE_UPROBE_SESSION")
+
+
+def has_sockmap_link() -> bool:
+    """sk_msg/sk_skb programs on a sockmap through a bpf_link (Linux 6.10)."""
+    return kernel_knows("bpf_link_type", "BPF_LINK_TYPE_SOCKMAP")
+
+
+def has_prog_assoc_struct_ops() -> bool:
+    """PROG_ASSOC_STRUCT_OPS, a program tied to a struct_ops map (Linux 6.19)."""
+    return kernel_knows("bpf_cmd", "BPF_PROG_ASSOC_STRUCT_OPS")
+
+
+@functools.cache
+def has_cgroup_mprog() -> bool:
+    """Ordered cgroup links (relative_fd/expected_revision in LINK_CREATE, Linux 6.15):
+    the kernel's ``union bpf_attr`` has a ``link_create.cgroup`` member. Read from BTF,
+    since attaching with the flags on an older kernel would attach something."""
+    try:
+        btf = kernel_btf.load_vmlinux()
+        attr = btf.find_id("bpf_attr", Kind.UNION)
+        if attr is None:
+            return False
+        return _has_member_path(btf, attr, ("link_create", "cgroup"))
+    except BpfError:
+        return False
+
+
+def _has_member_path(btf: Any, type_id: int, path: tuple[str, ...]) -> bool:
+    """Whether ``a.b.c`` reaches a member, looking through anonymous structs and unions."""
+    if not path:
+        return True
+    for member in btf.resolve(type_id).members:
+        if member.name == path[0] and _has_member_path(btf, member.type, path[1:]):
+            return True
+        anonymous = not member.name and btf.resolve(member.type).kind in (Kind.STRUCT, Kind.UNION)
+        if anonymous and _has_member_path(btf, member.type, path):
+            return True
+    return False
+
+
 _PROBES = (
+    has_exclusive_maps,
+    has_bpf_token,
+    has_prog_streams,
     has_memcg_accounting,
     ensure_memlock,
     has_map_type,
@@ -388,6 +529,7 @@ _PROBES = (
     btf_support,
     has_struct_ops_link,
     kernel_knows,
+    has_cgroup_mprog,
 )
 
 

@@ -106,9 +106,27 @@ def effective_capabilities() -> set[str]:
     return set()
 
 
+_INIT_USER_NS_INO = 0xEFFFFFFD  # PROC_USER_INIT_INO
+
+
+def in_initial_user_namespace() -> bool:
+    """Whether this process's capabilities are the initial user namespace's (the only
+    ones bpf(2) honours without a BPF token)."""
+    try:
+        return os.stat("/proc/self/ns/user").st_ino == _INIT_USER_NS_INO
+    except OSError:
+        return True
+
+
 def permission_hint() -> str:
     """Why a privileged command was refused: the capabilities held, and the sysctl."""
     caps = effective_capabilities()
+    if not in_initial_user_namespace():
+        return (
+            "this process is in a user namespace, where its capabilities do not count for "
+            "bpf(2): it needs a BPF token from a bpffs delegated to its namespace that "
+            "allows this command, map or program type (Linux 6.9+)"
+        )
     if {"CAP_BPF", "CAP_SYS_ADMIN"} <= caps:
         return (
             "this process holds CAP_BPF and CAP_SYS_ADMIN, so the refusal comes from a "

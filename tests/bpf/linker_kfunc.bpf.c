@@ -4,6 +4,10 @@
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
+#ifndef SIDE
+#define SIDE 1 /* compiled alone (the VM suite precompiles every source) */
+#endif
+
 #define CAT(a, b) a##b
 #define NAME(a, b) CAT(a, b)
 
