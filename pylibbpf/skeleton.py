@@ -12,11 +12,14 @@ import ctypes
 import os
 from pathlib import Path
 from types import TracebackType
-from typing import Any, ClassVar, Generic, Self, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
+
+from typing_extensions import Self  # (typing.Self: Python 3.11+)
 
 from .btf.ctype import items, show, to_plain
 from .links.base import Link
 from .loader.object import BpfObject
+from .names import NameNotFoundError
 
 LayoutT = TypeVar("LayoutT", bound=ctypes.Structure)
 
@@ -66,6 +69,17 @@ class GlobalSection(Generic[LayoutT]):
         if not (self._cached is not None and self._cached[0] is memory):
             memory[0 : ctypes.sizeof(view)] = bytes(view)  # a copy: write it back
 
+    if not TYPE_CHECKING:  # (hidden from mypy, which must keep rejecting unknown names)
+
+        def __getattr__(self, name: str) -> Any:
+            # Only for names that are not variables of this section: say which ones are.
+            raise NameNotFoundError(f"{self.section} variable", name, _fields(self.layout))
+
+        def __setattr__(self, name: str, value: Any) -> None:
+            if name not in GlobalSection.__slots__ and not hasattr(type(self), name):
+                raise NameNotFoundError(f"{self.section} variable", name, _fields(self.layout))
+            object.__setattr__(self, name, value)
+
     def raw(self) -> bytes:
         """The whole section as bytes (a snapshot)."""
         return bytes(self._view())
@@ -80,11 +94,22 @@ class GlobalSection(Generic[LayoutT]):
         return f"<{self.section} {members}>"
 
 
+def _fields(layout: Any) -> list[str]:
+    return [name for name, *_ in getattr(layout, "_fields_", ()) if not name.startswith("_")]
+
+
 class SkeletonParts:
     """Named handles (programs, maps or links) declared by the generated subclass."""
 
     __slots__ = ()
     names: ClassVar[dict[str, str]] = {}  # attribute -> name in the object
+    kind: ClassVar[str] = "part"  # what the parts are, for error messages
+
+    if not TYPE_CHECKING:  # (hidden from mypy, which must keep rejecting unknown names)
+
+        def __getattr__(self, name: str) -> Any:
+            # Only for names the generated class does not declare: say which ones it does.
+            raise NameNotFoundError(f"skeleton {self.kind}", name, self.names)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {', '.join(self.names)}>"
@@ -94,6 +119,7 @@ class SkeletonPrograms(SkeletonParts):
     """The object's programs as attributes (``skel.progs.<name>``)."""
 
     __slots__ = ()
+    kind = "program"
 
     def __init__(self, obj: BpfObject) -> None:
         for attribute, name in self.names.items():
@@ -104,6 +130,7 @@ class SkeletonMaps(SkeletonParts):
     """The object's maps as attributes (``skel.maps.<name>``)."""
 
     __slots__ = ()
+    kind = "map"
 
     def __init__(self, obj: BpfObject) -> None:
         for attribute, name in self.names.items():
@@ -114,6 +141,7 @@ class SkeletonLinks(SkeletonParts):
     """One slot per auto-attachable program and struct_ops map; ``None`` until attached."""
 
     __slots__ = ()
+    kind = "link"
 
     def __init__(self) -> None:
         for attribute in self.names:

@@ -77,6 +77,9 @@ _RUNTIME_BASES = {
 
 @dataclass(frozen=True)
 class SkeletonOptions:
+    """How ``gen skeleton`` writes a module: class name, embedded bytes or a path,
+    the command for its header, extra types to generate."""
+
     class_name: str | None = None
     object_path: str | None = None  # reference this path instead of embedding the bytes
     command: str = ""  # how it was generated, for the header

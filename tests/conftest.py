@@ -17,8 +17,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from pylibbpf.syscall.system import effective_capabilities
+
+# No timing assertions (the project's rule): hypothesis's per-example deadline would be
+# one, and it fails on a loaded 2-CPU machine.
+settings.register_profile("pylibbpf", deadline=None)
+settings.load_profile("pylibbpf")
 
 TESTS = Path(__file__).parent
 BPF_SRC = TESTS / "bpf"

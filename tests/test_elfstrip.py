@@ -4,6 +4,7 @@ and verifier errors still quote the C source (line info is in .BTF.ext)."""
 from __future__ import annotations
 
 import io
+import os
 import shutil
 import struct
 import subprocess
@@ -92,7 +93,7 @@ def test_other_readers_take_the_stripped_object(
             ["readelf", "-S", "-s", "-r", str(path)], capture_output=True, text=True
         )
         assert result.returncode == 0 and "warning" not in result.stderr.lower(), result.stderr
-    if not BPFTOOL.exists():
+    if not os.access(BPFTOOL, os.X_OK):  # (not there, or not ours to run)
         pytest.skip(f"{BPFTOOL} is not built (libbpf 1.5's bpftool: tools/build_reference.sh)")
     result = subprocess.run(
         [str(BPFTOOL), "gen", "skeleton", str(path)], capture_output=True, text=True

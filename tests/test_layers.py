@@ -14,7 +14,7 @@ PACKAGE = Path(pylibbpf.__file__).parent
 
 # Lowest first. A module may import from its own layer or lower ones.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("uapi, errors, logs", ("pylibbpf.uapi", "pylibbpf.errors", "pylibbpf.logs")),
+    ("uapi, errors, logs", ("pylibbpf.uapi", "pylibbpf.errors", "pylibbpf.logs", "pylibbpf.names")),
     ("pure half", ("pylibbpf.btf", "pylibbpf.spec")),
     ("syscall", ("pylibbpf.syscall",)),
     (

@@ -115,13 +115,13 @@ def test_names_that_try_to_inject_code_stay_data(
     # Every C name is a member, read and written by getattr; the ones Python or ctypes
     # reserve under a documented rename.
     renamed = {"import": "import_", "__init__": "m__init__", "__class__": "m__class__"}
-    renamed |= {"_fields_": "_fields__", "asdict": "asdict_"}
+    renamed |= {"_fields_": "_fields__", "asdict": "asdict_", "n\udcff\udcfe": "n\\xff\\xfe"}
     for value, c_name in enumerate(names.values(), start=10):
         attribute = renamed.get(c_name, c_name)
         setattr(record, attribute, value)
         assert getattr(record, attribute) == value
     assert getattr(record, names["inject"] + "u") == 0  # promoted from an anonymous member
-    assert record.asdict()[names["non_utf8"]] == 16
+    assert record.asdict()["n\\xff\\xfe"] == 16  # not UTF-8: escaped (ctypes 3.12+ needs it)
     assert json.loads(json.dumps(record.asdict()))[names["triple"]] == 14
     assert repr(record).startswith(f"{record_class.__name__}(x: int = __import__(")
 

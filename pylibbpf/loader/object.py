@@ -28,6 +28,7 @@ from ..links.auto import attach_from_section
 from ..links.base import Link
 from ..logs import get_logger
 from ..maps import Map
+from ..names import NamedDict
 from ..program import Program
 from ..spec import core
 from ..spec import struct_ops as struct_ops_plan
@@ -49,7 +50,19 @@ logger = get_logger(__name__)
 
 
 class BpfObject(Closing):
-    """A BPF ELF object: its programs, maps and global variables."""
+    """A BPF ELF object: its programs, maps and global variables.
+
+    Attributes:
+        programs: name -> ``Program``, in ELF order (``NamedDict``: a misspelt name is a
+            ``KeyError`` naming the close matches).
+        maps: name -> ``Map``, the object's maps and its data sections (``.bss``,
+            ``.data``, ``.rodata``, ``.kconfig``, custom ones) and struct_ops maps.
+        variables: name -> ``Variable``: global data, writable before ``load()`` (the
+            initial image) and read live through the mmapped map after.
+        links: the links ``attach()`` made (closed by ``close()``).
+        spec: the parsed ``ObjectSpec`` (immutable input).
+        name: the object's name (the file's stem unless given).
+    """
 
     def __init__(
         self,
@@ -69,8 +82,8 @@ class BpfObject(Closing):
         self._token: OwnedFd | None = None
         self.links: list[Link] = []
         self._kconfig_layout, kconfig_size = kconfig_layout(spec)
-        self.programs: dict[str, Program] = declare_programs(spec, self)
-        self.maps: dict[str, Map] = declare_maps(spec, kconfig_size)
+        self.programs = NamedDict[Program]("program", self.name, declare_programs(spec, self))
+        self.maps = NamedDict[Map]("map", self.name, declare_maps(spec, kconfig_size))
         self._memory = SectionMemory(self.name, self.maps)
         for section in spec.datasecs.values():
             self._memory.images[section.name] = bytearray(section.data)
@@ -83,7 +96,9 @@ class BpfObject(Closing):
         self._struct_ops_data = {n: bytearray(o.data) for n, o in spec.struct_ops.items()}
         self._struct_ops_plans: dict[str, StructOpsPlan] = {}
         self._all_variables = collect_variables(spec, self._memory, self._kconfig_layout)
-        self.variables: dict[str, Variable] = variables_by_name(self._all_variables)
+        self.variables = NamedDict[Variable](
+            "variable", self.name, variables_by_name(self._all_variables)
+        )
         self._kernel = KernelBtf()  # module BTF fds this object names to the kernel
         self._ksyms = KsymResolver(self.name, spec.btf, self._kernel)
         self._btf_fd: OwnedFd | None = None

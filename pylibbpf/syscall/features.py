@@ -257,7 +257,7 @@ _EXPECTED_ATTACH = {
     ProgType.SK_LOOKUP: AttachType.SK_LOOKUP,
     ProgType.NETFILTER: AttachType.NETFILTER,
     ProgType.LSM: AttachType.LSM_MAC,
-    ProgType.TRACING: AttachType.TRACE_FENTRY,
+    ProgType.TRACING: AttachType.TRACE_RAW_TP,  # tp_btf: hosts may refuse only fentry
     ProgType.CGROUP_SOCKOPT: AttachType.CGROUP_GETSOCKOPT,
 }
 # Types that cannot load without an attach target: a kernel that knows them refuses the
