@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from .cli import durations_path, finish
 from .kernels import Kernel, KernelError, default_cache, resolve
 from .results import CaseResult, KernelResults, error_line, kernel_id, summary
 from .runner import Options, Run, load_durations, plan
+from .session import durations_path, finish
 from .warmup import warm_up
 
 # Options of the host's pytest that must not reach the guests' (flag, takes a value).
