@@ -63,7 +63,14 @@ def bpf_testmod() -> Iterator[bool]:
 def require_testmod(request: pytest.FixtureRequest) -> None:
     """Skip unless the selftests' bpf_testmod is loaded (or can be: ``bpf_testmod``)."""
     if not request.getfixturevalue("bpf_testmod"):
-        pytest.skip("needs the selftests' bpf_testmod kernel module")
+        release = os.uname().release
+        directory = os.environ.get("PYLIBBPF_TESTMOD_DIR")
+        where = (
+            f"none built for {release} in {directory}"
+            if directory
+            else f"not loaded in {release}; vm-tests/run builds it for Debian's 6.12"
+        )
+        pytest.skip(f"needs the selftests' bpf_testmod kernel module ({where})")
 
 
 def read_testmod_file(length: int) -> None:

@@ -157,12 +157,18 @@ def options_from(args: argparse.Namespace) -> Options:
 
 
 def main(args: argparse.Namespace) -> int:
-    """Run the guests and report (the handler; vm-tests/run calls it with its own parser)."""
+    """``pylibbpf vmtest``: resolve the kernels, run the guests, report."""
     try:
         options = options_from(args)
     except KernelError as error:
         print(f"pylibbpf vmtest: {error}", file=sys.stderr)
         return 2
+    return execute(options)
+
+
+def execute(options: Options) -> int:
+    """Run the guests, print the summaries; 0 when every test passed or skipped on every
+    kernel (vm-tests/run resolves the options first, to build bpf_testmod for them)."""
     if os.geteuid() != 0:
         print("pylibbpf vmtest: note: not root; the guests still run pytest as root")
     log("kernels: " + ", ".join(f"{k.label} ({k.release})" for k in options.kernels))
