@@ -4,8 +4,10 @@ argument handling, and that the plugin does nothing unless asked."""
 
 from __future__ import annotations
 
+import ast
 import json
 import lzma
+import re
 import shutil
 import struct
 import subprocess
@@ -306,3 +308,24 @@ def test_plugin_does_nothing_without_bpf_kernels(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout[-2000:]
     assert "test_plain.py::test_plain PASSED" in result.stdout
+
+
+def test_vm_suite_names_test_files_that_exist() -> None:
+    """vm-tests/run's list survives merges: every file it names exists, the module tests
+    among them, and bpf_testmod is built only for Debian's 6.12 releases."""
+    tree = ast.parse((ROOT / "vm-tests" / "run").read_text())
+    values = {
+        target.id: node.value
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+    files = ast.literal_eval(values["VM_TESTS"])
+    assert "tests/test_testmod.py" in files and len(set(files)) == len(files)
+    assert [name for name in files if not (ROOT / name).is_file()] == []
+    compiled = values["TESTMOD_RELEASE"]
+    assert isinstance(compiled, ast.Call)
+    pattern = re.compile(ast.literal_eval(compiled.args[0]))
+    assert pattern.fullmatch("6.12.117+deb12-amd64")
+    assert not pattern.fullmatch("6.1.0-56-amd64") and not pattern.fullmatch("6.12.0-custom")
