@@ -313,7 +313,10 @@ def test_plugin_does_nothing_without_bpf_kernels(tmp_path: Path) -> None:
 def test_vm_suite_names_test_files_that_exist() -> None:
     """vm-tests/run's list survives merges: every file it names exists, the module tests
     among them, and bpf_testmod is built only for Debian's 6.12 releases."""
-    tree = ast.parse((ROOT / "vm-tests" / "run").read_text())
+    script = ROOT / "vm-tests" / "run"
+    if not script.exists():
+        pytest.skip("vm-tests/ is not here (the sdist leaves it out)")
+    tree = ast.parse(script.read_text())
     values = {
         target.id: node.value
         for node in tree.body
