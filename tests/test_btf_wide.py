@@ -17,6 +17,7 @@ from pylibbpf.btf.encode import KernelBtfSupport, encode, encode_btf, extend_lay
 from pylibbpf.btf.layout import KNOWN_LAYOUT, KindLayout
 from pylibbpf.btf.records import Records
 from pylibbpf.btf.types import EnumValue, OpaqueType
+from pylibbpf.cli.btf import type_text
 from pylibbpf.errors import ObjectError
 
 INT = Type(1, Kind.INT, "int", size=4, encoding=1, bits=32)
@@ -77,6 +78,9 @@ def test_a_kind_above_31_is_stepped_over_with_the_layout_section() -> None:
     assert encode_btf(btf) == raw  # word for word
     records = Records(btf)
     assert records.kinds[3] == 40 and records.member_types(2) == [1, 1]
+    # bpftool's raw dump names it as bpftool names kinds it does not know.
+    assert type_text(btf, odd) == "[3] UNKNOWN 'odd' kind=40 vlen=2"
+    assert "struct pair {" in btf.dump_c() and "after_odd;" in btf.dump_c()
 
 
 def test_kind_127_with_wide_vlen_and_kind_0_stays_invalid() -> None:

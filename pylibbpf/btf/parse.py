@@ -394,7 +394,10 @@ class Btf:
         has vouched for every record, so its kind is known or laid out)."""
         step = record_words(info)
         if step is None:
-            step = layout_record_words(info, self.layout)
+            try:
+                step = layout_record_words(info, self.layout)
+            except ValueError as error:
+                raise ObjectError(f"{self.name}: {error}") from None
         if step is None:
             raise ObjectError(f"{self.name}: no layout for {kind_name((info >> 24) & 0x7F)}")
         return step
