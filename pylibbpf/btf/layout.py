@@ -85,6 +85,7 @@ def record_words(info: int) -> int | None:
 
 
 def known_record_words(info: int) -> int | None:
+    """Length in words of a record of a kind this library knows (uncached); None else."""
     kind = (info >> 24) & MAX_KIND_NUMBER
     if kind == 0 or kind > MAX_KIND:
         return None
@@ -125,6 +126,7 @@ class Header:
 
     @property
     def order(self) -> str:
+        """The ``struct`` byte-order prefix of this BTF."""
         return "<" if self.byteorder == "little" else ">"
 
 

@@ -191,7 +191,9 @@ class OpaqueType(Type):
 
     @property
     def vlen(self) -> int:
+        """The record's vlen (how many elements follow its fixed part)."""
         return self.info & MAX_VLEN
 
     def describe(self) -> str:
+        """``kind 40 name``: its kind number, as no name for it is known."""
         return f"{kind_name(self.kind_number)} {self.name or '(anon)'}"
