@@ -58,6 +58,9 @@ def test_encoder_writes_the_7_1_header_and_layout_section() -> None:
     assert btf.layout == KNOWN_LAYOUT
     assert list(btf) == [INT, PAIR] and btf.find("pair").members[1].name == "b"
     assert encode_btf(btf) == raw
+    # A header of 24 to 31 bytes has no layout fields (the kernel reads them as zero).
+    short = with_header(raw, hdr_len=28, type_off=4, str_off=4 + 52 + 80)
+    assert Btf(short).layout is None and list(Btf(short)) == [INT, PAIR]
     # Without a layout the classic 24-byte form, as before.
     classic = encode([INT, PAIR])
     assert struct.unpack_from("<I", classic, 4)[0] == 24 and Btf(classic).layout is None

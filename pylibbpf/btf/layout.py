@@ -28,6 +28,7 @@ must give whole 4-byte words (every BTF record is word-aligned); kind 0 stays in
 
 from __future__ import annotations
 
+import mmap
 import struct
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -130,9 +131,8 @@ class Header:
         return "<" if self.byteorder == "little" else ">"
 
 
-def read_header(data: bytes | memoryview | object, name: str) -> Header:
+def read_header(buffer: bytes | mmap.mmap, name: str) -> Header:
     """The header of raw BTF, every offset checked against the data's length."""
-    buffer: bytes | memoryview = data  # type: ignore[assignment]
     if len(buffer) < HEADER_SIZE:
         raise ObjectError(f"{name}: {len(buffer)} bytes is too short for a BTF header")
     magic = struct.unpack_from("<H", buffer)[0]
@@ -188,7 +188,7 @@ def _check_no_overlap(sections: list[tuple[str, int, int]], name: str) -> None:
             raise ObjectError(f"{name}: BTF {label} and layout sections overlap")
 
 
-def read_layout(data: bytes | memoryview | object, header: Header) -> tuple[KindLayout, ...] | None:
+def read_layout(data: bytes | mmap.mmap, header: Header) -> tuple[KindLayout, ...] | None:
     """The kind layout entries (index: kind number), or None without a layout section."""
     if not header.layout_len:
         return None
@@ -196,5 +196,5 @@ def read_layout(data: bytes | memoryview | object, header: Header) -> tuple[Kind
     # Entries past the largest kind number a record can carry can never apply.
     count = min(header.layout_len // ENTRY.size, MAX_KIND_NUMBER + 1)
     fmt = header.order + "BBH" * count
-    values = struct.unpack_from(fmt, data, start)  # type: ignore[arg-type]
+    values = struct.unpack_from(fmt, data, start)
     return tuple(KindLayout(*values[i : i + 3]) for i in range(0, len(values), 3))

@@ -62,6 +62,7 @@ __all__ = [
 ]
 
 _HOST_LITTLE = sys.byteorder == "little"
+_LAST_KNOWN_KIND = int(MAX_KIND)  # a plain int for the decode path's comparison
 
 VOID = Type(0, Kind.UNKN, "void")
 
@@ -291,7 +292,7 @@ class Btf:
         vlen = info & MAX_VLEN
         kind_flag = bool(info >> 31)
         name = self.string_at(name_off) if name_off else ""
-        if number > MAX_KIND:  # only the layout section let the walk step over it
+        if number > _LAST_KNOWN_KIND:  # only the layout section let the walk step over it
             end = i + self.record_words(info)
             return OpaqueType(
                 type_id, Kind.OPAQUE, name, size=size_or_type, type=size_or_type,
