@@ -150,12 +150,20 @@ class MapBatches:
         self, *, chunk: int | None = None, delete: bool = False
     ) -> list[tuple[Any, Any]]:
         """Every (key, value) pair through MAP_LOOKUP_BATCH, decoded."""
+        return list(zip(*self.lookup_batch_lists(chunk=chunk, delete=delete), strict=True))
+
+    def lookup_batch_lists(
+        self, *, chunk: int | None = None, delete: bool = False
+    ) -> tuple[list[Any], list[Any]]:
+        """Every key and every value, as two lists in the same order (the layout of
+        libbpf's and cilium/ebpf's batch calls): for integer keys and values, as fast as
+        the kernel copies them out — a pair per element costs a tuple per element."""
         keys_out: list[Any] = []
         values_out: list[Any] = []
         for keys, values, n in self._batches(self._batch_chunk(chunk), delete=delete):
             keys_out += self._key.decode_many(keys, n)
             values_out += self._decode_values(values, n)
-        return list(zip(keys_out, values_out, strict=True))
+        return keys_out, values_out
 
     def lookup_and_delete_batch(self, *, chunk: int | None = None) -> list[tuple[Any, Any]]:
         """Every (key, value) pair, removed as it is read (MAP_LOOKUP_AND_DELETE_BATCH)."""

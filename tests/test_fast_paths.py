@@ -108,6 +108,7 @@ def test_int_elements_match_the_bytes_path(
     expected = {_slow_int(key): _slow_int(value) for key, value in raw._items_by_next_key()}
     assert dict(typed.items()) == expected
     assert dict(typed.lookup_batch()) == expected
+    assert dict(zip(*typed.lookup_batch_lists(), strict=True)) == expected
     assert dict(typed) == expected
     assert sorted(typed.keys()) == sorted(expected)
     assert sorted(typed.values()) == sorted(expected.values())
@@ -220,6 +221,7 @@ def test_percpu_values_match_the_bytes_path(
         _slow_int(k): [_slow_int(v) for v in values] for k, values in raw._items_by_next_key()
     }
     assert dict(typed.items()) == expected == dict(typed.lookup_batch())
+    assert dict(zip(*typed.lookup_batch_lists(), strict=True)) == expected
     assert all(expected[k] == per_cpu[k] for k in keys)
     # update_batch with one list per element
     doubled = {k: [v * 2 % (1 << (8 * value_size)) for v in vs] for k, vs in per_cpu.items()}
@@ -291,3 +293,39 @@ def test_update_batch_inputs(maps: list[bpf.Map]) -> None:
     with pytest.raises(bpf.BpfError, match="2 keys but 1 values"):
         typed.update_batch([1, 2], [1])
     assert typed.delete_batch(array("Q", [1, 2])) == 2 and 1 not in typed
+
+
+OBJECTS_WITH_FIXUPS = ["loader", "core_reads", "tcp_cc", "kfunc_ct", "skeleton", "ringbuf"]
+
+
+@pytest.mark.parametrize("name", OBJECTS_WITH_FIXUPS)
+def test_object_btf_from_raw_records_matches_a_full_reencode(bpf_object: Any, name: str) -> None:
+    """On a first load, types the fix-ups leave alone go back to the kernel as their raw
+    records (``RawType``): the encoding must be what decoding and re-encoding everything
+    gives, for kernels with every BTF kind and for ones lacking them (sanitized)."""
+    from pylibbpf.btf.encode import (
+        KernelBtfSupport,
+        encode,
+        fixup_datasecs,
+        fixup_externs,
+        fixup_hidden,
+        raw_types,
+        sanitize,
+    )
+    from pylibbpf.spec.source import read_object
+
+    spec = read_object(bpf_object(name))
+    assert spec.btf is not None
+    sizes = dict(spec.section_sizes)
+    offsets = {var: offset for (_section, var), offset in spec.object_symbols.items()}
+    for support in (KernelBtfSupport(), KernelBtfSupport(*[False] * 7)):
+        encodings = []
+        for types, strings in (
+            (list(spec.btf), spec.btf.strings),
+            raw_types(spec.btf, support),
+        ):
+            fixed = fixup_hidden(
+                fixup_externs(fixup_datasecs(types, sizes, offsets)), spec.hidden_symbols
+            )
+            encodings.append(encode(sanitize(fixed, support), strings_base=strings))
+        assert encodings[0] == encodings[1]

@@ -115,13 +115,19 @@ class MapElems:
 
 
 class _PerThread(threading.local):
-    """``local.ops``: this thread's buffers, made on its first access (threading.local
+    """``local.ops``: this thread's buffers, made on its first operation (threading.local
     runs ``__init__`` again, with the same arguments, in every thread that touches it)."""
 
     ops: MapElemOps
 
     def __init__(self, elems: Any) -> None:
-        self.ops = MapElemOps(elems)
+        self.elems = elems
+
+    def __getattr__(self, name: str) -> Any:
+        if name != "ops":
+            raise AttributeError(name)
+        self.ops = MapElemOps(self.elems)
+        return self.ops
 
 
 class MapElemOps:
