@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -10,13 +11,25 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import introspect
 from .btf import Btf, Kind
 from .btf.types import SIZED_KINDS
 from .errors import BpfError
-from .maps import Map
-from .syscall import features
-from .uapi import MapType, ProgType
+
+
+class _OnFirstUse:
+    """A module imported when a command first uses it: ``btf dump`` needs only the BTF
+    half, and a command line pays for what it runs, not for every command it offers."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(importlib.import_module(self._name, __package__), attribute)
+
+
+introspect: Any = _OnFirstUse(".introspect")
+features: Any = _OnFirstUse(".syscall.features")
+_uapi: Any = _OnFirstUse(".uapi")
 
 
 def _name(enum: Any, value: int) -> str:
@@ -38,7 +51,7 @@ def _cmd_prog_list(args: argparse.Namespace) -> int:
     rows = [
         {
             "id": p.id,
-            "type": _name(ProgType, p.type),
+            "type": _name(_uapi.ProgType, p.type),
             "name": p.name,
             "tag": p.tag,
             "map_ids": p.map_ids,
@@ -64,7 +77,7 @@ def _cmd_map_list(args: argparse.Namespace) -> int:
     rows = [
         {
             "id": m.id,
-            "type": _name(MapType, m.type),
+            "type": _name(_uapi.MapType, m.type),
             "name": m.name,
             "key": m.key_size,
             "value": m.value_size,
@@ -299,6 +312,8 @@ def _cmd_struct_ops_dump(args: argparse.Namespace) -> int:
 
     map_id = _find_struct_ops(args.target)
     btf = Btf.load_vmlinux()
+    from .maps import Map
+
     with Map.from_id(map_id) as map_:
         info = map_.info()
         value_type = btf.ctype(info.btf_vmlinux_value_type_id)

@@ -34,7 +34,6 @@ Several rings share one epoll set; ``fileno()`` exposes it for event loops, and
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import ctypes
 import errno
@@ -45,7 +44,7 @@ from array import array
 from collections.abc import AsyncIterator, Callable, Sequence
 from itertools import compress, count
 from operator import length_hint, ne
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import BpfError
 from .maps import Map
@@ -55,6 +54,9 @@ from .perfbuf import (
 )
 from .syscall.fd import Closing
 from .uapi import MapType
+
+if TYPE_CHECKING:
+    import asyncio  # imported where used: asyncio costs a tenth of importing pylibbpf
 
 BUSY = 1 << 31
 DISCARD = 1 << 30
@@ -349,6 +351,8 @@ class RingBuffer(Closing):
 
     async def wait_readable(self) -> None:
         """Wait (in asyncio) until a ring has data; cancellation-safe."""
+        import asyncio
+
         loop = asyncio.get_running_loop()
         ready: asyncio.Future[None] = loop.create_future()
 
