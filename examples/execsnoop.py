@@ -38,13 +38,18 @@ async def trace(skel: Any, event_type: Any, options: argparse.Namespace) -> int:
     if options.exec:  # something to see straight away (the demo and the tests use it)
         subprocess.run(shlex.split(options.exec), stdout=subprocess.DEVNULL, check=False)
     seen = 0
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(options.duration):
-            async for record in ring.events():
-                print(row(event_type.from_buffer_copy(record)), flush=True)
-                seen += 1
-                if options.count and seen >= options.count:
-                    break
+
+    async def consume() -> None:
+        nonlocal seen
+        async for record in ring.events():
+            print(row(event_type.from_buffer_copy(record)), flush=True)
+            seen += 1
+            if options.count and seen >= options.count:
+                return
+
+    # (asyncio.TimeoutError is TimeoutError from Python 3.11 on)
+    with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
+        await asyncio.wait_for(consume(), options.duration)
     ring.close()
     return seen
 

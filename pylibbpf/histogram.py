@@ -353,6 +353,7 @@ class Histogram:
 
     @property
     def total(self) -> int:
+        """Every count, summed."""
         return sum(self.counts)
 
     def percentile(self, fraction: float) -> int | None:
@@ -386,11 +387,13 @@ class Histogram:
         return self._combine(earlier, -1)
 
     def format(self, val_type: str = "value") -> str:
+        """The histogram as bcc prints it (``print_log2_hist``/``print_linear_hist``)."""
         if self.kind == "linear":
             return format_linear_hist(self.counts, val_type, base=self.base, step=self.step)
         return format_log2_hist(self.counts, val_type, bcc_slots=self.bcc_slots)
 
     def print(self, val_type: str = "value", *, file: IO[str] | None = None) -> None:
+        """``format()`` to ``file`` (stdout); nothing for an empty histogram."""
         text = self.format(val_type)
         if text:
             print(text, file=file or sys.stdout)

@@ -32,9 +32,11 @@ class LineReader:
         raise NotImplementedError
 
     def fileno(self) -> int | None:
+        """The source's pollable fd, or None (then asyncio polls on a timer)."""
         return None
 
     def close(self) -> None:
+        """Stop reading: later reads end at once."""
         self.closed = True
 
     def __enter__(self) -> LineReader:

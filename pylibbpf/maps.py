@@ -86,6 +86,7 @@ class MapInfo:
     map_extra: int
     ifindex: int
     hash: bytes = b""  # the kernel's SHA-256 of a frozen array's values (6.18), if asked
+    btf_vmlinux_id: int = 0  # the kernel BTF (vmlinux or a module's) of the value type
 
 
 @dataclass(frozen=True)
@@ -232,6 +233,7 @@ class Map(MapElements, MapBatches, Closing):
         btf: MapBtf | None = None,
         btf_fallback: bool = False,
         btf_vmlinux_value_type_id: int = 0,
+        value_type_btf_obj_fd: int = 0,
         ifindex: int = 0,
         what: str | None = None,
     ) -> None:
@@ -239,7 +241,9 @@ class Map(MapElements, MapBatches, Closing):
         ``max_entries``, ``flags``): the one path every map takes — ``Map.create`` and an
         object's maps alike — so each gets the memlock lift and a clear error when the
         kernel lacks the map type. ``btf_fallback``: a kernel that rejects the map's BTF
-        gets the map without it (as libbpf does for object maps)."""
+        gets the map without it (as libbpf does for object maps).
+        ``value_type_btf_obj_fd``: the module BTF that ``btf_vmlinux_value_type_id`` is in
+        (a struct_ops type a module defines; Linux 6.9+)."""
         what = what or self._what
         if self._fd is not None:
             raise BpfError(f"{what} is already created", errno.EALREADY)
@@ -250,6 +254,8 @@ class Map(MapElements, MapBatches, Closing):
         features.ensure_memlock()
         if numa_node is not None:
             self.flags |= MapFlags.NUMA_NODE
+        if value_type_btf_obj_fd:
+            self.flags |= MapFlags.VTYPE_BTF_OBJ_FD
 
         def attempt(btf: MapBtf | None) -> int:
             return syscall.map_create(
@@ -266,6 +272,7 @@ class Map(MapElements, MapBatches, Closing):
                 btf_key_type_id=btf.key_type_id if btf else 0,
                 btf_value_type_id=btf.value_type_id if btf else 0,
                 btf_vmlinux_value_type_id=btf_vmlinux_value_type_id,
+                value_type_btf_obj_fd=value_type_btf_obj_fd,
                 map_extra=map_extra,
                 what=what,
             )
@@ -487,6 +494,7 @@ def _map_info(fd: int, what: str, with_hash: bool = False) -> MapInfo:
         map_extra=raw.map_extra,
         ifindex=raw.ifindex,
         hash=digest.raw if with_hash else b"",
+        btf_vmlinux_id=raw.btf_vmlinux_id,
     )
 
 

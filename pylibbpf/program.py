@@ -206,6 +206,10 @@ class ProgramInfo:
     run_cnt: int
     verified_insns: int
     load_time_ns: int
+    gpl_compatible: bool = False  # loaded with a GPL-compatible license
+    attach_btf_id: int = 0
+    nr_func_info: int = 0
+    nr_line_info: int = 0
 
 
 class ProgramOwner(Protocol):
@@ -395,9 +399,9 @@ class Program(AttachMethods, Closing):
 
     def set_attach_target(self, target: Program | None, function: str) -> None:
         """Before load: what a BTF-attached program hooks — ``function`` in the kernel
-        (``target=None``: overrides the section's fentry/fexit target) or a global
-        function of another loaded program (freplace), as libbpf's
-        ``bpf_program__set_attach_target``."""
+        (``target=None``: overrides the section's fentry/fexit target; vmlinux first,
+        then the loaded modules, or ``"module:function"``) or a global function of
+        another loaded program (freplace), as libbpf's ``bpf_program__set_attach_target``."""
         self.attach_target = (target, function)
 
     def bind_map(self, map_: Any) -> None:
@@ -465,4 +469,8 @@ def _prog_info(fd: int, what: str, *, xlated: bool) -> ProgramInfo:
         run_cnt=info.run_cnt,
         verified_insns=info.verified_insns,
         load_time_ns=info.load_time,
+        gpl_compatible=bool(info.gpl_compatible & 1),
+        attach_btf_id=info.attach_btf_id,
+        nr_func_info=info.nr_func_info,
+        nr_line_info=info.nr_line_info,
     )

@@ -6,7 +6,7 @@ writes its runtime error reports about the program to stderr: a ``may_goto`` loo
 timed out, a ``bpf_res_spin_lock`` deadlock, a fault in an arena, each with the CPU, task
 and call trace. The text is per program, not per CPU or task, and reading consumes it
 (``BPF_PROG_STREAM_READ_BY_FD``): ``bpftool prog tracelog {stdout|stderr} PROG`` reads the
-same. Each stream holds at most 100 000 bytes until read.
+same. Each stream holds at most 100 000 bytes until read. For example::
 
     with program.stream("stderr") as errors:
         program.test_run()

@@ -20,10 +20,10 @@ from . import syscall
 from .btf import Btf, Type
 from .errors import BpfError
 from .links.base import Link
-from .maps import Map
+from .maps import Map, MapInfo
 from .spec.struct_ops import WRAPPER_PREFIX, StructOpsPlan
 from .syscall.fd import OwnedFd
-from .syscall.kernel_btf import load_vmlinux
+from .syscall.kernel_btf import btf_object_info, load_module, load_vmlinux
 from .uapi import AttachType, MapFlags, MapType
 
 if TYPE_CHECKING:
@@ -144,8 +144,24 @@ def _state_names(btf: Btf) -> dict[int, str]:
     return {v.value: v.name.removeprefix("BPF_STRUCT_OPS_STATE_").lower() for v in values}
 
 
-def _describe(map_: Map, value_type_id: int, map_id: int) -> RegisteredStructOps:
-    btf = load_vmlinux()
+def value_btf(btf_vmlinux_id: int) -> Btf:
+    """The kernel BTF that holds a struct_ops map's value type: vmlinux's, or the module's
+    that defines the ops struct (``bpf_map_info.btf_vmlinux_id``, 6.9+)."""
+    if btf_vmlinux_id:
+        what = f"BTF id {btf_vmlinux_id}"
+        with (
+            contextlib.suppress(BpfError),
+            OwnedFd(syscall.btf_get_fd_by_id(btf_vmlinux_id), what) as fd,
+        ):
+            name, is_kernel, _size = btf_object_info(fd.fd, what)
+            if is_kernel and name != "vmlinux":
+                return load_module(name)
+    return load_vmlinux()
+
+
+def _describe(map_: Map, info: MapInfo) -> RegisteredStructOps:
+    btf = value_btf(info.btf_vmlinux_id)
+    value_type_id, map_id = info.btf_vmlinux_value_type_id, info.id
     wrapper = btf[value_type_id]
     raw = map_.lookup(struct.pack("<I", 0)) or bytes(wrapper.size)
     refcnt_at, state_at = _common_fields(btf, wrapper)
@@ -170,8 +186,7 @@ def _describe(map_: Map, value_type_id: int, map_id: int) -> RegisteredStructOps
 
 def registered_state(map_: Map) -> str:
     """The kernel's state of a struct_ops map: ``init``, ``inuse``, ``tobefree``, ``ready``."""
-    info = map_.info()
-    return _describe(map_, info.btf_vmlinux_value_type_id, info.id).state
+    return _describe(map_, map_.info()).state
 
 
 def list_registered() -> list[RegisteredStructOps]:
@@ -182,8 +197,7 @@ def list_registered() -> list[RegisteredStructOps]:
             with Map.from_id(map_id) as map_:
                 if map_.type != MapType.STRUCT_OPS:
                     continue
-                info = map_.info()
-                out.append(_describe(map_, info.btf_vmlinux_value_type_id, map_id))
+                out.append(_describe(map_, map_.info()))
         except BpfError:
             continue  # gone meanwhile
     return out
@@ -192,7 +206,7 @@ def list_registered() -> list[RegisteredStructOps]:
 def unregister(map_id: int) -> None:
     """Unregister a struct_ops map by id: detach its links, or delete its element 0."""
     with Map.from_id(map_id) as map_:
-        entry = _describe(map_, map_.info().btf_vmlinux_value_type_id, map_id)
+        entry = _describe(map_, map_.info())
         if not entry.link_based:
             map_.delete(struct.pack("<I", 0))
             return

@@ -9,7 +9,7 @@ removes the instance on close: reading it consumes nothing another reader of the
 top-level ``trace_pipe`` (bcc, ``cat``) would see, and a ``pids`` filter applies in the
 kernel. It sees lines printed after it was opened; ``top_level=True`` reads the shared
 pipe instead, as bcc's ``trace_print()`` does (including older lines, which it takes away
-from other readers).
+from other readers). For example::
 
     with TracePipe(pids=[os.getpid()]) as pipe:
         ...                                   # load, attach, make the program print
@@ -187,6 +187,7 @@ class TracePipe(LineReader):
             ) from None
 
     def fileno(self) -> int:
+        """The trace pipe's fd, for select/epoll and asyncio."""
         if self._fd < 0:
             raise BpfError("trace pipe: closed", errno.EBADF)
         return self._fd

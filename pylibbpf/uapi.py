@@ -333,7 +333,7 @@ class TestRunFlags(IntFlag):
 
 
 class FileFlags(IntFlag):
-    """``file_flags`` of OBJ_GET and ``open_flags`` of *_GET_FD_BY_ID."""
+    """``file_flags`` of OBJ_GET and ``open_flags`` of ``*_GET_FD_BY_ID``."""
 
     RDONLY = 1 << 3
     WRONLY = 1 << 4

@@ -19,8 +19,13 @@ from conftest import BPF_SRC, CACHE, _clang, _multiarch, kernel_selftests_dir, v
 from pylibbpf.spec.linker import link_objects
 
 TARGET_ARCH = {"x86_64": "x86", "aarch64": "arm64"}
+# The reference tools tools/build_reference.sh builds (libbpf 1.5, bpftool 1.5): in
+# $PYLIBBPF_REFERENCE_CACHE, by default ~/.cache/pylibbpf-reference.
+REFERENCE_CACHE = Path(
+    os.environ.get("PYLIBBPF_REFERENCE_CACHE", Path.home() / ".cache" / "pylibbpf-reference")
+)
 BPFTOOL_15 = Path(
-    os.environ.get("PYLIBBPF_TEST_BPFTOOL", "/work/wt/cache/bpftool-1.5/sbin/bpftool")
+    os.environ.get("PYLIBBPF_TEST_BPFTOOL", REFERENCE_CACHE / "bpftool-1.5" / "sbin" / "bpftool")
 )
 # What the tests link: (where, objects), "tests" meaning tests/bpf.
 LINK_SETS = {
@@ -86,6 +91,8 @@ def precompile() -> None:
         ("linker_main", "OTHER_LICENSE"),
         ("linker_kfunc", "SIDE=1"),
         ("linker_kfunc", "SIDE=2"),
+        ("linker_statics", "SIDE=1"),
+        ("linker_statics", "SIDE=2"),
     ):
         build_object(name, *defines)
     for where, names in LINK_SETS.values():

@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import sysconfig
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -238,9 +239,11 @@ def test_profile_shows_this_process_with_its_function_names(build: Path) -> None
     out = first + finish(profiler)
     stacks = folded_stacks(out)
     assert stacks and all(frames[0] == own_comm() for frames, _ in stacks), out
-    interpreter = {
-        name for _, _, name in nm_functions(os.path.realpath(sys.executable), dynamic=True)
-    }
+    binaries = [os.path.realpath(sys.executable)]
+    if sysconfig.get_config_var("Py_ENABLE_SHARED"):  # (pyenv's: the code is in libpython)
+        libdir, library = sysconfig.get_config_vars("LIBDIR", "LDLIBRARY")
+        binaries.append(os.path.join(libdir, library))
+    interpreter = {name for binary in binaries for _, _, name in nm_functions(binary, dynamic=True)}
     user = {f for frames, _ in stacks for f in frames[1:] if not f.endswith("_[k]")}
     assert user & interpreter, out  # the interpreter's own (exported) functions
     kernel = {f.removesuffix("_[k]") for frames, _ in stacks for f in frames if f.endswith("_[k]")}

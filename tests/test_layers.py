@@ -14,7 +14,7 @@ PACKAGE = Path(pylibbpf.__file__).parent
 
 # Lowest first. A module may import from its own layer or lower ones.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("uapi, errors, logs", ("pylibbpf.uapi", "pylibbpf.errors", "pylibbpf.logs")),
+    ("uapi, errors, logs", ("pylibbpf.uapi", "pylibbpf.errors", "pylibbpf.logs", "pylibbpf.names")),
     ("pure half", ("pylibbpf.btf", "pylibbpf.spec")),
     ("syscall", ("pylibbpf.syscall",)),
     (
@@ -41,6 +41,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "pylibbpf.skelgen",
             "pylibbpf.skelrender",
             "pylibbpf.skelsafe",
+            "pylibbpf.subskeleton",
+            "pylibbpf.subskelgen",
             "pylibbpf.cli",
             "pylibbpf.introspect",
             "pylibbpf.__main__",

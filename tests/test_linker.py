@@ -145,6 +145,29 @@ def test_linked_object_parses_with_both_programs_and_one_map() -> None:
         assert spec.datasecs[".rodata"].data[:4] == struct.pack("<i", 1000)
 
 
+def test_statics_of_one_name_stay_apart_in_the_linked_object() -> None:
+    """Two objects' static `count` and `seen` land in one section each twice: every copy
+    is a variable at its own offset with its own initial value; by name, the object shows
+    the first, and a subskeleton's lookup (globals only) does not take a static."""
+    from pylibbpf.loader import BpfObject
+
+    with BpfObject.open(link("linker_statics:SIDE=1", "linker_statics:SIDE=2")) as obj:
+        counts = obj.section_variables(".data")
+        by_name = {}
+        for variable in counts:
+            by_name.setdefault(variable.name, []).append(variable)
+        assert [v.value for v in by_name["count"]] == [10, 20]
+        assert len({v.offset for v in by_name["count"]}) == 2
+        assert all(v.static for v in by_name["count"])
+        assert [v.value for v in by_name["global1"] + by_name["global2"]] == [1, 2]
+        seen = [v for v in obj.section_variables(".bss") if v.name == "seen"]
+        assert len({v.offset for v in seen}) == 2
+        assert obj.variables["count"] is by_name["count"][0]
+        assert obj.find_variable(".data", "global2") is by_name["global2"][0]
+        with pytest.raises(ObjectError, match="no global variable 'count' in .data"):
+            obj.find_variable(".data", "count")
+
+
 def test_btf_is_merged_once_with_sorted_datasecs() -> None:
     linked = link("linker_lib", "linker_main")
     btf, ext = _btf_of(linked)

@@ -20,7 +20,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from linker_objects import bpftools, build_object, link, link_selftests, selftest_object
+from linker_objects import (
+    REFERENCE_CACHE,
+    bpftools,
+    build_object,
+    link,
+    link_selftests,
+    selftest_object,
+)
 
 from pylibbpf.elf import parse_object
 from pylibbpf.errors import ObjectError
@@ -29,7 +36,9 @@ from pylibbpf.object import BpfObject
 pytestmark = pytest.mark.root
 
 SYS_GETPGID = {"x86_64": 121, "aarch64": 155}
-LIBBPF_SO = Path(os.environ.get("PYLIBBPF_TEST_LIBBPF", "/work/wt/cache/libbpf-1.5/libbpf.so"))
+LIBBPF_SO = Path(
+    os.environ.get("PYLIBBPF_TEST_LIBBPF", REFERENCE_CACHE / "libbpf-1.5" / "libbpf.so")
+)
 PACKET = bytes(64)
 
 
@@ -78,6 +87,18 @@ def test_open_links_a_list_of_files_and_gen_object_writes_the_same(tmp_path: Pat
     with BpfObject.open([out.read_bytes()]) as obj:  # bytes, alone: linking is a no-op
         obj.load()
         assert _run_xdp(obj) == expected_results(1)
+
+
+def test_statics_of_one_name_each_reach_their_own_program() -> None:
+    """Each object's program adds its own static `count` (10 or 20) and global (1 or 2)
+    into its own static `seen`: the kernel's BTF and the variables agree on where each
+    copy lives."""
+    with BpfObject.open(link("linker_statics:SIDE=1", "linker_statics:SIDE=2")) as obj:
+        obj.load()
+        for name in ("prog1", "prog2", "prog2"):
+            assert obj.programs[name].test_run(PACKET).retval == 2  # XDP_PASS
+        seen = [v.value for v in obj.section_variables(".bss") if v.name == "seen"]
+        assert seen == [11, 2 * 22]
 
 
 def _getpgid_number() -> int:

@@ -115,13 +115,13 @@ def test_names_that_try_to_inject_code_stay_data(
     # Every C name is a member, read and written by getattr; the ones Python or ctypes
     # reserve under a documented rename.
     renamed = {"import": "import_", "__init__": "m__init__", "__class__": "m__class__"}
-    renamed |= {"_fields_": "_fields__", "asdict": "asdict_"}
+    renamed |= {"_fields_": "_fields__", "asdict": "asdict_", "n\udcff\udcfe": "n\\xff\\xfe"}
     for value, c_name in enumerate(names.values(), start=10):
         attribute = renamed.get(c_name, c_name)
         setattr(record, attribute, value)
         assert getattr(record, attribute) == value
     assert getattr(record, names["inject"] + "u") == 0  # promoted from an anonymous member
-    assert record.asdict()[names["non_utf8"]] == 16
+    assert record.asdict()["n\\xff\\xfe"] == 16  # not UTF-8: escaped (ctypes 3.12+ needs it)
     assert json.loads(json.dumps(record.asdict()))[names["triple"]] == 14
     assert repr(record).startswith(f"{record_class.__name__}(x: int = __import__(")
 
@@ -388,3 +388,31 @@ def test_records_read_well_and_dump_to_json() -> None:
         "event(pid=7, comm='bash', pts=[point(x=0, y=0), point(x=0, y=-4)], u=9, raw=9, "
         "lo=-2, hi=11, color=1)"
     )
+
+
+def test_names_in_a_library_stay_data_in_its_subskeleton(
+    bpf_object: Callable[[str], Path], tmp_path: Path
+) -> None:
+    """The same crafted names through ``gen subskeleton``: nothing runs on import, and the
+    subskeleton, bound to an object holding the library, reaches them as data."""
+    marker = tmp_path / "pwned"
+    data, names = crafted(bpf_object, marker)
+    path = tmp_path / "crafted.bpf.o"
+    path.write_bytes(data)
+    out = tmp_path / "crafted_subskel.py"
+    assert cli.main(["gen", "subskeleton", str(path), "-o", str(out)]) == 0
+    assert out.read_text().isascii()
+    module = import_file(out)
+    assert not marker.exists()
+    with BpfObject.open(data, name="final") as final:
+        lib = module.CraftedSubskel(final)
+        assert lib.data.raw_ == 2 and lib.data.view == 3  # globals named like its methods
+        assert lib.data.pl_v_rec.asdict()[names["inject"]] == 1
+        custom = next(
+            getattr(lib, attribute)
+            for attribute, cls in module.CraftedSubskel.sections.items()
+            if cls.section.startswith(".data.x")
+        )
+        assert custom.pl_v_d == 100
+        assert set(module.CraftedSubskel.programs_class.names.values()) == {f"p{names['newline']}"}
+    assert not marker.exists()

@@ -14,10 +14,14 @@
 # artefact never looks finished; a step whose result exists is skipped.
 # Needs: clang-19, gcc, make, rsync, libelf-dev, zlib1g-dev (all on the dev machine).
 #
-#   tools/build_reference.sh [CACHE]      (default /work/wt/cache)
+#   tools/build_reference.sh [CACHE]
+#
+# CACHE defaults to $PYLIBBPF_REFERENCE_CACHE, else ~/.cache/pylibbpf-reference: where
+# tools/selftests_conformance.py and the tests that compare with libbpf/bpftool 1.5
+# (tests/linker_objects.py) look for these tools, through the same variable.
 set -eu
 
-CACHE=${1:-/work/wt/cache}
+CACHE=${1:-${PYLIBBPF_REFERENCE_CACHE:-$HOME/.cache/pylibbpf-reference}}
 SOURCE=/usr/src/linux-source-6.12.tar.xz
 CLANG=${CLANG:-clang-19}
 JOBS=${JOBS:-2}

@@ -39,7 +39,9 @@ import fidelity_load as load
 import fidelity_report as report
 
 HERE = Path(__file__).resolve().parent
-CACHE = Path(os.environ.get("PYLIBBPF_REFERENCE_CACHE", "/work/wt/cache"))
+CACHE = Path(
+    os.environ.get("PYLIBBPF_REFERENCE_CACHE", Path.home() / ".cache" / "pylibbpf-reference")
+)
 WORK = Path(os.environ.get("PYLIBBPF_FIDELITY_DIR", Path.home() / ".cache" / "pylibbpf-fidelity"))
 LIBBPF = CACHE / "libbpf-1.5"
 SELFTEST_OBJECTS = CACHE / "selftests-objs"

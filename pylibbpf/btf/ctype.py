@@ -176,7 +176,10 @@ RESERVED = frozenset(_CTYPES_NAMES | set(dir(CStruct)) | set(dir(CUnion)))
 def member_attribute(name: str, taken: set[str] | frozenset[str] = frozenset()) -> str:
     """The attribute a C member ``name`` gets on a record class: the C name, unless
     Python or ctypes reserve it (``__init__`` -> ``m__init__``, ``asdict`` -> ``asdict_``)
-    or another member has it already."""
+    or another member has it already. A name that is not UTF-8 (BTF bytes kept as lone
+    surrogates) is spelt with backslash escapes: ctypes refuses it from Python 3.12 on."""
+    if not name.isascii():
+        name = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     if len(name) > 4 and name.startswith("__") and name.endswith("__"):
         name = f"m{name}"  # a dunder: no suffix makes it ordinary
     while name in RESERVED or name in taken:

@@ -228,6 +228,7 @@ class Btf:
 
     @property
     def strings_size(self) -> int:
+        """Bytes of string data, a base's included (string offsets run up to this)."""
         return self.str_base + self._send - self._sstart
 
     def __len__(self) -> int:
@@ -236,6 +237,7 @@ class Btf:
 
     @property
     def raw_offsets(self) -> array[int]:
+        """Each own type's word offset in the type section, in id order."""
         return self._offsets
 
     @property
@@ -289,6 +291,7 @@ class Btf:
         return decoded
 
     def get(self, type_id: int) -> Type:
+        """``btf[type_id]``."""
         return self[type_id]
 
     def _decode(self, type_id: int, i: int) -> Type:
@@ -448,6 +451,7 @@ class Btf:
         return found[0]
 
     def find_id(self, name: str, kind: Kind | None = None) -> int | None:
+        """The id of the first type named ``name`` (of ``kind``), or None."""
         found = self.find_all(name, kind)
         return found[0].id if found else None
 

@@ -24,6 +24,7 @@ from .. import syscall
 from ..errors import AttachError, BpfError, NotSupportedError
 from ..syscall.fd import Closing, OwnedFd
 from ..syscall.pins import pin_object, unpin_object
+from ..uapi import LinkType
 
 
 class Attachable(Protocol):
@@ -57,7 +58,7 @@ class LinkInfo:
     """What the kernel reports about a bpf_link (``bpf_link_info``'s common part)."""
 
     id: int
-    type: int
+    type: LinkType | int  # a LinkType (prints as its name); the number if this is newer
     prog_id: int
 
 
@@ -90,7 +91,8 @@ class Link(Closing):
     def info(self) -> LinkInfo:
         """The kernel's id, type and program id of this link."""
         raw = syscall.obj_get_info_by_fd(self.fd, syscall.LinkInfo(), what=self.description)
-        return LinkInfo(raw.id, raw.type, raw.prog_id)
+        kind = LinkType(raw.type) if raw.type in LinkType._value2member_map_ else raw.type
+        return LinkInfo(raw.id, kind, raw.prog_id)
 
     def pin(self, path: str | os.PathLike[str]) -> None:
         """Pin on bpffs: the attachment then outlives this process until ``unpin()``."""
@@ -158,7 +160,7 @@ def create_link(
     *,
     link_class: type[Link] = Link,
 ) -> Link:
-    """LINK_CREATE for ``program`` on ``target_fd``; failures are ``AttachError``s."""
+    """LINK_CREATE for ``program`` on ``target_fd``; a failure raises ``AttachError``."""
     try:
         fd = syscall.link_create(
             program.fd, target_fd, attach_type, flags=flags, opts=opts, what=what

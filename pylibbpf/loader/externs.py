@@ -8,20 +8,23 @@
 
 A kfunc defined in a module is called with ``insn.off`` indexing ``fd_array``, whose
 slot holds the module BTF's fd (slot 0 stands for vmlinux); a typed variable in a module
-carries that fd in its ``ld_imm64`` instead. The resolver keeps those fds open for as long
-as the object is loaded.
+carries that fd in its ``ld_imm64`` instead. The object keeps those fds open until it
+closes (``kernel.KernelBtf``).
 """
 
 from __future__ import annotations
 
-from .. import syscall
+import dataclasses
+import errno
+
 from ..btf import Btf, Kind
-from ..errors import BpfError, ObjectError
+from ..errors import ObjectError
+from ..spec.core_types import essential_name, skip_mods_and_typedefs, types_compatible
 from ..spec.kconfig import fill_kconfig, layout_kconfig
 from ..spec.objspec import ExternSpec, ObjectSpec
 from ..spec.subprog import ExternValue
-from ..syscall import kernel_btf, system
-from ..syscall.fd import OwnedFd
+from ..syscall import system
+from .kernel import KernelBtf
 
 
 def kconfig_layout(spec: ObjectSpec) -> tuple[dict[str, tuple[int, int]], int]:
@@ -59,80 +62,95 @@ def kconfig_values(overrides: dict[str, str] | None = None) -> dict[str, str]:
 
 
 class KsymResolver:
-    """Resolves one object's ``__ksym`` externs; owns the module BTF fds it opens."""
+    """Resolves one object's ``__ksym`` externs against vmlinux, then the modules."""
 
-    def __init__(self, object_name: str, local_btf: Btf | None) -> None:
+    def __init__(self, object_name: str, local_btf: Btf | None, kernel: KernelBtf) -> None:
         self.object_name = object_name
         self.local_btf = local_btf
+        self.kernel = kernel  # owns the module BTF fds
         self.fd_array: list[int] = []  # for PROG_LOAD: module BTF fds of kfunc calls
-        self._module_fds: dict[str, OwnedFd] = {}
 
-    def resolve(self, spec: ExternSpec) -> ExternValue:
-        """How ``spec`` resolves in the running kernel (ObjectError if it does not and
-        is not ``__weak``)."""
-        kind = Kind.FUNC if spec.is_func else Kind.VAR
-        found = kernel_btf.load_vmlinux().find_all(spec.name, kind)
-        if found:
-            return ExternValue("kfunc" if spec.is_func else "btf_var", btf_id=found[0].id)
-        in_module = self._in_module(spec.name, kind)
-        if in_module is not None:
-            return in_module
+    def resolve_all(self, spec: ObjectSpec) -> dict[str, ExternValue]:
+        """Every ``__ksym`` extern of the object, whichever programs use it, in libbpf's
+        order (``bpf_object__resolve_externs``): typed ksyms and kfuncs by name from
+        vmlinux then module BTF (any failure: EINVAL), then typeless ones from kallsyms;
+        a strong extern left unresolved is ESRCH, a weak one resolves to 0."""
+        ksyms = sorted((e for e in spec.externs.values() if e.section == ".ksyms"), key=_name)
+        base = sum(1 for e in spec.externs.values() if e.section == ".kconfig")
+        index = {e.name: base + i for i, e in enumerate(ksyms)}
+        values: dict[str, ExternValue] = {}
+        typeless = [e for e in ksyms if not e.is_func and self._typeless(e)]
+        for extern in ksyms:
+            if extern not in typeless:
+                value = self._resolve_typed(extern)
+                values[extern.name] = dataclasses.replace(value, index=index[extern.name])
+        addresses = system.kallsyms_lookup({e.name for e in typeless}) if typeless else {}
+        for extern in typeless:
+            address = addresses.get(extern.name)
+            if address is None and not extern.weak:
+                raise ObjectError(
+                    f"{self.object_name}: extern {extern.name!r} (strong): not resolved: "
+                    "no kernel symbol of that name in /proc/kallsyms",
+                    errno.ESRCH,
+                )
+            values[extern.name] = ExternValue(
+                "addr" if address is not None else "missing",
+                address=address or 0,
+                index=index[extern.name],
+            )
+        return values
+
+    def _typeless(self, spec: ExternSpec) -> bool:
+        """``extern const void sym __ksym``: an address from kallsyms, no BTF type."""
         local = self.local_btf
-        if (
-            not spec.is_func
-            and local is not None
-            and local.resolve(local[spec.type_id].type).kind == Kind.UNKN
-        ):
-            address = system.kallsyms_lookup({spec.name}).get(spec.name)
-            if address is not None:
-                return ExternValue("addr", address=address)
-        if spec.weak:
-            return ExternValue("missing")
-        what = "kfunc" if spec.is_func else "kernel symbol"
-        raise ObjectError(
-            f"{self.object_name}: __ksym extern {spec.name!r}: no {what} of that name in "
-            "the kernel or its loaded modules"
-        )
+        return local is None or local.resolve(local[spec.type_id].type).kind == Kind.UNKN
 
-    def _in_module(self, name: str, kind: Kind) -> ExternValue | None:
-        for module in kernel_btf.module_names():
-            try:
-                btf = kernel_btf.load_module(module)
-            except ObjectError:
-                continue
-            found = [t for t in btf.find_all(name, kind) if t.id >= btf.first_id]
-            if not found:
-                continue
-            fd = self._module_btf_fd(module)
-            if kind == Kind.VAR:
-                return ExternValue("btf_var", btf_id=found[0].id, btf_fd=fd)
+    def _resolve_typed(self, spec: ExternSpec) -> ExternValue:
+        """A kfunc (looked up without its ``___flavour``, prototype checked) or a typed
+        kernel variable; EINVAL unless found and compatible, or ``__weak``."""
+        kind = Kind.FUNC if spec.is_func else Kind.VAR
+        name = essential_name(spec.name) if spec.is_func else spec.name
+        what = "func ksym" if spec.is_func else "var ksym"
+        where = f"{self.object_name}: extern ({what}) {spec.name!r}"
+        found = self.kernel.find(name, kind)
+        if found is None:
+            if spec.weak:
+                return ExternValue("missing")
+            place = "kernel or module BTFs" if spec.is_func else "kernel BTF"
+            raise ObjectError(f"{where}: not found in {place}", errno.EINVAL)
+        btf, target, module = found.btf, found.btf[found.type_id], found.module
+        assert self.local_btf is not None
+        local = self.local_btf[spec.type_id]
+        if spec.is_func:
+            compatible = types_compatible(self.local_btf, local.type, btf, target.type)
+        else:
+            local_type = skip_mods_and_typedefs(self.local_btf, local.type).id
+            target_type = skip_mods_and_typedefs(btf, target.type).id
+            compatible = types_compatible(self.local_btf, local_type, btf, target_type)
+        if not compatible:
+            if spec.is_func and spec.weak:
+                return ExternValue("missing")
+            origin = module or "vmlinux"
+            raise ObjectError(
+                f"{where}: its type is incompatible with {origin}'s {target.describe()}",
+                errno.EINVAL,
+            )
+        fd = self.kernel.module_fd(module) if module else 0
+        if not spec.is_func:
+            return ExternValue("btf_var", btf_id=target.id, btf_fd=fd)
+        fd_index = 0
+        if fd:
+            if not self.fd_array:
+                self.fd_array.append(0)  # slot 0 stands for vmlinux
             if fd not in self.fd_array:
-                if not self.fd_array:
-                    self.fd_array.append(0)  # slot 0 stands for vmlinux
                 self.fd_array.append(fd)
-            return ExternValue("kfunc", btf_id=found[0].id, btf_fd_index=self.fd_array.index(fd))
-        return None
-
-    def _module_btf_fd(self, module: str) -> int:
-        """An fd for a module's BTF object, found among the kernel's BTF ids by name."""
-        opened = self._module_fds.get(module)
-        if opened is not None:
-            return opened.fd
-        for btf_id in syscall.iterate_ids(syscall.btf_get_next_id):
-            try:
-                fd = OwnedFd(syscall.btf_get_fd_by_id(btf_id), f"BTF id {btf_id}")
-            except BpfError:
-                continue
-            name, is_kernel, _size = kernel_btf.btf_object_info(fd.fd, f"BTF id {btf_id}")
-            if is_kernel and name == module:
-                self._module_fds[module] = fd
-                return fd.fd
-            fd.close()
-        raise ObjectError(f"{self.object_name}: no kernel BTF object for module {module!r}")
+            fd_index = self.fd_array.index(fd)
+        return ExternValue("kfunc", btf_id=target.id, btf_fd_index=fd_index, btf_fd=fd)
 
     def close(self) -> None:
-        """Close the module BTF fds (after the programs that needed them loaded)."""
-        for fd in self._module_fds.values():
-            fd.close()
-        self._module_fds.clear()
+        """Forget the fd_array (the fds themselves belong to ``kernel``)."""
         self.fd_array.clear()
+
+
+def _name(extern: ExternSpec) -> str:
+    return extern.name

@@ -28,6 +28,7 @@ from ..struct_ops import StructOpsState
 from ..syscall import features, system
 from ..syscall.fd import OwnedFd
 from ..uapi import FD_VALUE_MAP_TYPES, OBJ_NAME_LEN, MapFlags, MapType
+from .kernel import KernelBtf
 
 if TYPE_CHECKING:
     from ..links.base import Link
@@ -37,17 +38,21 @@ logger = get_logger(__name__)
 
 
 def internal_map_name(object_name: str, section: str) -> str:
-    """libbpf's kernel name for a global-data map: object-name prefix + section name."""
-    if "." in section[1:]:  # custom .data.foo / .rodata.str1.1: the section name alone
-        name = section
-    else:
-        prefix = min(OBJ_NAME_LEN - len(section) - 1, len(object_name))
-        name = object_name[:prefix] + section
-    return sanitize_name(name)
+    """libbpf's kernel name for a global-data map (``internal_map_name()``), the name
+    ``bpftool map`` shows: the section name in a slot of at least 7 characters, after as
+    much of the object name as still fits in 15 (``my_objec.bss``, ``my_obje.kconfig``);
+    a section with a second dot (``.data.foo``, ``.rodata.str1.1``) alone."""
+    suffix = min(max(7, len(section)), OBJ_NAME_LEN - 1)
+    prefix = 0 if "." in section[1:] else min(OBJ_NAME_LEN - 1 - suffix, len(object_name))
+    return sanitize_name(object_name[:prefix] + section[:suffix])
 
 
 def ringbuf_size(requested: int) -> int:
-    """Ring buffers must be a power-of-two number of pages; round up (as libbpf does)."""
+    """Ring buffers must be a power-of-two number of pages; round up (as libbpf does).
+    0 stays 0, as in libbpf: a ring buffer nobody sized fails to be created (EINVAL)
+    instead of silently getting one page."""
+    if requested == 0:
+        return 0
     size = mmap.PAGESIZE
     while size < requested:
         size *= 2
@@ -71,13 +76,13 @@ def btf_type_codec(spec: ObjectSpec, type_id: int, size: int, map_type: int) -> 
     return None
 
 
-def arena_globals(spec: ObjectSpec, maps: Mapping[str, Map]) -> tuple[int, int]:
-    """The ARENA map's fd and where in it the ``__arena`` globals start ((0, 0) if the
-    object has none)."""
+def arena_base(spec: ObjectSpec, maps: Mapping[str, Map]) -> int:
+    """Where in the ARENA map the ``__arena`` globals start (0 if the object has none):
+    known from its size before it exists, so programs are relocated first."""
     name = spec.arena_map
-    if name is None or spec.arena is None or not maps[name].created:
-        return 0, 0
-    return maps[name].fd, globals_offset(maps[name].max_entries, spec.arena.size)
+    if name is None or spec.arena is None:
+        return 0
+    return globals_offset(maps[name].max_entries, spec.arena.size)
 
 
 def declare_maps(spec: ObjectSpec, kconfig_size: int) -> dict[str, Map]:
@@ -153,8 +158,11 @@ class MapCreator:
     """Creates one object's maps during one ``load()`` and remembers what it did: which
     pinned maps it reused and which pins it made (a failed load removes those)."""
 
-    def __init__(self, spec: ObjectSpec, maps: dict[str, Map], pin_root_path: str) -> None:
+    def __init__(
+        self, spec: ObjectSpec, maps: dict[str, Map], pin_root_path: str, kernel: KernelBtf
+    ) -> None:
         self.spec = spec
+        self.kernel = kernel
         self.name = spec.name
         self.maps = maps
         self.pin_root_path = pin_root_path
@@ -249,6 +257,9 @@ class MapCreator:
             if map_obj.type in FD_VALUE_MAP_TYPES
             else self._btf(spec.key_type_id, spec.value_type_id)
         )
+        hint = ""
+        if map_obj.type in (MapType.RINGBUF, MapType.USER_RINGBUF) and not map_obj.max_entries:
+            hint = "; the ring buffer has no size: set max_entries before load()"
         try:
             map_obj.create_in_kernel(
                 inner_map_fd=inner.fd if inner is not None else 0,
@@ -256,7 +267,7 @@ class MapCreator:
                 map_extra=map_obj.map_extra,
                 btf=btf,
                 btf_fallback=True,
-                what=what,
+                what=what + hint,
             )
         finally:
             if inner is not None:
@@ -319,9 +330,11 @@ class MapCreator:
                 f"kernel, which was not loaded: {self.btf_error}"
             )
         what = f"{self.name}: {ops_plan.what}"
+        module = ops_plan.kernel.module  # a module's type: named with its BTF fd (6.9+)
         map_obj.create_in_kernel(
             btf=MapBtf(self.btf_fd.fd, 0, 0),
             btf_vmlinux_value_type_id=ops_plan.kernel.wrapper.id,
+            value_type_btf_obj_fd=self.kernel.module_fd(module) if module else 0,
             what=what,
         )
         _log_created(what, map_obj)
@@ -347,21 +360,46 @@ class MapCreator:
             # constant (bpf_snprintf formats, dead-code elimination on .rodata flags).
             map_obj.freeze()
 
-    def fill_values(self, programs: Mapping[str, Program]) -> None:
-        """Initial ``values`` of prog arrays and map-in-maps (needs loaded programs)."""
+    def fill_map_slots(self) -> None:
+        """Initial ``values`` of map-in-maps: the inner maps' fds, right after the maps
+        are created (libbpf's ``init_map_in_map_slots``)."""
+        for name, spec in self.spec.maps.items():
+            if spec.init_values and name not in self.reused and spec.map_type != MapType.PROG_ARRAY:
+                for slot, symbol in spec.init_values.items():
+                    target = self.maps.get(symbol)
+                    if target is None:
+                        raise ObjectError(
+                            f"{self.name}: map {name!r} slot {slot}: {symbol!r} is not a "
+                            "map of this object",
+                            errno.EINVAL,
+                        )
+                    self.maps[name].update(slot, target.fileno())
+
+    def fill_prog_arrays(self, programs: Mapping[str, Program]) -> None:
+        """Initial ``values`` of prog arrays, once programs are loaded (libbpf's
+        ``init_prog_array_slots``): a slot naming a program that was not loaded fails the
+        load with EBADF, as with libbpf (it would otherwise stay empty without a word)."""
         for name, spec in self.spec.maps.items():
             if not spec.init_values or name in self.reused:
                 continue
+            if spec.map_type != MapType.PROG_ARRAY:
+                continue
             for slot, symbol in spec.init_values.items():
-                target: Any = programs.get(symbol) or self.maps.get(symbol)
-                if target is None:
+                program = programs.get(symbol)
+                if program is None:
                     raise ObjectError(
-                        f"{self.name}: map {name!r} slot {slot}: {symbol!r} is "
-                        "neither a program nor a map of this object"
+                        f"{self.name}: map {name!r} slot {slot}: {symbol!r} is not a "
+                        "program of this object",
+                        errno.EINVAL,
                     )
-                if not getattr(target, "loaded", True):
-                    continue
-                self.maps[name].update(slot, target.fileno())
+                if not program.loaded:
+                    raise BpfError(
+                        f"{self.name}: map {name!r}: cannot initialize slot [{slot}] to "
+                        f"program {symbol!r}, which is not loaded (autoload is off); load "
+                        "it, or leave it out of the map's values",
+                        errno.EBADF,
+                    )
+                self.maps[name].update(slot, program.fileno())
 
     def undo(self) -> None:
         """Remove the pins this load made, and the pin root if it made that (after a

@@ -5,6 +5,8 @@ open and ``load()`` the caller may adjust programs (``autoload``, type) and maps
 (``max_entries``, flags) and set global variables in the initial image. ``load()`` then
 does everything that asks the kernel — kconfig values and ksyms, the object's BTF,
 struct_ops layouts, maps, CO-RE and programs — and ``close()`` releases all of it.
+``prepare()`` is the first half of ``load()`` on its own: maps created and programs
+relocated but not loaded, for callers that inspect or adjust them in between.
 
 ``BpfObject`` coordinates; the work is in its parts: ``maps`` (declaring and creating
 maps), ``btf`` (the object's BTF in the kernel), ``programs`` (linking, CO-RE, loading),
@@ -26,27 +28,41 @@ from ..links.auto import attach_from_section
 from ..links.base import Link
 from ..logs import get_logger
 from ..maps import Map
+from ..names import NamedDict
 from ..program import Program
 from ..spec import core
 from ..spec import struct_ops as struct_ops_plan
 from ..spec.objspec import ObjectSpec
 from ..spec.source import ObjectSource, read_object
 from ..spec.struct_ops import StructOpsPlan
-from ..syscall import bpf, features, kernel_btf
+from ..syscall import bpf, features
 from ..syscall.fd import Closing, OwnedFd
 from ..syscall.token import object_token
 from ..uapi import ProgType
 from .btf import upload_object_btf
 from .externs import KsymResolver, fill_kconfig_image, kconfig_layout
+from .kernel import KernelBtf, kernel_btfs
 from .maps import MapCreator, declare_maps
-from .programs import ProgramLoader, declare_programs
-from .variables import SectionMemory, Variable, collect_variables
+from .programs import ProgramLoader, adjust_struct_ops_autoload, declare_programs
+from .variables import SectionMemory, Variable, collect_variables, variables_by_name
 
 logger = get_logger(__name__)
 
 
 class BpfObject(Closing):
-    """A BPF ELF object: its programs, maps and global variables."""
+    """A BPF ELF object: its programs, maps and global variables.
+
+    Attributes:
+        programs: name -> ``Program``, in ELF order (``NamedDict``: a misspelt name is a
+            ``KeyError`` naming the close matches).
+        maps: name -> ``Map``, the object's maps and its data sections (``.bss``,
+            ``.data``, ``.rodata``, ``.kconfig``, custom ones) and struct_ops maps.
+        variables: name -> ``Variable``: global data, writable before ``load()`` (the
+            initial image) and read live through the mmapped map after.
+        links: the links ``attach()`` made (closed by ``close()``).
+        spec: the parsed ``ObjectSpec`` (immutable input).
+        name: the object's name (the file's stem unless given).
+    """
 
     def __init__(
         self,
@@ -66,8 +82,8 @@ class BpfObject(Closing):
         self._token: OwnedFd | None = None
         self.links: list[Link] = []
         self._kconfig_layout, kconfig_size = kconfig_layout(spec)
-        self.programs: dict[str, Program] = declare_programs(spec, self)
-        self.maps: dict[str, Map] = declare_maps(spec, kconfig_size)
+        self.programs = NamedDict[Program]("program", self.name, declare_programs(spec, self))
+        self.maps = NamedDict[Map]("map", self.name, declare_maps(spec, kconfig_size))
         self._memory = SectionMemory(self.name, self.maps)
         for section in spec.datasecs.values():
             self._memory.images[section.name] = bytearray(section.data)
@@ -79,11 +95,16 @@ class BpfObject(Closing):
         # The struct_ops variables' bytes, editable until load (``struct_ops_value``).
         self._struct_ops_data = {n: bytearray(o.data) for n, o in spec.struct_ops.items()}
         self._struct_ops_plans: dict[str, StructOpsPlan] = {}
-        self.variables: dict[str, Variable] = collect_variables(
-            spec, self._memory, self._kconfig_layout
+        self._all_variables = collect_variables(spec, self._memory, self._kconfig_layout)
+        self.variables = NamedDict[Variable](
+            "variable", self.name, variables_by_name(self._all_variables)
         )
-        self._ksyms = KsymResolver(self.name, spec.btf)
+        self._kernel = KernelBtf()  # module BTF fds this object names to the kernel
+        self._ksyms = KsymResolver(self.name, spec.btf, self._kernel)
         self._btf_fd: OwnedFd | None = None
+        self._btf_error = ""
+        self._creator: MapCreator | None = None  # set by prepare()
+        self._loaded = False
         self._programs_loaded: ProgramLoader | None = None
 
     # ----------------------------------------------------------------- opening
@@ -127,7 +148,7 @@ class BpfObject(Closing):
     @property
     def loaded(self) -> bool:
         """Whether ``load()`` succeeded and ``close()`` has not run since."""
-        return self._memory.loaded
+        return self._loaded
 
     @property
     def closed(self) -> bool:
@@ -156,15 +177,30 @@ class BpfObject(Closing):
         """Raise if ``section`` can no longer be written (.rodata and .kconfig after load)."""
         self._memory.check_writable(section, what)
 
+    def section_variables(self, section: str) -> list[Variable]:
+        """Every variable of a data section (or ``.kconfig``), statics included, even
+        several of one name (a linked object keeps each input's statics apart)."""
+        return [v for v in self._all_variables if v.section == section]
+
+    def find_variable(self, section: str, name: str) -> Variable:
+        """The global (non-static) variable ``name`` of ``section``: how a library's
+        subskeleton finds its variables in the object that linked the library in."""
+        for variable in self._all_variables:
+            if variable.section == section and variable.name == name and not variable.static:
+                return variable
+        raise ObjectError(f"{self.name}: no global variable {name!r} in {section}")
+
     def struct_ops_value(self, name: str) -> Any:
         """The struct_ops variable ``name`` as a ctypes struct of the object's type: its
         plain members (``name``, ``flags``…) can be changed until ``load()``, as with
         libbpf's ``skel->struct_ops.<name>``; function pointers are fixed by the object."""
         if name not in self._struct_ops_data:
             raise BpfError(f"{self.name}: no struct_ops variable {name!r}", errno.ENOENT)
-        if self.loaded:
+        if self.prepared or self.loaded:
+            state = "loaded" if self.loaded else "prepared"
             raise BpfError(
-                f"{self.name}: struct_ops {name!r} is already loaded: edit it before load()",
+                f"{self.name}: struct_ops {name!r} is already {state}: edit it before "
+                "prepare() or load()",
                 errno.EPERM,
             )
         assert self.spec.btf is not None
@@ -179,12 +215,24 @@ class BpfObject(Closing):
 
     # ----------------------------------------------------------------- loading
 
-    def load(self) -> None:
-        """Create maps, load programs (those with ``autoload``). LoadError on rejection."""
+    @property
+    def prepared(self) -> bool:
+        """Whether ``prepare()`` ran: maps created, programs relocated, none loaded yet."""
+        return self._creator is not None
+
+    def prepare(self) -> None:
+        """Everything ``load()`` does short of loading programs (libbpf 1.6's
+        ``bpf_object__prepare``): externs resolved for the whole object, struct_ops
+        matched to the kernel, every program with ``autoload`` linked and CO-RE
+        relocated, the object's BTF uploaded, maps created (pins reused, initial values
+        written, ``.rodata`` frozen) and their fds written into the programs. Programs
+        then hold their final instructions (``program.insns``) and no fd: inspect or
+        adjust them (load options, attach targets), then ``load()``."""
         if self._memory.closed:
             raise BpfError(f"object {self.name!r} is closed: open it again", errno.EBADF)
-        if self.loaded:
-            raise BpfError(f"object {self.name!r} is already loaded", errno.EALREADY)
+        if self.loaded or self.prepared:
+            what = "loaded" if self.loaded else "prepared"
+            raise BpfError(f"object {self.name!r} is already {what}", errno.EALREADY)
         if self.spec.byteorder != ("little" if struct.pack("=H", 1) == b"\1\0" else "big"):
             raise ObjectError(
                 f"{self.name}: object is {self.spec.byteorder}-endian, this host is not "
@@ -192,47 +240,74 @@ class BpfObject(Closing):
             )
         self._token = object_token(self.token_path, f"object {self.name!r}")
         with bpf.using_token(self._token.fd if self._token is not None else 0):
-            self._load()
+            self._prepare()
 
-    def _load(self) -> None:
+    def _prepare(self) -> None:
         features.ensure_memlock()
-        creator = MapCreator(self.spec, self.maps, self.pin_root_path)
+        creator = MapCreator(self.spec, self.maps, self.pin_root_path, self._kernel)
+        self._creator = creator
         try:
+            # libbpf's order (bpf_object_load): externs, struct_ops, relocation, BTF, maps.
+            externs = self._ksyms.resolve_all(self.spec)
             if ".kconfig" in self._memory.images:
                 fill_kconfig_image(
                     self.spec, self._kconfig_layout, self._memory.images[".kconfig"], self.kconfig
                 )
-            self._btf_fd, btf_error = upload_object_btf(
+            self._plan_struct_ops()
+            adjust_struct_ops_autoload(self.spec, self.programs)
+            loader = ProgramLoader(self.spec, self.programs, self.btf_custom_path, self._kernel)
+            self._programs_loaded = loader
+            loader.relocate_all(self.maps, externs, self._kconfig_layout)
+            self._btf_fd, self._btf_error = upload_object_btf(
                 self.spec, self._kconfig_layout, len(self._memory.images.get(".kconfig", b""))
             )
-            creator.btf_fd, creator.btf_error = self._btf_fd, btf_error
-            self._plan_struct_ops()
+            creator.btf_fd, creator.btf_error = self._btf_fd, self._btf_error
             creator.create_all(
                 self._memory.images, self._struct_ops_plans, self.programs, self.links
             )
-            self._programs_loaded = ProgramLoader(self.spec, self.programs, self.btf_custom_path)
-            self._programs_loaded.load_all(
-                self.maps, self._ksyms, self._kconfig_layout, self._btf_fd, btf_error
-            )
-            creator.fill_values(self.programs)
-            self._memory.loaded = True
+            creator.fill_map_slots()
+            loader.finish(self.maps, self._ksyms.fd_array, self._btf_fd)
+            self._memory.mapped = True  # variables now read and write the maps
             self._memory.map_sections()
-            if logger.isEnabledFor(logging.INFO):
-                logger.info(
-                    "object %r loaded: %d programs, %d maps (reused pinned: %s)",
-                    self.name,
-                    sum(program.loaded for program in self.programs.values()),
-                    sum(map_obj.created for map_obj in self.maps.values()),
-                    ", ".join(sorted(creator.reused)) or "none",
-                )
         except BaseException:
-            # Undo what this load did: its pins (not the ones it reused), then every map,
-            # program, BTF and module fd it made (close() releases those).
-            try:
-                creator.undo()
-            finally:
-                self.close()
+            self._undo(creator)
             raise
+
+    def load(self) -> None:
+        """Create maps, load programs (those with ``autoload``). LoadError on rejection.
+        Runs ``prepare()`` first unless the caller did."""
+        if self._memory.closed:
+            raise BpfError(f"object {self.name!r} is closed: open it again", errno.EBADF)
+        if self.loaded:
+            raise BpfError(f"object {self.name!r} is already loaded", errno.EALREADY)
+        if not self.prepared:
+            self.prepare()
+        creator, loader = self._creator, self._programs_loaded
+        assert creator is not None and loader is not None
+        try:
+            with bpf.using_token(self._token.fd if self._token is not None else 0):
+                loader.load_all(self.maps, self._btf_error)
+                creator.fill_prog_arrays(self.programs)
+            self._loaded = True
+        except BaseException:
+            self._undo(creator)
+            raise
+        if logger.isEnabledFor(logging.INFO):
+            logger.info(
+                "object %r loaded: %d programs, %d maps (reused pinned: %s)",
+                self.name,
+                sum(program.loaded for program in self.programs.values()),
+                sum(map_obj.created for map_obj in self.maps.values()),
+                ", ".join(sorted(creator.reused)) or "none",
+            )
+
+    def _undo(self, creator: MapCreator) -> None:
+        """Undo what a failed prepare or load did: its pins (not the ones it reused),
+        then every map, program, BTF and module fd it made (close() releases those)."""
+        try:
+            creator.undo()
+        finally:
+            self.close()
 
     def _plan_struct_ops(self) -> None:
         """Match each struct_ops variable to the kernel's struct; tell its programs which
@@ -242,7 +317,9 @@ class BpfObject(Closing):
                 continue
             assert self.spec.btf is not None
             edited = dataclasses.replace(ops, data=bytes(self._struct_ops_data[name]))
-            ops_plan = struct_ops_plan.plan(edited, self.spec.btf, self.name, _kernel_btfs())
+            ops_plan = struct_ops_plan.plan(edited, self.spec.btf, self.name, kernel_btfs())
+            module = ops_plan.kernel.module
+            btf_obj_fd = self._kernel.module_fd(module) if module is not None else 0
             self._struct_ops_plans[name] = ops_plan
             for program_name, member in ops_plan.members.items():
                 program = self.programs.get(program_name)
@@ -257,8 +334,8 @@ class BpfObject(Closing):
                         f'section {program.section!r}, not a SEC("struct_ops") program'
                     )
                 program.options.attach_btf_id = ops_plan.kernel.type.id
+                program.options.attach_btf_obj_fd = btf_obj_fd  # a module's struct: its BTF
                 program.options.expected_attach_type = member
-                program.autoload = True
 
     # ----------------------------------------------------------------- lifetime
 
@@ -310,7 +387,10 @@ class BpfObject(Closing):
             self._token.close()
             self._token = None
         self._ksyms.close()
-        self._memory.loaded = False
+        self._kernel.close()
+        self._creator = None
+        self._loaded = False
+        self._memory.mapped = False
         self._memory.closed = True  # reading its variables now says so
 
     def __repr__(self) -> str:
@@ -330,10 +410,3 @@ def _describe_source(source: ObjectSource | Sequence[ObjectSource]) -> str:
     if isinstance(source, str | os.PathLike):
         return repr(os.fspath(source))
     return repr(source)
-
-
-def _kernel_btfs() -> Any:
-    """The running kernel's BTF, vmlinux first, then each module's (read lazily)."""
-    yield kernel_btf.load_vmlinux()
-    for module in kernel_btf.module_names():
-        yield kernel_btf.load_module(module)

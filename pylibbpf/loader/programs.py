@@ -21,14 +21,15 @@ from ..maps import Map
 from ..program import LoadOptions, Program, ProgramOwner
 from ..spec import core
 from ..spec.objspec import ExternSpec, ObjectSpec, ProgramSpec
-from ..spec.sections import ATTACH_BTF, FRAGS, SLEEPABLE
+from ..spec.sections import ATTACH_BTF, FRAGS, SLEEPABLE, USDT
 from ..spec.source import read_object
-from ..spec.subprog import ExternValue, LinkedProgram, link_program
+from ..spec.subprog import ExternValue, LinkedProgram, exception_callbacks, link_program
 from ..syscall import features, kernel_btf
 from ..syscall.fd import OwnedFd
 from ..uapi import AttachType, ProgFlags, ProgType
-from .externs import KsymResolver, kconfig_layout
-from .maps import arena_globals
+from .externs import kconfig_layout
+from .kernel import KernelBtf, KernelType
+from .maps import arena_base
 
 logger = get_logger(__name__)
 
@@ -49,7 +50,7 @@ def declare_programs(spec: ObjectSpec, owner: ProgramOwner) -> dict[str, Program
     for prog_spec in spec.programs.values():
         definition = prog_spec.section_def
         prog_type = definition.prog_type if definition else ProgType.UNSPEC
-        options = LoadOptions(license=spec.license or "GPL", kern_version=spec.kern_version)
+        options = LoadOptions(license=spec.license, kern_version=spec.kern_version)
         if definition is not None:
             options.expected_attach_type = definition.attach_type
             if definition.flags & SLEEPABLE:
@@ -62,50 +63,52 @@ def declare_programs(spec: ObjectSpec, owner: ProgramOwner) -> dict[str, Program
         program.autoload = not prog_spec.section.startswith("?")
         program.obj = owner
         programs[prog_spec.name] = program
-    used_by_struct_ops: set[str] = set()
-    for ops in spec.struct_ops.values():
-        if ops.autocreate:
-            used_by_struct_ops.update(ops.functions.values())
-    for program in programs.values():
-        if program.type == ProgType.STRUCT_OPS and program.name not in used_by_struct_ops:
-            program.autoload = False  # as libbpf: only programs a struct_ops map uses
+    adjust_struct_ops_autoload(spec, programs)
     return programs
 
 
+def adjust_struct_ops_autoload(spec: ObjectSpec, programs: Mapping[str, Program]) -> None:
+    """libbpf's rule (``bpf_object_adjust_struct_ops_autoload``), at open and again at
+    load: a struct_ops program that a struct_ops variable uses is loaded exactly when one
+    of the variables using it is created (not ``SEC("?.struct_ops")``); one no variable
+    uses keeps its autoload (and is refused at load: nothing would call it)."""
+    used: dict[str, bool] = {}
+    for ops in spec.struct_ops.values():
+        for program_name in ops.functions.values():
+            used[program_name] = used.get(program_name, False) or ops.autocreate
+    for name, should_load in used.items():
+        program = programs.get(name)
+        if program is not None and program.type == ProgType.STRUCT_OPS:
+            program.autoload = should_load
+
+
 class _Resolver:
-    """What linking needs from the loaded object: map fds and resolved externs."""
+    """What linking needs from the object: externs resolved object-wide, kconfig offsets;
+    map fds are placeholders until the maps exist (``LinkedProgram.set_map_fds``)."""
 
     def __init__(
         self,
-        maps: Mapping[str, Map],
-        ksyms: KsymResolver,
+        externs: Mapping[str, ExternValue],
         kconfig_layout: Mapping[str, tuple[int, int]],
-        arena: tuple[int, int] = (0, 0),
+        arena_base: int = 0,
     ) -> None:
-        self._maps = maps
-        self._ksyms = ksyms
+        self._externs = externs
         self._kconfig_layout = kconfig_layout
-        self._arena = arena
-        self._externs: dict[str, ExternValue] = {}
+        self._arena_base = arena_base
 
     def map_fd(self, name: str) -> int:
-        return self._maps[name].fd
+        return 0
 
     def data_map_fd(self, section: str) -> int:
-        return self._maps[section].fd
+        return 0
 
     def arena(self) -> tuple[int, int]:
-        return self._arena
+        return 0, self._arena_base
 
     def extern(self, spec: ExternSpec) -> ExternValue:
-        cached = self._externs.get(spec.name)
-        if cached is None:
-            if spec.section == ".kconfig":
-                cached = ExternValue("kconfig", offset=self._kconfig_layout[spec.name][0])
-            else:
-                cached = self._ksyms.resolve(spec)
-            self._externs[spec.name] = cached
-        return cached
+        if spec.section == ".kconfig":
+            return ExternValue("kconfig", offset=self._kconfig_layout[spec.name][0])
+        return self._externs[spec.name]
 
 
 class _PlaceholderResolver:
@@ -149,8 +152,10 @@ class ProgramLoader:
         spec: ObjectSpec,
         programs: Mapping[str, Program],
         btf_custom_path: str | None,
+        kernel: KernelBtf,
     ) -> None:
         self.spec = spec
+        self.kernel = kernel
         self.name = spec.name
         self.programs = programs
         self.btf_custom_path = btf_custom_path
@@ -165,30 +170,22 @@ class ProgramLoader:
             self._core = core_resolver_for(self.spec.btf, self.btf_custom_path)
         return self._core
 
-    def load_all(
+    def relocate_all(
         self,
         maps: Mapping[str, Map],
-        ksyms: KsymResolver,
+        externs: Mapping[str, ExternValue],
         kconfig_layout: Mapping[str, tuple[int, int]],
-        btf_fd: OwnedFd | None,
-        btf_error: str,
     ) -> None:
-        """Link, relocate and load every program with ``autoload``."""
-        resolver = _Resolver(maps, ksyms, kconfig_layout, arena_globals(self.spec, maps))
-        rodata = maps.get(".rodata")
+        """Link and CO-RE-relocate every program with ``autoload`` (libbpf's
+        ``bpf_object__relocate``): before any map exists, whose fds come later."""
+        resolver = _Resolver(externs, kconfig_layout, arena_base(self.spec, maps))
+        callbacks = exception_callbacks(self.spec) if self.spec.btf is not None else {}
         for name, program in self.programs.items():
             if not program.autoload:
                 continue
             spec = self.spec.programs[name]
-            if program.type == ProgType.UNSPEC:
-                raise LoadError(
-                    f"{self.name}: program {name!r}: section {spec.section!r} does not say "
-                    "which program type it is; set program.type before load()",
-                    errno.EINVAL,
-                    program=name,
-                )
             _check_session_support(self.name, name, spec.section, program.options)
-            linked = link_program(self.spec, spec, resolver)
+            linked = link_program(self.spec, spec, resolver, callbacks.get(name))
             if linked.core_relos:
                 self.core_results[name] = core.relocate(
                     linked.insns,
@@ -198,69 +195,146 @@ class ProgramLoader:
                 )
                 _log_core(f"{self.name}: program {name!r}", self.core_results[name])
             self.linked[name] = linked
+
+    def finish(self, maps: Mapping[str, Map], fd_array: list[int], btf_fd: OwnedFd | None) -> None:
+        """The maps exist: write their fds into the programs, which now hold the
+        instructions they will be loaded with, and set their load options."""
+        fds = {name: (m.fd if m.created else None) for name, m in maps.items()}
+        uprobe_multi: bool | None = None
+        for name, linked in self.linked.items():
+            program = self.programs[name]
+            spec = self.spec.programs[name]
+            linked.set_map_fds(fds)
             program.insns = linked.code()
             options = program.options
-            if ksyms.fd_array:
-                options.fd_array = list(ksyms.fd_array)
-            if program.attach_target is not None:
-                self._set_attach_target(program)
-            elif spec.section_def is not None and spec.section_def.flags & ATTACH_BTF:
-                options.attach_btf_id = self._attach_btf_id(program, spec)
+            if fd_array:
+                options.fd_array = list(fd_array)
+            if spec.section_def is not None and spec.section_def.flags & USDT:
+                # As libbpf: usdt programs are uprobe.multi programs where the kernel
+                # has those links (6.6+), attached through one link for every location.
+                if uprobe_multi is None:
+                    uprobe_multi = features.has_uprobe_multi_link()
+                if uprobe_multi:
+                    options.expected_attach_type = AttachType.TRACE_UPROBE_MULTI
             if btf_fd is not None and linked.func_info:
                 options.prog_btf_fd = btf_fd.fd
                 options.func_info = b"".join(struct.pack("<II", i, t) for i, t in linked.func_info)
                 options.func_info_rec_size = 8
                 options.line_info = b"".join(struct.pack("<IIII", *rec) for rec in linked.line_info)
                 options.line_info_rec_size = 16
+
+    def load_all(self, maps: Mapping[str, Map], btf_error: str) -> None:
+        """Load every program ``relocate_all`` prepared, in the object's order; bind the
+        read-only data maps to each (libbpf binds every ``.rodata*`` map, in map order)."""
+        readonly = [
+            m
+            for section, m in maps.items()
+            if section.startswith(".rodata") and section in self.spec.datasecs and m.created
+        ]
+        for name, program in self.programs.items():
+            if not program.autoload:
+                continue
+            linked = self.linked.get(name)
+            spec = self.spec.programs[name]
+            if linked is None:
+                raise BpfError(
+                    f"{self.name}: program {name!r} was not prepared: set autoload before "
+                    "prepare()",
+                    errno.EINVAL,
+                )
+            if program.type == ProgType.UNSPEC:
+                raise LoadError(
+                    f"{self.name}: program {name!r}: section {spec.section!r} does not say "
+                    "which program type it is; set program.type before load()",
+                    errno.EINVAL,
+                    program=name,
+                )
+            options = program.options
+            if program.type == ProgType.STRUCT_OPS and not options.attach_btf_id:
+                raise LoadError(
+                    f'{self.name}: program {name!r}: SEC("struct_ops") program is not used '
+                    "by any struct_ops variable, did you forget to use it?",
+                    errno.EINVAL,
+                    program=name,
+                )
+            if program.attach_target is not None:
+                self._set_attach_target(program)
+            elif spec.section_def is not None and spec.section_def.flags & ATTACH_BTF:
+                self._attach_btf_id(program, spec)
             try:
                 program.load()
             except LoadError as error:
                 raise self._explain(error, name, linked, btf_error) from error
-            if rodata is not None and rodata.created:
+            for map_obj in readonly:
                 with contextlib.suppress(BpfError):  # 5.10+; matters only for unused .rodata
-                    program.bind_map(rodata)
+                    program.bind_map(map_obj)
 
-    def _attach_btf_id(self, program: Program, spec: ProgramSpec) -> int:
+    def _attach_btf_id(self, program: Program, spec: ProgramSpec) -> None:
+        """The BTF id (and, for a module's, that module's BTF fd) of the section's target:
+        ``fentry/[module:]function``, ``tp_btf/tracepoint``…, in vmlinux first, then the
+        loaded modules, as libbpf searches."""
         section = spec.section.lstrip("?")
         prefix, _, target = section.partition("/")
-        if not target:
+        module, _, function = target.rpartition(":")
+        if not function:
             raise LoadError(
                 f"{self.name}: program {program.name!r}: section {section!r} needs "
                 "a target after '/'",
                 errno.EINVAL,
                 program=program.name,
             )
-        kernel = kernel_btf.load_vmlinux()
-        name = _ATTACH_BTF_PREFIX.get(prefix, "") + target
-        kind = Kind.TYPEDEF if prefix == "tp_btf" else Kind.FUNC
-        found = kernel.find_all(name, kind)
-        if not found:
+        if program.type == ProgType.EXT:
+            # As libbpf: an extension program needs the program it replaces
+            # (``set_attach_target(target_program, function)``) before it loads.
             raise LoadError(
-                f"{self.name}: program {program.name!r}: no kernel {kind.name} "
-                f"named {name!r} to attach to (section {section!r})",
+                f"{self.name}: program {program.name!r}: section {section!r} replaces a "
+                "function of another BPF program: call set_attach_target(program, "
+                f"{target!r}) before load()",
+                errno.EINVAL,
+                program=program.name,
+            )
+        name = _ATTACH_BTF_PREFIX.get(prefix, "") + function
+        kind = Kind.TYPEDEF if prefix == "tp_btf" else Kind.FUNC
+        found = self.kernel.find(name, kind, module or None)
+        if found is None:
+            where = f"module {module!r}" if module else "the kernel or its loaded modules"
+            raise LoadError(
+                f"{self.name}: program {program.name!r}: no {kind.name} named {name!r} "
+                f"in {where} to attach to (section {section!r})",
                 errno.ESRCH,
                 program=program.name,
             )
-        return found[0].id
+        self._set_kernel_target(program, found)
+
+    def _set_kernel_target(self, program: Program, found: KernelType) -> None:
+        program.options.attach_btf_id = found.type_id
+        program.options.attach_prog_fd = 0
+        module = found.module
+        program.options.attach_btf_obj_fd = self.kernel.module_fd(module) if module else 0
 
     def _set_attach_target(self, program: Program) -> None:
-        """``set_attach_target``: a kernel function, or a global function of a loaded
-        program (freplace) found in that program's BTF."""
+        """``set_attach_target``: a kernel function (vmlinux, then modules), or a global
+        function of a loaded program (freplace) found in that program's BTF."""
         assert program.attach_target is not None
         target, function = program.attach_target
         where = f"{self.name}: program {program.name!r}: attach target {function!r}"
         if target is None:
-            found = kernel_btf.load_vmlinux().find_id(function, Kind.FUNC)
-            program.options.attach_prog_fd = 0
-        else:
-            info = target.info()
-            if not info.btf_id:
-                raise LoadError(f"{where}: program {target.name!r} has no BTF", errno.EINVAL)
-            found = kernel_btf.fetch_btf(info.btf_id).find_id(function, Kind.FUNC)
-            program.options.attach_prog_fd = target.fd
+            module, _, name = function.rpartition(":")
+            kernel_found = self.kernel.find(name, Kind.FUNC, module or None)
+            if kernel_found is None:
+                raise LoadError(f"{where}: the kernel has no function of that name", errno.ESRCH)
+            self._set_kernel_target(program, kernel_found)
+            return
+        info = target.info()
+        if not info.btf_id:
+            raise LoadError(f"{where}: program {target.name!r} has no BTF", errno.EINVAL)
+        found = kernel_btf.fetch_btf(info.btf_id).find_id(function, Kind.FUNC)
         if not found:
-            owner = "the kernel" if target is None else f"program {target.name!r}"
-            raise LoadError(f"{where}: {owner} has no function of that name", errno.ESRCH)
+            raise LoadError(
+                f"{where}: program {target.name!r} has no function of that name", errno.ESRCH
+            )
+        program.options.attach_prog_fd = target.fd
+        program.options.attach_btf_obj_fd = 0
         program.options.attach_btf_id = found
 
     def _explain(

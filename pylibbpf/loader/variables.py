@@ -1,11 +1,12 @@
 """Global variables: each section's memory (the initial image before load, the map after)
 and the ``Variable`` handles over it.
 
-Before ``load()`` a section is a ``bytearray``: edits there become the map's initial
-value (``.rodata`` edits specialise the program, as libbpf's skeletons do). After load it
-is the mmapped map (or, where mmap is refused, a lookup/update window), so reads see
-what the programs wrote. ``.rodata*`` and ``.kconfig`` are frozen at load: only their
-initial image is editable (``spec.objspec.readonly_section``).
+Before its map exists (``prepare()``, the first half of ``load()``) a section is a
+``bytearray``: edits there become the map's initial value (``.rodata`` edits specialise
+the program, as libbpf's skeletons do). Then it is the mmapped map (or, where mmap is
+refused, a lookup/update window), so reads see what the programs wrote. ``.rodata*`` and
+``.kconfig`` are frozen once created: only their initial image is editable
+(``spec.objspec.readonly_section``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 from ..arena import globals_offset
 from ..btf import Btf, Kind
+from ..btf.types import LINKAGE_STATIC
 from ..errors import BpfError, ObjectError
 from ..maps import Map
 from ..spec.codec import CtypesCodec, IntCodec
@@ -33,7 +35,7 @@ class SectionMemory:
         self.mmaps: dict[str, mmap.mmap | memoryview] = {}
         self._maps = maps  # the object's own dict: no reference back to the object
         self.arena_map: str | None = None  # whose memory ARENA_SECTION is after load
-        self.loaded = False
+        self.mapped = False  # the maps exist (prepared): sections are the maps now
         self.closed = False
 
     def section(self, section: str) -> Any:
@@ -43,15 +45,15 @@ class SectionMemory:
             raise BpfError(
                 f"object {self.object_name!r} is closed: its {section} is gone", errno.EBADF
             )
-        if self.loaded and section in self.mmaps:
+        if self.mapped and section in self.mmaps:
             return self.mmaps[section]
-        if self.loaded:
+        if self.mapped:
             return _MapWindow(self._maps[section])
         return self.images[section]
 
     def check_writable(self, section: str, what: str) -> None:
         """.rodata and .kconfig are frozen at load: only their initial image is editable."""
-        if self.loaded and readonly_section(section):
+        if self.mapped and readonly_section(section):
             raise BpfError(
                 f"{what} is in {section}, which is read-only after load (set it before "
                 "load() to specialise the program)",
@@ -142,6 +144,7 @@ class Variable:
         offset: int,
         size: int,
         type_id: int,
+        static: bool = False,
     ) -> None:
         self._memory = memory
         self._btf = btf
@@ -152,6 +155,7 @@ class Variable:
         self.offset = offset
         self.size = size
         self.type_id = type_id
+        self.static = static  # a static variable: its name need not be unique
 
     def _codec_for(self) -> Any:
         if not self._codec_known:
@@ -204,10 +208,14 @@ class Variable:
 
 def collect_variables(
     spec: ObjectSpec, memory: SectionMemory, kconfig_layout: dict[str, tuple[int, int]]
-) -> dict[str, Variable]:
-    """Every global variable with BTF, in the data sections and ``.kconfig``."""
+) -> list[Variable]:
+    """Every variable with BTF in the data sections and ``.kconfig``, in section order.
+
+    A linked object may hold several static variables of one name (one per input object),
+    even in one section: each keeps the offset its DATASEC entry gives (clang's, or the
+    static linker's), while globals, whose names are unique, take their ELF symbol's."""
     btf = spec.btf
-    variables: dict[str, Variable] = {}
+    variables: list[Variable] = []
     if btf is None:
         return variables
     sizes = {name: section.size for name, section in spec.datasecs.items()}
@@ -222,16 +230,28 @@ def collect_variables(
                 var = btf[entry.type]
                 if var.kind != Kind.VAR:
                     continue
+                static = var.linkage == LINKAGE_STATIC
                 if section == ".kconfig":
                     offset, size = kconfig_layout.get(var.name, (-1, 0))
                     if offset < 0:
                         continue
                 else:
-                    offset = symbols.get((section, var.name), entry.offset)
+                    offset = entry.offset
+                    if not static:
+                        offset = symbols.get((section, var.name), offset)
                     size = entry.size
                     if offset + size > sizes.get(section, 0):
                         continue
-                variables[var.name] = Variable(
-                    memory, btf, var.name, section, offset, size, var.type
+                variables.append(
+                    Variable(memory, btf, var.name, section, offset, size, var.type, static)
                 )
     return variables
+
+
+def variables_by_name(variables: list[Variable]) -> dict[str, Variable]:
+    """``BpfObject.variables``: each name once, a global before any static of that name
+    (statics of one name from several linked objects: the first)."""
+    by_name: dict[str, Variable] = {}
+    for variable in sorted(variables, key=lambda v: v.static):  # stable: globals first
+        by_name.setdefault(variable.name, variable)
+    return by_name

@@ -10,9 +10,13 @@ _MODIFIERS = (Kind.TYPEDEF, Kind.CONST, Kind.VOLATILE, Kind.RESTRICT, Kind.TYPE_
 
 
 def essential_name(name: str) -> str:
-    """``task_struct___v2`` → ``task_struct``: flavours are ignored when matching."""
-    index = name.find("___")
-    return name[:index] if index > 0 else name
+    """``task_struct___v2`` → ``task_struct``: flavours are ignored when matching. As
+    libbpf (``bpf_core_essential_name_len``): cut at the last ``X___Y`` where neither X
+    nor Y is an underscore."""
+    for i in range(len(name) - 5, -1, -1):
+        if name[i] != "_" and name[i + 1 : i + 4] == "___" and name[i + 4] != "_":
+            return name[: i + 1]
+    return name
 
 
 def kinds_compatible(local: Type, target: Type) -> bool:
@@ -33,8 +37,8 @@ def types_compatible(
         return False
     if depth == 0 and not kinds_compatible(local_btf[local_id], target_btf[target_id]):
         return False  # the roots as named (a typedef for a typedef); below, modifiers skip
-    local = _skip_mods_and_typedefs(local_btf, local_id)
-    target = _skip_mods_and_typedefs(target_btf, target_id)
+    local = skip_mods_and_typedefs(local_btf, local_id)
+    target = skip_mods_and_typedefs(target_btf, target_id)
     if not kinds_compatible(local, target):
         return False
     kind = local.kind
@@ -63,7 +67,8 @@ def _names_match(local: str, target: str) -> bool:
     return essential_name(local) == essential_name(target)
 
 
-def _skip_mods_and_typedefs(btf: Btf, type_id: int) -> Type:
+def skip_mods_and_typedefs(btf: Btf, type_id: int) -> Type:
+    """The type behind typedefs and const/volatile/restrict/type-tag modifiers."""
     t = btf[type_id]
     while t.kind in _MODIFIERS:
         t = btf[t.type]
@@ -83,8 +88,8 @@ def types_match(
     pointer, a struct or union only has to be a struct or union of that name."""
     if depth > 32:
         return False
-    local = _skip_mods_and_typedefs(local_btf, local_id)
-    target = _skip_mods_and_typedefs(target_btf, target_id)
+    local = skip_mods_and_typedefs(local_btf, local_id)
+    target = skip_mods_and_typedefs(target_btf, target_id)
     if not _names_match(local.name, target.name):
         return False
     kind, other = local.kind, target.kind

@@ -303,7 +303,7 @@ def parse_object(data: bytes, name: str = "object") -> ObjectSpec:
     section: Any
     for index, section in enumerate(sections):
         sec_name, sec_type = section.name, section["sh_type"]
-        if sec_name == "license":
+        if sec_name == "license":  # none: "" as libbpf (non-GPL; type-only objects)
             license_ = parser.section_data(section).split(b"\0", 1)[0].decode(errors="replace")
         elif sec_name == "version":
             raw = parser.section_data(section)
@@ -313,7 +313,8 @@ def parse_object(data: bytes, name: str = "object") -> ObjectSpec:
         elif sec_name == "maps":
             raise ObjectError(
                 f"{name}: legacy 'maps' section (struct bpf_map_def) is not supported, as in "
-                'libbpf 1.x: declare maps with BTF in SEC(".maps")'
+                'libbpf 1.x: declare maps with BTF in SEC(".maps")',
+                errno.EOPNOTSUPP,
             )
         elif sec_name == ".maps":
             maps_index = index
@@ -341,11 +342,6 @@ def parse_object(data: bytes, name: str = "object") -> ObjectSpec:
                 sec_name, index, parser.section_data(section), readonly_section(sec_name)
             )
 
-    if not license_:
-        raise ObjectError(
-            f"{name}: has no 'license' section; add char LICENSE[] SEC(\"license\") = "
-            '"GPL"; (the kernel restricts helpers by license)'
-        )
     symbols = parser.symbols()
     for section in rel_sections:
         # Only code and .maps relocations matter; DWARF's thousands are skipped unread.
@@ -394,7 +390,10 @@ def parse_object(data: bytes, name: str = "object") -> ObjectSpec:
         object_symbols={
             (sym.section, sym.name): sym.value
             for sym in symbols
-            if sym.type == "STT_OBJECT" and sym.section and sym.name
+            if sym.type == "STT_OBJECT"
+            and sym.section
+            and sym.name
+            and sym.bind in ("STB_GLOBAL", "STB_WEAK")
         },
         struct_ops=struct_ops,
         hidden_symbols=frozenset(
@@ -548,6 +547,8 @@ def _struct_ops(
 
 # --------------------------------------------------------------------------- externs
 
+_EXTERN_HOMES = (".kconfig", ".ksyms")
+
 
 def _externs(name: str, btf: Btf | None, symbols: list[Symbol]) -> dict[str, ExternSpec]:
     externs: dict[str, ExternSpec] = {}
@@ -558,23 +559,30 @@ def _externs(name: str, btf: Btf | None, symbols: list[Symbol]) -> dict[str, Ext
     ]
     if not undefined:
         return externs
+    # errnos as libbpf's bpf_object__collect_externs: ESRCH without BTF, ENOENT for an
+    # extern BTF does not describe or place in a section (objects meant for static
+    # linking), EOPNOTSUPP for one in another section than .kconfig/.ksyms.
     if btf is None:
-        raise ObjectError(f"{name}: extern {undefined[0].name!r} needs BTF (compile with -g)")
+        raise ObjectError(
+            f"{name}: extern {undefined[0].name!r} needs BTF (compile with -g)", errno.ESRCH
+        )
     homes: dict[int, str] = {}
-    for section in (".kconfig", ".ksyms"):
-        for datasec in btf.find_all(section, Kind.DATASEC):
+    for type_id in range(btf.first_id, btf.type_count):
+        if btf.kind_of(type_id) == Kind.DATASEC:
+            datasec = btf[type_id]
             for entry in datasec.vars:
-                homes[entry.type] = section
+                homes.setdefault(entry.type, datasec.name)
     for sym in undefined:
         candidates = [t for t in btf.find_all(sym.name) if t.kind in (Kind.VAR, Kind.FUNC)]
         if not candidates:
-            raise ObjectError(f"{name}: extern {sym.name!r} has no BTF description")
-        decl = next((t for t in candidates if t.id in homes), candidates[0])
+            raise ObjectError(f"{name}: extern {sym.name!r} has no BTF description", errno.ENOENT)
+        decl = next((t for t in candidates if homes.get(t.id) in _EXTERN_HOMES), candidates[0])
         home = homes.get(decl.id, "")
-        if not home:
+        if home not in _EXTERN_HOMES:
             raise ObjectError(
                 f"{name}: extern {sym.name!r} is neither __kconfig nor __ksym (only those "
-                "externs can be resolved at load time)"
+                "externs can be resolved at load time; link objects that define it first)",
+                errno.EOPNOTSUPP if home else errno.ENOENT,
             )
         externs[sym.name] = ExternSpec(sym.name, home, decl.id, decl.kind == Kind.FUNC, sym.weak)
     return externs

@@ -4,6 +4,8 @@ kernel's configuration at load time; ``kconfig=`` overrides them)."""
 
 from __future__ import annotations
 
+import errno
+
 from ..btf import Btf, Kind
 from ..errors import ObjectError
 from .objspec import ExternSpec
@@ -61,10 +63,17 @@ def fill_kconfig(
         raw = values.get(name)
         start = layout[name][0]
         if raw is None:
+            if not name.startswith("CONFIG_") and not (name.startswith("LINUX_") and weak[name]):
+                raise ObjectError(
+                    f"{object_name}: __kconfig extern {name!r} is unrecognized (only CONFIG_* "
+                    "and libbpf's LINUX_* values are known; or pass kconfig=)",
+                    errno.EINVAL,
+                )
             if not weak[name]:
                 raise ObjectError(
                     f"{object_name}: __kconfig extern {name!r} is not set in the kernel "
-                    "config (declare it __weak to default to 0, or pass kconfig=)"
+                    "config (declare it __weak to default to 0, or pass kconfig=)",
+                    errno.ESRCH,
                 )
             image[start : start + size] = bytes(size)
             continue
@@ -76,7 +85,7 @@ def _kconfig_bytes(btf: Btf, type_id: int, size: int, name: str, raw: str) -> by
     value = raw.strip()
     if t.kind == Kind.ENUM and t.name == "libbpf_tristate":
         if value not in _TRI_STATE:
-            raise ObjectError(f"__kconfig {name}: {value!r} is not y, n or m")
+            raise ObjectError(f"__kconfig {name}: {value!r} is not y, n or m", errno.EINVAL)
         return _TRI_STATE[value].to_bytes(size, "little")
     if t.kind == Kind.ARRAY:
         text = value.strip('"').encode()
@@ -86,5 +95,5 @@ def _kconfig_bytes(btf: Btf, type_id: int, size: int, name: str, raw: str) -> by
     try:
         number = int(value.strip('"'), 0)
     except ValueError as error:
-        raise ObjectError(f"__kconfig {name}: {value!r} is not a number") from error
+        raise ObjectError(f"__kconfig {name}: {value!r} is not a number", errno.EINVAL) from error
     return number.to_bytes(size, "little", signed=number < 0)

@@ -3,6 +3,8 @@ definitions, read into ``MapSpec``s (with inner-map templates and initial ``valu
 
 from __future__ import annotations
 
+import errno
+
 from ..btf import Btf, Kind
 from ..errors import ObjectError
 from ..uapi import MapType
@@ -119,7 +121,8 @@ def map_from_btf(obj: str, btf: Btf, map_name: str, type_id: int) -> MapSpec:
         raise ObjectError(f"{what}: has no 'type'")
     if spec.pinning not in (PIN_NONE, PIN_BY_NAME):
         raise ObjectError(
-            f"{what}: pinning {spec.pinning} is invalid (0: none, 1: LIBBPF_PIN_BY_NAME)"
+            f"{what}: pinning {spec.pinning} is invalid (0: none, 1: LIBBPF_PIN_BY_NAME)",
+            errno.EINVAL,
         )
     if spec.inner is not None and spec.map_type in (MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS):
         spec.value_size = spec.value_size or 4

@@ -154,7 +154,8 @@ class ObjectSpec:
     externs: dict[str, ExternSpec]
     sections: dict[int, str]
     section_sizes: dict[str, int] = field(default_factory=dict)
-    # Variables: (section, name) -> offset, from the STT_OBJECT symbols.
+    # Global variables: (section, name) -> offset, from their ELF symbols (statics' names
+    # need not be unique in a linked object: their offsets are in BTF).
     object_symbols: dict[tuple[str, str], int] = field(default_factory=dict)
     struct_ops: dict[str, StructOpsSpec] = field(default_factory=dict)
     # Global functions and variables with hidden visibility: static as far as BTF goes.

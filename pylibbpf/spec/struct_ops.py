@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ..btf import Btf, Kind, Type
-from ..errors import NotSupportedError, ObjectError
+from ..errors import ObjectError
 from .core_types import essential_name
 from .objspec import StructOpsSpec
 
@@ -35,6 +35,7 @@ class KernelStructOps:
     type: Type  # e.g. struct tcp_congestion_ops in vmlinux
     wrapper: Type  # struct bpf_struct_ops_tcp_congestion_ops
     data_offset: int  # where the ops struct sits in the wrapper
+    module: str | None = None  # the module whose BTF defines it (None: vmlinux)
 
 
 @dataclass
@@ -63,7 +64,8 @@ class StructOpsPlan:
 
 def find_kernel_struct_ops(name: str, what: str, kernel: Iterable[Btf]) -> KernelStructOps:
     """The kernel's ops struct and its ``bpf_struct_ops_`` wrapper, in the first of the
-    ``kernel`` BTFs (vmlinux, then modules) that has both."""
+    ``kernel`` BTFs (vmlinux, then modules) that has both. A module's (sched_ext-style
+    ops, HID-BPF, bpf_testmod) is named to the kernel with that module's BTF fd."""
     searched: list[Btf] = []
     for btf in kernel:
         searched.append(btf)
@@ -74,20 +76,17 @@ def find_kernel_struct_ops(name: str, what: str, kernel: Iterable[Btf]) -> Kerne
             data = next((m for m in wrapper.members if m.name == "data"), None)
             if data is None:
                 raise ObjectError(f"{what}: {wrapper.describe()} has no 'data' member")
-            if btf.base is not None:
-                raise NotSupportedError(
-                    f"{what}: struct {name} comes from module {btf.name!r}; struct_ops from "
-                    "modules is not supported yet",
-                    errno.EOPNOTSUPP,
-                )
-            return KernelStructOps(btf, ops[0], wrapper, data.bit_offset // 8)
+            module = btf.name if btf.base is not None else None
+            return KernelStructOps(btf, ops[0], wrapper, data.bit_offset // 8, module)
     known = [
         n.removeprefix(WRAPPER_PREFIX)
         for n in (searched[0].names_with_prefix(WRAPPER_PREFIX) if searched else [])
     ]
     close = difflib.get_close_matches(name, known, n=3)
     hint = f"; close matches: {', '.join(close)}" if close else ""
-    raise ObjectError(f"{what}: this kernel has no struct_ops type 'struct {name}'{hint}")
+    raise ObjectError(  # ESRCH: "not on this kernel", as libbpf's find_struct_ops_kern_types
+        f"{what}: this kernel has no struct_ops type 'struct {name}'{hint}", errno.ESRCH
+    )
 
 
 def _is_func_ptr(btf: Btf, type_id: int) -> bool:
@@ -100,6 +99,8 @@ def plan(
 ) -> StructOpsPlan:
     """Lay the object's struct out as the kernel's ``bpf_struct_ops_<name>`` value, as
     described by ``kernel_btfs`` (vmlinux first, then modules; searched lazily)."""
+    # errnos as libbpf's bpf_map__init_kern_struct_ops: EOPNOTSUPP for what this kernel's
+    # struct cannot hold, ESRCH for a struct it does not have.
     local = local_btf.resolve(spec.type_id)
     what = f"{object_name}: struct_ops {spec.name!r}"
     if local.kind != Kind.STRUCT:
@@ -123,29 +124,36 @@ def plan(
             if found is None:
                 raise ObjectError(
                     f"{what}: member {member.name!r} (set to program {program!r}) "
-                    "does not exist in this kernel's struct"
+                    "does not exist in this kernel's struct",
+                    errno.EOPNOTSUPP,
                 )
             index, kmember = found
             if not _is_func_ptr(kbtf, kmember.type):
                 raise ObjectError(
                     f"{what}: member {member.name!r} is a function pointer in the "
-                    "object but not in the kernel"
+                    "object but not in the kernel",
+                    errno.EOPNOTSUPP,
                 )
             previous = result.members.get(program)
             if previous is not None and previous != index:
-                raise ObjectError(f"{what}: program {program!r} is used for two members")
+                raise ObjectError(
+                    f"{what}: program {program!r} is used for two members", errno.EINVAL
+                )
             result.members[program] = index
             result.slots[kernel.data_offset + kmember.bit_offset // 8] = program
             continue
         if member.bitfield_size:
             if any(local_bytes):
-                raise ObjectError(f"{what}: bitfield member {member.name!r} is not supported")
+                raise ObjectError(
+                    f"{what}: bitfield member {member.name!r} is not supported", errno.EOPNOTSUPP
+                )
             continue
         if found is None:
             if any(local_bytes):
                 raise ObjectError(
                     f"{what}: member {member.name!r} is set in the object but "
-                    "does not exist in this kernel's struct"
+                    "does not exist in this kernel's struct",
+                    errno.EOPNOTSUPP,
                 )
             continue
         _, kmember = found
@@ -154,7 +162,8 @@ def plan(
             if any(local_bytes):
                 raise ObjectError(
                     f"{what}: member {member.name!r} is {size} bytes in the "
-                    f"object, {ksize} in the kernel"
+                    f"object, {ksize} in the kernel",
+                    errno.EOPNOTSUPP,
                 )
             continue
         start = kernel.data_offset + kmember.bit_offset // 8

@@ -6,13 +6,22 @@ kernel gets: every sub-program it calls (directly, or as a callback for bpf_loop
 global variable or an extern rewritten through a ``Resolver`` that knows the kernel-side
 values (map fds, kconfig offsets, BTF ids, kallsyms addresses). func_info, line_info and
 CO-RE records of every piece follow it to its new position.
+
+The layout is libbpf's (``bpf_object__reloc_code``): a sub-program is appended when the
+first call to it is met and relocated at once, depth first, so instruction indexes (the
+verifier log's, ``bpftool prog dump``'s) are the ones libbpf's load shows; the program's
+exception callback (an ``exception_callback:`` decl tag) comes last if nothing called it.
+Where map fds go is recorded (``map_slots``), so linking can run before the maps exist.
 """
 
 from __future__ import annotations
 
+import errno
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from ..btf import Kind
 from ..btf.ext import CoreRelo
 from ..errors import ObjectError
 from .insn import (
@@ -37,8 +46,14 @@ class ExternValue:
     offset: int = 0  # kconfig: offset in the .kconfig map
     btf_id: int = 0
     btf_fd_index: int = 0  # 0 for vmlinux; index into fd_array for module BTF
-    btf_fd: int = 0
+    btf_fd: int = 0  # module BTF fd (0 for vmlinux): ld_imm64 of a typed ksym or kfunc
     address: int = 0
+    index: int = 0  # the extern's place in libbpf's order (poisoned calls name it)
+
+
+# libbpf's poison: an unresolved __weak kfunc call becomes a call of helper
+# 2002000000 + extern index ("invalid func unknown#2002000003" if it is reachable).
+POISON_CALL_KFUNC_BASE = 2002000000
 
 
 class Resolver(Protocol):
@@ -65,19 +80,72 @@ class LinkedProgram:
     core_relos: list[tuple[int, str, CoreRelo]] = field(default_factory=list)  # insn, sec, relo
     pieces: list[tuple[ProgramSpec, int]] = field(default_factory=list)  # piece, start
     map_refs: set[str] = field(default_factory=set)
+    map_slots: list[tuple[int, str]] = field(default_factory=list)  # ld_imm64 -> map key
 
     def code(self) -> bytes:
         """The instructions as bytes, for PROG_LOAD."""
         return b"".join(insn.encode() for insn in self.insns)
 
+    def set_map_fds(self, fds: Mapping[str, int | None]) -> None:
+        """Write the maps' fds into the ``ld_imm64``s that load them (once they exist); a
+        map that is not created (None) is poisoned as libbpf does: two calls of helper
+        2001000000 + its index, which the verifier reports if they are reachable."""
+        order = {name: index for index, name in enumerate(fds)}
+        for position, name in self.map_slots:
+            fd = fds[name]
+            if fd is None:
+                poison = Insn(0x85, 0, 0, 0, POISON_LDIMM64_MAP_BASE + order[name])
+                self.insns[position] = self.insns[position + 1] = poison
+            else:
+                self.insns[position] = self.insns[position].with_(imm=fd)
+
+
+POISON_LDIMM64_MAP_BASE = 2001000000
+
+
+def exception_callbacks(spec: ObjectSpec) -> dict[str, str]:
+    """Main program -> the sub-program its ``exception_callback:<name>`` decl tag names
+    (``__exception_cb(name)``), as libbpf's ``bpf_prog_assign_exc_cb`` reads them."""
+    btf = spec.btf
+    if btf is None:
+        return {}
+    prefix = "exception_callback:"
+    found: dict[str, str] = {}
+    for tag_name in btf.names_with_prefix(prefix):
+        for tag in btf.find_all(tag_name, Kind.DECL_TAG):
+            if tag.component_idx != -1:
+                continue
+            function = btf[tag.type]
+            if function.kind != Kind.FUNC or function.linkage != 1:  # BTF_FUNC_GLOBAL
+                raise ObjectError(
+                    f"{spec.name}: exception_callback:<value> decl tag not applied to a "
+                    "main program"
+                )
+            callback = tag_name[len(prefix) :]
+            if not callback:
+                raise ObjectError(
+                    f"{spec.name}: program {function.name!r}: exception_callback decl tag "
+                    "names no function"
+                )
+            found[function.name] = callback
+    return found
+
 
 class _Linker:
-    def __init__(self, spec: ObjectSpec, main: ProgramSpec, resolver: Resolver) -> None:
+    def __init__(
+        self,
+        spec: ObjectSpec,
+        main: ProgramSpec,
+        resolver: Resolver,
+        exception_callback: str | None,
+    ) -> None:
         self.spec = spec
         self.main = main
         self.resolver = resolver
+        self.exception_callback = exception_callback
         self.linked = LinkedProgram(insns=[])
         self.placed: dict[tuple[int, int], int] = {}
+        self.unrelocated: list[tuple[ProgramSpec, int]] = []  # placed, not yet relocated
 
     def what(self, piece: ProgramSpec, index: int) -> str:
         where = f" (in sub-program {piece.name!r})" if piece is not self.main else ""
@@ -94,21 +162,49 @@ class _Linker:
             self.placed[key] = start
             self.linked.insns.extend(decode(piece.insns))
             self.linked.pieces.append((piece, start))
+            self.unrelocated.append((piece, start))
         return start
 
     def link(self) -> LinkedProgram:
         self.place(self.main)
-        done = 0
-        while done < len(self.linked.pieces):
-            piece, start = self.linked.pieces[done]
-            self.relocate_piece(piece, start)
-            done += 1
+        self.relocate_placed()
+        if self.exception_callback is not None:
+            self.place(self._exception_callback(self.exception_callback))
+            self.relocate_placed()
         self.collect_ext_info()
         return self.linked
 
-    def relocate_piece(self, piece: ProgramSpec, start: int) -> None:
+    def _exception_callback(self, name: str) -> ProgramSpec:
+        """The sub-program named by the main program's exception_callback decl tag: a
+        global, non-hidden function (the verifier wants it global)."""
+        found = [p for p in self.spec.subprograms.values() if p.is_subprog and p.name == name]
+        where = f"{self.spec.name}: program {self.main.name!r}"
+        if not found:
+            raise ObjectError(f"{where}: cannot find exception callback {name!r}", errno.ENOENT)
+        if not found[0].is_global or name in self.spec.hidden_symbols:
+            raise ObjectError(
+                f"{where}: exception callback {name!r} must be a global non-hidden function",
+                errno.EINVAL,
+            )
+        return found[0]
+
+    def relocate_placed(self) -> None:
+        """Relocate every placed piece, depth first: a callee placed by a call is
+        relocated before the rest of its caller (libbpf's order)."""
+        stack: list[tuple[ProgramSpec, int, int]] = []
+        while self.unrelocated or stack:
+            if self.unrelocated:
+                piece, start = self.unrelocated.pop()
+                stack.append((piece, start, 0))
+            piece, start, index = stack.pop()
+            index = self.relocate_from(piece, start, index)
+            if index < piece.insn_count:
+                stack.append((piece, start, index))
+
+    def relocate_from(self, piece: ProgramSpec, start: int, index: int) -> int:
+        """Relocate ``piece`` from instruction ``index`` until it places a new piece;
+        returns where to resume (``insn_count`` when done)."""
         insns = self.linked.insns
-        index = 0
         while index < piece.insn_count:
             position = start + index
             insn = insns[position]
@@ -120,6 +216,9 @@ class _Linker:
                 target = piece.insn_offset + index + insn.imm + 1
                 self.call(piece, index, position, piece.section_index, target)
             index += 2 if insn.is_ld_imm64() else 1
+            if self.unrelocated:
+                return index
+        return index
 
     def subprogram(self, piece: ProgramSpec, index: int, section: int, target: int) -> int:
         sub = self.spec.subprogram_at(section, target)
@@ -166,12 +265,14 @@ class _Linker:
             insns[position] = insn.with_(src=PSEUDO_MAP_FD, imm=self.resolver.map_fd(symbol.name))
             insns[position + 1] = second.with_(imm=0)
             self.linked.map_refs.add(symbol.name)
+            self.linked.map_slots.append((position, symbol.name))
         elif section in self.spec.datasecs:
             fd = self.resolver.data_map_fd(section)
             offset = insn.imm + symbol.value
             insns[position] = insn.with_(src=PSEUDO_MAP_VALUE, imm=fd)
             insns[position + 1] = second.with_(imm=offset)
             self.linked.map_refs.add(section)
+            self.linked.map_slots.append((position, section))
         elif section == ARENA_SECTION and self.spec.arena is not None:
             # An __arena global: a value address in the arena map, past libbpf 1.7's offset.
             fd, base = self.resolver.arena()
@@ -180,6 +281,7 @@ class _Linker:
                 imm=_s32((base + insn.imm + symbol.value) & 0xFFFFFFFF)
             )
             self.linked.map_refs.add(ARENA_SECTION)
+            self.linked.map_slots.append((position, self.spec.arena_map or ARENA_SECTION))
         elif symbol.section_index in {p.section_index for p in self.spec.subprograms.values()}:
             # The address of a function: a callback (bpf_loop, timers, for_each...).
             if symbol.type == "STT_FUNC":
@@ -208,7 +310,10 @@ class _Linker:
             insns[position] = insn.with_(src=PSEUDO_MAP_VALUE, imm=fd)
             insns[position + 1] = second.with_(imm=value.offset + insn.imm)
             self.linked.map_refs.add(".kconfig")
-        elif value.kind == "btf_var":
+            self.linked.map_slots.append((position, ".kconfig"))
+        elif value.kind in ("btf_var", "kfunc"):
+            # A typed ksym, or a kfunc's address (``bpf_ksym_exists()``): its kernel BTF
+            # id, and the module's BTF fd when a module defines it (libbpf's RELO_EXTERN_LD64).
             insns[position] = insn.with_(src=PSEUDO_BTF_ID, imm=value.btf_id)
             insns[position + 1] = second.with_(imm=value.btf_fd)
         elif value.kind == "addr":
@@ -218,7 +323,7 @@ class _Linker:
             insns[position] = insn.with_(src=0, imm=0)
             insns[position + 1] = second.with_(imm=0)
         else:
-            raise ObjectError(f"{what}: extern {name!r} is a function, used as a value")
+            raise ObjectError(f"{what}: extern {name!r} resolved to {value.kind!r}")
 
     def kfunc(self, piece: ProgramSpec, index: int, position: int, name: str) -> None:
         spec = self.spec.externs.get(name)
@@ -228,7 +333,9 @@ class _Linker:
         value = self.resolver.extern(spec)
         insn = self.linked.insns[position]
         if value.kind == "missing":  # unresolved __weak kfunc: dead code the verifier drops
-            self.linked.insns[position] = insn.with_(src=PSEUDO_KFUNC_CALL, imm=0, off=0)
+            self.linked.insns[position] = insn.with_(
+                src=0, dst=0, off=0, imm=POISON_CALL_KFUNC_BASE + value.index
+            )
         elif value.kind == "kfunc":
             self.linked.insns[position] = insn.with_(
                 src=PSEUDO_KFUNC_CALL, imm=value.btf_id, off=value.btf_fd_index
@@ -266,6 +373,12 @@ def _s32(value: int) -> int:
     return value - (1 << 32) if value & 0x80000000 else value
 
 
-def link_program(spec: ObjectSpec, main: ProgramSpec, resolver: Resolver) -> LinkedProgram:
-    """The loadable instruction stream of ``main``, with everything it uses linked in."""
-    return _Linker(spec, main, resolver).link()
+def link_program(
+    spec: ObjectSpec,
+    main: ProgramSpec,
+    resolver: Resolver,
+    exception_callback: str | None = None,
+) -> LinkedProgram:
+    """The loadable instruction stream of ``main``, with everything it uses linked in
+    (and ``exception_callback``, the sub-program of that name, if given)."""
+    return _Linker(spec, main, resolver, exception_callback).link()

@@ -1,6 +1,6 @@
 """Addresses to names: kernel symbols from ``/proc/kallsyms``, user symbols from ELF
 symbol tables (and DWARF lines, build-id debug files), and stack traces recorded by BPF
-programs in ``BPF_MAP_TYPE_STACK_TRACE`` maps.
+programs in ``BPF_MAP_TYPE_STACK_TRACE`` maps. For example::
 
     from pylibbpf.symbols import stack_trace
     for frame in stack_trace(obj.maps["stacks"], key.user_stack_id, pid=key.pid):

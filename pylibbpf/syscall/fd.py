@@ -18,7 +18,8 @@ import os
 import weakref
 from collections.abc import Callable
 from types import TracebackType
-from typing import Self
+
+from typing_extensions import Self  # (typing.Self: Python 3.11+)
 
 from ..errors import BpfError
 

@@ -28,7 +28,7 @@ from ..spec.helpers import helper_id
 from ..spec.insn import assemble, call, mov64_imm, return_imm
 from ..uapi import ENOTSUPP, AttachType, MapFlags, MapType, ProgFlags, ProgType
 from . import bpf, kernel_btf, seam
-from .attrs import BtfLoadAttr, ProgLoadAttr
+from .attrs import BtfLoadAttr, ProgLoadAttr, UprobeMultiLinkOpts
 from .fd import OwnedFd
 from .system import effective_capabilities
 
@@ -257,7 +257,7 @@ _EXPECTED_ATTACH = {
     ProgType.SK_LOOKUP: AttachType.SK_LOOKUP,
     ProgType.NETFILTER: AttachType.NETFILTER,
     ProgType.LSM: AttachType.LSM_MAC,
-    ProgType.TRACING: AttachType.TRACE_FENTRY,
+    ProgType.TRACING: AttachType.TRACE_RAW_TP,  # tp_btf: hosts may refuse only fentry
     ProgType.CGROUP_SOCKOPT: AttachType.CGROUP_GETSOCKOPT,
 }
 # Types that cannot load without an attach target: a kernel that knows them refuses the
@@ -403,6 +403,41 @@ def has_struct_ops_link() -> bool:
 
 
 @_cached
+def has_uprobe_multi_link() -> bool:
+    """uprobe.multi links with working pid filtering (Linux 6.6+, libbpf's
+    FEAT_UPROBE_MULTI_LINK): what decides whether usdt programs are loaded as
+    uprobe.multi programs and attached through one link."""
+    fd, _, _ = _probe_load(
+        ProgType.KPROBE,
+        assemble(return_imm(0)),
+        expected_attach_type=AttachType.TRACE_UPROBE_MULTI,
+    )
+    if fd is None:
+        return False
+    path = ctypes.create_string_buffer(b"/")
+    offset = ctypes.c_uint64(0)
+    opts = UprobeMultiLinkOpts(path=ctypes.addressof(path), offsets=ctypes.addressof(offset), cnt=1)
+    try:
+        # A uprobe in "/" (a directory) fails with EBADF where the link kind exists...
+        if _link_errno(fd, opts) != errno.EBADF:
+            return False
+        # ...and an invalid pid with EINVAL once pid filtering was fixed (6.6.y/6.7).
+        opts.pid = 0xFFFFFFFF
+        return _link_errno(fd, opts) == errno.EINVAL
+    finally:
+        _close(fd)
+
+
+def _link_errno(prog_fd: int, opts: UprobeMultiLinkOpts) -> int:
+    """The errno of a LINK_CREATE that is meant to fail (0 if it succeeded)."""
+    try:
+        _close(bpf.link_create(prog_fd, -1, AttachType.TRACE_UPROBE_MULTI, opts=opts))
+    except BpfError as error:
+        return error.errno or 0
+    return 0
+
+
+@_cached
 def kernel_knows(enum: str, value: str) -> bool:
     """Whether the running kernel's BTF has ``value`` in ``enum`` (e.g. an attach type):
     a side-effect-free probe for features that only attaching would otherwise reveal."""
@@ -528,6 +563,7 @@ _PROBES = (
     has_btf,
     btf_support,
     has_struct_ops_link,
+    has_uprobe_multi_link,
     kernel_knows,
     has_cgroup_mprog,
 )

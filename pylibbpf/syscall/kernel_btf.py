@@ -13,7 +13,7 @@ from pathlib import Path
 from ..btf.parse import Btf, read_btf_file
 from ..errors import BpfError, BpfPermissionError, ObjectError
 from .attrs import BtfInfo, BtfLoadAttr
-from .bpf import btf_get_fd_by_id, btf_load, obj_get_info_by_fd
+from .bpf import btf_get_fd_by_id, btf_get_next_id, btf_load, iterate_ids, obj_get_info_by_fd
 from .btf_index import cache_dir, parse_indexed
 from .fd import OwnedFd
 
@@ -115,6 +115,27 @@ def fetch_btf(btf_id: int) -> Btf:
     return Btf(raw, name=name or what, base=load_vmlinux() if module else None)
 
 
+def open_module_btf(module: str) -> OwnedFd:
+    """An fd for a loaded module's BTF object (found among the kernel's BTF ids by name):
+    what PROG_LOAD and MAP_CREATE take to name a type in that module's BTF."""
+    for btf_id in iterate_ids(btf_get_next_id):
+        what = f"BTF id {btf_id}"
+        try:
+            fd = OwnedFd(btf_get_fd_by_id(btf_id), what)
+        except BpfError:
+            continue  # gone meanwhile
+        try:
+            name, is_kernel, _size = btf_object_info(fd.fd, what)
+        except BpfError:
+            fd.close()
+            continue
+        if is_kernel and name == module:
+            fd.label = f"BTF of module {module!r}"
+            return fd
+        fd.close()
+    raise ObjectError(f"no kernel BTF object for module {module!r} (was it unloaded?)")
+
+
 def btf_object_info(fd: int, what: str) -> tuple[str, bool, int]:
     """A kernel BTF object's name ("vmlinux", a module's), whether it is the kernel's
     own (vmlinux or a module) rather than a loaded program's, and its size in bytes."""
@@ -133,5 +154,6 @@ __all__ = [
     "load_module",
     "load_vmlinux",
     "module_names",
+    "open_module_btf",
     "parse_indexed",
 ]

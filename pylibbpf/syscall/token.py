@@ -14,6 +14,7 @@ Which bpffs an object's token comes from follows libbpf (``bpf_object_open_opts
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from dataclasses import dataclass
@@ -156,8 +157,18 @@ def create_token(bpffs: str | os.PathLike[str] | int) -> OwnedFd:
 
 
 def token_info(token_fd: int) -> Delegation:
-    """What a token allows, as the kernel reports it (``bpf_token_info``)."""
-    info = bpf.obj_get_info_by_fd(token_fd, TokenInfo(), what="BPF token")
+    """What a token allows, as the kernel reports it (``bpf_token_info``). Kernels
+    before 6.17 cannot describe a token: a ``BpfError`` says so, naming the release."""
+    try:
+        info = bpf.obj_get_info_by_fd(token_fd, TokenInfo(), what="BPF token")
+    except BpfError as error:
+        if error.errno != errno.EINVAL:
+            raise
+        raise BpfError(
+            f"this kernel ({os.uname().release}) cannot describe a BPF token: "
+            "OBJ_GET_INFO_BY_FD on tokens (bpf_token_info) is Linux 6.17+",
+            error.errno,
+        ) from error
     return Delegation(
         info.allowed_cmds, info.allowed_maps, info.allowed_progs, info.allowed_attachs
     )
