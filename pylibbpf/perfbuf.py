@@ -45,6 +45,7 @@ class ConsumerLock:
 
     @contextmanager
     def held(self) -> Iterator[None]:
+        """Consume under the lock; another thread waits, this thread's callback fails."""
         me = threading.get_ident()
         if not self._lock.acquire(blocking=False):
             if self._owner == me:
