@@ -129,7 +129,10 @@ def _key(directory: Path) -> bytes | None:
 
 def _index_path(directory: Path, name: str, length: int, crc: int) -> Path:
     safe = "".join(c if c.isalnum() else "_" for c in name)
-    return directory / f"btf-{safe}-{length}-{crc:08x}.idx"
+    # The format in the name: a pylibbpf of another format (another install, another
+    # virtualenv of the same user) keeps its own file instead of rejecting and rewriting
+    # this one at every process start, each in turn.
+    return directory / f"btf-{safe}-{length}-{crc:08x}-{MAGIC[-3:].decode().lower()}.idx"
 
 
 def _signed(key: bytes, header: bytes | memoryview, payload: bytes | memoryview) -> bytes:
