@@ -8,7 +8,14 @@ import hashlib
 from typing import Any
 
 from ..btf import Kind, Type
-from ..btf.encode import encode, fixup_datasecs, fixup_externs, fixup_hidden, sanitize
+from ..btf.encode import (
+    encode,
+    fixup_datasecs,
+    fixup_externs,
+    fixup_hidden,
+    raw_types,
+    sanitize,
+)
 from ..errors import ObjectError
 from ..logs import get_logger
 from ..spec.objspec import ObjectSpec
@@ -54,10 +61,12 @@ def upload_object_btf(
     try:
         raw = _KERNEL_BTF_CACHE.get(key)
         if raw is None:  # the same object loaded again: reuse the fixed-up encoding
-            types = fixup_externs(fixup_datasecs(list(btf), sizes, offsets))
+            # Only what the fix-ups may change is decoded; other records go back verbatim.
+            types, strings = raw_types(btf, support)
+            types = fixup_externs(fixup_datasecs(types, sizes, offsets))
             types = fixup_hidden(types, spec.hidden_symbols)
             types = [_drop_ksyms_datasec(t) for t in types]
-            raw = encode(sanitize(types, support), strings_base=btf.strings)
+            raw = encode(sanitize(types, support), strings_base=strings)
             if len(_KERNEL_BTF_CACHE) >= 32:
                 _KERNEL_BTF_CACHE.pop(next(iter(_KERNEL_BTF_CACHE)))
             _KERNEL_BTF_CACHE[key] = raw
