@@ -110,10 +110,14 @@ def encode(types: Iterable[Type], *, byteorder: str = "little", strings_base: by
     original string section to keep verbatim, so its offsets stay meaningful)."""
     strings = StringTable(strings_base)
     words: list[int] = []
+    types = list(types)
     for t in types:
         words += encode_type(t, strings)
     order = "<" if byteorder == "little" else ">"
-    type_data = struct.pack(f"{order}{len(words)}I", *words)
+    try:
+        type_data = struct.pack(f"{order}{len(words)}I", *words)
+    except struct.error:
+        raise _field_range_error(types, strings) from None
     string_data = bytes(strings)
     header = struct.pack(
         f"{order}HBBIIIII",
@@ -127,6 +131,20 @@ def encode(types: Iterable[Type], *, byteorder: str = "little", strings_base: by
         len(string_data),
     )
     return header + type_data + string_data
+
+
+def _field_range_error(types: list[Type], strings: StringTable) -> ObjectError:
+    """The type whose record has a field outside 32 bits (sizes and offsets copied from
+    a corrupt ELF, say): found again only when packing failed."""
+    for index, t in enumerate(types):
+        words = encode_type(t, strings)
+        bad = [w for w in words if not 0 <= w <= 0xFFFFFFFF]
+        if bad:
+            return ObjectError(
+                f"BTF {t.describe()} (type id {index + 1}): value {bad[0]} does not fit "
+                "in a 32-bit field"
+            )
+    return ObjectError("BTF: a value does not fit in a 32-bit field")
 
 
 def encode_btf(btf: Btf, *, byteorder: str = "little") -> bytes:
