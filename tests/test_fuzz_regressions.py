@@ -339,6 +339,14 @@ KNOWN: dict[str, Case] = {
         "core.py: _local_field / _field_value (spec/core.py after the layering work)",
         "a bitfield's byte size must be 1, 2, 4 or 8: otherwise RelocationError naming the member",
     ),
+    "core_negative_access_index.o": Case(
+        "a CO-RE access string with a negative index ('0:0:-9'): IndexError; '-1' silently "
+        "picks the last member",
+        "exception:IndexError@core.py:_local_field",
+        "core.py: _access_indices (spec/core.py after the layering work)",
+        "accept only plain decimal digits (int() also takes '-1', '+1', '0_1', ' 0' and "
+        "non-ASCII digits): anything else is a RelocationError naming the access string",
+    ),
 }
 # The same defects seen another way by the fuzzer (a timeout or a kill instead of a
 # MemoryError, the list comprehension around the padding).

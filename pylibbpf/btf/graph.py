@@ -136,11 +136,18 @@ def check(btf: Btf, root: int, heights: dict[int, int]) -> int:
     return heights[root]
 
 
-def member_path(btf: Btf, type_id: int, name: str) -> list[tuple[Type, Member]]:
-    """``name`` in a struct/union, through anonymous members: the chain from the outer
-    type to the member, or empty. Each type is searched once (members that share an
-    anonymous type would otherwise multiply the work, and a loop would never end)."""
-    return _member_path(btf, type_id, name, set(), 0)
+def anonymous_member_path(btf: Btf, outer: Type, name: str) -> list[tuple[Type, Member]]:
+    """``name`` through the anonymous members of ``outer`` (a struct or union without a
+    direct member of that name): the chain from ``outer`` to the member, or empty. Each
+    type is searched once: members sharing an anonymous type would otherwise multiply
+    the work, and a loop would never end."""
+    searched = {outer.id}
+    for member in outer.members:
+        if not member.name:
+            inner = _member_path(btf, member.type, name, searched, 1)
+            if inner:
+                return [(outer, member), *inner]
+    return []
 
 
 def _member_path(

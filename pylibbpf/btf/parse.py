@@ -24,6 +24,7 @@ from typing import Any
 
 from ..errors import ObjectError
 from . import graph
+from .graph import MAX_NESTING
 from .types import (
     MAX_KIND,
     EnumValue,
@@ -492,7 +493,7 @@ class Btf:
         t = self[type_id]
         while t.kind in (Kind.TYPEDEF, Kind.VOLATILE, Kind.CONST, Kind.RESTRICT, Kind.TYPE_TAG):
             seen += 1
-            if seen > graph.MAX_NESTING:
+            if seen > MAX_NESTING:
                 raise graph.chain_error(self, type_id, "typedefs and qualifiers")
             t = self[t.type]
         return t
@@ -505,7 +506,7 @@ class Btf:
         steps = 0
         while t.kind == Kind.ARRAY or t.kind == Kind.VAR:
             steps += 1
-            if steps > graph.MAX_NESTING:
+            if steps > MAX_NESTING:
                 raise graph.chain_error(self, type_id, "arrays and variables")
             if t.kind == Kind.ARRAY:
                 multiplier *= t.nelems
@@ -550,7 +551,13 @@ class Btf:
         Returns the chain from the outer type to the member (one element for a direct
         member); empty if there is none.
         """
-        return graph.member_path(self, type_id, name)
+        t = self.resolve(type_id)
+        if t.kind not in (Kind.STRUCT, Kind.UNION):
+            return []
+        for member in t.members:
+            if member.name == name:
+                return [(t, member)]
+        return graph.anonymous_member_path(self, t, name)
 
     def walk(self, type_id: int) -> Iterator[Type]:
         """Every type reachable from ``type_id`` (including it), each once."""

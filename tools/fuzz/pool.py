@@ -374,11 +374,11 @@ class Pool:
 
         name = hashlib.sha256(record.signature.encode()).hexdigest()[:12]
         base = self.out / "defects" / name
+        if data:
+            base.with_suffix(".bin").write_bytes(data)
+            record.file = str(base.with_suffix(".bin"))
         base.with_suffix(".json").write_text(json.dumps(record.__dict__, indent=1))
-        if not data:
-            return ""
-        base.with_suffix(".bin").write_bytes(data)
-        return str(base.with_suffix(".bin"))
+        return record.file
 
     # ----------------------------------------------------------------- deaths
 
