@@ -269,13 +269,13 @@ _PAD_FIX = (
 _SKELGEN = "skelgen.py: identifier() and the literals generate() writes (_q, comments)"
 
 KNOWN: dict[str, Case] = {
-    "bss_size_1tib.o": Case(
+    "bss_size_1tib.elf": Case(
         ".bss claims 1 TiB: open() allocates it (bytes(sh_size))",
         "memory:MemoryError@elf.py:section_data",
         _SECTION_DATA,
         _BOUND_SECTIONS,
     ),
-    "bss_size_2p63.o": Case(
+    "bss_size_2p63.elf": Case(
         ".bss claims 2^63 bytes: open() fails in bytes(sh_size)",
         "exception:OverflowError@elf.py:section_data",
         _SECTION_DATA,
@@ -307,19 +307,19 @@ KNOWN: dict[str, Case] = {
         "btf/dump_c.py: CDumper._base_name",
         "raise ObjectError naming the struct, member and kind",
     ),
-    "skeleton_name_with_control_character.o": Case(
+    "skeleton_name_with_control_character.elf": Case(
         "a BTF name with U+007F: the generated skeleton does not compile",
         "oracle:SyntaxError@skelgen.py:generate",
         _SKELGEN,
         "make identifiers ASCII identifiers and escape every other name written (json/ascii)",
     ),
-    "skeleton_name_not_utf8.o": Case(
+    "skeleton_name_not_utf8.elf": Case(
         "a BTF name that is not UTF-8: writing the skeleton raises UnicodeEncodeError",
         "oracle:UnicodeEncodeError@skelgen.py:generate",
         _SKELGEN,
         "names decoded with surrogateescape must be escaped (ascii()) wherever written",
     ),
-    "variable_size_mismatch.o": Case(
+    "variable_size_mismatch.elf": Case(
         "a variable whose BTF type is larger than its DATASEC entry: reading it is a "
         "ValueError from ctypes",
         "exception:ValueError@codec.py:decode",
@@ -327,19 +327,19 @@ KNOWN: dict[str, Case] = {
         "use the type's codec only when its size is the variable's; else bytes (or an "
         "ObjectError naming the variable and both sizes)",
     ),
-    "kconfig_value_wider_than_its_type.o": Case(
+    "kconfig_value_wider_than_its_type.elf": Case(
         "a __kconfig extern whose INT is 1 byte: the host's value does not fit, OverflowError",
         "exception:OverflowError@kconfig.py:_kconfig_bytes",
         "kconfig.py: _kconfig_bytes",
         "check the value fits the extern's size (signed or not): ObjectError naming both",
     ),
-    "core_bitfield_of_zero_size.o": Case(
+    "core_bitfield_of_zero_size.elf": Case(
         "a CO-RE bitfield relocation on a member whose type is 0 bytes: ZeroDivisionError",
         "exception:ZeroDivisionError@core.py:_field_value",
         "core.py: _local_field / _field_value (spec/core.py after the layering work)",
         "a bitfield's byte size must be 1, 2, 4 or 8: otherwise RelocationError naming the member",
     ),
-    "core_negative_access_index.o": Case(
+    "core_negative_access_index.elf": Case(
         "a CO-RE access string with a negative index ('0:0:-9'): IndexError; '-1' silently "
         "picks the last member",
         "exception:IndexError@core.py:_local_field",
@@ -388,7 +388,7 @@ def _runner() -> object:
 
 
 def _case_files() -> list[Path]:
-    return sorted(p for p in CASES.glob("*") if p.suffix in (".o", ".btf"))
+    return sorted(p for p in CASES.glob("*") if p.suffix in (".elf", ".btf"))
 
 
 def test_every_reproducer_is_described() -> None:
@@ -411,6 +411,6 @@ def test_reproducer_gives_success_or_a_pylibbpf_error(
     finally:
         sys.path.remove(str(ROOT))
     path = CASES / name
-    kind = "object" if path.suffix == ".o" else "btf"
+    kind = "object" if path.suffix == ".elf" else "btf"
     found = signatures(_runner(), kind, path.read_bytes())  # type: ignore[arg-type]
     assert found == set(), f"{name}: {case.defect}: {sorted(found)}"
