@@ -32,7 +32,10 @@ def test_a_minute_of_fuzzing_finds_no_new_defect(tmp_path: Path) -> None:
 
     assert report["inputs"] >= 40, report
     # Every target ran on inputs it accepted, not only on ones it rejected.
-    for step in ("open", "variables", "inspect_core", "skeleton", "dump_c", "btf_parse"):
+    steps = ["open", "variables", "skeleton", "dump_c", "btf_parse"]
+    if Path("/sys/kernel/btf/vmlinux").exists():
+        steps.append("inspect_core")
+    for step in steps:
         assert report["steps"][step].get("ok", 0) > 0, (step, report["steps"].get(step))
     new = [d for d in report["defects"] if not known_defect(d["signature"])]
     assert not new, json.dumps(new, indent=1)
