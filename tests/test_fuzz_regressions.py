@@ -134,6 +134,26 @@ def test_a_pointer_to_a_named_type_breaks_a_loop() -> None:
     assert "struct node *next;" in btf.dump_c()
 
 
+def test_split_btf_checks_its_own_types_on_top_of_its_base() -> None:
+    """Module BTF refers to vmlinux's types: their heights come from the base's check."""
+    base = btf_of(*_chain(Kind.TYPEDEF, 10))  # ids 1..11, 2 -> ... -> 11 -> int
+    first = base.type_count  # 12
+    split = Btf(
+        encode(
+            [
+                Type(first, Kind.STRUCT, "", size=4, members=(Member("", 2, 0),)),
+                Type(first + 1, Kind.ARRAY, "", type=first + 1, index_type=1, nelems=1),
+            ]
+        ),
+        name="module",
+        base=base,
+    )
+    assert split.check_graph(first) == base.check_graph(2) + 1 == 12
+    with pytest.raises(ObjectError, match=rf"module: type loop .*array \[{first + 1}\]"):
+        split.check_graph()
+    assert split.sizeof(first) == 4 and split.alignof(first) == 4
+
+
 def test_the_kernels_own_btf_has_no_loop_and_nests_within_the_bound() -> None:
     if not Path("/sys/kernel/btf/vmlinux").exists():
         pytest.skip("the running kernel has no BTF (/sys/kernel/btf/vmlinux)")
