@@ -355,6 +355,13 @@ KNOWN: dict[str, Case] = {
         "kconfig.py: _kconfig_bytes",
         "check the value fits the extern's size (signed or not): ObjectError naming both",
     ),
+    "kconfig_extern_of_4gib.elf": Case(
+        "a __kconfig extern whose INT claims gigabytes: open() allocates the .kconfig image",
+        "memory:MemoryError@kconfig.py:layout_kconfig",
+        "kconfig.py: layout_kconfig",
+        "accept what libbpf does (bool, tristate, 1/2/4/8-byte ints and enums, char "
+        "arrays): other kinds or sizes are an ObjectError naming the extern",
+    ),
     "core_bitfield_of_zero_size.elf": Case(
         "a CO-RE bitfield relocation on a member whose type is 0 bytes: ZeroDivisionError",
         "exception:ZeroDivisionError@core.py:_field_value",
