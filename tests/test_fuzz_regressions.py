@@ -288,6 +288,11 @@ _PAD_FIX = (
     "pad a gap with one char array (char __pad[N]) or one bitfield per unit instead of a "
     "line per byte/word; gaps are bounded by the struct's 32-bit size"
 )
+_CTYPE_NAMES = "btf/ctype.py: CtypesBuilder._fields (and _with_bit_properties)"
+_CTYPE_NAMES_FIX = (
+    "rename members whose names Python or ctypes give meaning to (dunders, _fields_, "
+    "_pack_, _anonymous_, _b_base_...), as keywords are, before building the class"
+)
 _SKELGEN = "skelgen.py: identifier() and the literals generate() writes (_q, comments)"
 
 KNOWN: dict[str, Case] = {
@@ -316,6 +321,26 @@ KNOWN: dict[str, Case] = {
         "memory:MemoryError@btf/dump_c.py:_padding",
         _PADDING,
         _PAD_FIX,
+    ),
+    "dump_c_shared_anonymous_structs.btf": Case(
+        "26 anonymous structs, each holding the next one twice: dump_c orders and writes "
+        "them inline 2^26 times",
+        "timeout:InputTimeout@btf/dump_c.py:_order_type",
+        "btf/dump_c.py: CDumper._order_type and the inline struct bodies",
+        "order each (type, by value) once, and bound the header's size: an ObjectError "
+        "past it (or emit an anonymous type used twice once, under a generated name)",
+    ),
+    "ctype_member_named_init.btf": Case(
+        "a member named __init__: the ctypes class ctype() returns cannot be instantiated",
+        "oracle:TypeError@btf/ctype.py:ctype",
+        _CTYPE_NAMES,
+        _CTYPE_NAMES_FIX,
+    ),
+    "ctype_bitfield_named_fields.btf": Case(
+        "a bitfield named _fields_: TypeError while building the ctypes class",
+        "exception:TypeError@btf/ctype.py:_with_bit_properties",
+        _CTYPE_NAMES,
+        _CTYPE_NAMES_FIX,
     ),
     "dump_c_struct_member_of_kind_var.btf": Case(
         "dump_c of a struct whose member's type is a VAR: ValueError",
@@ -384,6 +409,7 @@ ALSO_SEEN = {
     "hang:killed@btf/dump_c.py:_padding": "dump_c_2gib_struct.btf",
     "memory:MemoryError@btf/dump_c.py:<listcomp>": "dump_c_2gib_struct.btf",
     "signal:SIGSEGV@btf/ctype.py:_make": "ctype_anonymous_member_of_anonymous_member.btf",
+    "exception:TypeError@targets.py:_ctypes": "ctype_member_named_init.btf",
 }
 
 

@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.replay:
-        return _replay(args.replay, args.kind, not args.no_vmlinux, args.memory_mb)
+        return _replay(args.replay, args.kind, not args.no_vmlinux, args.memory_mb, args.cpu_limit)
     if args.minimize:
         from .minimize import minimize_file
 
@@ -150,13 +150,19 @@ def write_report(
     return report
 
 
-def _replay(path: Path, kind: str | None, with_vmlinux: bool, memory_mb: int) -> int:
-    """One input in this process, with the workers' memory limit (a reproducer of an
-    unbounded allocation must not bring the OOM killer to a shared machine)."""
+def _replay(
+    path: Path, kind: str | None, with_vmlinux: bool, memory_mb: int, cpu_seconds: float
+) -> int:
+    """One input in this process, under the workers' limits (a reproducer of an unbounded
+    allocation must not bring the OOM killer to a shared machine)."""
     import resource
+    import signal
 
     from .pool import _vm_size
-    from .targets import Runner
+    from .targets import InputTimeout, Runner
+
+    def alarm(_signum: int, _frame: object) -> None:
+        raise InputTimeout(f"input used more than {cpu_seconds:g} s of CPU time")
 
     data = path.read_bytes()
     kind = kind or ("object" if data[:4] == b"\x7fELF" else "btf")
@@ -164,7 +170,10 @@ def _replay(path: Path, kind: str | None, with_vmlinux: bool, memory_mb: int) ->
     limit = _vm_size() + memory_mb * (1 << 20)
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     started = time.process_time()
+    signal.signal(signal.SIGPROF, alarm)
+    signal.setitimer(signal.ITIMER_PROF, cpu_seconds)
     result = runner.run(kind, data)
+    signal.setitimer(signal.ITIMER_PROF, 0)
     print(
         f"{path}: {kind}, {result.outcome} in {time.process_time() - started:.2f} s CPU; "
         f"steps {result.steps}"

@@ -23,7 +23,7 @@ from .targets import InputTimeout, Runner
 
 
 def signatures(
-    runner: Runner, kind: str, data: bytes, cpu: float = 10.0, wall: float = 60.0
+    runner: Runner, kind: str, data: bytes, cpu: float = 5.0, wall: float = 120.0
 ) -> set[str]:
     """The defect signatures of one input, run in a child under limits."""
     read, write = os.pipe()

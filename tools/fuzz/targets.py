@@ -325,11 +325,19 @@ def _ctypes(btf: Btf) -> None:
         kind = btf.kind_of(type_id)
         if kind in (Kind.STRUCT, Kind.UNION, Kind.ARRAY, Kind.TYPEDEF, Kind.INT, Kind.DATASEC):
             made = _soft(btf.ctype, type_id)
-            if made is not None and ctypes.sizeof(made) <= 1 << 16:
+            if made is None or ctypes.sizeof(made) > 1 << 16:
+                continue
+            try:  # what ctype() made must be usable: instances, bytes, fields
                 instance = made()
                 bytes(instance)
                 for name, *_ in getattr(made, "_fields_", ())[:8]:
                     getattr(instance, name)
+            except (TypeError, ValueError, AttributeError) as error:
+                raise OracleError(
+                    f"the ctypes type of type id {type_id} is unusable: {error}",
+                    "btf/ctype.py:ctype",
+                    type(error).__name__,
+                ) from None
 
 
 def _round_trip(btf: Btf) -> None:
