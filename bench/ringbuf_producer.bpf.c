@@ -1,10 +1,15 @@
-// Benchmark producer: each run writes one 16-byte record into a 64 MiB ring buffer.
+// Benchmark producer: each run writes one 16-byte record into a ring buffer of RING_BYTES
+// (64 MiB unless the build says otherwise).
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
+#ifndef RING_BYTES
+#define RING_BYTES (1 << 26)
+#endif
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 1 << 26);
+	__uint(max_entries, RING_BYTES);
 } events SEC(".maps");
 
 __u64 seq;

@@ -12,8 +12,7 @@ import ctypes
 import time
 from pathlib import Path
 
-from pylibbpf.object import BpfObject
-from pylibbpf.ringbuf import PerfBuffer
+import pylibbpf as bpf
 
 BUILD = Path(__file__).resolve().parent.parent / "build"
 
@@ -24,7 +23,7 @@ def main() -> None:
     parser.add_argument("--object", default=str(BUILD / "bashreadline.bpf.o"))
     options = parser.parse_args()
 
-    with BpfObject.open(options.object) as obj:
+    with bpf.BpfObject.open(options.object) as obj:
         assert obj.spec.btf is not None
         record = obj.spec.btf.ctype(obj.spec.btf.find("line").id)  # struct line, from BTF
         obj.load()
@@ -40,7 +39,7 @@ def main() -> None:
         def on_lost(cpu: int, count: int) -> None:
             print(f"(lost {count} lines on CPU {cpu})", flush=True)
 
-        with PerfBuffer(obj.maps["lines"], on_line, on_lost) as perf:
+        with bpf.PerfBuffer(obj.maps["lines"], on_line, on_lost) as perf:
             deadline = time.monotonic() + options.duration if options.duration else None
             try:
                 while deadline is None or time.monotonic() < deadline:

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pylibbpf.ringbuf import RingBuffer
+import pylibbpf as bpf
 
 BUILD = Path(__file__).resolve().parent.parent / "build"
 
@@ -33,18 +33,23 @@ def row(event: Any) -> str:
 
 
 async def trace(skel: Any, event_type: Any, options: argparse.Namespace) -> int:
-    ring = RingBuffer(skel.maps.events)
+    ring = bpf.RingBuffer(skel.maps.events)
     print(f"{'TIME':<8} {'PCOMM':<16} {'PID':>7} {'PPID':>7} {'RET':>4} ARGS", flush=True)
     if options.exec:  # something to see straight away (the demo and the tests use it)
         subprocess.run(shlex.split(options.exec), stdout=subprocess.DEVNULL, check=False)
     seen = 0
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(options.duration):
-            async for record in ring.events():
-                print(row(event_type.from_buffer_copy(record)), flush=True)
-                seen += 1
-                if options.count and seen >= options.count:
-                    break
+
+    async def consume() -> None:
+        nonlocal seen
+        async for record in ring.events():
+            print(row(event_type.from_buffer_copy(record)), flush=True)
+            seen += 1
+            if options.count and seen >= options.count:
+                return
+
+    # (asyncio.TimeoutError is TimeoutError from Python 3.11 on)
+    with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
+        await asyncio.wait_for(consume(), options.duration)
     ring.close()
     return seen
 

@@ -12,11 +12,11 @@ import ctypes
 import os
 import sys
 
-from pylibbpf.object import BpfObject
+import pylibbpf as bpf
 
 
 def main(object_path: str) -> None:
-    with BpfObject.open(object_path) as obj:
+    with bpf.BpfObject.open(object_path) as obj:
         obj.load()
         relocated = obj.core_results("on_getppid")
         print(f"loaded {object_path}: {len(relocated)} CO-RE relocations, e.g.")

@@ -14,7 +14,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from pylibbpf.object import BpfObject
+import pylibbpf as bpf
 
 BUILD = Path(__file__).resolve().parent.parent / "build"
 UNISTD = Path("/usr/include/x86_64-linux-gnu/asm/unistd_64.h")
@@ -50,7 +50,7 @@ def main() -> None:
     parser.add_argument("--object", default=str(BUILD / "syscall_latency.bpf.o"))
     options = parser.parse_args()
 
-    with BpfObject.open(options.object) as obj:
+    with bpf.BpfObject.open(options.object) as obj:
         obj.variables["syscall_nr"].value = syscall_number(options.syscall)
         obj.variables["only_tgid"].value = options.pid
         obj.variables["skip_tgid"].value = os.getpid()  # not our own sleep below

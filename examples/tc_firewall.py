@@ -13,12 +13,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from pylibbpf.object import BpfObject
+import pylibbpf as bpf
 
 BUILD = Path(__file__).resolve().parent.parent / "build"
 
 
-def report(obj: BpfObject) -> None:
+def report(obj: bpf.BpfObject) -> None:
     drops = dict(sorted(obj.maps["blocked_ports"].items()))
     listing = ", ".join(f"{port} ({count} dropped)" for port, count in drops.items())
     print(f"blocking: {listing or 'nothing'}; passed: {obj.variables['passed'].value}")
@@ -32,7 +32,7 @@ def main() -> None:
     parser.add_argument("--object", default=str(BUILD / "tc_firewall.bpf.o"))
     options = parser.parse_args()
 
-    with BpfObject.open(options.object) as obj:
+    with bpf.BpfObject.open(options.object) as obj:
         obj.load()
         ports = obj.maps["blocked_ports"]
         for port in options.block:

@@ -14,8 +14,8 @@ import threading
 import time
 from pathlib import Path
 
-from pylibbpf.btf import Btf, Kind
-from pylibbpf.object import BpfObject
+import pylibbpf as bpf
+from pylibbpf.btf import Kind
 
 BUILD = Path(__file__).resolve().parent.parent / "build"
 AVAILABLE = Path("/proc/sys/net/ipv4/tcp_available_congestion_control")
@@ -24,7 +24,7 @@ NAME = "pylibbpf_demo"
 
 def cwnd_offset() -> int:
     """Where tcpi_snd_cwnd sits in struct tcp_info on this kernel (from its BTF)."""
-    info = Btf.load_vmlinux().find("tcp_info", Kind.STRUCT)
+    info = bpf.Btf.load_vmlinux().find("tcp_info", Kind.STRUCT)
     return next(m.bit_offset // 8 for m in info.members if m.name == "tcpi_snd_cwnd")
 
 
@@ -66,7 +66,7 @@ def main() -> None:
     parser.add_argument("--mib", type=int, default=32, help="how much to send")
     options = parser.parse_args()
 
-    with BpfObject.open(options.object) as obj:
+    with bpf.BpfObject.open(options.object) as obj:
         obj.variables["max_cwnd"].value = options.max_cwnd
         obj.load()
         (link,) = obj.attach()  # registers demo_cc: the only struct_ops map

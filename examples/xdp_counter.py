@@ -11,8 +11,7 @@ import socket
 import time
 from pathlib import Path
 
-from pylibbpf.object import BpfObject
-from pylibbpf.uapi import XdpFlags
+import pylibbpf as bpf
 
 BUILD = Path(__file__).resolve().parent.parent / "build"
 NAMES = {socket.getprotobyname(name): name.upper() for name in ("icmp", "tcp", "udp", "ipv6-icmp")}
@@ -20,7 +19,7 @@ NAMES[0] = "HOPOPT"  # IPv6 hop-by-hop options (multicast listener reports)
 NAMES[255] = "non-IP"
 
 
-def totals(obj: BpfObject) -> dict[int, tuple[int, int]]:
+def totals(obj: bpf.BpfObject) -> dict[int, tuple[int, int]]:
     """Sum each protocol's per-CPU counters (one lookup per protocol: a batch would do too)."""
     out = {}
     for protocol, per_cpu in obj.maps["by_protocol"].items():
@@ -38,8 +37,8 @@ def main() -> None:
     parser.add_argument("--object", default=str(BUILD / "xdp_counter.bpf.o"))
     options = parser.parse_args()
 
-    flags = XdpFlags.SKB_MODE if options.mode == "skb" else XdpFlags.DRV_MODE
-    with BpfObject.open(options.object) as obj:
+    flags = bpf.XdpFlags.SKB_MODE if options.mode == "skb" else bpf.XdpFlags.DRV_MODE
+    with bpf.BpfObject.open(options.object) as obj:
         obj.load()
         with obj.programs["count_packets"].attach_xdp(options.interface, flags=flags):
             print(f"counting on {options.interface} ({options.mode} mode)", flush=True)

@@ -1,3 +1,5 @@
+"""``python -m pylibbpf``: the command line (``pylibbpf.cli``)."""
+
 import sys
 
 from .cli import main

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno as _errno
 import os
+from collections.abc import Callable
 
 from .uapi import ENOTSUPP, Cmd
 
@@ -25,6 +26,7 @@ class BpfError(OSError):
         self.message = message
 
     def __str__(self) -> str:
+        """The message alone (no errno prefix): it already names the errno."""
         return self.message
 
 
@@ -63,46 +65,6 @@ class MapFullError(BpfError):
     """An update needed a new element and the map already holds ``max_entries``."""
 
 
-# Capability bits from include/uapi/linux/capability.h.
-_CAPS = {"CAP_NET_ADMIN": 12, "CAP_SYS_ADMIN": 21, "CAP_PERFMON": 38, "CAP_BPF": 39}
-
-
-def effective_capabilities() -> set[str]:
-    """The interesting capabilities this process holds (from ``/proc/self/status``)."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("CapEff:"):
-                    mask = int(line.split()[1], 16)
-                    return {name for name, bit in _CAPS.items() if mask >> bit & 1}
-    except OSError:
-        pass
-    return set()
-
-
-def permission_hint() -> str:
-    caps = effective_capabilities()
-    if {"CAP_BPF", "CAP_SYS_ADMIN"} <= caps:
-        return (
-            "this process holds CAP_BPF and CAP_SYS_ADMIN, so the refusal comes from a "
-            "security policy (an LSM, kernel lockdown or seccomp) or this kernel's "
-            "configuration for this kind of program"
-        )
-    held = sorted(caps) or ["none of them"]
-    hint = (
-        "this needs CAP_BPF (with CAP_PERFMON for tracing and CAP_NET_ADMIN for networking "
-        f"programs) or CAP_SYS_ADMIN; this process holds: {', '.join(held)}"
-    )
-    try:
-        with open("/proc/sys/kernel/unprivileged_bpf_disabled") as knob:
-            value = knob.read().strip()
-        if value != "0":
-            hint += f"; kernel.unprivileged_bpf_disabled={value}"
-    except OSError:
-        pass
-    return hint
-
-
 _MEANINGS: dict[tuple[Cmd | None, int], str] = {
     (Cmd.MAP_UPDATE_ELEM, _errno.E2BIG): "the map is full (max_entries reached)",
     (Cmd.MAP_UPDATE_ELEM, _errno.EEXIST): "the key already exists (NOEXIST was requested)",
@@ -129,6 +91,13 @@ _MEANINGS: dict[tuple[Cmd | None, int], str] = {
     (Cmd.OBJ_PIN, _errno.EEXIST): "the pin path already exists",
     (Cmd.OBJ_PIN, _errno.EPERM): "the path is not on a BPF filesystem (mount -t bpf)",
     (Cmd.OBJ_GET, _errno.ENOENT): "nothing is pinned at that path",
+    (Cmd.TOKEN_CREATE, _errno.ENOENT): "that BPF filesystem delegates nothing (no delegate_*)",
+    (Cmd.TOKEN_CREATE, _errno.EINVAL): (
+        "not the root of a BPF filesystem (or a kernel without BPF tokens: Linux 6.9+)"
+    ),
+    (Cmd.TOKEN_CREATE, _errno.EOPNOTSUPP): (
+        "BPF tokens cannot be created in the initial user namespace"
+    ),
     (None, _errno.EBADF): "bad file descriptor (the object is closed or the fd is not BPF)",
     (None, ENOTSUPP): "operation not supported by this kernel",
     (None, _errno.EOPNOTSUPP): "operation not supported by this kernel or object type",
@@ -150,8 +119,16 @@ def describe_errno(err: int, cmd: Cmd | None = None) -> str:
         return f"errno {err}"
 
 
-def error_from_errno(err: int, cmd: Cmd | None, what: str) -> BpfError:
-    """Build the right ``BpfError`` subclass for a failed bpf command on ``what``."""
+def error_from_errno(
+    err: int,
+    cmd: Cmd | None,
+    what: str,
+    *,
+    permission_hint: Callable[[], str] | None = None,
+) -> BpfError:
+    """Build the right ``BpfError`` subclass for a failed bpf command on ``what``;
+    ``permission_hint()`` (the syscall layer's: it reads the process's capabilities) is
+    appended to permission errors."""
     command = cmd.name if cmd is not None else "bpf"
     subject = f"{what}: " if what else ""
     meaning = describe_errno(err, cmd)
@@ -160,7 +137,8 @@ def error_from_errno(err: int, cmd: Cmd | None, what: str) -> BpfError:
         full = err == _errno.E2BIG and cmd in (Cmd.MAP_UPDATE_ELEM, Cmd.MAP_UPDATE_BATCH)
         return MapFullError(message, err) if full else BpfError(message, err)
     if err in _PRIVILEGED_ERRNOS:
-        return BpfPermissionError(f"{message}; {permission_hint()}", err)
+        hint = f"; {permission_hint()}" if permission_hint is not None else ""
+        return BpfPermissionError(f"{message}{hint}", err)
     if err in (ENOTSUPP, _errno.EOPNOTSUPP):
         return NotSupportedError(message, err)
     return BpfError(message, err)

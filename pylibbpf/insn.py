@@ -1,230 +1,108 @@
-"""eBPF instructions: encoding, decoding and a small builder for hand-written programs.
+"""Compatibility: moved to pylibbpf.spec.insn.
 
-Used for programs built without a compiler (feature probes, tests, the demo) and by the
-relocation code, which decodes an ELF section into ``Insn`` values and patches them.
-"""
+Kept so that code written against the flat layout keeps importing; new code imports
+from the new place."""
 
 from __future__ import annotations
 
-import struct
-import sys
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
-from enum import IntEnum
-
-from .helpers import helper_id
-
-INSN_SIZE = 8
-_INSN = struct.Struct("<BBhi" if sys.byteorder == "little" else ">BBhi")
-
-
-class Class(IntEnum):
-    LD = 0x00
-    LDX = 0x01
-    ST = 0x02
-    STX = 0x03
-    ALU = 0x04
-    JMP = 0x05
-    JMP32 = 0x06
-    ALU64 = 0x07
-
-
-class Size(IntEnum):
-    W = 0x00
-    H = 0x08
-    B = 0x10
-    DW = 0x18
-
-
-class Mode(IntEnum):
-    IMM = 0x00
-    ABS = 0x20
-    IND = 0x40
-    MEM = 0x60
-    MEMSX = 0x80
-    ATOMIC = 0xC0
-
-
-class Alu(IntEnum):
-    ADD = 0x00
-    SUB = 0x10
-    MUL = 0x20
-    DIV = 0x30
-    OR = 0x40
-    AND = 0x50
-    LSH = 0x60
-    RSH = 0x70
-    NEG = 0x80
-    MOD = 0x90
-    XOR = 0xA0
-    MOV = 0xB0
-    ARSH = 0xC0
-    END = 0xD0
-
-
-class Jmp(IntEnum):
-    JA = 0x00
-    JEQ = 0x10
-    JGT = 0x20
-    JGE = 0x30
-    JSET = 0x40
-    JNE = 0x50
-    JSGT = 0x60
-    JSGE = 0x70
-    CALL = 0x80
-    EXIT = 0x90
-    JLT = 0xA0
-    JLE = 0xB0
-    JSLT = 0xC0
-    JSLE = 0xD0
-
-
-SRC_K = 0x00
-SRC_X = 0x08
-
-# src_reg values of ld_imm64 and call instructions that the loader resolves.
-PSEUDO_MAP_FD = 1
-PSEUDO_MAP_VALUE = 2
-PSEUDO_BTF_ID = 3
-PSEUDO_FUNC = 4
-PSEUDO_MAP_IDX = 5
-PSEUDO_MAP_IDX_VALUE = 6
-PSEUDO_CALL = 1
-PSEUDO_KFUNC_CALL = 2
-
-R0, R1, R2, R3, R4, R5, R6, R7, R8, R9, R10 = range(11)
-FP = R10
-
-
-@dataclass(frozen=True, slots=True)
-class Insn:
-    """One 8-byte instruction; ``ld_imm64`` is two of these (the second has code 0)."""
-
-    code: int
-    dst: int = 0
-    src: int = 0
-    off: int = 0
-    imm: int = 0
-
-    @property
-    def cls(self) -> int:
-        return self.code & 0x07
-
-    def is_ld_imm64(self) -> bool:
-        return self.code == Class.LD | Size.DW | Mode.IMM
-
-    def is_call(self) -> bool:
-        return self.code == Class.JMP | Jmp.CALL
-
-    def with_(self, **changes: int) -> Insn:
-        return replace(self, **changes)
-
-    def encode(self) -> bytes:
-        regs = (
-            (self.src << 4 | self.dst) if sys.byteorder == "little" else (self.dst << 4 | self.src)
-        )
-        return _INSN.pack(self.code, regs, self.off, _s32(self.imm))
-
-
-def _s32(value: int) -> int:
-    value &= 0xFFFFFFFF
-    return value - (1 << 32) if value & 0x80000000 else value
-
-
-def decode(data: bytes) -> list[Insn]:
-    """Instructions of a program section (length must be a multiple of 8)."""
-    if len(data) % INSN_SIZE:
-        raise ValueError(f"instruction data of {len(data)} bytes is not a multiple of 8")
-    out = []
-    little = sys.byteorder == "little"
-    for code, regs, off, imm in _INSN.iter_unpack(data):
-        dst, src = (regs & 0xF, regs >> 4) if little else (regs >> 4, regs & 0xF)
-        out.append(Insn(code, dst, src, off, imm))
-    return out
-
-
-def assemble(*parts: Insn | Iterable[Insn]) -> bytes:
-    """Concatenate instructions (or lists of them, as ld_imm64 builders return) to bytes."""
-    return b"".join(insn.encode() for insn in _flatten(parts))
-
-
-def _flatten(parts: Iterable[Insn | Iterable[Insn]]) -> Iterator[Insn]:
-    for part in parts:
-        if isinstance(part, Insn):
-            yield part
-        else:
-            yield from part
-
-
-# --------------------------------------------------------------------------- builders
-
-
-def mov64_imm(dst: int, imm: int) -> Insn:
-    return Insn(Class.ALU64 | Alu.MOV | SRC_K, dst, 0, 0, imm)
-
-
-def mov64_reg(dst: int, src: int) -> Insn:
-    return Insn(Class.ALU64 | Alu.MOV | SRC_X, dst, src)
-
-
-def alu64_imm(op: Alu, dst: int, imm: int) -> Insn:
-    return Insn(Class.ALU64 | op | SRC_K, dst, 0, 0, imm)
-
-
-def alu64_reg(op: Alu, dst: int, src: int) -> Insn:
-    return Insn(Class.ALU64 | op | SRC_X, dst, src)
-
-
-def ld_imm64(dst: int, value: int, src: int = 0) -> list[Insn]:
-    value &= 0xFFFFFFFFFFFFFFFF
-    first = Insn(Class.LD | Size.DW | Mode.IMM, dst, src, 0, value & 0xFFFFFFFF)
-    return [first, Insn(0, 0, 0, 0, value >> 32)]
-
-
-def ld_map_fd(dst: int, map_fd: int) -> list[Insn]:
-    return ld_imm64(dst, map_fd, PSEUDO_MAP_FD)
-
-
-def ld_map_value(dst: int, map_fd: int, offset: int = 0) -> list[Insn]:
-    return ld_imm64(dst, (offset << 32) | map_fd, PSEUDO_MAP_VALUE)
-
-
-def ldx_mem(size: Size, dst: int, src: int, off: int) -> Insn:
-    return Insn(Class.LDX | size | Mode.MEM, dst, src, off)
-
-
-def stx_mem(size: Size, dst: int, src: int, off: int) -> Insn:
-    return Insn(Class.STX | size | Mode.MEM, dst, src, off)
-
-
-def st_mem(size: Size, dst: int, off: int, imm: int) -> Insn:
-    return Insn(Class.ST | size | Mode.MEM, dst, 0, off, imm)
-
-
-def atomic_add(size: Size, dst: int, src: int, off: int) -> Insn:
-    return Insn(Class.STX | size | Mode.ATOMIC, dst, src, off, Alu.ADD)
-
-
-def jmp_imm(op: Jmp, dst: int, imm: int, off: int) -> Insn:
-    return Insn(Class.JMP | op | SRC_K, dst, 0, off, imm)
-
-
-def jmp_reg(op: Jmp, dst: int, src: int, off: int) -> Insn:
-    return Insn(Class.JMP | op | SRC_X, dst, src, off)
-
-
-def ja(off: int) -> Insn:
-    return Insn(Class.JMP | Jmp.JA, 0, 0, off)
-
-
-def call(helper: int | str) -> Insn:
-    return Insn(Class.JMP | Jmp.CALL, 0, 0, 0, helper_id(helper))
-
-
-def exit_() -> Insn:
-    return Insn(Class.JMP | Jmp.EXIT)
-
-
-def return_imm(value: int) -> list[Insn]:
-    """``r0 = value; exit`` — the smallest valid program."""
-    return [mov64_imm(R0, value), exit_()]
+from .spec.insn import (
+    FP,
+    INSN_SIZE,
+    PSEUDO_BTF_ID,
+    PSEUDO_CALL,
+    PSEUDO_FUNC,
+    PSEUDO_KFUNC_CALL,
+    PSEUDO_MAP_FD,
+    PSEUDO_MAP_IDX,
+    PSEUDO_MAP_IDX_VALUE,
+    PSEUDO_MAP_VALUE,
+    R0,
+    R1,
+    R2,
+    R3,
+    R4,
+    R5,
+    R6,
+    R7,
+    R8,
+    R9,
+    R10,
+    SRC_K,
+    SRC_X,
+    Alu,
+    Class,
+    Insn,
+    Jmp,
+    Mode,
+    Size,
+    alu64_imm,
+    alu64_reg,
+    assemble,
+    atomic_add,
+    call,
+    decode,
+    exit_,
+    ja,
+    jmp_imm,
+    jmp_reg,
+    ld_imm64,
+    ld_map_fd,
+    ld_map_value,
+    ldx_mem,
+    mov64_imm,
+    mov64_reg,
+    return_imm,
+    st_mem,
+    stx_mem,
+)
+
+__all__ = [
+    "FP",
+    "INSN_SIZE",
+    "PSEUDO_BTF_ID",
+    "PSEUDO_CALL",
+    "PSEUDO_FUNC",
+    "PSEUDO_KFUNC_CALL",
+    "PSEUDO_MAP_FD",
+    "PSEUDO_MAP_IDX",
+    "PSEUDO_MAP_IDX_VALUE",
+    "PSEUDO_MAP_VALUE",
+    "R0",
+    "R1",
+    "R2",
+    "R3",
+    "R4",
+    "R5",
+    "R6",
+    "R7",
+    "R8",
+    "R9",
+    "R10",
+    "SRC_K",
+    "SRC_X",
+    "Alu",
+    "Class",
+    "Insn",
+    "Jmp",
+    "Mode",
+    "Size",
+    "alu64_imm",
+    "alu64_reg",
+    "assemble",
+    "atomic_add",
+    "call",
+    "decode",
+    "exit_",
+    "ja",
+    "jmp_imm",
+    "jmp_reg",
+    "ld_imm64",
+    "ld_map_fd",
+    "ld_map_value",
+    "ldx_mem",
+    "mov64_imm",
+    "mov64_reg",
+    "return_imm",
+    "st_mem",
+    "stx_mem",
+]

@@ -10,35 +10,37 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import functools
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from . import features, syscall
-from .codec import Codec, codec_for
+from . import syscall
+from .arena import Arena, map_arena, map_memory
 from .errors import BpfError, NotSupportedError, ObjectError
-from .fd import Closing, OwnedFd
-from .sysinfo import num_possible_cpus
-
-if TYPE_CHECKING:
-    from .link import Link
-    from .struct_ops import StructOpsState
-
+from .logs import get_logger
+from .map_batch import BatchData, MapBatches
+from .spec.codec import Codec, codec_for
+from .syscall import features
+from .syscall.fd import Closing, OwnedFd
+from .syscall.pins import pin_object, unpin_object
+from .syscall.system import num_possible_cpus
 from .uapi import (
+    ENOTSUPP,
     KEYLESS_MAP_TYPES,
     OBJ_NAME_LEN,
     PERCPU_MAP_TYPES,
-    Cmd,
     FileFlags,
     MapFlags,
     MapType,
     UpdateFlags,
 )
 
-# Batch operations move at most this many elements per syscall by default; large enough to
-# amortise the syscall, small enough to keep the transfer buffers modest.
-DEFAULT_BATCH_CHUNK = 1 << 16
+if TYPE_CHECKING:
+    from .links.base import Link
+
+logger = get_logger(__name__)  # creation and pinning only: element operations never log
 
 
 def sanitize_name(name: str) -> str:
@@ -47,11 +49,24 @@ def sanitize_name(name: str) -> str:
     return cleaned[: OBJ_NAME_LEN - 1]
 
 
+# The releases that added the newest map types, for refusals on older kernels.
+_ADDED_IN = {MapType.USER_RINGBUF: "6.1", MapType.CGRP_STORAGE: "6.2", MapType.ARENA: "6.9"}
+
+
 def _type_name(map_type: int) -> str:
     try:
         return MapType(map_type).name
     except ValueError:
         return f"type {map_type}"
+
+
+class StructOpsRegistration(Protocol):
+    """How a struct_ops map registers itself (``struct_ops.StructOpsState`` is one; the
+    loader sets it on the object's struct_ops maps)."""
+
+    def attach(self, map_: Map) -> Link: ...
+
+    def write_value(self, map_: Map) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -71,18 +86,20 @@ class MapInfo:
     btf_vmlinux_value_type_id: int
     map_extra: int
     ifindex: int
+    hash: bytes = b""  # the kernel's SHA-256 of a frozen array's values (6.18), if asked
+    btf_vmlinux_id: int = 0  # the kernel BTF (vmlinux or a module's) of the value type
 
 
 @dataclass(frozen=True)
-class BatchData:
-    """Raw result of a batch lookup: ``count`` keys and values, packed back to back."""
+class MapBtf:
+    """The BTF describing a map's key and value: an uploaded BTF's fd and two type ids."""
 
-    keys: bytes
-    values: bytes
-    count: int
+    fd: int
+    key_type_id: int
+    value_type_id: int
 
 
-class Map(Closing):
+class Map(MapBatches, Closing):
     """A BPF map this process holds an fd to."""
 
     def __init__(
@@ -97,6 +114,7 @@ class Map(Closing):
         flags: int = 0,
         key_type: Any = None,
         value_type: Any = None,
+        map_extra: int = 0,
     ) -> None:
         self.name = name
         self.type = map_type
@@ -104,12 +122,17 @@ class Map(Closing):
         self.value_size = value_size
         self.max_entries = max_entries
         self.flags = flags
+        self.map_extra = map_extra  # an arena's address, a bloom filter's hash count…
+        self._arena: Arena | None = None
         self._pin_path: str | None = None
         self._what = f"map {name!r}"
         self._key_type = key_type
         self._value_type = value_type
         self._fd: OwnedFd | None = None
-        self.struct_ops: StructOpsState | None = None  # set for an object's struct_ops maps
+        self.struct_ops: StructOpsRegistration | None = None  # an object's struct_ops maps
+        # Whether the object's attach() registers this struct_ops map (libbpf's
+        # bpf_map__set_autoattach): False leaves it to attach_struct_ops().
+        self.autoattach = True
         self._ops: Any = _NotCreatedOps(self._what)
         if fd is not None:
             self._bind(fd)
@@ -133,13 +156,17 @@ class Map(Closing):
         self._key = codec_for(self._key_type, self.key_size, self._what, "key")
         self._value = codec_for(self._value_type, self.value_size, self._what, "value")
         self._raw_values = type(self._value) is Codec and not self.percpu
+        # The encoder is a function of the codec, not a bound method of this map: the map
+        # holds its ops, and a reference back would keep both alive until a gc pass.
         self._ops = syscall.MapElemOps(
             fd.fd,
             self.key_size,
             self._slot_size * self._ncpus,
             self._what,
             self._key.encode,
-            self._encode_value,
+            functools.partial(
+                _encode_value, self._value, self.percpu, self._slot_size, self._ncpus, self._what
+            ),
         )
 
     # ----------------------------------------------------------------- construction
@@ -166,43 +193,9 @@ class Map(Closing):
         value_type: Any = None,
     ) -> Map:
         """Create a map outside any object (``inner_map`` gives map-in-map its template)."""
-        kernel_name = sanitize_name(name)
-        what = f"map {name!r}" if name else f"{_type_name(map_type)} map"
-        try:
-            map_type = MapType(map_type)
-        except ValueError:
-            raise ObjectError(f"{what}: unknown map type {map_type}", errno.EINVAL) from None
-        features.ensure_memlock()
-        inner_fd = inner_map.fileno() if isinstance(inner_map, Map) else (inner_map or 0)
-        if numa_node is not None:
-            flags |= MapFlags.NUMA_NODE
-        try:
-            raw_fd = syscall.map_create(
-                map_type,
-                key_size,
-                value_size,
-                max_entries,
-                flags=flags,
-                name=kernel_name,
-                inner_map_fd=inner_fd,
-                numa_node=numa_node or 0,
-                ifindex=ifindex,
-                btf_fd=btf_fd,
-                btf_key_type_id=btf_key_type_id,
-                btf_value_type_id=btf_value_type_id,
-                btf_vmlinux_value_type_id=btf_vmlinux_value_type_id,
-                map_extra=map_extra,
-                what=what,
-            )
-        except BpfError as error:
-            if error.errno == errno.EINVAL and not features.has_map_type(map_type):
-                raise NotSupportedError(
-                    f"{what}: this kernel does not support {map_type.name} maps", errno.EINVAL
-                ) from error
-            raise
-        return cls(
-            OwnedFd(raw_fd, what),
-            name=name or kernel_name,
+        map_ = cls(
+            None,
+            name=name,
             map_type=map_type,
             key_size=key_size,
             value_size=value_size,
@@ -211,6 +204,108 @@ class Map(Closing):
             key_type=key_type,
             value_type=value_type,
         )
+        btf = (
+            MapBtf(btf_fd, btf_key_type_id, btf_value_type_id)
+            if btf_fd or btf_key_type_id or btf_value_type_id
+            else None
+        )
+        map_.create_in_kernel(
+            inner_map_fd=inner_map.fileno() if isinstance(inner_map, Map) else (inner_map or 0),
+            numa_node=numa_node,
+            map_extra=map_extra,
+            btf=btf,
+            btf_vmlinux_value_type_id=btf_vmlinux_value_type_id,
+            ifindex=ifindex,
+            what=f"map {name!r}" if name else f"{_type_name(map_type)} map",
+        )
+        return map_
+
+    def create_in_kernel(
+        self,
+        *,
+        inner_map_fd: int = 0,
+        numa_node: int | None = None,
+        map_extra: int = 0,
+        btf: MapBtf | None = None,
+        btf_fallback: bool = False,
+        btf_vmlinux_value_type_id: int = 0,
+        value_type_btf_obj_fd: int = 0,
+        ifindex: int = 0,
+        what: str | None = None,
+    ) -> None:
+        """Create this declared map in the kernel with its current attributes (type, sizes,
+        ``max_entries``, ``flags``): the one path every map takes — ``Map.create`` and an
+        object's maps alike — so each gets the memlock lift and a clear error when the
+        kernel lacks the map type. ``btf_fallback``: a kernel that rejects the map's BTF
+        gets the map without it (as libbpf does for object maps).
+        ``value_type_btf_obj_fd``: the module BTF that ``btf_vmlinux_value_type_id`` is in
+        (a struct_ops type a module defines; Linux 6.9+)."""
+        what = what or self._what
+        if self._fd is not None:
+            raise BpfError(f"{what} is already created", errno.EALREADY)
+        try:
+            map_type = MapType(self.type)
+        except ValueError as error:
+            raise ObjectError(f"{what}: unknown map type {self.type}", errno.EINVAL) from error
+        features.ensure_memlock()
+        if numa_node is not None:
+            self.flags |= MapFlags.NUMA_NODE
+        if value_type_btf_obj_fd:
+            self.flags |= MapFlags.VTYPE_BTF_OBJ_FD
+
+        def attempt(btf: MapBtf | None) -> int:
+            return syscall.map_create(
+                map_type,
+                self.key_size,
+                self.value_size,
+                self.max_entries,
+                flags=self.flags,
+                name=sanitize_name(self.name),
+                inner_map_fd=inner_map_fd,
+                numa_node=numa_node or 0,
+                ifindex=ifindex,
+                btf_fd=btf.fd if btf else 0,
+                btf_key_type_id=btf.key_type_id if btf else 0,
+                btf_value_type_id=btf.value_type_id if btf else 0,
+                btf_vmlinux_value_type_id=btf_vmlinux_value_type_id,
+                value_type_btf_obj_fd=value_type_btf_obj_fd,
+                map_extra=map_extra,
+                what=what,
+            )
+
+        try:
+            try:
+                raw_fd = attempt(btf)
+            except BpfError as error:
+                rejected = error.errno in (errno.EINVAL, errno.ENOTSUP, ENOTSUPP)
+                if not (btf_fallback and btf is not None and rejected):
+                    raise
+                raw_fd = attempt(None)  # a kernel that rejects the map's BTF: create it without
+                logger.warning(
+                    "%s: the kernel refused the map's BTF (%s); created without it",
+                    what,
+                    error.message,
+                )
+        except BpfError as error:
+            if error.errno == errno.EINVAL and not features.has_map_type(map_type):
+                since = _ADDED_IN.get(map_type)
+                raise NotSupportedError(
+                    f"{what}: this kernel does not support {map_type.name} maps"
+                    + (f" (Linux {since}+)" if since else ""),
+                    errno.EINVAL,
+                ) from error
+            raise
+        self.type = map_type
+        self.map_extra = map_extra
+        self._bind(OwnedFd(raw_fd, what))
+
+    def adopt(self, fd: OwnedFd, *, pin_path: str | None = None) -> None:
+        """Use an existing kernel map (taken over) for this declared one: a pinned map an
+        object reuses, after the loader checked that it is compatible."""
+        if self._fd is not None:
+            raise BpfError(f"{self._what} is already created", errno.EALREADY)
+        self._bind(fd)
+        self._pin_path = pin_path
 
     @classmethod
     def from_fd(cls, fd: int | OwnedFd, *, key_type: Any = None, value_type: Any = None) -> Map:
@@ -228,6 +323,7 @@ class Map(Closing):
             flags=info.flags,
             key_type=key_type,
             value_type=value_type,
+            map_extra=info.map_extra,
         )
 
     @classmethod
@@ -239,14 +335,18 @@ class Map(Closing):
         key_type: Any = None,
         value_type: Any = None,
     ) -> Map:
+        """Open a pinned map (read-only for user space with ``readonly``); ``unpin()``
+        then removes that pin."""
         what = f"pinned map {os.fspath(path)!r}"
         flags = FileFlags.RDONLY if readonly else 0
         raw = syscall.obj_get(path, flags=flags, what=what)
         result = cls.from_fd(OwnedFd(raw, what), key_type=key_type, value_type=value_type)
+        result._pin_path = os.fspath(path)
         return result
 
     @classmethod
     def from_id(cls, map_id: int, *, key_type: Any = None, value_type: Any = None) -> Map:
+        """Open a map by its kernel id."""
         raw = syscall.map_get_fd_by_id(map_id)
         return cls.from_fd(
             OwnedFd(raw, f"map id {map_id}"), key_type=key_type, value_type=value_type
@@ -261,21 +361,28 @@ class Map(Closing):
 
     @property
     def fd(self) -> int:
+        """The map's descriptor (EBADF ``BpfError`` before creation or after close)."""
         return self._owned().fd
 
     def fileno(self) -> int:
+        """The map's descriptor, for APIs that take file-like objects (and prog arrays' values)."""
         return self._owned().fd
 
     @property
     def created(self) -> bool:
+        """Whether the map exists in the kernel (created or adopted)."""
         return self._fd is not None
 
     @property
     def closed(self) -> bool:
+        """Whether this handle is closed (or was never created)."""
         return self._fd is None or self._fd.closed
 
     def close(self) -> None:
+        """Release this handle; the kernel frees the map once nothing else holds it."""
         self._ops.invalidate()
+        if self._arena is not None:
+            self._arena.close()
         if self._fd is not None:
             self._fd.close()
 
@@ -286,28 +393,22 @@ class Map(Closing):
             f"value={self.value_size} max_entries={self.max_entries} {state}>"
         )
 
-    def info(self) -> MapInfo:
-        return _map_info(self.fd, self._what)
+    def info(self, *, with_hash: bool = False) -> MapInfo:
+        """What the kernel reports about the map (``bpf_map_info``); ``with_hash``: also
+        the SHA-256 it computes over a frozen array map's values (Linux 6.18)."""
+        return _map_info(self.fd, self._what, with_hash)
 
     @property
     def id(self) -> int:
+        """The kernel's id of this map."""
         return self.info().id
 
     # ----------------------------------------------------------------- encoding
 
     def _encode_value(self, value: Any) -> bytes:
-        if not self.percpu:
-            return self._value.encode(value)
-        slot = self._slot_size
-        if isinstance(value, list | tuple):
-            if len(value) != self._ncpus:
-                raise BpfError(
-                    f"{self._what}: per-CPU value needs {self._ncpus} entries "
-                    f"(one per possible CPU), got {len(value)}",
-                    errno.EINVAL,
-                )
-            return b"".join(self._value.encode(v).ljust(slot, b"\0") for v in value)
-        return self._value.encode(value).ljust(slot, b"\0") * self._ncpus
+        return _encode_value(
+            self._value, self.percpu, self._slot_size, self._ncpus, self._what, value
+        )
 
     def _decode_value(self, raw: bytes) -> Any:
         if not self.percpu:
@@ -342,9 +443,11 @@ class Map(Closing):
         self._ops.push(self._encode_value(value), flags)
 
     def pop(self) -> Any:
+        """Queue/stack pop: remove and return the next value (None if empty)."""
         return self.lookup_and_delete(None)
 
     def peek(self) -> Any:
+        """Queue/stack peek: the next value without removing it (None if empty)."""
         raw = self._ops.lookup_keyless()
         return None if raw is None else self._decode_value(raw)
 
@@ -366,6 +469,7 @@ class Map(Closing):
     __iter__ = keys
 
     def values(self) -> Iterator[Any]:
+        """Iterate values (in key order, as ``items()``)."""
         for _, value in self.items():
             yield value
 
@@ -392,6 +496,7 @@ class Map(Closing):
         return removed
 
     def get(self, key: Any, default: Any = None) -> Any:
+        """The value for ``key``, or ``default`` if it is absent."""
         value = self.lookup(key)
         return default if value is None else value
 
@@ -415,138 +520,26 @@ class Map(Closing):
         """Number of keys present (walks the map)."""
         return sum(1 for _ in self.keys())
 
-    # ----------------------------------------------------------------- batches
+    # ----------------------------------------------------------------- memory
 
-    def _batch_chunk(self, chunk: int | None) -> int:
-        return max(1, min(chunk or DEFAULT_BATCH_CHUNK, self.max_entries or 1))
+    def arena(self, address: int | None = None) -> Arena:
+        """An arena map's memory, mapped where its programs' pointers point (its
+        ``map_extra``; ``address`` for one another process mapped first): one mapping per
+        handle, made on first use."""
+        if self.type != MapType.ARENA:
+            raise BpfError(f"{self._what} is {_type_name(self.type)}, not an arena", errno.EINVAL)
+        if self._arena is None or self._arena.closed:
+            self._arena = map_arena(self.fd, self.max_entries, self.map_extra, address, self._what)
+        return self._arena
 
-    def lookup_batch_raw(
-        self, *, chunk: int | None = None, delete: bool = False, elem_flags: int = 0
-    ) -> BatchData:
-        """Every element in as few syscalls as possible, packed (the fastest way to read)."""
-        cmd = Cmd.MAP_LOOKUP_AND_DELETE_BATCH if delete else Cmd.MAP_LOOKUP_BATCH
-        value_size = self._slot_size * self._ncpus
-        count = self._batch_chunk(chunk)
-        token_size = max(self.key_size, 8)
-        tokens = [ctypes.create_string_buffer(token_size), ctypes.create_string_buffer(token_size)]
-        keys_out = bytearray()
-        values_out = bytearray()
-        total = 0
-        first = True
-        while True:
-            keys = ctypes.create_string_buffer(count * self.key_size)
-            values = ctypes.create_string_buffer(count * value_size)
-            try:
-                result = syscall.map_batch(
-                    cmd,
-                    self.fd,
-                    keys=keys,
-                    values=values,
-                    count=count,
-                    in_batch=None if first else tokens[0],
-                    out_batch=tokens[1],
-                    elem_flags=elem_flags,
-                    what=self._what,
-                )
-            except BpfError as error:
-                # A hash bucket larger than the buffer: the kernel asks for more room.
-                if error.errno == errno.ENOSPC and count < (self.max_entries or count) * 2:
-                    count *= 2
-                    continue
-                raise
-            keys_out += keys.raw[: result.count * self.key_size]
-            values_out += values.raw[: result.count * value_size]
-            total += result.count
-            if result.done:
-                return BatchData(bytes(keys_out), bytes(values_out), total)
-            tokens.reverse()
-            first = False
-
-    def lookup_batch(
-        self, *, chunk: int | None = None, delete: bool = False
-    ) -> list[tuple[Any, Any]]:
-        """Every (key, value) pair through MAP_LOOKUP_BATCH, decoded."""
-        data = self.lookup_batch_raw(chunk=chunk, delete=delete)
-        keys = self._key.decode_many(data.keys, data.count)
-        size = self._slot_size * self._ncpus
-        if self._raw_values:
-            values = [data.values[i * size : (i + 1) * size] for i in range(data.count)]
-        else:
-            values = [
-                self._decode_value(data.values[i * size : (i + 1) * size])
-                for i in range(data.count)
-            ]
-        return list(zip(keys, values, strict=True))
-
-    def lookup_and_delete_batch(self, *, chunk: int | None = None) -> list[tuple[Any, Any]]:
-        return self.lookup_batch(chunk=chunk, delete=True)
-
-    def update_batch(
-        self,
-        keys: Iterable[Any] | bytes,
-        values: Iterable[Any] | bytes,
-        *,
-        elem_flags: int = 0,
-        chunk: int | None = None,
-    ) -> int:
-        """Update many elements; ``keys``/``values`` are sequences or packed buffers."""
-        packed_keys = self._key.encode_many(keys)
-        if isinstance(values, bytes | bytearray | memoryview) and not self.percpu:
-            packed_values = self._value.encode_many(values)
-        else:
-            packed_values = b"".join(self._encode_value(v) for v in values)
-        n = len(packed_keys) // self.key_size
-        value_size = self._slot_size * self._ncpus
-        if len(packed_values) != n * value_size:
-            raise BpfError(
-                f"{self._what}: update_batch got {n} keys but "
-                f"{len(packed_values) // value_size} values",
-                errno.EINVAL,
-            )
-        return self._batch_write(
-            Cmd.MAP_UPDATE_BATCH, packed_keys, packed_values, n, elem_flags, chunk
-        )
-
-    def delete_batch(self, keys: Iterable[Any] | bytes, *, chunk: int | None = None) -> int:
-        packed = self._key.encode_many(keys)
-        return self._batch_write(
-            Cmd.MAP_DELETE_BATCH, packed, None, len(packed) // self.key_size, 0, chunk
-        )
-
-    def _batch_write(
-        self,
-        cmd: Cmd,
-        keys: bytes,
-        values: bytes | None,
-        n: int,
-        elem_flags: int,
-        chunk: int | None,
-    ) -> int:
-        step = chunk or DEFAULT_BATCH_CHUNK
-        value_size = self._slot_size * self._ncpus
-        done = 0
-        while done < n:
-            count = min(step, n - done)
-            key_part = keys[done * self.key_size : (done + count) * self.key_size]
-            value_part = None
-            if values is not None:
-                value_part = values[done * value_size : (done + count) * value_size]
-            try:
-                syscall.map_batch(
-                    cmd,
-                    self.fd,
-                    keys=key_part,
-                    values=value_part,
-                    count=count,
-                    elem_flags=elem_flags,
-                    what=self._what,
-                )
-            except BpfError as error:
-                partial = getattr(error, "batch_count", 0)
-                error.message += f" (after {done + partial} of {n} elements)"
-                raise
-            done += count
-        return done
+    def mmap(self) -> memoryview:
+        """The map's memory as writable bytes: an arena's pages, or the values of a
+        ``BPF_F_MMAPABLE`` array (each 8-byte aligned)."""
+        if self.type == MapType.ARENA:
+            return self.arena().memory
+        if not self.flags & MapFlags.MMAPABLE:
+            raise BpfError(f"{self._what} was not created BPF_F_MMAPABLE", errno.EINVAL)
+        return map_memory(self.fd, self.value_size, self.max_entries, self._what)
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -555,31 +548,41 @@ class Map(Closing):
         link unregisters it."""
         if self.struct_ops is None:
             raise BpfError(f"{self._what} is not a loaded struct_ops map", errno.EINVAL)
-        return self.struct_ops.attach()
+        return self.struct_ops.attach(self)
 
     def freeze(self) -> None:
         """Make the map read-only for user space from now on (BPF programs still write)."""
         syscall.map_freeze(self.fd, what=self._what)
 
     def pin(self, path: str | os.PathLike[str]) -> None:
-        syscall.obj_pin(self.fd, path, what=self._what)
-        self._pin_path = os.fspath(path)
+        """Pin on bpffs (a missing parent directory is created, as libbpf does)."""
+        self._pin_path = pin_object(self.fd, path, self._what)
 
     def unpin(self, path: str | os.PathLike[str] | None = None) -> None:
-        """Remove the pin (``path`` defaults to where this object pinned it)."""
-        target = os.fspath(path) if path is not None else self._pin_path
-        if target is None:
-            raise BpfError(f"{self._what} is not pinned by this process", errno.ENOENT)
-        try:
-            os.unlink(target)
-        except FileNotFoundError:
-            raise BpfError(f"{self._what}: nothing pinned at {target!r}", errno.ENOENT) from None
-        if target == self._pin_path:
-            self._pin_path = None
+        """Remove the pin (``path`` defaults to where this map was pinned or opened)."""
+        self._pin_path = unpin_object(path, self._pin_path, self._what)
 
     @property
     def pin_path(self) -> str | None:
+        """Where this map is pinned (by ``pin()``, ``from_pinned()`` or pin-by-name)."""
         return self._pin_path
+
+
+def _encode_value(
+    codec: Codec, percpu: bool, slot: int, ncpus: int, what: str, value: Any
+) -> bytes:
+    """A value's bytes; per-CPU maps take one value per possible CPU, or one for all."""
+    if not percpu:
+        return codec.encode(value)
+    if isinstance(value, list | tuple):
+        if len(value) != ncpus:
+            raise BpfError(
+                f"{what}: per-CPU value needs {ncpus} entries "
+                f"(one per possible CPU), got {len(value)}",
+                errno.EINVAL,
+            )
+        return b"".join(codec.encode(v).ljust(slot, b"\0") for v in value)
+    return codec.encode(value).ljust(slot, b"\0") * ncpus
 
 
 class _NotCreatedOps:
@@ -593,8 +596,17 @@ class _NotCreatedOps:
         pass
 
 
-def _map_info(fd: int, what: str) -> MapInfo:
-    raw = syscall.obj_get_info_by_fd(fd, syscall.MapInfo(), what=what)
+def _map_info(fd: int, what: str, with_hash: bool = False) -> MapInfo:
+    request = syscall.MapInfo()
+    digest = ctypes.create_string_buffer(32)
+    if with_hash:
+        request.hash, request.hash_size = ctypes.addressof(digest), len(digest)
+    try:
+        raw = syscall.obj_get_info_by_fd(fd, request, what=what)
+    except BpfError as error:
+        if not with_hash or error.errno != errno.EPERM:
+            raise
+        raise BpfError(f"{what}: the kernel hashes only frozen maps", errno.EPERM) from None
     return MapInfo(
         id=raw.id,
         type=raw.type,
@@ -609,4 +621,9 @@ def _map_info(fd: int, what: str) -> MapInfo:
         btf_vmlinux_value_type_id=raw.btf_vmlinux_value_type_id,
         map_extra=raw.map_extra,
         ifindex=raw.ifindex,
+        hash=digest.raw if with_hash else b"",
+        btf_vmlinux_id=raw.btf_vmlinux_id,
     )
+
+
+__all__ = ["Arena", "BatchData", "Map", "MapBtf", "MapInfo", "sanitize_name"]

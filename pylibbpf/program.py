@@ -15,20 +15,25 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-import socket
+import weakref
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from . import features, syscall
-from .errors import AttachError, BpfError, BpfPermissionError, LoadError, describe_errno
-from .fd import Closing, OwnedFd
-from .insn import INSN_SIZE
-from .maps import sanitize_name
-from .uapi import LOG_BUF_SIZE_MAX, AttachType, Cmd, ProgType
+from . import syscall
+from .errors import BpfError, BpfPermissionError, LoadError, NotSupportedError, describe_errno
+from .links.methods import AttachMethods
+from .logs import get_logger
+from .maps import Map, sanitize_name
+from .spec.insn import INSN_SIZE
+from .spec.objspec import ObjectSpec
+from .stream import ProgramStream
+from .syscall import features
+from .syscall.fd import Closing, OwnedFd
+from .syscall.pins import pin_object, unpin_object
+from .uapi import LOG_BUF_SIZE_MAX, AttachType, Cmd, ProgType, StreamId
 
-if TYPE_CHECKING:
-    from .link import Link
-    from .object import BpfObject
+logger = get_logger(__name__)
 
 INITIAL_LOG_SIZE = 1 << 16
 LOG_TAIL_LINES = 12
@@ -72,6 +77,8 @@ class LoadOptions:
 
 @dataclass
 class LoadResult:
+    """A loaded program's fd and the verifier log (kept when asked for)."""
+
     fd: int
     log: str
     log_truncated: bool
@@ -154,9 +161,21 @@ def load_program(
                 continue
             if err == errno.ENOSPC:
                 truncated = True
-            raise _load_error(name, prog_type, err, log, truncated) from None
+            _log_rejection(what, err, log, truncated)
+            raise _load_error(name, prog_type, err, log, truncated) from error
         log = log_buf.value.decode(errors="replace") if log_buf is not None else ""
         return LoadResult(fd, log, truncated)
+
+
+def _log_rejection(what: str, err: int, verifier_log: str, truncated: bool) -> None:
+    """The whole verifier log at WARNING, framed as libbpf frames it."""
+    logger.warning(
+        "%s: load failed [%s]%s\n-- BEGIN PROG LOAD LOG --\n%s\n-- END PROG LOAD LOG --",
+        what,
+        errno.errorcode.get(err, err),
+        " (log truncated at the kernel's limit)" if truncated else "",
+        verifier_log.rstrip("\n"),
+    )
 
 
 def _load_error(name: str, prog_type: int, err: int, log: str, truncated: bool) -> LoadError:
@@ -187,10 +206,32 @@ class ProgramInfo:
     run_cnt: int
     verified_insns: int
     load_time_ns: int
+    gpl_compatible: bool = False  # loaded with a GPL-compatible license
+    attach_btf_id: int = 0
+    nr_func_info: int = 0
+    nr_line_info: int = 0
 
 
-class Program(Closing):
-    """A BPF program: instructions plus load options, and once loaded, its fd."""
+class ProgramOwner(Protocol):
+    """What a program may ask of the object it came from (``BpfObject`` is one)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def maps(self) -> Mapping[str, Map]: ...
+
+    @property
+    def spec(self) -> ObjectSpec: ...
+
+
+class Program(AttachMethods, Closing):
+    """A BPF program: instructions plus load options, and once loaded, its fd.
+
+    A program from a ``BpfObject`` knows its object through a weak reference (``obj``):
+    the object owns its programs, never the other way round, so dropping the last
+    reference to an object frees it (and unloads its programs) at once.
+    """
 
     def __init__(
         self,
@@ -210,11 +251,22 @@ class Program(Closing):
         self.verifier_log = ""
         self._fd: OwnedFd | None = None
         self._pin_path: str | None = None
-        self.obj: BpfObject | None = None  # the object it came from, if any
+        self._obj: weakref.ref[ProgramOwner] | None = None
         self.attach_target: tuple[Program | None, str] | None = None
 
     @property
+    def obj(self) -> ProgramOwner | None:
+        """The object this program came from (None for programs made alone, or once the
+        object is gone)."""
+        return self._obj() if self._obj is not None else None
+
+    @obj.setter
+    def obj(self, obj: ProgramOwner | None) -> None:
+        self._obj = weakref.ref(obj) if obj is not None else None
+
+    @property
     def expected_attach_type(self) -> AttachType | int | None:
+        """The attach type the kernel checks at load (``options.expected_attach_type``)."""
         return self.options.expected_attach_type
 
     @expected_attach_type.setter
@@ -254,11 +306,15 @@ class Program(Closing):
 
     @classmethod
     def from_pinned(cls, path: str | os.PathLike[str]) -> Program:
+        """Open a pinned program; ``unpin()`` then removes that pin."""
         what = f"pinned program {os.fspath(path)!r}"
-        return cls.from_fd(OwnedFd(syscall.obj_get(path, what=what), what))
+        program = cls.from_fd(OwnedFd(syscall.obj_get(path, what=what), what))
+        program._pin_path = os.fspath(path)
+        return program
 
     @classmethod
     def from_id(cls, prog_id: int) -> Program:
+        """Open a loaded program by its kernel id."""
         return cls.from_fd(OwnedFd(syscall.prog_get_fd_by_id(prog_id), f"program id {prog_id}"))
 
     # ----------------------------------------------------------------- loading
@@ -272,21 +328,32 @@ class Program(Closing):
         )
         self.verifier_log = result.log
         self._fd = OwnedFd(result.fd, self._what)
+        logger.debug(
+            "%s (%s) loaded: %d instructions, fd %d",
+            self._what,
+            _type_name(self.type),
+            len(self.insns) // INSN_SIZE,
+            result.fd,
+        )
 
     @property
     def loaded(self) -> bool:
+        """Whether the kernel holds the program (loaded and not closed)."""
         return self._fd is not None and not self._fd.closed
 
     @property
     def fd(self) -> int:
+        """The program's descriptor (EBADF ``BpfError`` before load or after close)."""
         if self._fd is None:
             raise BpfError(f"{self._what} is not loaded", errno.EBADF)
         return self._fd.fd
 
     def fileno(self) -> int:
+        """The program's descriptor, for APIs that take file-like objects."""
         return self.fd
 
     def close(self) -> None:
+        """Release the program (the kernel unloads it once nothing else holds it)."""
         if self._fd is not None:
             self._fd.close()
 
@@ -325,195 +392,48 @@ class Program(Closing):
             what=self._what,
         )
 
-    def attach(self) -> Link:
-        """Attach as the section name says (libbpf's formats: ``tp/cat/name``, ``raw_tp/x``…)."""
-        from .link import attach_from_section
-
-        link = attach_from_section(self)
-        if link is None:
-            raise AttachError(
-                f"{self._what}: section {self.section!r} does not say where to attach; use "
-                "an explicit attach_* method",
-                errno.EINVAL,
-            )
-        return link
-
-    def attach_tracepoint(self, category: str, name: str) -> Link:
-        from .link import attach_tracepoint
-
-        return attach_tracepoint(self, category, name)
-
-    def attach_raw_tracepoint(self, name: str) -> Link:
-        from .link import attach_raw_tracepoint
-
-        return attach_raw_tracepoint(self, name)
-
-    def attach_xdp(
-        self,
-        interface: int | str,
-        *,
-        flags: int = 0,
-        netlink: bool | None = None,
-        replace: bool = False,
-    ) -> Link:
-        """XDP: a bpf_link, or netlink (``netlink=True``, old kernels, ``replace``);
-        ``flags`` choose the mode (``XdpFlags.SKB_MODE``, ``DRV_MODE``, ``HW_MODE``)."""
-        from .link import attach_xdp
-
-        return attach_xdp(self, interface, flags=flags, netlink=netlink, replace=replace)
-
-    def attach_tc(
-        self, interface: int | str, direction: str = "ingress", *, tcx: bool | None = None
-    ) -> Link:
-        """tc ingress/egress: tcx on Linux 6.6+, a clsact filter through netlink before
-        (or with ``tcx=False``)."""
-        from .link import attach_tc
-
-        return attach_tc(self, interface, direction, tcx=tcx)
-
-    def attach_cgroup(
-        self,
-        cgroup: str | os.PathLike[str] | int,
-        attach_type: int | None = None,
-        *,
-        legacy: bool | None = None,
-        flags: int = 2,
-    ) -> Link:
-        """A cgroup hook: a bpf_link (5.7+), else (or with ``legacy=True``) PROG_ATTACH
-        with ``flags`` (``AttachFlags.ALLOW_MULTI`` by default)."""
-        from .link import attach_cgroup
-
-        return attach_cgroup(self, cgroup, attach_type, legacy=legacy, flags=flags)
-
-    def attach_netns(self, netns: str | os.PathLike[str] = "/proc/self/ns/net") -> Link:
-        from .link import attach_netns
-
-        return attach_netns(self, netns)
-
-    def attach_iter(self, map_: Any = None) -> Link:
-        from .link import attach_iter
-
-        return attach_iter(self, map_)
-
-    def attach_trace(self) -> Link:
-        """fentry/fexit/fmod_ret/lsm/tp_btf (the target was chosen at load time)."""
-        from .link import attach_trace
-
-        return attach_trace(self)
-
-    def attach_kprobe(self, function: str, *, retprobe: bool = False, offset: int = 0) -> Link:
-        from .link import attach_kprobe
-
-        return attach_kprobe(self, function, retprobe=retprobe, offset=offset)
-
-    def attach_uprobe(
-        self,
-        binary: str,
-        function: str | None = None,
-        *,
-        offset: int = 0,
-        retprobe: bool = False,
-        pid: int = -1,
-        ref_ctr_offset: int = 0,
-        cookie: int = 0,
-    ) -> Link:
-        """A uprobe/uretprobe on ``binary:function+offset`` (``function=None``: ``offset``
-        is a file offset); ``binary`` may be a path, a library name or a command."""
-        from .uprobe import attach_uprobe
-
-        return attach_uprobe(
-            self,
-            binary,
-            function,
-            offset=offset,
-            retprobe=retprobe,
-            pid=pid,
-            ref_ctr_offset=ref_ctr_offset,
-            cookie=cookie,
-        )
-
-    def attach_uprobe_multi(
-        self, binary: str, functions: str | list[str], *, retprobe: bool = False, pid: int = 0
-    ) -> Link:
-        """One link on many functions of ``binary`` (names or a glob); Linux 6.6+."""
-        from .uprobe import attach_uprobe_multi
-
-        return attach_uprobe_multi(self, binary, functions, retprobe=retprobe, pid=pid)
-
-    def attach_usdt(
-        self, binary: str, provider: str, name: str, *, pid: int = -1, cookie: int = 0
-    ) -> Link:
-        """Every ``provider:name`` USDT probe in ``binary``, for a program using libbpf's
-        ``usdt.bpf.h`` (``bpf_usdt_arg()``, ``bpf_usdt_cookie()``)."""
-        from .usdt import attach_usdt
-
-        return attach_usdt(self, binary, provider, name, pid=pid, cookie=cookie)
+    def stream(self, stream: StreamId | int | str = "stdout") -> ProgramStream:
+        """The program's ``stdout`` or ``stderr`` (BPF streams, Linux 6.17): what it wrote
+        with ``bpf_stream_printk()``, and on stderr the kernel's error reports about it."""
+        return ProgramStream(self.fd, stream, what=self._what)
 
     def set_attach_target(self, target: Program | None, function: str) -> None:
         """Before load: what a BTF-attached program hooks — ``function`` in the kernel
-        (``target=None``: overrides the section's fentry/fexit target) or a global
-        function of another loaded program (freplace), as libbpf's
-        ``bpf_program__set_attach_target``."""
+        (``target=None``: overrides the section's fentry/fexit target; vmlinux first,
+        then the loaded modules, or ``"module:function"``) or a global function of
+        another loaded program (freplace), as libbpf's ``bpf_program__set_attach_target``."""
         self.attach_target = (target, function)
-
-    def attach_perf_event(self, perf_fd: int, *, cookie: int = 0) -> Link:
-        """A ``perf_event`` program on a perf event the caller opened (a sampling counter,
-        a hardware event…); the link owns a duplicate of ``perf_fd``."""
-        from .fd import OwnedFd
-        from .link import attach_perf_event
-
-        what = f"{self._what} on perf event fd {perf_fd}"
-        duplicate = OwnedFd(os.dup(perf_fd), what)
-        return attach_perf_event(self, duplicate, what, cookie=cookie)
-
-    def attach_sockmap(self, map_: Any, attach_type: int | None = None) -> Link:
-        """sk_msg/sk_skb programs on a SOCKMAP/SOCKHASH (PROG_ATTACH to the map); closing
-        the returned link detaches them."""
-        from .link import attach_sockmap
-
-        return attach_sockmap(self, map_, attach_type)
-
-    def attach_netfilter(
-        self, family: int, hook: int, priority: int, *, defrag: bool = False
-    ) -> Link:
-        """A netfilter hook (6.4+): ``family`` NFPROTO_IPV4 (2) or IPV6 (10), ``hook``
-        NF_INET_PRE_ROUTING (0) … POST_ROUTING (4), in this thread's network namespace."""
-        from .link import attach_netfilter
-
-        return attach_netfilter(self, family, hook, priority, defrag=defrag)
-
-    def attach_socket(self, sock: Any) -> None:
-        """Attach as a socket filter (SO_ATTACH_BPF) to ``sock`` or a socket fd."""
-        fd = sock if isinstance(sock, int) else sock.fileno()
-        try:
-            _setsockopt_int(fd, _SO_ATTACH_BPF, self.fd)
-        except OSError as error:
-            raise AttachError(
-                f"{self._what}: cannot attach to socket fd {fd}: {os.strerror(error.errno or 0)}",
-                error.errno,
-            ) from None
-
-    def detach_socket(self, sock: Any) -> None:
-        fd = sock if isinstance(sock, int) else sock.fileno()
-        _setsockopt_int(fd, _SO_DETACH_BPF, 0)
 
     def bind_map(self, map_: Any) -> None:
         """Keep ``map_`` alive as long as this program (PROG_BIND_MAP)."""
         syscall.prog_bind_map(self.fd, map_.fileno(), what=self._what)
 
+    def assoc_struct_ops(self, map_: Any) -> None:
+        """Tie this (non-struct_ops) program to struct_ops map ``map_``, whose ops its
+        kfuncs may then call (PROG_ASSOC_STRUCT_OPS, Linux 6.19; libbpf 1.7's
+        ``bpf_program__assoc_struct_ops``)."""
+        if not features.has_prog_assoc_struct_ops():
+            raise NotSupportedError(
+                f"{self._what}: associating a program with a struct_ops map needs "
+                "PROG_ASSOC_STRUCT_OPS (Linux 6.19)",
+                errno.EOPNOTSUPP,
+            )
+        syscall.prog_assoc_struct_ops(self.fd, map_.fileno(), what=self._what)
+
     # ----------------------------------------------------------------- pinning, info
 
     def pin(self, path: str | os.PathLike[str]) -> None:
-        syscall.obj_pin(self.fd, path, what=self._what)
-        self._pin_path = os.fspath(path)
+        """Pin on bpffs (a missing parent directory is created, as libbpf does)."""
+        self._pin_path = pin_object(self.fd, path, self._what)
 
     def unpin(self, path: str | os.PathLike[str] | None = None) -> None:
-        target = os.fspath(path) if path is not None else self._pin_path
-        if target is None:
-            raise BpfError(f"{self._what} is not pinned by this process", errno.ENOENT)
-        os.unlink(target)
-        if target == self._pin_path:
-            self._pin_path = None
+        """Remove the pin (``path`` defaults to where this program was pinned or opened)."""
+        self._pin_path = unpin_object(path, self._pin_path, self._what)
+
+    @property
+    def pin_path(self) -> str | None:
+        """Where this program is pinned (by ``pin()`` or ``from_pinned()``), if anywhere."""
+        return self._pin_path
 
     def info(self, *, xlated: bool = False) -> ProgramInfo:
         """Kernel-side facts; ``xlated=True`` also fetches the instructions as rewritten."""
@@ -521,20 +441,8 @@ class Program(Closing):
 
     @property
     def id(self) -> int:
+        """The kernel's id of this program."""
         return self.info().id
-
-
-_SOL_SOCKET = 1
-_SO_DETACH_BPF = 27
-_SO_ATTACH_BPF = 50
-
-
-def _setsockopt_int(fd: int, option: int, value: int) -> None:
-    sock = socket.socket(fileno=os.dup(fd))
-    try:
-        sock.setsockopt(_SOL_SOCKET, option, value)
-    finally:
-        sock.close()
 
 
 def _prog_info(fd: int, what: str, *, xlated: bool) -> ProgramInfo:
@@ -561,4 +469,8 @@ def _prog_info(fd: int, what: str, *, xlated: bool) -> ProgramInfo:
         run_cnt=info.run_cnt,
         verified_insns=info.verified_insns,
         load_time_ns=info.load_time,
+        gpl_compatible=bool(info.gpl_compatible & 1),
+        attach_btf_id=info.attach_btf_id,
+        nr_func_info=info.nr_func_info,
+        nr_line_info=info.nr_line_info,
     )

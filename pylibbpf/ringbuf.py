@@ -1,4 +1,5 @@
-"""Getting events out of the kernel: BPF ring buffers, perf buffers, user ring buffers.
+"""BPF ring buffers: reading events out of the kernel (``RingBuffer``) and writing them in
+(``UserRingBuffer``). Perf buffers are ``perfbuf``.
 
 ``RingBuffer`` maps a ``BPF_MAP_TYPE_RINGBUF`` the way the kernel lays it out: the
 consumer page read-write, the producer page and the data area (mapped twice in a row, so
@@ -28,14 +29,12 @@ import select
 import struct
 from array import array
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from . import perf
 from .errors import BpfError
-from .fd import Closing
 from .maps import Map
-from .sysinfo import online_cpus
+from .perfbuf import PerfBuffer  # its old home: ``from pylibbpf.ringbuf import PerfBuffer``
+from .syscall.fd import Closing
 from .uapi import MapType
 
 BUSY = 1 << 31
@@ -63,8 +62,9 @@ class _Ring:
     ) -> None:
         if map_.type != MapType.RINGBUF:
             raise BpfError(
-                f"map {map_.name!r} is {MapType(map_.type).name}, not RINGBUF", errno.EINVAL
+                f"map {map_.name!r} is {map_type_name(map_.type)}, not RINGBUF", errno.EINVAL
             )
+        map_fd = map_.fd  # not created, or closed: that error, not an mmap failure
         self.map = map_
         self.callback = callback
         self.batch = batch
@@ -73,15 +73,15 @@ class _Ring:
         self.mask = self.size - 1
         try:
             self._consumer = mmap.mmap(
-                map_.fd, PAGE, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE
+                map_fd, PAGE, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE
             )
             self._producer = mmap.mmap(
-                map_.fd, PAGE + 2 * self.size, mmap.MAP_SHARED, mmap.PROT_READ, offset=PAGE
+                map_fd, PAGE + 2 * self.size, mmap.MAP_SHARED, mmap.PROT_READ, offset=PAGE
             )
         except OSError as error:
             raise BpfError(
                 f"map {map_.name!r}: cannot mmap the ring buffer: {error.strerror}", error.errno
-            ) from None
+            ) from error
         self._cons = ctypes.c_uint64.from_buffer(self._consumer)
         self._prod_view = memoryview(self._producer)
         self._prod = self._prod_view[:8].cast("Q")
@@ -203,8 +203,14 @@ class RingBuffer(Closing):
     ) -> None:
         self._epoll = select.epoll()
         self._rings: dict[int, _Ring] = {}
+        self._names: list[str] = []  # of the maps, for errors (kept after close)
         if map_ is not None:
             self.add(map_, callback, batch=batch, record=record)
+
+    def _check_open(self) -> None:
+        if self._epoll.closed:
+            names = ", ".join(repr(name) for name in self._names) or "no map"
+            raise BpfError(f"ring buffer of map {names} is closed", errno.EBADF)
 
     def add(
         self,
@@ -221,17 +227,29 @@ class RingBuffer(Closing):
             raise BpfError(f"map {map_.name!r}: give callback or batch, not both", errno.EINVAL)
         if batch is not None and record is None:
             raise BpfError(f"map {map_.name!r}: batch mode needs the record format", errno.EINVAL)
-        layout = struct.Struct(record) if isinstance(record, str) else record
+        if record is not None and batch is None:
+            raise BpfError(
+                f"map {map_.name!r}: a record format is for batch mode: give batch= too",
+                errno.EINVAL,
+            )
+        check_callable(callback or batch, f"map {map_.name!r}: the callback")
+        self._check_open()
+        if map_.fd in self._rings:
+            raise BpfError(f"map {map_.name!r} is already in this ring buffer", errno.EEXIST)
+        layout = record_layout(record, map_.name)
         ring = _Ring(map_, callback, batch, layout)
         self._rings[map_.fd] = ring
+        self._names.append(map_.name)
         self._epoll.register(map_.fd, select.EPOLLIN)
 
     def fileno(self) -> int:
         """The epoll fd: readable when any ring has data."""
+        self._check_open()
         return self._epoll.fileno()
 
     def consume(self) -> int:
         """Consume everything available in every ring; returns the number of records."""
+        self._check_open()
         total = 0
         for ring in self._rings.values():
             count, stopped = ring.consume()
@@ -242,6 +260,7 @@ class RingBuffer(Closing):
 
     def poll(self, timeout_ms: int = -1) -> int:
         """Wait up to ``timeout_ms`` (-1: forever) for data, consume it; records consumed."""
+        self._check_open()
         try:
             ready = self._epoll.poll(timeout_ms / 1000 if timeout_ms >= 0 else -1)
         except InterruptedError:
@@ -272,6 +291,7 @@ class RingBuffer(Closing):
 
     async def events(self) -> AsyncIterator[bytes]:
         """``async for record in ring.events()``: copies of records as they arrive."""
+        self._check_open()
         while True:
             pending = [r for ring in self._rings.values() for r in ring.copies()]
             for item in pending:
@@ -280,127 +300,45 @@ class RingBuffer(Closing):
                 await self.wait_readable()
 
     def close(self) -> None:
+        """Unmap every ring and close the epoll set."""
         for ring in self._rings.values():
             ring.close()
         self._rings.clear()
         self._epoll.close()
 
 
+def map_type_name(map_type: int) -> str:
+    """A map type's name for messages (its number when this module does not know it)."""
+    try:
+        return MapType(map_type).name
+    except ValueError:
+        return f"map type {map_type}"
+
+
+def check_callable(callback: object, what: str) -> None:
+    """Refuse a callback that cannot be called now, not at the first record."""
+    if callback is not None and not callable(callback):
+        raise BpfError(
+            f"{what} must be callable, not {type(callback).__name__} {callback!r}", errno.EINVAL
+        )
+
+
+def record_layout(record: str | struct.Struct | None, name: str) -> struct.Struct | None:
+    """The batch record format as a ``struct.Struct``; a bad one named with its map."""
+    if record is None or isinstance(record, struct.Struct):
+        return record
+    try:
+        return struct.Struct(record)
+    except (struct.error, TypeError) as error:
+        raise BpfError(
+            f"map {name!r}: record format {record!r} is not a struct format: {error}",
+            errno.EINVAL,
+        ) from error
+
+
 def decode_ctype(ctype: Any) -> Callable[[memoryview], Any]:
     """A decoder turning a record into an instance of ``ctype`` (a copy)."""
     return lambda view: ctype.from_buffer_copy(view)
-
-
-# --------------------------------------------------------------------------- perf buffers
-
-PERF_RECORD_LOST = 2
-PERF_RECORD_SAMPLE = 9
-_DATA_HEAD = 1024  # offsets in struct perf_event_mmap_page
-_DATA_TAIL = 1032
-
-
-@dataclass
-class _PerfRing:
-    cpu: int
-    fd: Any
-    mem: mmap.mmap
-    size: int
-
-
-class PerfBuffer(Closing):
-    """Consumer of a ``BPF_MAP_TYPE_PERF_EVENT_ARRAY``: one perf ring per online CPU."""
-
-    def __init__(
-        self,
-        map_: Map,
-        callback: Callable[[int, bytes], Any],
-        lost_callback: Callable[[int, int], Any] | None = None,
-        *,
-        pages: int = 8,
-    ) -> None:
-        if map_.type != MapType.PERF_EVENT_ARRAY:
-            raise BpfError(f"map {map_.name!r} is not a PERF_EVENT_ARRAY", errno.EINVAL)
-        if pages & (pages - 1):
-            raise BpfError(f"map {map_.name!r}: pages must be a power of two", errno.EINVAL)
-        self.map = map_
-        self.callback = callback
-        self.lost_callback = lost_callback
-        self._epoll = select.epoll()
-        self._rings: dict[int, _PerfRing] = {}
-        for cpu in online_cpus():
-            attr = perf.PerfEventAttr(
-                type=perf.PERF_TYPE_SOFTWARE,
-                config=perf.PERF_COUNT_SW_BPF_OUTPUT,
-                sample_type=perf.PERF_SAMPLE_RAW,
-                sample_period=1,
-                wakeup_events=1,
-            )
-            fd = perf.perf_event_open(attr, pid=-1, cpu=cpu, what=f"perf buffer cpu {cpu}")
-            try:
-                mem = mmap.mmap(
-                    fd.fd, PAGE * (pages + 1), mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE
-                )
-            except OSError as error:
-                fd.close()
-                raise BpfError(
-                    f"perf buffer cpu {cpu}: mmap failed: {error.strerror}", error.errno
-                ) from None
-            import fcntl
-
-            fcntl.ioctl(fd.fd, perf.PERF_EVENT_IOC_ENABLE, 0)
-            map_.update(cpu, fd.fd)
-            self._rings[fd.fd] = _PerfRing(cpu, fd, mem, PAGE * pages)
-            self._epoll.register(fd.fd, select.EPOLLIN)
-
-    def fileno(self) -> int:
-        return self._epoll.fileno()
-
-    def _consume_ring(self, ring: _PerfRing) -> int:
-        mem, size = ring.mem, ring.size
-        head = struct.unpack_from("<Q", mem, _DATA_HEAD)[0]
-        tail = struct.unpack_from("<Q", mem, _DATA_TAIL)[0]
-        count = 0
-        while tail < head:
-            start = PAGE + tail % size
-            record_type, _misc, record_size = struct.unpack_from(
-                "<IHH", self._read(mem, start, 8, size)
-            )
-            raw = self._read(mem, start, record_size, size)
-            if record_type == PERF_RECORD_SAMPLE:
-                length = struct.unpack_from("<I", raw, 8)[0]
-                self.callback(ring.cpu, raw[12 : 12 + length])
-                count += 1
-            elif record_type == PERF_RECORD_LOST and self.lost_callback is not None:
-                self.lost_callback(ring.cpu, struct.unpack_from("<Q", raw, 16)[0])
-            tail += record_size
-        struct.pack_into("<Q", mem, _DATA_TAIL, tail)
-        return count
-
-    @staticmethod
-    def _read(mem: mmap.mmap, start: int, length: int, size: int) -> bytes:
-        """Bytes of a record that may wrap around the end of the data area."""
-        end = PAGE + size
-        if start + length <= end:
-            return mem[start : start + length]
-        first = end - start
-        return mem[start:end] + mem[PAGE : PAGE + length - first]
-
-    def consume(self) -> int:
-        return sum(self._consume_ring(ring) for ring in self._rings.values())
-
-    def poll(self, timeout_ms: int = -1) -> int:
-        try:
-            ready = self._epoll.poll(timeout_ms / 1000 if timeout_ms >= 0 else -1)
-        except InterruptedError:
-            return 0
-        return sum(self._consume_ring(self._rings[fd]) for fd, _ in ready)
-
-    def close(self) -> None:
-        for ring in self._rings.values():
-            ring.mem.close()
-            ring.fd.close()
-        self._rings.clear()
-        self._epoll.close()
 
 
 # --------------------------------------------------------------------------- user ring buffer
@@ -428,11 +366,13 @@ class UserRingBuffer:
             raise BpfError(
                 f"map {map_.name!r}: cannot mmap the user ring buffer: {error.strerror}",
                 error.errno,
-            ) from None
+            ) from error
         self._pending: list[tuple[int, int]] = []
 
     def reserve(self, size: int) -> memoryview:
         """Space for one record; fill it, then ``submit`` (or ``discard``) it."""
+        if self._producer.closed:
+            raise BpfError(f"user ring buffer of map {self.map.name!r} is closed", errno.EBADF)
         total = _round8(size + HEADER)
         prod = struct.unpack_from("<Q", self._producer, 0)[0]
         cons = struct.unpack_from("<Q", self._consumer, 0)[0]
@@ -454,9 +394,11 @@ class UserRingBuffer:
         raise BpfError(f"map {self.map.name!r}: record was not reserved here", errno.EINVAL)
 
     def submit(self, view: memoryview) -> None:
+        """Hand a reserved record to the BPF side."""
         self._finish(view, 0)
 
     def discard(self, view: memoryview) -> None:
+        """Give a reserved record back without the BPF side seeing it."""
         self._finish(view, DISCARD)
 
     def write(self, data: bytes) -> None:
@@ -466,6 +408,7 @@ class UserRingBuffer:
         self.submit(view)
 
     def close(self) -> None:
+        """Unmap the ring."""
         self._consumer.close()
         self._producer.close()
 

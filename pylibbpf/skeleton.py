@@ -12,10 +12,14 @@ import ctypes
 import os
 from pathlib import Path
 from types import TracebackType
-from typing import Any, ClassVar, Generic, Self, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
 
-from .link import Link
-from .object import BpfObject
+from typing_extensions import Self  # (typing.Self: Python 3.11+)
+
+from .btf.ctype import items, show, to_plain
+from .links.base import Link
+from .loader.object import BpfObject
+from .names import NameNotFoundError
 
 LayoutT = TypeVar("LayoutT", bound=ctypes.Structure)
 
@@ -39,16 +43,21 @@ class GlobalSection(Generic[LayoutT]):
         self._obj = obj
         self._cached: tuple[Any, Any] | None = None  # (memory, view over it)
 
+    def _layout(self) -> type[Any]:
+        """The section's ctypes layout (a subskeleton's is built when it binds)."""
+        return self.layout
+
     def _view(self) -> LayoutT:
         memory = self._obj.section_memory(self.section)
         cached = self._cached
         if cached is not None and cached[0] is memory:
             return cast(LayoutT, cached[1])
-        size = ctypes.sizeof(self.layout)
+        layout = self._layout()
+        size = ctypes.sizeof(layout)
         try:
-            view = self.layout.from_buffer(memory)
+            view = layout.from_buffer(memory)
         except TypeError:  # read-only mapping (.rodata after load) or a lookup window
-            return cast(LayoutT, self.layout.from_buffer_copy(bytes(memory[0:size])))
+            return cast(LayoutT, layout.from_buffer_copy(bytes(memory[0:size])))
         self._cached = (memory, view)
         return cast(LayoutT, view)
 
@@ -60,18 +69,33 @@ class GlobalSection(Generic[LayoutT]):
         if not (self._cached is not None and self._cached[0] is memory):
             memory[0 : ctypes.sizeof(view)] = bytes(view)  # a copy: write it back
 
+    if not TYPE_CHECKING:  # (hidden from mypy, which must keep rejecting unknown names)
+
+        def __getattr__(self, name: str) -> Any:
+            # Only for names that are not variables of this section: say which ones are.
+            raise NameNotFoundError(f"{self.section} variable", name, _fields(self.layout))
+
+        def __setattr__(self, name: str, value: Any) -> None:
+            if name not in GlobalSection.__slots__ and not hasattr(type(self), name):
+                raise NameNotFoundError(f"{self.section} variable", name, _fields(self.layout))
+            object.__setattr__(self, name, value)
+
     def raw(self) -> bytes:
         """The whole section as bytes (a snapshot)."""
         return bytes(self._view())
 
+    def asdict(self) -> dict[str, Any]:
+        """The section's variables as plain Python (a snapshot), ready for JSON."""
+        return {name: to_plain(value) for name, value in items(self._view())}
+
     def __repr__(self) -> str:
         view = self._view()
-        members = ", ".join(
-            f"{field[0]}={getattr(view, field[0])!r}"
-            for field in view._fields_
-            if not field[0].startswith("_pad")
-        )
+        members = ", ".join(f"{name}={show(value)}" for name, value in items(view))
         return f"<{self.section} {members}>"
+
+
+def _fields(layout: Any) -> list[str]:
+    return [name for name, *_ in getattr(layout, "_fields_", ()) if not name.startswith("_")]
 
 
 class SkeletonParts:
@@ -79,13 +103,23 @@ class SkeletonParts:
 
     __slots__ = ()
     names: ClassVar[dict[str, str]] = {}  # attribute -> name in the object
+    kind: ClassVar[str] = "part"  # what the parts are, for error messages
+
+    if not TYPE_CHECKING:  # (hidden from mypy, which must keep rejecting unknown names)
+
+        def __getattr__(self, name: str) -> Any:
+            # Only for names the generated class does not declare: say which ones it does.
+            raise NameNotFoundError(f"skeleton {self.kind}", name, self.names)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {', '.join(self.names)}>"
 
 
 class SkeletonPrograms(SkeletonParts):
+    """The object's programs as attributes (``skel.progs.<name>``)."""
+
     __slots__ = ()
+    kind = "program"
 
     def __init__(self, obj: BpfObject) -> None:
         for attribute, name in self.names.items():
@@ -93,7 +127,10 @@ class SkeletonPrograms(SkeletonParts):
 
 
 class SkeletonMaps(SkeletonParts):
+    """The object's maps as attributes (``skel.maps.<name>``)."""
+
     __slots__ = ()
+    kind = "map"
 
     def __init__(self, obj: BpfObject) -> None:
         for attribute, name in self.names.items():
@@ -104,12 +141,14 @@ class SkeletonLinks(SkeletonParts):
     """One slot per auto-attachable program and struct_ops map; ``None`` until attached."""
 
     __slots__ = ()
+    kind = "link"
 
     def __init__(self) -> None:
         for attribute in self.names:
             setattr(self, attribute, None)
 
     def attached(self) -> dict[str, Link]:
+        """The links made so far, by attribute name."""
         found = ((name, getattr(self, name)) for name in self.names)
         return {name: link for name, link in found if link is not None}
 
@@ -164,20 +203,23 @@ class Skeleton:
         btf_custom_path: str | None = None,
         kconfig: dict[str, str] | None = None,
         pin_root_path: str = "/sys/fs/bpf",
+        token_path: str | None = None,
     ) -> Self:
         """Parse the object (no privileges needed): rodata, map sizes and autoload can
-        still be changed before ``load()``."""
+        still be changed before ``load()``; ``token_path`` as in ``BpfObject.open``."""
         obj = BpfObject.open(
             cls._source(),
             name=cls.object_name,
             btf_custom_path=btf_custom_path,
             kconfig=kconfig,
             pin_root_path=pin_root_path,
+            token_path=token_path,
         )
         return cls(obj)
 
     @classmethod
     def open_and_load(cls, **options: Any) -> Self:
+        """``open()`` then ``load()``; on failure the object is released."""
         skeleton = cls.open(**options)
         try:
             skeleton.load()
@@ -187,6 +229,7 @@ class Skeleton:
         return skeleton
 
     def load(self) -> None:
+        """Create the maps and load the programs (``BpfObject.load``)."""
         self.obj.load()
 
     def attach(self) -> None:

@@ -3,8 +3,15 @@
 The output is Python source declaring the object's programs, maps, links and global data
 with their types; ``skeleton.py`` does the work at run time. Layouts are not re-derived
 here: the ctypes classes ``btf.ctype`` builds (and verifies against BTF) are rendered back
-as source, so a generated structure has exactly the offsets the BPF program uses. Pure:
-parsing only, no syscalls, and the same object and options always give the same text.
+as source (``skelrender``), so a generated structure has exactly the offsets the BPF
+program uses. A type ``--type`` asks for that is not in BTF (clang leaves out types used
+only through a pointer cast) comes from the object's DWARF instead.
+
+Pure and safe: parsing only, no syscalls, the same object and options always give the
+same text, and nothing in the object becomes code (``skelsafe``: names are checked
+identifiers or quoted literals, and the finished module is verified to be declarations
+only). The object is embedded without its DWARF (``spec.strip``): ``.BTF.ext`` keeps the
+line info verifier messages quote.
 """
 
 from __future__ import annotations
@@ -13,8 +20,6 @@ import base64
 import contextlib
 import ctypes
 import hashlib
-import json
-import keyword
 import os
 import re
 from dataclasses import dataclass
@@ -22,57 +27,66 @@ from pathlib import Path
 from typing import Any
 
 from .btf import Btf, Kind
-from .btf.ctype import BitField
+from .btf.dwarf import named_type
 from .errors import ObjectError
-from .object import BpfObject, Variable
+from .loader.object import BpfObject
+from .loader.variables import Variable
+from .skeleton import (
+    GlobalSection,
+    Skeleton,
+    SkeletonLinks,
+    SkeletonMaps,
+    SkeletonPrograms,
+    SkeletonStructOps,
+)
+from .skelrender import (
+    Names,
+    Renderer,
+    annotation_line,
+    camel,
+    field_name,
+    fields_tuple,
+    identifier,
+)
+from .skelsafe import Ident, check_declarations, doc_text, ident, is_ident, literal
+from .spec.strip import strip_debug
 
-_SIMPLE: dict[Any, tuple[str, str]] = {  # ctypes type -> (source, annotation)
-    ctypes.c_bool: ("ctypes.c_bool", "bool"),
-    ctypes.c_char: ("ctypes.c_char", "bytes"),
-    ctypes.c_float: ("ctypes.c_float", "float"),
-    ctypes.c_double: ("ctypes.c_double", "float"),
-    ctypes.c_longdouble: ("ctypes.c_longdouble", "float"),
-}
-for _bits in (8, 16, 32, 64):
-    for _sign in ("", "u"):
-        _name = f"c_{_sign}int{_bits}"
-        _SIMPLE[getattr(ctypes, _name)] = (f"ctypes.{_name}", "int")
+__all__ = ["SkeletonOptions", "field_name", "generate", "skeleton_for_file"]
 
-# Names the generated module imports or its base classes define.
-_MODULE_NAMES = {
-    "Any",
-    "BitField",
-    "ClassVar",
-    "GlobalSection",
-    "Link",
-    "Map",
-    "Program",
-    "Skeleton",
-    "SkeletonLinks",
-    "SkeletonMaps",
-    "SkeletonPrograms",
-    "SkeletonStructOps",
-    "base64",
-    "ctypes",
-    "enum",
+# What each generated class inherits: attributes there are not free for the object's names.
+_PART_TAKEN = frozenset(dir(SkeletonPrograms)) | frozenset(dir(SkeletonMaps))
+_PART_TAKEN |= frozenset(dir(SkeletonLinks)) | {"attached", "layout", "names", "obj", "raw"}
+_PART_TAKEN |= {"section"}
+_SECTION_TAKEN = frozenset(dir(GlobalSection)) | _PART_TAKEN
+_SKELETON_TAKEN = frozenset(dir(Skeleton)) | {"obj", "progs", "maps", "links", "struct_ops"}
+_OPS_TAKEN = frozenset(dir(SkeletonStructOps))
+_ENUM_TAKEN = frozenset({"mro", "name", "value"})
+# The runtime classes a generated module may derive from, by the module defining them.
+_RUNTIME_BASES = {
+    "pylibbpf.skeleton": [
+        "GlobalSection",
+        "Skeleton",
+        "SkeletonLinks",
+        "SkeletonMaps",
+        "SkeletonPrograms",
+        "SkeletonStructOps",
+    ],
+    "pylibbpf.subskeleton": ["Subskeleton", "SubskeletonSection"],
 }
-_PART_ATTRIBUTES = {"names", "attached", "raw", "section", "layout", "obj"}
 
 
 @dataclass(frozen=True)
 class SkeletonOptions:
+    """How ``gen skeleton`` writes a module: class name, embedded bytes or a path,
+    the command for its header, extra types to generate."""
+
     class_name: str | None = None
     object_path: str | None = None  # reference this path instead of embedding the bytes
     command: str = ""  # how it was generated, for the header
     types: tuple[str, ...] = ()  # named BTF types to generate as well
 
 
-def _q(text: str) -> str:
-    """A string literal the way ruff formats it (double quotes)."""
-    return json.dumps(text)
-
-
-def _def(name: str, params: str, returns: str) -> list[str]:
+def _def(name: Ident, params: str, returns: str) -> list[str]:
     """A method signature, split the way ruff formats one that is too long. C names
     (``CONFIG_HZ``) are kept as they are, against pep8-naming."""
     noqa = "  # noqa: N802" if name != name.lower() else ""
@@ -80,16 +94,6 @@ def _def(name: str, params: str, returns: str) -> list[str]:
     if len(line) <= 88:
         return [line + noqa]
     return [f"    def {name}({noqa}", f"        {params}", f"    ) -> {returns}:"]
-
-
-def _annotation_line(name: str, annotation: str) -> str:
-    """``name: annotation``, keeping C's names against the linters that would object."""
-    codes = []
-    if name.lower() != name and name.lstrip("_")[:1].islower():
-        codes.append("N815")  # mixedCase in a class
-    if name in ("l", "O", "I"):
-        codes.append("E741")
-    return f"{name}: {annotation}" + (f"  # noqa: {', '.join(codes)}" if codes else "")
 
 
 def _natural(name: str) -> tuple[Any, ...]:
@@ -100,144 +104,26 @@ def _natural(name: str) -> tuple[Any, ...]:
     return (group, tuple((isinstance(p, int), p) for p in parts))
 
 
-def field_name(name: str) -> str:
-    """A C member name as a ctypes field: ``in`` and ``global`` get a trailing ``_``
-    (ctypes fields are found by position, so the name is ours to choose)."""
-    return f"{name}_" if keyword.iskeyword(name) else name
-
-
-def camel(name: str) -> str:
-    """``task_struct`` → ``TaskStruct``: a C name as a Python class name."""
-    parts = [part for part in re.split(r"[^0-9A-Za-z]+", name) if part]
-    text = "".join(part[0].upper() + part[1:] for part in parts) or "Anon"
-    return f"T{text}" if text[0].isdigit() else text
-
-
-def identifier(name: str, taken: set[str] | frozenset[str] = frozenset()) -> str:
-    """A C or section name as a Python attribute: not a keyword, not a reserved name."""
-    text = re.sub(r"[^0-9A-Za-z_]", "_", name).strip("_") or "anon"
-    if text[0].isdigit():
-        text = f"_{text}"
-    while keyword.iskeyword(text) or text in taken:
-        text += "_"
-    return text
-
-
-class _Names:
-    """Unique module-level class names."""
-
-    def __init__(self) -> None:
-        self.taken = set(_MODULE_NAMES)
-
-    def claim(self, wanted: str) -> str:
-        name, counter = wanted, 2
-        while name in self.taken or keyword.iskeyword(name):
-            name, counter = f"{wanted}{counter}", counter + 1
-        self.taken.add(name)
-        return name
-
-
-class _Renderer:
-    """ctypes types → source, with each structure defined once, before its first use."""
-
-    def __init__(self, names: _Names) -> None:
-        self.names = names
-        self.defined: dict[Any, str] = {}
-        self.blocks: list[str] = []
-
-    def source(self, ctype: Any) -> str:
-        if ctype in _SIMPLE:
-            return _SIMPLE[ctype][0]
-        if issubclass(ctype, ctypes.Array):
-            return f"{self.source(ctype._type_)} * {ctype._length_}"
-        return self.define(ctype)
-
-    def element_type(self, ctype: Any) -> str:
-        """The ctypes class as a typing expression (``ctypes.Array[ctypes.c_uint32]``)."""
-        if ctype in _SIMPLE:
-            return _SIMPLE[ctype][0]
-        if issubclass(ctype, ctypes.Array):
-            return f"ctypes.Array[{self.element_type(ctype._type_)}]"
-        return self.define(ctype)
-
-    def annotation(self, ctype: Any) -> str:
-        """What reading a member of this type gives back in Python."""
-        if ctype in _SIMPLE:
-            return _SIMPLE[ctype][1]
-        if issubclass(ctype, ctypes.Array) and ctype._type_ is ctypes.c_char:
-            return "bytes"
-        return self.element_type(ctype)
-
-    def define(self, record: Any) -> str:
-        if record in self.defined:
-            return self.defined[record]
-        if not issubclass(record, ctypes.Structure | ctypes.Union):
-            raise ObjectError(f"no source form for ctypes type {record!r}")
-        name = self.names.claim(camel(record.__name__))
-        self.defined[record] = name
-        fields = [self._field(field) for field in record._fields_]
-        base = "ctypes.Structure" if issubclass(record, ctypes.Structure) else "ctypes.Union"
-        lines = [f"class {name}({base}):"]
-        if "_pack_" in record.__dict__:
-            lines.append(f"    _pack_ = {record._pack_}")
-        anonymous = list(record.__dict__.get("_anonymous_", ()))
-        if len(anonymous) == 1:
-            lines.append(f"    _anonymous_ = ({_q(anonymous[0])},)")
-        elif anonymous:  # ruff's format: a magic trailing comma keeps one per line
-            lines.append("    _anonymous_ = (")
-            lines.extend(f"        {_q(a)}," for a in anonymous)
-            lines.append("    )")
-        lines.append("    _fields_ = [")
-        lines.extend(f"        {field}," for field in fields)
-        lines.append("    ]")
-        lines.extend(f"    {line}" for line in self._annotations(record, anonymous))
-        for attribute, value in record.__dict__.items():
-            if isinstance(value, BitField):
-                lines.append(
-                    f"    {field_name(attribute)} = BitField({_q(value.storage)}, {value.shift}, "
-                    f"{value.bits}, {value.signed})"
-                )
-        self.blocks.append("\n".join(lines))
-        return name
-
-    def _field(self, field: tuple[Any, ...]) -> str:
-        name, ctype, *bits = field
-        suffix = f", {bits[0]}" if bits else ""
-        return f"({_q(field_name(name))}, {self.source(ctype)}{suffix})"
-
-    def _annotations(self, record: Any, anonymous: list[str]) -> list[str]:
-        lines = []
-        for name, ctype, *_ in record._fields_:
-            if name.startswith(("_pad", "_bits")):
-                continue
-            if not re.fullmatch(r"_anon\d+", name):  # ours, not C's: left unannotated
-                lines.append(_annotation_line(field_name(name), self.annotation(ctype)))
-            if name in anonymous:  # ctypes promotes the members of anonymous members
-                lines.extend(self._annotations(ctype, list(ctype.__dict__.get("_anonymous_", ()))))
-        return lines
-
-
 @dataclass
 class _Section:
     name: str
-    attribute: str
+    attribute: Ident
     size: int
     variables: list[Variable]
 
 
 def _sections(obj: BpfObject) -> list[_Section]:
-    by_section: dict[str, list[Variable]] = {}
-    for variable in obj.variables.values():
-        by_section.setdefault(variable.section, []).append(variable)
     sections = []
-    taken = {"obj", "progs", "maps", "links"}
-    for name in [*obj.spec.datasecs, ".kconfig"]:
+    taken = set(_SKELETON_TAKEN)
+    arena = [obj.spec.arena.name] if obj.spec.arena is not None else []
+    for name in [*obj.spec.datasecs, ".kconfig", *arena]:
         # Function-scope statics (``func.___fmt``) are not part of the interface: padding.
-        named = [v for v in by_section.get(name, []) if v.name.isidentifier()]
+        named = [v for v in obj.section_variables(name) if is_ident(field_name(v.name))]
         variables = sorted(named, key=lambda v: v.offset)
         if not variables:
             continue
-        attribute = identifier(name.lstrip("."), taken)
+        # __arena globals are ``skel.arena`` as in libbpf's skeletons (.addr_space.1).
+        attribute = identifier("arena" if name in arena else name.lstrip("."), taken)
         taken.add(attribute)
         size = len(obj.section_memory(name))
         sections.append(_Section(name, attribute, size, variables))
@@ -252,40 +138,36 @@ def _variable_ctype(btf: Btf, variable: Variable) -> Any:
     return ctype if ctypes.sizeof(ctype) == variable.size else ctypes.c_uint8 * variable.size
 
 
-def _enums(btf: Btf, roots: list[int]) -> list[tuple[str, list[tuple[str, int]]]]:
+def _enums(roots: list[tuple[Btf, int]]) -> list[tuple[str, list[tuple[str, int]]]]:
     found: dict[str, list[tuple[str, int]]] = {}
-    for root in roots:
+    for btf, root in roots:
         for t in btf.walk(root):
             if t.kind in (Kind.ENUM, Kind.ENUM64) and t.name and t.values:
                 found.setdefault(t.name, [(v.name, v.value) for v in t.values])
     return sorted(found.items())
 
 
-def _extra_types(obj: BpfObject, btf: Btf, requested: tuple[str, ...]) -> list[int]:
-    """Type ids to generate besides the globals': map keys and values, and the named types
-    asked for (``--type event``: records a ring buffer carries have no map type)."""
-    ids = []
+def _extra_types(
+    obj: BpfObject, btf: Btf | None, data: bytes, requested: tuple[str, ...]
+) -> list[tuple[Btf, int]]:
+    """Types to generate besides the globals': map keys and values, and the named types
+    asked for (``--type event``: records a ring buffer carries have no map type), from
+    BTF or, when clang left them out of it, from DWARF."""
+    ids: list[tuple[Btf, int]] = []
     for spec in obj.spec.maps.values():
-        ids += [type_id for type_id in (spec.key_type_id, spec.value_type_id) if type_id]
+        if btf is not None:
+            ids += [(btf, i) for i in (spec.key_type_id, spec.value_type_id) if i]
     for name in requested:
-        matches = [
-            t.id
-            for t in btf.find_all(name)
-            if t.kind in (Kind.STRUCT, Kind.UNION, Kind.ENUM, Kind.ENUM64, Kind.TYPEDEF)
-        ]
-        if not matches:
-            raise ObjectError(
-                f"{obj.name}: no struct, union, enum or typedef named {name!r} in its BTF "
-                "(is it used by the program, and compiled with -g?)"
-            )
-        ids.append(matches[0])
+        ids.append(named_type(data, btf, name, obj.name))
     return ids
 
 
 def generate(obj: BpfObject, data: bytes, options: SkeletonOptions) -> str:
     """The skeleton module's source for an opened (not loaded) object."""
     btf = obj.spec.btf
-    names = _Names()
+    names = Names()
+    if options.class_name is not None and not is_ident(options.class_name):
+        raise ObjectError(f"--name {options.class_name!r} is not a Python class name")
     class_name = names.claim(options.class_name or f"{camel(obj.name)}Skel")
     part_names = {
         part: names.claim(f"{class_name}{part}") for part in ("Programs", "Maps", "Links")
@@ -298,30 +180,29 @@ def generate(obj: BpfObject, data: bytes, options: SkeletonOptions) -> str:
         )
         for s in sections
     }
-    renderer = _Renderer(names)
+    renderer = Renderer(names)
     blocks: list[str] = []
 
-    roots = [v.type_id for s in sections for v in s.variables]
-    extra = _extra_types(obj, btf, options.types) if btf is not None else []
-    for enum_name, values in _enums(btf, roots + extra) if btf is not None else []:
+    roots = [(btf, v.type_id) for s in sections for v in s.variables if btf is not None]
+    extra = _extra_types(obj, btf, data, options.types)
+    for enum_name, values in _enums(roots + extra):
         lines = [f"class {names.claim(camel(enum_name))}(enum.IntEnum):"]
-        members: set[str] = set()
+        members: set[str] = set(_ENUM_TAKEN)
         for value_name, value in values:
             member = identifier(value_name, members)
             members.add(member)
-            lines.append(f"    {member} = {value}")
+            lines.append(f"    {member} = {int(value)}")
         blocks.append("\n".join(lines))
 
-    for type_id in extra:
-        assert btf is not None
-        if btf.resolve(type_id).kind in (Kind.STRUCT, Kind.UNION):
+    for type_btf, type_id in extra:
+        if type_btf.resolve(type_id).kind in (Kind.STRUCT, Kind.UNION):
             with contextlib.suppress(ObjectError):  # no ctypes layout: left out
-                renderer.define(btf.ctype(btf.resolve(type_id).id))
-    struct_ops_types: dict[str, tuple[str, str]] = {}  # attribute -> (variable, class)
+                renderer.define(type_btf.ctype(type_btf.resolve(type_id).id))
+    struct_ops_types: dict[Ident, tuple[str, Ident]] = {}  # attribute -> (variable, class)
     for ops_name, ops in sorted(obj.spec.struct_ops.items()):
         assert btf is not None
         with contextlib.suppress(ObjectError):  # no ctypes layout: left out
-            attribute = identifier(ops_name, set(struct_ops_types))
+            attribute = identifier(ops_name, set(struct_ops_types) | _OPS_TAKEN)
             struct_ops_types[attribute] = (ops_name, renderer.define(btf.ctype(ops.type_id)))
     section_blocks = []
     for section in sections:
@@ -331,17 +212,12 @@ def generate(obj: BpfObject, data: bytes, options: SkeletonOptions) -> str:
     blocks.extend(renderer.blocks)
     blocks.extend(section_blocks)
 
-    programs = {identifier(n, _PART_ATTRIBUTES): n for n in sorted(obj.programs)}
+    programs = _attributes(sorted(obj.programs))
     user_maps = sorted(n for n in obj.maps if not n.startswith("."))
     internal = sorted(n for n in obj.maps if n.startswith("."))
-    maps: dict[str, str] = {}
-    for map_name in [*user_maps, *internal]:
-        maps[identifier(map_name.lstrip("."), set(maps) | _PART_ATTRIBUTES)] = map_name
+    maps = _attributes([*user_maps, *internal], strip=".")
     linkable = [n for n in sorted(obj.programs) if obj.spec.programs[n].section_def is not None]
-    linkable += sorted(obj.spec.struct_ops)
-    links: dict[str, str] = {}
-    for link_name in linkable:
-        links[identifier(link_name, set(links) | _PART_ATTRIBUTES)] = link_name
+    links = _attributes(linkable + sorted(obj.spec.struct_ops))
     blocks.append(_parts_source(part_names["Programs"], "SkeletonPrograms", programs, "Program"))
     blocks.append(_parts_source(part_names["Maps"], "SkeletonMaps", maps, "Map"))
     blocks.append(_parts_source(part_names["Links"], "SkeletonLinks", links, "Link | None"))
@@ -350,33 +226,63 @@ def generate(obj: BpfObject, data: bytes, options: SkeletonOptions) -> str:
         blocks.append(_struct_ops_source(part_names["StructOps"], struct_ops_types))
     blocks.append(_skeleton_source(obj, class_name, part_names, sections, section_classes, options))
     if options.object_path is None:
-        blocks.append(_embedded(class_name, data))
+        blocks.append(_embedded(class_name, _without_dwarf(data, obj.name)))
     body = "\n".join(
         f"{line}  # noqa: E501" if len(line) > 88 and "#" not in line else line
         for line in "\n\n\n".join(blocks).splitlines()
     )
     body += "\n"
-    return _header(obj, data, options, body) + body
+    source = _header(obj, data, options, body) + body
+    check_declarations(source, f"skeleton of {obj.name!r}")
+    return source
+
+
+def _without_dwarf(data: bytes, name: str) -> bytes:
+    """The object to embed: DWARF dropped, or as it is when it cannot be rewritten."""
+    try:
+        return strip_debug(data, name)
+    except ObjectError:
+        return data
+
+
+def _attributes(targets: list[str], strip: str = "") -> dict[Ident, str]:
+    """Attribute -> name in the object, each attribute unique and none a base-class one."""
+    out: dict[Ident, str] = {}
+    for target in targets:
+        out[identifier(target.lstrip(strip), set(out) | _PART_TAKEN)] = target
+    return out
 
 
 def _section_source(
-    renderer: _Renderer, btf: Btf, section: _Section, wrapper: str, layout: str
+    renderer: Renderer, btf: Btf, section: _Section, wrapper: Ident, layout: Ident
 ) -> str:
     fields: list[str] = []
     annotations: list[str] = []
     properties: list[str] = []
+    taken = {field_name(v.name) for v in section.variables}  # padding must not reuse one
+    attributes: set[str] = set(_SECTION_TAKEN)
     position = 0
+
+    def pad(label: str, size: int) -> None:
+        name = f"_pad0_{label}"
+        while name in taken:
+            name += "_"
+        fields.append(f"({literal(name)}, ctypes.c_uint8 * {size})")
+
+    used: set[str] = set()
     for index, variable in enumerate(section.variables):
         if variable.offset < position:
             continue  # overlapping (a static and a global at one offset): keep the first
         if variable.offset > position:
-            fields.append(f'("_pad{index}", ctypes.c_uint8 * {variable.offset - position})')
+            pad(str(index), variable.offset - position)
         ctype = _variable_ctype(btf, variable)
-        name = field_name(variable.name)
-        fields.append(f"({_q(name)}, {renderer.source(ctype)})")
+        name = ident(field_name(variable.name, used))
+        used.add(name)
+        fields.append(f"({literal(name)}, {renderer.source(ctype)})")
         kind = renderer.annotation(ctype)
-        annotations.append(_annotation_line(name, kind))
-        attribute = identifier(variable.name, _PART_ATTRIBUTES)
+        annotations.append(annotation_line(name, kind))
+        attribute = identifier(variable.name, attributes)
+        attributes.add(attribute)
         properties.append(
             "\n".join(
                 [
@@ -386,23 +292,21 @@ def _section_source(
                     "",
                     f"    @{attribute}.setter",
                     *_def(attribute, f"self, value: {kind}", "None"),
-                    f"        self._store({_q(name)}, value)",
+                    f"        self._store({literal(name)}, value)",
                 ]
             )
         )
         position = variable.offset + variable.size
     if section.size > position:
-        fields.append(f'("_pad_end", ctypes.c_uint8 * {section.size - position})')
-    layout_lines = [f"class {layout}(ctypes.Structure):", "    _pack_ = 1", "    _fields_ = ["]
-    layout_lines.extend(f"        {field}," for field in fields)
-    layout_lines.append("    ]")
+        pad("end", section.size - position)
+    layout_lines = [f"class {layout}(CStruct):", "    _pack_ = 1", *fields_tuple(fields)]
     layout_lines.extend(f"    {line}" for line in annotations)
     wrapper_lines = [
         f"class {wrapper}(GlobalSection[{layout}]):",
-        f'    """``{section.name}``: {_section_note(section.name)}"""',
+        f'    """``{doc_text(section.name)}``: {_section_note(section.name)}"""',
         "",
         "    __slots__ = ()",
-        f"    section = {_q(section.name)}",
+        f"    section = {literal(section.name)}",
         f"    layout = {layout}",
         "",
         "\n\n".join(properties),
@@ -411,6 +315,8 @@ def _section_source(
 
 
 def _section_note(section: str) -> str:
+    if section == ".addr_space.1":
+        return "the __arena globals: their initial values, then the arena's last pages."
     if section.startswith(".rodata") or section == ".kconfig":
         return "settable before load, read-only (frozen) after."
     if section.startswith(".bss"):
@@ -418,30 +324,33 @@ def _section_note(section: str) -> str:
     return "the initial values before load, then the live map memory."
 
 
-def _parts_source(name: str, base: str, parts: dict[str, str], kind: str) -> str:
+def _parts_source(name: Ident, base: str, parts: dict[Ident, str], kind: str) -> str:
     lines = [f"class {name}({base}):"]
     if parts:
         if len(parts) == 1:
-            lines.append(f"    __slots__ = ({_q(next(iter(parts)))},)")
+            lines.append(f"    __slots__ = ({literal(next(iter(parts)))},)")
         else:
             lines.append("    __slots__ = (")
-            lines.extend(f"        {_q(attribute)}," for attribute in sorted(parts, key=_natural))
+            lines.extend(
+                f"        {literal(attribute)}," for attribute in sorted(parts, key=_natural)
+            )
             lines.append("    )")
         lines.append("    names: ClassVar[dict[str, str]] = {")
         lines.extend(
-            f"        {_q(attribute)}: {_q(target)}," for attribute, target in parts.items()
+            f"        {literal(attribute)}: {literal(target)},"
+            for attribute, target in parts.items()
         )
         lines.append("    }")
-        lines.extend(f"    {_annotation_line(attribute, kind)}" for attribute in parts)
+        lines.extend(f"    {annotation_line(attribute, kind)}" for attribute in parts)
     else:
         lines.append("    __slots__ = ()")
     return "\n".join(lines)
 
 
-def _struct_ops_source(name: str, types: dict[str, tuple[str, str]]) -> str:
+def _struct_ops_source(name: Ident, types: dict[Ident, tuple[str, Ident]]) -> str:
     lines = [
         f"class {name}(SkeletonStructOps):",
-        '    """struct_ops variables: edit plain members (``name``…) before load."""',
+        '    """struct_ops variables: edit plain members (``name``...) before load."""',
         "",
         "    __slots__ = ()",
     ]
@@ -450,7 +359,7 @@ def _struct_ops_source(name: str, types: dict[str, tuple[str, str]]) -> str:
             "",
             "    @property",
             *_def(attribute, "self", cls),
-            f"        value: {cls} = self._value({_q(variable)})",
+            f"        value: {cls} = self._value({literal(variable)})",
             "        return value",
         ]
     return "\n".join(lines)
@@ -458,22 +367,22 @@ def _struct_ops_source(name: str, types: dict[str, tuple[str, str]]) -> str:
 
 def _skeleton_source(
     obj: BpfObject,
-    class_name: str,
-    part_names: dict[str, str],
+    class_name: Ident,
+    part_names: dict[str, Ident],
     sections: list[_Section],
-    section_classes: dict[str, tuple[str, str]],
+    section_classes: dict[str, tuple[Ident, Ident]],
     options: SkeletonOptions,
 ) -> str:
     lines = [
         f"class {class_name}(Skeleton):",
-        f'    """BPF object ``{obj.name}``: open(), load(), attach(), destroy()."""',
+        f'    """BPF object ``{doc_text(obj.name)}``: open(), load(), attach(), destroy()."""',
         "",
-        f"    object_name = {_q(obj.name)}",
+        f"    object_name = {literal(obj.name)}",
     ]
     if options.object_path is not None:
-        path_line = f"    object_path = {_q(options.object_path)}"
+        path_line = f"    object_path = {literal(options.object_path)}"
         if len(path_line) > 88:  # how ruff wraps a string that cannot be split
-            path_line = f"    object_path = (\n        {_q(options.object_path)}\n    )"
+            path_line = f"    object_path = (\n        {literal(options.object_path)}\n    )"
         lines.append(path_line)
         lines.append("    generated_from = __file__")
     lines.append(f"    programs_class = {part_names['Programs']}")
@@ -483,7 +392,9 @@ def _skeleton_source(
         lines.append(f"    struct_ops_class = {part_names['StructOps']}")
     if sections:
         lines.append("    sections: ClassVar[dict[str, type[GlobalSection[Any]]]] = {")
-        lines.extend(f"        {_q(s.attribute)}: {section_classes[s.name][0]}," for s in sections)
+        lines.extend(
+            f"        {literal(s.attribute)}: {section_classes[s.name][0]}," for s in sections
+        )
         lines.append("    }")
     lines.append(f"    progs: {part_names['Programs']}")
     lines.append(f"    maps: {part_names['Maps']}")
@@ -491,42 +402,43 @@ def _skeleton_source(
     if "StructOps" in part_names:
         lines.append(f"    struct_ops: {part_names['StructOps']}")
     lines.extend(
-        f"    {_annotation_line(s.attribute, section_classes[s.name][0])}" for s in sections
+        f"    {annotation_line(s.attribute, section_classes[s.name][0])}" for s in sections
     )
     return "\n".join(lines)
 
 
-def _embedded(class_name: str, data: bytes) -> str:
+def _embedded(class_name: Ident, data: bytes) -> str:
     text = base64.b64encode(data).decode()
     chunks = [text[i : i + 76] for i in range(0, len(text), 76)]
     body = "\n".join(f'    "{chunk}"' for chunk in chunks)
     return f"{class_name}.object_data = base64.b64decode(\n{body}\n)"
 
 
-def _header(obj: BpfObject, data: bytes, options: SkeletonOptions, body: str) -> str:
+def _header(
+    obj: BpfObject,
+    data: bytes,
+    options: SkeletonOptions,
+    body: str,
+    title: str = "BPF skeleton for",
+    default_command: str = "gen skeleton",
+) -> str:
     digest = hashlib.sha256(data).hexdigest()
-    command = options.command or f"python -m pylibbpf gen skeleton {obj.name}.bpf.o"
+    command = doc_text(options.command or f"python -m pylibbpf {default_command} {obj.name}.bpf.o")
     stdlib = [f"import {m}" for m in ("base64", "ctypes", "enum") if f"{m}." in body]
     typing = [name for name in ("Any", "ClassVar") if re.search(rf"\b{name}\b", body)]
     if typing:
         stdlib.append(f"from typing import {', '.join(typing)}")
-    bases = [
-        "GlobalSection",
-        "Skeleton",
-        "SkeletonLinks",
-        "SkeletonMaps",
-        "SkeletonPrograms",
-        "SkeletonStructOps",
-    ]
+    records = [n for n in ("BitField", "CStruct", "CUnion") if f"{n}(" in body or f"({n})" in body]
     pylibbpf = [
-        *(["from pylibbpf.btf.ctype import BitField"] if "BitField(" in body else []),
-        *(["from pylibbpf.link import Link"] if ": Link" in body else []),
-        *(["from pylibbpf.maps import Map"] if ": Map" in body else []),
-        *(["from pylibbpf.program import Program"] if ": Program" in body else []),
-        "from pylibbpf.skeleton import (",
-        *(f"    {b}," for b in bases if f"{b}[" in body or f"({b})" in body),
-        ")",
+        *([f"from pylibbpf.btf.ctype import {', '.join(records)}"] if records else []),
+        *(["from pylibbpf.link import Link"] if re.search(r": Link\b", body) else []),
+        *(["from pylibbpf.maps import Map"] if re.search(r": Map\b", body) else []),
+        *(["from pylibbpf.program import Program"] if re.search(r": Program\b", body) else []),
     ]
+    for module, bases in _RUNTIME_BASES.items():
+        used = [b for b in bases if f"{b}[" in body or f"({b})" in body]
+        if used:
+            pylibbpf += [f"from {module} import (", *(f"    {b}," for b in used), ")"]
     lines, line = [], "   "
     for word in command.split(" "):  # the shell command, wrapped to the line length
         if len(line) + len(word) > 82:
@@ -534,7 +446,7 @@ def _header(obj: BpfObject, data: bytes, options: SkeletonOptions, body: str) ->
             line = "       "
         line += f" {word}"
     docstring = [
-        f'"""BPF skeleton for ``{obj.name}``.',
+        f'"""{title} ``{doc_text(obj.name)}``.',
         "",
         "Generated by pylibbpf: do not edit.",
         "",

@@ -11,6 +11,8 @@ from enum import IntEnum, IntFlag
 
 
 class Cmd(IntEnum):
+    """``enum bpf_cmd``: the bpf(2) commands."""
+
     MAP_CREATE = 0
     MAP_LOOKUP_ELEM = 1
     MAP_UPDATE_ELEM = 2
@@ -48,9 +50,13 @@ class Cmd(IntEnum):
     LINK_DETACH = 34
     PROG_BIND_MAP = 35
     TOKEN_CREATE = 36
+    PROG_STREAM_READ_BY_FD = 37
+    PROG_ASSOC_STRUCT_OPS = 38  # Linux 6.19
 
 
 class MapType(IntEnum):
+    """``enum bpf_map_type``."""
+
     UNSPEC = 0
     HASH = 1
     ARRAY = 2
@@ -116,6 +122,8 @@ KEYLESS_MAP_TYPES = frozenset({MapType.QUEUE, MapType.STACK, MapType.BLOOM_FILTE
 
 
 class ProgType(IntEnum):
+    """``enum bpf_prog_type``."""
+
     UNSPEC = 0
     SOCKET_FILTER = 1
     KPROBE = 2
@@ -152,6 +160,8 @@ class ProgType(IntEnum):
 
 
 class AttachType(IntEnum):
+    """``enum bpf_attach_type``."""
+
     CGROUP_INET_INGRESS = 0
     CGROUP_INET_EGRESS = 1
     CGROUP_INET_SOCK_CREATE = 2
@@ -213,6 +223,8 @@ class AttachType(IntEnum):
 
 
 class LinkType(IntEnum):
+    """``enum bpf_link_type``."""
+
     UNSPEC = 0
     RAW_TRACEPOINT = 1
     TRACING = 2
@@ -230,7 +242,16 @@ class LinkType(IntEnum):
     SOCKMAP = 14
 
 
+class StreamId(IntEnum):
+    """A program's text streams (PROG_STREAM_READ_BY_FD, ``bpf_stream_printk``)."""
+
+    STDOUT = 1
+    STDERR = 2
+
+
 class StatsType(IntEnum):
+    """``enum bpf_stats_type`` (ENABLE_STATS)."""
+
     RUN_TIME = 0
 
 
@@ -289,23 +310,38 @@ class AttachFlags(IntFlag):
     REPLACE = 1 << 2
     BEFORE = 1 << 3
     AFTER = 1 << 4
-    ID = 1 << 5
-    LINK = 1 << 13
+    ID = 1 << 5  # the relative program or link is given by id, not fd
+    PREORDER = 1 << 6  # cgroup: run before the programs of ancestor cgroups (6.15)
+    LINK = 1 << 13  # the relative object is a link (BPF_F_LINK)
+
+
+class CgroupIterOrder(IntEnum):
+    """``enum bpf_cgroup_iter_order``: which cgroups a cgroup iterator visits."""
+
+    UNSPEC = 0
+    SELF_ONLY = 1  # just the start cgroup
+    DESCENDANTS_PRE = 2  # the start cgroup and its descendants, parents first
+    DESCENDANTS_POST = 3  # the start cgroup and its descendants, children first
+    ANCESTORS_UP = 4  # the start cgroup and its ancestors, up to the root
 
 
 class TestRunFlags(IntFlag):
+    """BPF_PROG_TEST_RUN flags."""
+
     RUN_ON_CPU = 1 << 0
     XDP_LIVE_FRAMES = 1 << 1
 
 
 class FileFlags(IntFlag):
-    """``file_flags`` of OBJ_GET and ``open_flags`` of *_GET_FD_BY_ID."""
+    """``file_flags`` of OBJ_GET and ``open_flags`` of ``*_GET_FD_BY_ID``."""
 
     RDONLY = 1 << 3
     WRONLY = 1 << 4
 
 
 class XdpFlags(IntFlag):
+    """XDP attach flags (modes)."""
+
     UPDATE_IF_NOEXIST = 1 << 0
     SKB_MODE = 1 << 1  # generic XDP: any interface
     DRV_MODE = 1 << 2  # native, in the driver
@@ -314,6 +350,8 @@ class XdpFlags(IntFlag):
 
 
 class XdpAction(IntEnum):
+    """XDP program verdicts."""
+
     ABORTED = 0
     DROP = 1
     PASS = 2

@@ -7,6 +7,7 @@ headers and the compiler. vmlinux.h for them is generated from the running kerne
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
@@ -16,13 +17,65 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
-from pylibbpf.errors import effective_capabilities
+from pylibbpf.syscall.system import effective_capabilities
+
+# No timing assertions (the project's rule): hypothesis's per-example deadline would be
+# one, and it fails on a loaded 2-CPU machine.
+settings.register_profile("pylibbpf", deadline=None)
+settings.load_profile("pylibbpf")
 
 TESTS = Path(__file__).parent
 BPF_SRC = TESTS / "bpf"
 CACHE = Path(os.environ.get("PYLIBBPF_TEST_CACHE", Path.home() / ".cache" / "pylibbpf-tests"))
 BPFFS = Path("/sys/fs/bpf")
+
+
+TESTMOD_BTF = Path("/sys/kernel/btf/bpf_testmod")
+TESTMOD_FILE = Path("/sys/kernel/bpf_testmod")
+
+
+@pytest.fixture(scope="session")
+def bpf_testmod() -> Iterator[bool]:
+    """Whether the selftests' bpf_testmod kernel module is loaded. Where
+    ``PYLIBBPF_TESTMOD_DIR`` names the modules vm-tests/testmod/build made
+    (``<dir>/<release>/bpf_testmod.ko``; the VM runner sets it), the one for the running
+    kernel is inserted for the session and removed after it."""
+    if TESTMOD_BTF.exists():
+        yield True
+        return
+    directory = os.environ.get("PYLIBBPF_TESTMOD_DIR")
+    module = Path(directory, os.uname().release, "bpf_testmod.ko") if directory else None
+    if module is None or not module.is_file() or shutil.which("insmod") is None:
+        yield False
+        return
+    inserted = subprocess.run(["insmod", str(module)], capture_output=True, text=True)
+    if inserted.returncode:
+        pytest.fail(f"insmod {module} failed: {inserted.stderr.strip()}")
+    try:
+        yield TESTMOD_BTF.exists()
+    finally:
+        subprocess.run(["rmmod", "bpf_testmod"], capture_output=True)  # busy: left loaded
+
+
+def require_testmod(request: pytest.FixtureRequest) -> None:
+    """Skip unless the selftests' bpf_testmod is loaded (or can be: ``bpf_testmod``)."""
+    if not request.getfixturevalue("bpf_testmod"):
+        pytest.skip("needs the selftests' bpf_testmod kernel module")
+
+
+def read_testmod_file(length: int) -> None:
+    """Read ``length`` bytes of /sys/kernel/bpf_testmod, as the selftests'
+    trigger_module_test_read does: bpf_testmod_test_read runs (and fails with EIO)."""
+    fd = os.open(TESTMOD_FILE, os.O_RDONLY)
+    try:
+        os.read(fd, length)
+    except OSError as error:
+        if error.errno != errno.EIO:
+            raise
+    finally:
+        os.close(fd)
 
 
 def _privileged() -> bool:
@@ -114,7 +167,8 @@ def compile_test_object(name: str) -> Path:
     version = subprocess.run([clang, "--version"], capture_output=True, text=True).stdout
     source = BPF_SRC / f"{name}.bpf.c"
     digest = hashlib.sha256()
-    for part in (source.read_bytes(), version.encode(), str(include).encode()):
+    # The source's path too: DWARF records it, and line-info tests read that file back.
+    for part in (source.read_bytes(), version.encode(), str(include).encode(), bytes(source)):
         digest.update(part)
     for header in sorted(BPF_SRC.glob("*.h")):
         digest.update(header.read_bytes())
@@ -133,7 +187,7 @@ def compile_user_program(name: str) -> Path:
     gcc = shutil.which("gcc")
     if gcc is None:
         pytest.skip("gcc is not installed (scripts/setup installs it)")
-    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
+    digest = hashlib.sha256(source.read_bytes() + bytes(source)).hexdigest()[:16]
     out = CACHE / "programs" / digest / name
     if not out.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -251,3 +305,20 @@ def veth() -> Iterator[tuple[str, str]]:
 
     with veth_pair() as namespaces:
         yield namespaces
+
+
+@pytest.fixture
+def netkit() -> Iterator[tuple[str, str]]:
+    """Namespaces A and B joined by a netkit pair: primary nkA 10.201.0.1 in A, peer nkB
+    10.201.0.2 in B; skips where the kernel has no netkit devices."""
+    from netns import netkit_pair
+
+    try:
+        pair = netkit_pair()
+        namespaces = pair.__enter__()
+    except OSError as error:
+        pytest.skip(f"no netkit devices here (Linux 6.7+ with CONFIG_NETKIT): {error}")
+    try:
+        yield namespaces
+    finally:
+        pair.__exit__(None, None, None)

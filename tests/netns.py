@@ -1,5 +1,6 @@
-"""Network-namespace helpers for tests: enter a named netns, a veth pair between two
-namespaces (created and removed by the ``veth`` fixture in conftest), UDP reachability."""
+"""Network-namespace helpers for tests: enter a named netns, a veth or netkit pair between
+two namespaces (created and removed by the ``veth`` and ``netkit`` fixtures in conftest),
+UDP reachability."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import contextlib
 import ctypes
 import os
 import socket
+import struct
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 CLONE_NEWNET = 0x40000000
 
@@ -31,19 +33,19 @@ def in_netns(name: str) -> Iterator[None]:
         os.close(original)
 
 
-def udp_reaches(ns_a: str, ns_b: str, port: int = 0) -> bool:
-    """Send a datagram from A to B (to ``port``, or any free one); True if B's socket
-    receives it within a second."""
+def udp_reaches(ns_a: str, ns_b: str, port: int = 0, address: str = "10.201.0.2") -> bool:
+    """Send a datagram from A to B's ``address`` (to ``port``, or any free one); True if
+    B's socket receives it within a second."""
     with in_netns(ns_b):
         receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     with receiver:
         with in_netns(ns_b):
-            receiver.bind(("10.201.0.2", port))
+            receiver.bind((address, port))
         port = receiver.getsockname()[1]
         receiver.settimeout(1.0)
         send = (
             f"import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
-            f"[s.sendto(b'ping', ('10.201.0.2', {port})) for _ in range(3)]"
+            f"[s.sendto(b'ping', ({address!r}, {port})) for _ in range(3)]"
         )
         subprocess.run(["ip", "netns", "exec", ns_a, sys.executable, "-c", send], check=True)
         try:
@@ -55,36 +57,66 @@ def udp_reaches(ns_a: str, ns_b: str, port: int = 0) -> bool:
 @contextlib.contextmanager
 def veth_pair() -> Iterator[tuple[str, str]]:
     """Namespaces A and B joined by a veth pair: vA 10.201.0.1 <-> vB 10.201.0.2."""
+    with _pair("vA", "vB", _add_veth) as namespaces:
+        yield namespaces
+
+
+@contextlib.contextmanager
+def netkit_pair() -> Iterator[tuple[str, str]]:
+    """Namespaces A and B joined by a netkit pair (L3 mode): the primary nkA 10.201.0.1
+    in A, its peer nkB 10.201.0.2 in B. Made through rtnetlink, as this iproute2 may
+    predate netkit; OSError if the kernel has no netkit (CONFIG_NETKIT)."""
+    with _pair("nkA", "nkB", _add_netkit) as namespaces:
+        yield namespaces
+
+
+def _add_veth(ns_a: str, ns_b: str) -> None:
+    command = ["ip", "link", "add", "vA", "netns", ns_a, "type", "veth"]
+    subprocess.run([*command, "peer", "name", "vB", "netns", ns_b], check=True, capture_output=True)
+
+
+def _attr(kind: int, data: bytes) -> bytes:
+    """One rtattr, padded to 4 bytes."""
+    raw = struct.pack("=HH", 4 + len(data), kind) + data
+    return raw + b"\0" * (-len(raw) % 4)
+
+
+def _add_netkit(ns_a: str, ns_b: str) -> None:
+    ifinfomsg = struct.pack("=BxHiII", 0, 0, 0, 0, 0)
+    peer_ns = os.open(f"/run/netns/{ns_b}", os.O_RDONLY)
+    try:
+        peer = ifinfomsg + _attr(3, b"nkB\0") + _attr(28, struct.pack("=i", peer_ns))
+        info = _attr(1, b"netkit\0") + _attr(2, _attr(1, peer))  # kind; data: peer info
+        body = ifinfomsg + _attr(3, b"nkA\0") + _attr(18, info)  # IFLA_IFNAME, LINKINFO
+        flags = 0x1 | 0x4 | 0x200 | 0x400  # REQUEST, ACK, EXCL, CREATE
+        message = struct.pack("=IHHII", 16 + len(body), 16, flags, 1, 0) + body  # NEWLINK
+        with in_netns(ns_a):
+            sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)  # NETLINK_ROUTE
+        with sock:
+            sock.sendto(message, (0, 0))
+            reply = sock.recv(4096)
+    finally:
+        os.close(peer_ns)
+    kind, error = struct.unpack_from("=H", reply, 4)[0], struct.unpack_from("=i", reply, 16)[0]
+    if kind == 2 and error:  # NLMSG_ERROR with an errno
+        raise OSError(-error, f"cannot create a netkit pair: {os.strerror(-error)}")
+
+
+@contextlib.contextmanager
+def _pair(name_a: str, name_b: str, add: Callable[[str, str], None]) -> Iterator[tuple[str, str]]:
     tag = uuid.uuid4().hex[:6]
     ns_a, ns_b = f"pylibbpf-a-{tag}", f"pylibbpf-b-{tag}"
-    commands = [
-        ["ip", "netns", "add", ns_a],
-        ["ip", "netns", "add", ns_b],
-        [
-            "ip",
-            "link",
-            "add",
-            "vA",
-            "netns",
-            ns_a,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "vB",
-            "netns",
-            ns_b,
-        ],
-        ["ip", "-n", ns_a, "addr", "add", "10.201.0.1/24", "dev", "vA"],
-        ["ip", "-n", ns_b, "addr", "add", "10.201.0.2/24", "dev", "vB"],
-        ["ip", "-n", ns_a, "link", "set", "vA", "up"],
-        ["ip", "-n", ns_b, "link", "set", "vB", "up"],
-        ["ip", "-n", ns_a, "link", "set", "lo", "up"],  # local delivery goes through lo
-        ["ip", "-n", ns_b, "link", "set", "lo", "up"],
-    ]
     try:
-        for command in commands:
-            subprocess.run(command, check=True, capture_output=True)
+        for ns in (ns_a, ns_b):
+            subprocess.run(["ip", "netns", "add", ns], check=True, capture_output=True)
+        add(ns_a, ns_b)
+        for ns, name, address in ((ns_a, name_a, "10.201.0.1"), (ns_b, name_b, "10.201.0.2")):
+            for command in (
+                ["addr", "add", f"{address}/24", "dev", name],
+                ["link", "set", name, "up"],
+                ["link", "set", "lo", "up"],  # local delivery goes through lo
+            ):
+                subprocess.run(["ip", "-n", ns, *command], check=True, capture_output=True)
         yield ns_a, ns_b
     finally:
         for ns in (ns_a, ns_b):

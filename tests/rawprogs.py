@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pylibbpf as bpf
 from pylibbpf import insn
-from pylibbpf.insn import FP, R0, R1, R2, Alu, Jmp, Size
+from pylibbpf.spec.insn import FP, R0, R1, R2, Alu, Jmp, Size
 
 
 def counter(stats: bpf.Map, *, pid: int | None = None, ret: int = 0) -> bytes:

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 import pylibbpf as bpf
-from pylibbpf.link import Link
-from pylibbpf.object import BpfObject
+from pylibbpf.links import Link
+from pylibbpf.loader import BpfObject
 
 pytestmark = pytest.mark.root
 
@@ -46,7 +46,7 @@ def test_tracepoint_and_raw_tracepoint_count_syscalls(
 def test_pinned_link_outlives_its_process(bpf_object: Callable[[str], Path], pin_dir: Path) -> None:
     script = textwrap.dedent(
         f"""
-        from pylibbpf.object import BpfObject
+        from pylibbpf.loader import BpfObject
         obj = BpfObject.open({str(bpf_object("attach"))!r}, pin_root_path={str(pin_dir)!r})
         obj.programs["on_sys_enter"].autoload = False
         obj.load()

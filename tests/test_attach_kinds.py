@@ -19,8 +19,8 @@ from netns import in_netns, udp_reaches
 
 import pylibbpf as bpf
 from pylibbpf import features, syscall
-from pylibbpf import link as link_module
-from pylibbpf.object import BpfObject
+from pylibbpf.loader import BpfObject
+from pylibbpf.syscall import perf as perf_module
 
 pytestmark = pytest.mark.root
 
@@ -225,14 +225,14 @@ def test_kprobe_through_tracefs_when_the_pmu_is_missing(
     events = Path("/sys/kernel/tracing/kprobe_events")
     if not events.exists():
         pytest.skip("this kernel has no kprobes (no kprobe_events); covered in the VM suite")
-    real_pmu = link_module._pmu
+    real_pmu = perf_module.pmu
 
     def no_kprobe_pmu(name: str) -> tuple[int, int]:
         if name == "kprobe":
             raise bpf.NotSupportedError("no kprobe PMU (test)", errno.ENOTSUP)
         return real_pmu(name)
 
-    monkeypatch.setattr(link_module, "_pmu", no_kprobe_pmu)
+    monkeypatch.setattr(perf_module, "pmu", no_kprobe_pmu)
     only(kinds, "on_kprobe").load()
     with kinds.programs["on_kprobe"].attach() as link:
         assert f"pylibbpf_{os.getpid()}_" in events.read_text()

@@ -15,9 +15,9 @@ import pytest
 from netns import in_netns
 
 import pylibbpf as bpf
-from pylibbpf import perf
-from pylibbpf.object import BpfObject
-from pylibbpf.sysinfo import kernel_version
+from pylibbpf.loader import BpfObject
+from pylibbpf.syscall import perf
+from pylibbpf.syscall.system import kernel_version
 
 pytestmark = pytest.mark.root
 

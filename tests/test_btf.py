@@ -19,11 +19,12 @@ from hypothesis import strategies as st
 
 from pylibbpf import features
 from pylibbpf.btf import Btf, Kind, Member, Type
-from pylibbpf.btf import load as btf_load
 from pylibbpf.btf.encode import KernelBtfSupport, encode, encode_btf, fixup_datasecs, sanitize
 from pylibbpf.btf.ext import BtfExt, CoreReloKind
-from pylibbpf.btf.upload import load_btf
+from pylibbpf.btf.file import from_elf
 from pylibbpf.errors import ObjectError
+from pylibbpf.syscall import btf_index
+from pylibbpf.syscall.kernel_btf import load_btf
 
 VMLINUX = Path("/sys/kernel/btf/vmlinux")
 needs_vmlinux = pytest.mark.skipif(not VMLINUX.exists(), reason="kernel has no BTF")
@@ -31,7 +32,7 @@ needs_vmlinux = pytest.mark.skipif(not VMLINUX.exists(), reason="kernel has no B
 
 def object_btf(path: Path) -> tuple[Btf, BtfExt]:
     data = path.read_bytes()
-    btf = btf_load.from_elf(data, name=path.name)
+    btf = from_elf(data, name=path.name)
     with path.open("rb") as f:
         ext = BtfExt(bytes(ELFFile(f).get_section_by_name(".BTF.ext").data()), btf)
     return btf, ext
@@ -169,7 +170,7 @@ def _holds_va_list(btf: Btf) -> set[int]:
 @needs_vmlinux
 def test_on_disk_index_cold_warm_and_corrupt(tmp_path: Path) -> None:
     script = (
-        "import time, pylibbpf.btf as B, pylibbpf.btf.load as L\n"
+        "import time, pylibbpf.btf as B\n"
         "t = time.perf_counter(); b = B.Btf.load_vmlinux()\n"
         "print(b.find('task_struct', B.Kind.STRUCT).id)\n"
     )
@@ -196,7 +197,7 @@ def test_stale_index_is_rejected() -> None:
 
     wrong: array[int] = array("I", [0, 3])  # claims the second record starts at word 3
     stale = Btf(encode([u32, ptr]), offsets=wrong)
-    assert btf_load._index_consistent(good) and not btf_load._index_consistent(stale)
+    assert btf_index._index_consistent(good) and not btf_index._index_consistent(stale)
 
 
 @pytest.mark.skipif(not Btf.module_names(), reason="no module BTF on this kernel (no modules)")

@@ -12,7 +12,7 @@ from rawprogs import counter, returning
 
 import pylibbpf as bpf
 from pylibbpf import features, insn, syscall
-from pylibbpf.fd import OwnedFd
+from pylibbpf.syscall.fd import OwnedFd
 
 pytestmark = pytest.mark.root
 
@@ -145,7 +145,7 @@ def test_iter_create_lists_this_process() -> None:
     import struct
 
     from pylibbpf.btf import Btf, Kind
-    from pylibbpf.insn import FP, R0, R1, R2, R3, R6, R7, R8, Alu, Jmp, Size
+    from pylibbpf.spec.insn import FP, R0, R1, R2, R3, R6, R7, R8, Alu, Jmp, Size
 
     btf = Btf.load_vmlinux()
     target = btf.find("bpf_iter_task", Kind.FUNC)

@@ -14,10 +14,10 @@ from pylibbpf import insn
 from pylibbpf.btf import Btf, EnumValue, Kind, Member, Type
 from pylibbpf.btf.encode import encode
 from pylibbpf.btf.ext import CoreRelo, CoreReloKind
-from pylibbpf.core import POISON_HELPER, CoreResolver, relocate
 from pylibbpf.errors import RelocationError
-from pylibbpf.insn import R0, R1, Size
-from pylibbpf.object import BpfObject, inspect_core
+from pylibbpf.loader import BpfObject, inspect_core
+from pylibbpf.spec.core import POISON_HELPER, CoreResolver, relocate
+from pylibbpf.spec.insn import R0, R1, Size
 
 INT = Type(1, Kind.INT, "int", size=4, encoding=1, bits=32)
 U64 = Type(2, Kind.INT, "long long unsigned int", size=8, bits=64)

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from pylibbpf import introspect
+from pylibbpf.loader import BpfObject
 from pylibbpf.maps import Map
-from pylibbpf.object import BpfObject
 from pylibbpf.program import Program
 
 pytestmark = [

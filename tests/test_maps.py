@@ -12,8 +12,8 @@ import pytest
 
 import pylibbpf as bpf
 from pylibbpf import insn
-from pylibbpf.insn import FP, R0, R1, R2, Alu, Jmp, Size
-from pylibbpf.sysinfo import num_possible_cpus
+from pylibbpf.spec.insn import FP, R0, R1, R2, Alu, Jmp, Size
+from pylibbpf.syscall.system import num_possible_cpus
 
 pytestmark = pytest.mark.root
 

@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import pylibbpf as bpf
-from pylibbpf.object import BpfObject, internal_map_name
-from pylibbpf.sysinfo import kernel_version
+from pylibbpf.loader import BpfObject, internal_map_name
+from pylibbpf.syscall.system import kernel_version
 
 PACKET = bytes(64)
 
@@ -56,8 +56,6 @@ def test_open_needs_no_privileges_and_describes_the_object(loader_path: Path) ->
 
 
 def test_bad_objects_raise_object_error(bpf_object: Callable[[str], Path], tmp_path: Path) -> None:
-    with pytest.raises(bpf.ObjectError, match="no_license: has no 'license' section"):
-        BpfObject.open(bpf_object("no_license"))
     with pytest.raises(bpf.ObjectError, match="extern 'mystery_function' is neither"):
         BpfObject.open(bpf_object("unknown_extern"))
     with pytest.raises(bpf.ObjectError, match="cannot read BPF object"):
@@ -208,7 +206,8 @@ def test_typed_map_values_from_btf(loader_path: Path, pin_dir: Path) -> None:
     with BpfObject.open(loader_path, pin_root_path=str(pin_dir)) as obj:
         results = obj.maps["results"]
         for name, program in obj.programs.items():
-            program.autoload = name == "xdp_compute"
+            # tail_target fills jump_table's slot: it must load too (libbpf's rule)
+            program.autoload = name in ("xdp_compute", "tail_target")
         results.max_entries = 4
         obj.load()
         assert not obj.programs["tail_entry"].loaded  # autoload=False: not loaded

@@ -10,16 +10,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pylibbpf import insn
-from pylibbpf.codec import Codec, IntCodec, codec_for
 from pylibbpf.errors import (
     BpfError,
     BpfPermissionError,
     MapFullError,
     NotSupportedError,
-    error_from_errno,
 )
-from pylibbpf.helpers import helper_id, helper_name
-from pylibbpf.sysinfo import parse_cpu_list
+from pylibbpf.spec.codec import Codec, IntCodec, codec_for
+from pylibbpf.spec.helpers import helper_id, helper_name
+from pylibbpf.syscall.bpf import kernel_error as error_from_errno
+from pylibbpf.syscall.system import parse_cpu_list
 from pylibbpf.uapi import ENOTSUPP, Cmd
 
 

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 import pylibbpf as bpf
-from pylibbpf.object import BpfObject
-from pylibbpf.ringbuf import PerfBuffer, RingBuffer, UserRingBuffer
-from pylibbpf.sysinfo import online_cpus
+from pylibbpf.loader import BpfObject
+from pylibbpf.perfbuf import PerfBuffer
+from pylibbpf.ringbuf import RingBuffer, UserRingBuffer
+from pylibbpf.syscall.system import online_cpus
 
 pytestmark = pytest.mark.root
 PACKET = bytes(64)

@@ -18,7 +18,7 @@ import pytest
 
 from pylibbpf import cli, features
 from pylibbpf.errors import BpfError, ObjectError
-from pylibbpf.object import BpfObject
+from pylibbpf.loader import BpfObject
 from pylibbpf.skelgen import field_name, skeleton_for_file
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -126,6 +126,10 @@ def test_nested_types_enums_and_bitfields(skeleton_module: ModuleType) -> None:
         flags.level = 2
         assert (flags.ready, flags.level, flags.delta, flags.tail) == (1, 2, -8, 7)
         assert skel.obj.variables["flags"].raw == bytes(flags)
+        assert repr(flags) == "Flags(ready=1, level=2, delta=-8, tail=7)"
+        assert skel.data.asdict()["flags"] == {"ready": 1, "level": 2, "delta": -8, "tail": 7}
+        assert skel.rodata_banner.asdict() == {"banner": "skel"}
+        assert "stats=Stats(calls=0, " in repr(skel.bss)
         assert skel.rodata_banner.banner == b"skel"
         assert skel.rodata.xdp_verdict == 2
         assert ctypes.sizeof(skeleton_module.Stats) == skel.obj.variables["stats"].size
@@ -234,7 +238,7 @@ def test_without_mmap_the_same_api_uses_map_lookups(
     with skeleton_module.SkeletonSkel.open() as skel:
         skel.rodata.target_pid = os.getpid()
         skel.load()
-        assert not skel.obj._mmaps
+        assert not skel.obj._memory.mmaps
         skel.attach()
         os.getppid()
         assert skel.bss.stats.calls == 1
@@ -292,5 +296,10 @@ def test_map_value_types_and_named_types(bpf_object: Callable[[str], Path], tmp_
     record.flag_b = 5
     assert obj.spec.btf.ctype(event.id).from_buffer_copy(bytes(record)).flag_b == 5
     assert module.Color.BLUE == 0x1_0000_0000
-    with pytest.raises(ObjectError, match="no struct, union, enum or typedef named 'fixed'"):
-        skeleton_for_file(str(bpf_object("ringbuf")), types=("fixed",))  # a local's type
+    # A local's type is not in BTF: it comes from DWARF, with the layout clang gave it.
+    fixed = import_file(
+        write_skeleton(bpf_object("ringbuf"), tmp_path / "rb_skel.py", "--type", "fixed")
+    ).Fixed
+    assert (ctypes.sizeof(fixed), fixed.a.offset, fixed.b.offset) == (16, 8, 12)
+    with pytest.raises(ObjectError, match="no struct, union, enum or typedef named 'nothing'"):
+        skeleton_for_file(str(bpf_object("ringbuf")), types=("nothing",))

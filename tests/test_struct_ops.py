@@ -16,8 +16,8 @@ import pytest
 import pylibbpf as bpf
 from pylibbpf import features
 from pylibbpf.btf import Btf, Kind
-from pylibbpf.object import BpfObject
-from pylibbpf.sysinfo import kernel_version
+from pylibbpf.loader import BpfObject
+from pylibbpf.syscall.system import kernel_version
 
 pytestmark = [
     pytest.mark.root,
@@ -91,6 +91,22 @@ def test_bpf_congestion_control_carries_real_traffic(cc_object: BpfObject) -> No
         assert cc_object.variables["calls10"].value > 0  # the BPF cong_avoid ran
         assert cc_object.variables["inits"].value >= 1
         assert cc_object.variables["calls20"].value == 0
+    wait_gone("pylibbpf_fixed")
+
+
+def test_attach_skips_struct_ops_maps_with_autoattach_off(cc_object: BpfObject) -> None:
+    """fixed10 and fixed20 share a name, so attach() would register both and the kernel
+    refuse the second; with fixed20's autoattach off it registers fixed10 alone."""
+    from pylibbpf.struct_ops import registered_state
+
+    cc_object.maps["fixed20"].autoattach = False
+    attached = cc_object.attach_named()
+    assert sorted(attached) == ["fixed10"]
+    assert registered_state(cc_object.maps["fixed10"]) == "ready"
+    assert registered_state(cc_object.maps["fixed20"]) == "init"  # never written
+    assert transfer("pylibbpf_fixed", mib=1)["first"] == {"cc": "pylibbpf_fixed", "snd_cwnd": 10}
+    for link in attached.values():
+        link.close()
     wait_gone("pylibbpf_fixed")
 
 

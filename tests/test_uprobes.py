@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from conftest import compile_user_program
 
-from pylibbpf import link as link_module
 from pylibbpf.errors import AttachError, NotSupportedError
-from pylibbpf.object import BpfObject
-from pylibbpf.sysinfo import kernel_version
-from pylibbpf.uprobe import parse_target, resolve
-from pylibbpf.usdt import parse_args, read_notes
+from pylibbpf.loader import BpfObject
+from pylibbpf.spec.elfsym import parse_target, resolve
+from pylibbpf.spec.usdt import parse_args, read_notes
+from pylibbpf.syscall import perf as perf_module
+from pylibbpf.syscall.system import kernel_version
 
 
 @pytest.fixture(scope="module")
@@ -205,14 +205,14 @@ def test_usdt_errors_name_the_probe(uprobes: Callable[[int], BpfObject], probed:
 def test_legacy_tracefs_uprobe_when_the_pmu_is_missing(
     uprobes: Callable[[int], BpfObject], probed: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_pmu = link_module._pmu
+    real_pmu = perf_module.pmu
 
     def no_uprobe_pmu(name: str) -> tuple[int, int]:
         if name == "uprobe":
             raise NotSupportedError("no uprobe PMU (test)", errno.ENOTSUP)
         return real_pmu(name)
 
-    monkeypatch.setattr(link_module, "_pmu", no_uprobe_pmu)
+    monkeypatch.setattr(perf_module, "pmu", no_uprobe_pmu)
     events = Path("/sys/kernel/tracing/uprobe_events")
     if not events.exists():
         pytest.skip("tracefs uprobe_events is not available")

@@ -5,19 +5,57 @@ after what they contain by value, every named struct/union is forward-declared f
 pointers never need ordering), anonymous types are written inline where they are used,
 explicit padding and ``packed`` reproduce offsets the compiler would not choose itself,
 and names that would collide in C get ``___N`` suffixes.
+
+Speed: vmlinux has ~130k types, most of them functions the header never shows. The
+dumper reads raw records (``records.Records``) instead of decoding a ``Type`` per id,
+memoises every per-type answer (declaration prefix/suffix, what a struct body needs of a
+member's type), and orders definitions with a memo of finished traversals, so each type
+is worked on about once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 
+from ..errors import ObjectError
 from .parse import Btf, referenced_ids
-from .types import INT_BOOL, Kind, Member, Type
+from .records import (
+    ARRAY,
+    CONST,
+    DATASEC,
+    DECL_TAG,
+    ENUM,
+    ENUM64,
+    FLOAT,
+    FUNC,
+    FUNC_PROTO,
+    FWD,
+    INT,
+    MAX_HOPS,
+    MODIFIERS,
+    PTR,
+    RESTRICT,
+    STRUCT,
+    TYPE_TAG,
+    TYPEDEF,
+    UNION,
+    VAR,
+    VOID,
+    VOLATILE,
+    Records,
+)
+from .types import INT_BOOL, Kind, Type
 
-_QUALIFIERS = {Kind.CONST: "const", Kind.VOLATILE: "volatile", Kind.RESTRICT: "restrict"}
-_TAGGED = (Kind.STRUCT, Kind.UNION, Kind.ENUM, Kind.ENUM64, Kind.FWD)
-_SKIPPED = (Kind.FUNC, Kind.VAR, Kind.DATASEC, Kind.DECL_TAG)
+_QUALIFIERS = {CONST: "const", VOLATILE: "volatile", RESTRICT: "restrict"}
+_POINTER_QUALIFIERS = frozenset({CONST, VOLATILE, RESTRICT, TYPE_TAG})
+# Kinds that never schedule a definition (functions, variables, sections, tags: not shown).
+_NOT_ORDERED = frozenset({VOID, INT, FLOAT, FWD, FUNC, VAR, DATASEC, DECL_TAG})
+_REFERRING = frozenset({PTR, *MODIFIERS, FUNC, FUNC_PROTO, VAR, DECL_TAG})
 _PAD_UNITS = ((64, "long"), (32, "int"), (16, "short"), (8, "char"))
+# A gap wider than this is one named char array, not a line per 8 bytes: the text stays
+# small for any struct size (vmlinux's widest gap, a page, still gets bitfield lines).
+_COMPACT_PAD_BYTES = 4096
 _ENUM_MODES = {1: "byte", 2: "HI", 8: "DI"}
 # Typedefs the compiler defines itself (and differently for the BPF target).
 _COMPILER_BUILTINS = frozenset({"__builtin_va_list"})
@@ -37,17 +75,31 @@ FOOTER = """
 #endif /* __VMLINUX_H__ */
 """
 
+Decl = tuple[str, str, bool]  # (prefix, suffix, declarator-is-wrapped): see CDumper._decl
+# What a struct body needs of a member's type: see CDumper._facts.
+MemberFacts = tuple[int, int, str, str, str, int | None, str, str]
+_T = TypeVar("_T")
+
 
 class CDumper:
     """Writes BTF types as C declarations."""
 
     def __init__(self, btf: Btf) -> None:
         self.btf = btf
+        self._raw = Records(btf)
+        self._kinds, self._refs = self._raw.kinds, self._raw.refs
         self._names: dict[int, str] = {}
-        self._enumerators: dict[tuple[int, int], str] = {}
+        self._enumerators: dict[int, list[str]] = {}
         self._order: list[int] = []
         self._done: set[int] = set()
         self._in_progress: set[int] = set()
+        # Traversals (type id * 2 + by_value) that finished without meeting a type in
+        # progress: doing one again would schedule nothing new, so it is skipped.
+        self._ordered: set[int] = set()
+        self._cycles_met = 0
+        self._decls: dict[int, Decl] = {}
+        self._member_facts: dict[int, MemberFacts] = {}
+        self._current = 0  # the type being worked on, for error messages
         self._assign_names()
 
     # ----------------------------------------------------------------- naming
@@ -58,82 +110,112 @@ class CDumper:
         tags: dict[str, int] = {}
         idents: dict[str, int] = {}
         definitions: dict[str, int] = {}
-        btf = self.btf
+        names, raw = self._names, self._raw
 
         def unique(pool: dict[str, int], name: str) -> str:
             count = pool.get(name, 0) + 1
             pool[name] = count
             return name if count == 1 else f"{name}___{count}"
 
-        for t in btf:
-            if t.kind in (Kind.STRUCT, Kind.UNION, Kind.ENUM, Kind.ENUM64) and t.name:
-                self._names[t.id] = unique(tags, t.name)
-                if t.kind in (Kind.STRUCT, Kind.UNION):
-                    definitions.setdefault(t.name, t.id)
-            elif t.kind == Kind.TYPEDEF:
-                self._names[t.id] = unique(idents, t.name)
-            if t.kind in (Kind.ENUM, Kind.ENUM64):
-                for index, value in enumerate(t.values):
-                    self._enumerators[(t.id, index)] = unique(idents, value.name)
-        for t in btf:
-            if t.kind == Kind.FWD:
-                # A forward declaration names the same C type as the definition, if any.
-                target = definitions.get(t.name)
-                self._names[t.id] = self._names[target] if target else unique(tags, t.name)
+        for type_id in raw.own_ids((STRUCT, UNION, ENUM, ENUM64, TYPEDEF)):
+            kind, name = raw.kinds[type_id], raw.name(type_id)
+            if kind == TYPEDEF:
+                names[type_id] = unique(idents, name)
+                continue
+            if name:
+                names[type_id] = unique(tags, name)
+                if kind in (STRUCT, UNION):
+                    definitions.setdefault(name, type_id)
+            if kind in (ENUM, ENUM64):
+                self._enumerators[type_id] = [
+                    unique(idents, value_name) for value_name, _ in raw.enum_values(type_id)
+                ]
+        for type_id in raw.own_ids((FWD,)):
+            # A forward declaration names the same C type as the definition, if any.
+            name = raw.name(type_id)
+            target = definitions.get(name)
+            names[type_id] = names[target] if target else unique(tags, name)
 
     def name_of(self, t: Type) -> str:
         return self._names.get(t.id, t.name)
 
+    def _c_name(self, type_id: int) -> str:
+        name = self._names.get(type_id)
+        return name if name is not None else self._raw.name(type_id)
+
     # ----------------------------------------------------------------- ordering
 
     def _order_type(self, type_id: int, by_value: bool) -> None:
-        """Schedule definitions so each follows everything it contains by value."""
-        t = self.btf[type_id]
-        kind = t.kind
-        if kind in (Kind.INT, Kind.FLOAT, Kind.UNKN, Kind.FWD) or kind in _SKIPPED:
-            return
-        if kind == Kind.PTR:
-            self._order_type(t.type, False)
-        elif kind == Kind.ARRAY:  # C needs complete element types, even behind a pointer
-            self._order_type(t.type, True)
-        elif kind in (Kind.CONST, Kind.VOLATILE, Kind.RESTRICT, Kind.TYPE_TAG):
-            self._order_type(t.type, by_value)
-        elif kind == Kind.FUNC_PROTO:
-            self._order_type(t.type, False)
-            for param in t.params:
-                self._order_type(param.type, False)
-        elif kind in (Kind.STRUCT, Kind.UNION):
-            if not t.name:  # written inline wherever used: its contents are needed
-                if type_id in self._in_progress:
-                    return
-                self._in_progress.add(type_id)
-                for member in t.members:
-                    self._order_type(member.type, True)
-                self._in_progress.discard(type_id)
+        """Schedule definitions so each follows everything it contains by value.
+
+        Callers skip types that need no ordering (``_NOT_ORDERED``) and traversals
+        already finished (``_ordered``) themselves: that test, inlined, saves most calls.
+        """
+        kinds, refs, ordered = self._kinds, self._refs, self._ordered
+        kind = kinds[type_id]
+        key = 2 * type_id + by_value
+        cycles_met = self._cycles_met
+        if kind == PTR:
+            target = refs[type_id]
+            if kinds[target] not in _NOT_ORDERED and 2 * target not in ordered:
+                self._order_type(target, False)
+        elif kind == ARRAY:  # C needs complete element types, even behind a pointer
+            target = self._raw.arrays[type_id][0]
+            if kinds[target] not in _NOT_ORDERED and 2 * target + 1 not in ordered:
+                self._order_type(target, True)
+        elif kind in _POINTER_QUALIFIERS:
+            target = refs[type_id]
+            if kinds[target] not in _NOT_ORDERED and 2 * target + by_value not in ordered:
+                self._order_type(target, by_value)
+        elif kind == FUNC_PROTO:
+            target = refs[type_id]
+            if kinds[target] not in _NOT_ORDERED and 2 * target not in ordered:
+                self._order_type(target, False)
+            for target in self._raw.param_types(type_id):
+                if kinds[target] not in _NOT_ORDERED and 2 * target not in ordered:
+                    self._order_type(target, False)
+        elif kind in (STRUCT, UNION):
+            named = bool(self._raw.name(type_id))
+            if named and (not by_value or type_id in self._done):
+                ordered.add(key)
                 return
-            if not by_value or type_id in self._done or type_id in self._in_progress:
+            if type_id in self._in_progress:
+                self._cycles_met += 1
                 return
+            # An anonymous one is written inline wherever used: its contents are needed.
             self._in_progress.add(type_id)
-            for member in t.members:
-                self._order_type(member.type, True)
+            for target in self._raw.member_types(type_id):
+                if kinds[target] not in _NOT_ORDERED and 2 * target + 1 not in ordered:
+                    self._order_type(target, True)
             self._in_progress.discard(type_id)
-            self._emit(type_id)
-        elif kind in (Kind.ENUM, Kind.ENUM64):
-            if t.name and type_id not in self._done:
+            if named:
                 self._emit(type_id)
-        elif kind == Kind.TYPEDEF:
-            if t.name in _COMPILER_BUILTINS or type_id in self._in_progress:
+        elif kind in (ENUM, ENUM64):
+            if type_id not in self._done and self._raw.name(type_id):
+                self._emit(type_id)
+        elif kind == TYPEDEF:
+            if self._raw.name(type_id) in _COMPILER_BUILTINS:
+                ordered.add(key)
+                return
+            if type_id in self._in_progress:
+                self._cycles_met += 1
                 return
             self._in_progress.add(type_id)
             # Declaring the typedef needs only what its target needs to be *named*
             # (a named struct is already forward-declared); users by value then need
             # the target complete, which is ordered after the typedef itself.
-            self._order_type(t.type, False)
+            target = refs[type_id]
+            if kinds[target] not in _NOT_ORDERED and 2 * target not in ordered:
+                self._order_type(target, False)
             if type_id not in self._done:
                 self._emit(type_id)
-            if by_value:
-                self._order_type(t.type, True)
+            if by_value and kinds[target] not in _NOT_ORDERED and 2 * target + 1 not in ordered:
+                self._order_type(target, True)
             self._in_progress.discard(type_id)
+        if self._cycles_met == cycles_met:
+            ordered.add(key)
+            if by_value:  # what a by-name traversal would do is a part of this one
+                ordered.add(key - 1)
 
     def _emit(self, type_id: int) -> None:
         self._done.add(type_id)
@@ -143,204 +225,390 @@ class CDumper:
 
     def declaration(self, type_id: int, declarator: str = "", indent: int = 0) -> str:
         """``type_id`` declared with ``declarator`` (a name, or '' for a bare type)."""
-        btf = self.btf
-        t = btf[type_id]
-        kind = t.kind
-        if kind == Kind.PTR:
-            inner = "*" + declarator
-            target = btf[t.type]
-            while target.kind in (Kind.CONST, Kind.VOLATILE, Kind.RESTRICT, Kind.TYPE_TAG):
-                target = btf[target.type]
-            if target.kind in (Kind.ARRAY, Kind.FUNC_PROTO):
-                inner = f"({inner})"
-            return self.declaration(t.type, inner, indent)
-        if kind == Kind.ARRAY:
-            return self.declaration(t.type, f"{declarator}[{t.nelems}]", indent)
-        if kind == Kind.FUNC_PROTO:
-            params = [self.declaration(p.type, p.name, indent) for p in t.params]
-            if params and t.params[-1].type == 0:
-                params[-1] = "..."
-            return self.declaration(t.type, f"{declarator}({', '.join(params) or 'void'})", indent)
-        if kind in _QUALIFIERS:
-            target = btf[t.type]
-            while target.kind == Kind.TYPE_TAG:
-                target = btf[target.type]
-            if target.kind == Kind.PTR:  # qualifies the pointer itself
-                return self.declaration(t.type, f"{_QUALIFIERS[kind]} {declarator}", indent)
-            inner = self.declaration(t.type, declarator, indent)
-            qualifier = _QUALIFIERS[kind]
-            return inner if inner.startswith(qualifier + " ") else f"{qualifier} {inner}"
-        if kind == Kind.TYPE_TAG:
-            return self.declaration(t.type, declarator, indent)
-        base = self._base_name(t, indent)
-        if not declarator:
-            return base
-        return f"{base} {declarator}"
+        return self._guarded(lambda: self._declare(type_id, declarator, indent))
 
-    def _base_name(self, t: Type, indent: int) -> str:
-        kind = t.kind
-        if kind == Kind.UNKN:
+    def _declare(self, type_id: int, declarator: str, indent: int) -> str:
+        prefix, suffix, wrapped = self._decl(type_id, indent)
+        if wrapped:
+            return prefix + declarator + suffix
+        return f"{prefix} {declarator}" if declarator else prefix
+
+    def _decl(self, type_id: int, indent: int) -> Decl:
+        """A declaration as ``prefix + declarator + suffix`` when the type wraps the
+        declarator (pointers, arrays, functions, qualified pointers); otherwise the bare
+        type, joined to a declarator with a space."""
+        key = type_id | indent << 32
+        cached = self._decls.get(key)
+        if cached is not None:
+            return cached
+        kinds, refs = self._kinds, self._refs
+        kind = kinds[type_id]
+        result: Decl
+        if kind == PTR:
+            target = self._skip(refs[type_id], _POINTER_QUALIFIERS)
+            left, right = ("(*", ")") if kinds[target] in (ARRAY, FUNC_PROTO) else ("*", "")
+            prefix, suffix, wrapped = self._decl(refs[type_id], indent)
+            if wrapped:
+                result = (prefix + left, right + suffix, True)
+            else:
+                result = (f"{prefix} {left}", right, True)
+        elif kind == ARRAY:
+            element, _, count = self._raw.arrays[type_id]
+            result = _wrap(self._decl(element, indent), f"[{count}]")
+        elif kind == FUNC_PROTO:
+            params = self._raw.params(type_id)
+            texts = [self._declare(ptype, pname, indent) for pname, ptype in params]
+            if params and params[-1][1] == 0:
+                texts[-1] = "..."
+            arguments = f"({', '.join(texts) or 'void'})"
+            result = _wrap(self._decl(refs[type_id], indent), arguments)
+        elif kind in _QUALIFIERS:
+            qualifier = _QUALIFIERS[kind]
+            prefix, suffix, wrapped = self._decl(refs[type_id], indent)
+            if kinds[self._skip(refs[type_id], (TYPE_TAG,))] == PTR:
+                # Qualifies the pointer itself: ``int *const p``.
+                if wrapped:
+                    result = (f"{prefix}{qualifier} ", suffix, True)
+                else:
+                    result = (f"{prefix} {qualifier} ", "", True)
+            elif prefix.startswith(qualifier + " "):
+                result = (prefix, suffix, wrapped)
+            else:
+                result = (f"{qualifier} {prefix}", suffix, wrapped)
+        elif kind == TYPE_TAG:
+            result = self._decl(refs[type_id], indent)
+        else:
+            result = (self._base_name(type_id, indent), "", False)
+        self._decls[key] = result
+        return result
+
+    def _skip(self, type_id: int, kinds: Iterable[int]) -> int:
+        """The first type along ``type_id``'s chain whose kind is not in ``kinds``."""
+        all_kinds, refs = self._kinds, self._refs
+        for _ in range(MAX_HOPS):
+            if all_kinds[type_id] not in kinds:
+                return type_id
+            type_id = refs[type_id]
+        raise ObjectError(f"{self.btf.name}: modifier loop at type id {type_id}")
+
+    def _base_name(self, type_id: int, indent: int) -> str:
+        kind, raw = self._kinds[type_id], self._raw
+        if kind == VOID:
             return "void"
-        if kind in (Kind.INT, Kind.FLOAT):
-            return "_Bool" if kind == Kind.INT and t.encoding & INT_BOOL and not t.name else t.name
-        if kind == Kind.TYPEDEF:
-            return self.name_of(t)
-        if kind == Kind.FWD:
-            return f"{'union' if t.kind_flag else 'struct'} {self.name_of(t)}"
-        if kind in (Kind.STRUCT, Kind.UNION):
-            keyword = "struct" if kind == Kind.STRUCT else "union"
-            if t.name:
-                return f"{keyword} {self.name_of(t)}"
-            return f"{keyword} {self._struct_body(t, indent)}"
-        if kind in (Kind.ENUM, Kind.ENUM64):
-            if t.name:
-                return f"enum {self.name_of(t)}"
-            return f"enum {self._enum_body(t, indent)}"
-        raise ValueError(f"cannot declare a {kind.name}")
+        if kind in (INT, FLOAT):
+            name = raw.name(type_id)
+            if kind == INT and not name and raw.int_encoding(type_id) & INT_BOOL:
+                return "_Bool"
+            return name
+        if kind == TYPEDEF:
+            return self._c_name(type_id)
+        if kind == FWD:
+            return f"{'union' if raw.kind_flag(type_id) else 'struct'} {self._c_name(type_id)}"
+        if kind in (STRUCT, UNION):
+            keyword = "struct" if kind == STRUCT else "union"
+            if raw.name(type_id):
+                return f"{keyword} {self._c_name(type_id)}"
+            return f"{keyword} {self._struct_body(type_id, indent)}"
+        if kind in (ENUM, ENUM64):
+            if raw.name(type_id):
+                return f"enum {self._c_name(type_id)}"
+            return f"enum {self._enum_body(type_id, indent)}"
+        raise ObjectError(
+            f"{self.btf.name}: type id {type_id} is a {Kind(kind).name}, which cannot be "
+            f"the type of anything (met while writing type id {self._current})"
+        )
 
     # ----------------------------------------------------------------- bodies
 
-    def _struct_body(self, t: Type, indent: int) -> str:
+    def _struct_body(self, type_id: int, indent: int) -> str:
+        """The braces and members of a struct or union, with the padding and ``packed``
+        that reproduce BTF's offsets. The hot loop of a dump (vmlinux has ~70k members):
+        what it needs of each member's type comes from one memo (``_facts``)."""
+        raw = self._raw
+        words, at = raw.words_of[type_id], raw.starts[type_id]
+        info = words[at + 1]
+        end = at + 3 + 3 * (info & 0xFFFF)
+        offsets = words[at + 5 : end : 3]
+        has_bitfields = bool(info >> 31)
+        is_struct = self._kinds[type_id] == STRUCT
+        size = self._refs[type_id]
+        key, known = (indent + 1) << 32, self._member_facts
+        members = [
+            known.get(member_type | key) or self._facts(member_type, indent + 1)
+            for member_type in words[at + 4 : end : 3]
+        ]
+        names = map(raw.strings.__getitem__, words[at + 3 : end : 3])
+        packed = is_struct and self._is_packed(type_id, members, offsets, has_bitfields, size)
         pad = "\t" * (indent + 1)
         lines = ["{"]
-        packed = self._is_packed(t)
         position = 0  # bits laid out so far
-        for member in t.members:
-            if t.kind == Kind.STRUCT:
-                natural = self._natural_offset(member, position, packed)
-                if member.bit_offset > natural:
-                    lines += [pad + p for p in _padding(position, member.bit_offset)]
-                    position = member.bit_offset
-            text = self.declaration(member.type, member.name, indent + 1)
-            if member.bitfield_size:
-                text += f": {member.bitfield_size}"
-            lines.append(f"{pad}{text};")
-            width = member.bitfield_size or 8 * self._size(member.type)
-            position = max(position, member.bit_offset + width)
-        if t.kind == Kind.STRUCT:
-            align = 1 if packed else self._align(t)
-            natural_end = _round_up(position, 8 * align)
-            if 8 * t.size > natural_end:
-                lines += [pad + p for p in _padding(position, 8 * t.size)]
+        for name, facts, offset in zip(names, members, offsets, strict=True):
+            align8, size8, left, right, bare_line, _, suffix, bare = facts
+            if has_bitfields:
+                bitfield_size, bit_offset = offset >> 24, offset & 0xFFFFFF
+            else:
+                bitfield_size, bit_offset = 0, offset
+            if is_struct:
+                # Where a C compiler would put the member after ``position`` bits.
+                if bitfield_size:
+                    unit = size8 or 8
+                    natural = position
+                    if not packed:
+                        start = position - position % unit
+                        if position + bitfield_size > start + unit:
+                            natural = start + unit
+                elif packed:
+                    natural = (position + 7) & ~7
+                else:
+                    natural = (position + align8 - 1) // align8 * align8
+                if bit_offset > natural:
+                    lines += [pad + p for p in self._padding(type_id, position, bit_offset)]
+                    position = bit_offset
+            if bitfield_size:
+                text = left + name + suffix if name else bare
+                lines.append(f"{text}: {bitfield_size};")
+                end = bit_offset + bitfield_size
+            else:
+                lines.append(left + name + right if name else bare_line)
+                end = bit_offset + size8
+            if end > position:
+                position = end
+        if is_struct:
+            align = 1 if packed else raw.align(type_id)
+            if 8 * size > _round_up(position, 8 * align):
+                lines += [pad + p for p in self._padding(type_id, position, 8 * size)]
         else:
-            widest = max((8 * self._size(m.type) for m in t.members), default=0)
-            if 8 * t.size > _round_up(widest, 8 * self._align(t)):
-                lines.append(f"{pad}char __pad[{t.size}];")
+            widest = max((facts[1] for facts in members), default=0)
+            if 8 * size > _round_up(widest, 8 * raw.align(type_id)):
+                lines.append(f"{pad}char __pad[{size}];")
         lines.append("\t" * indent + "}" + (" __attribute__((packed))" if packed else ""))
         return "\n".join(lines)
 
-    def _enum_body(self, t: Type, indent: int) -> str:
+    def _facts(self, type_id: int, indent: int) -> MemberFacts:
+        """What a struct body needs to know of a member's type at ``indent``, memoised:
+        8 x its alignment (8 if none) and its size in bits (0 if none), the text that goes
+        before and after a member name (with the indent and the ';'), and the member
+        without a name; then the exact alignment (None if none), the suffix alone, and
+        the unnamed member without the ';'."""
+        raw = self._raw
+        prefix, suffix, wrapped = self._decl(type_id, indent)
+        pad = "\t" * indent
+        left = pad + prefix if wrapped else f"{pad}{prefix} "
+        bare = pad + prefix + suffix if wrapped else pad + prefix
+        facts = (
+            8 * raw.align(type_id),
+            8 * raw.size(type_id),
+            left,
+            suffix + ";",
+            bare + ";",
+            raw.exact_align(type_id),
+            suffix,
+            bare,
+        )
+        self._member_facts[type_id | indent << 32] = facts
+        return facts
+
+    def _is_packed(
+        self,
+        type_id: int,
+        members: list[MemberFacts],
+        offsets: Iterable[int],
+        has_bitfields: bool,
+        size: int,
+    ) -> bool:
+        """Whether a member sits off its natural alignment or the size is not a multiple
+        of the alignment: only ``packed`` explains that."""
+        max_align, aligned, packed = 8, True, False
+        for facts, offset in zip(members, offsets, strict=True):
+            align8 = facts[0]
+            if align8 > max_align:
+                max_align = align8
+            if facts[5] is None:
+                aligned = False
+            if has_bitfields:
+                if not offset >> 24 and (offset & 0xFFFFFF) % align8:
+                    packed = True
+            elif offset % align8:
+                packed = True
+        # The struct's alignment, which Records.align would find walking the members again.
+        self._raw.exact_aligns.setdefault(type_id, max_align // 8 if aligned else None)
+        return packed or (8 * size) % max_align != 0
+
+    def _padding(self, type_id: int, start: int, end: int) -> list[str]:
+        """Members covering bits [start, end) without adding alignment: anonymous
+        bitfields, or one char array (named clear of the struct's members) for a gap too
+        wide to spell out."""
+        out = []
+        position = start
+        if position % 8:
+            bits = min(8 - position % 8, end - position)
+            out.append(f"char: {bits};")
+            position += bits
+        whole_bytes = (end - position) // 8
+        if whole_bytes > _COMPACT_PAD_BYTES:
+            taken = self._raw.member_names(type_id)
+            name = f"__pad_{position // 8}"
+            while name in taken:
+                name += "_"
+            out.append(f"char {name}[{whole_bytes}];")
+            position += 8 * whole_bytes
+            if position < end:
+                out.append(f"char: {end - position};")
+            return out
+        while position < end:
+            for unit, unit_name in _PAD_UNITS:
+                if position % unit == 0 and end - position >= unit:
+                    out.append(f"{unit_name}: {unit};")
+                    position += unit
+                    break
+            else:
+                bits = end - position
+                out.append(f"char: {bits};")
+                position += bits
+        return out
+
+    def _enum_body(self, type_id: int, indent: int) -> str:
         pad = "\t" * (indent + 1)
         lines = ["{"]
-        for index, value in enumerate(t.values):
-            name = self._enumerators.get((t.id, index), value.name)
-            literal = str(value.value)
-            if t.kind == Kind.ENUM64 or not -(1 << 31) <= value.value < (1 << 31):
-                literal += "LL" if value.value < 0 else "ULL"
+        is_enum64 = self._kinds[type_id] == ENUM64
+        values = self._raw.enum_values(type_id)
+        names = self._enumerators.get(type_id) or [name for name, _ in values]
+        for name, (_, value) in zip(names, values, strict=True):
+            literal = str(value)
+            if is_enum64 or not -(1 << 31) <= value < (1 << 31):
+                literal += "LL" if value < 0 else "ULL"
             lines.append(f"{pad}{name} = {literal},")
         lines.append("\t" * indent + "}")
         body = "\n".join(lines)
-        mode = _ENUM_MODES.get(t.size)
-        if mode and not (t.size == 8 and t.kind == Kind.ENUM64):
+        size = self._refs[type_id]
+        mode = _ENUM_MODES.get(size)
+        if mode and not (size == 8 and is_enum64):
             body += f" __attribute__((mode({mode})))"
         return body
-
-    # ----------------------------------------------------------------- layout helpers
-
-    def _size(self, type_id: int) -> int:
-        try:
-            return self.btf.sizeof(type_id)
-        except Exception:
-            return 0
-
-    def _align(self, t_or_id: Type | int) -> int:
-        type_id = t_or_id.id if isinstance(t_or_id, Type) else t_or_id
-        try:
-            return self.btf.alignof(type_id)
-        except Exception:
-            return 1
-
-    def _natural_offset(self, member: Member, position: int, packed: bool) -> int:
-        """Where a C compiler would put ``member`` after ``position`` bits."""
-        if member.bitfield_size:
-            unit = 8 * self._size(member.type) or 8
-            if packed:
-                return position
-            start = position - position % unit
-            return position if position + member.bitfield_size <= start + unit else start + unit
-        align = 8 if packed else 8 * self._align(member.type)
-        return _round_up(position, align)
-
-    def _is_packed(self, t: Type) -> bool:
-        if t.kind != Kind.STRUCT:
-            return False
-        max_align = 1
-        for member in t.members:
-            align = self._align(member.type)
-            max_align = max(max_align, align)
-            if not member.bitfield_size and member.bit_offset % (8 * align):
-                return True
-        return t.size % max_align != 0
 
     # ----------------------------------------------------------------- whole dumps
 
     def definition(self, type_id: int) -> str:
-        t = self.btf[type_id]
-        if t.kind == Kind.TYPEDEF:
-            return f"typedef {self.declaration(t.type, self.name_of(t))};"
-        if t.kind in (Kind.STRUCT, Kind.UNION):
-            keyword = "struct" if t.kind == Kind.STRUCT else "union"
-            return f"{keyword} {self.name_of(t)} {self._struct_body(t, 0)};"
-        return f"enum {self.name_of(t)} {self._enum_body(t, 0)};".replace("enum  {", "enum {")
+        return self._guarded(lambda: self._definition(type_id))
+
+    def _definition(self, type_id: int) -> str:
+        self._current = type_id
+        kind = self._kinds[type_id]
+        if kind == TYPEDEF:
+            return f"typedef {self._declare(self._refs[type_id], self._c_name(type_id), 0)};"
+        if kind in (STRUCT, UNION):
+            keyword = "struct" if kind == STRUCT else "union"
+            return f"{keyword} {self._c_name(type_id)} {self._struct_body(type_id, 0)};"
+        body = self._enum_body(type_id, 0)
+        return f"enum {self._c_name(type_id)} {body};".replace("enum  {", "enum {")
 
     def dump(self, type_ids: Iterable[int] | None = None) -> str:
-        btf = self.btf
-        roots = list(type_ids) if type_ids is not None else range(btf.first_id, btf.type_count)
+        return self._guarded(lambda: self._dump(type_ids))
+
+    def _dump(self, type_ids: Iterable[int] | None) -> str:
+        btf, raw, kinds, refs = self.btf, self._raw, self._kinds, self._refs
+        if type_ids is None:
+            roots: Iterable[int] = range(btf.first_id, btf.type_count)
+        else:
+            roots = list(type_ids)
+            for type_id in roots:
+                if not 0 <= type_id < btf.type_count:
+                    raise ObjectError(f"{btf.name}: no type id {type_id} to dump")
+        ordered = self._ordered
         for type_id in roots:
+            kind = kinds[type_id]
+            if kind in _NOT_ORDERED or 2 * type_id + 1 in ordered:
+                continue
+            if kind == PTR:  # mostly to a struct already seen: decided without a call
+                target = refs[type_id]
+                if kinds[target] in _NOT_ORDERED or 2 * target in ordered:
+                    continue
+            elif kind in (ENUM, ENUM64) and not raw.name(type_id):
+                continue  # nothing to schedule; left out so unreferenced ones show
+            self._current = type_id
             self._order_type(type_id, True)
         if type_ids is None:
             # Anonymous enums nobody uses carry constants (BPF_ANY...): emit them too.
-            referenced = {ref for t in btf for ref in referenced_ids(t)}
-            for t in btf:
-                if t.kind in (Kind.ENUM, Kind.ENUM64) and not t.name and t.id not in referenced:
-                    self._emit(t.id)
-        forward = set()
-        if type_ids is None:
-            declared: Iterable[Type] = btf
+            for type_id in self._unreferenced_anonymous_enums():
+                self._emit(type_id)
+            declared: Iterable[int] = raw.own_ids((STRUCT, UNION, FWD))
         else:
-            declared = {t.id: t for root in roots for t in btf.walk(root)}.values()
-        for t in declared:
-            if t.kind in (Kind.STRUCT, Kind.UNION, Kind.FWD) and t.name:
-                keyword = "union" if t.kind == Kind.UNION or t.is_fwd_union else "struct"
-                forward.add(f"{keyword} {self.name_of(t)};")
+            declared = {t.id for root in roots for t in btf.walk(root)}
+        forward = set()
+        for type_id in declared:
+            kind = kinds[type_id]
+            if kind in (STRUCT, UNION, FWD) and raw.name(type_id):
+                union = kind == UNION or (kind == FWD and raw.kind_flag(type_id))
+                forward.add(f"{'union' if union else 'struct'} {self._c_name(type_id)};")
         out = [HEADER, *sorted(forward), ""]
-        out += [self.definition(type_id) + "\n" for type_id in self._order]
+        definition = self._definition
+        out += [definition(type_id) + "\n" for type_id in self._order]
         return "\n".join(out) + FOOTER
+
+    def _unreferenced_anonymous_enums(self) -> list[int]:
+        """Anonymous enums no type of this BTF refers to, once every type was ordered.
+
+        Ordering follows every reference of every type except those of the kinds it
+        skips (functions, variables, sections, tags), array index types and the targets
+        of compiler-builtin typedefs; an enum it reached is in ``_ordered``.
+        """
+        raw, kinds, refs, ordered = self._raw, self._kinds, self._refs, self._ordered
+        unreached = [
+            type_id
+            for type_id in raw.own_ids((ENUM, ENUM64))
+            if 2 * type_id not in ordered
+            and 2 * type_id + 1 not in ordered
+            and not raw.name(type_id)
+        ]
+        if not unreached:
+            return []
+        referenced = {refs[i] for i in raw.own_ids(_NOT_ORDERED) if kinds[i] in _REFERRING}
+        for type_id in raw.own_ids((DATASEC,)):
+            referenced.update(raw.datasec_types(type_id))
+        for type_id in raw.own_ids((ARRAY,)):
+            referenced.add(raw.arrays[type_id][1])
+        for type_id in raw.own_ids((TYPEDEF,)):
+            if raw.name(type_id) in _COMPILER_BUILTINS:
+                referenced.add(refs[type_id])
+        return [type_id for type_id in unreached if type_id not in referenced]
+
+    # ----------------------------------------------------------------- malformed input
+
+    def _guarded(self, work: Callable[[], _T]) -> _T:
+        """Run ``work``, turning what malformed BTF makes it trip over into ObjectError."""
+        try:
+            return work()
+        except IndexError:
+            dangling = self._dangling_reference()
+            if dangling is None:
+                raise
+            raise dangling from None
+        except RecursionError:
+            raise ObjectError(
+                f"{self.btf.name}: the types reachable from type id {self._current} form a "
+                "cycle C cannot express, or nest too deeply"
+            ) from None
+
+    def _dangling_reference(self) -> ObjectError | None:
+        last = self.btf.type_count - 1
+        for t in self.btf:
+            for ref in referenced_ids(t):
+                if ref > last:
+                    return ObjectError(
+                        f"{self.btf.name}: {t.describe()} (id {t.id}) refers to type id "
+                        f"{ref}, past the last type id {last}"
+                    )
+        return None
+
+
+def _wrap(inner: Decl, suffix: str) -> Decl:
+    """``inner`` declaring ``declarator + suffix`` (an array or function declarator)."""
+    prefix, inner_suffix, wrapped = inner
+    return (prefix, suffix + inner_suffix, True) if wrapped else (prefix + " ", suffix, True)
 
 
 def _round_up(value: int, multiple: int) -> int:
     return value if multiple <= 1 else -(-value // multiple) * multiple
-
-
-def _padding(start: int, end: int) -> list[str]:
-    """Anonymous bitfields covering bits [start, end) — they add no alignment."""
-    out = []
-    position = start
-    if position % 8:
-        bits = min(8 - position % 8, end - position)
-        out.append(f"char: {bits};")
-        position += bits
-    while position < end:
-        for unit, name in _PAD_UNITS:
-            if position % unit == 0 and end - position >= unit:
-                out.append(f"{name}: {unit};")
-                position += unit
-                break
-        else:
-            bits = end - position
-            out.append(f"char: {bits};")
-            position += bits
-    return out
 
 
 def dump_c(btf: Btf, type_ids: Iterable[int] | None = None) -> str:

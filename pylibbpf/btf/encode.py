@@ -284,7 +284,14 @@ def fixup_datasecs(
         for v in t.vars:
             var = out[v.type - 1] if 0 < v.type <= len(out) else None
             offset = v.offset
-            if var is not None and var.kind == Kind.VAR and var.name in symbol_offsets:
+            # Static variables keep their offset (clang's, or the static linker's): their
+            # names are not unique once objects are linked, so ELF symbols cannot say.
+            if (
+                var is not None
+                and var.kind == Kind.VAR
+                and var.linkage != LINKAGE_STATIC
+                and var.name in symbol_offsets
+            ):
                 offset = symbol_offsets[var.name]
             entries.append(dataclasses.replace(v, offset=offset))
         entries.sort(key=lambda v: v.offset)

@@ -191,29 +191,38 @@ class Btf:
     @staticmethod
     def load_vmlinux() -> Btf:
         """The running kernel's BTF (parsed once per process, record index cached on disk)."""
-        from .load import load_vmlinux
+        from ..syscall.kernel_btf import load_vmlinux
 
         return load_vmlinux()
 
     @staticmethod
     def load_module(name: str) -> Btf:
         """A kernel module's BTF, split on top of vmlinux."""
-        from .load import load_module
+        from ..syscall.kernel_btf import load_module
 
         return load_module(name)
 
     @staticmethod
     def module_names() -> list[str]:
-        from .load import module_names
+        """Loaded kernel modules that carry BTF."""
+        from ..syscall.kernel_btf import module_names
 
         return module_names()
 
     @staticmethod
     def from_file(path: str | os.PathLike[str], base: Btf | None = None) -> Btf:
         """Raw BTF, or the ``.BTF`` section of an ELF object."""
-        from .load import from_file
+        from .file import from_file
 
         return from_file(path, base)
+
+    @staticmethod
+    def from_id(btf_id: int) -> Btf:
+        """BTF the kernel holds, by id (a loaded program's, a module's): for decoding the
+        maps and programs other processes loaded."""
+        from ..syscall.kernel_btf import fetch_btf
+
+        return fetch_btf(btf_id)
 
     # ----------------------------------------------------------------- sizes and ids
 
@@ -224,6 +233,7 @@ class Btf:
 
     @property
     def strings_size(self) -> int:
+        """Bytes of string data, a base's included (string offsets run up to this)."""
         return self.str_base + self._send - self._sstart
 
     def __len__(self) -> int:
@@ -232,6 +242,7 @@ class Btf:
 
     @property
     def raw_offsets(self) -> array[int]:
+        """Each own type's word offset in the type section, in id order."""
         return self._offsets
 
     @property
@@ -286,6 +297,7 @@ class Btf:
         return decoded
 
     def get(self, type_id: int) -> Type:
+        """``btf[type_id]``."""
         return self[type_id]
 
     def _decode(self, type_id: int, i: int) -> Type:
@@ -445,6 +457,7 @@ class Btf:
         return found[0]
 
     def find_id(self, name: str, kind: Kind | None = None) -> int | None:
+        """The id of the first type named ``name`` (of ``kind``), or None."""
         found = self.find_all(name, kind)
         return found[0].id if found else None
 

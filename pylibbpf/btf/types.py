@@ -12,6 +12,8 @@ from enum import IntEnum
 
 
 class Kind(IntEnum):
+    """``BTF_KIND_*``: what a BTF type is."""
+
     UNKN = 0  # void (type id 0 only)
     INT = 1
     PTR = 2
@@ -64,18 +66,24 @@ class Member:
 
 @dataclass(frozen=True, slots=True)
 class EnumValue:
+    """One enumerator of an ENUM or ENUM64."""
+
     name: str
     value: int
 
 
 @dataclass(frozen=True, slots=True)
 class Param:
+    """One parameter of a FUNC_PROTO (``type`` 0 with no name: ``...``)."""
+
     name: str
     type: int
 
 
 @dataclass(frozen=True, slots=True)
 class VarSecinfo:
+    """Where a DATASEC holds one variable: its VAR type, offset and size."""
+
     type: int
     offset: int
     size: int
@@ -130,6 +138,7 @@ class Type:
 
     @property
     def is_fwd_union(self) -> bool:
+        """A forward declaration of a union (not of a struct)."""
         return self.kind == Kind.FWD and self.kind_flag
 
     def describe(self) -> str:

@@ -1,0 +1,245 @@
+"""Raw BTF type records by id: for whole-BTF passes that cannot afford a ``Type`` each.
+
+``Btf[type_id]`` decodes one record into a ``Type``: right for lookups, too slow for a
+pass over vmlinux's ~130k types, most of which such a pass never looks into. ``Records``
+reads the words instead: every type's kind and third word (a size or a type id) in two
+lists, every string once, and per-type facts (members, parameters, enumerators, size,
+alignment) decoded on first use and memoised. Sizes and alignments follow ``Btf.sizeof``
+and ``Btf.alignof``, with None (or 0 and 1) where those raise.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import operator
+from collections.abc import Iterable
+from typing import Any
+
+from .parse import Btf
+from .types import Kind
+
+VOID = 0
+INT, PTR, ARRAY = int(Kind.INT), int(Kind.PTR), int(Kind.ARRAY)
+STRUCT, UNION, ENUM, ENUM64 = int(Kind.STRUCT), int(Kind.UNION), int(Kind.ENUM), 19
+FWD, TYPEDEF, FUNC, FUNC_PROTO = int(Kind.FWD), int(Kind.TYPEDEF), int(Kind.FUNC), 13
+CONST, VOLATILE, RESTRICT = int(Kind.CONST), int(Kind.VOLATILE), int(Kind.RESTRICT)
+VAR, DATASEC, FLOAT = int(Kind.VAR), int(Kind.DATASEC), int(Kind.FLOAT)
+DECL_TAG, TYPE_TAG = int(Kind.DECL_TAG), int(Kind.TYPE_TAG)
+
+MODIFIERS = frozenset({TYPEDEF, CONST, VOLATILE, RESTRICT, TYPE_TAG})
+SIZED = frozenset({INT, STRUCT, UNION, ENUM, ENUM64, FLOAT, DATASEC})
+SCALARS = frozenset({INT, ENUM, ENUM64, FLOAT})
+MAX_HOPS = 64  # modifier chains and array nesting, as Btf.resolve and Btf.sizeof allow
+
+
+class Strings(dict[int, str]):
+    """Every string of a BTF by offset; an offset into the middle of a string (a shared
+    suffix, rare) is looked up on demand, and a bad one raises ObjectError."""
+
+    def __init__(self, btf: Btf) -> None:
+        super().__init__({0: ""})
+        self.btf = btf
+
+    def __missing__(self, offset: int) -> str:
+        return self.btf.string_at(offset)
+
+
+class Records:
+    """The type records of a BTF (and of its base, for split BTF) by id."""
+
+    def __init__(self, btf: Btf) -> None:
+        chain: list[Btf] = []
+        layer: Btf | None = btf
+        while layer is not None:
+            chain.append(layer)
+            layer = layer.base
+        chain.reverse()
+        self.btf = btf
+        self.kinds: list[int] = [VOID]
+        self.refs: list[int] = [0]  # the third word: a size or a type id, by kind
+        self.starts: list[int] = [0]  # where each record starts in its words
+        self.words_of: list[Any] = [()]  # the words holding each record
+        self.strings = Strings(btf)
+        for layer in chain:
+            words, offsets = layer._words, layer.raw_offsets
+            self.kinds += [(words[o + 1] >> 24) & 0x1F for o in offsets]
+            self.refs += [words[o + 2] for o in offsets]
+            self.starts += offsets
+            self.words_of += [words] * len(offsets)
+            data = bytes(layer._sdata[layer._sstart : layer._send])
+            pieces = data.split(b"\0")
+            # Offsets: the lengths so far plus one NUL per string before.
+            lengths = itertools.accumulate(map(len, pieces), initial=layer.str_base)
+            positions = map(operator.add, lengths, itertools.count())
+            # The last piece is unterminated (or empty, past the end): string_at rejects it.
+            texts = data.decode("utf-8", "surrogateescape").split("\0")[:-1]
+            self.strings.update(zip(positions, texts, strict=False))
+        self.by_kind: dict[int, list[int]] = {}  # type ids in id order
+        for type_id, kind in enumerate(self.kinds):
+            if kind in self.by_kind:
+                self.by_kind[kind].append(type_id)
+            else:
+                self.by_kind[kind] = [type_id]
+        self.arrays: dict[int, tuple[int, int, int]] = {}  # element, index type, count
+        for type_id in self.by_kind.get(ARRAY, ()):
+            words, at = self.words_of[type_id], self.starts[type_id]
+            self.arrays[type_id] = (words[at + 3], words[at + 4], words[at + 5])
+        self._names: dict[int, str] = {}
+        self._member_types: dict[int, list[int]] = {}
+        self._sizes: dict[int, int] = {}
+        self._aligns: dict[int, int] = {}
+        self.exact_aligns: dict[int, int | None] = {}  # None: no alignment
+        self._aligning: set[int] = set()
+
+    def own_ids(self, kinds: Iterable[int]) -> list[int]:
+        """This BTF's own type ids of ``kinds`` (not its base's), in id order."""
+        first, ids = self.btf.first_id, []
+        for kind in kinds:
+            of_kind = self.by_kind.get(kind, [])
+            ids += of_kind[bisect.bisect_left(of_kind, first) :]
+        return sorted(ids)
+
+    # ----------------------------------------------------------------- record parts
+
+    def name(self, type_id: int) -> str:
+        name = self._names.get(type_id)
+        if name is None:
+            name = self.strings[self.words_of[type_id][self.starts[type_id]]] if type_id else ""
+            self._names[type_id] = name
+        return name
+
+    def kind_flag(self, type_id: int) -> bool:
+        return bool(self.words_of[type_id][self.starts[type_id] + 1] >> 31)
+
+    def int_encoding(self, type_id: int) -> int:
+        encoding: int = (self.words_of[type_id][self.starts[type_id] + 3] >> 24) & 0x0F
+        return encoding
+
+    def member_types(self, type_id: int) -> list[int]:
+        types = self._member_types.get(type_id)
+        if types is None:
+            words, at = self.words_of[type_id], self.starts[type_id]
+            types = list(words[at + 4 : at + 3 + 3 * (words[at + 1] & 0xFFFF) : 3])
+            self._member_types[type_id] = types
+        return types
+
+    def member_names(self, type_id: int) -> set[str]:
+        words, at = self.words_of[type_id], self.starts[type_id]
+        end = at + 3 + 3 * (words[at + 1] & 0xFFFF)
+        return set(map(self.strings.__getitem__, words[at + 3 : end : 3]))
+
+    def params(self, type_id: int) -> list[tuple[str, int]]:
+        """A function prototype's (name, type) parameters."""
+        words, at = self.words_of[type_id], self.starts[type_id]
+        end = at + 3 + 2 * (words[at + 1] & 0xFFFF)
+        strings = self.strings
+        return [(strings[words[j]], words[j + 1]) for j in range(at + 3, end, 2)]
+
+    def param_types(self, type_id: int) -> Iterable[int]:
+        words, at = self.words_of[type_id], self.starts[type_id]
+        types: Iterable[int] = words[at + 4 : at + 3 + 2 * (words[at + 1] & 0xFFFF) : 2]
+        return types
+
+    def datasec_types(self, type_id: int) -> Iterable[int]:
+        words, at = self.words_of[type_id], self.starts[type_id]
+        types: Iterable[int] = words[at + 3 : at + 3 + 3 * (words[at + 1] & 0xFFFF) : 3]
+        return types
+
+    def enum_values(self, type_id: int) -> list[tuple[str, int]]:
+        """An ENUM's or ENUM64's (name, value) enumerators, signed as its kind_flag says."""
+        words, at = self.words_of[type_id], self.starts[type_id]
+        info, strings = words[at + 1], self.strings
+        signed = bool(info >> 31)
+        values = []
+        if self.kinds[type_id] == ENUM:
+            for j in range(at + 3, at + 3 + 2 * (info & 0xFFFF), 2):
+                value = words[j + 1]
+                if signed and value & 0x80000000:
+                    value -= 1 << 32
+                values.append((strings[words[j]], value))
+        else:
+            for j in range(at + 3, at + 3 + 3 * (info & 0xFFFF), 3):
+                value = words[j + 1] | (words[j + 2] << 32)
+                if signed and value >> 63:
+                    value -= 1 << 64
+                values.append((strings[words[j]], value))
+        return values
+
+    # ----------------------------------------------------------------- layout
+
+    def resolve(self, type_id: int) -> int | None:
+        """Skip typedefs and qualifiers; None for a modifier loop (as Btf.resolve)."""
+        kinds, refs = self.kinds, self.refs
+        for _ in range(MAX_HOPS + 1):
+            if kinds[type_id] not in MODIFIERS:
+                return type_id
+            type_id = refs[type_id]
+        return None
+
+    def size(self, type_id: int) -> int:
+        """Size in bytes as Btf.sizeof gives it, 0 where it has none."""
+        size = self._sizes.get(type_id)
+        if size is None:
+            size = self._sizes[type_id] = self._sizeof(type_id) or 0
+        return size
+
+    def _sizeof(self, type_id: int) -> int | None:
+        target = self.resolve(type_id)
+        multiplier = 1
+        for _ in range(MAX_HOPS + 1):
+            if target is None or self.kinds[target] != ARRAY:
+                break
+            element, _, count = self.arrays[target]
+            multiplier *= count
+            target = self.resolve(element)
+        else:
+            return None
+        if target is None:
+            return None
+        kind = self.kinds[target]
+        if kind == PTR:
+            return 8 * multiplier
+        if kind in SIZED:
+            return self.refs[target] * multiplier
+        if kind == VAR:
+            inner = self._sizeof(self.refs[target])
+            return None if inner is None else inner * multiplier
+        return None
+
+    def align(self, type_id: int) -> int:
+        """Natural alignment as Btf.alignof gives it, 1 where it has none."""
+        align = self._aligns.get(type_id)
+        if align is None:
+            align = self._aligns[type_id] = self.exact_align(type_id) or 1
+        return align
+
+    def exact_align(self, type_id: int) -> int | None:
+        if type_id not in self.exact_aligns:
+            self.exact_aligns[type_id] = self._alignof(type_id)
+        return self.exact_aligns[type_id]
+
+    def _alignof(self, type_id: int) -> int | None:
+        target = self.resolve(type_id)
+        if target is None:
+            return None
+        kind = self.kinds[target]
+        if kind in SCALARS:
+            return min(max(self.refs[target], 1), 8)
+        if kind == PTR:
+            return 8
+        if kind == ARRAY:
+            return self.exact_align(self.arrays[target][0])
+        if kind not in (STRUCT, UNION) or target in self._aligning:
+            return None  # no alignment, or a struct containing itself
+        self._aligning.add(target)
+        try:
+            best = 1
+            for member_type in self.member_types(target):
+                align = self.exact_align(member_type)
+                if align is None:
+                    return None
+                best = max(best, align)
+            return best
+        finally:
+            self._aligning.discard(target)

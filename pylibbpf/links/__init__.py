@@ -1,0 +1,18 @@
+"""L3 links: ``Link`` (``base``) and one module per kind family of attachment.
+
+``tracing`` (tracepoint, raw_tp, fentry/fexit/fmod_ret/lsm/tp_btf, iter with its
+parameters), ``kprobe`` (kprobe, kretprobe, ksyscall, kprobe.multi and .session, tracefs
+probes), ``uprobe`` (uprobe, uprobe.multi and .session), ``usdt``, ``xdp``, ``tc`` (tcx,
+clsact), ``netkit``, ``cgroup``, ``sock`` (sockmaps, netns, socket filters), ``netfilter``,
+``perf_event``, ``netlink`` (pyroute2, used by ``xdp`` and ``tc`` only); ``order``
+(``Anchor`` and ``query()`` for the multi-program hooks: tcx, netkit, cgroup), ``auto``,
+the table that attaches a program from its section name, and ``methods``, the
+``attach_*`` methods ``Program`` inherits.
+"""
+
+from __future__ import annotations
+
+from .base import InterfaceLink, Link, LinkInfo, ProgAttachLink
+from .order import Anchor, HookOrder, query
+
+__all__ = ["Anchor", "HookOrder", "InterfaceLink", "Link", "LinkInfo", "ProgAttachLink", "query"]

@@ -1,0 +1,69 @@
+"""The object's BTF in the kernel: fixed up the way libbpf does (DATASEC sizes and
+offsets, extern and hidden-symbol linkage, no ``.ksyms`` section), sanitized for what this
+kernel accepts, and uploaded (BTF_LOAD) so maps and programs can refer to it."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from ..btf import Kind, Type
+from ..btf.encode import encode, fixup_datasecs, fixup_externs, fixup_hidden, sanitize
+from ..errors import ObjectError
+from ..logs import get_logger
+from ..spec.objspec import ObjectSpec
+from ..syscall import features, kernel_btf
+from ..syscall.fd import OwnedFd
+
+# Object BTF as uploaded (fixed up, sanitized, encoded), by content: repeated loads of one
+# object in a process skip the work. Bounded; oldest entries go first.
+_KERNEL_BTF_CACHE: dict[tuple[Any, ...], bytes] = {}
+
+logger = get_logger(__name__)
+
+
+def _drop_ksyms_datasec(t: Type) -> Type:
+    """The kernel has no section for ksyms: keep the id, describe nothing."""
+    if t.kind == Kind.DATASEC and t.name == ".ksyms":
+        return Type(t.id, Kind.STRUCT, "", size=0)
+    return t
+
+
+def upload_object_btf(
+    spec: ObjectSpec, kconfig_layout: dict[str, tuple[int, int]], kconfig_size: int
+) -> tuple[OwnedFd | None, str]:
+    """Upload the object's BTF: (its fd, "") or, where the kernel has no BTF support or
+    refuses it, (None, why). As libbpf, loading goes on without BTF: maps and simple
+    programs still load, and a program that needs BTF fails quoting this reason."""
+    btf = spec.btf
+    if btf is None or not features.has_btf():
+        return None, ""
+    sizes = dict(spec.section_sizes)
+    offsets = {name: offset for (_section, name), offset in spec.object_symbols.items()}
+    if kconfig_layout:
+        sizes[".kconfig"] = kconfig_size
+        offsets.update({name: off for name, (off, _) in kconfig_layout.items()})
+    support = features.btf_support()
+    key = (
+        hashlib.blake2b(btf.raw_data).digest(),
+        tuple(sorted(sizes.items())),
+        tuple(sorted(offsets.items())),
+        spec.hidden_symbols,
+        support,
+    )
+    try:
+        raw = _KERNEL_BTF_CACHE.get(key)
+        if raw is None:  # the same object loaded again: reuse the fixed-up encoding
+            types = fixup_externs(fixup_datasecs(list(btf), sizes, offsets))
+            types = fixup_hidden(types, spec.hidden_symbols)
+            types = [_drop_ksyms_datasec(t) for t in types]
+            raw = encode(sanitize(types, support), strings_base=btf.strings)
+            if len(_KERNEL_BTF_CACHE) >= 32:
+                _KERNEL_BTF_CACHE.pop(next(iter(_KERNEL_BTF_CACHE)))
+            _KERNEL_BTF_CACHE[key] = raw
+        return kernel_btf.load_btf(raw, name=f"{spec.name} BTF"), ""
+    except ObjectError as error:
+        logger.warning(
+            "%s: the kernel refused the object's BTF; loading without it: %s", spec.name, error
+        )
+        return None, str(error)

@@ -1,0 +1,111 @@
+"""The on-disk index of the kernel's BTF is trusted only as a whole: private files in a
+private directory, bound to the BTF it indexes, and signed; anything else is rebuilt.
+Each case runs a fresh process with its own cache directory (no privileges needed,
+except to hand a directory to another user)."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from array import array
+from pathlib import Path
+
+import pytest
+
+from pylibbpf.btf import Btf
+from pylibbpf.btf.parse import read_btf_file
+from pylibbpf.syscall import btf_index
+
+VMLINUX = Path("/sys/kernel/btf/vmlinux")
+pytestmark = pytest.mark.skipif(not VMLINUX.exists(), reason="kernel has no BTF")
+ROOT = Path(__file__).resolve().parent.parent
+
+_LOAD = (
+    "import pylibbpf.btf as B\n"
+    "b = B.Btf.load_vmlinux()\n"
+    "print(b.find('task_struct', B.Kind.STRUCT).id, len(b.raw_offsets))\n"
+)
+
+
+def load_in_fresh_process(cache: Path) -> str:
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
+    return subprocess.run(
+        [sys.executable, "-c", _LOAD],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    ).stdout
+
+
+def the_index(cache: Path) -> Path:
+    (index,) = (cache / "pylibbpf").glob("btf-vmlinux-*.idx")
+    return index
+
+
+def test_index_files_are_private(tmp_path: Path) -> None:
+    load_in_fresh_process(tmp_path)
+    directory = tmp_path / "pylibbpf"
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+    for name in (the_index(tmp_path), directory / "index-key"):
+        assert stat.S_IMODE(name.stat().st_mode) == 0o600
+
+
+def test_an_index_right_where_spot_checks_look_but_wrong_elsewhere_is_rebuilt(
+    tmp_path: Path,
+) -> None:
+    """The attack of issue #15: an index edited between the offsets a sampling check
+    reads. It passes that check, but not the MAC over the whole index."""
+    first = load_in_fresh_process(tmp_path)
+    index = the_index(tmp_path)
+    good = index.read_bytes()
+    header = btf_index._HEADER
+    magic, length, crc, count = header.unpack_from(good)
+    offsets = array("I")
+    offsets.frombytes(good[header.size : header.size + 4 * count])
+    stride = max(1, count // btf_index._CHECKS)
+    assert stride > 4, "vmlinux BTF is too small to hide an edit between spot checks"
+    forged = array("I", offsets)
+    for sample in range(0, count - 1 - stride, stride):
+        forged[sample + stride // 2] += 1  # between two checked records: never read
+    # The forger recomputes everything that is not secret (the MAC needs the key).
+    payload = forged.tobytes()
+    tampered = header.pack(magic, length, crc, count) + payload + good[-32:]
+    index.write_bytes(tampered)
+    data = read_btf_file(VMLINUX)
+    assert btf_index._index_consistent(Btf(data, offsets=forged))  # the old defence passes
+    assert load_in_fresh_process(tmp_path) == first  # the right types, from a fresh walk
+    assert index.read_bytes() == good  # and the index was rebuilt
+
+
+def test_a_cache_directory_owned_by_someone_else_is_not_used(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give the directory to another user")
+    directory = tmp_path / "pylibbpf"
+    directory.mkdir(mode=0o777)
+    os.chown(directory, 65534, 65534)  # nobody's: they could swap the index under us
+    first = load_in_fresh_process(tmp_path)
+    assert first.split()[0].isdigit()  # BTF still loads, by walking it
+    assert list(directory.iterdir()) == []  # and nothing was written there
+
+
+def test_a_wide_open_cache_directory_of_ours_is_made_private(tmp_path: Path) -> None:
+    directory = tmp_path / "pylibbpf"
+    directory.mkdir()
+    os.chmod(directory, 0o777)
+    load_in_fresh_process(tmp_path)
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+    assert the_index(tmp_path).exists()
+
+
+def test_an_index_file_others_can_write_is_ignored(tmp_path: Path) -> None:
+    first = load_in_fresh_process(tmp_path)
+    index = the_index(tmp_path)
+    good = index.read_bytes()
+    index.write_bytes(good[:-1] + bytes([good[-1] ^ 1]))  # a bad MAC
+    os.chmod(index, 0o666)
+    assert load_in_fresh_process(tmp_path) == first
+    assert index.read_bytes() == good and stat.S_IMODE(index.stat().st_mode) == 0o600

@@ -1,0 +1,77 @@
+"""The command line's frame, privilege-free: a verb is one registration and one handler,
+global options work anywhere, unique prefixes expand, misspelt words get suggestions,
+JSON is bpftool's (compact with -j, indented with -p)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+
+from pylibbpf import __version__, cli
+from pylibbpf.cli.app import Commands, emit, run
+
+
+def commands_with_a_test_verb(seen: list[argparse.Namespace]) -> Commands:
+    commands = cli.build_parser()
+
+    def handler(args: argparse.Namespace) -> int:
+        seen.append(args)
+        emit(args, [{"id": 1, "name": args.target}], lambda row: f"{row['id']}: {row['name']}")
+        return 0
+
+    parser = commands.add("prog", "echo", handler, "a verb another module registers")
+    parser.add_argument("target")
+    return commands
+
+
+def test_a_registered_verb_runs_with_global_options_anywhere(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    seen: list[argparse.Namespace] = []
+    commands = commands_with_a_test_verb(seen)
+    assert run(commands, ["prog", "echo", "x"]) == 0
+    assert capsys.readouterr().out == "1: x\n"
+    for argv in (
+        ["-j", "prog", "echo", "x"],
+        ["prog", "echo", "x", "--json"],
+        ["prog", "-j", "echo", "x"],
+        ["p", "ec", "x", "-j"],
+    ):
+        assert run(commands, argv) == 0
+        assert capsys.readouterr().out == '[{"id":1,"name":"x"}]\n'  # bpftool's compact form
+    assert run(commands, ["prog", "echo", "x", "-p"]) == 0
+    assert json.loads(capsys.readouterr().out) == [{"id": 1, "name": "x"}]
+    assert all(args.func.__name__ == "handler" for args in seen)
+
+
+def test_a_top_level_command_registers_without_verbs(capsys: pytest.CaptureFixture[str]) -> None:
+    commands = cli.build_parser()
+    parser = commands.add("vmtest", None, lambda args: print(args.kernel) or 0, "VMs")
+    parser.add_argument("--kernel", default="6.1")
+    assert run(commands, ["vmtest", "--kernel", "6.12"]) == 0
+    assert capsys.readouterr().out == "6.12\n"
+
+
+def test_misspelt_and_ambiguous_words_are_explained(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["prgo", "show"]) == 2
+    assert "unknown command 'prgo'; did you mean prog?" in capsys.readouterr().err
+    assert cli.main(["map", "l", "id", "1"]) == 2
+    assert "map command 'l' is ambiguous: list, lookup" in capsys.readouterr().err
+    assert cli.main(["map", "updat", "id", "1"]) == 1  # a prefix: `map update` ran
+    assert "expected: MAP key DATA value VALUE" in capsys.readouterr().err
+    assert cli.main(["btf", "shwo"]) == 2
+    assert "did you mean show?" in capsys.readouterr().err
+
+
+def test_version_and_help(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        cli.main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.startswith(f"pylibbpf {__version__} (Python ")
+    with pytest.raises(SystemExit):
+        cli.main(["prog", "dump", "--help"])
+    help_text = capsys.readouterr().out
+    assert "PROG is ID | id ID | name NAME | tag TAG | pinned PATH" in help_text
+    assert "linum" in help_text and "capstone" in help_text

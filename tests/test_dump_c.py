@@ -1,0 +1,216 @@
+"""The C dumper (``Btf.dump_c``) on small and hostile BTF; pure, no privileges.
+
+The whole-vmlinux checks (the header compiles with every layout asserted) are in
+test_btf.py. Here: what clang makes of headers for hand-made types, and malformed BTF
+failing with ObjectError instead of ValueError, RecursionError or hours of padding.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pylibbpf.btf import Btf, Kind, Member, Type
+from pylibbpf.btf.dump_c import CDumper
+from pylibbpf.btf.encode import encode
+from pylibbpf.btf.types import EnumValue, Param
+from pylibbpf.errors import ObjectError
+
+CLANG = shutil.which("clang-19") or shutil.which("clang")
+needs_clang = pytest.mark.skipif(CLANG is None, reason="clang is not installed")
+
+INT = Type(1, Kind.INT, "int", size=4, bits=32, encoding=1)
+CHAR = Type(2, Kind.INT, "char", size=1, bits=8, encoding=2)
+
+
+def assert_compiles(tmp_path: Path, header: str, checks: list[str]) -> None:
+    """clang accepts ``header`` and every ``_Static_assert`` in ``checks``."""
+    (tmp_path / "types.h").write_text(header)
+    source = tmp_path / "check.c"
+    source.write_text('#include "types.h"\n' + "\n".join(checks) + "\n")
+    assert CLANG is not None
+    result = subprocess.run(
+        [CLANG, "-target", "bpf", "-fsyntax-only", "-Werror", str(source)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+@needs_clang
+def test_huge_struct_gets_compact_padding_with_exact_layout(tmp_path: Path) -> None:
+    """A 2 GiB struct with a 256 MiB hole and ~1.75 GiB of tail (member offsets are 32
+    bits of bits): a few lines, not 2^28 ``long: 64;``, and clang lays it out as BTF says."""
+    big = 1 << 31
+    huge = Type(
+        3,
+        Kind.STRUCT,
+        "huge",
+        size=big,
+        members=(Member("head", 1, 0), Member("middle", 2, 8 * (1 << 28))),
+    )
+    header = Btf(encode([INT, CHAR, huge])).dump_c()
+    body = header[header.index("struct huge {") :]
+    body = body[: body.index("};")]
+    assert len(body.splitlines()) < 20
+    assert "char __pad_4[" in body and f"char __pad_{(1 << 28) + 1}[" in body
+    assert_compiles(
+        tmp_path,
+        header,
+        [
+            f'_Static_assert(sizeof(struct huge) == {big}ULL, "size");',
+            f'_Static_assert(__builtin_offsetof(struct huge, middle) == {1 << 28}, "middle");',
+        ],
+    )
+
+
+@needs_clang
+def test_compact_padding_avoids_member_names_and_keeps_bit_offsets(tmp_path: Path) -> None:
+    """The padding array's name is free in the struct; a gap starting mid-byte and a
+    member after it at a bit offset keep their places."""
+    u8 = Type(3, Kind.INT, "unsigned char", size=1, bits=8)
+    gap_start = 8 * 4 + 3  # after a 3-bit field in the fifth byte
+    odd = Type(
+        4,
+        Kind.STRUCT,
+        "odd",
+        size=8 + (1 << 20),
+        kind_flag=True,
+        members=(
+            Member("__pad_5", 1, 0),
+            Member("flag", 3, 32, 3),
+            Member("late", 3, 8 * (1 << 20) + 5, 3),
+        ),
+    )
+    header = Btf(encode([INT, CHAR, u8, odd])).dump_c()
+    body = header[header.index("struct odd {") :]
+    body = body[: body.index("};")]
+    assert "__pad_5_[" in body and len(body.splitlines()) < 20
+    assert gap_start < 8 * (1 << 20)
+    assert_compiles(
+        tmp_path,
+        header,
+        [
+            f'_Static_assert(sizeof(struct odd) == {8 + (1 << 20)}, "size");',
+            '_Static_assert(__builtin_offsetof(struct odd, __pad_5) == 0, "first");',
+        ],
+    )
+
+
+@needs_clang
+def test_page_sized_gap_keeps_bitfield_padding(tmp_path: Path) -> None:
+    """Gaps up to a page are spelled as anonymous bitfields, as vmlinux.h has them."""
+    aligned = Type(
+        3, Kind.STRUCT, "aligned", size=8192, members=(Member("a", 1, 0), Member("b", 1, 32768))
+    )
+    header = Btf(encode([INT, CHAR, aligned])).dump_c()
+    # 4092 bytes before b and as many after it: an int and 511 longs each.
+    assert "__pad" not in header and header.count("long: 64;") == 2 * 511
+    assert_compiles(
+        tmp_path,
+        header,
+        ['_Static_assert(__builtin_offsetof(struct aligned, b) == 4096, "b");'],
+    )
+
+
+def test_decl_tag_used_as_a_type_is_an_object_error() -> None:
+    """A DECL_TAG (here of an INT) referenced as a typedef's, pointer's or member's type."""
+    tag = Type(2, Kind.DECL_TAG, "tagged", type=1, component_idx=-1)
+    for user in (
+        Type(3, Kind.TYPEDEF, "tagged_int", type=2),
+        Type(3, Kind.PTR, "", type=2),
+        Type(3, Kind.STRUCT, "s", size=4, members=(Member("m", 2, 0),)),
+    ):
+        extra = [Type(4, Kind.TYPEDEF, "via_ptr", type=3)] if user.kind == Kind.PTR else []
+        btf = Btf(encode([INT, tag, user, *extra]))
+        with pytest.raises(ObjectError, match="type id 2 is a DECL_TAG"):
+            btf.dump_c()
+    # A tag on a type (what the kernel emits) is fine and not written.
+    assert "tagged" not in Btf(encode([INT, tag])).dump_c()
+
+
+@pytest.mark.parametrize(
+    "types",
+    [
+        [INT, Type(2, Kind.PTR, "", type=2), Type(3, Kind.TYPEDEF, "loop", type=2)],
+        [INT, Type(2, Kind.CONST, "", type=3), Type(3, Kind.VOLATILE, "", type=2)],
+        [INT, Type(2, Kind.ARRAY, "", type=2, index_type=1, nelems=2)],
+        [
+            INT,
+            Type(2, Kind.STRUCT, "", size=4, members=(Member("self", 2, 0),)),
+            Type(3, Kind.TYPEDEF, "user", type=2),
+        ],
+    ],
+    ids=["pointer-to-itself", "qualifier-loop", "array-of-itself", "anonymous-struct-in-itself"],
+)
+def test_cycles_c_cannot_express_are_object_errors(types: list[Type]) -> None:
+    with pytest.raises(ObjectError):
+        Btf(encode(types)).dump_c()
+
+
+def test_dangling_member_type_names_the_struct() -> None:
+    broken = Type(2, Kind.STRUCT, "broken", size=4, members=(Member("m", 77, 0),))
+    with pytest.raises(ObjectError, match=r"struct broken \(id 2\) refers to type id 77"):
+        Btf(encode([INT, broken])).dump_c()
+
+
+def test_subset_dump_of_an_unknown_id_is_an_object_error() -> None:
+    with pytest.raises(ObjectError, match="no type id 9"):
+        Btf(encode([INT])).dump_c([9])
+
+
+@needs_clang
+def test_small_header_declarations_compile(tmp_path: Path) -> None:
+    """Function pointers, arrays of pointers, qualified pointers, anonymous members,
+    enums with 64-bit values and a name collision, all in one struct."""
+    types = [
+        INT,
+        CHAR,
+        Type(3, Kind.PTR, "", type=2),
+        Type(4, Kind.FUNC_PROTO, "", type=1, params=(Param("x", 1), Param("p", 3))),
+        Type(5, Kind.PTR, "", type=4),
+        Type(6, Kind.ARRAY, "", type=3, index_type=1, nelems=4),
+        Type(7, Kind.CONST, "", type=3),
+        Type(8, Kind.UNION, "", size=8, members=(Member("i", 1, 0), Member("c", 3, 0))),
+        Type(
+            9,
+            Kind.ENUM64,
+            "big",
+            size=8,
+            values=(EnumValue("SMALL", 1), EnumValue("HUGE", 1 << 40)),
+        ),
+        Type(10, Kind.ENUM, "big", size=4, values=(EnumValue("OTHER", 2),)),
+        Type(
+            11,
+            Kind.STRUCT,
+            "mixed",
+            size=72,
+            members=(
+                Member("handler", 5, 0),
+                Member("names", 6, 64),
+                Member("fixed", 7, 320),
+                Member("", 8, 384),
+                Member("kind", 9, 448),
+                Member("other", 10, 512),
+            ),
+        ),
+    ]
+    btf = Btf(encode(types))
+    header = btf.dump_c()
+    assert "int (*handler)(int x, char *p);" in header
+    assert "char *names[4];" in header and "char * const fixed;" not in header
+    assert "enum big___2 {" in header
+    assert CDumper(btf).name_of(btf[10]) == "big___2"
+    assert_compiles(
+        tmp_path,
+        header,
+        [
+            '_Static_assert(sizeof(struct mixed) == 72, "size");',
+            '_Static_assert(__builtin_offsetof(struct mixed, kind) == 56, "kind");',
+            '_Static_assert(__builtin_offsetof(struct mixed, c) == 48, "anonymous");',
+            '_Static_assert(HUGE == 1ULL << 40, "enum64");',
+        ],
+    )
