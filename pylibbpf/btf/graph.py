@@ -14,14 +14,29 @@ them out inline. The check is iterative and memoised: each type is visited once 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Iterator
+from typing import Protocol
 
 from ..errors import ObjectError
 from .types import MODIFIER_KINDS, Kind, Member, Type
 
-if TYPE_CHECKING:
-    from .parse import Btf
+
+class Btf(Protocol):
+    """What the checks need of ``parse.Btf`` (which imports this module)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def base(self) -> Btf | None: ...
+    @property
+    def first_id(self) -> int: ...
+    @property
+    def type_count(self) -> int: ...
+    def __getitem__(self, type_id: int, /) -> Type: ...
+    def check_graph(self, type_id: int | None = None) -> int: ...
+    def resolve(self, type_id: int) -> Type: ...
+    def walk(self, type_id: int) -> Iterator[Type]: ...
+
 
 # Longest chain of by-value references accepted. Real BTF stays far below it (vmlinux
 # nests under 30); recursive consumers need about four Python frames per level.
@@ -82,6 +97,8 @@ def check_roots(btf: Btf, type_ids: Iterable[int] | None) -> list[int] | None:
         return None
     roots = list(type_ids)
     for root in roots:
+        if not 0 <= root < btf.type_count:
+            raise ObjectError(f"{btf.name}: no type id {root} to dump")
         for t in btf.walk(root):
             btf.check_graph(t.id)
     return roots
@@ -113,6 +130,11 @@ def check(btf: Btf, root: int, heights: dict[int, int]) -> int:
                     height = base.check_graph(child)
                 elif child in on_path:
                     raise _loop_error(btf, [*path[on_path[child] :], child])
+                elif child >= btf.type_count:
+                    raise ObjectError(
+                        f"{btf.name}: {btf[path[-1]].describe()} (id {path[-1]}) refers to "
+                        f"type id {child}, past the last type id {btf.type_count - 1}"
+                    )
                 else:
                     if len(path) >= MAX_NESTING:
                         raise _depth_error(btf, path)
