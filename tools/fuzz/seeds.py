@@ -74,7 +74,7 @@ def selftest_objects() -> list[Path]:
 def _opens(data: bytes) -> bool:
     """Whether an object opens as it is: one that does not only tests the first checks."""
     from pylibbpf.errors import BpfError
-    from pylibbpf.object import BpfObject
+    from pylibbpf.loader import BpfObject
 
     try:
         BpfObject.open(data)

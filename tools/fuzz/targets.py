@@ -26,14 +26,7 @@ from typing import Any
 
 import pylibbpf
 from pylibbpf.btf import Btf, Kind
-from pylibbpf.btf.encode import (
-    KernelBtfSupport,
-    encode,
-    fixup_datasecs,
-    fixup_externs,
-    fixup_hidden,
-    sanitize,
-)
+from pylibbpf.btf.encode import KernelBtfSupport, encode
 from pylibbpf.errors import BpfError
 
 PACKAGE_DIR = os.path.dirname(pylibbpf.__file__)
@@ -114,11 +107,16 @@ class Runner:
 
     def __init__(self, vmlinux: Btf | None) -> None:
         self.vmlinux = vmlinux
-        from pylibbpf.object import BpfObject, inspect_core
+        from pylibbpf.loader import BpfObject, inspect_core
+        from pylibbpf.loader.externs import kconfig_values
         from pylibbpf.skelgen import SkeletonOptions, generate
 
-        _read_kallsyms_once()
         _import_everything()
+        # What load() would write into .kconfig: the host's values, read once.
+        try:
+            self._kconfig: dict[str, str] = kconfig_values()
+        except BpfError:
+            self._kconfig = {}
         self._open = BpfObject.open
         self._inspect_core = inspect_core
         self._generate = generate
@@ -167,6 +165,7 @@ class Runner:
             return
         self.step(result, "variables", lambda: _variables(obj))
         self.step(result, "map_types", lambda: _map_types(obj))
+        self.step(result, "kconfig", lambda: _kconfig(obj.spec, self._kconfig))
         if self.vmlinux is not None:
             vmlinux = self.vmlinux
             self.step(result, "inspect_core", lambda: self._inspect_core(data, vmlinux))
@@ -215,19 +214,6 @@ def _import_everything() -> None:
             continue
         with contextlib.suppress(ImportError):
             importlib.import_module(module.name)
-
-
-def _read_kallsyms_once() -> None:
-    """``open()`` of an object with ``__kconfig`` externs scans /proc/kallsyms (about
-    0.25 s) every time; the host's symbols do not change during a run, so read once."""
-    import functools
-
-    try:
-        from pylibbpf import kconfig
-    except ImportError:
-        return
-    if hasattr(kconfig, "_has_syscall_wrapper"):
-        kconfig._has_syscall_wrapper = functools.cache(kconfig._has_syscall_wrapper)
 
 
 def _defect(step: str, error: BaseException) -> Defect:
@@ -359,14 +345,25 @@ def _round_trip(btf: Btf) -> None:
         )
 
 
+def _kconfig(spec: Any, values: dict[str, str]) -> None:
+    """The ``.kconfig`` image ``load()`` fills, from the host's configuration."""
+    from pylibbpf.loader.externs import kconfig_layout
+    from pylibbpf.spec.kconfig import fill_kconfig
+
+    layout, size = kconfig_layout(spec)
+    if layout and spec.btf is not None:
+        externs = [e for e in spec.externs.values() if e.section == ".kconfig"]
+        fill_kconfig(spec.name, spec.btf, externs, layout, bytearray(size), values)
+
+
 def _encode_for_load(spec: Any, btf: Btf) -> None:
     """What ``load()`` does to an object's BTF before uploading it (without the upload)."""
-    sizes = dict(spec.section_sizes)
-    offsets = {name: offset for (_section, name), offset in spec.object_symbols.items()}
-    types = fixup_externs(fixup_datasecs(list(btf), sizes, offsets))
-    types = fixup_hidden(types, spec.hidden_symbols)
+    from pylibbpf.loader.btf import btf_for_kernel
+    from pylibbpf.loader.externs import kconfig_layout
+
+    layout, size = kconfig_layout(spec)
     for support in (KernelBtfSupport(), _NO_SUPPORT):
-        raw = encode(sanitize(types, support), strings_base=btf.strings)
+        raw = btf_for_kernel(spec, layout, size, support)
         try:
             Btf(raw, name="for load")
         except BpfError as error:
