@@ -76,6 +76,11 @@ FOOTER = """
 """
 
 Decl = tuple[str, str, bool]  # (prefix, suffix, declarator-is-wrapped): see CDumper._decl
+# Bounds on the C written: anonymous types are written out inline at each use, so BTF
+# that nests shared anonymous types doubles the text per level. vmlinux's whole header
+# is a few MiB, its largest definition a few KiB.
+MAX_DEFINITION = 16 << 20
+MAX_HEADER = 64 << 20
 # What a struct body needs of a member's type: see CDumper._facts.
 MemberFacts = tuple[int, int, str, str, str, int | None, str, str]
 _T = TypeVar("_T")
@@ -382,6 +387,12 @@ class CDumper:
             if 8 * size > _round_up(widest, 8 * raw.align(type_id)):
                 lines.append(f"{pad}char __pad[{size}];")
         lines.append("\t" * indent + "}" + (" __attribute__((packed))" if packed else ""))
+        if sum(map(len, lines)) > MAX_DEFINITION:
+            raise ObjectError(
+                f"{self.btf.name}: type id {type_id} would take more than "
+                f"{MAX_DEFINITION >> 20} MiB of C (anonymous types written out inline at "
+                f"every use, nested; met while writing type id {self._current})"
+            )
         return "\n".join(lines)
 
     def _facts(self, type_id: int, indent: int) -> MemberFacts:
@@ -541,8 +552,16 @@ class CDumper:
                 union = kind == UNION or (kind == FWD and raw.kind_flag(type_id))
                 forward.add(f"{'union' if union else 'struct'} {self._c_name(type_id)};")
         out = [HEADER, *sorted(forward), ""]
-        definition = self._definition
-        out += [definition(type_id) + "\n" for type_id in self._order]
+        written = sum(map(len, out))
+        for type_id in self._order:
+            text = self._definition(type_id) + "\n"
+            written += len(text)
+            if written > MAX_HEADER:
+                raise ObjectError(
+                    f"{btf.name}: the header would take more than {MAX_HEADER >> 20} MiB "
+                    f"of C (at type id {type_id}; vmlinux's takes a few)"
+                )
+            out.append(text)
         return "\n".join(out) + FOOTER
 
     def _unreferenced_anonymous_enums(self) -> list[int]:
