@@ -6,9 +6,10 @@ reproducers in ``tests/fuzz_cases/``, replayed through every fuzzing target in a
 child under the fuzzer's limits (a segfault or a hang fails the test instead of the
 run). The oracle is the fuzzer's: success or a ``BpfError``, nothing else.
 
-Defects whose fix belongs to a module being moved by the layering work are
-``xfail(strict=True)`` with the responsible function named: when the fix lands the test
-passes, strict xfail turns that into a failure, and the marker has to go.
+A reproducer saved before its fix names the function to fix (``Case.owner``) and runs
+as ``xfail(strict=True)``: when the fix lands the test passes, strict xfail turns that
+into a failure, and the owner has to go. Every saved case is fixed now; the fixed ones
+also check what the error says.
 """
 
 from __future__ import annotations
