@@ -8,6 +8,7 @@ headers and the compiler. vmlinux.h for them is generated from the running kerne
 from __future__ import annotations
 
 import errno
+import functools
 import hashlib
 import os
 import shutil
@@ -62,7 +63,14 @@ def bpf_testmod() -> Iterator[bool]:
 def require_testmod(request: pytest.FixtureRequest) -> None:
     """Skip unless the selftests' bpf_testmod is loaded (or can be: ``bpf_testmod``)."""
     if not request.getfixturevalue("bpf_testmod"):
-        pytest.skip("needs the selftests' bpf_testmod kernel module")
+        release = os.uname().release
+        directory = os.environ.get("PYLIBBPF_TESTMOD_DIR")
+        where = (
+            f"none built for {release} in {directory}"
+            if directory
+            else f"not loaded in {release}; vm-tests/run builds it for Debian's 6.12"
+        )
+        pytest.skip(f"needs the selftests' bpf_testmod kernel module ({where})")
 
 
 def read_testmod_file(length: int) -> None:
@@ -164,7 +172,7 @@ def compile_test_object(name: str) -> Path:
     """Compile ``tests/bpf/<name>.bpf.c`` (cached by content) and return the object."""
     clang = _clang()
     include = vmlinux_h_dir()
-    version = subprocess.run([clang, "--version"], capture_output=True, text=True).stdout
+    version = _compiler_version(clang)
     source = BPF_SRC / f"{name}.bpf.c"
     digest = hashlib.sha256()
     # The source's path too: DWARF records it, and line-info tests read that file back.
@@ -207,6 +215,13 @@ def bpf_object() -> Callable[[str], Path]:
     return compile_test_object
 
 
+@functools.cache
+def _compiler_version(compiler: str) -> str:
+    """Asked once per session: in a TCG guest each ``clang --version`` costs seconds."""
+    return subprocess.run([compiler, "--version"], capture_output=True, text=True).stdout
+
+
+@functools.cache
 def _multiarch() -> str:
     """Debian keeps asm/ headers (needed by <linux/bpf.h>) under a multiarch directory."""
     out = subprocess.run(["gcc", "-print-multiarch"], capture_output=True, text=True)

@@ -6,6 +6,7 @@ Tests marked root use the running kernel (its BTF, BTF_LOAD); the others are pur
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import struct
 import subprocess
 import sys
@@ -299,8 +300,9 @@ def test_sanitized_object_btf_loads_into_the_kernel(sample: Path) -> None:
     assert [t.id for t in clean[: len(types)]] == [t.id for t in types]  # ids preserved
     with load_btf(encode(clean), name="sanitized core_sample") as fd:
         assert fd.fd > 0
-    # and the unsanitized BTF, on this kernel that supports everything
-    assert features.btf_support() == KernelBtfSupport()
+    # and the unsanitized BTF, on this kernel that supports every kind (the 7.1 layout
+    # section aside, which the sanitizer never sends)
+    assert dataclasses.replace(features.btf_support(), layout=True) == KernelBtfSupport()
     with load_btf(encode(types), name="core_sample") as fd:
         assert fd.fd > 0
 

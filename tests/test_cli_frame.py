@@ -48,10 +48,32 @@ def test_a_registered_verb_runs_with_global_options_anywhere(
 
 def test_a_top_level_command_registers_without_verbs(capsys: pytest.CaptureFixture[str]) -> None:
     commands = cli.build_parser()
-    parser = commands.add("vmtest", None, lambda args: print(args.kernel) or 0, "VMs")
+    parser = commands.add("boot", None, lambda args: print(args.kernel) or 0, "VMs")
     parser.add_argument("--kernel", default="6.1")
-    assert run(commands, ["vmtest", "--kernel", "6.12"]) == 0
+    assert run(commands, ["boot", "--kernel", "6.12"]) == 0
     assert capsys.readouterr().out == "6.12\n"
+
+
+def test_a_command_with_its_own_options_reuses_global_letters(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """After such a command every word is its own: -j is its option, -- and what follows
+    reach it untouched; global options still work before it."""
+    commands = cli.build_parser()
+
+    def handler(args: argparse.Namespace) -> int:
+        print(args.jobs, args.rest, args.debug, args.json)
+        return 0
+
+    parser = commands.add("boot", None, handler, "VMs", own_options=True)
+    parser.add_argument("-j", "--jobs", type=int, default=0)
+    parser.add_argument("rest", nargs=argparse.REMAINDER)
+    assert run(commands, ["boot", "-j", "2", "--", "-p", "x"]) == 0
+    assert capsys.readouterr().out == "2 ['--', '-p', 'x'] False False\n"
+    assert run(commands, ["-d", "bo", "-j", "3"]) == 0  # a prefix, a global option before
+    assert capsys.readouterr().out == "3 [] True False\n"
+    with pytest.raises(ValueError, match="has verbs"):
+        commands.add("prog", "x", handler, "a verb cannot own the options", own_options=True)
 
 
 def test_misspelt_and_ambiguous_words_are_explained(capsys: pytest.CaptureFixture[str]) -> None:

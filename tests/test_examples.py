@@ -156,7 +156,8 @@ def test_tc_firewall_blocks_ports_live(build: Path, veth: tuple[str, str], clsac
 
 
 def test_syscall_latency_histogram(build: Path) -> None:
-    sleeper = "python3 -c 'import time; [time.sleep(0.002) for _ in range(40)]'"
+    # 3 ms sleeps: a 2 ms one can end before 2048 µs, the bucket boundary counted below.
+    sleeper = "python3 -c 'import time; [time.sleep(0.003) for _ in range(40)]'"
     out = run(
         str(EXAMPLES / "syscall_latency.py"),
         "--duration",

@@ -5,8 +5,10 @@ for which bpffs an object's token comes from, and mountinfo parsing (pure)."""
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
+import io
 import json
 import logging
 import os
@@ -17,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from pylibbpf import introspect, syscall
+from pylibbpf import cli, introspect, syscall
 from pylibbpf.errors import BpfError, BpfPermissionError
 from pylibbpf.logs import set_print
 from pylibbpf.maps import Map
@@ -175,7 +177,11 @@ def _child(channel: socket.socket, object_path: str, mount_point: str) -> dict[s
         result["load_without_token"] = errno.errorcode[error.errno or 0]
     del os.environ[TOKEN_PATH_ENV]
 
-    result["listed"] = [vars(row) for row in introspect.tokens()]  # `token list`
+    result["listed"] = [vars(row) for row in introspect.tokens()]
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        cli.main(["token", "list", "--json"])
+    result["token_list"] = json.loads(printed.getvalue())
 
     # No path given: the delegating bpffs is found among this process's mounts.
     said: list[str] = []
@@ -262,6 +268,15 @@ def test_user_namespace_loads_and_attaches_with_a_token(bpf_object: Any, tmp_pat
     assert result["listed"] == [
         {
             "path": str(tmp_path),
+            "allowed_cmds": ["map_create", "prog_load", "btf_load"],
+            "allowed_maps": ["array"],
+            "allowed_progs": ["socket_filter"],
+            "allowed_attachs": ["any"],
+        }
+    ]
+    assert result["token_list"] == [  # `pylibbpf token list --json`: bpftool's keys
+        {
+            "token_info": str(tmp_path),
             "allowed_cmds": ["map_create", "prog_load", "btf_load"],
             "allowed_maps": ["array"],
             "allowed_progs": ["socket_filter"],

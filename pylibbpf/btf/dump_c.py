@@ -45,7 +45,7 @@ from .records import (
     VOLATILE,
     Records,
 )
-from .types import INT_BOOL, Kind, Type
+from .types import INT_BOOL, Type, kind_name
 
 _QUALIFIERS = {CONST: "const", VOLATILE: "volatile", RESTRICT: "restrict"}
 _POINTER_QUALIFIERS = frozenset({CONST, VOLATILE, RESTRICT, TYPE_TAG})
@@ -319,7 +319,7 @@ class CDumper:
                 return f"enum {self._c_name(type_id)}"
             return f"enum {self._enum_body(type_id, indent)}"
         raise ObjectError(
-            f"{self.btf.name}: type id {type_id} is a {Kind(kind).name}, which cannot be "
+            f"{self.btf.name}: type id {type_id} is a {kind_name(kind)}, which cannot be "
             f"the type of anything (met while writing type id {self._current})"
         )
 
@@ -332,7 +332,7 @@ class CDumper:
         raw = self._raw
         words, at = raw.words_of[type_id], raw.starts[type_id]
         info = words[at + 1]
-        end = at + 3 + 3 * (info & 0xFFFF)
+        end = at + 3 + 3 * (info & 0xFFFFFF)
         offsets = words[at + 5 : end : 3]
         has_bitfields = bool(info >> 31)
         is_struct = self._kinds[type_id] == STRUCT

@@ -15,10 +15,30 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ..errors import ObjectError
-from .parse import BTF_MAGIC, HEADER_SIZE, Btf
-from .types import LINKAGE_EXTERN, LINKAGE_GLOBAL, LINKAGE_STATIC, EnumValue, Kind, Member, Type
+from .layout import (
+    BTF_MAGIC,
+    ENTRY,
+    HEADER_SIZE,
+    LAYOUT_HEADER_SIZE,
+    KindLayout,
+    layout_record_words,
+)
+from .parse import Btf
+from .types import (
+    LINKAGE_EXTERN,
+    LINKAGE_GLOBAL,
+    LINKAGE_STATIC,
+    MAX_VLEN,
+    MAX_VLEN_BEFORE_7_1,
+    EnumValue,
+    Kind,
+    Member,
+    OpaqueType,
+    Type,
+)
 
 _SECTION_NAME = re.compile(r"[A-Za-z0-9_.]*")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class StringTable:
@@ -50,8 +70,8 @@ class StringTable:
 
 
 def _info(kind: Kind, vlen: int, kind_flag: bool) -> int:
-    if vlen > 0xFFFF:
-        raise ObjectError(f"BTF {kind.name} with {vlen} entries exceeds the 65535 limit")
+    if vlen > MAX_VLEN:
+        raise ObjectError(f"BTF {kind.name} with {vlen} entries exceeds the {MAX_VLEN} limit")
     return (int(kind_flag) << 31) | (int(kind) << 24) | vlen
 
 
@@ -102,35 +122,85 @@ def encode_type(t: Type, strings: StringTable) -> list[int]:
         return [name, _info(kind, 0, False), t.size]
     if kind == Kind.UNKN:
         raise ObjectError("void (type id 0) cannot be encoded as a record")
+    if kind == Kind.OPAQUE:
+        if not isinstance(t, OpaqueType):
+            raise ObjectError(f"type id {t.id}: an OPAQUE type needs its record's words")
+        return [name, t.info, t.size, *t.raw]
     return [name, _info(kind, 0, t.kind_flag), t.type]
 
 
-def encode(types: Iterable[Type], *, byteorder: str = "little", strings_base: bytes = b"") -> bytes:
+def encode(
+    types: Iterable[Type],
+    *,
+    byteorder: str = "little",
+    strings_base: bytes = b"",
+    layout: Sequence[KindLayout] | None = None,
+) -> bytes:
     """Raw BTF holding ``types`` as ids 1, 2, … in the order given (``strings_base``: an
-    original string section to keep verbatim, so its offsets stay meaningful)."""
+    original string section to keep verbatim, so its offsets stay meaningful).
+
+    With ``layout`` (``KNOWN_LAYOUT``, or a BTF's own ``layout``) the 7.1+ form: a 32-byte
+    header and a kind layout section between the types and the strings, which kernels
+    before 7.1 refuse. Opaque types need it: it is how a parser steps over them.
+    """
     strings = StringTable(strings_base)
     words: list[int] = []
     types = list(types)
+    entries = tuple(layout) if layout is not None else None
     for t in types:
-        words += encode_type(t, strings)
+        record = encode_type(t, strings)
+        if t.kind == Kind.OPAQUE:
+            _check_laid_out(t, record, entries)
+        words += record
     order = "<" if byteorder == "little" else ">"
     try:
         type_data = struct.pack(f"{order}{len(words)}I", *words)
     except struct.error:
         raise _field_range_error(types, strings) from None
     string_data = bytes(strings)
+    if entries is None:
+        header = struct.pack(
+            f"{order}HBBIIIII",
+            BTF_MAGIC,
+            1,
+            0,
+            HEADER_SIZE,
+            0,
+            len(type_data),
+            len(type_data),
+            len(string_data),
+        )
+        return header + type_data + string_data
+    layout_data = b"".join(struct.pack(order + ENTRY.format, *entry) for entry in entries)
     header = struct.pack(
-        f"{order}HBBIIIII",
+        f"{order}HBBIIIIIII",
         BTF_MAGIC,
         1,
         0,
-        HEADER_SIZE,
+        LAYOUT_HEADER_SIZE,
         0,
         len(type_data),
-        len(type_data),
+        len(type_data) + len(layout_data),
         len(string_data),
+        len(type_data),
+        len(layout_data),
     )
-    return header + type_data + string_data
+    return header + type_data + layout_data + string_data
+
+
+def _check_laid_out(t: Type, record: list[int], layout: tuple[KindLayout, ...] | None) -> None:
+    """An opaque record must be one the layout section steps over exactly."""
+    assert isinstance(t, OpaqueType)
+    try:
+        words = layout_record_words(t.info, layout)
+    except ValueError as error:
+        raise ObjectError(f"type id {t.id}: {error}") from None
+    if words != len(record):
+        described = f"{words} words" if words is not None else "nothing"
+        raise ObjectError(
+            f"type id {t.id} (kind {t.kind_number}) is {len(record)} words long but the "
+            f"layout describes {described}"
+        )
 
 
 def _field_range_error(types: list[Type], strings: StringTable) -> ObjectError:
@@ -148,8 +218,18 @@ def _field_range_error(types: list[Type], strings: StringTable) -> ObjectError:
 
 
 def encode_btf(btf: Btf, *, byteorder: str = "little") -> bytes:
-    """Re-encode a parsed BTF (its own types; ids and references unchanged)."""
-    return encode(iter(btf), byteorder=byteorder)
+    """Re-encode a parsed BTF (its own types; ids and references unchanged; its layout
+    section, if it had one)."""
+    return encode(iter(btf), byteorder=byteorder, layout=btf.layout)
+
+
+def extend_layout(
+    layout: Sequence[KindLayout], kind: int, entry: KindLayout
+) -> tuple[KindLayout, ...]:
+    """``layout`` with ``entry`` for ``kind`` (zero entries fill any gap before it)."""
+    entries = list(layout) + [KindLayout(0, 0)] * max(0, kind + 1 - len(layout))
+    entries[kind] = entry
+    return tuple(entries)
 
 
 # --------------------------------------------------------------------------- sanitizing
@@ -166,6 +246,7 @@ class KernelBtfSupport:
     decl_tag: bool = True  # DECL_TAG (5.16)
     type_tag: bool = True  # TYPE_TAG (5.17)
     enum64: bool = True  # ENUM64 and signed ENUM (6.0)
+    layout: bool = True  # the 32-byte header with a layout section, and 24-bit vlen (7.1)
 
 
 def sanitize(types: Sequence[Type], support: KernelBtfSupport) -> list[Type]:
@@ -176,6 +257,12 @@ def sanitize(types: Sequence[Type], support: KernelBtfSupport) -> list[Type]:
     FUNC → TYPEDEF, FUNC_PROTO → ENUM, global FUNC → static, FLOAT → empty STRUCT,
     DECL_TAG → 1-byte INT, TYPE_TAG → CONST, ENUM64 → UNION of placeholder integers
     (appended once per size), signed ENUM → unsigned.
+
+    The result is for ``encode`` without a layout section, the form every kernel takes.
+    Kinds this library does not know (``OPAQUE``, skipped thanks to a layout section)
+    become 1-byte INTs as well: no kernel can be assumed to know them. A kernel before
+    7.1 cannot hold more than 65535 members, enumerators or parameters in one type: that
+    is refused, naming the type.
     """
     out: list[Type] = []
     placeholders: dict[int, int] = {}
@@ -184,6 +271,12 @@ def sanitize(types: Sequence[Type], support: KernelBtfSupport) -> list[Type]:
 
     for t in types:
         kind = t.kind
+        if not support.layout:
+            _check_narrow_vlen(t)
+        if kind == Kind.OPAQUE:
+            name = t.name if _IDENTIFIER.fullmatch(t.name) else ""
+            out.append(Type(t.id, Kind.INT, name, **byte_int))  # type: ignore[arg-type]
+            continue
         if kind == Kind.DATASEC and not _SECTION_NAME.fullmatch(t.name):
             # Older kernels accept only [A-Za-z0-9_.] in section names ('?.struct_ops').
             t = dataclasses.replace(t, name=re.sub(r"[^A-Za-z0-9_.]", "_", t.name))
@@ -221,6 +314,15 @@ def sanitize(types: Sequence[Type], support: KernelBtfSupport) -> list[Type]:
     for size, type_id in placeholders.items():
         out.append(Type(type_id, Kind.INT, "enum64_placeholder", size=size, bits=size * 8))
     return out
+
+
+def _check_narrow_vlen(t: Type) -> None:
+    vlen = len(t.members or t.values or t.params or t.vars)
+    if vlen > MAX_VLEN_BEFORE_7_1:
+        raise ObjectError(
+            f"BTF type id {t.id} ({t.describe()}) has {vlen} entries; kernels before 7.1 "
+            f"accept at most {MAX_VLEN_BEFORE_7_1}"
+        )
 
 
 def _var_name(types: Sequence[Type], type_id: int) -> str:

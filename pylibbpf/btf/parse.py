@@ -25,64 +25,62 @@ from typing import Any
 from ..errors import ObjectError
 from . import graph
 from .graph import MAX_NESTING
+from .layout import (
+    BTF_MAGIC,
+    HEADER,
+    HEADER_SIZE,
+    STEP,
+    KindLayout,
+    known_record_words,
+    layout_record_words,
+    read_header,
+    read_layout,
+    record_words,
+)
 from .types import (
     MAX_KIND,
+    MAX_KIND_NUMBER,
+    MAX_VLEN,
     EnumValue,
     Kind,
     Member,
+    OpaqueType,
     Param,
     Type,
     VarSecinfo,
+    kind_name,
 )
 
-BTF_MAGIC = 0xEB9F
-HEADER = struct.Struct("HBBIIIII")  # magic, version, flags, hdr_len, type/str off+len
-HEADER_SIZE = 24
-_HOST_LITTLE = sys.byteorder == "little"
+__all__ = [
+    "BTF_MAGIC",
+    "HEADER",
+    "HEADER_SIZE",
+    "VOID",
+    "Btf",
+    "read_btf_file",
+    "record_words",
+    "referenced_ids",
+    "walk_records",
+]
 
-# Words after the 3-word common header: fixed part, and per-vlen part.
-_FIXED_WORDS = {Kind.INT: 1, Kind.ARRAY: 3, Kind.VAR: 1, Kind.DECL_TAG: 1}
-_VLEN_WORDS = {
-    Kind.STRUCT: 3,
-    Kind.UNION: 3,
-    Kind.ENUM: 2,
-    Kind.FUNC_PROTO: 2,
-    Kind.DATASEC: 3,
-    Kind.ENUM64: 3,
-}
-# info word -> record length in words, shared by every BTF (a pure function of info).
-_STEP: dict[int, int] = {}
+_HOST_LITTLE = sys.byteorder == "little"
+_LAST_KNOWN_KIND = int(MAX_KIND)  # a plain int for the decode path's comparison
 
 VOID = Type(0, Kind.UNKN, "void")
 
 
-def record_words(info: int) -> int | None:
-    """Length in 4-byte words of a record with this info word; None for unknown kinds."""
-    step = _STEP.get(info)
-    if step is None:
-        step = _record_words(info)
-        if step is not None:
-            _STEP[info] = step
-    return step
-
-
-def _record_words(info: int) -> int | None:
-    kind = (info >> 24) & 0x1F
-    if kind == 0 or kind > MAX_KIND:
-        return None
-    return 3 + _FIXED_WORDS.get(Kind(kind), 0) + _VLEN_WORDS.get(Kind(kind), 0) * (info & 0xFFFF)
-
-
-def walk_records(words: Any, name: str) -> array[int]:
+def walk_records(words: Any, name: str, layout: tuple[KindLayout, ...] | None = None) -> array[int]:
     """Word offsets of every type record (the one pass over the whole type section).
 
     The hot loop does only a dict lookup and an add per record; the rare cases leave it
     through exceptions: an info word not seen before (KeyError: compute and remember its
     record length, or reject an unknown kind) and the end of the data (IndexError).
+    Kinds this library does not know are sized by the ``layout`` section, if it has them;
+    their lengths are kept apart from the shared table, as another BTF may differ.
     """
     offsets: array[int] = array("I")
     append = offsets.append
-    steps = _STEP
+    steps = STEP if layout is None else dict(STEP)
     total = len(words)
     i = 0
     while True:
@@ -93,9 +91,18 @@ def walk_records(words: Any, name: str) -> array[int]:
         except KeyError:
             offsets.pop()
             info = words[i + 1]
-            step = _record_words(info)
-            if step is None:
-                raise _corrupt(name, i, f"unknown BTF kind {(info >> 24) & 0x1F}") from None
+            step = known_record_words(info)
+            if step is not None:
+                STEP[info] = step
+            else:
+                kind = (info >> 24) & MAX_KIND_NUMBER
+                try:
+                    step = layout_record_words(info, layout)
+                except ValueError as error:
+                    raise _corrupt(name, i, str(error)) from None
+                if step is None:
+                    why = "no layout section" if layout is None else "no layout entry for it"
+                    raise _corrupt(name, i, f"unknown BTF kind {kind} ({why})") from None
             steps[info] = step
         except IndexError:
             offsets.pop()
@@ -104,8 +111,8 @@ def walk_records(words: Any, name: str) -> array[int]:
         if i < total or not offsets:
             raise _corrupt(name, i, "a type record header runs past the end of the section")
         last = offsets[-1]
-        kind = Kind((words[last + 1] >> 24) & 0x1F).name
-        raise _corrupt(name, last, f"the {kind} record runs past the end of the section")
+        kind_text = kind_name((words[last + 1] >> 24) & MAX_KIND_NUMBER)
+        raise _corrupt(name, last, f"the {kind_text} record runs past the end of the section")
     return offsets
 
 
@@ -130,32 +137,14 @@ class Btf:
         # Memoised lookups other modules make against this BTF (CO-RE candidates, …):
         # they live as long as it does (vmlinux's: the whole process).
         self.memo: dict[Any, Any] = {}
-        if len(data) < HEADER_SIZE:
-            raise ObjectError(f"{name}: {len(data)} bytes is too short for a BTF header")
-        magic = struct.unpack_from("<H", data)[0]
-        if magic == BTF_MAGIC:
-            self.byteorder = "little"
-        elif magic == 0x9FEB:
-            self.byteorder = "big"
-        else:
-            raise ObjectError(f"{name}: bad BTF magic 0x{magic:04x}")
-        order = "<" if self.byteorder == "little" else ">"
-        _, self.version, self.flags, hdr_len, type_off, type_len, str_off, str_len = (
-            struct.unpack_from(order + HEADER.format, data)
-        )
-        if hdr_len < HEADER_SIZE or hdr_len > len(data):
-            raise ObjectError(f"{name}: BTF header length {hdr_len} is invalid")
-        types_start, strings_start = hdr_len + type_off, hdr_len + str_off
-        for label, start, length in (
-            ("type", types_start, type_len),
-            ("string", strings_start, str_len),
-        ):
-            if start + length > len(data):
-                raise ObjectError(
-                    f"{name}: BTF {label} section ({length} bytes at {start}) runs past the "
-                    f"end of the data ({len(data)} bytes)"
-                )
-        if type_len % 4 or type_off % 4:
+        header = read_header(data, name)
+        self.header = header
+        self.byteorder, self.version, self.flags = header.byteorder, header.version, header.flags
+        # The kind layout section (7.1+): how to step over kinds this library does not know.
+        self.layout: tuple[KindLayout, ...] | None = read_layout(data, header)
+        types_start, type_len = header.hdr_len + header.type_off, header.type_len
+        strings_start, str_len = header.hdr_len + header.str_off, header.str_len
+        if type_len % 4 or header.type_off % 4:
             raise ObjectError(f"{name}: BTF type section is not 4-byte aligned")
         native = (self.byteorder == "little") == _HOST_LITTLE
         view = memoryview(data)[types_start : types_start + type_len]
@@ -177,7 +166,9 @@ class Btf:
         # Split BTF (modules) continues its base's string table: no leading NUL there.
         if str_len and base is None and data[strings_start : strings_start + 1] != b"\0":
             raise ObjectError(f"{name}: BTF string section does not start with a NUL")
-        self._offsets = offsets if offsets is not None else walk_records(self._words, name)
+        self._offsets = (
+            offsets if offsets is not None else walk_records(self._words, name, self.layout)
+        )
         self.first_id = base.type_count if base is not None else 1
         self.str_base = base.strings_size if base is not None else 0
         self._cache: dict[int, Type] = {}
@@ -303,10 +294,17 @@ class Btf:
     def _decode(self, type_id: int, i: int) -> Type:
         w = self._words
         name_off, info, size_or_type = w[i], w[i + 1], w[i + 2]
-        kind = Kind((info >> 24) & 0x1F)
-        vlen = info & 0xFFFF
+        number = (info >> 24) & MAX_KIND_NUMBER
+        vlen = info & MAX_VLEN
         kind_flag = bool(info >> 31)
         name = self.string_at(name_off) if name_off else ""
+        if number > _LAST_KNOWN_KIND:  # only the layout section let the walk step over it
+            end = i + self.record_words(info)
+            return OpaqueType(
+                type_id, Kind.OPAQUE, name, size=size_or_type, type=size_or_type,
+                kind_flag=kind_flag, info=info, raw=tuple(w[i + 3 : end]),
+            )  # fmt: skip
+        kind = Kind(number)
         at = i + 3
         if kind == Kind.INT:
             extra = w[at]
@@ -395,7 +393,21 @@ class Btf:
         index = type_id - self.first_id
         if index >= len(self._offsets):
             raise ObjectError(f"{self.name}: type id {type_id} is out of range")
-        return Kind((self._words[self._offsets[index] + 1] >> 24) & 0x1F)
+        number = (self._words[self._offsets[index] + 1] >> 24) & MAX_KIND_NUMBER
+        return Kind(number) if number <= MAX_KIND else Kind.OPAQUE
+
+    def record_words(self, info: int) -> int:
+        """Length in words of one of this BTF's records, given its info word (the walk
+        has vouched for every record, so its kind is known or laid out)."""
+        step = record_words(info)
+        if step is None:
+            try:
+                step = layout_record_words(info, self.layout)
+            except ValueError as error:
+                raise ObjectError(f"{self.name}: {error}") from None
+        if step is None:
+            raise ObjectError(f"{self.name}: no layout for {kind_name((info >> 24) & 0x7F)}")
+        return step
 
     # ----------------------------------------------------------------- name lookups
 

@@ -63,7 +63,7 @@ class Records:
         self.strings = Strings(btf)
         for layer in chain:
             words, offsets = layer._words, layer.raw_offsets
-            self.kinds += [(words[o + 1] >> 24) & 0x1F for o in offsets]
+            self.kinds += [(words[o + 1] >> 24) & 0x7F for o in offsets]
             self.refs += [words[o + 2] for o in offsets]
             self.starts += offsets
             self.words_of += [words] * len(offsets)
@@ -120,30 +120,30 @@ class Records:
         types = self._member_types.get(type_id)
         if types is None:
             words, at = self.words_of[type_id], self.starts[type_id]
-            types = list(words[at + 4 : at + 3 + 3 * (words[at + 1] & 0xFFFF) : 3])
+            types = list(words[at + 4 : at + 3 + 3 * (words[at + 1] & 0xFFFFFF) : 3])
             self._member_types[type_id] = types
         return types
 
     def member_names(self, type_id: int) -> set[str]:
         words, at = self.words_of[type_id], self.starts[type_id]
-        end = at + 3 + 3 * (words[at + 1] & 0xFFFF)
+        end = at + 3 + 3 * (words[at + 1] & 0xFFFFFF)
         return set(map(self.strings.__getitem__, words[at + 3 : end : 3]))
 
     def params(self, type_id: int) -> list[tuple[str, int]]:
         """A function prototype's (name, type) parameters."""
         words, at = self.words_of[type_id], self.starts[type_id]
-        end = at + 3 + 2 * (words[at + 1] & 0xFFFF)
+        end = at + 3 + 2 * (words[at + 1] & 0xFFFFFF)
         strings = self.strings
         return [(strings[words[j]], words[j + 1]) for j in range(at + 3, end, 2)]
 
     def param_types(self, type_id: int) -> Iterable[int]:
         words, at = self.words_of[type_id], self.starts[type_id]
-        types: Iterable[int] = words[at + 4 : at + 3 + 2 * (words[at + 1] & 0xFFFF) : 2]
+        types: Iterable[int] = words[at + 4 : at + 3 + 2 * (words[at + 1] & 0xFFFFFF) : 2]
         return types
 
     def datasec_types(self, type_id: int) -> Iterable[int]:
         words, at = self.words_of[type_id], self.starts[type_id]
-        types: Iterable[int] = words[at + 3 : at + 3 + 3 * (words[at + 1] & 0xFFFF) : 3]
+        types: Iterable[int] = words[at + 3 : at + 3 + 3 * (words[at + 1] & 0xFFFFFF) : 3]
         return types
 
     def enum_values(self, type_id: int) -> list[tuple[str, int]]:
@@ -153,13 +153,13 @@ class Records:
         signed = bool(info >> 31)
         values = []
         if self.kinds[type_id] == ENUM:
-            for j in range(at + 3, at + 3 + 2 * (info & 0xFFFF), 2):
+            for j in range(at + 3, at + 3 + 2 * (info & 0xFFFFFF), 2):
                 value = words[j + 1]
                 if signed and value & 0x80000000:
                     value -= 1 << 32
                 values.append((strings[words[j]], value))
         else:
-            for j in range(at + 3, at + 3 + 3 * (info & 0xFFFF), 3):
+            for j in range(at + 3, at + 3 + 3 * (info & 0xFFFFFF), 3):
                 value = words[j + 1] | (words[j + 2] << 32)
                 if signed and value >> 63:
                     value -= 1 << 64

@@ -34,9 +34,24 @@ class Kind(IntEnum):
     DECL_TAG = 17
     TYPE_TAG = 18
     ENUM64 = 19
+    # Not a BTF kind number (those are 7 bits): a record of a kind this library does not
+    # know, which the BTF's layout section let the parser skip (``OpaqueType``).
+    OPAQUE = 0x80
 
 
 MAX_KIND = Kind.ENUM64
+# The largest kind number a record's info word can hold (7 bits since Linux 7.1).
+MAX_KIND_NUMBER = 0x7F
+# The largest vlen (members, enumerators, parameters…) of one record: 24 bits since 7.1,
+# 16 before (a kernel before 7.1 refuses the upper 8 bits).
+MAX_VLEN = 0xFFFFFF
+MAX_VLEN_BEFORE_7_1 = 0xFFFF
+
+
+def kind_name(number: int) -> str:
+    """``STRUCT`` for a kind this library knows, ``kind 40`` for one it does not."""
+    return Kind(number).name if 0 <= number <= MAX_KIND else f"kind {number}"
+
 
 # Kinds whose third word is a size (the others refer to another type there).
 SIZED_KINDS = frozenset(
@@ -157,3 +172,28 @@ class Type:
         if self.kind == Kind.UNKN:
             return "void"
         return f"{prefix}{name}"
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class OpaqueType(Type):
+    """A record of a kind this library does not know (``kind`` is ``Kind.OPAQUE``), kept
+    word for word so the BTF re-encodes unchanged. The BTF's layout section said how long
+    it is; what its words mean is unknown: ``size`` and ``type`` both hold its third word.
+    """
+
+    info: int = 0  # the record's info word as read: kind number, vlen, kind_flag
+    raw: tuple[int, ...] = ()  # the words after the 3-word common header
+
+    @property
+    def kind_number(self) -> int:
+        """The kind number the record carries (above ``MAX_KIND``)."""
+        return (self.info >> 24) & MAX_KIND_NUMBER
+
+    @property
+    def vlen(self) -> int:
+        """The record's vlen (how many elements follow its fixed part)."""
+        return self.info & MAX_VLEN
+
+    def describe(self) -> str:
+        """``kind 40 name``: its kind number, as no name for it is known."""
+        return f"{kind_name(self.kind_number)} {self.name or '(anon)'}"

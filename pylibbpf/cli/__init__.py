@@ -2,8 +2,8 @@
 users, with bpftool's JSON.
 
 One module per command group (``prog``, ``maps``, ``link``, ``btf``, ``struct_ops``,
-``feature``, ``gen``), each with a ``register(commands)`` that adds its verbs; ``app``
-is the frame (global options, prefixes, output, errors). A new verb is one
+``feature``, ``gen``, ``token``, ``vmtest``), each with a ``register(commands)`` that adds
+its verbs; ``app`` is the frame (global options, prefixes, output, errors). A new verb is one
 ``commands.add(group, verb, handler, help)`` in its group's ``register`` plus the
 handler; a new top-level command (``vmtest``) is a module with ``register`` listed in
 ``GROUPS`` below (``commands.add("vmtest", None, handler, help)``).
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from .app import Commands, run
 
 # Command modules, in --help order; each has register(commands: Commands) -> None.
-GROUPS = ("prog", "maps", "link", "btf", "struct_ops", "feature", "gen")
+GROUPS = ("prog", "maps", "link", "btf", "struct_ops", "feature", "gen", "token", "vmtest")
 
 
 def build_parser() -> Commands:

@@ -13,7 +13,8 @@ A command is one registration and one handler::
         return 0
 
 ``verb=None`` makes a top-level command (``pylibbpf vmtest ...``) whose parser the
-registering module fills as it likes.
+registering module fills as it likes; with ``own_options=True`` the words after it are all
+its own (``vmtest -j 2`` is its ``--jobs``, not the global ``--json``).
 """
 
 from __future__ import annotations
@@ -33,9 +34,10 @@ Handler = Callable[[argparse.Namespace], int]
 
 DESCRIPTION = """\
 pylibbpf: look at and change what BPF holds in the kernel (programs, maps, links, BTF,
-struct_ops), whoever loaded it, with bpftool's commands and JSON; generate skeletons.
-Commands and subcommands may be shortened to a unique prefix (`pylibbpf p s` is `prog
-show`); the global options may come anywhere."""
+struct_ops), whoever loaded it, with bpftool's commands and JSON; generate skeletons;
+run your tests on other kernels (vmtest). Commands and subcommands may be shortened to a
+unique prefix (`pylibbpf p s` is `prog show`); the global options may come anywhere
+(vmtest's own options follow it)."""
 
 EPILOG = """\
 objects are named as bpftool names them:
@@ -125,6 +127,7 @@ class Commands:
         self._top = self.parser.add_subparsers(dest="object", metavar="OBJECT", required=True)
         self._groups: dict[str, argparse._SubParsersAction[Any]] = {}
         self.verbs: dict[str, list[str]] = {}  # group -> verbs (and aliases), for matching
+        self.own_options: set[str] = set()  # top-level commands that parse every word
 
     def group(self, name: str, help: str) -> None:
         """Declare a command group (``pylibbpf NAME VERB ...``)."""
@@ -142,8 +145,11 @@ class Commands:
         *,
         aliases: Sequence[str] = (),
         epilog: str | None = None,
+        own_options: bool = False,
     ) -> argparse.ArgumentParser:
-        """Register ``pylibbpf GROUP VERB``; returns its parser for the arguments."""
+        """Register ``pylibbpf GROUP VERB``; returns its parser for the arguments.
+        ``own_options`` (top-level commands only): no global options after the command,
+        whose options may then reuse their letters."""
         options: dict[str, Any] = {
             "help": help,
             "description": help,
@@ -153,12 +159,15 @@ class Commands:
         if verb is None:
             parser = self._top.add_parser(group, **options)
             self.verbs[group] = []
+            if own_options:
+                self.own_options.add(group)
         else:
-            if group not in self._groups:
-                raise ValueError(f"command group {group!r} is not declared")
+            if group not in self._groups or own_options:
+                raise ValueError(f"command group {group!r} is not declared, or has verbs")
             parser = self._groups[group].add_parser(verb, aliases=list(aliases), **options)
             self.verbs[group] += [verb, *aliases]
-        _global_options(parser, top=False)
+        if not own_options:
+            _global_options(parser, top=False)
         parser.set_defaults(func=handler)
         return parser
 
@@ -166,10 +175,13 @@ class Commands:
         """Global options moved to the front (as getopt permutes bpftool's), unique
         prefixes of the group and verb replaced by the full words; an unknown word is an
         error that names the close matches."""
+        words = _command_words(argv)
+        if words:
+            command = _match(argv[words[0]], list(self.verbs), "command")
+            if command in self.own_options:  # global options only before it
+                return [*_globals_first(argv[: words[0]]), command, *argv[words[0] + 1 :]]
         out = _globals_first(argv)
-        positions = [i for i, word in enumerate(out) if not word.startswith("-")]
-        # -B FILE takes a value: it is not a command word.
-        positions = [i for i in positions if i == 0 or out[i - 1] not in ("-B", "--base-btf")]
+        positions = _command_words(out)
         if not positions:
             return out
         first = positions[0]
@@ -183,6 +195,15 @@ class Commands:
 
 FLAGS = {"-j", "--json", "-p", "--pretty", "-f", "--bpffs", "-d", "--debug"}
 VALUED = {"-B", "--base-btf"}
+
+
+def _command_words(argv: list[str]) -> list[int]:
+    """Where the words that are not options are (-B FILE takes a value: FILE is not one)."""
+    return [
+        i
+        for i, word in enumerate(argv)
+        if not word.startswith("-") and (i == 0 or argv[i - 1] not in VALUED)
+    ]
 
 
 def _globals_first(argv: list[str]) -> list[str]:

@@ -9,7 +9,7 @@ from typing import Any
 
 from .. import introspect
 from ..btf import Btf, Kind
-from ..btf.types import SIZED_KINDS
+from ..btf.types import SIZED_KINDS, OpaqueType
 from ..errors import BpfError
 from ..maps import Map
 from .app import Commands, emit, print_json, wants_json
@@ -196,6 +196,8 @@ def type_json(btf: Btf, t: Any) -> dict[str, Any]:
         out["size"] = t.size
     elif kind == Kind.DECL_TAG:
         out.update(type_id=t.type, component_idx=t.component_idx)
+    elif isinstance(t, OpaqueType):  # a kind only the BTF's layout section describes
+        out.update(kind="UNKNOWN", kind_number=t.kind_number, vlen=t.vlen)
     return out
 
 
@@ -208,6 +210,8 @@ def type_text(btf: Btf, t: Any) -> str:
     fields = type_json(btf, t)
     head = f"[{t.id}] {fields['kind']} '{fields['name']}'"
     kind = t.kind
+    if kind == Kind.OPAQUE:
+        return head + f" kind={fields['kind_number']} vlen={fields['vlen']}"
     if kind == Kind.INT:
         return (
             head + f" size={t.size} bits_offset={t.bit_offset} nr_bits={t.bits}"

@@ -32,7 +32,7 @@ import zlib
 from array import array
 from pathlib import Path
 
-from ..btf.parse import Btf, record_words
+from ..btf.parse import Btf
 from ..errors import ObjectError
 
 MAGIC = b"PLBTFIX2"
@@ -178,11 +178,11 @@ def _index_consistent(btf: Btf) -> bool:
             if index < 0:
                 continue
             gap = offsets[index + 1] - offsets[index]
-            if record_words(words[offsets[index] + 1]) != gap:
+            if btf.record_words(words[offsets[index] + 1]) != gap:
                 return False
-        last = record_words(words[offsets[-1] + 1]) or 0
+        last = btf.record_words(words[offsets[-1] + 1])
         return offsets[0] == 0 and offsets[-1] + last == len(words)
-    except IndexError:
+    except (IndexError, ObjectError):
         return False
 
 

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any, Generic, ParamSpec, TypeVar
 
 from ..btf.encode import KernelBtfSupport, encode
+from ..btf.layout import KNOWN_LAYOUT, KindLayout
 from ..btf.types import EnumValue, Kind, Param, Type, VarSecinfo
 from ..errors import BpfError, BpfPermissionError, NotSupportedError
 from ..spec.helpers import helper_id
@@ -321,8 +322,8 @@ def has_btf() -> bool:
     return fd is not None and _close(fd)
 
 
-def _btf_accepted(types: list[Any]) -> bool:
-    raw = ctypes.create_string_buffer(encode(types))
+def _btf_accepted(types: list[Any], layout: tuple[KindLayout, ...] | None = None) -> bool:
+    raw = ctypes.create_string_buffer(encode(types, layout=layout))
     attr = BtfLoadAttr(btf=ctypes.addressof(raw), btf_size=len(raw) - 1)
     try:
         return _close(bpf.btf_load(attr, what="feature probe BTF"))
@@ -352,7 +353,10 @@ def btf_support() -> KernelBtfSupport:
         "type_tag": [int_t, Type(2, Kind.TYPE_TAG, "tag", type=1), Type(3, Kind.PTR, "", type=2)],
         "enum64": [Type(1, Kind.ENUM64, "e", size=8, values=(EnumValue("A", 1 << 40),))],
     }
-    return KernelBtfSupport(**{name: _btf_accepted(types) for name, types in probes.items()})
+    accepted = {name: _btf_accepted(types) for name, types in probes.items()}
+    # 7.1: the 32-byte header and its kind layout section (libbpf probes the same way).
+    accepted["layout"] = _btf_accepted([int_t], KNOWN_LAYOUT[: Kind.INT + 1])
+    return KernelBtfSupport(**accepted)
 
 
 def probe_all() -> dict[str, dict[str, bool]]:
