@@ -77,10 +77,11 @@ FOOTER = """
 
 Decl = tuple[str, str, bool]  # (prefix, suffix, declarator-is-wrapped): see CDumper._decl
 # Bounds on the C written: anonymous types are written out inline at each use, so BTF
-# that nests shared anonymous types doubles the text per level. vmlinux's whole header
-# is a few MiB, its largest definition a few KiB.
-MAX_DEFINITION = 16 << 20
-MAX_HEADER = 64 << 20
+# that nests shared anonymous types doubles the text per level. vmlinux's header is
+# 3 MiB, its struct bodies 1.9 MiB in all (memoised ones once), the largest 17 KiB.
+MAX_DEFINITION = 1 << 20  # one struct or union body
+MAX_BODIES = 32 << 20  # every body written, inline ones included
+MAX_HEADER = 32 << 20
 # What a struct body needs of a member's type: see CDumper._facts.
 MemberFacts = tuple[int, int, str, str, str, int | None, str, str]
 _T = TypeVar("_T")
@@ -105,6 +106,7 @@ class CDumper:
         self._decls: dict[int, Decl] = {}
         self._member_facts: dict[int, MemberFacts] = {}
         self._current = 0  # the type being worked on, for error messages
+        self._bodies_written = 0  # bytes of struct bodies, against MAX_BODIES
         self._assign_names()
 
     # ----------------------------------------------------------------- naming
@@ -342,6 +344,17 @@ class CDumper:
             known.get(member_type | key) or self._facts(member_type, indent + 1)
             for member_type in words[at + 4 : end : 3]
         ]
+        # Each member is written with its ``left`` or its unnamed line: bound the body
+        # before building it (an anonymous type used by value may be large and shared).
+        estimate = sum(len(facts[2]) + len(facts[4]) for facts in members)
+        self._bodies_written += estimate
+        if estimate > MAX_DEFINITION or self._bodies_written > MAX_BODIES:
+            raise ObjectError(
+                f"{self.btf.name}: type id {type_id} would take more C than a dump writes "
+                f"({MAX_DEFINITION >> 20} MiB a body, {MAX_BODIES >> 20} MiB in all): "
+                "anonymous types written out inline at every use, nested (met while "
+                f"writing type id {self._current})"
+            )
         names = map(raw.strings.__getitem__, words[at + 3 : end : 3])
         packed = is_struct and self._is_packed(type_id, members, offsets, has_bitfields, size)
         pad = "\t" * (indent + 1)
@@ -387,12 +400,6 @@ class CDumper:
             if 8 * size > _round_up(widest, 8 * raw.align(type_id)):
                 lines.append(f"{pad}char __pad[{size}];")
         lines.append("\t" * indent + "}" + (" __attribute__((packed))" if packed else ""))
-        if sum(map(len, lines)) > MAX_DEFINITION:
-            raise ObjectError(
-                f"{self.btf.name}: type id {type_id} would take more than "
-                f"{MAX_DEFINITION >> 20} MiB of C (anonymous types written out inline at "
-                f"every use, nested; met while writing type id {self._current})"
-            )
         return "\n".join(lines)
 
     def _facts(self, type_id: int, indent: int) -> MemberFacts:

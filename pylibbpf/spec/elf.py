@@ -104,7 +104,7 @@ class ElfReader:
             header["e_shstrndx"],
         )
         record = struct.Struct(self.order + "IIQQQQIIQQ")
-        if size != record.size or offset + count * size > len(data) or names >= max(count, 1):
+        if size != record.size or offset + count * size > len(data) or names >= count:
             raise ObjectError(f"{self.name}: not a valid ELF file: bad section header table")
         keys = (
             "sh_name",
