@@ -155,7 +155,7 @@ def read_btf(data: bytes, start: int, length: int) -> BtfView | None:
     end = min(view.types_start + type_len, len(data))
     while position + 12 <= end:
         info = struct.unpack_from("<I", data, position + 4)[0]
-        kind, vlen = (info >> 24) & 0x1F, info & 0xFFFF
+        kind, vlen = (info >> 24) & 0x7F, info & 0xFFFFFF  # 7.1+ widths (0 above before)
         if kind not in BTF_LAYOUT:
             break
         fixed, per = BTF_LAYOUT[kind]

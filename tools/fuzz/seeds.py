@@ -147,6 +147,49 @@ def synthetic_btf() -> bytes:
     )
 
 
+def synthetic_wide_btf() -> bytes:
+    """The 7.1+ form (a layout section) with a kind this library does not know, used by
+    value, through a typedef, a pointer, an array, a variable and a function."""
+    from pylibbpf.btf import Kind, Member, Param, Type, VarSecinfo
+    from pylibbpf.btf.encode import encode, extend_layout
+    from pylibbpf.btf.layout import KNOWN_LAYOUT, KindLayout
+    from pylibbpf.btf.types import OpaqueType
+
+    odd_info = (1 << 31) | (40 << 24) | 2  # kind 40: 8 bytes, then 12 per element
+    return encode(
+        [
+            Type(1, Kind.INT, "int", size=4, encoding=1, bits=32),
+            OpaqueType(
+                2,
+                Kind.OPAQUE,
+                "odd",
+                size=16,
+                type=16,
+                kind_flag=True,
+                info=odd_info,
+                raw=tuple(range(8)),
+            ),
+            Type(3, Kind.TYPEDEF, "odd_t", type=2),
+            Type(4, Kind.PTR, "", type=2),
+            Type(5, Kind.ARRAY, "", type=2, index_type=1, nelems=3),
+            Type(
+                6,
+                Kind.STRUCT,
+                "holder",
+                size=40,
+                members=(Member("odd", 2, 0), Member("p", 4, 128), Member("t", 3, 192)),
+            ),
+            Type(7, Kind.FUNC_PROTO, "", type=3, params=(Param("o", 2), Param("a", 5))),
+            Type(8, Kind.FUNC, "use_odd", type=7, linkage=1),
+            Type(9, Kind.VAR, "odd_var", type=5, linkage=1),
+            Type(10, Kind.DATASEC, ".data", size=48, vars=(VarSecinfo(9, 0, 48),)),
+            Type(11, Kind.CONST, "", type=2),
+            Type(12, Kind.DECL_TAG, "tag", type=6, component_idx=0),
+        ],
+        layout=extend_layout(KNOWN_LAYOUT, 40, KindLayout(8, 12)),
+    )
+
+
 def vmlinux_excerpts() -> list[tuple[str, bytes]]:
     """Small self-contained pieces of the host's kernel BTF, ids renumbered from 1."""
     import dataclasses
@@ -216,6 +259,7 @@ def corpus(selftests: bool = False) -> list[Seed]:
     for name, blob in extra:
         blobs.setdefault(blob, name)
     blobs.setdefault(synthetic_btf(), "synthetic")
+    blobs.setdefault(synthetic_wide_btf(), "synthetic 7.1+ (layout section, kind 40)")
     for name, blob in vmlinux_excerpts():
         blobs.setdefault(blob, name)
     seeds += [btf_seed(name, blob) for blob, name in blobs.items()]

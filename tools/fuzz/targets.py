@@ -331,7 +331,7 @@ def _round_trip(btf: Btf) -> None:
     if btf.base is not None:
         return
     types = list(btf)
-    raw = encode(types, strings_base=btf.strings)
+    raw = encode(types, strings_base=btf.strings, layout=btf.layout)
     try:
         again = Btf(raw, name="re-encoded")
     except BpfError as error:

@@ -36,7 +36,10 @@ def _some_id(m: Mutation, record: BtfRecord) -> int:
 def btf_header(m: Mutation) -> bool:
     if m.btf is None:
         return False
-    position = m.rng.choice([2, 3, 4, 8, 12, 16, 20, 0])
+    positions = [2, 3, 4, 8, 12, 16, 20, 0]
+    if m.btf.header_len >= 32:  # the 7.1+ header: the layout section's offset and length
+        positions += [24, 28, 24, 28]
+    position = m.rng.choice(positions)
     size = 1 if position in (2, 3) else 2 if position == 0 else 4
     current = m.get(m.btf.start + position, size)
     value = m.interesting(size)
@@ -50,10 +53,13 @@ def btf_kind(m: Mutation) -> bool:
     if record is None:
         return False
     info = m.get(record.offset + 4, 4)
-    kind = (
-        m.rng.choice([*BTF_LAYOUT, 0, 20, 21, 31]) if m.rng.random() < 0.9 else m.rng.randrange(32)
-    )
-    return m.put(record.offset + 4, 4, (info & ~(0x1F << 24)) | (kind << 24))
+    # Kinds 32-127 exist from 7.1 on (7-bit kinds): opaque with a layout section, else
+    # an error.
+    if m.rng.random() < 0.9:
+        kind = m.rng.choice([*BTF_LAYOUT, 0, 20, 21, 31, 32, 40, 127])
+    else:
+        kind = m.rng.randrange(128)
+    return m.put(record.offset + 4, 4, (info & ~(0x7F << 24)) | (kind << 24))
 
 
 def btf_vlen(m: Mutation) -> bool:
@@ -61,8 +67,10 @@ def btf_vlen(m: Mutation) -> bool:
     if record is None:
         return False
     info = m.get(record.offset + 4, 4)
-    vlen = m.rng.choice([0, 1, record.vlen - 1, record.vlen + 1, 0xFFFF, m.rng.getrandbits(16)])
-    return m.put(record.offset + 4, 4, (info & ~0xFFFF) | (vlen & 0xFFFF))
+    vlen = m.rng.choice(
+        [0, 1, record.vlen - 1, record.vlen + 1, 0xFFFF, 0x10000, 0xFFFFFF, m.rng.getrandbits(16)]
+    )  # 24-bit vlens from 7.1 on
+    return m.put(record.offset + 4, 4, (info & ~0xFFFFFF) | (vlen & 0xFFFFFF))
 
 
 def _ref_fields(record: BtfRecord) -> list[int]:
