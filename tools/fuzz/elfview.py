@@ -160,6 +160,8 @@ def read_btf(data: bytes, start: int, length: int) -> BtfView | None:
             break
         fixed, per = BTF_LAYOUT[kind]
         words = 3 + fixed + per * vlen
+        if position + 4 * words > end:  # a (mutated) vlen past the section: not a record
+            break
         view.records.append(BtfRecord(type_id, position, kind, vlen, bool(info >> 31), words))
         position += 4 * words
         type_id += 1
