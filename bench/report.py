@@ -46,6 +46,14 @@ ROWS = [
         ("ratio>=", 0.9),
         main=True,
     ),
+    Row(
+        "lookup_batch_lists",
+        "same, into two lists of ints (`lookup_batch_lists()`: libbpf's layout)",
+        False,
+        ("ratio>=", 0.9),
+        c_key="lookup_batch",
+        main=True,
+    ),
     Row("update_batch", "`update_batch` from lists of ints", False, ("ratio>=", 0.9), main=True),
     Row(
         "ring_per_event",
@@ -94,6 +102,20 @@ ROWS = [
         main=True,
     ),
     Row(
+        "import_object_cpu",
+        "same for `import pylibbpf as bpf; bpf.BpfObject` (the common path)",
+        True,
+        ("ms<=", 25),
+        main=True,
+    ),
+    Row(
+        "import_cli_cpu",
+        "same for `import pylibbpf.cli` (what `pylibbpf ...` imports before a command)",
+        True,
+        ("ms<=", 25),
+        main=True,
+    ),
+    Row(
         "btfdump_cli",
         "`pylibbpf btf dump --format c` of vmlinux vs bpftool 1.5 (process)",
         True,
@@ -126,6 +148,7 @@ ROWS = [
     Row("percpu_update", "per-CPU hash update, one int for every CPU", False),
     Row("percpu_lookup", "per-CPU hash lookup into a list of ints", False),
     Row("items", "`dict(m.items())` of 1e5 (C: get_next_key + lookup)", False),
+    Row("dict_of_map", "`dict(m)`: keys in batches, then `m[k]` each", False, c_key="items"),
     Row("threads_lookup", "int lookups from 4 threads at once, one CPU", False),
     Row("xdp_first", "XDP object, first open+load in a fresh process", True),
     Row(
@@ -292,6 +315,11 @@ def report(
             table([r for r in ROWS if not r.main], now, before),
             "",
             *(["## Live ring buffer", "", live_table(live), ""] if live else []),
+            *(
+                [analysis.read_text().rstrip(), ""]
+                if (analysis := HERE / "analysis.md").exists()
+                else []
+            ),
             *(["## Errors", "", *[f"- {k}: {v}" for k, v in errors.items()], ""] if errors else []),
         ]
     )

@@ -145,7 +145,15 @@ class Runner:
         # The tree measured: first on the path, and the working directory of every process
         # (``-c`` and ``-m`` put the working directory ahead of PYTHONPATH).
         self.tree = str(Path(args.pylibbpf).resolve())
+        # Bytecode caches on, as an installed package has them (a session's
+        # PYTHONDONTWRITEBYTECODE would have every import compile its sources again).
         self.py_env = dict(os.environ, PYTHONPATH=self.tree)
+        self.py_env.pop("PYTHONDONTWRITEBYTECODE", None)
+        subprocess.run(
+            [sys.executable, "-m", "compileall", "-q", str(Path(self.tree) / "pylibbpf")],
+            env=self.py_env,
+            check=False,
+        )
         probe = "import pylibbpf, sys; print(pylibbpf.__file__)"
         where = subprocess.run(
             [sys.executable, "-c", probe],
@@ -308,7 +316,19 @@ class Runner:
         for _ in range(3):
             ms = self._importtime("pylibbpf", sys.executable, "pylibbpf", self.py_env)
             cpu = self._import_cpu("pylibbpf", sys.executable, "pylibbpf", self.py_env)
-            self.add("pylibbpf", {"import": ms, "import_cpu": cpu})
+            common = self._import_cpu(
+                "pylibbpf", sys.executable, "pylibbpf as bpf; bpf.BpfObject", self.py_env
+            )
+            cli = self._import_cpu("pylibbpf", sys.executable, "pylibbpf.cli", self.py_env)
+            self.add(
+                "pylibbpf",
+                {
+                    "import": ms,
+                    "import_cpu": cpu,
+                    "import_object_cpu": common,
+                    "import_cli_cpu": cli,
+                },
+            )
 
     def import_c(self) -> None:
         pass

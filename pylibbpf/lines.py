@@ -7,9 +7,12 @@ pollable fd, which one (``fileno``); line assembly, timeouts and asyncio come fr
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import asyncio  # imported where used: most programs never iterate lines in asyncio
 
 POLL_INTERVAL = 0.05  # for sources without a pollable fd
 
@@ -72,6 +75,8 @@ class LineReader:
     async def lines_async(self) -> AsyncIterator[str]:
         """``async for line in reader.lines_async()``: waits on the fd with the event loop
         (or polls every 50 ms for sources without one)."""
+        import asyncio
+
         loop = asyncio.get_running_loop()
         while not self.closed:
             while self._lines:

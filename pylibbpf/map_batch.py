@@ -1,22 +1,42 @@
 """Batch operations on maps (MAP_*_BATCH): many elements per syscall, the fastest way to
-read or write a whole map. ``Map`` inherits them from ``MapBatches``."""
+read or write a whole map, and the iteration (``keys()``, ``values()``, ``items()``,
+``dict(m.items())``) built on them. ``Map`` inherits them from ``MapBatches``.
+
+Elements convert in one pass per batch: 1/2/4/8-byte integers through
+``memoryview.cast``/``array`` (no Python call per element), ctypes types through one
+ctypes array, bytes through slices; per-CPU values become one list per element.
+
+Iteration uses batches where the kernel has them for the map (hash maps of every
+flavour, arrays; Linux 5.6+), a batch of elements per syscall, and falls back to
+MAP_GET_NEXT_KEY and a lookup per key otherwise. Either way it is a walk over a map that
+may change meanwhile, not a snapshot: with batches, an element added or removed during
+the walk is seen or not depending on whether its bucket (hash maps) or index (arrays)
+was already read; with MAP_GET_NEXT_KEY, a key deleted just before the walk reaches it
+makes the kernel restart from the first key, so keys may come again.
+"""
 
 from __future__ import annotations
 
 import ctypes
 import errno
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from . import syscall
 from .errors import BpfError
-from .spec.codec import Codec
-from .uapi import Cmd
+from .spec.codec import Codec, IntCodec, flatten_ints
+from .uapi import ENOTSUPP, KEYLESS_MAP_TYPES, Cmd, MapType
 
 # Batch operations move at most this many elements per syscall by default; large enough to
 # amortise the syscall, small enough to keep the transfer buffers modest.
 DEFAULT_BATCH_CHUNK = 1 << 16
+# Iteration reads this many elements per syscall (and per Python list it decodes: lists of
+# hundreds of thousands of objects make the cyclic GC walk them again and again).
+ITER_CHUNK = 4096
+_ITER_BYTES = 1 << 22  # at most this many bytes of keys and values per iteration batch
+# What a kernel says when a map has no batch operations (or no batch commands at all).
+_NO_BATCH = (errno.EINVAL, errno.ENOTSUP, ENOTSUPP)
 
 
 @dataclass(frozen=True)
@@ -31,6 +51,7 @@ class BatchData:
 class MapBatches:
     """The batch half of ``Map`` (whose attributes it uses)."""
 
+    type: int
     key_size: int
     max_entries: int
     percpu: bool
@@ -40,6 +61,8 @@ class MapBatches:
     _key: Codec
     _value: Codec
     _raw_values: bool
+    _tls: Any
+    _no_batch: bool = False  # the kernel refused batch lookups for this map: iterate by key
 
     @property
     def fd(self) -> int:
@@ -55,22 +78,21 @@ class MapBatches:
     def _batch_chunk(self, chunk: int | None) -> int:
         return max(1, min(chunk or DEFAULT_BATCH_CHUNK, self.max_entries or 1))
 
-    def lookup_batch_raw(
-        self, *, chunk: int | None = None, delete: bool = False, elem_flags: int = 0
-    ) -> BatchData:
-        """Every element in as few syscalls as possible, packed (the fastest way to read)."""
+    # ----------------------------------------------------------------- reading
+
+    def _batches(
+        self, count: int, *, delete: bool = False, elem_flags: int = 0
+    ) -> Iterator[tuple[Any, Any, int]]:
+        """(keys buffer, values buffer, n) per MAP_LOOKUP_BATCH call, in buffers reused
+        from one call to the next (read each before asking for the next)."""
         cmd = Cmd.MAP_LOOKUP_AND_DELETE_BATCH if delete else Cmd.MAP_LOOKUP_BATCH
         value_size = self._slot_size * self._ncpus
-        count = self._batch_chunk(chunk)
         token_size = max(self.key_size, 8)
         tokens = [ctypes.create_string_buffer(token_size), ctypes.create_string_buffer(token_size)]
-        keys_out = bytearray()
-        values_out = bytearray()
-        total = 0
+        keys = ctypes.create_string_buffer(count * self.key_size or 1)
+        values = ctypes.create_string_buffer(count * value_size or 1)
         first = True
         while True:
-            keys = ctypes.create_string_buffer(count * self.key_size)
-            values = ctypes.create_string_buffer(count * value_size)
             try:
                 result = syscall.map_batch(
                     cmd,
@@ -87,50 +109,179 @@ class MapBatches:
                 # A hash bucket larger than the buffer: the kernel asks for more room.
                 if error.errno == errno.ENOSPC and count < (self.max_entries or count) * 2:
                     count *= 2
+                    keys = ctypes.create_string_buffer(count * self.key_size or 1)
+                    values = ctypes.create_string_buffer(count * value_size or 1)
                     continue
                 raise
-            keys_out += keys.raw[: result.count * self.key_size]
-            values_out += values.raw[: result.count * value_size]
-            total += result.count
+            if result.count:
+                yield keys, values, result.count
             if result.done:
-                return BatchData(bytes(keys_out), bytes(values_out), total)
+                return
             tokens.reverse()
             first = False
+
+    def _decode_values(self, values: Any, count: int) -> list[Any]:
+        """``count`` values of a batch, decoded in one pass (per-CPU: a list each)."""
+        if not self.percpu:
+            return self._value.decode_many(values, count)
+        ncpus, slot = self._ncpus, self._slot_size
+        if isinstance(self._value, IntCodec):
+            flat = self._value.decode_strided(values, count * ncpus, slot)
+        else:
+            data, size, decode = bytes(values), self._value.size, self._value.decode
+            flat = [decode(data[i * slot : i * slot + size]) for i in range(count * ncpus)]
+        return list(map(list, zip(*[iter(flat)] * ncpus, strict=True)))
+
+    def lookup_batch_raw(
+        self, *, chunk: int | None = None, delete: bool = False, elem_flags: int = 0
+    ) -> BatchData:
+        """Every element in as few syscalls as possible, packed (the fastest way to read)."""
+        value_size = self._slot_size * self._ncpus
+        keys_out, values_out, total = bytearray(), bytearray(), 0
+        for keys, values, n in self._batches(
+            self._batch_chunk(chunk), delete=delete, elem_flags=elem_flags
+        ):
+            keys_out += memoryview(keys)[: n * self.key_size]
+            values_out += memoryview(values)[: n * value_size]
+            total += n
+        return BatchData(bytes(keys_out), bytes(values_out), total)
 
     def lookup_batch(
         self, *, chunk: int | None = None, delete: bool = False
     ) -> list[tuple[Any, Any]]:
         """Every (key, value) pair through MAP_LOOKUP_BATCH, decoded."""
-        data = self.lookup_batch_raw(chunk=chunk, delete=delete)
-        keys = self._key.decode_many(data.keys, data.count)
-        size = self._slot_size * self._ncpus
-        if self._raw_values:
-            values = [data.values[i * size : (i + 1) * size] for i in range(data.count)]
-        else:
-            values = [
-                self._decode_value(data.values[i * size : (i + 1) * size])
-                for i in range(data.count)
-            ]
-        return list(zip(keys, values, strict=True))
+        return list(zip(*self.lookup_batch_lists(chunk=chunk, delete=delete), strict=True))
+
+    def lookup_batch_lists(
+        self, *, chunk: int | None = None, delete: bool = False
+    ) -> tuple[list[Any], list[Any]]:
+        """Every key and every value, as two lists in the same order (the layout of
+        libbpf's and cilium/ebpf's batch calls): for integer keys and values, as fast as
+        the kernel copies them out — a pair per element costs a tuple per element."""
+        keys_out: list[Any] = []
+        values_out: list[Any] = []
+        for keys, values, n in self._batches(self._batch_chunk(chunk), delete=delete):
+            keys_out += self._key.decode_many(keys, n)
+            values_out += self._decode_values(values, n)
+        return keys_out, values_out
 
     def lookup_and_delete_batch(self, *, chunk: int | None = None) -> list[tuple[Any, Any]]:
         """Every (key, value) pair, removed as it is read (MAP_LOOKUP_AND_DELETE_BATCH)."""
         return self.lookup_batch(chunk=chunk, delete=True)
 
+    # ----------------------------------------------------------------- iteration
+
+    def _iter_chunks(self) -> Iterator[tuple[Any, Any, int]] | None:
+        """Batches for iteration, or None when this map (kernel) has no batch lookup."""
+        if self._no_batch or self.type in KEYLESS_MAP_TYPES:
+            return None
+        element = self.key_size + self._slot_size * self._ncpus
+        count = max(1, min(ITER_CHUNK, self.max_entries or 1, _ITER_BYTES // max(element, 1)))
+        batches = self._batches(count)
+        try:
+            first = next(batches, None)
+        except BpfError as error:
+            if error.errno not in _NO_BATCH:
+                raise
+            self._no_batch = True
+            return None
+        if first is None:
+            return iter(())
+        return _prepend(first, batches)
+
+    def keys(self) -> Iterator[Any]:
+        """Iterate keys (see the module's note on maps that change meanwhile)."""
+        if self.type in KEYLESS_MAP_TYPES:
+            raise BpfError(f"{self._what}: {_type_name(self.type)} maps have no keys", errno.EINVAL)
+        chunks = self._iter_chunks()
+        if chunks is None:
+            yield from self._keys_by_next_key()
+            return
+        for keys, _values, n in chunks:
+            yield from self._key.decode_many(keys, n)
+
+    __iter__ = keys
+
+    def _keys_by_next_key(self) -> Iterator[Any]:
+        next_key, decode = self._tls.ops.next_key, self._key.decode
+        raw = next_key(None)
+        while raw is not None:
+            yield decode(raw)
+            raw = next_key(raw)
+
+    def values(self) -> Iterator[Any]:
+        """Iterate values, in the order of ``keys()``."""
+        chunks = self._iter_chunks()
+        if chunks is None:
+            for _key, value in self._items_by_next_key():
+                yield value
+            return
+        for _keys, values, n in chunks:
+            yield from self._decode_values(values, n)
+
+    def items(self) -> Iterator[tuple[Any, Any]]:
+        """(key, value) pairs (see the module's note on maps that change meanwhile)."""
+        chunks = self._iter_chunks()
+        if chunks is None:
+            yield from self._items_by_next_key()
+            return
+        for keys, values, n in chunks:
+            yield from zip(
+                self._key.decode_many(keys, n), self._decode_values(values, n), strict=True
+            )
+
+    def _items_by_next_key(self) -> Iterator[tuple[Any, Any]]:
+        """MAP_GET_NEXT_KEY and a lookup per key; keys that vanish in between are skipped."""
+        ops = self._tls.ops
+        next_key, lookup, decode_key = ops.next_key, ops.lookup_raw, self._key.decode
+        raw = next_key(None)
+        while raw is not None:
+            value = lookup(raw)
+            if value is not None:
+                yield decode_key(raw), self._decode_value(value)
+            raw = next_key(raw)
+
+    def count(self) -> int:
+        """Number of keys present (walks the map)."""
+        chunks = self._iter_chunks()
+        if chunks is None:
+            return sum(1 for _ in self._keys_by_next_key())
+        return sum(n for _keys, _values, n in chunks)
+
+    # ----------------------------------------------------------------- writing
+
+    def _packed_values(self, values: Any) -> bytes:
+        if not self.percpu:
+            return self._value.encode_many(values)
+        if isinstance(values, bytes | bytearray | memoryview):
+            return bytes(values)
+        values = list(values)
+        if isinstance(self._value, IntCodec) and all(
+            isinstance(v, list | tuple) and len(v) == self._ncpus for v in values
+        ):
+            packed = self._value.encode_strided(flatten_ints(values), self._slot_size)
+            if packed is not None:
+                return packed
+        return b"".join(map(self._encode_value, values))
+
     def update_batch(
         self,
-        keys: Iterable[Any] | bytes,
-        values: Iterable[Any] | bytes,
+        keys: Iterable[Any] | bytes | Mapping[Any, Any],
+        values: Iterable[Any] | bytes | None = None,
         *,
         elem_flags: int = 0,
         chunk: int | None = None,
     ) -> int:
-        """Update many elements; ``keys``/``values`` are sequences or packed buffers."""
+        """Update many elements: ``keys`` and ``values`` as sequences (lists of ints,
+        ctypes instances, bytes…) or packed buffers (bytes, ``array``, ctypes arrays), or
+        one mapping of keys to values."""
+        if values is None:
+            if not isinstance(keys, Mapping):
+                raise BpfError(f"{self._what}: update_batch needs values", errno.EINVAL)
+            mapping = keys
+            keys, values = list(mapping.keys()), list(mapping.values())
         packed_keys = self._key.encode_many(keys)
-        if isinstance(values, bytes | bytearray | memoryview) and not self.percpu:
-            packed_values = self._value.encode_many(values)
-        else:
-            packed_values = b"".join(self._encode_value(v) for v in values)
+        packed_values = self._packed_values(values)
         n = len(packed_keys) // self.key_size
         value_size = self._slot_size * self._ncpus
         if len(packed_values) != n * value_size:
@@ -161,13 +312,16 @@ class MapBatches:
     ) -> int:
         step = chunk or DEFAULT_BATCH_CHUNK
         value_size = self._slot_size * self._ncpus
+        # Writable copies, sliced without copying again (the kernel only reads them).
+        key_view = memoryview(bytearray(keys))
+        value_view = memoryview(bytearray(values)) if values is not None else None
         done = 0
         while done < n:
             count = min(step, n - done)
-            key_part = keys[done * self.key_size : (done + count) * self.key_size]
+            key_part = key_view[done * self.key_size : (done + count) * self.key_size]
             value_part = None
-            if values is not None:
-                value_part = values[done * value_size : (done + count) * value_size]
+            if value_view is not None:
+                value_part = value_view[done * value_size : (done + count) * value_size]
             try:
                 syscall.map_batch(
                     cmd,
@@ -184,3 +338,15 @@ class MapBatches:
                 raise
             done += count
         return done
+
+
+def _prepend(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
+    yield first
+    yield from rest
+
+
+def _type_name(map_type: int) -> str:
+    try:
+        return MapType(map_type).name
+    except ValueError:
+        return f"type {map_type}"

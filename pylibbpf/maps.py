@@ -12,7 +12,6 @@ import ctypes
 import errno
 import functools
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -21,20 +20,20 @@ from .arena import Arena, map_arena, map_memory
 from .errors import BpfError, NotSupportedError, ObjectError
 from .logs import get_logger
 from .map_batch import BatchData, MapBatches
+from .map_elem import MapElements, NotCreated, decode_percpu, encode_value
 from .spec.codec import Codec, codec_for
 from .syscall import features
+from .syscall.elem import MapElems
 from .syscall.fd import Closing, OwnedFd
 from .syscall.pins import pin_object, unpin_object
 from .syscall.system import num_possible_cpus
 from .uapi import (
     ENOTSUPP,
-    KEYLESS_MAP_TYPES,
     OBJ_NAME_LEN,
     PERCPU_MAP_TYPES,
     FileFlags,
     MapFlags,
     MapType,
-    UpdateFlags,
 )
 
 if TYPE_CHECKING:
@@ -99,7 +98,7 @@ class MapBtf:
     value_type_id: int
 
 
-class Map(MapBatches, Closing):
+class Map(MapElements, MapBatches, Closing):
     """A BPF map this process holds an fd to."""
 
     def __init__(
@@ -133,7 +132,8 @@ class Map(MapBatches, Closing):
         # Whether the object's attach() registers this struct_ops map (libbpf's
         # bpf_map__set_autoattach): False leaves it to attach_struct_ops().
         self.autoattach = True
-        self._ops: Any = _NotCreatedOps(self._what)
+        self._elems: MapElems | None = None
+        self._tls: Any = NotCreated(self._what)
         if fd is not None:
             self._bind(fd)
 
@@ -156,18 +156,22 @@ class Map(MapBatches, Closing):
         self._key = codec_for(self._key_type, self.key_size, self._what, "key")
         self._value = codec_for(self._value_type, self.value_size, self._what, "value")
         self._raw_values = type(self._value) is Codec and not self.percpu
-        # The encoder is a function of the codec, not a bound method of this map: the map
-        # holds its ops, and a reference back would keep both alive until a gc pass.
-        self._ops = syscall.MapElemOps(
+        # Nothing here refers back to this map: dropping it frees it by reference counting.
+        self._elems = MapElems(
             fd.fd,
             self.key_size,
             self._slot_size * self._ncpus,
             self._what,
-            self._key.encode,
+            self._key,
+            self._value,
             functools.partial(
-                _encode_value, self._value, self.percpu, self._slot_size, self._ncpus, self._what
+                encode_value, self._value, self.percpu, self._slot_size, self._ncpus, self._what
             ),
+            functools.partial(decode_percpu, self._value, self._slot_size, self._ncpus)
+            if self.percpu
+            else None,
         )
+        self._tls = self._elems.local
 
     # ----------------------------------------------------------------- construction
 
@@ -380,7 +384,8 @@ class Map(MapBatches, Closing):
 
     def close(self) -> None:
         """Release this handle; the kernel frees the map once nothing else holds it."""
-        self._ops.invalidate()
+        if self._elems is not None:
+            self._elems.invalidate()
         if self._arena is not None:
             self._arena.close()
         if self._fd is not None:
@@ -406,119 +411,14 @@ class Map(MapBatches, Closing):
     # ----------------------------------------------------------------- encoding
 
     def _encode_value(self, value: Any) -> bytes:
-        return _encode_value(
+        return encode_value(
             self._value, self.percpu, self._slot_size, self._ncpus, self._what, value
         )
 
     def _decode_value(self, raw: bytes) -> Any:
         if not self.percpu:
             return self._value.decode(raw)
-        slot, size, decode = self._slot_size, self.value_size, self._value.decode
-        return [decode(raw[i * slot : i * slot + size]) for i in range(self._ncpus)]
-
-    # ----------------------------------------------------------------- elements
-
-    def lookup(self, key: Any, flags: int = 0) -> Any:
-        """The value for ``key``, or None if the key is absent."""
-        raw = self._ops.lookup(key, flags)
-        if raw is None or self._raw_values:
-            return raw
-        return self._decode_value(raw)
-
-    def update(self, key: Any, value: Any, flags: int = UpdateFlags.ANY) -> None:
-        """Insert or replace (``flags``: ``UpdateFlags.NOEXIST``/``EXIST``/``F_LOCK``)."""
-        self._ops.update(key, value, flags)
-
-    def delete(self, key: Any) -> bool:
-        """Remove ``key``; False if it was not there."""
-        return bool(self._ops.delete(key))
-
-    def lookup_and_delete(self, key: Any = None, flags: int = 0) -> Any:
-        """Atomically read and remove ``key`` (or pop, for queue/stack maps); None if absent."""
-        raw = self._ops.lookup_and_delete(key, flags)
-        return None if raw is None else self._decode_value(raw)
-
-    def push(self, value: Any, flags: int = 0) -> None:
-        """Queue/stack push, bloom-filter add (an update without a key)."""
-        self._ops.push(self._encode_value(value), flags)
-
-    def pop(self) -> Any:
-        """Queue/stack pop: remove and return the next value (None if empty)."""
-        return self.lookup_and_delete(None)
-
-    def peek(self) -> Any:
-        """Queue/stack peek: the next value without removing it (None if empty)."""
-        raw = self._ops.lookup_keyless()
-        return None if raw is None else self._decode_value(raw)
-
-    def next_key(self, key: Any = None) -> Any:
-        """The key after ``key`` in the kernel's order (the first key for None)."""
-        raw = self._ops.next_key(key)
-        return None if raw is None else self._key.decode(raw)
-
-    def keys(self) -> Iterator[Any]:
-        """Iterate keys. A key deleted meanwhile makes the kernel restart from the first."""
-        if self.type in KEYLESS_MAP_TYPES:
-            raise BpfError(f"{self._what}: {_type_name(self.type)} maps have no keys", errno.EINVAL)
-        next_key, decode = self._ops.next_key, self._key.decode
-        raw = next_key(None)
-        while raw is not None:
-            yield decode(raw)
-            raw = next_key(raw)
-
-    __iter__ = keys
-
-    def values(self) -> Iterator[Any]:
-        """Iterate values (in key order, as ``items()``)."""
-        for _, value in self.items():
-            yield value
-
-    def items(self) -> Iterator[tuple[Any, Any]]:
-        """(key, value) pairs; keys that vanish between the two syscalls are skipped."""
-        next_key, lookup, decode_key = self._ops.next_key, self._ops.lookup, self._key.decode
-        raw = next_key(None)
-        while raw is not None:
-            value = lookup(raw)
-            if value is not None:
-                yield decode_key(raw), self._decode_value(value)
-            raw = next_key(raw)
-
-    def clear(self) -> int:
-        """Delete every key (array maps cannot delete: their values are zeroed instead)."""
-        if self.type in (MapType.ARRAY, MapType.PERCPU_ARRAY):
-            zero = bytes(self._slot_size * self._ncpus)
-            for index in range(self.max_entries):
-                self._ops.update(index.to_bytes(4, "little"), zero)
-            return self.max_entries
-        removed = 0
-        while (raw := self._ops.next_key(None)) is not None:
-            removed += self._ops.delete(raw)
-        return removed
-
-    def get(self, key: Any, default: Any = None) -> Any:
-        """The value for ``key``, or ``default`` if it is absent."""
-        value = self.lookup(key)
-        return default if value is None else value
-
-    def __getitem__(self, key: Any) -> Any:
-        value = self.lookup(key)
-        if value is None:
-            raise KeyError(key)
-        return value
-
-    def __setitem__(self, key: Any, value: Any) -> None:
-        self.update(key, value)
-
-    def __delitem__(self, key: Any) -> None:
-        if not self.delete(key):
-            raise KeyError(key)
-
-    def __contains__(self, key: Any) -> bool:
-        return self.lookup(key) is not None
-
-    def count(self) -> int:
-        """Number of keys present (walks the map)."""
-        return sum(1 for _ in self.keys())
+        return decode_percpu(self._value, self._slot_size, self._ncpus, raw)
 
     # ----------------------------------------------------------------- memory
 
@@ -566,34 +466,6 @@ class Map(MapBatches, Closing):
     def pin_path(self) -> str | None:
         """Where this map is pinned (by ``pin()``, ``from_pinned()`` or pin-by-name)."""
         return self._pin_path
-
-
-def _encode_value(
-    codec: Codec, percpu: bool, slot: int, ncpus: int, what: str, value: Any
-) -> bytes:
-    """A value's bytes; per-CPU maps take one value per possible CPU, or one for all."""
-    if not percpu:
-        return codec.encode(value)
-    if isinstance(value, list | tuple):
-        if len(value) != ncpus:
-            raise BpfError(
-                f"{what}: per-CPU value needs {ncpus} entries "
-                f"(one per possible CPU), got {len(value)}",
-                errno.EINVAL,
-            )
-        return b"".join(codec.encode(v).ljust(slot, b"\0") for v in value)
-    return codec.encode(value).ljust(slot, b"\0") * ncpus
-
-
-class _NotCreatedOps:
-    def __init__(self, what: str) -> None:
-        self._what = what
-
-    def __getattr__(self, name: str) -> Any:
-        raise BpfError(f"{self._what} is not created yet: load the object first", errno.EBADF)
-
-    def invalidate(self) -> None:
-        pass
 
 
 def _map_info(fd: int, what: str, with_hash: bool = False) -> MapInfo:

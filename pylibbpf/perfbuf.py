@@ -1,6 +1,11 @@
 """Perf buffers: the consumer of a ``BPF_MAP_TYPE_PERF_EVENT_ARRAY``, one perf ring per
 online CPU, for programs that ``bpf_perf_event_output()`` (kernels before ring buffers,
-or code written for them)."""
+or code written for them).
+
+As with ring buffers: a callback that raises consumes its sample (and those before it)
+and the exception propagates out of ``poll()``/``consume()``; each CPU's ring is consumed
+under a lock, so several threads may poll one ``PerfBuffer``.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,9 @@ import errno
 import mmap
 import select
 import struct
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,12 +34,42 @@ _DATA_HEAD = 1024  # offsets in struct perf_event_mmap_page
 _DATA_TAIL = 1032
 
 
+class ConsumerLock:
+    """The lock a ring is consumed under (ring and perf buffers): one consumer at a time,
+    and an error, not a deadlock, when a callback asks to consume its own ring."""
+
+    def __init__(self, what: str) -> None:
+        self._lock = threading.Lock()
+        self._owner = 0
+        self._what = what
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """Consume under the lock; another thread waits, this thread's callback fails."""
+        me = threading.get_ident()
+        if not self._lock.acquire(blocking=False):
+            if self._owner == me:
+                raise BpfError(
+                    f"{self._what} is being consumed by this thread: a callback cannot "
+                    "consume or close its own buffer",
+                    errno.EDEADLK,
+                )
+            self._lock.acquire()
+        self._owner = me
+        try:
+            yield
+        finally:
+            self._owner = 0
+            self._lock.release()
+
+
 @dataclass
 class _PerfRing:
     cpu: int
     fd: Any
     mem: mmap.mmap
     size: int
+    lock: ConsumerLock
 
 
 class PerfBuffer(Closing):
@@ -99,7 +136,9 @@ class PerfBuffer(Closing):
                 raise BpfError(
                     f"perf buffer cpu {cpu}: mmap failed: {error.strerror}", error.errno
                 ) from error
-            self._rings[fd.fd] = _PerfRing(cpu, fd, mem, PAGE * pages)
+            self._rings[fd.fd] = _PerfRing(
+                cpu, fd, mem, PAGE * pages, ConsumerLock(f"perf buffer of map {map_.name!r}")
+            )
             perf.enable(fd.fd)
             map_.update(cpu, fd.fd)
             self._epoll.register(fd.fd, select.EPOLLIN)
@@ -110,25 +149,31 @@ class PerfBuffer(Closing):
         return self._epoll.fileno()
 
     def _consume_ring(self, ring: _PerfRing) -> int:
-        mem, size = ring.mem, ring.size
-        head = struct.unpack_from("<Q", mem, _DATA_HEAD)[0]
-        tail = struct.unpack_from("<Q", mem, _DATA_TAIL)[0]
-        count = 0
-        while tail < head:
-            start = PAGE + tail % size
-            record_type, _misc, record_size = struct.unpack_from(
-                "<IHH", self._read(mem, start, 8, size)
-            )
-            raw = self._read(mem, start, record_size, size)
-            if record_type == PERF_RECORD_SAMPLE:
-                length = struct.unpack_from("<I", raw, 8)[0]
-                self.callback(ring.cpu, raw[12 : 12 + length])
-                count += 1
-            elif record_type == PERF_RECORD_LOST and self.lost_callback is not None:
-                self.lost_callback(ring.cpu, struct.unpack_from("<Q", raw, 16)[0])
-            tail += record_size
-        struct.pack_into("<Q", mem, _DATA_TAIL, tail)
-        return count
+        with ring.lock.held():
+            mem, size = ring.mem, ring.size
+            head = struct.unpack_from("<Q", mem, _DATA_HEAD)[0]
+            tail = struct.unpack_from("<Q", mem, _DATA_TAIL)[0]
+            count = 0
+            try:
+                while tail < head:
+                    start = PAGE + tail % size
+                    record_type, _misc, record_size = struct.unpack_from(
+                        "<IHH", self._read(mem, start, 8, size)
+                    )
+                    if record_size < 8:  # not a record the kernel writes: stop, not spin
+                        tail = head
+                        break
+                    raw = self._read(mem, start, record_size, size)
+                    tail += record_size  # consumed, whatever the callback does
+                    if record_type == PERF_RECORD_SAMPLE:
+                        length = struct.unpack_from("<I", raw, 8)[0]
+                        count += 1
+                        self.callback(ring.cpu, raw[12 : 12 + length])
+                    elif record_type == PERF_RECORD_LOST and self.lost_callback is not None:
+                        self.lost_callback(ring.cpu, struct.unpack_from("<Q", raw, 16)[0])
+            finally:
+                struct.pack_into("<Q", mem, _DATA_TAIL, tail)
+            return count
 
     @staticmethod
     def _read(mem: mmap.mmap, start: int, length: int, size: int) -> bytes:
@@ -160,10 +205,11 @@ class PerfBuffer(Closing):
     def close(self) -> None:
         """Unmap and close every CPU's perf event."""
         for ring in self._rings.values():
-            ring.mem.close()
-            ring.fd.close()
+            with ring.lock.held():
+                ring.mem.close()
+                ring.fd.close()
         self._rings.clear()
         self._epoll.close()
 
 
-__all__ = ["PerfBuffer"]
+__all__ = ["ConsumerLock", "PerfBuffer"]

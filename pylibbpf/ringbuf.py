@@ -10,10 +10,23 @@ still being written, skips discarded ones, and publishes its new position.
 Two ways to consume:
 
 * a callback per record, handed a zero-copy ``memoryview`` valid during the call; a
-  non-zero return stops the current poll (as in libbpf);
+  non-zero return stops the current poll (as in libbpf). Runs of records of one length
+  (the usual case: one event struct) have their headers checked at C speed and are handed
+  out by ``map`` rather than a bytecode loop per record, so the cost per record is the
+  callback's and does not depend on the ring's size;
 * batches of fixed-size records: headers are checked with C-speed slicing instead of a
-  Python loop, and records decoded by ``struct.iter_unpack`` — for daemons that must
-  keep up with millions of events per second.
+  Python loop, and records decoded by ``struct.iter_unpack``, at most ``max_batch`` per
+  call (lists of millions of tuples make the cyclic GC walk them again and again) — for
+  daemons that must keep up with millions of events per second.
+
+A callback that raises consumes its record (and the records before it), then the
+exception propagates out of ``poll()``/``consume()``: the next poll goes on with the next
+record, as libbpf does with a callback's error, instead of delivering the failing record
+forever. In batch mode the whole batch is consumed.
+
+Thread-safe: each ring has a lock held while it is consumed, so two threads polling one
+``RingBuffer`` get every record exactly once (a callback runs with its ring's lock held;
+consuming the same ring from inside its own callback is an error, not a deadlock).
 
 Several rings share one epoll set; ``fileno()`` exposes it for event loops, and
 ``events()`` is an async iterator built on ``loop.add_reader`` (no thread).
@@ -21,7 +34,7 @@ Several rings share one epoll set; ``fileno()`` exposes it for event loops, and
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import ctypes
 import errno
 import mmap
@@ -29,18 +42,27 @@ import select
 import struct
 from array import array
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any
+from itertools import compress, count
+from operator import length_hint, ne
+from typing import TYPE_CHECKING, Any
 
 from .errors import BpfError
 from .maps import Map
-from .perfbuf import PerfBuffer  # its old home: ``from pylibbpf.ringbuf import PerfBuffer``
+from .perfbuf import (
+    ConsumerLock,
+    PerfBuffer,  # its old home: ``from pylibbpf.ringbuf import PerfBuffer``
+)
 from .syscall.fd import Closing
 from .uapi import MapType
+
+if TYPE_CHECKING:
+    import asyncio  # imported where used: asyncio costs a tenth of importing pylibbpf
 
 BUSY = 1 << 31
 DISCARD = 1 << 30
 HEADER = 8
 PAGE = mmap.PAGESIZE
+MAX_BATCH = 1024  # records per batch callback, by default
 
 Callback = Callable[[memoryview], Any]
 BatchCallback = Callable[[list[Any]], Any]
@@ -59,6 +81,7 @@ class _Ring:
         callback: Callback | None,
         batch: BatchCallback | None,
         record: struct.Struct | None,
+        max_batch: int = MAX_BATCH,
     ) -> None:
         if map_.type != MapType.RINGBUF:
             raise BpfError(
@@ -69,8 +92,10 @@ class _Ring:
         self.callback = callback
         self.batch = batch
         self.record = record
+        self.max_batch = max_batch
         self.size = map_.max_entries
         self.mask = self.size - 1
+        self.lock = ConsumerLock(f"ring buffer of map {map_.name!r}")
         try:
             self._consumer = mmap.mmap(
                 map_fd, PAGE, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE
@@ -88,15 +113,24 @@ class _Ring:
         self.data = self._prod_view[PAGE:]
         self._words = self.data.cast("I")
         self.stride = _round8(record.size + HEADER) if record is not None else 0
+        if record is not None:
+            # header skipped, the record, then the padding up to the next header
+            self._unpack = struct.Struct(
+                f"<{HEADER}x{record.format.lstrip('<=>@!')}{self.stride - HEADER - record.size}x"
+            )
 
     def close(self) -> None:
-        self._words.release()
-        self.data.release()
-        self._prod.release()
-        self._prod_view.release()
-        del self._cons
-        self._consumer.close()
-        self._producer.close()
+        with self.lock.held():
+            self._words.release()
+            self.data.release()
+            self._prod.release()
+            self._prod_view.release()
+            del self._cons
+            for memory in (self._consumer, self._producer):
+                with contextlib.suppress(BufferError):
+                    # A record view someone kept (in a traceback, say) pins the mapping:
+                    # it is unmapped when the last such view goes.
+                    memory.close()
 
     # ----------------------------------------------------------------- per record
 
@@ -105,38 +139,78 @@ class _Ring:
         callback result if one stopped us."""
         if callback is None:
             if self.batch is not None:
-                return self._consume_batch(), 0
+                with self.lock.held():
+                    return self._consume_batch(), 0
             callback = self.callback
         if callback is None:
             raise BpfError(
                 f"map {self.map.name!r} has no callback: read it with events()", errno.EINVAL
             )
+        with self.lock.held():
+            return self._consume_records(callback)
+
+    def _consume_records(self, callback: Callback) -> tuple[int, Any]:
         cons_ref = self._cons
-        words, data, mask = self._words, self.data, self.mask
+        words, data, mask, size = self._words, self.data, self.mask, self.size
         cons = cons_ref.value
         prod = self._prod[0]
-        count = 0
-        while cons < prod:  # the hot loop: everything inlined, locals only
+        delivered = 0
+        while cons < prod:
             offset = cons & mask
             header = words[offset >> 2]
             if header & BUSY:
                 break
             length = header & 0x3FFFFFFF
-            cons += (length + 15) & ~7  # header + length, rounded up to 8
-            if not header & DISCARD:
-                count += 1
+            stride = (length + 15) & ~7  # header + length, rounded up to 8
+            if cons + stride < prod and words[((cons + stride) & mask) >> 2] == header:
+                # A run of records with this header: how long, checked in C (the data
+                # area is mapped twice, so a run of up to a ring's size never wraps).
+                run = min(prod - cons, size) // stride
+                step = stride >> 2
+                first = offset >> 2
+                heads = words[first : first + run * step : step]
+                if heads != array("I", [header]) * run:
+                    run = next(compress(count(), map(ne, heads.tolist(), [header] * run)))
+                if header & DISCARD:
+                    cons += run * stride
+                    continue
                 start = offset + HEADER
+                starts = iter(range(start, start + run * stride, stride))
+                views = map(data.__getitem__, map(slice, starts, count(start + length, stride)))
+                try:
+                    stopped = next(compress(count(1), map(callback, views)), 0)
+                except BaseException:
+                    # the failing record and those before it are consumed
+                    cons_ref.value = cons + (run - length_hint(starts)) * stride
+                    raise
+                done = stopped or run
+                cons += done * stride
+                delivered += done
+                cons_ref.value = cons
+                if stopped:
+                    return delivered, 1
+                continue
+            cons += stride
+            if header & DISCARD:
+                continue
+            delivered += 1
+            start = offset + HEADER
+            try:
                 result = callback(data[start : start + length])
-                if result:
-                    cons_ref.value = cons
-                    return count, result
+            except BaseException:
+                cons_ref.value = cons
+                raise
+            if result:
+                cons_ref.value = cons
+                return delivered, result
         cons_ref.value = cons
-        return count, 0
+        return delivered, 0
 
     def copies(self) -> list[bytes]:
         """Take every available record as bytes (for the async iterator)."""
         out: list[bytes] = []
-        self.consume(lambda view: out.append(bytes(view)))
+        with self.lock.held():
+            self._consume_records(lambda view: out.append(bytes(view)))
         return out
 
     # ----------------------------------------------------------------- batches
@@ -145,10 +219,7 @@ class _Ring:
         """Fixed-size records in runs: headers checked and records decoded at C speed."""
         record, batch = self.record, self.batch
         assert record is not None and batch is not None
-        stride, size = self.stride, record.size
-        unpack = struct.Struct(
-            f"<{HEADER}x{record.format.lstrip('<=>@!')}{stride - HEADER - size}x"
-        )
+        stride, size, unpack = self.stride, record.size, self._unpack
         plain, discarded = size, size | DISCARD
         cons = self._cons.value
         prod = self._prod[0]
@@ -156,16 +227,16 @@ class _Ring:
         while cons < prod:
             start = cons & self.mask
             # The data area is mapped twice, so a run never needs splitting at the end.
-            count = min(prod - cons, self.size) // stride
-            if count == 0:
+            n = min((prod - cons) // stride, self.size // stride, self.max_batch)
+            if n == 0:
                 break
-            region = self.data[start : start + count * stride]
+            region = self.data[start : start + n * stride]
             headers = region.cast("I")[:: stride // 4]
-            if headers == array("I", [plain]) * count:  # the usual case, compared in C
+            if headers == array("I", [plain]) * n:  # the usual case, compared in C
                 records = list(unpack.iter_unpack(region))
             else:
                 values = headers.tolist()
-                end = next((i for i, h in enumerate(values) if h not in (plain, discarded)), count)
+                end = next((i for i, h in enumerate(values) if h not in (plain, discarded)), n)
                 if end == 0:
                     if values[0] & BUSY:
                         break
@@ -174,19 +245,17 @@ class _Ring:
                         f"batch of {size}-byte records",
                         errno.EINVAL,
                     )
-                count = end
+                n = end
                 records = [
                     r
-                    for r, h in zip(
-                        unpack.iter_unpack(region[: count * stride]), values, strict=False
-                    )
+                    for r, h in zip(unpack.iter_unpack(region[: n * stride]), values, strict=False)
                     if h == plain
                 ]
+            cons += n * stride
+            self._cons.value = cons  # consumed even if the callback raises
             if records:
-                batch(records)
                 total += len(records)
-            cons += count * stride
-            self._cons.value = cons
+                batch(records)
         return total
 
 
@@ -200,12 +269,13 @@ class RingBuffer(Closing):
         *,
         batch: BatchCallback | None = None,
         record: str | struct.Struct | None = None,
+        max_batch: int = MAX_BATCH,
     ) -> None:
         self._epoll = select.epoll()
         self._rings: dict[int, _Ring] = {}
         self._names: list[str] = []  # of the maps, for errors (kept after close)
         if map_ is not None:
-            self.add(map_, callback, batch=batch, record=record)
+            self.add(map_, callback, batch=batch, record=record, max_batch=max_batch)
 
     def _check_open(self) -> None:
         if self._epoll.closed:
@@ -219,10 +289,11 @@ class RingBuffer(Closing):
         *,
         batch: BatchCallback | None = None,
         record: str | struct.Struct | None = None,
+        max_batch: int = MAX_BATCH,
     ) -> None:
         """Consume ``map_`` too: ``callback(view)`` per record, or ``batch(records)`` with
-        ``record`` (a struct format) decoding fixed-size records; with neither, records
-        are only delivered by ``events()``."""
+        ``record`` (a struct format) decoding fixed-size records, at most ``max_batch``
+        per call; with neither, records are only delivered by ``events()``."""
         if callback is not None and batch is not None:
             raise BpfError(f"map {map_.name!r}: give callback or batch, not both", errno.EINVAL)
         if batch is not None and record is None:
@@ -236,8 +307,13 @@ class RingBuffer(Closing):
         self._check_open()
         if map_.fd in self._rings:
             raise BpfError(f"map {map_.name!r} is already in this ring buffer", errno.EEXIST)
+        if not isinstance(max_batch, int) or max_batch < 1:
+            raise BpfError(
+                f"map {map_.name!r}: max_batch must be a positive int, not {max_batch!r}",
+                errno.EINVAL,
+            )
         layout = record_layout(record, map_.name)
-        ring = _Ring(map_, callback, batch, layout)
+        ring = _Ring(map_, callback, batch, layout, max_batch)
         self._rings[map_.fd] = ring
         self._names.append(map_.name)
         self._epoll.register(map_.fd, select.EPOLLIN)
@@ -275,6 +351,8 @@ class RingBuffer(Closing):
 
     async def wait_readable(self) -> None:
         """Wait (in asyncio) until a ring has data; cancellation-safe."""
+        import asyncio
+
         loop = asyncio.get_running_loop()
         ready: asyncio.Future[None] = loop.create_future()
 

@@ -7,6 +7,7 @@ headers and the compiler. vmlinux.h for them is generated from the running kerne
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import hashlib
@@ -276,6 +277,36 @@ def compile_selftest(name: str) -> Path:
 @pytest.fixture(scope="session")
 def selftest_object() -> Callable[[str], Path]:
     return compile_selftest
+
+
+def _kernel_state() -> set[str]:
+    """What a test may leave behind where everyone sees it: pins at the top of the bpffs
+    and network namespaces (``ip netns``)."""
+    found: set[str] = set()
+    for where, label in ((BPFFS, "pin"), (Path("/run/netns"), "netns")):
+        with contextlib.suppress(OSError):
+            found |= {f"{label} {where / name}" for name in os.listdir(where)}
+    # pin_dir's directories remove themselves (and may be another test run's, on a shared
+    # machine); what the tests create under them dies with them.
+    return {entry for entry in found if "/pylibbpf-test-" not in entry}
+
+
+@pytest.fixture(autouse=True)
+def leaves_no_kernel_state() -> Iterator[None]:
+    """Fail the test that leaves a pin in /sys/fs/bpf or a network namespace behind (the
+    project's rule: tests clean up), removing what it left so later tests start clean."""
+    before = _kernel_state()
+    yield
+    left = sorted(_kernel_state() - before)
+    for entry in left:
+        label, path = entry.split(" ", 1)
+        if label == "pin" and os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
+        elif label == "pin":
+            os.unlink(path)
+        else:
+            subprocess.run(["ip", "netns", "delete", os.path.basename(path)], check=False)
+    assert not left, f"the test left kernel state behind: {', '.join(left)}"
 
 
 @pytest.fixture

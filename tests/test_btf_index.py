@@ -109,3 +109,27 @@ def test_an_index_file_others_can_write_is_ignored(tmp_path: Path) -> None:
     os.chmod(index, 0o666)
     assert load_in_fresh_process(tmp_path) == first
     assert index.read_bytes() == good and stat.S_IMODE(index.stat().st_mode) == 0o600
+
+
+def test_a_signed_boot_note_spares_the_crc_and_a_forged_one_is_ignored(tmp_path: Path) -> None:
+    """The running kernel's BTF is the same until the next boot: a note of this boot (its
+    id, the BTF's length and CRC32), signed like the index, lets the next process find the
+    index without a CRC32 over megabytes. A note the key did not sign is ignored."""
+    first = load_in_fresh_process(tmp_path)
+    (note,) = (tmp_path / "pylibbpf").glob("btf-vmlinux-boot.note")
+    no_crc = (
+        "import zlib\n"
+        "def refuse(*a):\n"
+        "    raise AssertionError('crc32 computed')\n"
+        "zlib.crc32 = refuse\n"
+    )
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    run = [sys.executable, "-c", no_crc + _LOAD]
+    assert subprocess.run(run, env=env, capture_output=True, text=True, cwd=ROOT).stdout == first
+    good = note.read_bytes()
+    magic, boot, length, crc = btf_index._NOTE.unpack_from(good)
+    forged = btf_index._NOTE.pack(magic, boot, length, crc ^ 1) + good[btf_index._NOTE.size :]
+    note.write_bytes(forged)
+    assert subprocess.run(run, env=env, capture_output=True, text=True, cwd=ROOT).returncode
+    assert load_in_fresh_process(tmp_path) == first  # recomputed, and the note rewritten
+    assert note.read_bytes() == good

@@ -230,7 +230,7 @@ def test_global_options_anywhere_prefixes_and_suggestions(
 
 
 def test_link_show_matches_bpftool(
-    bpf_object: Callable[[str], Path], cgroup_dir: Path, veth: tuple[str, str]
+    bpf_object: Callable[[str], Path], cgroup_dir: Path, veth: tuple[str, str], pin_dir: Path
 ) -> None:
     from netns import in_netns
 
@@ -240,7 +240,10 @@ def test_link_show_matches_bpftool(
         for name, program in kinds.programs.items():
             program.autoload = name in wanted
         kinds.load()
-        tracepoints = stack.enter_context(BpfObject.open(bpf_object("attach")))
+        # attach.bpf.o pins a map by name: under the test's own directory, not /sys/fs/bpf.
+        tracepoints = stack.enter_context(
+            BpfObject.open(bpf_object("attach"), pin_root_path=str(pin_dir))
+        )
         for program in tracepoints.programs.values():
             program.autoload = "no_such" not in program.section
         tracepoints.load()

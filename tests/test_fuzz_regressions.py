@@ -443,10 +443,10 @@ def _open_case(name: str) -> object:
         ("bss_size_1tib.elf", ["case:", "'.bss'", "1099511627776 bytes"]),
         ("bss_size_2p63.elf", ["case:", "'.bss'", "9223372036854775808 bytes"]),
         ("kconfig_extern_of_4gib.elf", ["case", "__kconfig extern", "4278190084 bytes"]),
-        ("elf_no_section_headers.elf", ["case:", "bad section header table"]),
+        ("elf_no_section_headers.elf", ["case:", "no section header table"]),
     ],
 )
-def test_open_refuses_sizes_no_kernel_takes_naming_them(name: str, words: list[str]) -> None:
+def test_open_refuses_malformed_objects_naming_the_cause(name: str, words: list[str]) -> None:
     with pytest.raises(ObjectError) as caught:
         _open_case(name)
     for word in words:

@@ -23,6 +23,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "pylibbpf.maps",
             "pylibbpf.arena",
             "pylibbpf.map_batch",
+            "pylibbpf.map_elem",
             "pylibbpf.program",
             "pylibbpf.stream",
             "pylibbpf.lines",

@@ -151,3 +151,94 @@ def test_user_ring_buffer_drained_by_bpf(obj: BpfObject) -> None:
         producer.close()
     assert obj.variables["user_records"].value == 4
     assert obj.variables["user_sum"].value == 10
+
+
+class BadRecord(Exception):
+    pass
+
+
+def test_a_callback_that_raises_consumes_its_record(obj: BpfObject) -> None:
+    """As libbpf: the failing record is consumed and the error propagates; the next poll
+    goes on with the next record (it does not deliver the failing one again)."""
+    got: list[int] = []
+
+    def fail_on_second(view: memoryview) -> None:
+        got.append(struct.unpack_from("<Q", view)[0])
+        if len(got) == 2:
+            raise BadRecord("bad record")
+
+    emit = obj.programs["emit_fixed"]
+    with RingBuffer(obj.maps["fixed_ring"], fail_on_second) as ring:  # runs of one length
+        emit.test_run(PACKET, repeat=5)
+        with pytest.raises(BadRecord):
+            ring.consume()
+        assert got == [0, 1]
+        assert ring.consume() == 3 and got == [0, 1, 2, 3, 4]
+        assert ring.poll(0) == 0
+
+    sizes: list[int] = []
+
+    def fail_on_56_bytes(view: memoryview) -> None:
+        sizes.append(len(view))
+        if len(view) == 56 and sizes.count(56) == 1:
+            raise BadRecord("bad record")
+
+    with RingBuffer(obj.maps["ring"], fail_on_56_bytes) as ring:  # records of mixed lengths
+        obj.programs["emit_sizes"].test_run(PACKET, repeat=3)  # sequence 0, 1, 2: 8, 56, 56
+        with pytest.raises(BadRecord):
+            ring.poll(100)
+        assert sizes == [8, 56]
+        assert ring.consume() == 1 and sizes == [8, 56, 56]
+
+
+def test_a_batch_callback_that_raises_consumes_its_batch(obj: BpfObject) -> None:
+    batches: list[list[tuple[int, int, int]]] = []
+
+    def fail_once(records: list[tuple[int, int, int]]) -> None:
+        batches.append(records)
+        if len(batches) == 1:
+            raise BadRecord("bad batch")
+
+    with RingBuffer(obj.maps["fixed_ring"], batch=fail_once, record="<QII", max_batch=100) as ring:
+        obj.programs["emit_fixed"].test_run(PACKET, repeat=250)
+        with pytest.raises(BadRecord):
+            ring.consume()
+        assert [len(b) for b in batches] == [100]
+        assert ring.consume() == 150
+    assert [len(b) for b in batches] == [100, 100, 50]
+    assert [r[0] for b in batches for r in b] == list(range(250))  # none lost, none again
+
+
+def test_a_callback_cannot_consume_its_own_ring(obj: BpfObject) -> None:
+    errors: list[str] = []
+    ring: RingBuffer
+
+    def reenter(view: memoryview) -> None:
+        try:
+            ring.consume()
+        except bpf.BpfError as error:
+            errors.append(str(error))
+
+    with RingBuffer(obj.maps["other_ring"], reenter) as ring:
+        obj.programs["emit_other"].test_run(PACKET, repeat=2)
+        assert ring.consume() == 2
+    assert len(errors) == 2 and "callback cannot consume" in errors[0]
+
+
+def test_a_perf_callback_that_raises_consumes_its_sample(obj: BpfObject) -> None:
+    got: list[int] = []
+
+    def fail_on_second(cpu: int, data: bytes) -> None:
+        got.append(cpu)
+        if len(got) == 2:
+            raise BadRecord("bad sample")
+
+    cpu = online_cpus()[0]
+    emit = obj.programs["emit_perf"]
+    with PerfBuffer(obj.maps["perf"], fail_on_second) as buffer:
+        for _ in range(4):
+            emit.test_run(flags=bpf.uapi.TestRunFlags.RUN_ON_CPU, cpu=cpu)
+        with pytest.raises(BadRecord):
+            buffer.consume()
+        assert buffer.consume() == 2 and got == [cpu] * 4
+        assert buffer.consume() == 0

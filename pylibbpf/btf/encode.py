@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import struct
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -49,6 +50,7 @@ class StringTable:
     """
 
     def __init__(self, base: bytes = b"") -> None:
+        self.base = base  # the section kept verbatim (``RawType`` records point into it)
         self._data = bytearray(base or b"\0")
         self._offsets: dict[str, int] = {"": 0}
         position = 0
@@ -77,6 +79,8 @@ def _info(kind: Kind, vlen: int, kind_flag: bool) -> int:
 
 def encode_type(t: Type, strings: StringTable) -> list[int]:
     """The 32-bit words of one type record."""
+    if type(t) is RawType and strings.base is getattr(t, "raw_strings", None):
+        return t.raw_words.tolist()  # the record as it was: its name offsets still hold
     name = strings.add(t.name)
     kind = t.kind
     if kind == Kind.INT:
@@ -230,6 +234,70 @@ def extend_layout(
     entries = list(layout) + [KindLayout(0, 0)] * max(0, kind + 1 - len(layout))
     entries[kind] = entry
     return tuple(entries)
+
+
+# --------------------------------------------------------------------------- raw records
+
+
+class RawType(Type):
+    """A type record kept as its words, decoded only if something reads more than its id
+    and kind: the fix-ups and the sanitizer change a few kinds (VAR, FUNC, DATASEC, and
+    what the kernel lacks), so on an object's first load the other records need not be
+    decoded and encoded again. Encoded against the same string section (``strings_base``
+    of ``raw_types``), it is written back word for word."""
+
+    __slots__ = ("_btf", "raw_strings", "raw_words")
+    _btf: Btf
+    raw_strings: bytes
+    raw_words: memoryview
+
+    def __getattr__(self, name: str) -> object:
+        if name in RawType.__slots__:
+            raise AttributeError(name)
+        return getattr(self._btf[self.id], name)
+
+
+_ALWAYS_DECODED = frozenset({Kind.VAR, Kind.FUNC, Kind.DATASEC})
+
+
+def raw_types(btf: Btf, support: KernelBtfSupport) -> tuple[list[Type], bytes]:
+    """``btf``'s types for the fix-ups and ``sanitize``: the kinds they may change
+    decoded, the others as ``RawType``; and the string section to encode them against."""
+    strings = btf.strings
+    if btf.base is not None or (btf.byteorder == "little") != (sys.byteorder == "little"):
+        return list(btf), strings
+    decoded = set(_ALWAYS_DECODED)
+    lacking = {
+        (Kind.FUNC_PROTO,): not support.func,
+        (Kind.FLOAT,): not support.float,
+        (Kind.DECL_TAG,): not support.decl_tag,
+        (Kind.TYPE_TAG,): not support.type_tag,
+        (Kind.ENUM64, Kind.ENUM): not support.enum64,
+    }
+    for kinds, lacks in lacking.items():
+        if lacks:
+            decoded.update(kinds)
+    data = btf.raw_data
+    hdr_len, type_off, type_len = struct.unpack_from("<I I I", data, 4)
+    start = hdr_len + type_off
+    words = memoryview(data)[start : start + type_len].cast("I")
+    offsets = btf.raw_offsets
+    ends = [*offsets[1:], len(words)]
+    out: list[Type] = []
+    new, set_slot = object.__new__, object.__setattr__
+    for index, kind_id in enumerate(btf.kind_of(i) for i in range(1, len(offsets) + 1)):
+        type_id = index + 1
+        if kind_id in decoded:
+            out.append(btf[type_id])
+            continue
+        raw = new(RawType)
+        set_slot(raw, "id", type_id)
+        set_slot(raw, "kind", kind_id)
+        set_slot(raw, "_btf", btf)
+        set_slot(raw, "raw_strings", strings)
+        set_slot(raw, "raw_words", words[offsets[index] : ends[index]])
+        out.append(raw)
+    return out, strings
 
 
 # --------------------------------------------------------------------------- sanitizing

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import importlib
 import json
 import os
 import sys
@@ -51,6 +52,18 @@ examples:
   pylibbpf map dump pinned /sys/fs/bpf/counts
   pylibbpf btf dump file prog.bpf.o format c
 """
+
+
+class OnFirstUse:
+    """A module imported when a command first uses it: building the parser imports every
+    command group, and ``btf dump`` needs only the BTF half, so a command line pays for
+    what it runs, not for every command it offers."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(importlib.import_module(self._name), attribute)
 
 
 class CliError(BpfError):

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .. import introspect
 from ..btf import Btf, Kind
 from ..btf.types import SIZED_KINDS, OpaqueType
 from ..errors import BpfError
-from ..maps import Map
-from .app import Commands, emit, print_json, wants_json
+from .app import Commands, OnFirstUse, emit, print_json, wants_json
+
+if TYPE_CHECKING:
+    from ..maps import Map
+
+introspect: Any = OnFirstUse("pylibbpf.introspect")
 
 SOURCES = (
     "SOURCE is id ID | file FILE (raw BTF or an ELF object with .BTF) | prog PROG | map MAP\n"
@@ -103,9 +106,11 @@ def _source(args: argparse.Namespace) -> tuple[Btf, str]:
 
 
 def _by_id(btf_id: int, what: str) -> Btf:
+    from ..introspect import object_btf
+
     if not btf_id:
         raise BpfError(f"{what} has no BTF", 2)
-    return introspect.object_btf(btf_id)
+    return object_btf(btf_id)
 
 
 def _dump(args: argparse.Namespace) -> int:

@@ -4,9 +4,11 @@ kernel accepts, found by loading tiny objects."""
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
-from ..syscall import features
-from .app import Commands, print_json, wants_json
+from .app import Commands, OnFirstUse, print_json, wants_json
+
+features: Any = OnFirstUse("pylibbpf.syscall.features")
 
 
 def register(commands: Commands) -> None:

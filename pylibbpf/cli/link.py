@@ -6,9 +6,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .. import introspect, syscall
-from .app import Commands, emit
-from .linkinfo import every_link, link_row
+from .app import Commands, OnFirstUse, emit
+
+introspect: Any = OnFirstUse("pylibbpf.introspect")
+syscall: Any = OnFirstUse("pylibbpf.syscall")
+linkinfo: Any = OnFirstUse("pylibbpf.cli.linkinfo")
 
 LINK = "LINK is ID | id ID | pinned PATH"
 # Per-kind fields in the order bpftool's plain output has them.
@@ -54,10 +56,10 @@ def _show(args: argparse.Namespace) -> int:
     found = introspect.holders()
     at = introspect.pins() if args.bpffs else None
     if not args.target:
-        emit(args, every_link(found, at), _text)
+        emit(args, linkinfo.every_link(found, at), _text)
         return 0
     with introspect.link_fd(args.target) as fd:
-        row = link_row(fd.fd, found, at)
+        row = linkinfo.link_row(fd.fd, found, at)
     emit(args, [row], _text, single=True)
     return 0
 

@@ -8,11 +8,11 @@ import errno
 import json
 from typing import Any
 
-from .. import introspect
 from ..errors import BpfError
-from ..maps import Map
 from ..uapi import UpdateFlags
-from .app import Commands, emit
+from .app import Commands, OnFirstUse, emit
+
+introspect: Any = OnFirstUse("pylibbpf.introspect")
 
 MAP = "MAP is ID | id ID | name NAME | pinned PATH"
 DATA = (
@@ -83,6 +83,8 @@ def _text(row: dict[str, Any]) -> str:
 
 
 def _show(args: argparse.Namespace) -> int:
+    from ..maps import Map
+
     found = introspect.holders()
     at = introspect.pins() if args.bpffs else None
     if not args.target:
@@ -139,9 +141,11 @@ def _split(words: list[str], want_value: bool) -> tuple[list[str], list[str], li
 
 
 def _data(words: list[str], size: int, what: str) -> bytes:
+    from ..introspect import parse_bytes
+
     if words and words[0] == "hex":
         words = [f"0x{word}" for word in words[1:]]
-    return introspect.parse_bytes(words, size, what)
+    return parse_bytes(words, size, what)
 
 
 def _lookup(args: argparse.Namespace) -> int:

@@ -9,11 +9,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .. import introspect
 from ..errors import BpfError
-from ..program import Program
-from . import progdump
-from .app import Commands, emit, print_json, wants_json
+from .app import Commands, OnFirstUse, emit, print_json, wants_json
+
+introspect: Any = OnFirstUse("pylibbpf.introspect")
+progdump: Any = OnFirstUse("pylibbpf.cli.progdump")
 
 PROG = "PROG is ID | id ID | name NAME | tag TAG | pinned PATH"
 DUMP_OPTIONS = ("file", "opcodes", "linum", "visual")
@@ -103,6 +103,8 @@ def _text(row: dict[str, Any]) -> str:
 
 
 def _show(args: argparse.Namespace) -> int:
+    from ..program import Program
+
     found = introspect.holders()
     at = introspect.pins() if args.bpffs else None
     if not args.target:
@@ -137,6 +139,8 @@ def _split_dump_words(words: list[str]) -> tuple[list[str], dict[str, Any]]:
 
 
 def _dump(args: argparse.Namespace) -> int:
+    from ..program import Program
+
     target, options = _split_dump_words(args.words)
     jited = args.what == "jited"
     for prog_id in introspect.program_ids(target):

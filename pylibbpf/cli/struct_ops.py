@@ -8,7 +8,6 @@ import ctypes
 from typing import Any
 
 from ..errors import BpfError
-from ..maps import Map
 from .app import Commands, emit
 
 STRUCT_OPS = "STRUCT_OPS is a map id, a map name or the ops' name (tcp_congestion_ops.name)"
@@ -54,6 +53,8 @@ def _dump(args: argparse.Namespace) -> int:
     from ..struct_ops import value_btf
 
     map_id = _find(args.target)
+    from ..maps import Map
+
     with Map.from_id(map_id) as map_:
         info = map_.info()
         btf = value_btf(info.btf_vmlinux_id)  # vmlinux's, or a module's ops struct

@@ -6,8 +6,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .. import introspect
-from .app import Commands, emit
+from .app import Commands, OnFirstUse, emit
+
+introspect: Any = OnFirstUse("pylibbpf.introspect")
 
 _ALLOWED = ("allowed_cmds", "allowed_maps", "allowed_progs", "allowed_attachs")
 

@@ -8,11 +8,15 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..vmtest.kernels import KernelError, default_cache
-from ..vmtest.runner import Options
-from ..vmtest.session import DEFAULT_KERNELS, log, resolve_kernels, run
+# The runner (guests, QEMU, results) is imported when the command runs: every other
+# command builds this parser too.
+from ..vmtest.kernels import DEBIAN_PACKAGES, KernelError, default_cache
 from .app import Commands
+
+if TYPE_CHECKING:
+    from ..vmtest.runner import Options
 
 DESCRIPTION = """\
 Run this project's pytest suite in QEMU guests on other kernels, several guests at a time.
@@ -50,7 +54,7 @@ def register(commands: Commands) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The runner's options (``vm-tests/run`` takes the same ones)."""
-    kernels = ", ".join(DEFAULT_KERNELS)
+    kernels = ", ".join(DEBIAN_PACKAGES)  # session.DEFAULT_KERNELS
     parser.add_argument(
         "--kernel",
         action="append",
@@ -127,6 +131,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def options_from(args: argparse.Namespace) -> Options:
     """The runner's options from the parsed command line; a kernel that cannot be found or
     a malformed ``--env`` raises KernelError naming it."""
+    from ..vmtest.runner import Options
+    from ..vmtest.session import resolve_kernels
+
     pytest_args = list(args.pytest_args)
     if pytest_args[:1] == ["--"]:
         pytest_args = pytest_args[1:]
@@ -169,6 +176,8 @@ def main(args: argparse.Namespace) -> int:
 def execute(options: Options) -> int:
     """Run the guests, print the summaries; 0 when every test passed or skipped on every
     kernel (vm-tests/run resolves the options first, to build bpf_testmod for them)."""
+    from ..vmtest.session import log, run
+
     if os.geteuid() != 0:
         print("pylibbpf vmtest: note: not root; the guests still run pytest as root")
     log("kernels: " + ", ".join(f"{k.label} ({k.release})" for k in options.kernels))

@@ -14,6 +14,7 @@ from ..btf.encode import (
     fixup_datasecs,
     fixup_externs,
     fixup_hidden,
+    raw_types,
     sanitize,
 )
 from ..errors import ObjectError
@@ -60,10 +61,12 @@ def btf_for_kernel(
     if btf is None:
         return b""
     sizes, offsets = _section_layout(spec, kconfig_layout, kconfig_size)
-    types = fixup_externs(fixup_datasecs(list(btf), sizes, offsets))
+    # Only what the fix-ups may change is decoded; other records go back verbatim.
+    types, strings = raw_types(btf, support)
+    types = fixup_externs(fixup_datasecs(types, sizes, offsets))
     types = fixup_hidden(types, spec.hidden_symbols)
     types = [_drop_ksyms_datasec(t) for t in types]
-    return encode(sanitize(types, support), strings_base=btf.strings)
+    return encode(sanitize(types, support), strings_base=strings)
 
 
 def upload_object_btf(

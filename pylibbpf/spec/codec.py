@@ -4,6 +4,11 @@ Every codec *encodes* the same inputs — bytes-like objects of the right size, 
 instances, and objects with ``fileno()`` (programs, maps, fds for prog arrays and
 map-in-map) — and differs only in what it *decodes* to: bytes, int, or a ctypes instance.
 Errors name the map through the ``what`` prefix.
+
+Whole arrays of elements (batch operations) convert in one pass at C speed where the
+element type allows it — ``array``/``memoryview.cast`` for 1, 2, 4 and 8-byte integers,
+a ctypes array for ctypes types, slices for bytes — with the per-element path kept as the
+fallback that explains what is wrong with an input.
 """
 
 from __future__ import annotations
@@ -11,6 +16,9 @@ from __future__ import annotations
 import ctypes
 import errno
 import struct
+import sys
+from array import array
+from itertools import chain
 from typing import Any
 
 from ..errors import BpfError
@@ -26,6 +34,22 @@ _CTYPES_INTS = {
     ctypes.c_uint64: False,
     ctypes.c_bool: False,
 }
+# Integer sizes with a one-letter struct/array/memoryview format (unsigned; lower case
+# is signed). Map keys and values are little-endian here, as on every host BPF runs on
+# that this package supports; the array/memoryview shortcuts need a little-endian host.
+INT_FORMATS = {1: "B", 2: "H", 4: "I", 8: "Q"}
+_NATIVE_LITTLE = sys.byteorder == "little"
+_CTYPES_DATA = (ctypes.Structure, ctypes.Union, ctypes.Array, ctypes._SimpleCData)
+
+
+def _buffer_bytes(obj: Any) -> bytes | None:
+    """The bytes of any object with the buffer protocol (bytes, array, ctypes), else None."""
+    try:
+        view = memoryview(obj)
+    except TypeError:
+        return None
+    with view:
+        return view.tobytes()
 
 
 class Codec:
@@ -41,10 +65,16 @@ class Codec:
         self.role = role
         self.signed = signed
 
+    @property
+    def int_format(self) -> str | None:
+        """The one-letter struct format of this codec's integers (None: not an int codec
+        of a standard size)."""
+        return None
+
     def encode(self, obj: Any) -> bytes:
         """``obj`` as exactly ``size`` bytes (bytes, int, ctypes, or an fd holder)."""
         size = self.size
-        if isinstance(obj, bytes | bytearray | memoryview):
+        if isinstance(obj, bytes | bytearray):
             data = bytes(obj)
         elif isinstance(obj, int):
             try:
@@ -53,16 +83,19 @@ class Codec:
                 raise BpfError(
                     f"{self.what}: {obj} does not fit in {size} bytes", errno.ERANGE
                 ) from error
-        elif isinstance(obj, ctypes.Structure | ctypes.Union | ctypes.Array | ctypes._SimpleCData):
+        elif isinstance(obj, _CTYPES_DATA):
             data = bytes(obj)
         elif hasattr(obj, "fileno"):
             data = int(obj.fileno()).to_bytes(4, "little")
         else:
-            raise BpfError(
-                f"{self.what}: cannot use {type(obj).__name__} as {size} bytes "
-                "(give bytes, an int, a ctypes instance or an object with fileno())",
-                errno.EINVAL,
-            )
+            raw = _buffer_bytes(obj)  # memoryview, array, anything with the buffer protocol
+            if raw is None:
+                raise BpfError(
+                    f"{self.what}: cannot use {type(obj).__name__} as {size} bytes "
+                    "(give bytes, an int, a ctypes instance or an object with fileno())",
+                    errno.EINVAL,
+                )
+            data = raw
         if len(data) != size:
             raise BpfError(
                 f"{self.what}: {self.role} must be {size} bytes, got {len(data)} bytes",
@@ -71,9 +104,10 @@ class Codec:
         return data
 
     def encode_many(self, objs: Any) -> bytes:
-        """A contiguous array of encoded values (a bytes-like input is taken as is)."""
-        if isinstance(objs, bytes | bytearray | memoryview):
-            data = bytes(objs)
+        """A contiguous array of encoded values: a buffer (bytes, ``array``, a ctypes
+        array) is taken as packed elements; a sequence is encoded element by element."""
+        data = objs if isinstance(objs, bytes) else _buffer_bytes(objs)
+        if data is not None:
             if self.size and len(data) % self.size:
                 raise BpfError(
                     f"{self.what}: {len(data)} bytes is not a whole number of "
@@ -81,16 +115,24 @@ class Codec:
                     errno.EINVAL,
                 )
             return data
-        return b"".join(self.encode(obj) for obj in objs)
+        return self._encode_each(objs)
+
+    def _encode_each(self, objs: Any) -> bytes:
+        return b"".join(map(self.encode, objs))
 
     def decode(self, data: bytes) -> Any:
         """The bytes themselves (subclasses decode to int or ctypes)."""
         return data
 
-    def decode_many(self, data: bytes, count: int) -> list[Any]:
-        """``count`` packed elements, decoded."""
+    def decode_many(self, data: Any, count: int) -> list[Any]:
+        """The first ``count`` packed elements of ``data`` (any buffer), decoded."""
         size = self.size
-        return [self.decode(data[i * size : (i + 1) * size]) for i in range(count)]
+        raw = memoryview(data).cast("B")[: count * size].tobytes()
+        return list(map(raw.__getitem__, map(slice, range(0, len(raw), size), _ends(raw, size))))
+
+
+def _ends(raw: bytes, size: int) -> range:
+    return range(size, len(raw) + size, size)
 
 
 class IntCodec(Codec):
@@ -98,17 +140,62 @@ class IntCodec(Codec):
 
     __slots__ = ()
 
+    @property
+    def int_format(self) -> str | None:
+        fmt = INT_FORMATS.get(self.size)
+        return fmt.lower() if fmt is not None and self.signed else fmt
+
     def decode(self, data: bytes) -> int:
         """The little-endian integer."""
         return int.from_bytes(data, "little", signed=self.signed)
 
-    def decode_many(self, data: bytes, count: int) -> list[Any]:
+    def _encode_each(self, objs: Any) -> bytes:
+        fmt = self.int_format
+        if fmt is not None and _NATIVE_LITTLE:
+            try:
+                return array(fmt, objs).tobytes()  # one pass in C; ints only, in range
+            except (TypeError, OverflowError):
+                pass  # negative ints for unsigned, fd holders, bytes…: one by one
+        return super()._encode_each(objs)
+
+    def decode_many(self, data: Any, count: int) -> list[Any]:
         """``count`` packed integers, decoded at C speed."""
-        fmt = {1: "B", 2: "H", 4: "I", 8: "Q"}.get(self.size)
+        fmt = self.int_format
         if fmt is None:
-            return super().decode_many(data, count)
-        fmt = fmt.lower() if self.signed else fmt
-        return list(struct.unpack(f"<{count}{fmt}", data[: count * self.size]))
+            return [self.decode(raw) for raw in super().decode_many(data, count)]
+        view: Any = memoryview(data).cast("B")[: count * self.size]
+        if _NATIVE_LITTLE:
+            return list(view.cast(fmt).tolist())
+        return list(struct.unpack(f"<{count}{fmt}", view))
+
+    def decode_strided(self, data: Any, count: int, stride: int) -> list[int]:
+        """``count`` integers, one every ``stride`` bytes (per-CPU slots: 8-byte aligned)."""
+        fmt = self.int_format
+        if fmt is None or not _NATIVE_LITTLE or stride % self.size:
+            return [
+                self.decode(bytes(memoryview(data)[i * stride : i * stride + self.size]))
+                for i in range(count)
+            ]
+        step = stride // self.size
+        view: Any = memoryview(data).cast("B")[: count * stride]
+        return list(view.cast(fmt)[::step].tolist())
+
+    def encode_strided(self, values: Any, stride: int) -> bytes | None:
+        """Integers one every ``stride`` bytes in one pass, or None if they need the
+        per-element path (not all ints in range, or no shortcut on this host)."""
+        fmt = self.int_format
+        if fmt is None or not _NATIVE_LITTLE or stride % self.size:
+            return None
+        step = stride // self.size
+        try:
+            packed = array(fmt, values)
+        except (TypeError, OverflowError):
+            return None
+        if step == 1:
+            return packed.tobytes()
+        out = array(fmt, bytes(len(packed) * stride))
+        out[::step] = packed
+        return out.tobytes()
 
 
 class CtypesCodec(Codec):
@@ -123,6 +210,18 @@ class CtypesCodec(Codec):
     def decode(self, data: bytes) -> Any:
         """A ctypes instance (a copy of the bytes)."""
         return self.ctype.from_buffer_copy(data)
+
+    def decode_many(self, data: Any, count: int) -> list[Any]:
+        """``count`` instances, copied at once into one ctypes array (each element is an
+        instance of the type, sharing that array's memory)."""
+        if not count:
+            return []
+        return list((self.ctype * count).from_buffer_copy(data))
+
+
+def flatten_ints(values: Any) -> Any:
+    """Per-CPU values given as one sequence per element, as one flat iterable."""
+    return chain.from_iterable(values)
 
 
 def codec_for(spec: Any, size: int, what: str, role: str = "value") -> Codec:

@@ -8,12 +8,9 @@ that depends on the kernel it will be loaded into. It is the same on every machi
 from __future__ import annotations
 
 import errno
+import functools
 import struct
-from io import BytesIO
 from typing import Any
-
-from elftools.common.exceptions import ELFError, ELFParseError
-from elftools.elf.elffile import ELFFile
 
 from ..btf import Btf, Kind
 from ..btf.ext import BtfExt
@@ -52,6 +49,55 @@ DATA_PREFIXES = (".data", ".rodata", ".bss")
 
 
 _SHT_NAMES = {1: "SHT_PROGBITS", 2: "SHT_SYMTAB", 3: "SHT_STRTAB", 8: "SHT_NOBITS", 9: "SHT_REL"}
+_ET_NAMES = {0: "ET_NONE", 1: "ET_REL", 2: "ET_EXEC", 3: "ET_DYN", 4: "ET_CORE"}
+_EM_NAMES = {
+    0: "EM_NONE",
+    3: "EM_386",
+    8: "EM_MIPS",
+    20: "EM_PPC",
+    21: "EM_PPC64",
+    22: "EM_S390",
+    40: "EM_ARM",
+    62: "EM_X86_64",
+    183: "EM_AARCH64",
+    243: "EM_RISCV",
+    EM_BPF: "EM_BPF",
+    258: "EM_LOONGARCH",
+}
+_ELF_MAGIC = b"\x7fELF"
+# e_ident, then type, machine, version, entry, phoff, shoff, flags, ehsize, phentsize,
+# phnum, shentsize, shnum, shstrndx: the ELF64 header, precompiled for each byte order.
+_ELF64_HEADER = {order: struct.Struct(order + "16sHHIQQQIHHHHHH") for order in "<>"}
+_HEADER_KEYS = (
+    "e_ident",
+    "e_type",
+    "e_machine",
+    "e_version",
+    "e_entry",
+    "e_phoff",
+    "e_shoff",
+    "e_flags",
+    "e_ehsize",
+    "e_phentsize",
+    "e_phnum",
+    "e_shentsize",
+    "e_shnum",
+    "e_shstrndx",
+)
+_SECTION_HEADER = {order: struct.Struct(order + "IIQQQQIIQQ") for order in "<>"}
+_SECTION_KEYS = (
+    "sh_name",
+    "sh_type",
+    "sh_flags",
+    "sh_addr",
+    "sh_offset",
+    "sh_size",
+    "sh_link",
+    "sh_info",
+    "sh_addralign",
+    "sh_entsize",
+)
+SHN_XINDEX = 0xFFFF
 
 
 class _Section:
@@ -74,52 +120,89 @@ class _Section:
         return self._data[start : start + size]
 
 
+class ElfHeader:
+    """The ELF header's fields (``header["e_type"]`` is "ET_REL" for an object file)."""
+
+    __slots__ = ("elfclass", "header", "little_endian")
+
+    def __init__(self, header: dict[str, Any], little_endian: bool) -> None:
+        self.header = header
+        self.little_endian = little_endian
+        self.elfclass = 64
+
+    def __getitem__(self, key: str) -> Any:
+        return self.header[key]
+
+
+def read_elf_header(data: bytes, name: str) -> ElfHeader:
+    """The header of a 64-bit BPF ELF object, checked: magic, class, byte order, machine,
+    size. Anything else is an ``ObjectError`` naming ``name``."""
+
+    def invalid(why: str) -> ObjectError:
+        return ObjectError(f"{name}: not a valid ELF file: {why}")
+
+    if len(data) < 20 or data[:4] != _ELF_MAGIC:
+        raise invalid("no ELF magic number" if data[:4] != _ELF_MAGIC else "truncated header")
+    elfclass, encoding = data[4], data[5]
+    if elfclass not in (1, 2):
+        raise invalid(f"unknown ELF class {elfclass}")
+    if encoding not in (1, 2):
+        raise invalid(f"unknown data encoding {encoding}")
+    order = "<" if encoding == 1 else ">"
+    machine = struct.unpack_from(order + "H", data, 18)[0]
+    if machine != EM_BPF:
+        raise ObjectError(
+            f"{name}: ELF machine is {_EM_NAMES.get(machine, machine)}, not BPF "
+            "(compile with clang -target bpf)"
+        )
+    if elfclass != 2:
+        raise ObjectError(f"{name}: 32-bit ELF objects are not BPF objects")
+    layout = _ELF64_HEADER[order]
+    if len(data) < layout.size:
+        raise invalid(f"{len(data)} bytes is too short for an ELF header")
+    header = dict(zip(_HEADER_KEYS, layout.unpack_from(data), strict=True))
+    header["e_type"] = _ET_NAMES.get(header["e_type"], header["e_type"])
+    header["e_machine"] = "EM_BPF"
+    return ElfHeader(header, encoding == 1)
+
+
 class ElfReader:
     """The headers, sections, symbols and relocations of one BPF ELF object, read with
     precompiled ``struct`` records (the object parser and the static linker share it)."""
 
     def __init__(self, data: bytes, name: str) -> None:
         self.name = name
-        try:
-            self.elf = ELFFile(BytesIO(data))  # header checks (class, machine, byte order)
-            machine = self.elf["e_machine"]
-            elfclass = self.elf.elfclass
-        except (ELFError, ELFParseError, struct.error, ValueError, IndexError) as error:
-            raise ObjectError(f"{name}: not a valid ELF file: {error}") from error
-        if machine not in ("EM_BPF", EM_BPF):
-            raise ObjectError(
-                f"{name}: ELF machine is {machine}, not BPF (compile with clang -target bpf)"
-            )
-        if elfclass != 64:
-            raise ObjectError(f"{name}: 32-bit ELF objects are not BPF objects")
-        self.order = "<" if self.elf.little_endian else ">"
+        self.header = read_elf_header(data, name)
+        self.elf = self.header  # the name the linker reads ``elf.header`` through
+        self.order = "<" if self.header.little_endian else ">"
         self.sections = self._section_table(data)
 
     def _section_table(self, data: bytes) -> list[_Section]:
-        header = self.elf.header
+        header = self.header
         offset, size, count, names = (
             header["e_shoff"],
             header["e_shentsize"],
             header["e_shnum"],
             header["e_shstrndx"],
         )
-        record = struct.Struct(self.order + "IIQQQQIIQQ")
+        record = _SECTION_HEADER[self.order]
+
+        def bad(why: str = "bad section header table") -> ObjectError:
+            return ObjectError(f"{self.name}: not a valid ELF file: {why}")
+
+        if offset and (count == 0 or names == SHN_XINDEX):
+            # More sections than the header fields hold: section 0 has the real values.
+            if size != record.size or offset + size > len(data):
+                raise bad()
+            first = dict(zip(_SECTION_KEYS, record.unpack_from(data, offset), strict=True))
+            count = count or first["sh_size"]
+            names = first["sh_link"] if names == SHN_XINDEX else names
+        if not offset or not count:
+            raise bad("no section header table")
         if size != record.size or offset + count * size > len(data) or names >= count:
-            raise ObjectError(f"{self.name}: not a valid ELF file: bad section header table")
-        keys = (
-            "sh_name",
-            "sh_type",
-            "sh_flags",
-            "sh_addr",
-            "sh_offset",
-            "sh_size",
-            "sh_link",
-            "sh_info",
-            "sh_addralign",
-            "sh_entsize",
-        )
+            raise bad()
         table = [
-            dict(zip(keys, values, strict=True))
+            dict(zip(_SECTION_KEYS, values, strict=True))
             for values in record.iter_unpack(data[offset : offset + count * size])
         ]
         string_header = table[names]
@@ -131,7 +214,7 @@ class ElfReader:
             start = fields["sh_name"]
             end = strings.find(b"\0", start)
             if start > len(strings) or end < 0:
-                raise ObjectError(f"{self.name}: not a valid ELF file: bad section name")
+                raise bad("bad section name")
             fields["sh_type"] = _SHT_NAMES.get(fields["sh_type"], fields["sh_type"])
             sections.append(_Section(strings[start:end].decode(errors="replace"), fields, data))
         return sections
@@ -147,7 +230,7 @@ class ElfReader:
                     )
                 return bytes(size)
             return bytes(section.data())
-        except (ELFError, ELFParseError, struct.error, ValueError) as error:
+        except (struct.error, ValueError) as error:
             raise ObjectError(
                 f"{self.name}: section {section.name!r} is unreadable: {error}"
             ) from error
@@ -196,10 +279,23 @@ _BINDS = {0: "STB_LOCAL", 1: "STB_GLOBAL", 2: "STB_WEAK"}
 _TYPES = {0: "STT_NOTYPE", 1: "STT_OBJECT", 2: "STT_FUNC", 3: "STT_SECTION", 4: "STT_FILE"}
 
 
+# An object's BTF and .BTF.ext, parsed once per content: opening the same object again
+# (a daemon reloading its programs) finds them parsed, with the types it decoded the first
+# time. They are read-only after parsing, so two objects can share them.
+@functools.lru_cache(maxsize=32)
+def _parse_btf(data: bytes, name: str) -> Btf:
+    return Btf(data, name=name)
+
+
+@functools.lru_cache(maxsize=32)
+def _parse_btf_ext(data: bytes, btf: Btf, name: str) -> BtfExt:
+    return BtfExt(data, btf, name=name)
+
+
 def parse_object(data: bytes, name: str = "object") -> ObjectSpec:
     """Parse a BPF ELF object. Raises ``ObjectError`` naming the section or symbol at fault."""
     parser = ElfReader(data, name)
-    elf, sections = parser.elf, parser.sections
+    elf, sections = parser.header, parser.sections
     byteorder = "little" if elf.little_endian else "big"
     license_ = ""
     kern_version = 0
@@ -232,7 +328,7 @@ def parse_object(data: bytes, name: str = "object") -> ObjectSpec:
         elif sec_name == ".maps":
             maps_index = index
         elif sec_name == ".BTF":
-            btf = Btf(parser.section_data(section), name=f"{name} .BTF")
+            btf = _parse_btf(parser.section_data(section), f"{name} .BTF")
         elif sec_name == ".BTF.ext":
             btf_ext_data = parser.section_data(section)
         elif sec_type == "SHT_REL":
@@ -263,7 +359,7 @@ def parse_object(data: bytes, name: str = "object") -> ObjectSpec:
             relocations.setdefault(target, []).extend(parser.relocations(section))
     btf_ext = None
     if btf_ext_data is not None and btf is not None:
-        btf_ext = BtfExt(btf_ext_data, btf, name=f"{name} .BTF.ext")
+        btf_ext = _parse_btf_ext(btf_ext_data, btf, f"{name} .BTF.ext")
     if btf is not None:
         for data_section in datasecs.values():
             data_section.btf_id = btf.find_id(data_section.name, Kind.DATASEC) or 0

@@ -14,10 +14,6 @@ import shutil
 from dataclasses import dataclass
 from functools import lru_cache
 
-from elftools.common.exceptions import ELFError
-from elftools.elf.elffile import ELFFile
-from elftools.elf.sections import SymbolTableSection
-
 from ..errors import AttachError
 
 LIBRARY_DIRS = (
@@ -95,6 +91,11 @@ class ElfImage:
 
 @lru_cache(maxsize=32)
 def _read_image(path: str, _mtime_ns: int) -> ElfImage:
+    # pyelftools is imported here: attaching uprobes needs it, importing pylibbpf does not
+    from elftools.common.exceptions import ELFError
+    from elftools.elf.elffile import ELFFile
+    from elftools.elf.sections import SymbolTableSection
+
     try:
         with open(path, "rb") as f:
             elf = ELFFile(f)

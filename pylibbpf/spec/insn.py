@@ -6,7 +6,6 @@ relocation code, which decodes an ELF section into ``Insn`` values and patches t
 
 from __future__ import annotations
 
-import hashlib
 import struct
 import sys
 from collections.abc import Iterable, Iterator
@@ -278,4 +277,6 @@ def program_digest(code: bytes) -> bytes:
             index += 2
             continue
         index += 1
+    import hashlib  # here: loading OpenSSL costs more than the rest of this module
+
     return hashlib.sha256(b"".join(insn.encode() for insn in insns)).digest()

@@ -19,9 +19,6 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
-from elftools.common.exceptions import ELFError
-from elftools.elf.elffile import ELFFile
-
 from ..btf import Btf
 from ..errors import AttachError, NotSupportedError
 
@@ -134,6 +131,9 @@ def _register(name: str, item: str, where: str) -> str:
 
 def read_notes(path: str) -> list[UsdtNote]:
     """Every probe in ``path``'s ``.note.stapsdt``, addresses adjusted for prelinking."""
+    from elftools.common.exceptions import ELFError  # here: only USDT attaches need it
+    from elftools.elf.elffile import ELFFile
+
     try:
         with open(path, "rb") as f:
             elf = ELFFile(f)

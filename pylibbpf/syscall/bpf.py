@@ -4,9 +4,9 @@ Two entry points into libc's ``syscall``:
 
 * ``_bpf_slow`` (``CDLL``) releases the GIL, for commands that can take long (PROG_LOAD
   runs the verifier, BTF_LOAD, batch operations, test runs).
-* ``_bpf_fast`` (``PyDLL``) keeps the GIL, for single-element map operations. Keeping it is
-  both faster (no release/re-acquire around a ~1 us syscall) and what makes
-  ``MapElemOps``' preallocated buffers safe to share between threads.
+* ``_bpf_fast`` (``PyDLL``) keeps the GIL, for single-element map operations: faster (no
+  release/re-acquire around a ~1 us syscall). It does not make buffers safe to share:
+  threads switch between bytecodes, so ``elem.MapElemOps`` are per thread.
 
 Every function raises the ``BpfError`` subclass that ``kernel_error`` picks, with the
 ``what`` argument (e.g. ``"map 'counts'"``) naming the object in the message.

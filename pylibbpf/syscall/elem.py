@@ -1,13 +1,40 @@
-"""The hot path of map access: single-element operations through preallocated buffers."""
+"""The hot path of map access: single-element operations through preallocated buffers.
+
+Each thread gets its own buffers (``MapElemOps``) for each map, made on its first
+operation: the key, value and next-key buffers and the attr that points at them. Sharing
+one set between threads is not safe even with the GIL, which threads can take from each
+other between any two bytecodes — between filling the key and reading the value — so a
+lookup could return another thread's value and an update store it under another thread's
+key (issue #15). Per-thread buffers cost one ``threading.local`` attribute read per
+operation; a lock would cost four times that and serialise the threads.
+
+The fast path for a map's key and value types is picked once, when its buffers are made:
+an item assignment through a typed ``memoryview`` for 1/2/4/8-byte ints, a ctypes pointer
+assignment (a ``memcpy``) for ctypes types, a ``memoryview`` slice assignment for bytes.
+Each setter raises ``struct.error``/``TypeError``/``ValueError`` for input it does not
+take (``FAST_MISS``), and the caller then goes through the codec, which converts it or
+raises a ``BpfError`` naming the map.
+
+``Map``'s element methods do this work inline (a Python call is a tenth of the cost of an
+operation); they call ``_bpf_fast`` through this module, so ``seam.override_syscall`` still
+reaches them.
+"""
 
 from __future__ import annotations
 
 import ctypes
 import errno as _errno
+import functools
+import operator
+import struct
+import sys
+import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
 
 from ..errors import BpfError
+from ..spec.codec import Codec, CtypesCodec, IntCodec
 from ..uapi import Cmd
 from .attrs import MapElemAttr
 from .bpf import NR_BPF, kernel_error
@@ -18,32 +45,35 @@ _bpf_fast = ctypes.PyDLL(None, use_errno=True).syscall
 _bpf_fast.restype = ctypes.c_long
 
 Encoder = Callable[[Any], bytes]
+FAST_MISS = (struct.error, TypeError, ValueError)  # a setter's "not my kind of input"
+INVALID_FD = 0xFFFFFFFF  # a closed map: every later operation fails with EBADF
+_NATIVE_LITTLE = sys.byteorder == "little"  # map elements are little-endian here
+
+LOOKUP = int(Cmd.MAP_LOOKUP_ELEM)
+UPDATE = int(Cmd.MAP_UPDATE_ELEM)
+DELETE = int(Cmd.MAP_DELETE_ELEM)
+ATTR_SIZE = ctypes.sizeof(MapElemAttr)
+KEY_ATTR_SIZE = MapElemAttr.value.offset  # MAP_DELETE_ELEM: the fd and the key only
+
+__all__ = [
+    "ATTR_SIZE",
+    "DELETE",
+    "FAST_MISS",
+    "KEY_ATTR_SIZE",
+    "LOOKUP",
+    "NR_BPF",
+    "UPDATE",
+    "MapElemOps",
+    "MapElems",
+]
 
 
-class MapElemOps:
-    """Single-element operations on one map through preallocated buffers.
+class MapElems:
+    """What every thread's buffers for one map are made from: the map's fd, sizes and
+    codecs, and the per-thread ``MapElemOps`` themselves (``local.ops``).
 
-    This is the hot path of map access from Python: one attr, key, next-key and value buffer
-    per map, a pre-built ``byref`` and the GIL-holding syscall entry, so an operation with
-    ``bytes`` arguments costs two buffer copies and one foreign call. Anything else (ints,
-    ctypes instances, per-CPU lists, wrong sizes) goes through the map's encoders, which
-    convert it or raise an error naming the map.
+    It holds no reference to the ``Map``, so a map is freed by reference counting.
     """
-
-    __slots__ = (
-        "_attr",
-        "_encode_key",
-        "_encode_value",
-        "_kbuf",
-        "_kview",
-        "_nbuf",
-        "_ref",
-        "_vbuf",
-        "_vview",
-        "key_size",
-        "value_size",
-        "what",
-    )
 
     def __init__(
         self,
@@ -51,123 +81,204 @@ class MapElemOps:
         key_size: int,
         value_size: int,
         what: str,
-        encode_key: Encoder,
+        key: Codec,
+        value: Codec,
         encode_value: Encoder,
+        decode_value: Callable[[Any], Any] | None = None,
     ) -> None:
+        self.fd = map_fd
         self.key_size = key_size
-        self.value_size = value_size
+        self.value_size = value_size  # bytes in the kernel's value buffer (all CPUs)
         self.what = what
-        self._encode_key = encode_key
-        self._encode_value = encode_value
-        # Buffers of exactly the element size, so ``.raw`` is the element without slicing.
-        self._kbuf = ctypes.create_string_buffer(key_size or 1)
-        self._nbuf = ctypes.create_string_buffer(key_size or 1)
-        self._vbuf = ctypes.create_string_buffer(value_size or 1)
-        self._kview = memoryview(self._kbuf).cast("B")[:key_size]
-        self._vview = memoryview(self._vbuf).cast("B")[:value_size]
-        self._attr = MapElemAttr(map_fd=map_fd)
-        self._ref = ctypes.byref(self._attr)
-        self._attr.key = self._key_address()
-        self._attr.value = ctypes.addressof(self._vbuf)
+        self.key = key
+        self.value = value
+        self.encode_value = encode_value
+        # Per-CPU maps decode their values (one per CPU) through this, given the buffer.
+        self.decode_value = decode_value
+        self._made: weakref.WeakSet[MapElemOps] = weakref.WeakSet()
+        self._lock = threading.Lock()
+        # A proxy: threading.local keeps its arguments, and a strong one would be a cycle.
+        self.local = _PerThread(weakref.proxy(self))
 
-    def _key_address(self) -> int:
-        return ctypes.addressof(self._kbuf) if self.key_size else 0
+    def register(self, ops: MapElemOps) -> int:
+        """Note a thread's new buffers (so ``invalidate`` reaches them); the fd to use."""
+        with self._lock:
+            self._made.add(ops)
+            return self.fd
 
     def invalidate(self) -> None:
-        """Make every later operation fail with EBADF (the map was closed)."""
-        self._attr.map_fd = 0xFFFFFFFF
+        """Make every later operation, in every thread, fail with EBADF (map closed)."""
+        with self._lock:
+            self.fd = INVALID_FD
+            for ops in list(self._made):
+                ops.attr.map_fd = INVALID_FD
 
-    def _fail(self, cmd: Cmd) -> BpfError:
-        if self._attr.map_fd == 0xFFFFFFFF:
-            return BpfError(f"{self.what} is closed", _errno.EBADF)
-        return kernel_error(ctypes.get_errno(), cmd, self.what)
 
-    def _put_key(self, key: Any) -> None:
+class _PerThread(threading.local):
+    """``local.ops``: this thread's buffers, made on its first operation (threading.local
+    runs ``__init__`` again, with the same arguments, in every thread that touches it)."""
+
+    ops: MapElemOps
+
+    def __init__(self, elems: Any) -> None:
+        self.elems = elems
+
+    def __getattr__(self, name: str) -> Any:
+        if name != "ops":
+            raise AttributeError(name)
+        self.ops = MapElemOps(self.elems)
+        return self.ops
+
+
+class MapElemOps:
+    """One thread's buffers and attr for one map, and the element operations on them.
+
+    ``set_key(key)``/``set_value(value)`` write the fast-path kinds straight into the
+    buffers and raise one of ``FAST_MISS`` for anything else (``put_key``/``put_value``
+    convert that); ``get_value()`` decodes the value buffer.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "attr",
+        "elems",
+        "get_value",
+        "kbuf",
+        "kview",
+        "nbuf",
+        "ref",
+        "set_key",
+        "set_value",
+        "vbuf",
+        "vview",
+    )
+
+    def __init__(self, elems: Any) -> None:
+        self.elems = elems
+        key_size, value_size = elems.key_size, elems.value_size
+        # Buffers of exactly the element size, so ``.raw`` is the element without slicing.
+        self.kbuf = ctypes.create_string_buffer(key_size or 1)
+        self.nbuf = ctypes.create_string_buffer(key_size or 1)
+        self.vbuf = ctypes.create_string_buffer(value_size or 1)
+        self.kview = memoryview(self.kbuf).cast("B")[:key_size]
+        self.vview = memoryview(self.vbuf).cast("B")[:value_size]
+        self.attr = MapElemAttr(map_fd=elems.register(self))
+        self.ref = ctypes.byref(self.attr)
+        self.attr.key = ctypes.addressof(self.kbuf) if key_size else 0
+        self.attr.value = ctypes.addressof(self.vbuf)
+        self.set_key = _setter(elems.key, self.kbuf, self.kview)
+        if elems.decode_value is None:
+            self.set_value = _setter(elems.value, self.vbuf, self.vview)
+            self.get_value = _getter(elems.value, self.vbuf, self.vview)
+        else:
+            self.set_value = self.put_value
+            self.get_value = functools.partial(elems.decode_value, self.vbuf)
+
+    # ----------------------------------------------------------------- slow halves
+
+    def put_key(self, key: Any) -> None:
+        """Write a key the fast setter did not take (converted, or a BpfError)."""
         try:
-            self._kview[:] = key
+            self.kview[:] = key
         except (TypeError, ValueError):
-            self._kview[:] = self._encode_key(key)
+            self.kview[:] = self.elems.key.encode(key)
 
-    def lookup(self, key: Any, flags: int = 0) -> bytes | None:
+    def put_value(self, value: Any) -> None:
+        """Write a value the fast setter did not take (converted, or a BpfError)."""
+        try:
+            self.vview[:] = value
+        except (TypeError, ValueError):
+            self.vview[:] = self.elems.encode_value(value)
+
+    def key(self, key: Any) -> None:
+        """Write ``key`` whatever its kind."""
+        try:
+            self.set_key(key)
+        except FAST_MISS:
+            self.put_key(key)
+
+    def fail(self, cmd: Cmd) -> BpfError:
+        """The error for a failed command (EBADF once the map is closed)."""
+        if self.attr.map_fd == INVALID_FD:
+            return BpfError(f"{self.elems.what} is closed", _errno.EBADF)
+        return kernel_error(ctypes.get_errno(), cmd, self.elems.what)
+
+    def absent(self, cmd: Cmd) -> Any:
+        """After a failed lookup or delete: None for ENOENT, else raise."""
+        if ctypes.get_errno() != _errno.ENOENT or self.attr.map_fd == INVALID_FD:
+            raise self.fail(cmd)
+        return None
+
+    def _call(self, cmd: int, flags: int, size: int = ATTR_SIZE) -> int:
+        if not flags:
+            return int(_bpf_fast(NR_BPF, cmd, self.ref, size))
+        self.attr.flags = flags
+        try:
+            return int(_bpf_fast(NR_BPF, cmd, self.ref, size))
+        finally:
+            self.attr.flags = 0
+
+    # ----------------------------------------------------------------- operations
+
+    def lookup_raw(self, key: Any, flags: int = 0) -> bytes | None:
         """The value bytes for ``key``, or None if absent."""
-        try:
-            self._kview[:] = key
-        except (TypeError, ValueError):
-            self._kview[:] = self._encode_key(key)
-        if flags:
-            self._attr.flags = flags
-            result = _bpf_fast(NR_BPF, 1, self._ref, 32)  # MAP_LOOKUP_ELEM
-            self._attr.flags = 0
-        else:
-            result = _bpf_fast(NR_BPF, 1, self._ref, 32)
-        if result < 0:
-            if ctypes.get_errno() == _errno.ENOENT:
-                return None
-            raise self._fail(Cmd.MAP_LOOKUP_ELEM)
-        return self._vbuf.raw
+        self.key(key)
+        if self._call(LOOKUP, flags) < 0:
+            self.absent(Cmd.MAP_LOOKUP_ELEM)
+            return None
+        return self.vbuf.raw
 
-    def update(self, key: Any, value: Any, flags: int = 0) -> None:
-        """Insert or replace ``key``'s value."""
-        try:
-            self._kview[:] = key
-        except (TypeError, ValueError):
-            self._kview[:] = self._encode_key(key)
-        try:
-            self._vview[:] = value
-        except (TypeError, ValueError):
-            self._vview[:] = self._encode_value(value)
-        if flags:
-            self._attr.flags = flags
-            result = _bpf_fast(NR_BPF, 2, self._ref, 32)  # MAP_UPDATE_ELEM
-            self._attr.flags = 0
-        else:
-            result = _bpf_fast(NR_BPF, 2, self._ref, 32)
-        if result < 0:
-            raise self._fail(Cmd.MAP_UPDATE_ELEM)
+    def lookup_flags(self, flags: int) -> Any:
+        """A lookup with flags (BPF_F_LOCK…) of the key already written; None if absent."""
+        if self._call(LOOKUP, flags) < 0:
+            return self.absent(Cmd.MAP_LOOKUP_ELEM)
+        return self.get_value()
 
-    def delete(self, key: Any) -> bool:
-        """Delete ``key``; False if it was not there."""
-        try:
-            self._kview[:] = key
-        except (TypeError, ValueError):
-            self._kview[:] = self._encode_key(key)
-        if _bpf_fast(NR_BPF, 3, self._ref, 16) < 0:  # MAP_DELETE_ELEM: fd and key only
-            if ctypes.get_errno() == _errno.ENOENT:
-                return False
-            raise self._fail(Cmd.MAP_DELETE_ELEM)
-        return True
+    def update_flags(self, flags: int) -> None:
+        """An update with flags of the key and value already written."""
+        if self._call(UPDATE, flags) < 0:
+            raise self.fail(Cmd.MAP_UPDATE_ELEM)
 
     def next_key(self, key: Any) -> bytes | None:
         """The key after ``key`` (the first key for None); None at the end."""
-        attr = self._attr
+        attr = self.attr
         if key is None:
             attr.key = 0
         else:
-            self._put_key(key)
-        attr.value = ctypes.addressof(self._nbuf)
-        result = _bpf_fast(NR_BPF, 4, self._ref, 32)  # MAP_GET_NEXT_KEY
-        attr.key = self._key_address()
-        attr.value = ctypes.addressof(self._vbuf)
+            self.key(key)
+        attr.value = ctypes.addressof(self.nbuf)
+        try:
+            result = _bpf_fast(NR_BPF, int(Cmd.MAP_GET_NEXT_KEY), self.ref, ATTR_SIZE)
+        finally:
+            attr.key = ctypes.addressof(self.kbuf) if self.elems.key_size else 0
+            attr.value = ctypes.addressof(self.vbuf)
         if result < 0:
-            if ctypes.get_errno() == _errno.ENOENT:
-                return None
-            raise self._fail(Cmd.MAP_GET_NEXT_KEY)
-        return self._nbuf.raw
+            self.absent(Cmd.MAP_GET_NEXT_KEY)
+            return None
+        return self.nbuf.raw
+
+    def delete(self, key: Any) -> bool:
+        """Delete ``key``; False if it was not there."""
+        self.key(key)
+        if _bpf_fast(NR_BPF, DELETE, self.ref, KEY_ATTR_SIZE) < 0:
+            self.absent(Cmd.MAP_DELETE_ELEM)
+            return False
+        return True
 
     def _keyless(self, cmd: Cmd, flags: int) -> int:
-        attr = self._attr
-        attr.key, attr.flags = 0, flags
-        result = int(_bpf_fast(NR_BPF, int(cmd), self._ref, 32))
-        attr.key, attr.flags = self._key_address(), 0
-        return result
+        attr = self.attr
+        attr.key = 0
+        try:
+            return self._call(int(cmd), flags)
+        finally:
+            attr.key = ctypes.addressof(self.kbuf) if self.elems.key_size else 0
 
     def lookup_keyless(self, flags: int = 0) -> bytes | None:
         """Peek (queue/stack): a lookup with a NULL key."""
         if self._keyless(Cmd.MAP_LOOKUP_ELEM, flags) < 0:
-            if ctypes.get_errno() == _errno.ENOENT:
-                return None
-            raise self._fail(Cmd.MAP_LOOKUP_ELEM)
-        return self._vbuf.raw
+            self.absent(Cmd.MAP_LOOKUP_ELEM)
+            return None
+        return self.vbuf.raw
 
     def lookup_and_delete(self, key: Any, flags: int = 0) -> bytes | None:
         """Pop: with ``key=None`` on queue/stack maps, else lookup-then-delete atomically."""
@@ -175,21 +286,55 @@ class MapElemOps:
         if key is None:
             result = self._keyless(cmd, flags)
         else:
-            self._put_key(key)
-            self._attr.flags = flags
-            result = _bpf_fast(NR_BPF, int(cmd), self._ref, 32)
-            self._attr.flags = 0
+            self.key(key)
+            result = self._call(int(cmd), flags)
         if result < 0:
-            if ctypes.get_errno() == _errno.ENOENT:
-                return None
-            raise self._fail(cmd)
-        return self._vbuf.raw
+            self.absent(cmd)
+            return None
+        return self.vbuf.raw
 
     def push(self, value: Any, flags: int = 0) -> None:
         """Update with a NULL key (queue/stack push, bloom filter add)."""
-        try:
-            self._vview[:] = value
-        except (TypeError, ValueError):
-            self._vview[:] = self._encode_value(value)
+        self.put_value(value)
         if self._keyless(Cmd.MAP_UPDATE_ELEM, flags) < 0:
-            raise self._fail(Cmd.MAP_UPDATE_ELEM)
+            raise self.fail(Cmd.MAP_UPDATE_ELEM)
+
+    def update_raw(self, key: Any, value: Any, flags: int = 0) -> None:
+        """Insert or replace ``key``'s value (any kinds of key and value)."""
+        self.key(key)
+        try:
+            self.set_value(value)
+        except FAST_MISS:
+            self.put_value(value)
+        if self._call(UPDATE, flags) < 0:
+            raise self.fail(Cmd.MAP_UPDATE_ELEM)
+
+
+def _setter(codec: Codec, buffer: Any, view: memoryview) -> Callable[[Any], None]:
+    """The fast writer of one element kind into ``buffer`` (raises a FAST_MISS error for
+    input of another kind)."""
+    fmt = codec.int_format
+    if isinstance(codec, IntCodec) and fmt is not None:
+        if _NATIVE_LITTLE:  # an item assignment through a typed view: the cheapest write
+            typed: Any = view.cast(fmt)  # type: ignore[call-overload]
+            return functools.partial(operator.setitem, typed, 0)
+        return functools.partial(struct.Struct("<" + fmt).pack_into, buffer, 0)
+    if isinstance(codec, CtypesCodec):
+        target = ctypes.pointer(codec.ctype.from_buffer(buffer))
+        return functools.partial(operator.setitem, target, 0)  # memcpy of the instance
+    return functools.partial(operator.setitem, view, slice(None))
+
+
+def _getter(codec: Codec, buffer: Any, view: memoryview) -> Callable[[], Any]:
+    """The decoder of ``buffer``'s element."""
+    fmt = codec.int_format
+    if isinstance(codec, IntCodec):
+        if fmt is not None and _NATIVE_LITTLE:
+            typed: Any = view.cast(fmt)  # type: ignore[call-overload]
+            return functools.partial(operator.getitem, typed, 0)
+        return functools.partial(int.from_bytes, buffer, "little", signed=codec.signed)
+    if isinstance(codec, CtypesCodec):
+        return functools.partial(codec.ctype.from_buffer_copy, buffer)
+    if type(codec) is Codec:
+        return functools.partial(bytes, buffer)
+    return lambda: codec.decode(bytes(buffer))

@@ -36,7 +36,7 @@ def load_vmlinux(path: str | os.PathLike[str] | None = None) -> Btf:
                 f"{key} does not exist: this kernel was built without BTF "
                 "(CONFIG_DEBUG_INFO_BTF); give a BTF file instead"
             ) from error
-        btf = parse_indexed(data, "vmlinux")
+        btf = parse_indexed(data, "vmlinux", fixed_for_boot=path is None)
         _kernel[key] = btf
         return btf
 

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import gzip
 import os
 import re
 from pathlib import Path
 from typing import Any
 
 from ..errors import ObjectError
-from ..spec.kconfig import parse_kconfig
 from .fd import OwnedFd
 
 
@@ -155,6 +153,10 @@ def permission_hint() -> str:
 def kernel_config() -> dict[str, str]:
     """CONFIG_* of the running kernel from /proc/config.gz or /boot/config-$(uname -r)
     (empty if neither is readable)."""
+    import gzip  # here: importing the syscall layer should not cost what only this needs
+
+    from ..spec.kconfig import parse_kconfig
+
     candidates = ["/proc/config.gz", f"/boot/config-{os.uname().release}"]
     for path in candidates:
         try:

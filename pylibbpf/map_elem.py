@@ -1,0 +1,199 @@
+"""Element operations on maps: ``m[k]``, ``m[k] = v``, ``lookup``, ``update``, ``delete``,
+queue/stack operations. ``Map`` inherits them from ``MapElements``.
+
+These are the hot path of a Python daemon (``counts[pid] += 1``), so each method does its
+work inline on the calling thread's buffers (``syscall.elem``): the key and value written
+straight into preallocated buffers by a setter picked for the map's types, one foreign
+call, the value decoded by a getter picked likewise. Input of any other kind (bytes for an
+int map, a per-CPU list, an fd holder) takes the codec's path, which converts it or
+raises an error naming the map. Thread-safe: every thread has its own buffers.
+"""
+
+from __future__ import annotations
+
+import errno
+from typing import Any
+
+from .errors import BpfError
+from .spec.codec import Codec, IntCodec
+from .syscall import elem as _elem
+from .syscall.elem import ATTR_SIZE, FAST_MISS, LOOKUP, NR_BPF, UPDATE, MapElems
+from .uapi import Cmd, MapType, UpdateFlags
+
+_LOOKUP_CMD = Cmd.MAP_LOOKUP_ELEM
+_UPDATE_CMD = Cmd.MAP_UPDATE_ELEM
+
+
+class MapElements:
+    """The element half of ``Map`` (whose attributes it uses)."""
+
+    type: int
+    max_entries: int
+    _tls: Any  # MapElems.local (``.ops``: this thread's buffers), or _NotCreated
+    _elems: MapElems | None
+    _key: Codec
+    _slot_size: int
+    _ncpus: int
+    _what: str
+
+    def lookup(self, key: Any, flags: int = 0) -> Any:
+        """The value for ``key``, or None if the key is absent."""
+        ops = self._tls.ops
+        try:
+            ops.set_key(key)
+        except FAST_MISS:
+            ops.put_key(key)
+        if flags:
+            return ops.lookup_flags(flags)
+        if _elem._bpf_fast(NR_BPF, LOOKUP, ops.ref, ATTR_SIZE) < 0:
+            return ops.absent(_LOOKUP_CMD)
+        return ops.get_value()
+
+    def __getitem__(self, key: Any) -> Any:
+        ops = self._tls.ops
+        try:
+            ops.set_key(key)
+        except FAST_MISS:
+            ops.put_key(key)
+        if _elem._bpf_fast(NR_BPF, LOOKUP, ops.ref, ATTR_SIZE) < 0:
+            ops.absent(_LOOKUP_CMD)
+            raise KeyError(key)
+        return ops.get_value()
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        """The value for ``key``, or ``default`` if it is absent."""
+        ops = self._tls.ops
+        try:
+            ops.set_key(key)
+        except FAST_MISS:
+            ops.put_key(key)
+        if _elem._bpf_fast(NR_BPF, LOOKUP, ops.ref, ATTR_SIZE) < 0:
+            ops.absent(_LOOKUP_CMD)
+            return default
+        return ops.get_value()
+
+    def __contains__(self, key: Any) -> bool:
+        ops = self._tls.ops
+        try:
+            ops.set_key(key)
+        except FAST_MISS:
+            ops.put_key(key)
+        if _elem._bpf_fast(NR_BPF, LOOKUP, ops.ref, ATTR_SIZE) < 0:
+            ops.absent(_LOOKUP_CMD)
+            return False
+        return True
+
+    def update(self, key: Any, value: Any, flags: int = UpdateFlags.ANY) -> None:
+        """Insert or replace (``flags``: ``UpdateFlags.NOEXIST``/``EXIST``/``F_LOCK``)."""
+        ops = self._tls.ops
+        try:
+            ops.set_key(key)
+        except FAST_MISS:
+            ops.put_key(key)
+        try:
+            ops.set_value(value)
+        except FAST_MISS:
+            ops.put_value(value)
+        if flags:
+            ops.update_flags(flags)
+        elif _elem._bpf_fast(NR_BPF, UPDATE, ops.ref, ATTR_SIZE) < 0:
+            raise ops.fail(_UPDATE_CMD)
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        ops = self._tls.ops
+        try:
+            ops.set_key(key)
+        except FAST_MISS:
+            ops.put_key(key)
+        try:
+            ops.set_value(value)
+        except FAST_MISS:
+            ops.put_value(value)
+        if _elem._bpf_fast(NR_BPF, UPDATE, ops.ref, ATTR_SIZE) < 0:
+            raise ops.fail(_UPDATE_CMD)
+
+    def delete(self, key: Any) -> bool:
+        """Remove ``key``; False if it was not there."""
+        return bool(self._tls.ops.delete(key))
+
+    def __delitem__(self, key: Any) -> None:
+        if not self._tls.ops.delete(key):
+            raise KeyError(key)
+
+    def lookup_and_delete(self, key: Any = None, flags: int = 0) -> Any:
+        """Atomically read and remove ``key`` (or pop, for queue/stack maps); None if absent."""
+        ops = self._tls.ops
+        raw = ops.lookup_and_delete(key, flags)
+        return None if raw is None else ops.get_value()
+
+    def push(self, value: Any, flags: int = 0) -> None:
+        """Queue/stack push, bloom-filter add (an update without a key)."""
+        self._tls.ops.push(value, flags)
+
+    def pop(self) -> Any:
+        """Queue/stack pop: remove and return the next value (None if empty)."""
+        return self.lookup_and_delete(None)
+
+    def peek(self) -> Any:
+        """Queue/stack peek: the next value without removing it (None if empty)."""
+        ops = self._tls.ops
+        return None if ops.lookup_keyless() is None else ops.get_value()
+
+    def next_key(self, key: Any = None) -> Any:
+        """The key after ``key`` in the kernel's order (the first key for None)."""
+        raw = self._tls.ops.next_key(key)
+        return None if raw is None else self._key.decode(raw)
+
+    def clear(self) -> int:
+        """Delete every key (array maps cannot delete: their values are zeroed instead)."""
+        ops = self._tls.ops
+        if self.type in (MapType.ARRAY, MapType.PERCPU_ARRAY):
+            zero = bytes(self._slot_size * self._ncpus)
+            for index in range(self.max_entries):
+                ops.update_raw(index.to_bytes(4, "little"), zero)
+            return self.max_entries
+        removed = 0
+        while (raw := ops.next_key(None)) is not None:
+            removed += ops.delete(raw)
+        return removed
+
+
+def encode_value(codec: Codec, percpu: bool, slot: int, ncpus: int, what: str, value: Any) -> bytes:
+    """A value's bytes; per-CPU maps take one value per possible CPU, or one for all."""
+    if not percpu:
+        return codec.encode(value)
+    many = isinstance(value, list | tuple)
+    if many and len(value) != ncpus:
+        raise BpfError(
+            f"{what}: per-CPU value needs {ncpus} entries (one per possible CPU), got {len(value)}",
+            errno.EINVAL,
+        )
+    if isinstance(codec, IntCodec):
+        packed = codec.encode_strided(value if many else [value] * ncpus, slot)
+        if packed is not None:
+            return packed
+    if many:
+        return b"".join(codec.encode(v).ljust(slot, b"\0") for v in value)
+    return codec.encode(value).ljust(slot, b"\0") * ncpus
+
+
+def decode_percpu(codec: Codec, slot: int, ncpus: int, raw: Any) -> list[Any]:
+    """A per-CPU value (one slot per possible CPU) as a list with one value per CPU."""
+    if isinstance(codec, IntCodec):
+        return codec.decode_strided(raw, ncpus, slot)
+    data, size = bytes(raw), codec.size
+    return [codec.decode(data[i * slot : i * slot + size]) for i in range(ncpus)]
+
+
+class NotCreated:
+    """``Map._tls`` before the map exists: any element operation says so."""
+
+    def __init__(self, what: str) -> None:
+        self._what = what
+
+    @property
+    def ops(self) -> Any:
+        raise BpfError(f"{self._what} is not created yet: load the object first", errno.EBADF)
+
+
+__all__ = ["MapElements", "NotCreated", "decode_percpu", "encode_value"]
