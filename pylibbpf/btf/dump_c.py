@@ -77,6 +77,12 @@ FOOTER = """
 """
 
 Decl = tuple[str, str, bool]  # (prefix, suffix, declarator-is-wrapped): see CDumper._decl
+# Bounds on the C written: anonymous types are written out inline at each use, so BTF
+# that nests shared anonymous types doubles the text per level. vmlinux's header is
+# 3 MiB, its struct bodies 1.9 MiB in all (memoised ones once), the largest 17 KiB.
+MAX_DEFINITION = 1 << 20  # one struct or union body
+MAX_BODIES = 32 << 20  # every body written, inline ones included
+MAX_HEADER = 32 << 20
 # What a struct body needs of a member's type: see CDumper._facts.
 MemberFacts = tuple[int, int, str, str, str, int | None, str, str]
 _T = TypeVar("_T")
@@ -101,6 +107,7 @@ class CDumper:
         self._decls: dict[int, Decl] = {}
         self._member_facts: dict[int, MemberFacts] = {}
         self._current = 0  # the type being worked on, for error messages
+        self._bodies_written = 0  # bytes of struct bodies, against MAX_BODIES
         self._assign_names()
 
     # ----------------------------------------------------------------- naming
@@ -338,6 +345,17 @@ class CDumper:
             known.get(member_type | key) or self._facts(member_type, indent + 1)
             for member_type in words[at + 4 : end : 3]
         ]
+        # Each member is written with its ``left`` or its unnamed line: bound the body
+        # before building it (an anonymous type used by value may be large and shared).
+        estimate = sum(len(facts[2]) + len(facts[4]) for facts in members)
+        self._bodies_written += estimate
+        if estimate > MAX_DEFINITION or self._bodies_written > MAX_BODIES:
+            raise ObjectError(
+                f"{self.btf.name}: type id {type_id} would take more C than a dump writes "
+                f"({MAX_DEFINITION >> 20} MiB a body, {MAX_BODIES >> 20} MiB in all): "
+                "anonymous types written out inline at every use, nested (met while "
+                f"writing type id {self._current})"
+            )
         names = map(raw.strings.__getitem__, words[at + 3 : end : 3])
         packed = is_struct and self._is_packed(type_id, members, offsets, has_bitfields, size)
         pad = "\t" * (indent + 1)
@@ -542,8 +560,16 @@ class CDumper:
                 union = kind == UNION or (kind == FWD and raw.kind_flag(type_id))
                 forward.add(f"{'union' if union else 'struct'} {self._c_name(type_id)};")
         out = [HEADER, *sorted(forward), ""]
-        definition = self._definition
-        out += [definition(type_id) + "\n" for type_id in self._order]
+        written = sum(map(len, out))
+        for type_id in self._order:
+            text = self._definition(type_id) + "\n"
+            written += len(text)
+            if written > MAX_HEADER:
+                raise ObjectError(
+                    f"{btf.name}: the header would take more than {MAX_HEADER >> 20} MiB "
+                    f"of C (at type id {type_id}; vmlinux's takes a few)"
+                )
+            out.append(text)
         return "\n".join(out) + FOOTER
 
     def _unreferenced_anonymous_enums(self) -> list[int]:

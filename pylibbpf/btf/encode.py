@@ -149,6 +149,7 @@ def encode(
     """
     strings = StringTable(strings_base)
     words: list[int] = []
+    types = list(types)
     entries = tuple(layout) if layout is not None else None
     for t in types:
         record = encode_type(t, strings)
@@ -156,7 +157,10 @@ def encode(
             _check_laid_out(t, record, entries)
         words += record
     order = "<" if byteorder == "little" else ">"
-    type_data = struct.pack(f"{order}{len(words)}I", *words)
+    try:
+        type_data = struct.pack(f"{order}{len(words)}I", *words)
+    except struct.error:
+        raise _field_range_error(types, strings) from None
     string_data = bytes(strings)
     if entries is None:
         header = struct.pack(
@@ -201,6 +205,20 @@ def _check_laid_out(t: Type, record: list[int], layout: tuple[KindLayout, ...] |
             f"type id {t.id} (kind {t.kind_number}) is {len(record)} words long but the "
             f"layout describes {described}"
         )
+
+
+def _field_range_error(types: list[Type], strings: StringTable) -> ObjectError:
+    """The type whose record has a field outside 32 bits (sizes and offsets copied from
+    a corrupt ELF, say): found again only when packing failed."""
+    for index, t in enumerate(types):
+        words = encode_type(t, strings)
+        bad = [w for w in words if not 0 <= w <= 0xFFFFFFFF]
+        if bad:
+            return ObjectError(
+                f"BTF {t.describe()} (type id {index + 1}): value {bad[0]} does not fit "
+                "in a 32-bit field"
+            )
+    return ObjectError("BTF: a value does not fit in a 32-bit field")
 
 
 def encode_btf(btf: Btf, *, byteorder: str = "little") -> bytes:

@@ -23,6 +23,8 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ..errors import ObjectError
+from . import graph
+from .graph import MAX_NESTING
 from .layout import (
     BTF_MAGIC,
     HEADER,
@@ -171,6 +173,9 @@ class Btf:
         self.str_base = base.strings_size if base is not None else 0
         self._cache: dict[int, Type] = {}
         self._by_name: dict[str, tuple[int, ...]] = {}
+        # Types whose references were checked (no loop, bounded nesting): id -> height.
+        self._heights: dict[int, int] = {0: 0}
+        self._aligns: dict[int, int] = {}
 
     # ----------------------------------------------------------------- loaders
 
@@ -245,9 +250,10 @@ class Btf:
 
     def string_at(self, offset: int) -> str:
         """The NUL-terminated string at ``offset`` in this BTF's (or its base's) strings."""
-        if offset < self.str_base:
-            assert self.base is not None
+        if offset < self.str_base and self.base is not None:
             return self.base.string_at(offset)
+        if offset < 0:
+            raise ObjectError(f"{self.name}: string offset {offset} is negative")
         start = self._sstart + offset - self.str_base
         if start >= self._send:
             raise ObjectError(
@@ -474,6 +480,8 @@ class Btf:
         pos = data.find(needle, start, end)
         while pos >= 0:
             stop = data.find(b"\0", pos + 1, end)
+            if stop < 0:
+                stop = end
             names.append(bytes(data[pos + 1 : stop]).decode("utf-8", "surrogateescape"))
             pos = data.find(needle, pos + 1, end)
         base = self.base.names_with_prefix(prefix) if self.base is not None else []
@@ -485,15 +493,24 @@ class Btf:
         """A C header (vmlinux.h style) for all types, or those reachable from ``type_ids``."""
         from .dump_c import dump_c
 
+        type_ids = graph.check_roots(self, type_ids)
         return dump_c(self, type_ids)
 
     def ctype(self, type_id: int) -> Any:
         """A ctypes type with the size and member offsets this BTF gives ``type_id``."""
         from .ctype import ctype
 
+        self.check_graph(type_id)
         return ctype(self, type_id)
 
     # ----------------------------------------------------------------- type graph
+
+    def check_graph(self, type_id: int | None = None) -> int:
+        """Check the types ``type_id`` refers to by value (every type if None) once: a
+        loop, or nesting deeper than ``graph.MAX_NESTING``, is an ObjectError naming the
+        types. Returns the nesting height (what recursive walks from it may reach)."""
+        known = self._heights.get(type_id) if type_id is not None else None
+        return known if known is not None else graph.check_type(self, type_id, self._heights)
 
     def resolve(self, type_id: int) -> Type:
         """Skip typedefs and qualifiers (const, volatile, restrict, type tags)."""
@@ -501,50 +518,57 @@ class Btf:
         t = self[type_id]
         while t.kind in (Kind.TYPEDEF, Kind.VOLATILE, Kind.CONST, Kind.RESTRICT, Kind.TYPE_TAG):
             seen += 1
-            if seen > 64:
-                raise ObjectError(f"{self.name}: modifier loop at type id {type_id}")
+            if seen > MAX_NESTING:
+                raise graph.chain_error(self, type_id, "typedefs and qualifiers")
             t = self[t.type]
         return t
 
     def sizeof(self, type_id: int) -> int:
-        """Size in bytes of a type (arrays multiplied out, pointers 8)."""
+        """Size in bytes of a type (arrays multiplied out, pointers 8); like the kernel,
+        a size that does not fit in 32 bits is an error."""
         t = self.resolve(type_id)
-        depth = 0
         multiplier = 1
-        while t.kind == Kind.ARRAY:
-            multiplier *= t.nelems
+        steps = 0
+        while t.kind == Kind.ARRAY or t.kind == Kind.VAR:
+            steps += 1
+            if steps > MAX_NESTING:
+                raise graph.chain_error(self, type_id, "arrays and variables")
+            if t.kind == Kind.ARRAY:
+                multiplier *= t.nelems
             t = self.resolve(t.type)
-            depth += 1
-            if depth > 64:
-                raise ObjectError(f"{self.name}: array nesting too deep at type id {type_id}")
         if t.kind == Kind.PTR:
-            return 8 * multiplier
-        if t.kind in (
-            Kind.INT,
-            Kind.STRUCT,
-            Kind.UNION,
-            Kind.ENUM,
-            Kind.ENUM64,
-            Kind.FLOAT,
-            Kind.DATASEC,
-        ):
-            return t.size * multiplier
-        if t.kind == Kind.VAR:
-            return self.sizeof(t.type) * multiplier
-        raise ObjectError(f"{self.name}: {t.describe()} (id {t.id}) has no size")
+            size = 8
+        elif t.kind in _SIZED:
+            size = t.size
+        else:
+            raise ObjectError(f"{self.name}: {t.describe()} (id {t.id}) has no size")
+        size *= multiplier
+        if size > 0xFFFFFFFF:
+            raise ObjectError(
+                f"{self.name}: type id {type_id} is {size} bytes, more than 32 bits can hold"
+            )
+        return size
 
     def alignof(self, type_id: int) -> int:
         """Natural alignment as a C compiler would give it (packed structs aside)."""
+        known = self._aligns.get(type_id)
+        if known is not None:
+            return known
+        if type_id not in self._heights:
+            self.check_graph(type_id)
         t = self.resolve(type_id)
         if t.kind in (Kind.INT, Kind.ENUM, Kind.ENUM64, Kind.FLOAT):
-            return min(max(t.size, 1), 8)
-        if t.kind == Kind.PTR:
-            return 8
-        if t.kind == Kind.ARRAY:
-            return self.alignof(t.type)
-        if t.kind in (Kind.STRUCT, Kind.UNION):
-            return max((self.alignof(m.type) for m in t.members), default=1)
-        raise ObjectError(f"{self.name}: {t.describe()} (id {t.id}) has no alignment")
+            align = min(max(t.size, 1), 8)
+        elif t.kind == Kind.PTR:
+            align = 8
+        elif t.kind == Kind.ARRAY:
+            align = self.alignof(t.type)
+        elif t.kind in (Kind.STRUCT, Kind.UNION):
+            align = max((self.alignof(m.type) for m in t.members), default=1)
+        else:
+            raise ObjectError(f"{self.name}: {t.describe()} (id {t.id}) has no alignment")
+        self._aligns[type_id] = align
+        return align
 
     def member_path(self, type_id: int, name: str) -> list[tuple[Type, Member]]:
         """Find ``name`` in a struct/union, descending into anonymous members.
@@ -558,12 +582,7 @@ class Btf:
         for member in t.members:
             if member.name == name:
                 return [(t, member)]
-        for member in t.members:
-            if not member.name:
-                inner = self.member_path(member.type, name)
-                if inner:
-                    return [(t, member), *inner]
-        return []
+        return graph.anonymous_member_path(self, t, name)
 
     def walk(self, type_id: int) -> Iterator[Type]:
         """Every type reachable from ``type_id`` (including it), each once."""
@@ -576,6 +595,9 @@ class Btf:
             t = self[current]
             yield t
             stack.extend(referenced_ids(t))
+
+
+_SIZED = (Kind.INT, Kind.STRUCT, Kind.UNION, Kind.ENUM, Kind.ENUM64, Kind.FLOAT, Kind.DATASEC)
 
 
 def referenced_ids(t: Type) -> list[int]:

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..btf import Kind, Type
 from ..btf.encode import (
+    KernelBtfSupport,
     encode,
     fixup_datasecs,
     fixup_externs,
@@ -36,6 +37,38 @@ def _drop_ksyms_datasec(t: Type) -> Type:
     return t
 
 
+def _section_layout(
+    spec: ObjectSpec, kconfig_layout: dict[str, tuple[int, int]], kconfig_size: int
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Section sizes and variable offsets, ``.kconfig``'s included, for the DATASECs."""
+    sizes = dict(spec.section_sizes)
+    offsets = {name: offset for (_section, name), offset in spec.object_symbols.items()}
+    if kconfig_layout:
+        sizes[".kconfig"] = kconfig_size
+        offsets.update({name: off for name, (off, _) in kconfig_layout.items()})
+    return sizes, offsets
+
+
+def btf_for_kernel(
+    spec: ObjectSpec,
+    kconfig_layout: dict[str, tuple[int, int]],
+    kconfig_size: int,
+    support: KernelBtfSupport,
+) -> bytes:
+    """The object's BTF as it is uploaded: fixed up, sanitized for ``support``, encoded.
+    Pure (the fuzzer runs it without a kernel); malformed BTF is an ObjectError."""
+    btf = spec.btf
+    if btf is None:
+        return b""
+    sizes, offsets = _section_layout(spec, kconfig_layout, kconfig_size)
+    # Only what the fix-ups may change is decoded; other records go back verbatim.
+    types, strings = raw_types(btf, support)
+    types = fixup_externs(fixup_datasecs(types, sizes, offsets))
+    types = fixup_hidden(types, spec.hidden_symbols)
+    types = [_drop_ksyms_datasec(t) for t in types]
+    return encode(sanitize(types, support), strings_base=strings)
+
+
 def upload_object_btf(
     spec: ObjectSpec, kconfig_layout: dict[str, tuple[int, int]], kconfig_size: int
 ) -> tuple[OwnedFd | None, str]:
@@ -45,28 +78,19 @@ def upload_object_btf(
     btf = spec.btf
     if btf is None or not features.has_btf():
         return None, ""
-    sizes = dict(spec.section_sizes)
-    offsets = {name: offset for (_section, name), offset in spec.object_symbols.items()}
-    if kconfig_layout:
-        sizes[".kconfig"] = kconfig_size
-        offsets.update({name: off for name, (off, _) in kconfig_layout.items()})
     support = features.btf_support()
-    key = (
-        hashlib.blake2b(btf.raw_data).digest(),
-        tuple(sorted(sizes.items())),
-        tuple(sorted(offsets.items())),
-        spec.hidden_symbols,
-        support,
-    )
     try:
+        sizes, offsets = _section_layout(spec, kconfig_layout, kconfig_size)
+        key = (
+            hashlib.blake2b(btf.raw_data).digest(),
+            tuple(sorted(sizes.items())),
+            tuple(sorted(offsets.items())),
+            spec.hidden_symbols,
+            support,
+        )
         raw = _KERNEL_BTF_CACHE.get(key)
         if raw is None:  # the same object loaded again: reuse the fixed-up encoding
-            # Only what the fix-ups may change is decoded; other records go back verbatim.
-            types, strings = raw_types(btf, support)
-            types = fixup_externs(fixup_datasecs(types, sizes, offsets))
-            types = fixup_hidden(types, spec.hidden_symbols)
-            types = [_drop_ksyms_datasec(t) for t in types]
-            raw = encode(sanitize(types, support), strings_base=strings)
+            raw = btf_for_kernel(spec, kconfig_layout, kconfig_size, support)
             if len(_KERNEL_BTF_CACHE) >= 32:
                 _KERNEL_BTF_CACHE.pop(next(iter(_KERNEL_BTF_CACHE)))
             _KERNEL_BTF_CACHE[key] = raw

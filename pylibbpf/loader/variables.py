@@ -161,7 +161,14 @@ class Variable:
         if not self._codec_known:
             self._codec = variable_codec(self._btf, self.type_id, self.name)
             self._codec_known = True
-        return self._codec
+        codec = self._codec
+        if codec is not None and not isinstance(codec, str) and codec.size != self.size:
+            raise ObjectError(
+                f"variable {self.name!r} in {self.section}: its type is {codec.size} bytes "
+                f"but the section gives it {self.size} (read or write .raw)",
+                errno.EINVAL,
+            )
+        return codec
 
     @property
     def raw(self) -> bytes:

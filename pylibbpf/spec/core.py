@@ -86,10 +86,12 @@ def _skip_mods(btf: Btf, type_id: int) -> Type:
 
 
 def _access_indices(access: str, where: str) -> list[int]:
-    try:
-        return [int(part) for part in access.split(":")]
-    except ValueError as error:
-        raise RelocationError(f"{where}: malformed CO-RE access string {access!r}") from error
+    """The indices of ``0:1:2``: plain ASCII decimals only (``int()`` would also take
+    ``-1``, ``+1``, ``0_1``, `` 0`` and other scripts' digits)."""
+    parts = access.split(":")
+    if not all(part.isascii() and part.isdigit() and len(part) <= 10 for part in parts):
+        raise RelocationError(f"{where}: malformed CO-RE access string {access!r}")
+    return [int(part) for part in parts]
 
 
 # --------------------------------------------------------------------------- local specs
@@ -267,6 +269,11 @@ def _target_field(
 def _field_value(kind: CoreReloKind, info: FieldInfo, where: str) -> tuple[int, int]:
     """(value, load size) of a field relocation, libbpf's bitfield arithmetic included."""
     byte_size = info.byte_size
+    if info.bitfield and byte_size <= 0:
+        raise RelocationError(
+            f"{where}: bitfield {info.bit_size} bits at bit {info.bit_offset} has a type of "
+            f"{byte_size} bytes"
+        )
     if info.bitfield:
         byte_off = info.bit_offset // 8 // byte_size * byte_size if byte_size else 0
         while info.bit_offset + info.bit_size - byte_off * 8 > byte_size * 8:

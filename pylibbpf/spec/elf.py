@@ -39,6 +39,9 @@ R_BPF_64_ABS32 = 3
 R_BPF_64_NODYLD32 = 4
 R_BPF_64_32 = 10
 
+# A NOBITS section (.bss) becomes one array map value: KMALLOC_MAX_SIZE bounds it, 4 MiB
+# with 4 KiB pages and 512 MiB at most (64 KiB pages). Checked before allocating it.
+MAX_NOBITS_SIZE = 512 << 20
 SHF_EXECINSTR = 0x4
 SHF_WRITE = 0x1
 
@@ -219,7 +222,13 @@ class ElfReader:
     def section_data(self, section: Any) -> bytes:
         try:
             if section["sh_type"] == "SHT_NOBITS":
-                return bytes(section["sh_size"])
+                size = section["sh_size"]
+                if size > MAX_NOBITS_SIZE:
+                    raise ObjectError(
+                        f"{self.name}: section {section.name!r} claims {size} bytes of zeros; "
+                        f"no kernel takes a map value over {MAX_NOBITS_SIZE >> 20} MiB"
+                    )
+                return bytes(size)
             return bytes(section.data())
         except (struct.error, ValueError) as error:
             raise ObjectError(

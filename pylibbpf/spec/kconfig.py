@@ -32,8 +32,29 @@ def _sized(btf: Btf, externs: list[ExternSpec]) -> list[tuple[int, str, int, int
     sized = []
     for extern in externs:
         var = btf[extern.type_id]
+        _check_kconfig_type(btf, var.type, extern.name)
         sized.append((-btf.alignof(var.type), extern.name, btf.sizeof(var.type), var.type))
     return sorted(sized)
+
+
+def _check_kconfig_type(btf: Btf, type_id: int, name: str) -> None:
+    """libbpf's kconfig types: bool, a 1/2/4/8-byte int, the 4-byte ``libbpf_tristate``
+    enum, a char array. Anything else (a struct, gigabytes) is refused at open."""
+    t = btf.resolve(type_id)
+    if t.kind == Kind.ARRAY:
+        element = btf.resolve(t.type)
+        accepted = bool(t.nelems) and element.kind == Kind.INT and element.size == 1
+    elif t.kind == Kind.INT:
+        accepted = t.size in (1, 2, 4, 8) and t.bit_offset == 0
+    else:
+        accepted = t.kind == Kind.ENUM and t.name == "libbpf_tristate" and t.size == 4
+    if not accepted:
+        raise ObjectError(
+            f"{btf.name}: __kconfig extern {name!r}: its type {t.describe()} "
+            f"({btf.sizeof(t.id)} bytes) is not bool, a 1/2/4/8-byte integer, "
+            "libbpf_tristate or a char array",
+            errno.ENOTSUP,
+        )
 
 
 def layout_kconfig(btf: Btf, externs: list[ExternSpec]) -> tuple[dict[str, tuple[int, int]], int]:
@@ -77,15 +98,20 @@ def fill_kconfig(
                 )
             image[start : start + size] = bytes(size)
             continue
-        image[start : start + size] = _kconfig_bytes(btf, type_id, size, name, raw)
+        image[start : start + size] = _kconfig_bytes(btf, type_id, size, name, raw, object_name)
 
 
-def _kconfig_bytes(btf: Btf, type_id: int, size: int, name: str, raw: str) -> bytes:
+def _kconfig_bytes(
+    btf: Btf, type_id: int, size: int, name: str, raw: str, object_name: str = ""
+) -> bytes:
     t = btf.resolve(type_id)
     value = raw.strip()
     if t.kind == Kind.ENUM and t.name == "libbpf_tristate":
         if value not in _TRI_STATE:
-            raise ObjectError(f"__kconfig {name}: {value!r} is not y, n or m", errno.EINVAL)
+            raise ObjectError(
+                f"{object_name}: __kconfig extern {name!r}: {value!r} is not y, n or m",
+                errno.EINVAL,
+            )
         return _TRI_STATE[value].to_bytes(size, "little")
     if t.kind == Kind.ARRAY:
         text = value.strip('"').encode()
@@ -95,5 +121,14 @@ def _kconfig_bytes(btf: Btf, type_id: int, size: int, name: str, raw: str) -> by
     try:
         number = int(value.strip('"'), 0)
     except ValueError as error:
-        raise ObjectError(f"__kconfig {name}: {value!r} is not a number", errno.EINVAL) from error
-    return number.to_bytes(size, "little", signed=number < 0)
+        raise ObjectError(
+            f"{object_name}: __kconfig extern {name!r}: {value!r} is not a number", errno.EINVAL
+        ) from error
+    try:
+        return number.to_bytes(size, "little", signed=number < 0)
+    except OverflowError:
+        raise ObjectError(
+            f"{object_name}: __kconfig extern {name!r}: {value!r} does not fit in its "
+            f"{size}-byte type",
+            errno.ERANGE,
+        ) from None
