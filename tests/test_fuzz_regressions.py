@@ -15,6 +15,8 @@ also check what the error says.
 from __future__ import annotations
 
 import contextlib
+import os
+import resource
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -285,6 +287,10 @@ KNOWN: dict[str, Case] = {
         ".bss claims 1 TiB: open() allocates it (bytes(sh_size))",
         "memory:MemoryError@spec/elf.py:section_data",
     ),
+    "bss_size_256mib.elf": Case(
+        ".bss claims 256 MiB (under the 512 MiB bound): MemoryError under the fuzzer's limit",
+        "memory:MemoryError@spec/elf.py:section_data",
+    ),
     "bss_size_2p63.elf": Case(
         ".bss claims 2^63 bytes: open() fails in bytes(sh_size)",
         "exception:OverflowError@spec/elf.py:section_data",
@@ -520,3 +526,31 @@ def test_dump_c_bounds_anonymous_types_written_out_at_every_use(name: str) -> No
     btf = Btf((CASES / name).read_bytes(), name="case")
     with pytest.raises(ObjectError, match=r"case: type id \d+ would take more C than a dump"):
         btf.dump_c()
+
+
+def test_a_bss_larger_than_the_memory_left_is_an_object_error() -> None:
+    """A .bss under the 512 MiB bound that this process cannot allocate (an address-space
+    limit, as the fuzzer's workers have) is refused naming the section, not MemoryError."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        os.close(read)
+        try:
+            with open("/proc/self/statm") as statm:
+                used = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+            limit = used + (64 << 20)  # room for the parsing, not for 256 MiB of zeros
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+            try:
+                _open_case("bss_size_256mib.elf")
+                said = "opened"
+            except BaseException as error:  # what escaped is the answer
+                said = f"{type(error).__name__}: {error}"
+            os.write(write, said.encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as answer:
+        said = answer.read().decode()
+    os.waitpid(pid, 0)
+    assert said.startswith("ObjectError: case: section '.bss' claims 268435968 bytes"), said
+    assert "more memory than this process can allocate" in said

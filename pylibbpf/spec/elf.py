@@ -228,7 +228,13 @@ class ElfReader:
                         f"{self.name}: section {section.name!r} claims {size} bytes of zeros; "
                         f"no kernel takes a map value over {MAX_NOBITS_SIZE >> 20} MiB"
                     )
-                return bytes(size)
+                try:
+                    return bytes(size)
+                except MemoryError:  # under the limit, but more than this process may take
+                    raise ObjectError(
+                        f"{self.name}: section {section.name!r} claims {size} bytes of zeros, "
+                        "more memory than this process can allocate"
+                    ) from None
             return bytes(section.data())
         except (struct.error, ValueError) as error:
             raise ObjectError(
