@@ -294,7 +294,9 @@ def _kernel_state() -> set[str]:
 @pytest.fixture(autouse=True)
 def leaves_no_kernel_state() -> Iterator[None]:
     """Fail the test that leaves a pin in /sys/fs/bpf or a network namespace behind (the
-    project's rule: tests clean up), removing what it left so later tests start clean."""
+    project's rule: tests clean up). Stray pins are removed, so later tests that pin by
+    name do not reuse them; namespaces are left alone (another test run on the same
+    machine may own them)."""
     before = _kernel_state()
     yield
     left = sorted(_kernel_state() - before)
@@ -303,9 +305,8 @@ def leaves_no_kernel_state() -> Iterator[None]:
         if label == "pin" and os.path.isdir(path):
             shutil.rmtree(path, ignore_errors=True)
         elif label == "pin":
-            os.unlink(path)
-        else:
-            subprocess.run(["ip", "netns", "delete", os.path.basename(path)], check=False)
+            with contextlib.suppress(OSError):
+                os.unlink(path)
     assert not left, f"the test left kernel state behind: {', '.join(left)}"
 
 

@@ -291,6 +291,10 @@ KNOWN: dict[str, Case] = {
         ".bss claims 256 MiB (under the 512 MiB bound): MemoryError under the fuzzer's limit",
         "memory:MemoryError@spec/elf.py:section_data",
     ),
+    "bss_copy_past_memory.elf": Case(
+        "a .bss the address-space limit allows once but not twice: open() copies it",
+        "memory:MemoryError@loader/object.py:__init__",
+    ),
     "bss_size_2p63.elf": Case(
         ".bss claims 2^63 bytes: open() fails in bytes(sh_size)",
         "exception:OverflowError@spec/elf.py:section_data",
@@ -528,9 +532,20 @@ def test_dump_c_bounds_anonymous_types_written_out_at_every_use(name: str) -> No
         btf.dump_c()
 
 
-def test_a_bss_larger_than_the_memory_left_is_an_object_error() -> None:
+@pytest.mark.parametrize(
+    ("name", "room_mib", "says"),
+    [
+        ("bss_size_256mib.elf", 64, "case: section '.bss' claims 268435968 bytes"),
+        # 128 MiB of zeros fit once in 192 MiB of room, not twice (open() copies them)
+        ("bss_copy_past_memory.elf", 192, "object 'case': opening it needs more memory"),
+    ],
+)
+def test_a_bss_larger_than_the_memory_left_is_an_object_error(
+    name: str, room_mib: int, says: str
+) -> None:
     """A .bss under the 512 MiB bound that this process cannot allocate (an address-space
-    limit, as the fuzzer's workers have) is refused naming the section, not MemoryError."""
+    limit, as the fuzzer's workers have) is refused naming the section or the object, not
+    MemoryError."""
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: never returns into pytest
@@ -538,10 +553,10 @@ def test_a_bss_larger_than_the_memory_left_is_an_object_error() -> None:
         try:
             with open("/proc/self/statm") as statm:
                 used = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-            limit = used + (64 << 20)  # room for the parsing, not for 256 MiB of zeros
+            limit = used + (room_mib << 20)
             resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
             try:
-                _open_case("bss_size_256mib.elf")
+                _open_case(name)
                 said = "opened"
             except BaseException as error:  # what escaped is the answer
                 said = f"{type(error).__name__}: {error}"
@@ -552,5 +567,5 @@ def test_a_bss_larger_than_the_memory_left_is_an_object_error() -> None:
     with os.fdopen(read, "rb") as answer:
         said = answer.read().decode()
     os.waitpid(pid, 0)
-    assert said.startswith("ObjectError: case: section '.bss' claims 268435968 bytes"), said
+    assert said.startswith(f"ObjectError: {says}"), said
     assert "more memory than this process can allocate" in said

@@ -128,13 +128,20 @@ class BpfObject(Closing):
         ``bpf_token_path``; "" disables tokens). Unset, ``LIBBPF_BPF_TOKEN_PATH`` decides,
         and failing that any delegating bpffs among this process's mounts
         (``syscall.token``)."""
-        obj = cls(
-            read_object(source, name),
-            btf_custom_path=btf_custom_path,
-            kconfig=kconfig,
-            pin_root_path=pin_root_path,
-            token_path=token_path,
-        )
+        try:
+            obj = cls(
+                read_object(source, name),
+                btf_custom_path=btf_custom_path,
+                kconfig=kconfig,
+                pin_root_path=pin_root_path,
+                token_path=token_path,
+            )
+        except MemoryError:  # sizes an object claims (a .bss of 500 MiB) past what we have
+            label = repr(name) if name else _describe_source(source)
+            raise ObjectError(
+                f"object {label}: opening it needs more memory than this process can "
+                "allocate (a section or type claims a huge size)"
+            ) from None
         if logger.isEnabledFor(logging.INFO):
             logger.info(
                 "object %r opened from %s: programs %s, maps %s",
