@@ -295,6 +295,10 @@ KNOWN: dict[str, Case] = {
         "a .bss the address-space limit allows once but not twice: open() copies it",
         "memory:MemoryError@loader/object.py:__init__",
     ),
+    "map_in_map_names_itself.elf": Case(
+        "a map-in-map whose inner definition is the outer one: map_from_btf recursed",
+        "recursion:RecursionError@btf/parse.py:resolve",
+    ),
     "bss_size_2p63.elf": Case(
         ".bss claims 2^63 bytes: open() fails in bytes(sh_size)",
         "exception:OverflowError@spec/elf.py:section_data",
@@ -462,6 +466,7 @@ def _open_case(name: str) -> object:
         ("bss_size_2p63.elf", ["case:", "'.bss'", "9223372036854775808 bytes"]),
         ("kconfig_extern_of_4gib.elf", ["case", "__kconfig extern", "4278190084 bytes"]),
         ("elf_no_section_headers.elf", ["case:", "no section header table"]),
+        ("map_in_map_names_itself.elf", ["'outer.inner'", "an inner map cannot hold maps"]),
     ],
 )
 def test_open_refuses_malformed_objects_naming_the_cause(name: str, words: list[str]) -> None:

@@ -87,7 +87,9 @@ def _ulong_field(btf: Btf, type_id: int, what: str) -> int:
     return t.values[0].value & 0xFFFF_FFFF_FFFF_FFFF
 
 
-def map_from_btf(obj: str, btf: Btf, map_name: str, type_id: int) -> MapSpec:
+def map_from_btf(
+    obj: str, btf: Btf, map_name: str, type_id: int, *, inner: bool = False
+) -> MapSpec:
     what = f"{obj}: map {map_name!r}"
     definition = btf.resolve(type_id)
     if definition.kind != Kind.STRUCT:
@@ -114,7 +116,9 @@ def map_from_btf(obj: str, btf: Btf, map_name: str, type_id: int) -> MapSpec:
                 raise ObjectError(f"{field_what}: expected __array(values, ...)")
             target = btf.resolve(btf.resolve(array.type).type)
             if target.kind == Kind.STRUCT:
-                spec.inner = map_from_btf(obj, btf, f"{map_name}.inner", target.id)
+                if inner:  # one level, as libbpf (a definition naming itself would loop)
+                    raise ObjectError(f"{field_what}: an inner map cannot hold maps itself")
+                spec.inner = map_from_btf(obj, btf, f"{map_name}.inner", target.id, inner=True)
         else:
             raise ObjectError(f"{field_what}: unknown map definition field")
     if spec.map_type == MapType.UNSPEC:
