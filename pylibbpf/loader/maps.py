@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import logging
 import mmap
 import os
 from collections.abc import Mapping
@@ -20,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ..arena import arena_size, globals_offset
 from ..btf import Kind
 from ..errors import BpfError, NotSupportedError, ObjectError
-from ..logs import get_logger
+from ..logs import DEBUG, get_logger
 from ..maps import Map, MapBtf, sanitize_name
 from ..spec.objspec import ARENA_SECTION, PIN_BY_NAME, MapSpec, ObjectSpec, readonly_section
 from ..spec.struct_ops import StructOpsPlan
@@ -140,7 +139,7 @@ def _settle_size(map_obj: Map) -> None:
 
 
 def _log_created(what: str, map_obj: Map) -> None:
-    if not logger.isEnabledFor(logging.DEBUG):
+    if not logger.isEnabledFor(DEBUG):
         return
     logger.debug(
         "%s: created %s map (key %d, value %d bytes, max_entries %d, flags %#x), fd %d",

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import errno
-import logging
 import os
 import struct
 from collections.abc import Collection, Sequence
@@ -26,7 +25,7 @@ from typing import Any
 from ..errors import BpfError, ObjectError
 from ..links.auto import attach_from_section
 from ..links.base import Link
-from ..logs import get_logger
+from ..logs import INFO, get_logger
 from ..maps import Map
 from ..names import NamedDict
 from ..program import Program
@@ -142,7 +141,7 @@ class BpfObject(Closing):
                 f"object {label}: opening it needs more memory than this process can "
                 "allocate (a section or type claims a huge size)"
             ) from None
-        if logger.isEnabledFor(logging.INFO):
+        if logger.isEnabledFor(INFO):
             logger.info(
                 "object %r opened from %s: programs %s, maps %s",
                 obj.name,
@@ -299,7 +298,7 @@ class BpfObject(Closing):
         except BaseException:
             self._undo(creator)
             raise
-        if logger.isEnabledFor(logging.INFO):
+        if logger.isEnabledFor(INFO):
             logger.info(
                 "object %r loaded: %d programs, %d maps (reused pinned: %s)",
                 self.name,

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import logging
 import os
 import re
 import struct
@@ -16,7 +15,7 @@ from collections.abc import Mapping
 from ..btf import Btf, Kind
 from ..btf.ext import LineInfo
 from ..errors import BpfError, LoadError, NotSupportedError, ObjectError
-from ..logs import get_logger
+from ..logs import DEBUG, get_logger
 from ..maps import Map
 from ..program import LoadOptions, Program, ProgramOwner
 from ..spec import core
@@ -377,7 +376,7 @@ class ProgramLoader:
 
 def _log_core(where: str, results: list[core.CoreResult]) -> None:
     """At DEBUG: how many CO-RE relocations were applied, then each one."""
-    if not logger.isEnabledFor(logging.DEBUG):
+    if not logger.isEnabledFor(DEBUG):
         return
     poisoned = sum(result.poisoned for result in results)
     logger.debug(
