@@ -9,7 +9,6 @@ working).
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping
 from typing import TypeVar
 
@@ -24,6 +23,8 @@ class NameNotFoundError(KeyError, AttributeError):
         self.kind = kind
         self.name = name  # (AttributeError.name too: the same meaning)
         self.known = sorted(known)
+        import difflib  # a miss: not paid by lookups that hit
+
         self.matches = difflib.get_close_matches(name, self.known, n=3, cutoff=0.6)
         super().__init__(self._message(owner))
 

@@ -12,7 +12,22 @@ the table that attaches a program from its section name, and ``methods``, the
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .base import InterfaceLink, Link, LinkInfo, ProgAttachLink
-from .order import Anchor, HookOrder, query
+
+if TYPE_CHECKING:
+    from .order import Anchor, HookOrder, query
+
+
+def __getattr__(name: str) -> object:
+    """``Anchor``, ``HookOrder`` and ``query`` on first use: ``order`` brings in the XDP
+    and netlink modules, which a program that only loads (or attaches elsewhere) skips."""
+    if name in ("Anchor", "HookOrder", "query"):
+        from . import order
+
+        return getattr(order, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["Anchor", "HookOrder", "InterfaceLink", "Link", "LinkInfo", "ProgAttachLink", "query"]

@@ -4,8 +4,12 @@ kernel accepts, and uploaded (BTF_LOAD) so maps and programs can refer to it."""
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
+
+try:  # hashlib's own blake2b, without hashlib's import of OpenSSL
+    from _blake2 import blake2b
+except ImportError:  # a Python built without it
+    from hashlib import blake2b
 
 from ..btf import Kind, Type
 from ..btf.encode import (
@@ -82,7 +86,7 @@ def upload_object_btf(
     try:
         sizes, offsets = _section_layout(spec, kconfig_layout, kconfig_size)
         key = (
-            hashlib.blake2b(btf.raw_data).digest(),
+            blake2b(btf.raw_data).digest(),
             tuple(sorted(sizes.items())),
             tuple(sorted(offsets.items())),
             spec.hidden_symbols,

@@ -23,7 +23,6 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 from ..errors import BpfError, ObjectError
-from ..links.auto import attach_from_section
 from ..links.base import Link
 from ..logs import INFO, get_logger
 from ..maps import Map
@@ -355,13 +354,15 @@ class BpfObject(Closing):
         names in ``skip`` (already attached): what skeletons build on."""
         if not self.loaded:
             raise BpfError(f"object {self.name!r} is not loaded", errno.EBADF)
+        from ..links import auto  # the attach kinds' modules, imported when attaching
+
         attached: dict[str, Link] = {}
         try:
             for name, program in self.programs.items():
                 if name in skip:
                     continue
                 if program.loaded and program.type != ProgType.STRUCT_OPS:
-                    link = attach_from_section(program)
+                    link = auto.attach_from_section(program)
                     if link is not None:
                         attached[name] = link
             for name in self._struct_ops_plans:

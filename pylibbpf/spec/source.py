@@ -9,7 +9,6 @@ from pathlib import Path
 
 from ..errors import ObjectError
 from .elf import parse_object
-from .linker import link_objects
 from .objspec import ObjectSpec, object_name
 
 ObjectSource = str | os.PathLike[str] | bytes
@@ -47,6 +46,8 @@ def link_files(sources: Sequence[ObjectSource]) -> tuple[bytes, str]:
         if isinstance(first, bytes | bytearray | memoryview)
         else object_name(os.fspath(first))
     )
+    from .linker import link_objects  # the static linker, for lists of objects only
+
     return link_objects(datas, labels), name
 
 

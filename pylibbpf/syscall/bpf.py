@@ -21,7 +21,6 @@ import contextlib
 import ctypes
 import errno as _errno
 import os
-import platform
 from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -67,7 +66,7 @@ _NR_BPF = {
     "i386": 357,
     "armv7l": 386,
 }
-NR_BPF = _NR_BPF.get(platform.machine(), 321)
+NR_BPF = _NR_BPF.get(os.uname().machine, 321)  # (platform.machine(), without platform)
 
 _bpf_slow = ctypes.CDLL(None, use_errno=True).syscall
 _bpf_fast = ctypes.PyDLL(None, use_errno=True).syscall

@@ -25,8 +25,6 @@ A rejected or missing index is rebuilt by walking the BTF, and written again.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import hmac
 import mmap
 import os
 import stat
@@ -52,7 +50,7 @@ _NAMES_HEADER = struct.Struct("<II")
 NOTE_MAGIC = b"PLBTFBT1"
 _NOTE = struct.Struct("<8s36sQI")  # magic, boot id, source length, source CRC32
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
-_MAC_SIZE = hashlib.sha256().digest_size
+_MAC_SIZE = 32  # HMAC-SHA256
 _KEY_NAME = "index-key"
 _KEY_SIZE = 32
 _BTF_HEADER = struct.Struct("<HBBIIIII")
@@ -141,9 +139,21 @@ def _index_path(directory: Path, name: str, length: int, crc: int) -> Path:
 
 
 def _signed(key: bytes, header: bytes | memoryview, payload: bytes | memoryview) -> bytes:
+    import hashlib  # here: hashlib and hmac load OpenSSL, which only BTF indexing needs
+    import hmac
+
     mac = hmac.new(key, header, hashlib.sha256)
     mac.update(payload)
     return mac.digest()
+
+
+def _signed_by(
+    mac: bytes, key: bytes, header: bytes | memoryview, payload: bytes | memoryview
+) -> bool:
+    """Whether ``mac`` signs ``header`` and ``payload`` with ``key`` (constant time)."""
+    import hmac
+
+    return hmac.compare_digest(mac, _signed(key, header, payload))
 
 
 class NameIndex:
@@ -256,7 +266,7 @@ def _read(path: Path, key: bytes, length: int, crc: int) -> tuple[array[int], Na
     magic, source_length, source_crc, count = _HEADER.unpack(header)
     if (magic, source_length, source_crc) != (MAGIC, length, crc) or len(payload) < 4 * count:
         return None
-    if not hmac.compare_digest(mac, _signed(key, header, payload)):
+    if not _signed_by(mac, key, header, payload):
         return None
     names = NameIndex.frombytes(payload[4 * count :])
     if names is None:
@@ -328,7 +338,7 @@ def _boot_crc(directory: Path, key: bytes, name: str, length: int) -> int | None
     if boot is None or raw is None or len(raw) != _NOTE.size + _MAC_SIZE:
         return None
     body, mac = raw[: _NOTE.size], raw[_NOTE.size :]
-    if not hmac.compare_digest(mac, _signed(key, body, b"")):
+    if not _signed_by(mac, key, body, b""):
         return None
     magic, noted_boot, noted_length, crc = _NOTE.unpack(body)
     if (magic, noted_boot, noted_length) != (NOTE_MAGIC, boot, length):

@@ -18,8 +18,10 @@ import os
 import weakref
 from collections.abc import Callable
 from types import TracebackType
+from typing import TYPE_CHECKING
 
-from typing_extensions import Self  # (typing.Self: Python 3.11+)
+if TYPE_CHECKING:
+    from typing_extensions import Self  # (typing.Self: Python 3.11+)
 
 from ..errors import BpfError
 
