@@ -69,25 +69,30 @@ class ModuleLogger:
         return self._logger
 
     def isEnabledFor(self, level: int) -> bool:
+        """As ``logging.Logger.isEnabledFor`` (False while ``logging`` is not imported)."""
         logger = self._real()
         return logger is not None and logger.isEnabledFor(level)
 
     def debug(self, msg: str, *args: object, **kwargs: Any) -> None:
+        """As ``logging.Logger.debug``."""
         logger = self._real()
         if logger is not None:
             logger.debug(msg, *args, stacklevel=2, **kwargs)
 
     def info(self, msg: str, *args: object, **kwargs: Any) -> None:
+        """As ``logging.Logger.info``."""
         logger = self._real()
         if logger is not None:
             logger.info(msg, *args, stacklevel=2, **kwargs)
 
     def warning(self, msg: str, *args: object, **kwargs: Any) -> None:
+        """As ``logging.Logger.warning``."""
         logger = self._real()
         if logger is not None:
             logger.warning(msg, *args, stacklevel=2, **kwargs)
 
     def error(self, msg: str, *args: object, **kwargs: Any) -> None:
+        """As ``logging.Logger.error``."""
         logger = self._real()
         if logger is not None:
             logger.error(msg, *args, stacklevel=2, **kwargs)

@@ -20,11 +20,11 @@ from __future__ import annotations
 import ctypes
 import errno
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from . import syscall
 from .errors import BpfError
+from .records import dataclass
 from .spec.codec import Codec, IntCodec, flatten_ints
 from .uapi import ENOTSUPP, KEYLESS_MAP_TYPES, Cmd, MapType
 

@@ -12,7 +12,6 @@ import ctypes
 import errno
 import functools
 import os
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from . import syscall
@@ -21,6 +20,7 @@ from .errors import BpfError, NotSupportedError, ObjectError
 from .logs import get_logger
 from .map_batch import BatchData, MapBatches
 from .map_elem import MapElements, NotCreated, decode_percpu, encode_value
+from .records import dataclass
 from .spec.codec import Codec, codec_for
 from .syscall import features
 from .syscall.elem import MapElems

@@ -17,7 +17,6 @@ import errno
 import os
 import weakref
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from . import syscall
@@ -25,6 +24,7 @@ from .errors import BpfError, BpfPermissionError, LoadError, NotSupportedError, 
 from .links.methods import AttachMethods
 from .logs import get_logger
 from .maps import Map, sanitize_name
+from .records import dataclass
 from .spec.insn import INSN_SIZE
 from .spec.objspec import ObjectSpec
 from .stream import ProgramStream

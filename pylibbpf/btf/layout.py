@@ -30,10 +30,10 @@ from __future__ import annotations
 
 import mmap
 import struct
-from dataclasses import dataclass
 from typing import NamedTuple
 
 from ..errors import ObjectError
+from ..records import dataclass
 from .types import MAX_KIND, MAX_KIND_NUMBER, MAX_VLEN, Kind
 
 BTF_MAGIC = 0xEB9F

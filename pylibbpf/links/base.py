@@ -17,11 +17,11 @@ import errno
 import os
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .. import syscall
 from ..errors import AttachError, BpfError, NotSupportedError
+from ..records import dataclass
 from ..syscall.fd import Closing, OwnedFd
 from ..syscall.pins import pin_object, unpin_object
 from ..uapi import LinkType

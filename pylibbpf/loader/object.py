@@ -15,7 +15,6 @@ maps), ``btf`` (the object's BTF in the kernel), ``programs`` (linking, CO-RE, l
 
 from __future__ import annotations
 
-import dataclasses
 import errno
 import os
 import struct
@@ -28,6 +27,7 @@ from ..logs import INFO, get_logger
 from ..maps import Map
 from ..names import NamedDict
 from ..program import Program
+from ..records import replace
 from ..spec import core
 from ..spec import struct_ops as struct_ops_plan
 from ..spec.objspec import ObjectSpec
@@ -321,7 +321,7 @@ class BpfObject(Closing):
             if not ops.autocreate:
                 continue
             assert self.spec.btf is not None
-            edited = dataclasses.replace(ops, data=bytes(self._struct_ops_data[name]))
+            edited = replace(ops, data=bytes(self._struct_ops_data[name]))
             ops_plan = struct_ops_plan.plan(edited, self.spec.btf, self.name, kernel_btfs())
             module = ops_plan.kernel.module
             btf_obj_fd = self._kernel.module_fd(module) if module is not None else 0

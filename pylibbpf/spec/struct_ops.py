@@ -16,10 +16,10 @@ from __future__ import annotations
 import errno
 import struct
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
 from ..btf import Btf, Kind, Type
 from ..errors import ObjectError
+from ..records import dataclass, field
 from .core_types import essential_name
 from .objspec import StructOpsSpec
 

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Protocol
 
 from ..btf import Kind
 from ..btf.ext import CoreRelo
 from ..errors import ObjectError
+from ..records import dataclass, field
 from .insn import (
     PSEUDO_BTF_ID,
     PSEUDO_CALL,

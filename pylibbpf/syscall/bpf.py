@@ -23,10 +23,10 @@ import errno as _errno
 import os
 from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from ..errors import BpfError, error_from_errno
+from ..records import dataclass, field
 from ..uapi import OBJ_NAME_LEN, Cmd, MapFlags, ProgFlags
 from .attrs import (
     BtfLoadAttr,

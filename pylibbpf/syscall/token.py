@@ -17,11 +17,11 @@ from __future__ import annotations
 import errno
 import os
 import re
-from dataclasses import dataclass
 from enum import IntEnum
 
 from ..errors import BpfError
 from ..logs import get_logger
+from ..records import dataclass
 from ..uapi import AttachType, Cmd, MapType, ProgType
 from . import bpf
 from .attrs import TokenInfo

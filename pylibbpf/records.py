@@ -1,0 +1,235 @@
+"""``@dataclass`` for the classes on the import path of ``bpf.BpfObject``, at a fraction of
+the cost: the standard one imports ``inspect`` (with ``ast``, ``dis``, ``tokenize``) and
+compiles each generated method on its own, which for the forty-odd spec, BTF and
+syscall records was half of what ``import pylibbpf`` cost.
+
+The classes made here behave as dataclasses do for what this package asks of them
+(``frozen``, ``slots``, ``repr``, ``eq``, defaults, ``field(default_factory=...)``,
+``field(init=False)``, ``__post_init__``, inheritance): the same ``__init__``,
+``__repr__``, ``__eq__`` and ``__hash__``, and frozen instances refuse assignment with
+``dataclasses.FrozenInstanceError``. They also *are* dataclasses to the standard module:
+``dataclasses.fields``, ``asdict``, ``replace`` and ``is_dataclass`` work on them, the
+module being imported only when one of those asks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from typing_extensions import dataclass_transform
+else:
+
+    def dataclass_transform(**_: Any) -> Callable[[Any], Any]:
+        return lambda decorated: decorated
+
+
+T = TypeVar("T")
+_MISSING: Any = type("_Missing", (), {"__repr__": lambda self: "MISSING"})()
+_FACTORY: Any = type("_Factory", (), {"__repr__": lambda self: "<factory>"})()  # as dataclasses
+
+
+class _Field:
+    """What ``field()`` said about one attribute."""
+
+    __slots__ = ("default", "default_factory", "init")
+
+    def __init__(self, default: Any, default_factory: Any, init: bool) -> None:
+        self.default = default
+        self.default_factory = default_factory
+        self.init = init
+
+
+def field(*, default: Any = _MISSING, default_factory: Any = _MISSING, init: bool = True) -> Any:
+    """As ``dataclasses.field`` (the arguments this package uses)."""
+    return _Field(default, default_factory, init)
+
+
+class _DataclassFields:
+    """``__dataclass_fields__``, built (with ``dataclasses`` imported) on first access."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance: object, owner: type) -> dict[str, Any]:
+        import dataclasses
+
+        built: dict[str, Any] = {}
+        for name, spec in owner.__record_fields__.items():  # type: ignore[attr-defined]
+            made: Any = dataclasses.field(
+                default=dataclasses.MISSING if spec.default is _MISSING else spec.default,
+                default_factory=(
+                    dataclasses.MISSING
+                    if spec.default_factory is _MISSING
+                    else spec.default_factory
+                ),
+                init=spec.init,
+            )
+            made.name = name
+            made.type = owner.__record_types__.get(name, "Any")  # type: ignore[attr-defined]
+            made._field_type = dataclasses._FIELD  # type: ignore[attr-defined]  # (what fields() keeps)
+            built[name] = made
+        type.__setattr__(owner, "__dataclass_fields__", built)  # once per class
+        return built
+
+
+def _frozen_error(name: str) -> Exception:
+    import dataclasses
+
+    return dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
+
+
+def _methods(
+    names: list[str], specs: dict[str, _Field], frozen: bool, repr_: bool, eq: bool, post: bool
+) -> dict[str, Any]:
+    """The generated methods, compiled in one go."""
+    scope: dict[str, Any] = {"_FACTORY": _FACTORY, "_specs": specs, "_frozen_error": _frozen_error}
+    params, body = [], []
+    for name in names:
+        spec = specs[name]
+        if spec.default_factory is not _MISSING:
+            value = f"_specs[{name!r}].default_factory()"
+            if spec.init:
+                params.append(f"{name}=_FACTORY")
+                value = f"{value} if {name} is _FACTORY else {name}"
+        elif not spec.init:
+            if spec.default is _MISSING:
+                continue  # set by __post_init__
+            value = f"_specs[{name!r}].default"
+        else:
+            params.append(name if spec.default is _MISSING else f"{name}=_specs[{name!r}].default")
+            value = name
+        body.append(f"_set(self, {name!r}, {value})" if frozen else f"self.{name} = {value}")
+    if post:
+        body.append("self.__post_init__()")
+    self_tuple = "(" + "".join(f"self.{name}," for name in names) + ")"
+    other_tuple = "(" + "".join(f"other.{name}," for name in names) + ")"
+    source = [
+        f"def __init__(self, {', '.join(params)}):",
+        *(f"    {line}" for line in body or ["pass"]),
+    ]
+    if repr_:
+        shown = ", ".join(f"{name}={{self.{name}!r}}" for name in names)
+        source += ["def __repr__(self):", f"    return f'{{self.__class__.__qualname__}}({shown})'"]
+    if eq:
+        source += [
+            "def __eq__(self, other):",
+            f"    if other.__class__ is self.__class__: return {self_tuple} == {other_tuple}",
+            "    return NotImplemented",
+        ]
+        if frozen:
+            source += ["def __hash__(self):", f"    return hash({self_tuple})"]
+    if frozen:
+        source += [
+            "def __setattr__(self, name, value): raise _frozen_error(name)",
+            "def __delattr__(self, name): raise _frozen_error(name)",
+        ]
+    scope["_set"] = object.__setattr__
+    methods: dict[str, Any] = {}
+    exec("\n".join(source), scope, methods)  # our own generated source, as dataclasses
+    return methods
+
+
+@dataclass_transform(field_specifiers=(field,))
+def dataclass(
+    cls: type[T] | None = None,
+    /,
+    *,
+    frozen: bool = False,
+    slots: bool = False,
+    repr: bool = True,
+    eq: bool = True,
+) -> Any:
+    """As ``dataclasses.dataclass`` with these parameters."""
+
+    def make(cls: type[T]) -> type[T]:
+        specs: dict[str, _Field] = {}
+        types: dict[str, str] = {}
+        for base in reversed(cls.__mro__[1:]):
+            specs.update(base.__dict__.get("__record_fields__", {}))
+            types.update(base.__dict__.get("__record_types__", {}))
+        own = {
+            name: annotation
+            # (not inspect.get_annotations: inspect is what this module avoids importing)
+            for name, annotation in cls.__dict__.get("__annotations__", {}).items()  # noqa: RUF063
+            if "ClassVar" not in str(annotation)
+        }
+        for name, annotation in own.items():
+            value = cls.__dict__.get(name, _MISSING)
+            specs[name] = value if isinstance(value, _Field) else _Field(value, _MISSING, True)
+            types[name] = annotation
+        names = list(specs)
+        defined = cls.__dict__
+        explicit_hash = defined.get("__hash__", _MISSING)
+        has_hash = explicit_hash is not _MISSING and not (
+            explicit_hash is None and "__eq__" in defined  # (Python's None beside an __eq__)
+        )
+        attributes: dict[str, Any] = {
+            name: method
+            for name, method in _methods(
+                names, specs, frozen, repr, eq, "__post_init__" in defined
+            ).items()
+            if name not in defined or (name == "__hash__" and not has_hash)
+        }
+        if eq and not frozen and not has_hash:
+            attributes["__hash__"] = None  # as dataclasses: mutable and comparable: unhashable
+        for method in attributes.values():
+            if method is not None:
+                method.__qualname__ = f"{cls.__qualname__}.{method.__name__}"
+        fields = _DataclassFields()
+        attributes.update(
+            __record_fields__=specs,
+            __record_types__=types,
+            __match_args__=tuple(name for name in names if specs[name].init),
+            __dataclass_fields__=fields,
+        )
+        if not slots:  # completed in place, as dataclasses does
+            for name in own:
+                if isinstance(defined.get(name), _Field):
+                    spec = specs[name]
+                    if spec.default is _MISSING:
+                        delattr(cls, name)
+                    else:
+                        setattr(cls, name, spec.default)
+            for name, value in attributes.items():
+                setattr(cls, name, value)
+            return cls
+        # Slots: a new class (a slot cannot have a class value: defaults live in the specs).
+        namespace = {k: v for k, v in defined.items() if k not in own}
+        namespace.pop("__dict__", None)
+        namespace.pop("__weakref__", None)
+        namespace.update(attributes, __slots__=tuple(own))
+        if frozen:
+            namespace.update(__getstate__=_getstate, __setstate__=_setstate)
+        metaclass: Any = type(cls)
+        made: type[T] = metaclass(cls.__name__, cls.__bases__, namespace)
+        made.__qualname__ = cls.__qualname__
+        return made
+
+    return make if cls is None else make(cls)
+
+
+def _getstate(self: Any) -> list[Any]:
+    return [getattr(self, name) for name in self.__record_fields__]
+
+
+def _setstate(self: Any, state: list[Any]) -> None:
+    for name, value in zip(self.__record_fields__, state, strict=True):
+        object.__setattr__(self, name, value)
+
+
+def replace(obj: T, /, **changes: Any) -> T:
+    """As ``dataclasses.replace``: a copy of ``obj`` with ``changes``."""
+    specs: dict[str, _Field] | None = getattr(type(obj), "__record_fields__", None)
+    if specs is None:  # a standard dataclass
+        import dataclasses
+
+        return dataclasses.replace(obj, **changes)  # type: ignore[type-var]
+    for name, spec in specs.items():
+        if spec.init and name not in changes:
+            changes[name] = getattr(obj, name)
+    return type(obj)(**changes)
+
+
+__all__ = ["dataclass", "field", "replace"]
