@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path
 
 from ..errors import ObjectError
 from .elf import parse_object
@@ -53,7 +52,8 @@ def link_files(sources: Sequence[ObjectSource]) -> tuple[bytes, str]:
 
 def _read(path: str | os.PathLike[str]) -> bytes:
     try:
-        return Path(path).read_bytes()
+        with open(path, "rb") as file:
+            return file.read()
     except OSError as error:
         raise ObjectError(
             f"cannot read BPF object {os.fspath(path)!r}: {error.strerror}", error.errno

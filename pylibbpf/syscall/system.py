@@ -12,7 +12,6 @@ import ctypes
 import functools
 import os
 import re
-from pathlib import Path
 from typing import Any
 
 from ..errors import ObjectError
@@ -244,6 +243,8 @@ def fd_holders() -> dict[tuple[str, int], list[dict[str, Any]]]:
     """Which processes hold fds of which BPF objects, from /proc/*/fdinfo (``prog_id:``,
     ``map_id:``, ``link_id:`` lines), as bpftool's ``pids`` column: {("prog", 7): [{"pid":
     1234, "comm": "python"}]}."""
+    from pathlib import Path
+
     found: dict[tuple[str, int], list[dict[str, Any]]] = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
