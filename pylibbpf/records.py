@@ -83,8 +83,9 @@ def _frozen_error(name: str) -> Exception:
 def _methods(
     names: list[str], specs: dict[str, _Field], frozen: bool, repr_: bool, eq: bool, post: bool
 ) -> dict[str, Any]:
-    """The generated methods, compiled in one go."""
-    scope: dict[str, Any] = {"_FACTORY": _FACTORY, "_specs": specs, "_frozen_error": _frozen_error}
+    """The methods: ``__init__`` compiled (it is the hot one: BTF parsing makes a record
+    per type), the others closures over the field names (no compiling at import)."""
+    scope: dict[str, Any] = {"_FACTORY": _FACTORY, "_specs": specs, "_set": object.__setattr__}
     params, body = [], []
     for name in names:
         spec = specs[name]
@@ -103,32 +104,54 @@ def _methods(
         body.append(f"_set(self, {name!r}, {value})" if frozen else f"self.{name} = {value}")
     if post:
         body.append("self.__post_init__()")
-    self_tuple = "(" + "".join(f"self.{name}," for name in names) + ")"
-    other_tuple = "(" + "".join(f"other.{name}," for name in names) + ")"
-    source = [
-        f"def __init__(self, {', '.join(params)}):",
-        *(f"    {line}" for line in body or ["pass"]),
-    ]
-    if repr_:
-        shown = ", ".join(f"{name}={{self.{name}!r}}" for name in names)
-        source += ["def __repr__(self):", f"    return f'{{self.__class__.__qualname__}}({shown})'"]
-    if eq:
-        source += [
-            "def __eq__(self, other):",
-            f"    if other.__class__ is self.__class__: return {self_tuple} == {other_tuple}",
-            "    return NotImplemented",
-        ]
-        if frozen:
-            source += ["def __hash__(self):", f"    return hash({self_tuple})"]
-    if frozen:
-        source += [
-            "def __setattr__(self, name, value): raise _frozen_error(name)",
-            "def __delattr__(self, name): raise _frozen_error(name)",
-        ]
-    scope["_set"] = object.__setattr__
+    source = [f"def __init__(self, {', '.join(params)}):", *(f"    {line}" for line in body)]
     methods: dict[str, Any] = {}
-    exec("\n".join(source), scope, methods)  # our own generated source, as dataclasses
+    exec("\n".join(source if body else [*source, "    pass"]), scope, methods)  # (our source)
+    values = _values_of(names)
+    if repr_:
+
+        def __repr__(self: Any) -> str:
+            shown = ", ".join(f"{n}={v!r}" for n, v in zip(names, values(self), strict=True))
+            return f"{self.__class__.__qualname__}({shown})"
+
+        methods["__repr__"] = __repr__
+    if eq:
+
+        def __eq__(self: Any, other: object) -> bool:
+            if other.__class__ is self.__class__:
+                return bool(values(self) == values(other))
+            return NotImplemented
+
+        methods["__eq__"] = __eq__
+        if frozen:
+
+            def __hash__(self: Any) -> int:
+                return hash(values(self))
+
+            methods["__hash__"] = __hash__
+    if frozen:
+        methods.update(__setattr__=_refuse_setattr, __delattr__=_refuse_delattr)
     return methods
+
+
+def _values_of(names: list[str]) -> Callable[[Any], tuple[Any, ...]]:
+    """A record's field values as a tuple (in C: ``attrgetter``)."""
+    from operator import attrgetter
+
+    if len(names) > 1:
+        return attrgetter(*names)
+    if names:
+        one = attrgetter(names[0])
+        return lambda record: (one(record),)
+    return lambda record: ()
+
+
+def _refuse_setattr(self: Any, name: str, value: Any) -> None:
+    raise _frozen_error(name)
+
+
+def _refuse_delattr(self: Any, name: str) -> None:
+    raise _frozen_error(name)
 
 
 @dataclass_transform(field_specifiers=(field,))
@@ -175,7 +198,7 @@ def dataclass(
         if eq and not frozen and not has_hash:
             attributes["__hash__"] = None  # as dataclasses: mutable and comparable: unhashable
         for method in attributes.values():
-            if method is not None:
+            if method is not None and method not in (_refuse_setattr, _refuse_delattr):
                 method.__qualname__ = f"{cls.__qualname__}.{method.__name__}"
         fields = _DataclassFields()
         attributes.update(
