@@ -81,10 +81,14 @@ def _frozen_error(name: str) -> Exception:
 
 
 def _methods(
-    names: list[str], specs: dict[str, _Field], frozen: bool, repr_: bool, eq: bool, post: bool
+    names: list[str],
+    specs: dict[str, _Field],
+    types: dict[str, str],
+    options: tuple[bool, bool, bool, bool],
 ) -> dict[str, Any]:
     """The methods: ``__init__`` compiled (it is the hot one: BTF parsing makes a record
     per type), the others closures over the field names (no compiling at import)."""
+    frozen, repr_, eq, post = options
     scope: dict[str, Any] = {"_FACTORY": _FACTORY, "_specs": specs, "_set": object.__setattr__}
     params, body = [], []
     for name in names:
@@ -107,6 +111,10 @@ def _methods(
     source = [f"def __init__(self, {', '.join(params)}):", *(f"    {line}" for line in body)]
     methods: dict[str, Any] = {}
     exec("\n".join(source if body else [*source, "    pass"]), scope, methods)  # (our source)
+    methods["__init__"].__annotations__ = {
+        **{name: types[name] for name in names if specs[name].init},
+        "return": None,
+    }
     values = _values_of(names)
     if repr_:
 
@@ -191,7 +199,7 @@ def dataclass(
         attributes: dict[str, Any] = {
             name: method
             for name, method in _methods(
-                names, specs, frozen, repr, eq, "__post_init__" in defined
+                names, specs, types, (frozen, repr, eq, "__post_init__" in defined)
             ).items()
             if name not in defined or (name == "__hash__" and not has_hash)
         }
