@@ -20,12 +20,9 @@ its own (``vmtest -j 2`` is its ``--jobs``, not the global ``--json``).
 from __future__ import annotations
 
 import argparse
-import difflib
 import importlib
-import json
 import os
 import sys
-import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -248,6 +245,8 @@ def _match(word: str, choices: list[str], what: str) -> str:
         return prefixed[0]
     if len(prefixed) > 1:
         raise CliError(f"{what} {word!r} is ambiguous: {', '.join(sorted(prefixed))}")
+    import difflib  # (on use: not part of every command's start)
+
     close = difflib.get_close_matches(word, choices, n=3, cutoff=0.6)
     hint = f"; did you mean {' or '.join(close)}?" if close else f" (one of {', '.join(choices)})"
     raise CliError(f"unknown {what} {word!r}{hint}")
@@ -263,6 +262,8 @@ def wants_json(args: argparse.Namespace) -> bool:
 
 def print_json(args: argparse.Namespace, value: Any) -> None:
     """As bpftool: compact with ``--json``, indented with ``--pretty``."""
+    import json  # (on use: not part of every command's start)
+
     if args.pretty:
         print(json.dumps(value, indent=4))
     else:
@@ -302,6 +303,8 @@ def run(commands: Commands, argv: Sequence[str] | None) -> int:
         return int(args.func(args))
     except BpfError as error:
         if args.debug:
+            import traceback  # (on use: not part of every command's start)
+
             traceback.print_exc()
         if wants_json(args):
             print_json(args, {"error": str(error)})
