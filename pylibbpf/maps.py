@@ -15,7 +15,6 @@ import os
 from typing import TYPE_CHECKING, Any, Protocol
 
 from . import syscall
-from .arena import Arena, map_arena, map_memory
 from .errors import BpfError, NotSupportedError, ObjectError
 from .logs import get_logger
 from .map_batch import BatchData, MapBatches
@@ -37,6 +36,7 @@ from .uapi import (
 )
 
 if TYPE_CHECKING:
+    from .arena import Arena
     from .links.base import Link
 
 logger = get_logger(__name__)  # creation and pinning only: element operations never log
@@ -429,6 +429,8 @@ class Map(MapElements, MapBatches, Closing):
         if self.type != MapType.ARENA:
             raise BpfError(f"{self._what} is {_type_name(self.type)}, not an arena", errno.EINVAL)
         if self._arena is None or self._arena.closed:
+            from .arena import map_arena  # (arenas: imported by the maps that are one)
+
             self._arena = map_arena(self.fd, self.max_entries, self.map_extra, address, self._what)
         return self._arena
 
@@ -439,6 +441,8 @@ class Map(MapElements, MapBatches, Closing):
             return self.arena().memory
         if not self.flags & MapFlags.MMAPABLE:
             raise BpfError(f"{self._what} was not created BPF_F_MMAPABLE", errno.EINVAL)
+        from .arena import map_memory
+
         return map_memory(self.fd, self.value_size, self.max_entries, self._what)
 
     # ----------------------------------------------------------------- lifecycle
@@ -496,6 +500,15 @@ def _map_info(fd: int, what: str, with_hash: bool = False) -> MapInfo:
         hash=digest.raw if with_hash else b"",
         btf_vmlinux_id=raw.btf_vmlinux_id,
     )
+
+
+def __getattr__(name: str) -> object:
+    """``Arena`` (re-exported) on first use: arenas are imported by the maps that are one."""
+    if name == "Arena":
+        from .arena import Arena
+
+        return Arena
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["Arena", "BatchData", "Map", "MapBtf", "MapInfo", "sanitize_name"]

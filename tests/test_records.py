@@ -130,7 +130,8 @@ def test_the_dataclasses_module_works_on_records() -> None:
 def test_bpf_object_import_leaves_out_what_only_some_calls_need() -> None:
     """What ``import pylibbpf as bpf; bpf.BpfObject`` imports, in a fresh interpreter:
     not logging (until the application has), nor dataclasses/inspect, hashlib, pathlib,
-    the static linker or the attach kinds' modules (netlink, sockets, USDT, uprobes)."""
+    the static linker, arenas, struct_ops or the attach kinds' modules (netlink, sockets,
+    USDT, uprobes)."""
     left_out = [
         "logging",
         "dataclasses",
@@ -147,6 +148,9 @@ def test_bpf_object_import_leaves_out_what_only_some_calls_need() -> None:
         "pylibbpf.links.xdp",
         "pylibbpf.links.usdt",
         "pylibbpf.syscall.btf_index",
+        "pylibbpf.arena",
+        "pylibbpf.struct_ops",
+        "pylibbpf.spec.struct_ops",
     ]
     code = (
         "import sys; import pylibbpf as bpf; bpf.BpfObject; bpf.Map; bpf.Program\n"

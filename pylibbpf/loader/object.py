@@ -19,7 +19,7 @@ import errno
 import os
 import struct
 from collections.abc import Collection, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import BpfError, ObjectError
 from ..links.base import Link
@@ -29,10 +29,8 @@ from ..names import NamedDict
 from ..program import Program
 from ..records import replace
 from ..spec import core
-from ..spec import struct_ops as struct_ops_plan
 from ..spec.objspec import ObjectSpec
 from ..spec.source import ObjectSource, read_object
-from ..spec.struct_ops import StructOpsPlan
 from ..syscall import bpf, features
 from ..syscall.fd import Closing, OwnedFd
 from ..syscall.token import object_token
@@ -43,6 +41,9 @@ from .kernel import KernelBtf, kernel_btfs
 from .maps import MapCreator, declare_maps
 from .programs import ProgramLoader, adjust_struct_ops_autoload, declare_programs
 from .variables import SectionMemory, Variable, collect_variables, variables_by_name
+
+if TYPE_CHECKING:
+    from ..spec.struct_ops import StructOpsPlan
 
 logger = get_logger(__name__)
 
@@ -322,6 +323,8 @@ class BpfObject(Closing):
                 continue
             assert self.spec.btf is not None
             edited = replace(ops, data=bytes(self._struct_ops_data[name]))
+            from ..spec import struct_ops as struct_ops_plan  # (objects with struct_ops)
+
             ops_plan = struct_ops_plan.plan(edited, self.spec.btf, self.name, kernel_btfs())
             module = ops_plan.kernel.module
             btf_obj_fd = self._kernel.module_fd(module) if module is not None else 0
