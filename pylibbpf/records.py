@@ -86,35 +86,11 @@ def _methods(
     types: dict[str, str],
     options: tuple[bool, bool, bool, bool],
 ) -> dict[str, Any]:
-    """The methods: ``__init__`` compiled (it is the hot one: BTF parsing makes a record
-    per type), the others closures over the field names (no compiling at import)."""
-    frozen, repr_, eq, post = options
-    scope: dict[str, Any] = {"_FACTORY": _FACTORY, "_specs": specs, "_set": object.__setattr__}
-    params, body = [], []
-    for name in names:
-        spec = specs[name]
-        if spec.default_factory is not _MISSING:
-            value = f"_specs[{name!r}].default_factory()"
-            if spec.init:
-                params.append(f"{name}=_FACTORY")
-                value = f"{value} if {name} is _FACTORY else {name}"
-        elif not spec.init:
-            if spec.default is _MISSING:
-                continue  # set by __post_init__
-            value = f"_specs[{name!r}].default"
-        else:
-            params.append(name if spec.default is _MISSING else f"{name}=_specs[{name!r}].default")
-            value = name
-        body.append(f"_set(self, {name!r}, {value})" if frozen else f"self.{name} = {value}")
-    if post:
-        body.append("self.__post_init__()")
-    source = [f"def __init__(self, {', '.join(params)}):", *(f"    {line}" for line in body)]
-    methods: dict[str, Any] = {}
-    exec("\n".join(source if body else [*source, "    pass"]), scope, methods)  # (our source)
-    methods["__init__"].__annotations__ = {
-        **{name: types[name] for name in names if specs[name].init},
-        "return": None,
-    }
+    """The methods: ``__init__`` compiled when first looked up (it is the hot one: BTF
+    parsing makes a record per type; a class never instantiated never compiles it), the
+    others closures over the field names."""
+    frozen, repr_, eq, _ = options
+    methods: dict[str, Any] = {"__init__": _LazyInit(names, specs, types, options)}
     values = _values_of(names)
     if repr_:
 
@@ -140,6 +116,68 @@ def _methods(
     if frozen:
         methods.update(__setattr__=_refuse_setattr, __delattr__=_refuse_delattr)
     return methods
+
+
+class _LazyInit:
+    """A record's ``__init__``, compiled on first lookup (the first instance, or
+    ``inspect.signature``), which then replaces this descriptor on the class."""
+
+    __slots__ = ("names", "options", "owner", "specs", "types")
+
+    def __init__(
+        self,
+        names: list[str],
+        specs: dict[str, _Field],
+        types: dict[str, str],
+        options: tuple[bool, bool, bool, bool],
+    ) -> None:
+        self.names, self.specs, self.types, self.options = names, specs, types, options
+        self.owner: type | None = None
+
+    def __get__(self, instance: object, owner: type | None = None) -> Any:
+        function = self.compile()
+        assert self.owner is not None
+        type.__setattr__(self.owner, "__init__", function)
+        return function if instance is None else function.__get__(instance, owner)
+
+    def compile(self) -> Any:
+        names, specs = self.names, self.specs
+        frozen, _, _, post = self.options
+        scope: dict[str, Any] = {
+            "_FACTORY": _FACTORY,
+            "_specs": specs,
+            "_set": object.__setattr__,
+        }
+        params, body = [], []
+        for name in names:
+            spec = specs[name]
+            if spec.default_factory is not _MISSING:
+                value = f"_specs[{name!r}].default_factory()"
+                if spec.init:
+                    params.append(f"{name}=_FACTORY")
+                    value = f"{value} if {name} is _FACTORY else {name}"
+            elif not spec.init:
+                if spec.default is _MISSING:
+                    continue  # set by __post_init__
+                value = f"_specs[{name!r}].default"
+            else:
+                default = f"=_specs[{name!r}].default" if spec.default is not _MISSING else ""
+                params.append(f"{name}{default}")
+                value = name
+            body.append(f"_set(self, {name!r}, {value})" if frozen else f"self.{name} = {value}")
+        if post:
+            body.append("self.__post_init__()")
+        source = [f"def __init__(self, {', '.join(params)}):", *(f"    {line}" for line in body)]
+        made: dict[str, Any] = {}
+        exec("\n".join(source if body else [*source, "    pass"]), scope, made)  # (our source)
+        function = made["__init__"]
+        function.__annotations__ = {
+            **{name: self.types[name] for name in names if specs[name].init},
+            "return": None,
+        }
+        assert self.owner is not None
+        function.__qualname__ = f"{self.owner.__qualname__}.__init__"
+        return function
 
 
 def _values_of(names: list[str]) -> Callable[[Any], tuple[Any, ...]]:
@@ -206,7 +244,7 @@ def dataclass(
         if eq and not frozen and not has_hash:
             attributes["__hash__"] = None  # as dataclasses: mutable and comparable: unhashable
         for method in attributes.values():
-            if method is not None and method not in (_refuse_setattr, _refuse_delattr):
+            if callable(method) and method not in (_refuse_setattr, _refuse_delattr):
                 method.__qualname__ = f"{cls.__qualname__}.{method.__name__}"
         fields = _DataclassFields()
         attributes.update(
@@ -225,6 +263,7 @@ def dataclass(
                         setattr(cls, name, spec.default)
             for name, value in attributes.items():
                 setattr(cls, name, value)
+            _own_init(cls)
             return cls
         # Slots: a new class (a slot cannot have a class value: defaults live in the specs).
         namespace = {k: v for k, v in defined.items() if k not in own}
@@ -236,9 +275,16 @@ def dataclass(
         metaclass: Any = type(cls)
         made: type[T] = metaclass(cls.__name__, cls.__bases__, namespace)
         made.__qualname__ = cls.__qualname__
+        _own_init(made)
         return made
 
     return make if cls is None else make(cls)
+
+
+def _own_init(cls: type) -> None:
+    init = cls.__dict__.get("__init__")
+    if isinstance(init, _LazyInit):
+        init.owner = cls
 
 
 def _getstate(self: Any) -> list[Any]:

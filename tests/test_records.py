@@ -110,9 +110,20 @@ def test_factories_post_init_identity_and_hashability() -> None:
         assert options == type(options)(1) and type(options).__hash__ is None
 
 
+def test_a_subclass_gets_the_init_compiled_on_first_use() -> None:
+    fresh = declare(records.dataclass, records.field)["Options"]  # __init__ not compiled yet
+
+    class Derived(fresh):  # type: ignore[misc, valid-type]
+        def __init__(self, level: int) -> None:
+            super().__init__(level, {"x": 1})
+
+    assert repr(Derived(2)).endswith("<locals>.Derived(level=2, extra={'x': 1})")
+    assert fresh(3).extra == {} and fresh.__init__.__qualname__.endswith("Options.__init__")
+
+
 def test_the_dataclasses_module_works_on_records() -> None:
     standard, ours = both("Opaque", "o", 3, 8, (1,), info=5)
-    assert dataclasses.is_dataclass(ours)
+    assert dataclasses.is_dataclass(ours) and not isinstance(ours, type)
     assert [f.name for f in dataclasses.fields(ours)] == [
         f.name for f in dataclasses.fields(standard)
     ]
