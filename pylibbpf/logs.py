@@ -98,9 +98,24 @@ class ModuleLogger:
             logger.error(msg, *args, stacklevel=2, **kwargs)
 
 
-def get_logger(name: str) -> ModuleLogger:
-    """The logger of module ``name`` (pass ``__name__``), below ``pylibbpf``."""
+def module_logger(name: str) -> ModuleLogger:
+    """The logger of pylibbpf module ``name`` (pass ``__name__``), imported lazily."""
     return ModuleLogger(name)
+
+
+def get_logger(name: str) -> logging.Logger:
+    """The ``logging`` logger of module ``name``, below ``pylibbpf``."""
+    import logging
+
+    package_logger()
+    return logging.getLogger(name)
+
+
+def __getattr__(name: str) -> object:
+    """``PACKAGE_LOGGER`` (the ``pylibbpf`` logger), importing ``logging`` when asked."""
+    if name == "PACKAGE_LOGGER":
+        return package_logger()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _print_handler(callback: PrintCallback) -> logging.Handler:

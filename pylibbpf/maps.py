@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from . import syscall
 from .errors import BpfError, NotSupportedError, ObjectError
-from .logs import get_logger
+from .logs import module_logger
 from .map_batch import BatchData, MapBatches
 from .map_elem import MapElements, NotCreated, decode_percpu, encode_value
 from .records import dataclass
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from .arena import Arena
     from .links.base import Link
 
-logger = get_logger(__name__)  # creation and pinning only: element operations never log
+logger = module_logger(__name__)  # creation and pinning only: element operations never log
 
 
 def sanitize_name(name: str) -> str:

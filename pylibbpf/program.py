@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from . import syscall
 from .errors import BpfError, BpfPermissionError, LoadError, NotSupportedError, describe_errno
 from .links.methods import AttachMethods
-from .logs import get_logger
+from .logs import module_logger
 from .maps import Map, sanitize_name
 from .records import dataclass
 from .spec.insn import INSN_SIZE
@@ -33,7 +33,7 @@ from .syscall.fd import Closing, OwnedFd
 from .syscall.pins import pin_object, unpin_object
 from .uapi import LOG_BUF_SIZE_MAX, AttachType, Cmd, ProgType, StreamId
 
-logger = get_logger(__name__)
+logger = module_logger(__name__)
 
 INITIAL_LOG_SIZE = 1 << 16
 LOG_TAIL_LINES = 12

@@ -22,7 +22,7 @@ from ..btf.encode import (
     sanitize,
 )
 from ..errors import ObjectError
-from ..logs import get_logger
+from ..logs import module_logger
 from ..spec.objspec import ObjectSpec
 from ..syscall import features, kernel_btf
 from ..syscall.fd import OwnedFd
@@ -31,7 +31,7 @@ from ..syscall.fd import OwnedFd
 # object in a process skip the work. Bounded; oldest entries go first.
 _KERNEL_BTF_CACHE: dict[tuple[Any, ...], bytes] = {}
 
-logger = get_logger(__name__)
+logger = module_logger(__name__)
 
 
 def _drop_ksyms_datasec(t: Type) -> Type:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..btf import Kind
 from ..errors import BpfError, NotSupportedError, ObjectError
-from ..logs import DEBUG, get_logger
+from ..logs import DEBUG, module_logger
 from ..maps import Map, MapBtf, sanitize_name
 from ..spec.objspec import ARENA_SECTION, PIN_BY_NAME, MapSpec, ObjectSpec, readonly_section
 from ..syscall import features, system
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from ..program import Program
     from ..spec.struct_ops import StructOpsPlan
 
-logger = get_logger(__name__)
+logger = module_logger(__name__)
 
 
 def internal_map_name(object_name: str, section: str) -> str:

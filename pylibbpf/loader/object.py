@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import BpfError, ObjectError
 from ..links.base import Link
-from ..logs import INFO, get_logger
+from ..logs import INFO, module_logger
 from ..maps import Map
 from ..names import NamedDict
 from ..program import Program
@@ -45,7 +45,7 @@ from .variables import SectionMemory, Variable, collect_variables, variables_by_
 if TYPE_CHECKING:
     from ..spec.struct_ops import StructOpsPlan
 
-logger = get_logger(__name__)
+logger = module_logger(__name__)
 
 
 class BpfObject(Closing):

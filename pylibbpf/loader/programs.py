@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from ..btf import Btf, Kind
 from ..btf.ext import LineInfo
 from ..errors import BpfError, LoadError, NotSupportedError, ObjectError
-from ..logs import DEBUG, get_logger
+from ..logs import DEBUG, module_logger
 from ..maps import Map
 from ..program import LoadOptions, Program, ProgramOwner
 from ..spec import core
@@ -30,7 +30,7 @@ from .externs import kconfig_layout
 from .kernel import KernelBtf, KernelType
 from .maps import arena_base
 
-logger = get_logger(__name__)
+logger = module_logger(__name__)
 
 _ATTACH_BTF_PREFIX = {
     "tp_btf": "btf_trace_",

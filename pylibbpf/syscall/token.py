@@ -20,14 +20,14 @@ import re
 from enum import IntEnum
 
 from ..errors import BpfError
-from ..logs import get_logger
+from ..logs import module_logger
 from ..records import dataclass
 from ..uapi import AttachType, Cmd, MapType, ProgType
 from . import bpf
 from .attrs import TokenInfo
 from .fd import OwnedFd
 
-logger = get_logger(__name__)
+logger = module_logger(__name__)
 
 TOKEN_PATH_ENV = "LIBBPF_BPF_TOKEN_PATH"
 DEFAULT_BPFFS = "/sys/fs/bpf"
