@@ -85,7 +85,7 @@ def test_records_construct_compare_hash_and_print_as_dataclasses() -> None:
     assert repr(ours) == repr(standard) == "<opaque 5>"
     assert ours != OURS["Member"]("o", 3)  # another class: not equal, as dataclasses
     assert OURS["Member"].__slots__ == STANDARD["Member"].__slots__
-    assert OURS["Opaque"].__slots__ == STANDARD["Opaque"].__slots__ == ("info",)
+    assert OURS["Opaque"].__slots__ == ("info",)  # (as 3.11's: 3.10's repeats the base's)
     assert str(inspect.signature(OURS["Section"])) == str(inspect.signature(STANDARD["Section"]))
     assert str(inspect.signature(OURS["Opaque"])) == str(inspect.signature(STANDARD["Opaque"]))
 
