@@ -12,7 +12,8 @@ import errno as _errno
 import functools
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
 
 if TYPE_CHECKING:
     from .uapi import Cmd

@@ -20,13 +20,16 @@ from __future__ import annotations
 import ctypes
 import errno
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
 
 from . import syscall
 from .errors import BpfError
 from .records import dataclass
 from .spec.codec import Codec, IntCodec, flatten_ints
 from .uapi import ENOTSUPP, KEYLESS_MAP_TYPES, Cmd, MapType
+
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
+if TYPE_CHECKING:
+    from typing import Any
 
 # Batch operations move at most this many elements per syscall by default; large enough to
 # amortise the syscall, small enough to keep the transfer buffers modest.

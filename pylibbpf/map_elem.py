@@ -12,13 +12,16 @@ raises an error naming the map. Thread-safe: every thread has its own buffers.
 from __future__ import annotations
 
 import errno
-from typing import Any
 
 from .errors import BpfError
 from .spec.codec import Codec, IntCodec
 from .syscall import elem as _elem
 from .syscall.elem import ATTR_SIZE, FAST_MISS, LOOKUP, NR_BPF, UPDATE, MapElems
 from .uapi import Cmd, MapType, UpdateFlags
+
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
+if TYPE_CHECKING:
+    from typing import Any
 
 _LOOKUP_CMD = Cmd.MAP_LOOKUP_ELEM
 _UPDATE_CMD = Cmd.MAP_UPDATE_ELEM

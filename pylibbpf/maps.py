@@ -12,7 +12,6 @@ import ctypes
 import errno
 import functools
 import os
-from typing import TYPE_CHECKING, Any, Protocol
 
 from . import syscall
 from .errors import BpfError, NotSupportedError, ObjectError
@@ -34,6 +33,12 @@ from .uapi import (
     MapFlags,
     MapType,
 )
+
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
+if TYPE_CHECKING:
+    from typing import Any, Protocol
+else:
+    Protocol = object  # (the protocols below are for the type checker only)
 
 if TYPE_CHECKING:
     from .arena import Arena

@@ -10,9 +10,12 @@ working).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TypeVar
 
-V = TypeVar("V")
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
+if TYPE_CHECKING:
+    from typing import TypeVar
+
+    V = TypeVar("V")
 
 
 class NameNotFoundError(KeyError, AttributeError):
@@ -42,7 +45,7 @@ class NameNotFoundError(KeyError, AttributeError):
         return str(self.args[0])
 
 
-class NamedDict(dict[str, V]):
+class NamedDict(dict[str, "V"]):
     """A ``dict`` of named things whose missing keys raise ``NameNotFoundError``."""
 
     def __init__(self, kind: str, owner: str, items: Mapping[str, V] | None = None) -> None:

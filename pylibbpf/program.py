@@ -17,7 +17,6 @@ import errno
 import os
 import weakref
 from collections.abc import Mapping
-from typing import Any, Protocol
 
 from . import syscall
 from .errors import BpfError, BpfPermissionError, LoadError, NotSupportedError, describe_errno
@@ -32,6 +31,12 @@ from .syscall import features
 from .syscall.fd import Closing, OwnedFd
 from .syscall.pins import pin_object, unpin_object
 from .uapi import LOG_BUF_SIZE_MAX, AttachType, Cmd, ProgType, StreamId
+
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
+if TYPE_CHECKING:
+    from typing import Any, Protocol
+else:
+    Protocol = object  # (the protocols below are for the type checker only)
 
 logger = module_logger(__name__)
 
@@ -216,13 +221,19 @@ class ProgramOwner(Protocol):
     """What a program may ask of the object it came from (``BpfObject`` is one)."""
 
     @property
-    def name(self) -> str: ...
+    def name(self) -> str:
+        """The object's name, for messages."""
+        ...
 
     @property
-    def maps(self) -> Mapping[str, Map]: ...
+    def maps(self) -> Mapping[str, Map]:
+        """Its maps by name (relocations name them)."""
+        ...
 
     @property
-    def spec(self) -> ObjectSpec: ...
+    def spec(self) -> ObjectSpec:
+        """What its ELF file said."""
+        ...
 
 
 class Program(AttachMethods, Closing):

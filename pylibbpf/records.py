@@ -15,7 +15,13 @@ module being imported only when one of those asks.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
+
+    T = TypeVar("T")
+
 
 if TYPE_CHECKING:
     from typing_extensions import dataclass_transform
@@ -25,7 +31,6 @@ else:
         return lambda decorated: decorated
 
 
-T = TypeVar("T")
 _MISSING: Any = type("_Missing", (), {"__repr__": lambda self: "MISSING"})()
 _FACTORY: Any = type("_Factory", (), {"__repr__": lambda self: "<factory>"})()  # as dataclasses
 

@@ -140,10 +140,12 @@ def test_the_dataclasses_module_works_on_records() -> None:
 
 def test_bpf_object_import_leaves_out_what_only_some_calls_need() -> None:
     """What ``import pylibbpf as bpf; bpf.BpfObject`` imports, in a fresh interpreter:
-    not logging (until the application has), nor dataclasses/inspect, hashlib, pathlib,
+    not typing or re, logging (until the application has), dataclasses/inspect, hashlib, pathlib,
     the static linker, arenas, struct_ops or the attach kinds' modules (netlink, sockets,
     USDT, uprobes)."""
     left_out = [
+        "typing",  # (on this path: `TYPE_CHECKING = False` / `if TYPE_CHECKING:` imports)
+        "re",
         "logging",
         "dataclasses",
         "inspect",

@@ -8,7 +8,6 @@ either byte order, so ``parse(encode(types)) == types``.
 
 from __future__ import annotations
 
-import re
 import struct
 import sys
 from collections.abc import Iterable, Sequence
@@ -37,8 +36,7 @@ from .types import (
     Type,
 )
 
-_SECTION_NAME = re.compile(r"[A-Za-z0-9_.]*")
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_SECTION_NAME_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_."
 
 
 class StringTable:
@@ -340,11 +338,13 @@ def sanitize(types: Sequence[Type], support: KernelBtfSupport) -> list[Type]:
         if not support.layout:
             _check_narrow_vlen(t)
         if kind == Kind.OPAQUE:
-            name = t.name if _IDENTIFIER.fullmatch(t.name) else ""
+            name = t.name if t.name.isascii() and t.name.isidentifier() else ""  # a C name
             out.append(Type(t.id, Kind.INT, name, **byte_int))  # type: ignore[arg-type]
             continue
-        if kind == Kind.DATASEC and not _SECTION_NAME.fullmatch(t.name):
+        if kind == Kind.DATASEC and t.name.strip(_SECTION_NAME_CHARS):
             # Older kernels accept only [A-Za-z0-9_.] in section names ('?.struct_ops').
+            import re
+
             t = replace(t, name=re.sub(r"[^A-Za-z0-9_.]", "_", t.name))
         if kind == Kind.VAR and not support.datasec:
             t = Type(t.id, Kind.INT, t.name, **byte_int)  # type: ignore[arg-type]

@@ -15,12 +15,10 @@ from __future__ import annotations
 import bisect
 import mmap
 import os
-import re
 import struct
 import sys
 from array import array
 from collections.abc import Iterable, Iterator
-from typing import Any
 
 from ..errors import ObjectError
 from . import graph
@@ -50,6 +48,10 @@ from .types import (
     VarSecinfo,
     kind_name,
 )
+
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "BTF_MAGIC",
@@ -439,6 +441,8 @@ class Btf:
     def _ids_with_name_off(self, name_off: int) -> list[int]:
         """Types whose name_off is ``name_off``: hits of the word that start a record."""
         # re's literal search beats bytes.find on these NUL-heavy 4-byte needles (~3x).
+        import re
+
         needle = re.compile(re.escape(struct.pack("=I", name_off)))
         start, offsets, ids = self._tstart, self._offsets, []
         for match in needle.finditer(self._tsource, start, self._tend):

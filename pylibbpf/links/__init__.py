@@ -12,10 +12,9 @@ the table that attaches a program from its section name, and ``methods``, the
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from .base import InterfaceLink, Link, LinkInfo, ProgAttachLink
 
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
 if TYPE_CHECKING:
     from .order import Anchor, HookOrder, query
 

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import errno
 import os
-from typing import TYPE_CHECKING, Any
 
 from ..errors import AttachError
+
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
+if TYPE_CHECKING:
+    from typing import Any
 
 if TYPE_CHECKING:
     from ..uapi import CgroupIterOrder

@@ -4,13 +4,6 @@ kernel accepts, and uploaded (BTF_LOAD) so maps and programs can refer to it."""
 
 from __future__ import annotations
 
-from typing import Any
-
-try:  # hashlib's own blake2b, without hashlib's import of OpenSSL
-    from _blake2 import blake2b
-except ImportError:  # a Python built without it
-    from hashlib import blake2b
-
 from ..btf import Kind, Type
 from ..btf.encode import (
     KernelBtfSupport,
@@ -26,6 +19,15 @@ from ..logs import module_logger
 from ..spec.objspec import ObjectSpec
 from ..syscall import features, kernel_btf
 from ..syscall.fd import OwnedFd
+
+try:  # hashlib's own blake2b, without hashlib's import of OpenSSL
+    from _blake2 import blake2b
+except ImportError:  # a Python built without it
+    from hashlib import blake2b
+
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
+if TYPE_CHECKING:
+    from typing import Any
 
 # Object BTF as uploaded (fixed up, sanitized, encoded), by content: repeated loads of one
 # object in a process skip the work. Bounded; oldest entries go first.

@@ -14,7 +14,6 @@ import errno
 import mmap
 import os
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
 
 from ..btf import Kind
 from ..errors import BpfError, NotSupportedError, ObjectError
@@ -25,6 +24,10 @@ from ..syscall import features, system
 from ..syscall.fd import OwnedFd
 from ..uapi import FD_VALUE_MAP_TYPES, OBJ_NAME_LEN, MapFlags, MapType
 from .kernel import KernelBtf
+
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
+if TYPE_CHECKING:
+    from typing import Any
 
 if TYPE_CHECKING:
     from ..links.base import Link

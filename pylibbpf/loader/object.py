@@ -19,7 +19,6 @@ import errno
 import os
 import struct
 from collections.abc import Collection, Sequence
-from typing import TYPE_CHECKING, Any
 
 from ..errors import BpfError, ObjectError
 from ..links.base import Link
@@ -41,6 +40,10 @@ from .kernel import KernelBtf, kernel_btfs
 from .maps import MapCreator, declare_maps
 from .programs import ProgramLoader, adjust_struct_ops_autoload, declare_programs
 from .variables import SectionMemory, Variable, collect_variables, variables_by_name
+
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
+if TYPE_CHECKING:
+    from typing import Any
 
 if TYPE_CHECKING:
     from ..spec.struct_ops import StructOpsPlan

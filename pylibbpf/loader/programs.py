@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import re
 import struct
 from collections.abc import Mapping
 
@@ -340,6 +339,8 @@ class ProgramLoader:
         self, error: LoadError, name: str, linked: LinkedProgram, btf_error: str
     ) -> LoadError:
         """Add the C source line of the instruction the verifier stopped at."""
+        import re  # (an error path)
+
         matches = re.findall(r"^(\d+): \(", error.log, re.MULTILINE)
         source = ""
         if matches and linked.line_info and self.spec.btf is not None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import mmap
-from typing import Any
 
 from ..btf import Btf, Kind
 from ..btf.types import LINKAGE_STATIC
@@ -23,6 +22,10 @@ from ..maps import Map
 from ..spec.codec import CtypesCodec, IntCodec
 from ..spec.objspec import ARENA_SECTION, ObjectSpec, readonly_section
 from ..uapi import MapFlags
+
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class SectionMemory:

@@ -19,9 +19,12 @@ import struct
 import sys
 from array import array
 from itertools import chain
-from typing import Any
 
 from ..errors import BpfError
+
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
+if TYPE_CHECKING:
+    from typing import Any
 
 _CTYPES_INTS = {
     ctypes.c_int8: True,

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Mapping
-from typing import Protocol
 
 from ..btf import Kind
 from ..btf.ext import CoreRelo
@@ -35,6 +34,12 @@ from .insn import (
     decode,
 )
 from .objspec import ARENA_SECTION, ExternSpec, ObjectSpec, ProgramSpec, Relocation
+
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
+if TYPE_CHECKING:
+    from typing import Protocol
+else:
+    Protocol = object  # (the protocols below are for the type checker only)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,6 @@ import errno as _errno
 import os
 from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
-from typing import Any, TypeVar
 
 from ..errors import BpfError, error_from_errno
 from ..records import dataclass, field
@@ -54,6 +53,13 @@ from .attrs import (
 )
 from .capabilities import hint_for
 
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
+
+    _Attr = TypeVar("_Attr", bound=ctypes.Structure)
+
+
 _NR_BPF = {
     "x86_64": 321,
     "aarch64": 280,
@@ -82,8 +88,6 @@ def kernel_error(err: int, cmd: Cmd | None, what: str, attr: object = None) -> B
 
 
 # --------------------------------------------------------------------------- core call
-
-_Attr = TypeVar("_Attr", bound=ctypes.Structure)
 
 
 def _used_size(attr: ctypes.Structure) -> int:

@@ -31,7 +31,6 @@ import sys
 import threading
 import weakref
 from collections.abc import Callable
-from typing import Any
 
 from ..errors import BpfError
 from ..spec.codec import Codec, CtypesCodec, IntCodec
@@ -39,12 +38,18 @@ from ..uapi import Cmd
 from .attrs import MapElemAttr
 from .bpf import NR_BPF, kernel_error
 
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
+if TYPE_CHECKING:
+    from typing import Any
+
+    Encoder = Callable[[Any], bytes]
+
+
 # libc's syscall(), keeping the GIL (see bpf.py); a global looked up on every call, so
 # ``seam.override_syscall`` can swap it.
 _bpf_fast = ctypes.PyDLL(None, use_errno=True).syscall
 _bpf_fast.restype = ctypes.c_long
 
-Encoder = Callable[[Any], bytes]
 FAST_MISS = (struct.error, TypeError, ValueError)  # a setter's "not my kind of input"
 INVALID_FD = 0xFFFFFFFF  # a closed map: every later operation fails with EBADF
 _NATIVE_LITTLE = sys.byteorder == "little"  # map elements are little-endian here

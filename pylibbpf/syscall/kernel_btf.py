@@ -8,13 +8,14 @@ import ctypes
 import errno
 import os
 import threading
-from typing import TYPE_CHECKING
 
 from ..btf.parse import Btf, read_btf_file
 from ..errors import BpfError, BpfPermissionError, ObjectError
 from .attrs import BtfInfo, BtfLoadAttr
 from .bpf import btf_get_fd_by_id, btf_get_next_id, btf_load, iterate_ids, obj_get_info_by_fd
 from .fd import OwnedFd
+
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 from enum import IntEnum
 
 from ..errors import BpfError
@@ -108,6 +107,10 @@ def parse_delegation(options: str) -> Delegation:
 
 def _unescape(field: str) -> str:
     """mountinfo writes space, tab, newline and backslash as octal escapes."""
+    if "\\" not in field:
+        return field
+    import re
+
     return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), field)
 
 
