@@ -34,16 +34,14 @@ import zlib
 from array import array
 from bisect import bisect_left
 from itertools import accumulate
-from typing import TYPE_CHECKING, cast
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 from ..btf.parse import Btf
 from ..errors import ObjectError
 
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
 MAGIC = b"PLBTFIX3"
 _HEADER = struct.Struct("<8sQII")  # magic, source length, source CRC32, record count
@@ -193,7 +191,7 @@ class NameIndex:
         del at_start[0]  # name offset 0: no name
         names = list(map(at_start.get, map(btf._words.__getitem__, btf._offsets)))
         named_ids = [i for i, n in enumerate(names) if n is not None]
-        by_name = cast("Callable[[int], bytes]", names.__getitem__)  # named: never None
+        by_name: Callable[[int], bytes] = names.__getitem__  # type: ignore[assignment]  # named: never None
         named = array("I", sorted(named_ids, key=by_name))  # stable: by name, then index
         return cls(strings, named)
 
