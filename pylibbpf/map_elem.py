@@ -43,7 +43,7 @@ class MapElements:
         """The value for ``key``, or None if the key is absent."""
         ops = self._tls.ops
         try:
-            ops.set_key(key)
+            ops.key_dst[ops.key_at] = key
         except FAST_MISS:
             ops.put_key(key)
         if flags:
@@ -55,7 +55,7 @@ class MapElements:
     def __getitem__(self, key: Any) -> Any:
         ops = self._tls.ops
         try:
-            ops.set_key(key)
+            ops.key_dst[ops.key_at] = key
         except FAST_MISS:
             ops.put_key(key)
         if _elem._bpf_fast(NR_BPF, LOOKUP, ops.ref, ATTR_SIZE) < 0:
@@ -67,7 +67,7 @@ class MapElements:
         """The value for ``key``, or ``default`` if it is absent."""
         ops = self._tls.ops
         try:
-            ops.set_key(key)
+            ops.key_dst[ops.key_at] = key
         except FAST_MISS:
             ops.put_key(key)
         if _elem._bpf_fast(NR_BPF, LOOKUP, ops.ref, ATTR_SIZE) < 0:
@@ -78,7 +78,7 @@ class MapElements:
     def __contains__(self, key: Any) -> bool:
         ops = self._tls.ops
         try:
-            ops.set_key(key)
+            ops.key_dst[ops.key_at] = key
         except FAST_MISS:
             ops.put_key(key)
         if _elem._bpf_fast(NR_BPF, LOOKUP, ops.ref, ATTR_SIZE) < 0:
@@ -90,11 +90,11 @@ class MapElements:
         """Insert or replace (``flags``: ``UpdateFlags.NOEXIST``/``EXIST``/``F_LOCK``)."""
         ops = self._tls.ops
         try:
-            ops.set_key(key)
+            ops.key_dst[ops.key_at] = key
         except FAST_MISS:
             ops.put_key(key)
         try:
-            ops.set_value(value)
+            ops.value_dst[ops.value_at] = value
         except FAST_MISS:
             ops.put_value(value)
         if flags:
@@ -105,11 +105,11 @@ class MapElements:
     def __setitem__(self, key: Any, value: Any) -> None:
         ops = self._tls.ops
         try:
-            ops.set_key(key)
+            ops.key_dst[ops.key_at] = key
         except FAST_MISS:
             ops.put_key(key)
         try:
-            ops.set_value(value)
+            ops.value_dst[ops.value_at] = value
         except FAST_MISS:
             ops.put_value(value)
         if _elem._bpf_fast(NR_BPF, UPDATE, ops.ref, ATTR_SIZE) < 0:

@@ -168,7 +168,7 @@ class IntCodec(Codec):
             return [self.decode(raw) for raw in super().decode_many(data, count)]
         view: Any = memoryview(data).cast("B")[: count * self.size]
         if _NATIVE_LITTLE:
-            return list(view.cast(fmt).tolist())
+            return view.cast(fmt).tolist()  # type: ignore[no-any-return]
         return list(struct.unpack(f"<{count}{fmt}", view))
 
     def decode_strided(self, data: Any, count: int, stride: int) -> list[int]:
