@@ -14,9 +14,11 @@ An index is used only if it can be trusted as a whole:
   what stops a forger. The running kernel's BTF cannot change until the next boot, so a
   signed note (boot id, length, CRC32) spares the next processes of this boot computing
   the CRC32 of megabytes again;
-* its header and every offset are covered by an HMAC-SHA256 under a per-user key kept in
-  the same directory (0600): an index edited by anyone without the key — even one right
-  at every place a sampling check looks — is rejected;
+* its header and every offset are covered by a keyed BLAKE2b MAC (BLAKE2's own keyed
+  mode, a MAC by design) under a per-user key kept in the same directory (0600): an index
+  edited by anyone without the key — even one right at every place a sampling check looks
+  — is rejected. (BLAKE2b rather than HMAC-SHA256: CPython has it built in, while hashlib
+  and hmac load OpenSSL, several milliseconds of a fresh process's first CO-RE load);
 * and it must still describe the records it locates (first record at 0, spot checks).
 
 A rejected or missing index is rebuilt by walking the BTF, and written again.
@@ -35,6 +37,13 @@ from array import array
 from bisect import bisect_left
 from itertools import accumulate
 
+try:  # CPython's built-in blake2b and constant-time compare, without OpenSSL's load
+    from _blake2 import blake2b
+    from _operator import _compare_digest as compare_digest
+except ImportError:  # another Python
+    from hashlib import blake2b
+    from hmac import compare_digest  # type: ignore[no-redef]
+
 from ..btf.parse import Btf
 from ..errors import ObjectError
 
@@ -43,14 +52,14 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
-MAGIC = b"PLBTFIX3"
+MAGIC = b"PLBTFIX4"
 _HEADER = struct.Struct("<8sQII")  # magic, source length, source CRC32, record count
 # After the record offsets: how many strings and named types the name index sorts.
 _NAMES_HEADER = struct.Struct("<II")
-NOTE_MAGIC = b"PLBTFBT1"
+NOTE_MAGIC = b"PLBTFBT2"
 _NOTE = struct.Struct("<8s36sQI")  # magic, boot id, source length, source CRC32
 BOOT_ID = "/proc/sys/kernel/random/boot_id"
-_MAC_SIZE = 32  # HMAC-SHA256
+_MAC_SIZE = 32  # keyed BLAKE2b, 256-bit digest
 _KEY_NAME = "index-key"
 _KEY_SIZE = 32
 _BTF_HEADER = struct.Struct("<HBBIIIII")
@@ -149,10 +158,7 @@ def _index_path(directory: str, name: str, length: int, crc: int) -> str:
 
 
 def _signed(key: bytes, header: bytes | memoryview, payload: bytes | memoryview) -> bytes:
-    import hashlib  # here: hashlib and hmac load OpenSSL, which only BTF indexing needs
-    import hmac
-
-    mac = hmac.new(key, header, hashlib.sha256)
+    mac = blake2b(header, digest_size=_MAC_SIZE, key=key, person=b"pylibbpf-btfidx")
     mac.update(payload)
     return mac.digest()
 
@@ -161,9 +167,7 @@ def _signed_by(
     mac: bytes, key: bytes, header: bytes | memoryview, payload: bytes | memoryview
 ) -> bool:
     """Whether ``mac`` signs ``header`` and ``payload`` with ``key`` (constant time)."""
-    import hmac
-
-    return hmac.compare_digest(mac, _signed(key, header, payload))
+    return compare_digest(mac, _signed(key, header, payload))
 
 
 class NameIndex:
@@ -340,7 +344,8 @@ def _boot_id() -> bytes | None:
 
 def _note_path(directory: str, name: str) -> str:
     safe = "".join(c if c.isalnum() else "_" for c in name)
-    return os.path.join(directory, f"btf-{safe}-boot.note")
+    # The format in the name, as for the index files.
+    return os.path.join(directory, f"btf-{safe}-boot-{NOTE_MAGIC[-3:].decode().lower()}.note")
 
 
 def _boot_crc(directory: str, key: bytes, name: str, length: int) -> int | None:
