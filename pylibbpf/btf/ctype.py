@@ -20,7 +20,6 @@ them. Records derive from ``CStruct``/``CUnion``: readable ``repr()`` and ``asdi
 from __future__ import annotations
 
 import ctypes
-import re
 from collections.abc import Iterator
 
 from ..errors import ObjectError
@@ -49,7 +48,7 @@ _FLOATS = {
 MAX_SIZE = 0xFFFF_FFFF  # BTF sizes are 32-bit: a larger array is no C type BTF describes
 # The names this module makes up: anonymous members, padding, bitfield storage; the BTF
 # type id in them keeps those of different records apart.
-_SYNTHETIC = re.compile(r"_(?:anon|pad|bits)\d+_(?:\d+|end)")
+_SYNTHETIC = r"_(?:anon|pad|bits)\d+_(?:\d+|end)"  # (re is imported by the skeletons' check)
 
 
 class BitField:
@@ -192,7 +191,9 @@ def member_attribute(name: str, taken: set[str] | frozenset[str] = frozenset()) 
 
 def is_synthetic(name: str) -> bool:
     """Whether a field name is one this module made up (padding, anonymous members)."""
-    return _SYNTHETIC.fullmatch(name) is not None
+    import re
+
+    return re.fullmatch(_SYNTHETIC, name) is not None
 
 
 def visible_names(cls: Any) -> list[str]:
@@ -210,7 +211,8 @@ def visible_names(cls: Any) -> list[str]:
 
 
 def _safe_class_name(t: Type) -> str:
-    return re.sub(r"\W", "_", t.name, flags=re.ASCII) or f"anon_{t.kind.name.lower()}_{t.id}"
+    safe = "".join(c if c.isascii() and (c.isalnum() or c == "_") else "_" for c in t.name)
+    return safe or f"anon_{t.kind.name.lower()}_{t.id}"
 
 
 class CtypesBuilder:
