@@ -13,7 +13,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pylibbpf.btf import Btf, Kind, Member, Type
-from pylibbpf.btf.encode import KernelBtfSupport, encode, encode_btf, extend_layout, sanitize
+from pylibbpf.btf.encode import (
+    KernelBtfSupport,
+    RawType,
+    encode,
+    encode_btf,
+    extend_layout,
+    raw_types,
+    sanitize,
+)
 from pylibbpf.btf.layout import KNOWN_LAYOUT, KindLayout
 from pylibbpf.btf.records import Records
 from pylibbpf.btf.types import EnumValue, OpaqueType
@@ -252,6 +260,22 @@ def test_sanitizer_refuses_wide_vlen_for_kernels_before_7_1() -> None:
         sanitize([INT, wide], KernelBtfSupport(layout=False))
     assert sanitize([INT, narrow], KernelBtfSupport(layout=False))[1] == narrow
     assert sanitize([INT, wide], KernelBtfSupport())[1] == wide
+
+
+def test_sanitizer_reads_the_width_of_records_kept_raw() -> None:
+    """An object's first load keeps records raw (``raw_types``): their counts come from the
+    info word, and one past 16 bits is refused for kernels before 7.1 all the same."""
+    members = tuple(Member(f"m{i}", 1, 32 * i) for i in range(65_536))
+    old_kernel = KernelBtfSupport(layout=False)
+    wide_btf = Btf(encode([INT, Type(2, Kind.STRUCT, "wide", size=4 * 65_536, members=members)]))
+    types, _ = raw_types(wide_btf, old_kernel)
+    assert isinstance(types[1], RawType)
+    with pytest.raises(ObjectError, match=r"type id 2 \(struct wide\) has 65536 entries"):
+        sanitize(types, old_kernel)
+    narrow = Type(2, Kind.STRUCT, "narrow", size=4 * 65_535, members=members[:65_535])
+    types, _ = raw_types(Btf(encode([INT, narrow])), old_kernel)
+    assert [t.kind for t in sanitize(types, old_kernel)] == [Kind.INT, Kind.STRUCT]
+    assert isinstance(types[1], RawType) and types[1].members == narrow.members
 
 
 # --------------------------------------------------------------------------- the kernel

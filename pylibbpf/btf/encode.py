@@ -382,8 +382,17 @@ def sanitize(types: Sequence[Type], support: KernelBtfSupport) -> list[Type]:
     return out
 
 
+# The kinds whose vlen counts entries (FUNC's is its linkage; DATASEC is never kept raw).
+_COUNTED_KINDS = frozenset(
+    {Kind.STRUCT, Kind.UNION, Kind.ENUM, Kind.ENUM64, Kind.FUNC_PROTO, Kind.DATASEC}
+)
+
+
 def _check_narrow_vlen(t: Type) -> None:
-    vlen = len(t.members or t.values or t.params or t.vars)
+    if isinstance(t, RawType):  # its count from the info word, without decoding it
+        vlen = t.raw_words[1] & MAX_VLEN if t.kind in _COUNTED_KINDS else 0
+    else:
+        vlen = len(t.members or t.values or t.params or t.vars)
     if vlen > MAX_VLEN_BEFORE_7_1:
         raise ObjectError(
             f"BTF type id {t.id} ({t.describe()}) has {vlen} entries; kernels before 7.1 "
