@@ -20,7 +20,9 @@ from collections.abc import Callable, Iterable
 from typing import TypeVar
 
 from ..errors import ObjectError
+from . import graph
 from .parse import Btf, referenced_ids
+from .rawgraph import check_every_type
 from .records import (
     ARRAY,
     CONST,
@@ -91,9 +93,9 @@ _T = TypeVar("_T")
 class CDumper:
     """Writes BTF types as C declarations."""
 
-    def __init__(self, btf: Btf) -> None:
+    def __init__(self, btf: Btf, records: Records | None = None) -> None:
         self.btf = btf
-        self._raw = Records(btf)
+        self._raw = records if records is not None else Records(btf)
         self._kinds, self._refs = self._raw.kinds, self._raw.refs
         self._names: dict[int, str] = {}
         self._enumerators: dict[int, list[str]] = {}
@@ -638,14 +640,33 @@ def _round_up(value: int, multiple: int) -> int:
     return value if multiple <= 1 else -(-value // multiple) * multiple
 
 
+def checked_dump_c(btf: Btf, type_ids: Iterable[int] | None = None) -> str:
+    """``Btf.dump_c``: the graph of what the header declares checked (every type, or
+    those reachable from ``type_ids``), then ``dump_c``."""
+    return _without_gc(lambda: _checked_dump(btf, type_ids))
+
+
+def _checked_dump(btf: Btf, type_ids: Iterable[int] | None) -> str:
+    records = Records(btf)
+    if type_ids is None:
+        check_every_type(btf, records)  # the dumper's records: read once for both
+        return CDumper(btf, records).dump(None)
+    return CDumper(btf, records).dump(graph.check_roots(btf, type_ids))
+
+
 def dump_c(btf: Btf, type_ids: Iterable[int] | None = None) -> str:
     """A C header declaring every type of ``btf`` (or those reachable from ``type_ids``)."""
-    # A dump of vmlinux makes ~10^6 objects (memos, lines) that all live until it returns:
-    # the cyclic GC's passes over them meanwhile free nothing and cost ~10 % of the dump.
+    return _without_gc(lambda: CDumper(btf).dump(type_ids))
+
+
+def _without_gc(work: Callable[[], _T]) -> _T:
+    """``work()`` without cyclic GC passes: a dump of vmlinux makes ~10^6 objects (memos,
+    lines) that all live until it returns; the GC's passes over them meanwhile free
+    nothing and cost ~10 % of the dump."""
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return CDumper(btf).dump(type_ids)
+        return work()
     finally:
         if collecting:
             gc.enable()
