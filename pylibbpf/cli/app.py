@@ -20,12 +20,9 @@ its own (``vmtest -j 2`` is its ``--jobs``, not the global ``--json``).
 from __future__ import annotations
 
 import argparse
-import difflib
 import importlib
-import json
 import os
 import sys
-import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -188,13 +185,13 @@ class Commands:
         """Global options moved to the front (as getopt permutes bpftool's), unique
         prefixes of the group and verb replaced by the full words; an unknown word is an
         error that names the close matches."""
-        words = _command_words(argv)
+        words = command_words(argv)
         if words:
             command = _match(argv[words[0]], list(self.verbs), "command")
             if command in self.own_options:  # global options only before it
                 return [*_globals_first(argv[: words[0]]), command, *argv[words[0] + 1 :]]
         out = _globals_first(argv)
-        positions = _command_words(out)
+        positions = command_words(out)
         if not positions:
             return out
         first = positions[0]
@@ -210,7 +207,7 @@ FLAGS = {"-j", "--json", "-p", "--pretty", "-f", "--bpffs", "-d", "--debug"}
 VALUED = {"-B", "--base-btf"}
 
 
-def _command_words(argv: list[str]) -> list[int]:
+def command_words(argv: list[str]) -> list[int]:
     """Where the words that are not options are (-B FILE takes a value: FILE is not one)."""
     return [
         i
@@ -248,6 +245,8 @@ def _match(word: str, choices: list[str], what: str) -> str:
         return prefixed[0]
     if len(prefixed) > 1:
         raise CliError(f"{what} {word!r} is ambiguous: {', '.join(sorted(prefixed))}")
+    import difflib  # only for a mistake: a command line that runs does not pay for it
+
     close = difflib.get_close_matches(word, choices, n=3, cutoff=0.6)
     hint = f"; did you mean {' or '.join(close)}?" if close else f" (one of {', '.join(choices)})"
     raise CliError(f"unknown {what} {word!r}{hint}")
@@ -263,6 +262,8 @@ def wants_json(args: argparse.Namespace) -> bool:
 
 def print_json(args: argparse.Namespace, value: Any) -> None:
     """As bpftool: compact with ``--json``, indented with ``--pretty``."""
+    import json
+
     if args.pretty:
         print(json.dumps(value, indent=4))
     else:
@@ -302,6 +303,8 @@ def run(commands: Commands, argv: Sequence[str] | None) -> int:
         return int(args.func(args))
     except BpfError as error:
         if args.debug:
+            import traceback
+
             traceback.print_exc()
         if wants_json(args):
             print_json(args, {"error": str(error)})
