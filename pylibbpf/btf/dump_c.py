@@ -16,6 +16,7 @@ is worked on about once.
 from __future__ import annotations
 
 import gc
+import operator
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
@@ -86,7 +87,8 @@ MAX_DEFINITION = 1 << 20  # one struct or union body
 MAX_BODIES = 32 << 20  # every body written, inline ones included
 MAX_HEADER = 32 << 20
 # What a struct body needs of a member's type: see CDumper._facts.
-MemberFacts = tuple[int, int, str, str, str, int | None, str, str]
+MemberFacts = tuple[int, int, str, str, str, int | None, str, str, int]
+_ESTIMATE = operator.itemgetter(8)
 _T = TypeVar("_T")
 
 
@@ -127,8 +129,10 @@ class CDumper:
             pool[name] = count
             return name if count == 1 else f"{name}___{count}"
 
-        for type_id in raw.own_ids((STRUCT, UNION, ENUM, ENUM64, TYPEDEF)):
-            kind, name = raw.kinds[type_id], raw.name(type_id)
+        ids = raw.own_ids((STRUCT, UNION, ENUM, ENUM64, TYPEDEF))
+        kinds = raw.kinds
+        for type_id, name in zip(ids, raw.names_of(ids), strict=True):
+            kind = kinds[type_id]
             if kind == TYPEDEF:
                 names[type_id] = unique(idents, name)
                 continue
@@ -137,9 +141,11 @@ class CDumper:
                 if kind in (STRUCT, UNION):
                     definitions.setdefault(name, type_id)
             if kind in (ENUM, ENUM64):
-                self._enumerators[type_id] = [
-                    unique(idents, value_name) for value_name, _ in raw.enum_values(type_id)
-                ]
+                enumerators = self._enumerators[type_id] = []
+                for value_name in raw.enum_names(type_id):  # unique(), inlined: ~20k
+                    count = idents.get(value_name, 0) + 1
+                    idents[value_name] = count
+                    enumerators.append(value_name if count == 1 else f"{value_name}___{count}")
         for type_id in raw.own_ids((FWD,)):
             # A forward declaration names the same C type as the definition, if any.
             name = raw.name(type_id)
@@ -333,7 +339,8 @@ class CDumper:
     def _struct_body(self, type_id: int, indent: int) -> str:
         """The braces and members of a struct or union, with the padding and ``packed``
         that reproduce BTF's offsets. The hot loop of a dump (vmlinux has ~70k members):
-        what it needs of each member's type comes from one memo (``_facts``)."""
+        what it needs of each member's type comes from one memo (``_facts``), and members
+        without bitfields (most) take a loop of their own."""
         raw = self._raw
         words, at = raw.words_of[type_id], raw.starts[type_id]
         info = words[at + 1]
@@ -349,7 +356,7 @@ class CDumper:
         ]
         # Each member is written with its ``left`` or its unnamed line: bound the body
         # before building it (an anonymous type used by value may be large and shared).
-        estimate = sum(len(facts[2]) + len(facts[4]) for facts in members)
+        estimate = sum(map(_ESTIMATE, members))
         self._bodies_written += estimate
         if estimate > MAX_DEFINITION or self._bodies_written > MAX_BODIES:
             raise ObjectError(
@@ -362,13 +369,53 @@ class CDumper:
         packed = is_struct and self._is_packed(type_id, members, offsets, has_bitfields, size)
         pad = "\t" * (indent + 1)
         lines = ["{"]
-        position = 0  # bits laid out so far
+        if not is_struct and not has_bitfields:  # a union: no positions to keep
+            lines += [
+                facts[2] + name + facts[3] if name else facts[4]
+                for name, facts in zip(names, members, strict=True)
+            ]
+        elif not has_bitfields:
+            position = 0  # bits laid out so far
+            for name, facts, bit_offset in zip(names, members, offsets, strict=True):
+                align8 = 8 if packed else facts[0]
+                # Where a C compiler would put the member after ``position`` bits.
+                if bit_offset > (position + align8 - 1) // align8 * align8:
+                    lines += [pad + p for p in self._padding(type_id, position, bit_offset)]
+                    position = bit_offset
+                lines.append(facts[2] + name + facts[3] if name else facts[4])
+                end = bit_offset + facts[1]
+                if end > position:
+                    position = end
+        else:
+            position = self._bitfield_members(type_id, names, members, offsets, packed, lines, pad)
+        if is_struct:
+            align = 1 if packed else raw.align(type_id)
+            if 8 * size > _round_up(position, 8 * align):
+                lines += [pad + p for p in self._padding(type_id, position, 8 * size)]
+        else:
+            widest = max((facts[1] for facts in members), default=0)
+            if 8 * size > _round_up(widest, 8 * raw.align(type_id)):
+                lines.append(f"{pad}char __pad[{size}];")
+        lines.append("\t" * indent + "}" + (" __attribute__((packed))" if packed else ""))
+        return "\n".join(lines)
+
+    def _bitfield_members(
+        self,
+        type_id: int,
+        names: Iterable[str],
+        members: list[MemberFacts],
+        offsets: Iterable[int],
+        packed: bool,
+        lines: list[str],
+        pad: str,
+    ) -> int:
+        """``_struct_body``'s members when some are bitfields (offsets carry their
+        widths); returns the bits laid out."""
+        is_struct = self._kinds[type_id] == STRUCT
+        position = 0
         for name, facts, offset in zip(names, members, offsets, strict=True):
-            align8, size8, left, right, bare_line, _, suffix, bare = facts
-            if has_bitfields:
-                bitfield_size, bit_offset = offset >> 24, offset & 0xFFFFFF
-            else:
-                bitfield_size, bit_offset = 0, offset
+            align8, size8, left, right, bare_line, _, suffix, bare, _ = facts
+            bitfield_size, bit_offset = offset >> 24, offset & 0xFFFFFF
             if is_struct:
                 # Where a C compiler would put the member after ``position`` bits.
                 if bitfield_size:
@@ -394,23 +441,14 @@ class CDumper:
                 end = bit_offset + size8
             if end > position:
                 position = end
-        if is_struct:
-            align = 1 if packed else raw.align(type_id)
-            if 8 * size > _round_up(position, 8 * align):
-                lines += [pad + p for p in self._padding(type_id, position, 8 * size)]
-        else:
-            widest = max((facts[1] for facts in members), default=0)
-            if 8 * size > _round_up(widest, 8 * raw.align(type_id)):
-                lines.append(f"{pad}char __pad[{size}];")
-        lines.append("\t" * indent + "}" + (" __attribute__((packed))" if packed else ""))
-        return "\n".join(lines)
+        return position
 
     def _facts(self, type_id: int, indent: int) -> MemberFacts:
         """What a struct body needs to know of a member's type at ``indent``, memoised:
         8 x its alignment (8 if none) and its size in bits (0 if none), the text that goes
         before and after a member name (with the indent and the ';'), and the member
-        without a name; then the exact alignment (None if none), the suffix alone, and
-        the unnamed member without the ';'."""
+        without a name; then the exact alignment (None if none), the suffix alone, the
+        unnamed member without the ';', and what a member of it adds to a body at most."""
         raw = self._raw
         prefix, suffix, wrapped = self._decl(type_id, indent)
         pad = "\t" * indent
@@ -425,6 +463,7 @@ class CDumper:
             raw.exact_align(type_id),
             suffix,
             bare,
+            len(left) + len(bare) + 1,
         )
         self._member_facts[type_id | indent << 32] = facts
         return facts
@@ -543,6 +582,24 @@ class CDumper:
             if kind == PTR:  # mostly to a struct already seen: decided without a call
                 target = refs[type_id]
                 if kinds[target] in _NOT_ORDERED or 2 * target in ordered:
+                    ordered.add(2 * type_id + 1)  # what _order_type would record
+                    ordered.add(2 * type_id)
+                    continue
+            elif kind == FUNC_PROTO:  # most return and take what is ordered already
+                words, at = raw.words_of[type_id], raw.starts[type_id]
+                end = at + 3 + 2 * (words[at + 1] & 0xFFFFFF)
+                for target in (refs[type_id], *words[at + 4 : end : 2]):
+                    if kinds[target] in _NOT_ORDERED or 2 * target in ordered:
+                        continue
+                    if kinds[target] != PTR:
+                        break
+                    pointee = refs[target]  # a pointer: decided as above
+                    if kinds[pointee] not in _NOT_ORDERED and 2 * pointee not in ordered:
+                        break
+                    ordered.add(2 * target)
+                else:  # what _order_type would find, without the call
+                    ordered.add(2 * type_id + 1)
+                    ordered.add(2 * type_id)
                     continue
             elif kind in (ENUM, ENUM64) and not raw.name(type_id):
                 continue  # nothing to schedule; left out so unreferenced ones show
@@ -649,7 +706,7 @@ def checked_dump_c(btf: Btf, type_ids: Iterable[int] | None = None) -> str:
 def _checked_dump(btf: Btf, type_ids: Iterable[int] | None) -> str:
     records = Records(btf)
     if type_ids is None:
-        check_every_type(btf, records)  # the dumper's records: read once for both
+        check_every_type(btf, records, record=False)  # the dumper's records, read once
         return CDumper(btf, records).dump(None)
     return CDumper(btf, records).dump(graph.check_roots(btf, type_ids))
 

@@ -55,17 +55,20 @@ class _Refused(Exception):
     """What the fast check does not vouch for: the slow one decides."""
 
 
-def check_every_type(btf: Btf, records: Records | None = None) -> None:
+def check_every_type(btf: Btf, records: Records | None = None, *, record: bool = True) -> None:
     """Check every type of ``btf`` as ``graph.check_type(btf, None, …)`` does, and record
-    each one's height; ObjectError (from the slow check) if one fails."""
+    each one's height (unless ``record`` is false: a C dump needs only the verdict, and
+    a dict of every height costs it ~10 ms); ObjectError (from the slow check) if one
+    fails."""
     heights = btf.checked_heights
     try:
         computed = _heights(btf, records if records is not None else Records(btf))
     except (_Refused, ObjectError, IndexError, KeyError, RecursionError):
         graph.check_type(btf, None, heights)
         return
-    first = btf.first_id
-    heights.update(zip(range(first, btf.type_count), computed[first:], strict=True))
+    if record:
+        first = btf.first_id
+        heights.update(zip(range(first, btf.type_count), computed[first:], strict=True))
 
 
 def _string_limit(btf: Btf) -> int:
