@@ -15,6 +15,7 @@ is worked on about once.
 
 from __future__ import annotations
 
+import functools
 import gc
 import operator
 from collections.abc import Callable, Iterable
@@ -22,6 +23,7 @@ from typing import TypeVar
 
 from ..errors import ObjectError
 from . import graph
+from .c_layout import MemberFacts, bitfield_members, is_packed, padding, round_up
 from .parse import Btf, referenced_ids
 from .rawgraph import check_every_type
 from .records import (
@@ -56,10 +58,6 @@ _POINTER_QUALIFIERS = frozenset({CONST, VOLATILE, RESTRICT, TYPE_TAG})
 # Kinds that never schedule a definition (functions, variables, sections, tags: not shown).
 _NOT_ORDERED = frozenset({VOID, INT, FLOAT, FWD, FUNC, VAR, DATASEC, DECL_TAG})
 _REFERRING = frozenset({PTR, *MODIFIERS, FUNC, FUNC_PROTO, VAR, DECL_TAG})
-_PAD_UNITS = ((64, "long"), (32, "int"), (16, "short"), (8, "char"))
-# A gap wider than this is one named char array, not a line per 8 bytes: the text stays
-# small for any struct size (vmlinux's widest gap, a page, still gets bitfield lines).
-_COMPACT_PAD_BYTES = 4096
 _ENUM_MODES = {1: "byte", 2: "HI", 8: "DI"}
 # Typedefs the compiler defines itself (and differently for the BPF target).
 _COMPILER_BUILTINS = frozenset({"__builtin_va_list"})
@@ -86,8 +84,6 @@ Decl = tuple[str, str, bool]  # (prefix, suffix, declarator-is-wrapped): see CDu
 MAX_DEFINITION = 1 << 20  # one struct or union body
 MAX_BODIES = 32 << 20  # every body written, inline ones included
 MAX_HEADER = 32 << 20
-# What a struct body needs of a member's type: see CDumper._facts.
-MemberFacts = tuple[int, int, str, str, str, int | None, str, str, int]
 _ESTIMATE = operator.itemgetter(8)
 _T = TypeVar("_T")
 
@@ -366,7 +362,11 @@ class CDumper:
                 f"writing type id {self._current})"
             )
         names = map(raw.strings.__getitem__, words[at + 3 : end : 3])
-        packed = is_struct and self._is_packed(type_id, members, offsets, has_bitfields, size)
+        packed = False
+        if is_struct:
+            packed, exact_align = is_packed(members, offsets, has_bitfields, size)
+            # The struct's alignment, which Records.align would find walking the members.
+            raw.exact_aligns.setdefault(type_id, exact_align)
         pad = "\t" * (indent + 1)
         lines = ["{"]
         if not is_struct and not has_bitfields:  # a union: no positions to keep
@@ -380,68 +380,29 @@ class CDumper:
                 align8 = 8 if packed else facts[0]
                 # Where a C compiler would put the member after ``position`` bits.
                 if bit_offset > (position + align8 - 1) // align8 * align8:
-                    lines += [pad + p for p in self._padding(type_id, position, bit_offset)]
+                    taken = functools.partial(raw.member_names, type_id)
+                    lines += [pad + p for p in padding(position, bit_offset, taken)]
                     position = bit_offset
                 lines.append(facts[2] + name + facts[3] if name else facts[4])
                 end = bit_offset + facts[1]
                 if end > position:
                     position = end
         else:
-            position = self._bitfield_members(type_id, names, members, offsets, packed, lines, pad)
+            taken = functools.partial(raw.member_names, type_id)
+            position = bitfield_members(
+                is_struct, names, members, offsets, packed, lines, pad, taken
+            )
         if is_struct:
             align = 1 if packed else raw.align(type_id)
-            if 8 * size > _round_up(position, 8 * align):
-                lines += [pad + p for p in self._padding(type_id, position, 8 * size)]
+            if 8 * size > round_up(position, 8 * align):
+                taken = functools.partial(raw.member_names, type_id)
+                lines += [pad + p for p in padding(position, 8 * size, taken)]
         else:
             widest = max((facts[1] for facts in members), default=0)
-            if 8 * size > _round_up(widest, 8 * raw.align(type_id)):
+            if 8 * size > round_up(widest, 8 * raw.align(type_id)):
                 lines.append(f"{pad}char __pad[{size}];")
         lines.append("\t" * indent + "}" + (" __attribute__((packed))" if packed else ""))
         return "\n".join(lines)
-
-    def _bitfield_members(
-        self,
-        type_id: int,
-        names: Iterable[str],
-        members: list[MemberFacts],
-        offsets: Iterable[int],
-        packed: bool,
-        lines: list[str],
-        pad: str,
-    ) -> int:
-        """``_struct_body``'s members when some are bitfields (offsets carry their
-        widths); returns the bits laid out."""
-        is_struct = self._kinds[type_id] == STRUCT
-        position = 0
-        for name, facts, offset in zip(names, members, offsets, strict=True):
-            align8, size8, left, right, bare_line, _, suffix, bare, _ = facts
-            bitfield_size, bit_offset = offset >> 24, offset & 0xFFFFFF
-            if is_struct:
-                # Where a C compiler would put the member after ``position`` bits.
-                if bitfield_size:
-                    unit = size8 or 8
-                    natural = position
-                    if not packed:
-                        start = position - position % unit
-                        if position + bitfield_size > start + unit:
-                            natural = start + unit
-                elif packed:
-                    natural = (position + 7) & ~7
-                else:
-                    natural = (position + align8 - 1) // align8 * align8
-                if bit_offset > natural:
-                    lines += [pad + p for p in self._padding(type_id, position, bit_offset)]
-                    position = bit_offset
-            if bitfield_size:
-                text = left + name + suffix if name else bare
-                lines.append(f"{text}: {bitfield_size};")
-                end = bit_offset + bitfield_size
-            else:
-                lines.append(left + name + right if name else bare_line)
-                end = bit_offset + size8
-            if end > position:
-                position = end
-        return position
 
     def _facts(self, type_id: int, indent: int) -> MemberFacts:
         """What a struct body needs to know of a member's type at ``indent``, memoised:
@@ -467,65 +428,6 @@ class CDumper:
         )
         self._member_facts[type_id | indent << 32] = facts
         return facts
-
-    def _is_packed(
-        self,
-        type_id: int,
-        members: list[MemberFacts],
-        offsets: Iterable[int],
-        has_bitfields: bool,
-        size: int,
-    ) -> bool:
-        """Whether a member sits off its natural alignment or the size is not a multiple
-        of the alignment: only ``packed`` explains that."""
-        max_align, aligned, packed = 8, True, False
-        for facts, offset in zip(members, offsets, strict=True):
-            align8 = facts[0]
-            if align8 > max_align:
-                max_align = align8
-            if facts[5] is None:
-                aligned = False
-            if has_bitfields:
-                if not offset >> 24 and (offset & 0xFFFFFF) % align8:
-                    packed = True
-            elif offset % align8:
-                packed = True
-        # The struct's alignment, which Records.align would find walking the members again.
-        self._raw.exact_aligns.setdefault(type_id, max_align // 8 if aligned else None)
-        return packed or (8 * size) % max_align != 0
-
-    def _padding(self, type_id: int, start: int, end: int) -> list[str]:
-        """Members covering bits [start, end) without adding alignment: anonymous
-        bitfields, or one char array (named clear of the struct's members) for a gap too
-        wide to spell out."""
-        out = []
-        position = start
-        if position % 8:
-            bits = min(8 - position % 8, end - position)
-            out.append(f"char: {bits};")
-            position += bits
-        whole_bytes = (end - position) // 8
-        if whole_bytes > _COMPACT_PAD_BYTES:
-            taken = self._raw.member_names(type_id)
-            name = f"__pad_{position // 8}"
-            while name in taken:
-                name += "_"
-            out.append(f"char {name}[{whole_bytes}];")
-            position += 8 * whole_bytes
-            if position < end:
-                out.append(f"char: {end - position};")
-            return out
-        while position < end:
-            for unit, unit_name in _PAD_UNITS:
-                if position % unit == 0 and end - position >= unit:
-                    out.append(f"{unit_name}: {unit};")
-                    position += unit
-                    break
-            else:
-                bits = end - position
-                out.append(f"char: {bits};")
-                position += bits
-        return out
 
     def _enum_body(self, type_id: int, indent: int) -> str:
         pad = "\t" * (indent + 1)
@@ -691,10 +593,6 @@ def _wrap(inner: Decl, suffix: str) -> Decl:
     """``inner`` declaring ``declarator + suffix`` (an array or function declarator)."""
     prefix, inner_suffix, wrapped = inner
     return (prefix, suffix + inner_suffix, True) if wrapped else (prefix + " ", suffix, True)
-
-
-def _round_up(value: int, multiple: int) -> int:
-    return value if multiple <= 1 else -(-value // multiple) * multiple
 
 
 def checked_dump_c(btf: Btf, type_ids: Iterable[int] | None = None) -> str:
