@@ -470,7 +470,9 @@ class CDumper:
     def _dump(self, type_ids: Iterable[int] | None) -> str:
         btf, raw, kinds, refs = self.btf, self._raw, self._kinds, self._refs
         if type_ids is None:
-            roots: Iterable[int] = range(btf.first_id, btf.type_count)
+            # Every type in id order, less the kinds never ordered (half of vmlinux's
+            # types are functions): the loop below would skip them one by one.
+            roots: Iterable[int] = raw.own_ids(set(raw.by_kind) - _NOT_ORDERED)
         else:
             roots = list(type_ids)
             for type_id in roots:
