@@ -542,7 +542,7 @@ class CDumper:
         skips (functions, variables, sections, tags), array index types and the targets
         of compiler-builtin typedefs; an enum it reached is in ``_ordered``.
         """
-        raw, kinds, refs, ordered = self._raw, self._kinds, self._refs, self._ordered
+        raw, refs, ordered = self._raw, self._refs, self._ordered
         unreached = [
             type_id
             for type_id in raw.own_ids((ENUM, ENUM64))
@@ -552,7 +552,9 @@ class CDumper:
         ]
         if not unreached:
             return []
-        referenced = {refs[i] for i in raw.own_ids(_NOT_ORDERED) if kinds[i] in _REFERRING}
+        referenced: set[int] = set()
+        for kind in _NOT_ORDERED & _REFERRING:  # functions, variables, tags: in bulk
+            referenced.update(map(refs.__getitem__, raw.own_ids((kind,))))
         for type_id in raw.own_ids((DATASEC,)):
             referenced.update(raw.datasec_types(type_id))
         for type_id in raw.own_ids((ARRAY,)):
