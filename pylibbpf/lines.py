@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Iterator
-from typing import TYPE_CHECKING
+
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
 
 if TYPE_CHECKING:
     import asyncio  # imported where used: most programs never iterate lines in asyncio

@@ -21,42 +21,125 @@ ring/perf buffer consumption, so a disabled logger costs those paths nothing.
 
 from __future__ import annotations
 
-import logging
+import sys
 from collections.abc import Callable
 
-PACKAGE_LOGGER = logging.getLogger("pylibbpf")
-PACKAGE_LOGGER.addHandler(logging.NullHandler())
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
+if TYPE_CHECKING:
+    from typing import Any
+
+if TYPE_CHECKING:
+    import logging
+
+# ``logging``'s level numbers (fixed by its API), so callers need not import it.
+DEBUG, INFO, WARNING, ERROR = 10, 20, 30, 40
 
 PrintCallback = Callable[[int, str], None]
 """``callback(level, message)``: a ``logging`` level number and the formatted message."""
 
 
+def package_logger() -> logging.Logger:
+    """The ``pylibbpf`` logger, with its ``NullHandler`` (added once)."""
+    import logging
+
+    logger = logging.getLogger("pylibbpf")
+    if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+        logger.addHandler(logging.NullHandler())
+    return logger
+
+
+class ModuleLogger:
+    """A module's logger that costs nothing until the application has imported
+    ``logging``: before that no handler or level can have been set, so a record would
+    reach nobody (the ``pylibbpf`` logger's ``NullHandler`` keeps it from stderr) and is
+    dropped here without importing ``logging`` (which, with ``traceback`` and
+    ``threading``, is a good part of what ``import pylibbpf`` would cost). Once it is
+    imported, calls go to ``logging.getLogger(name)``: same names, levels and records,
+    attributed to the caller's line."""
+
+    __slots__ = ("_logger", "name")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._logger: logging.Logger | None = None
+
+    def _real(self) -> logging.Logger | None:
+        if self._logger is None:
+            if "logging" not in sys.modules:
+                return None
+            package_logger()
+            self._logger = sys.modules["logging"].getLogger(self.name)
+        return self._logger
+
+    def isEnabledFor(self, level: int) -> bool:
+        """As ``logging.Logger.isEnabledFor`` (False while ``logging`` is not imported)."""
+        logger = self._real()
+        return logger is not None and logger.isEnabledFor(level)
+
+    def debug(self, msg: str, *args: object, **kwargs: Any) -> None:
+        """As ``logging.Logger.debug``."""
+        logger = self._real()
+        if logger is not None:
+            logger.debug(msg, *args, stacklevel=2, **kwargs)
+
+    def info(self, msg: str, *args: object, **kwargs: Any) -> None:
+        """As ``logging.Logger.info``."""
+        logger = self._real()
+        if logger is not None:
+            logger.info(msg, *args, stacklevel=2, **kwargs)
+
+    def warning(self, msg: str, *args: object, **kwargs: Any) -> None:
+        """As ``logging.Logger.warning``."""
+        logger = self._real()
+        if logger is not None:
+            logger.warning(msg, *args, stacklevel=2, **kwargs)
+
+    def error(self, msg: str, *args: object, **kwargs: Any) -> None:
+        """As ``logging.Logger.error``."""
+        logger = self._real()
+        if logger is not None:
+            logger.error(msg, *args, stacklevel=2, **kwargs)
+
+
+def module_logger(name: str) -> ModuleLogger:
+    """The logger of pylibbpf module ``name`` (pass ``__name__``), imported lazily."""
+    return ModuleLogger(name)
+
+
 def get_logger(name: str) -> logging.Logger:
-    """The logger of module ``name`` (pass ``__name__``), below ``pylibbpf``."""
+    """The ``logging`` logger of module ``name``, below ``pylibbpf``."""
+    import logging
+
+    package_logger()
     return logging.getLogger(name)
 
 
-class _PrintHandler(logging.Handler):
-    """Hands each record to a ``set_print`` callback."""
-
-    def __init__(self, callback: PrintCallback) -> None:
-        super().__init__(logging.NOTSET)
-        self.callback = callback
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            self.callback(record.levelno, record.getMessage())
-        except Exception:
-            self.handleError(record)
+def __getattr__(name: str) -> object:
+    """``PACKAGE_LOGGER`` (the ``pylibbpf`` logger), importing ``logging`` when asked."""
+    if name == "PACKAGE_LOGGER":
+        return package_logger()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-# The installed callback's handler, and the logger's level and propagation before it.
-_installed: tuple[_PrintHandler, int, bool] | None = None
+def _print_handler(callback: PrintCallback) -> logging.Handler:
+    """A handler that hands each record to a ``set_print`` callback."""
+    import logging
+
+    class _PrintHandler(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            try:
+                callback(record.levelno, record.getMessage())
+            except Exception:
+                self.handleError(record)
+
+    return _PrintHandler()
 
 
-def set_print(
-    callback: PrintCallback | None, *, level: int = logging.DEBUG
-) -> PrintCallback | None:
+# The installed callback with its handler, and the logger's level and propagation before it.
+_installed: tuple[PrintCallback, logging.Handler, int, bool] | None = None
+
+
+def set_print(callback: PrintCallback | None, *, level: int = DEBUG) -> PrintCallback | None:
     """libbpf's ``libbpf_set_print``: send pylibbpf's messages of ``level`` and above to
     ``callback(level, message)`` instead of the ``logging`` handlers, and return the
     callback this replaces. ``set_print(None)`` restores plain ``logging`` (silent
@@ -67,18 +150,18 @@ def set_print(
     (``logging.WARNING`` is libbpf's WARN, ``INFO`` its INFO, ``DEBUG`` its DEBUG).
     """
     global _installed
+    logger = package_logger()
     previous: PrintCallback | None = None
     if _installed is not None:
-        handler, old_level, old_propagate = _installed
-        PACKAGE_LOGGER.removeHandler(handler)
-        PACKAGE_LOGGER.setLevel(old_level)
-        PACKAGE_LOGGER.propagate = old_propagate
-        previous = handler.callback
+        previous, handler, old_level, old_propagate = _installed
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+        logger.propagate = old_propagate
         _installed = None
     if callback is not None:
-        handler = _PrintHandler(callback)
-        _installed = (handler, PACKAGE_LOGGER.level, PACKAGE_LOGGER.propagate)
-        PACKAGE_LOGGER.addHandler(handler)
-        PACKAGE_LOGGER.setLevel(level)
-        PACKAGE_LOGGER.propagate = False  # replaces the print function, as libbpf's does
+        handler = _print_handler(callback)
+        _installed = (callback, handler, logger.level, logger.propagate)
+        logger.addHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = False  # replaces the print function, as libbpf's does
     return previous

@@ -20,17 +20,23 @@ from __future__ import annotations
 import ctypes
 import errno
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any
 
 from . import syscall
 from .errors import BpfError
+from .records import dataclass
 from .spec.codec import Codec, IntCodec, flatten_ints
 from .uapi import ENOTSUPP, KEYLESS_MAP_TYPES, Cmd, MapType
 
-# Batch operations move at most this many elements per syscall by default; large enough to
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
+if TYPE_CHECKING:
+    from typing import Any
+
+# Batch writes move at most this many elements per syscall by default; large enough to
 # amortise the syscall, small enough to keep the transfer buffers modest.
 DEFAULT_BATCH_CHUNK = 1 << 16
+# Batch reads of a whole map ask for all of it in one syscall, as C callers do, up to this
+# many bytes of keys and values (the result is that big anyway).
+_READ_ALL_BYTES = 1 << 24
 # Iteration reads this many elements per syscall (and per Python list it decodes: lists of
 # hundreds of thousands of objects make the cyclic GC walk them again and again).
 ITER_CHUNK = 4096
@@ -76,7 +82,10 @@ class MapBatches:
         raise NotImplementedError
 
     def _batch_chunk(self, chunk: int | None) -> int:
-        return max(1, min(chunk or DEFAULT_BATCH_CHUNK, self.max_entries or 1))
+        if chunk is None:
+            element = self.key_size + self._slot_size * self._ncpus
+            chunk = max(DEFAULT_BATCH_CHUNK, _READ_ALL_BYTES // max(element, 1))
+        return max(1, min(chunk, self.max_entries or 1))
 
     # ----------------------------------------------------------------- reading
 
@@ -161,8 +170,12 @@ class MapBatches:
         keys_out: list[Any] = []
         values_out: list[Any] = []
         for keys, values, n in self._batches(self._batch_chunk(chunk), delete=delete):
-            keys_out += self._key.decode_many(keys, n)
-            values_out += self._decode_values(values, n)
+            if keys_out:
+                keys_out += self._key.decode_many(keys, n)
+                values_out += self._decode_values(values, n)
+            else:  # the first (usually only) batch: its lists, not copies of them
+                keys_out = self._key.decode_many(keys, n)
+                values_out = self._decode_values(values, n)
         return keys_out, values_out
 
     def lookup_and_delete_batch(self, *, chunk: int | None = None) -> list[tuple[Any, Any]]:

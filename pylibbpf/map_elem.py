@@ -12,13 +12,16 @@ raises an error naming the map. Thread-safe: every thread has its own buffers.
 from __future__ import annotations
 
 import errno
-from typing import Any
 
 from .errors import BpfError
 from .spec.codec import Codec, IntCodec
 from .syscall import elem as _elem
 from .syscall.elem import ATTR_SIZE, FAST_MISS, LOOKUP, NR_BPF, UPDATE, MapElems
 from .uapi import Cmd, MapType, UpdateFlags
+
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
+if TYPE_CHECKING:
+    from typing import Any
 
 _LOOKUP_CMD = Cmd.MAP_LOOKUP_ELEM
 _UPDATE_CMD = Cmd.MAP_UPDATE_ELEM
@@ -40,7 +43,7 @@ class MapElements:
         """The value for ``key``, or None if the key is absent."""
         ops = self._tls.ops
         try:
-            ops.set_key(key)
+            ops.key_dst[ops.key_at] = key
         except FAST_MISS:
             ops.put_key(key)
         if flags:
@@ -52,7 +55,7 @@ class MapElements:
     def __getitem__(self, key: Any) -> Any:
         ops = self._tls.ops
         try:
-            ops.set_key(key)
+            ops.key_dst[ops.key_at] = key
         except FAST_MISS:
             ops.put_key(key)
         if _elem._bpf_fast(NR_BPF, LOOKUP, ops.ref, ATTR_SIZE) < 0:
@@ -64,7 +67,7 @@ class MapElements:
         """The value for ``key``, or ``default`` if it is absent."""
         ops = self._tls.ops
         try:
-            ops.set_key(key)
+            ops.key_dst[ops.key_at] = key
         except FAST_MISS:
             ops.put_key(key)
         if _elem._bpf_fast(NR_BPF, LOOKUP, ops.ref, ATTR_SIZE) < 0:
@@ -75,7 +78,7 @@ class MapElements:
     def __contains__(self, key: Any) -> bool:
         ops = self._tls.ops
         try:
-            ops.set_key(key)
+            ops.key_dst[ops.key_at] = key
         except FAST_MISS:
             ops.put_key(key)
         if _elem._bpf_fast(NR_BPF, LOOKUP, ops.ref, ATTR_SIZE) < 0:
@@ -87,11 +90,11 @@ class MapElements:
         """Insert or replace (``flags``: ``UpdateFlags.NOEXIST``/``EXIST``/``F_LOCK``)."""
         ops = self._tls.ops
         try:
-            ops.set_key(key)
+            ops.key_dst[ops.key_at] = key
         except FAST_MISS:
             ops.put_key(key)
         try:
-            ops.set_value(value)
+            ops.value_dst[ops.value_at] = value
         except FAST_MISS:
             ops.put_value(value)
         if flags:
@@ -102,11 +105,11 @@ class MapElements:
     def __setitem__(self, key: Any, value: Any) -> None:
         ops = self._tls.ops
         try:
-            ops.set_key(key)
+            ops.key_dst[ops.key_at] = key
         except FAST_MISS:
             ops.put_key(key)
         try:
-            ops.set_value(value)
+            ops.value_dst[ops.value_at] = value
         except FAST_MISS:
             ops.put_value(value)
         if _elem._bpf_fast(NR_BPF, UPDATE, ops.ref, ATTR_SIZE) < 0:

@@ -12,15 +12,13 @@ import ctypes
 import errno
 import functools
 import os
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
 
 from . import syscall
-from .arena import Arena, map_arena, map_memory
 from .errors import BpfError, NotSupportedError, ObjectError
-from .logs import get_logger
+from .logs import module_logger
 from .map_batch import BatchData, MapBatches
 from .map_elem import MapElements, NotCreated, decode_percpu, encode_value
+from .records import dataclass
 from .spec.codec import Codec, codec_for
 from .syscall import features
 from .syscall.elem import MapElems
@@ -36,10 +34,17 @@ from .uapi import (
     MapType,
 )
 
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
 if TYPE_CHECKING:
+    from typing import Any, Protocol
+else:
+    Protocol = object  # (the protocols below are for the type checker only)
+
+if TYPE_CHECKING:
+    from .arena import Arena
     from .links.base import Link
 
-logger = get_logger(__name__)  # creation and pinning only: element operations never log
+logger = module_logger(__name__)  # creation and pinning only: element operations never log
 
 
 def sanitize_name(name: str) -> str:
@@ -429,6 +434,8 @@ class Map(MapElements, MapBatches, Closing):
         if self.type != MapType.ARENA:
             raise BpfError(f"{self._what} is {_type_name(self.type)}, not an arena", errno.EINVAL)
         if self._arena is None or self._arena.closed:
+            from .arena import map_arena  # (arenas: imported by the maps that are one)
+
             self._arena = map_arena(self.fd, self.max_entries, self.map_extra, address, self._what)
         return self._arena
 
@@ -439,6 +446,8 @@ class Map(MapElements, MapBatches, Closing):
             return self.arena().memory
         if not self.flags & MapFlags.MMAPABLE:
             raise BpfError(f"{self._what} was not created BPF_F_MMAPABLE", errno.EINVAL)
+        from .arena import map_memory
+
         return map_memory(self.fd, self.value_size, self.max_entries, self._what)
 
     # ----------------------------------------------------------------- lifecycle
@@ -496,6 +505,15 @@ def _map_info(fd: int, what: str, with_hash: bool = False) -> MapInfo:
         hash=digest.raw if with_hash else b"",
         btf_vmlinux_id=raw.btf_vmlinux_id,
     )
+
+
+def __getattr__(name: str) -> object:
+    """``Arena`` (re-exported) on first use: arenas are imported by the maps that are one."""
+    if name == "Arena":
+        from .arena import Arena
+
+        return Arena
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["Arena", "BatchData", "Map", "MapBtf", "MapInfo", "sanitize_name"]

@@ -9,11 +9,13 @@ working).
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping
-from typing import TypeVar
 
-V = TypeVar("V")
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
+if TYPE_CHECKING:
+    from typing import TypeVar
+
+    V = TypeVar("V")
 
 
 class NameNotFoundError(KeyError, AttributeError):
@@ -24,6 +26,8 @@ class NameNotFoundError(KeyError, AttributeError):
         self.kind = kind
         self.name = name  # (AttributeError.name too: the same meaning)
         self.known = sorted(known)
+        import difflib  # a miss: not paid by lookups that hit
+
         self.matches = difflib.get_close_matches(name, self.known, n=3, cutoff=0.6)
         super().__init__(self._message(owner))
 
@@ -41,7 +45,7 @@ class NameNotFoundError(KeyError, AttributeError):
         return str(self.args[0])
 
 
-class NamedDict(dict[str, V]):
+class NamedDict(dict[str, "V"]):
     """A ``dict`` of named things whose missing keys raise ``NameNotFoundError``."""
 
     def __init__(self, kind: str, owner: str, items: Mapping[str, V] | None = None) -> None:

@@ -17,14 +17,13 @@ import errno
 import os
 import weakref
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Protocol
 
 from . import syscall
 from .errors import BpfError, BpfPermissionError, LoadError, NotSupportedError, describe_errno
 from .links.methods import AttachMethods
-from .logs import get_logger
+from .logs import module_logger
 from .maps import Map, sanitize_name
+from .records import dataclass
 from .spec.insn import INSN_SIZE
 from .spec.objspec import ObjectSpec
 from .stream import ProgramStream
@@ -33,7 +32,13 @@ from .syscall.fd import Closing, OwnedFd
 from .syscall.pins import pin_object, unpin_object
 from .uapi import LOG_BUF_SIZE_MAX, AttachType, Cmd, ProgType, StreamId
 
-logger = get_logger(__name__)
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
+if TYPE_CHECKING:
+    from typing import Any, Protocol
+else:
+    Protocol = object  # (the protocols below are for the type checker only)
+
+logger = module_logger(__name__)
 
 INITIAL_LOG_SIZE = 1 << 16
 LOG_TAIL_LINES = 12
@@ -216,13 +221,19 @@ class ProgramOwner(Protocol):
     """What a program may ask of the object it came from (``BpfObject`` is one)."""
 
     @property
-    def name(self) -> str: ...
+    def name(self) -> str:
+        """The object's name, for messages."""
+        ...
 
     @property
-    def maps(self) -> Mapping[str, Map]: ...
+    def maps(self) -> Mapping[str, Map]:
+        """Its maps by name (relocations name them)."""
+        ...
 
     @property
-    def spec(self) -> ObjectSpec: ...
+    def spec(self) -> ObjectSpec:
+        """What its ELF file said."""
+        ...
 
 
 class Program(AttachMethods, Closing):

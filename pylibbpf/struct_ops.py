@@ -13,7 +13,6 @@ import errno
 import fcntl
 import struct
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from . import syscall
@@ -21,6 +20,7 @@ from .btf import Btf, Type
 from .errors import BpfError
 from .links.base import Link
 from .maps import Map, MapInfo
+from .records import dataclass
 from .spec.struct_ops import WRAPPER_PREFIX, StructOpsPlan
 from .syscall.fd import OwnedFd
 from .syscall.kernel_btf import btf_object_info, load_module, load_vmlinux

@@ -14,7 +14,10 @@ PACKAGE = Path(pylibbpf.__file__).parent
 
 # Lowest first. A module may import from its own layer or lower ones.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("uapi, errors, logs", ("pylibbpf.uapi", "pylibbpf.errors", "pylibbpf.logs", "pylibbpf.names")),
+    (
+        "uapi, errors, logs",
+        ("pylibbpf.uapi", "pylibbpf.errors", "pylibbpf.logs", "pylibbpf.names", "pylibbpf.records"),
+    ),
     ("pure half", ("pylibbpf.btf", "pylibbpf.spec")),
     ("syscall", ("pylibbpf.syscall",)),
     (

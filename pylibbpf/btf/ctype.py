@@ -22,11 +22,14 @@ from __future__ import annotations
 import ctypes
 import re
 from collections.abc import Iterator
-from typing import Any, ClassVar
 
 from ..errors import ObjectError
 from .parse import Btf
 from .types import INT_BOOL, INT_CHAR, Kind, Type
+
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
+if TYPE_CHECKING:
+    from typing import Any, ClassVar
 
 _INTS = {
     (1, False): ctypes.c_uint8,

@@ -8,14 +8,12 @@ either byte order, so ``parse(encode(types)) == types``.
 
 from __future__ import annotations
 
-import dataclasses
-import re
 import struct
 import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 from ..errors import ObjectError
+from ..records import dataclass, replace
 from .layout import (
     BTF_MAGIC,
     ENTRY,
@@ -38,8 +36,7 @@ from .types import (
     Type,
 )
 
-_SECTION_NAME = re.compile(r"[A-Za-z0-9_.]*")
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_SECTION_NAME_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_."
 
 
 class StringTable:
@@ -334,7 +331,6 @@ def sanitize(types: Sequence[Type], support: KernelBtfSupport) -> list[Type]:
     """
     out: list[Type] = []
     placeholders: dict[int, int] = {}
-    replace = dataclasses.replace
     byte_int = {"encoding": 0, "bit_offset": 0, "bits": 8, "size": 1, "type": 0}
 
     for t in types:
@@ -342,12 +338,14 @@ def sanitize(types: Sequence[Type], support: KernelBtfSupport) -> list[Type]:
         if not support.layout:
             _check_narrow_vlen(t)
         if kind == Kind.OPAQUE:
-            name = t.name if _IDENTIFIER.fullmatch(t.name) else ""
+            name = t.name if t.name.isascii() and t.name.isidentifier() else ""  # a C name
             out.append(Type(t.id, Kind.INT, name, **byte_int))  # type: ignore[arg-type]
             continue
-        if kind == Kind.DATASEC and not _SECTION_NAME.fullmatch(t.name):
+        if kind == Kind.DATASEC and t.name.strip(_SECTION_NAME_CHARS):
             # Older kernels accept only [A-Za-z0-9_.] in section names ('?.struct_ops').
-            t = dataclasses.replace(t, name=re.sub(r"[^A-Za-z0-9_.]", "_", t.name))
+            import re
+
+            t = replace(t, name=re.sub(r"[^A-Za-z0-9_.]", "_", t.name))
         if kind == Kind.VAR and not support.datasec:
             t = Type(t.id, Kind.INT, t.name, **byte_int)  # type: ignore[arg-type]
         elif kind == Kind.DATASEC and not support.datasec:
@@ -424,7 +422,7 @@ def fixup_externs(types: Sequence[Type]) -> list[Type]:
             # A typeless ksym (``extern const void sym __ksym``): a void VAR is invalid.
             t = Type(t.id, Kind.INT, t.name, size=4, bits=32)
         elif t.kind == Kind.VAR and t.linkage == LINKAGE_EXTERN:
-            t = dataclasses.replace(t, linkage=LINKAGE_GLOBAL)
+            t = replace(t, linkage=LINKAGE_GLOBAL)
         elif t.kind == Kind.FUNC and t.linkage == LINKAGE_EXTERN:
             # A kfunc declaration: its parameters are often unnamed, which the kernel
             # refuses for a FUNC. Calls are resolved against kernel BTF, so the object only
@@ -463,9 +461,9 @@ def fixup_datasecs(
                 and var.name in symbol_offsets
             ):
                 offset = symbol_offsets[var.name]
-            entries.append(dataclasses.replace(v, offset=offset))
+            entries.append(replace(v, offset=offset))
         entries.sort(key=lambda v: v.offset)
-        out[index] = dataclasses.replace(t, size=size, vars=tuple(entries))
+        out[index] = replace(t, size=size, vars=tuple(entries))
     return out
 
 
@@ -476,5 +474,5 @@ def fixup_hidden(types: Sequence[Type], hidden: frozenset[str]) -> list[Type]:
     out = list(types)
     for index, t in enumerate(out):
         if t.kind in (Kind.FUNC, Kind.VAR) and t.linkage == LINKAGE_GLOBAL and t.name in hidden:
-            out[index] = dataclasses.replace(t, linkage=LINKAGE_STATIC)
+            out[index] = replace(t, linkage=LINKAGE_STATIC)
     return out

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import bisect
 import struct
-from dataclasses import dataclass
 from enum import IntEnum
 
 from ..errors import ObjectError
+from ..records import dataclass
 from .parse import Btf
 
 

@@ -15,10 +15,15 @@ them out inline. The check is iterative and memoised: each type is visited once 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Protocol
 
 from ..errors import ObjectError
 from .types import MODIFIER_KINDS, Kind, Member, Type
+
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
+if TYPE_CHECKING:
+    from typing import Protocol
+else:
+    Protocol = object  # (the protocols below are for the type checker only)
 
 
 class Btf(Protocol):

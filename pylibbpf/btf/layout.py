@@ -30,11 +30,15 @@ from __future__ import annotations
 
 import mmap
 import struct
-from dataclasses import dataclass
-from typing import NamedTuple
+from collections import namedtuple
 
 from ..errors import ObjectError
+from ..records import dataclass
 from .types import MAX_KIND, MAX_KIND_NUMBER, MAX_VLEN, Kind
+
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
+if TYPE_CHECKING:
+    from typing import NamedTuple
 
 BTF_MAGIC = 0xEB9F
 HEADER = struct.Struct("HBBIIIII")  # magic, version, flags, hdr_len, type/str off+len
@@ -55,12 +59,18 @@ VLEN_WORDS = {
 }
 
 
-class KindLayout(NamedTuple):
-    """One ``struct btf_layout``: the sizes of a kind's record beyond the common header."""
+if TYPE_CHECKING:
 
-    info_size: int  # bytes after the 12-byte common header
-    elem_size: int  # bytes per vlen element
-    flags: int = 0
+    class KindLayout(NamedTuple):
+        info_size: int  # bytes after the 12-byte common header
+        elem_size: int  # bytes per vlen element
+        flags: int = 0
+
+else:  # the same class from collections, as typing.NamedTuple makes it (typing unimported)
+    KindLayout = namedtuple("KindLayout", ["info_size", "elem_size", "flags"], defaults=[0])
+KindLayout.__doc__ = (
+    "One ``struct btf_layout``: the sizes of a kind's record beyond the common header."
+)
 
 
 # The layout of every kind this library knows, as an encoder describes it (kind 0 too:

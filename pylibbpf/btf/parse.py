@@ -15,12 +15,10 @@ from __future__ import annotations
 import bisect
 import mmap
 import os
-import re
 import struct
 import sys
 from array import array
 from collections.abc import Iterable, Iterator
-from typing import Any
 
 from ..errors import ObjectError
 from . import graph
@@ -51,6 +49,10 @@ from .types import (
     kind_name,
 )
 
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
+if TYPE_CHECKING:
+    from typing import Any
+
 __all__ = [
     "BTF_MAGIC",
     "HEADER",
@@ -65,6 +67,7 @@ __all__ = [
 
 _HOST_LITTLE = sys.byteorder == "little"
 _LAST_KNOWN_KIND = int(MAX_KIND)  # a plain int for the decode path's comparison
+_SMALL_TYPES = 1 << 18  # type sections below this are searched without re (see _hits)
 
 VOID = Type(0, Kind.UNKN, "void")
 
@@ -438,17 +441,30 @@ class Btf:
 
     def _ids_with_name_off(self, name_off: int) -> list[int]:
         """Types whose name_off is ``name_off``: hits of the word that start a record."""
-        # re's literal search beats bytes.find on these NUL-heavy 4-byte needles (~3x).
-        needle = re.compile(re.escape(struct.pack("=I", name_off)))
         start, offsets, ids = self._tstart, self._offsets, []
-        for match in needle.finditer(self._tsource, start, self._tend):
-            relative = match.start() - start
+        for hit in self._hits(struct.pack("=I", name_off)):
+            relative = hit - start
             if relative % 4 == 0:
                 word = relative // 4
                 index = bisect.bisect_left(offsets, word)
                 if index < len(offsets) and offsets[index] == word:
                     ids.append(self.first_id + index)
         return ids
+
+    def _hits(self, needle: bytes) -> Iterator[int]:
+        """Where ``needle`` occurs in the type section."""
+        data, start, end = self._tsource, self._tstart, self._tend
+        if end - start < _SMALL_TYPES:  # an object's own BTF: not worth importing re
+            at = data.find(needle, start, end)
+            while at >= 0:
+                yield at
+                at = data.find(needle, at + 1, end)
+            return
+        # re's literal search beats bytes.find on these NUL-heavy 4-byte needles (~3x).
+        import re
+
+        for match in re.compile(re.escape(needle)).finditer(data, start, end):
+            yield match.start()
 
     def find_all(self, name: str, kind: Kind | None = None) -> list[Type]:
         """Every type named ``name`` (base BTF first), optionally of one kind."""

@@ -15,7 +15,6 @@ from __future__ import annotations
 import bisect
 import operator
 from collections.abc import Sequence
-from typing import Any
 
 from ..errors import ObjectError
 from . import graph
@@ -42,6 +41,10 @@ from .records import (
     Records,
 )
 from .types import MAX_KIND
+
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
+if TYPE_CHECKING:
+    from typing import Any
 
 _QUALIFIERS = frozenset({CONST, VOLATILE, RESTRICT, TYPE_TAG})
 _NAMED_TARGETS = frozenset({STRUCT, UNION, ENUM, ENUM64, FWD, TYPEDEF})

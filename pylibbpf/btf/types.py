@@ -7,8 +7,9 @@ that kind has; the others stay empty.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import IntEnum
+
+from ..records import dataclass
 
 
 class Kind(IntEnum):

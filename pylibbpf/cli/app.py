@@ -24,9 +24,12 @@ import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from ..errors import BpfError
+
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
+if TYPE_CHECKING:
+    from typing import Any
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -245,7 +248,7 @@ def _match(word: str, choices: list[str], what: str) -> str:
         return prefixed[0]
     if len(prefixed) > 1:
         raise CliError(f"{what} {word!r} is ambiguous: {', '.join(sorted(prefixed))}")
-    import difflib  # only for a mistake: a command line that runs does not pay for it
+    import difflib  # (on use: not part of every command's start)
 
     close = difflib.get_close_matches(word, choices, n=3, cutoff=0.6)
     hint = f"; did you mean {' or '.join(close)}?" if close else f" (one of {', '.join(choices)})"
@@ -262,7 +265,7 @@ def wants_json(args: argparse.Namespace) -> bool:
 
 def print_json(args: argparse.Namespace, value: Any) -> None:
     """As bpftool: compact with ``--json``, indented with ``--pretty``."""
-    import json
+    import json  # (on use: not part of every command's start)
 
     if args.pretty:
         print(json.dumps(value, indent=4))
@@ -303,7 +306,7 @@ def run(commands: Commands, argv: Sequence[str] | None) -> int:
         return int(args.func(args))
     except BpfError as error:
         if args.debug:
-            import traceback
+            import traceback  # (on use: not part of every command's start)
 
             traceback.print_exc()
         if wants_json(args):

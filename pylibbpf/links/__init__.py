@@ -13,6 +13,20 @@ the table that attaches a program from its section name, and ``methods``, the
 from __future__ import annotations
 
 from .base import InterfaceLink, Link, LinkInfo, ProgAttachLink
-from .order import Anchor, HookOrder, query
+
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
+if TYPE_CHECKING:
+    from .order import Anchor, HookOrder, query
+
+
+def __getattr__(name: str) -> object:
+    """``Anchor``, ``HookOrder`` and ``query`` on first use: ``order`` brings in the XDP
+    and netlink modules, which a program that only loads (or attaches elsewhere) skips."""
+    if name in ("Anchor", "HookOrder", "query"):
+        from . import order
+
+        return getattr(order, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["Anchor", "HookOrder", "InterfaceLink", "Link", "LinkInfo", "ProgAttachLink", "query"]

@@ -17,14 +17,19 @@ import errno
 import os
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Protocol
 
 from .. import syscall
 from ..errors import AttachError, BpfError, NotSupportedError
+from ..records import dataclass
 from ..syscall.fd import Closing, OwnedFd
 from ..syscall.pins import pin_object, unpin_object
 from ..uapi import LinkType
+
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
+if TYPE_CHECKING:
+    from typing import Any, Protocol
+else:
+    Protocol = object  # (the protocols below are for the type checker only)
 
 
 class Attachable(Protocol):
@@ -33,24 +38,38 @@ class Attachable(Protocol):
     (USDT reads that object's spec map). Links depend on this, never on ``Program``."""
 
     @property
-    def name(self) -> str: ...
+    def name(self) -> str:
+        """The program's name, for messages."""
+        ...
 
     @property
-    def section(self) -> str: ...
+    def section(self) -> str:
+        """Its ELF section (``SEC()``), which auto-attach reads."""
+        ...
 
     @property
-    def type(self) -> int: ...
+    def type(self) -> int:
+        """Its ``ProgType``."""
+        ...
 
     @property
-    def fd(self) -> int: ...
+    def fd(self) -> int:
+        """Its fd (the program must be loaded)."""
+        ...
 
     @property
-    def expected_attach_type(self) -> int | None: ...
+    def expected_attach_type(self) -> int | None:
+        """The ``AttachType`` it was loaded for, if any."""
+        ...
 
     @property
-    def obj(self) -> Any: ...
+    def obj(self) -> Any:
+        """The object it came from (a ``BpfObject``), or None."""
+        ...
 
-    def fileno(self) -> int: ...
+    def fileno(self) -> int:
+        """Its fd, for APIs that take file-like objects."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import fnmatch
 
 from .. import syscall
 from ..errors import AttachError, NotSupportedError
-from ..logs import get_logger
+from ..logs import module_logger
 from ..syscall import features, perf, system
 from ..uapi import AttachType
 from .base import Attachable, Link, create_link
@@ -18,7 +18,7 @@ from .perf_event import attach_perf_event
 
 _MULTI_RETURN = 1  # BPF_F_KPROBE_MULTI_RETURN
 
-logger = get_logger(__name__)
+logger = module_logger(__name__)
 
 
 def attach_kprobe(

@@ -8,13 +8,13 @@ import os
 
 from .. import syscall
 from ..errors import AttachError, BpfError
-from ..logs import get_logger
+from ..logs import module_logger
 from ..syscall import perf
 from ..syscall.fd import OwnedFd
 from ..uapi import AttachType
 from .base import Attachable, Link
 
-logger = get_logger(__name__)
+logger = module_logger(__name__)
 
 
 def attach_perf_event(program: Attachable, perf_fd: OwnedFd, what: str, *, cookie: int = 0) -> Link:

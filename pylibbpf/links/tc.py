@@ -6,7 +6,7 @@ from __future__ import annotations
 import errno
 
 from ..errors import AttachError, NotSupportedError
-from ..logs import get_logger
+from ..logs import module_logger
 from ..syscall import features
 from ..uapi import AttachType
 from . import netlink as rtnetlink
@@ -14,7 +14,7 @@ from .base import Attachable, Link
 from .order import Anchor, ordered_link
 from .xdp import ifindex_of
 
-logger = get_logger(__name__)
+logger = module_logger(__name__)
 
 
 def _check_direction(direction: str, kind: str) -> None:

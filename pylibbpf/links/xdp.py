@@ -6,12 +6,12 @@ import errno
 import socket
 
 from ..errors import AttachError
-from ..logs import get_logger
+from ..logs import module_logger
 from ..uapi import AttachType
 from . import netlink as rtnetlink
 from .base import Attachable, Link, create_link
 
-logger = get_logger(__name__)
+logger = module_logger(__name__)
 
 
 def ifindex_of(interface: int | str) -> int:

@@ -4,9 +4,6 @@ kernel accepts, and uploaded (BTF_LOAD) so maps and programs can refer to it."""
 
 from __future__ import annotations
 
-import hashlib
-from typing import Any
-
 from ..btf import Kind, Type
 from ..btf.encode import (
     KernelBtfSupport,
@@ -18,16 +15,25 @@ from ..btf.encode import (
     sanitize,
 )
 from ..errors import ObjectError
-from ..logs import get_logger
+from ..logs import module_logger
 from ..spec.objspec import ObjectSpec
 from ..syscall import features, kernel_btf
 from ..syscall.fd import OwnedFd
+
+try:  # hashlib's own blake2b, without hashlib's import of OpenSSL
+    from _blake2 import blake2b
+except ImportError:  # a Python built without it
+    from hashlib import blake2b
+
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
+if TYPE_CHECKING:
+    from typing import Any
 
 # Object BTF as uploaded (fixed up, sanitized, encoded), by content: repeated loads of one
 # object in a process skip the work. Bounded; oldest entries go first.
 _KERNEL_BTF_CACHE: dict[tuple[Any, ...], bytes] = {}
 
-logger = get_logger(__name__)
+logger = module_logger(__name__)
 
 
 def _drop_ksyms_datasec(t: Type) -> Type:
@@ -82,7 +88,7 @@ def upload_object_btf(
     try:
         sizes, offsets = _section_layout(spec, kconfig_layout, kconfig_size)
         key = (
-            hashlib.blake2b(btf.raw_data).digest(),
+            blake2b(btf.raw_data).digest(),
             tuple(sorted(sizes.items())),
             tuple(sorted(offsets.items())),
             spec.hidden_symbols,

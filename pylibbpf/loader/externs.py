@@ -14,11 +14,11 @@ closes (``kernel.KernelBtf``).
 
 from __future__ import annotations
 
-import dataclasses
 import errno
 
 from ..btf import Btf, Kind
 from ..errors import ObjectError
+from ..records import replace
 from ..spec.core_types import essential_name, skip_mods_and_typedefs, types_compatible
 from ..spec.kconfig import fill_kconfig, layout_kconfig
 from ..spec.objspec import ExternSpec, ObjectSpec
@@ -83,7 +83,7 @@ class KsymResolver:
         for extern in ksyms:
             if extern not in typeless:
                 value = self._resolve_typed(extern)
-                values[extern.name] = dataclasses.replace(value, index=index[extern.name])
+                values[extern.name] = replace(value, index=index[extern.name])
         addresses = system.kallsyms_lookup({e.name for e in typeless}) if typeless else {}
         for extern in typeless:
             address = addresses.get(extern.name)

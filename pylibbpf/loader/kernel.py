@@ -11,10 +11,10 @@ until the object closes.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from ..btf import Btf, Kind
 from ..errors import ObjectError
+from ..records import dataclass
 from ..syscall import kernel_btf
 from ..syscall.fd import OwnedFd
 

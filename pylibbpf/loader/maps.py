@@ -11,30 +11,30 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import logging
 import mmap
 import os
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
 
-from ..arena import arena_size, globals_offset
 from ..btf import Kind
 from ..errors import BpfError, NotSupportedError, ObjectError
-from ..logs import get_logger
+from ..logs import DEBUG, module_logger
 from ..maps import Map, MapBtf, sanitize_name
 from ..spec.objspec import ARENA_SECTION, PIN_BY_NAME, MapSpec, ObjectSpec, readonly_section
-from ..spec.struct_ops import StructOpsPlan
-from ..struct_ops import StructOpsState
 from ..syscall import features, system
 from ..syscall.fd import OwnedFd
 from ..uapi import FD_VALUE_MAP_TYPES, OBJ_NAME_LEN, MapFlags, MapType
 from .kernel import KernelBtf
 
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
+if TYPE_CHECKING:
+    from typing import Any
+
 if TYPE_CHECKING:
     from ..links.base import Link
     from ..program import Program
+    from ..spec.struct_ops import StructOpsPlan
 
-logger = get_logger(__name__)
+logger = module_logger(__name__)
 
 
 def internal_map_name(object_name: str, section: str) -> str:
@@ -82,6 +82,8 @@ def arena_base(spec: ObjectSpec, maps: Mapping[str, Map]) -> int:
     name = spec.arena_map
     if name is None or spec.arena is None:
         return 0
+    from ..arena import globals_offset  # (arenas: imported by the objects that have one)
+
     return globals_offset(maps[name].max_entries, spec.arena.size)
 
 
@@ -140,7 +142,7 @@ def _settle_size(map_obj: Map) -> None:
 
 
 def _log_created(what: str, map_obj: Map) -> None:
-    if not logger.isEnabledFor(logging.DEBUG):
+    if not logger.isEnabledFor(DEBUG):
         return
     logger.debug(
         "%s: created %s map (key %d, value %d bytes, max_entries %d, flags %#x), fd %d",
@@ -200,6 +202,8 @@ class MapCreator:
         name = self.spec.arena_map
         if name is None or self.spec.arena is None:
             return
+        from ..arena import arena_size, globals_offset
+
         size = arena_size(self.maps[name].max_entries)
         if globals_offset(self.maps[name].max_entries, self.spec.arena.size) < 0:
             raise ObjectError(
@@ -217,6 +221,8 @@ class MapCreator:
         map_obj = self.maps[name]
         arena = map_obj.arena()
         if image is not None and any(image) and name not in self.reused:
+            from ..arena import globals_offset
+
             offset = globals_offset(map_obj.max_entries, len(image))
             arena.memory[offset : offset + len(image)] = image
 
@@ -338,6 +344,8 @@ class MapCreator:
             what=what,
         )
         _log_created(what, map_obj)
+        from ..struct_ops import StructOpsState  # (struct_ops: for the objects that have it)
+
         map_obj.struct_ops = StructOpsState(ops_plan, programs, links)
 
     def _create_data_map(self, section: str, image: bytearray, mmapable: bool) -> None:

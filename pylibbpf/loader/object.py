@@ -15,26 +15,21 @@ maps), ``btf`` (the object's BTF in the kernel), ``programs`` (linking, CO-RE, l
 
 from __future__ import annotations
 
-import dataclasses
 import errno
-import logging
 import os
 import struct
 from collections.abc import Collection, Sequence
-from typing import Any
 
 from ..errors import BpfError, ObjectError
-from ..links.auto import attach_from_section
 from ..links.base import Link
-from ..logs import get_logger
+from ..logs import INFO, module_logger
 from ..maps import Map
 from ..names import NamedDict
 from ..program import Program
+from ..records import replace
 from ..spec import core
-from ..spec import struct_ops as struct_ops_plan
 from ..spec.objspec import ObjectSpec
 from ..spec.source import ObjectSource, read_object
-from ..spec.struct_ops import StructOpsPlan
 from ..syscall import bpf, features
 from ..syscall.fd import Closing, OwnedFd
 from ..syscall.token import object_token
@@ -46,7 +41,14 @@ from .maps import MapCreator, declare_maps
 from .programs import ProgramLoader, adjust_struct_ops_autoload, declare_programs
 from .variables import SectionMemory, Variable, collect_variables, variables_by_name
 
-logger = get_logger(__name__)
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
+if TYPE_CHECKING:
+    from typing import Any
+
+if TYPE_CHECKING:
+    from ..spec.struct_ops import StructOpsPlan
+
+logger = module_logger(__name__)
 
 
 class BpfObject(Closing):
@@ -142,7 +144,7 @@ class BpfObject(Closing):
                 f"object {label}: opening it needs more memory than this process can "
                 "allocate (a section or type claims a huge size)"
             ) from None
-        if logger.isEnabledFor(logging.INFO):
+        if logger.isEnabledFor(INFO):
             logger.info(
                 "object %r opened from %s: programs %s, maps %s",
                 obj.name,
@@ -299,7 +301,7 @@ class BpfObject(Closing):
         except BaseException:
             self._undo(creator)
             raise
-        if logger.isEnabledFor(logging.INFO):
+        if logger.isEnabledFor(INFO):
             logger.info(
                 "object %r loaded: %d programs, %d maps (reused pinned: %s)",
                 self.name,
@@ -323,7 +325,9 @@ class BpfObject(Closing):
             if not ops.autocreate:
                 continue
             assert self.spec.btf is not None
-            edited = dataclasses.replace(ops, data=bytes(self._struct_ops_data[name]))
+            edited = replace(ops, data=bytes(self._struct_ops_data[name]))
+            from ..spec import struct_ops as struct_ops_plan  # (objects with struct_ops)
+
             ops_plan = struct_ops_plan.plan(edited, self.spec.btf, self.name, kernel_btfs())
             module = ops_plan.kernel.module
             btf_obj_fd = self._kernel.module_fd(module) if module is not None else 0
@@ -356,13 +360,15 @@ class BpfObject(Closing):
         names in ``skip`` (already attached): what skeletons build on."""
         if not self.loaded:
             raise BpfError(f"object {self.name!r} is not loaded", errno.EBADF)
+        from ..links import auto  # the attach kinds' modules, imported when attaching
+
         attached: dict[str, Link] = {}
         try:
             for name, program in self.programs.items():
                 if name in skip:
                     continue
                 if program.loaded and program.type != ProgType.STRUCT_OPS:
-                    link = attach_from_section(program)
+                    link = auto.attach_from_section(program)
                     if link is not None:
                         attached[name] = link
             for name in self._struct_ops_plans:

@@ -7,16 +7,14 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import logging
 import os
-import re
 import struct
 from collections.abc import Mapping
 
 from ..btf import Btf, Kind
 from ..btf.ext import LineInfo
 from ..errors import BpfError, LoadError, NotSupportedError, ObjectError
-from ..logs import get_logger
+from ..logs import DEBUG, module_logger
 from ..maps import Map
 from ..program import LoadOptions, Program, ProgramOwner
 from ..spec import core
@@ -31,7 +29,7 @@ from .externs import kconfig_layout
 from .kernel import KernelBtf, KernelType
 from .maps import arena_base
 
-logger = get_logger(__name__)
+logger = module_logger(__name__)
 
 _ATTACH_BTF_PREFIX = {
     "tp_btf": "btf_trace_",
@@ -341,6 +339,8 @@ class ProgramLoader:
         self, error: LoadError, name: str, linked: LinkedProgram, btf_error: str
     ) -> LoadError:
         """Add the C source line of the instruction the verifier stopped at."""
+        import re  # (an error path)
+
         matches = re.findall(r"^(\d+): \(", error.log, re.MULTILINE)
         source = ""
         if matches and linked.line_info and self.spec.btf is not None:
@@ -377,7 +377,7 @@ class ProgramLoader:
 
 def _log_core(where: str, results: list[core.CoreResult]) -> None:
     """At DEBUG: how many CO-RE relocations were applied, then each one."""
-    if not logger.isEnabledFor(logging.DEBUG):
+    if not logger.isEnabledFor(DEBUG):
         return
     poisoned = sum(result.poisoned for result in results)
     logger.debug(

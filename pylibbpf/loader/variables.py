@@ -14,9 +14,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import mmap
-from typing import Any
 
-from ..arena import globals_offset
 from ..btf import Btf, Kind
 from ..btf.types import LINKAGE_STATIC
 from ..errors import BpfError, ObjectError
@@ -24,6 +22,10 @@ from ..maps import Map
 from ..spec.codec import CtypesCodec, IntCodec
 from ..spec.objspec import ARENA_SECTION, ObjectSpec, readonly_section
 from ..uapi import MapFlags
+
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class SectionMemory:
@@ -64,6 +66,8 @@ class SectionMemory:
         """Map every global-data section into memory (after its map is created)."""
         for section in self.images:
             if section == ARENA_SECTION and self.arena_map is not None:
+                from ..arena import globals_offset  # (arenas: for the objects with one)
+
                 arena = self._maps[self.arena_map]
                 start = globals_offset(arena.max_entries, len(self.images[section]))
                 self.mmaps[section] = arena.mmap()[start : start + len(self.images[section])]

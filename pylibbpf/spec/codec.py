@@ -19,9 +19,12 @@ import struct
 import sys
 from array import array
 from itertools import chain
-from typing import Any
 
 from ..errors import BpfError
+
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
+if TYPE_CHECKING:
+    from typing import Any
 
 _CTYPES_INTS = {
     ctypes.c_int8: True,
@@ -165,7 +168,7 @@ class IntCodec(Codec):
             return [self.decode(raw) for raw in super().decode_many(data, count)]
         view: Any = memoryview(data).cast("B")[: count * self.size]
         if _NATIVE_LITTLE:
-            return list(view.cast(fmt).tolist())
+            return view.cast(fmt).tolist()  # type: ignore[no-any-return]
         return list(struct.unpack(f"<{count}{fmt}", view))
 
     def decode_strided(self, data: Any, count: int, stride: int) -> list[int]:

@@ -19,11 +19,11 @@ Semantics follow the kernel's and libbpf's documentation of BPF CO-RE relocation
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from ..btf import Btf, Kind, Member, Type
 from ..btf.ext import CoreRelo, CoreReloKind
 from ..errors import RelocationError
+from ..records import dataclass
 from .core_types import essential_name, kinds_compatible, types_compatible, types_match
 from .insn import Class, Insn, Mode, Size
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import errno
 import functools
 import struct
-from typing import Any
 
 from ..btf import Btf, Kind
 from ..btf.ext import BtfExt
@@ -31,6 +30,10 @@ from .objspec import (
     readonly_section,
 )
 from .sections import find_section_def
+
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
+if TYPE_CHECKING:
+    from typing import Any
 
 EM_BPF = 247
 R_BPF_64_64 = 1

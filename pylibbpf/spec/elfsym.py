@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import errno
 import os
-import shutil
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -42,6 +41,8 @@ def find_binary(name: str) -> str:
             candidate = os.path.join(directory, name)
             if os.path.isfile(candidate):
                 return candidate
+    import shutil  # (with bz2 and lzma) for uprobe targets named without a path only
+
     found = shutil.which(name)
     if found:
         return os.path.realpath(found)

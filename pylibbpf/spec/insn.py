@@ -9,9 +9,9 @@ from __future__ import annotations
 import struct
 import sys
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
 from enum import IntEnum
 
+from ..records import dataclass, replace
 from .helpers import helper_id
 
 INSN_SIZE = 8

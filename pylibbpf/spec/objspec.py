@@ -6,10 +6,9 @@ loaded into — so a spec is the same on every machine and can be built without 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from ..btf import Btf
 from ..btf.ext import BtfExt
+from ..records import dataclass, field
 from ..uapi import MapType
 from .insn import INSN_SIZE
 from .sections import SectionDef

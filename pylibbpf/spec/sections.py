@@ -8,8 +8,7 @@ matches exactly. The first match in table order wins.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from ..records import dataclass
 from ..uapi import AttachType as A
 from ..uapi import ProgType as P
 

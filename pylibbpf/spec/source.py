@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path
 
 from ..errors import ObjectError
 from .elf import parse_object
-from .linker import link_objects
 from .objspec import ObjectSpec, object_name
 
 ObjectSource = str | os.PathLike[str] | bytes
@@ -47,12 +45,15 @@ def link_files(sources: Sequence[ObjectSource]) -> tuple[bytes, str]:
         if isinstance(first, bytes | bytearray | memoryview)
         else object_name(os.fspath(first))
     )
+    from .linker import link_objects  # the static linker, for lists of objects only
+
     return link_objects(datas, labels), name
 
 
 def _read(path: str | os.PathLike[str]) -> bytes:
     try:
-        return Path(path).read_bytes()
+        with open(path, "rb") as file:
+            return file.read()
     except OSError as error:
         raise ObjectError(
             f"cannot read BPF object {os.fspath(path)!r}: {error.strerror}", error.errno

@@ -13,14 +13,13 @@ value is ``pylibbpf.struct_ops``.
 
 from __future__ import annotations
 
-import difflib
 import errno
 import struct
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
 from ..btf import Btf, Kind, Type
 from ..errors import ObjectError
+from ..records import dataclass, field
 from .core_types import essential_name
 from .objspec import StructOpsSpec
 
@@ -82,6 +81,8 @@ def find_kernel_struct_ops(name: str, what: str, kernel: Iterable[Btf]) -> Kerne
         n.removeprefix(WRAPPER_PREFIX)
         for n in (searched[0].names_with_prefix(WRAPPER_PREFIX) if searched else [])
     ]
+    import difflib  # an error path: not paid by objects that plan fine
+
     close = difflib.get_close_matches(name, known, n=3)
     hint = f"; close matches: {', '.join(close)}" if close else ""
     raise ObjectError(  # ESRCH: "not on this kernel", as libbpf's find_struct_ops_kern_types

@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Protocol
 
 from ..btf import Kind
 from ..btf.ext import CoreRelo
 from ..errors import ObjectError
+from ..records import dataclass, field
 from .insn import (
     PSEUDO_BTF_ID,
     PSEUDO_CALL,
@@ -35,6 +34,12 @@ from .insn import (
     decode,
 )
 from .objspec import ARENA_SECTION, ExternSpec, ObjectSpec, ProgramSpec, Relocation
+
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
+if TYPE_CHECKING:
+    from typing import Protocol
+else:
+    Protocol = object  # (the protocols below are for the type checker only)
 
 
 @dataclass(frozen=True)

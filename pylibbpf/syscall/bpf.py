@@ -21,13 +21,11 @@ import contextlib
 import ctypes
 import errno as _errno
 import os
-import platform
 from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
 
 from ..errors import BpfError, error_from_errno
+from ..records import dataclass, field
 from ..uapi import OBJ_NAME_LEN, Cmd, MapFlags, ProgFlags
 from .attrs import (
     BtfLoadAttr,
@@ -55,6 +53,13 @@ from .attrs import (
 )
 from .capabilities import hint_for
 
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
+
+    _Attr = TypeVar("_Attr", bound=ctypes.Structure)
+
+
 _NR_BPF = {
     "x86_64": 321,
     "aarch64": 280,
@@ -67,7 +72,7 @@ _NR_BPF = {
     "i386": 357,
     "armv7l": 386,
 }
-NR_BPF = _NR_BPF.get(platform.machine(), 321)
+NR_BPF = _NR_BPF.get(os.uname().machine, 321)  # (platform.machine(), without platform)
 
 _bpf_slow = ctypes.CDLL(None, use_errno=True).syscall
 _bpf_fast = ctypes.PyDLL(None, use_errno=True).syscall
@@ -83,8 +88,6 @@ def kernel_error(err: int, cmd: Cmd | None, what: str, attr: object = None) -> B
 
 
 # --------------------------------------------------------------------------- core call
-
-_Attr = TypeVar("_Attr", bound=ctypes.Structure)
 
 
 def _used_size(attr: ctypes.Structure) -> int:

@@ -25,8 +25,6 @@ A rejected or missing index is rebuilt by walking the BTF, and written again.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import hmac
 import mmap
 import os
 import stat
@@ -36,14 +34,14 @@ import zlib
 from array import array
 from bisect import bisect_left
 from itertools import accumulate
-from pathlib import Path
-from typing import TYPE_CHECKING, cast
 
 from ..btf.parse import Btf
 from ..errors import ObjectError
 
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
 MAGIC = b"PLBTFIX3"
 _HEADER = struct.Struct("<8sQII")  # magic, source length, source CRC32, record count
@@ -51,8 +49,8 @@ _HEADER = struct.Struct("<8sQII")  # magic, source length, source CRC32, record 
 _NAMES_HEADER = struct.Struct("<II")
 NOTE_MAGIC = b"PLBTFBT1"
 _NOTE = struct.Struct("<8s36sQI")  # magic, boot id, source length, source CRC32
-BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
-_MAC_SIZE = hashlib.sha256().digest_size
+BOOT_ID = "/proc/sys/kernel/random/boot_id"
+_MAC_SIZE = 32  # HMAC-SHA256
 _KEY_NAME = "index-key"
 _KEY_SIZE = 32
 _BTF_HEADER = struct.Struct("<HBBIIIII")
@@ -61,18 +59,25 @@ _CHECKS = 512
 
 def cache_dir() -> Path:
     """Where the on-disk BTF index lives (``$XDG_CACHE_HOME/pylibbpf``)."""
+    from pathlib import Path
+
+    return Path(_cache_path())
+
+
+def _cache_path() -> str:
+    # (paths here are strings: pathlib would cost this module's import twice over)
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "pylibbpf"
+    return os.path.join(base, "pylibbpf")
 
 
-def private_dir(*, create: bool) -> Path | None:
+def private_dir(*, create: bool) -> str | None:
     """The cache directory if it is ours and private (made 0700 if it was wider), created
     when missing and ``create``; None when it must not be used."""
-    path = cache_dir()
+    path = _cache_path()
     if create:
         with contextlib.suppress(OSError):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.mkdir(mode=0o700, exist_ok=True)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            os.mkdir(path, mode=0o700)
     try:
         info = os.lstat(path)
     except OSError:
@@ -87,7 +92,7 @@ def private_dir(*, create: bool) -> Path | None:
     return path
 
 
-def _private_file(path: Path) -> bytes | None:
+def _private_file(path: str) -> bytes | None:
     """A file's bytes, if it is a regular file of ours that others cannot write."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -100,10 +105,11 @@ def _private_file(path: Path) -> bytes | None:
         return f.read()
 
 
-def _write_private(path: Path, data: bytes, *, replace: bool = True) -> bool:
+def _write_private(path: str, data: bytes, *, replace: bool = True) -> bool:
     """Write ``data`` to ``path`` atomically as a 0600 file; False if it could not be (or,
     without ``replace``, if the file already exists)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    directory, name = os.path.split(path)
+    tmp = os.path.join(directory, f".{name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         fd = os.open(
             tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
@@ -122,28 +128,42 @@ def _write_private(path: Path, data: bytes, *, replace: bool = True) -> bool:
             os.unlink(tmp)
 
 
-def _key(directory: Path) -> bytes | None:
+def _key(directory: str) -> bytes | None:
     """This user's index key (made on first use)."""
-    path = directory / _KEY_NAME
+    path = os.path.join(directory, _KEY_NAME)
     key = _private_file(path)
-    if key is None and not path.exists():
+    if key is None and not os.path.exists(path):
         _write_private(path, os.urandom(_KEY_SIZE), replace=False)
         key = _private_file(path)  # ours, or the one a concurrent process installed
     return key if key is not None and len(key) == _KEY_SIZE else None
 
 
-def _index_path(directory: Path, name: str, length: int, crc: int) -> Path:
+def _index_path(directory: str, name: str, length: int, crc: int) -> str:
     safe = "".join(c if c.isalnum() else "_" for c in name)
     # The format in the name: a pylibbpf of another format (another install, another
     # virtualenv of the same user) keeps its own file instead of rejecting and rewriting
     # this one at every process start, each in turn.
-    return directory / f"btf-{safe}-{length}-{crc:08x}-{MAGIC[-3:].decode().lower()}.idx"
+    return os.path.join(
+        directory, f"btf-{safe}-{length}-{crc:08x}-{MAGIC[-3:].decode().lower()}.idx"
+    )
 
 
 def _signed(key: bytes, header: bytes | memoryview, payload: bytes | memoryview) -> bytes:
+    import hashlib  # here: hashlib and hmac load OpenSSL, which only BTF indexing needs
+    import hmac
+
     mac = hmac.new(key, header, hashlib.sha256)
     mac.update(payload)
     return mac.digest()
+
+
+def _signed_by(
+    mac: bytes, key: bytes, header: bytes | memoryview, payload: bytes | memoryview
+) -> bool:
+    """Whether ``mac`` signs ``header`` and ``payload`` with ``key`` (constant time)."""
+    import hmac
+
+    return hmac.compare_digest(mac, _signed(key, header, payload))
 
 
 class NameIndex:
@@ -171,7 +191,7 @@ class NameIndex:
         del at_start[0]  # name offset 0: no name
         names = list(map(at_start.get, map(btf._words.__getitem__, btf._offsets)))
         named_ids = [i for i, n in enumerate(names) if n is not None]
-        by_name = cast("Callable[[int], bytes]", names.__getitem__)  # named: never None
+        by_name: Callable[[int], bytes] = names.__getitem__  # type: ignore[assignment]  # named: never None
         named = array("I", sorted(named_ids, key=by_name))  # stable: by name, then index
         return cls(strings, named)
 
@@ -247,7 +267,7 @@ class IndexedBtf(Btf):
         ]
 
 
-def _read(path: Path, key: bytes, length: int, crc: int) -> tuple[array[int], NameIndex] | None:
+def _read(path: str, key: bytes, length: int, crc: int) -> tuple[array[int], NameIndex] | None:
     raw = _private_file(path)
     if raw is None or len(raw) < _HEADER.size + _MAC_SIZE:
         return None
@@ -256,7 +276,7 @@ def _read(path: Path, key: bytes, length: int, crc: int) -> tuple[array[int], Na
     magic, source_length, source_crc, count = _HEADER.unpack(header)
     if (magic, source_length, source_crc) != (MAGIC, length, crc) or len(payload) < 4 * count:
         return None
-    if not hmac.compare_digest(mac, _signed(key, header, payload)):
+    if not _signed_by(mac, key, header, payload):
         return None
     names = NameIndex.frombytes(payload[4 * count :])
     if names is None:
@@ -267,7 +287,7 @@ def _read(path: Path, key: bytes, length: int, crc: int) -> tuple[array[int], Na
 
 
 def _write(
-    path: Path, key: bytes, length: int, crc: int, offsets: array[int], names: NameIndex
+    path: str, key: bytes, length: int, crc: int, offsets: array[int], names: NameIndex
 ) -> None:
     header = _HEADER.pack(MAGIC, length, crc, len(offsets))
     payload = offsets.tobytes() + names.tobytes()
@@ -311,24 +331,26 @@ def _index_consistent(btf: Btf) -> bool:
 
 def _boot_id() -> bytes | None:
     try:
-        boot = BOOT_ID.read_bytes().strip()
+        with open(BOOT_ID, "rb") as file:
+            boot = file.read().strip()
     except OSError:
         return None
     return boot if len(boot) == 36 else None
 
 
-def _note_path(directory: Path, name: str) -> Path:
-    return directory / f"btf-{''.join(c if c.isalnum() else '_' for c in name)}-boot.note"
+def _note_path(directory: str, name: str) -> str:
+    safe = "".join(c if c.isalnum() else "_" for c in name)
+    return os.path.join(directory, f"btf-{safe}-boot.note")
 
 
-def _boot_crc(directory: Path, key: bytes, name: str, length: int) -> int | None:
+def _boot_crc(directory: str, key: bytes, name: str, length: int) -> int | None:
     """The CRC32 of this boot's ``name`` BTF of ``length`` bytes, from our signed note."""
     boot = _boot_id()
     raw = _private_file(_note_path(directory, name))
     if boot is None or raw is None or len(raw) != _NOTE.size + _MAC_SIZE:
         return None
     body, mac = raw[: _NOTE.size], raw[_NOTE.size :]
-    if not hmac.compare_digest(mac, _signed(key, body, b"")):
+    if not _signed_by(mac, key, body, b""):
         return None
     magic, noted_boot, noted_length, crc = _NOTE.unpack(body)
     if (magic, noted_boot, noted_length) != (NOTE_MAGIC, boot, length):
@@ -336,7 +358,7 @@ def _boot_crc(directory: Path, key: bytes, name: str, length: int) -> int | None
     return int(crc)
 
 
-def _note_crc(directory: Path, key: bytes, name: str, length: int, crc: int) -> None:
+def _note_crc(directory: str, key: bytes, name: str, length: int, crc: int) -> None:
     boot = _boot_id()
     if boot is not None:
         body = _NOTE.pack(NOTE_MAGIC, boot, length, crc)

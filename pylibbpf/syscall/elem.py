@@ -6,14 +6,15 @@ one set between threads is not safe even with the GIL, which threads can take fr
 other between any two bytecodes — between filling the key and reading the value — so a
 lookup could return another thread's value and an update store it under another thread's
 key (issue #15). Per-thread buffers cost one ``threading.local`` attribute read per
-operation; a lock would cost four times that and serialise the threads.
+operation (~50 ns); a lock would cost more and serialise the threads.
 
-The fast path for a map's key and value types is picked once, when its buffers are made:
-an item assignment through a typed ``memoryview`` for 1/2/4/8-byte ints, a ctypes pointer
-assignment (a ``memcpy``) for ctypes types, a ``memoryview`` slice assignment for bytes.
-Each setter raises ``struct.error``/``TypeError``/``ValueError`` for input it does not
-take (``FAST_MISS``), and the caller then goes through the codec, which converts it or
-raises a ``BpfError`` naming the map.
+The fast path for a map's key and value types is picked once, when its buffers are made,
+as an item assignment ``dst[at] = x`` the caller writes inline (a subscript costs half a
+call): through a typed ``memoryview`` for 1/2/4/8-byte ints, a ctypes pointer (a
+``memcpy``) for ctypes types, a ``memoryview`` slice for bytes. Each raises
+``struct.error``/``TypeError``/``ValueError`` for input it does not take (``FAST_MISS``),
+and the caller then goes through the codec, which converts it or raises a ``BpfError``
+naming the map.
 
 ``Map``'s element methods do this work inline (a Python call is a tenth of the cost of an
 operation); they call ``_bpf_fast`` through this module, so ``seam.override_syscall`` still
@@ -31,7 +32,6 @@ import sys
 import threading
 import weakref
 from collections.abc import Callable
-from typing import Any
 
 from ..errors import BpfError
 from ..spec.codec import Codec, CtypesCodec, IntCodec
@@ -39,12 +39,18 @@ from ..uapi import Cmd
 from .attrs import MapElemAttr
 from .bpf import NR_BPF, kernel_error
 
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
+if TYPE_CHECKING:
+    from typing import Any
+
+    Encoder = Callable[[Any], bytes]
+
+
 # libc's syscall(), keeping the GIL (see bpf.py); a global looked up on every call, so
 # ``seam.override_syscall`` can swap it.
 _bpf_fast = ctypes.PyDLL(None, use_errno=True).syscall
 _bpf_fast.restype = ctypes.c_long
 
-Encoder = Callable[[Any], bytes]
 FAST_MISS = (struct.error, TypeError, ValueError)  # a setter's "not my kind of input"
 INVALID_FD = 0xFFFFFFFF  # a closed map: every later operation fails with EBADF
 _NATIVE_LITTLE = sys.byteorder == "little"  # map elements are little-endian here
@@ -115,27 +121,23 @@ class MapElems:
 
 
 class _PerThread(threading.local):
-    """``local.ops``: this thread's buffers, made on its first operation (threading.local
-    runs ``__init__`` again, with the same arguments, in every thread that touches it)."""
+    """``local.ops``: this thread's buffers. threading.local runs ``__init__`` again, with
+    the same arguments, in every thread on its first touch, so each thread makes its own.
+    (No ``__getattr__``: a Python-level attribute hook would double the cost of every read.)
+    """
 
     ops: MapElemOps
 
     def __init__(self, elems: Any) -> None:
-        self.elems = elems
-
-    def __getattr__(self, name: str) -> Any:
-        if name != "ops":
-            raise AttributeError(name)
-        self.ops = MapElemOps(self.elems)
-        return self.ops
+        self.ops = MapElemOps(elems)
 
 
 class MapElemOps:
     """One thread's buffers and attr for one map, and the element operations on them.
 
-    ``set_key(key)``/``set_value(value)`` write the fast-path kinds straight into the
-    buffers and raise one of ``FAST_MISS`` for anything else (``put_key``/``put_value``
-    convert that); ``get_value()`` decodes the value buffer.
+    ``key_dst[key_at] = key`` and ``value_dst[value_at] = value`` write the fast-path
+    kinds straight into the buffers and raise one of ``FAST_MISS`` for anything else
+    (``put_key``/``put_value`` convert that); ``get_value()`` decodes the value buffer.
     """
 
     __slots__ = (
@@ -144,11 +146,13 @@ class MapElemOps:
         "elems",
         "get_value",
         "kbuf",
+        "key_at",
+        "key_dst",
         "kview",
         "nbuf",
         "ref",
-        "set_key",
-        "set_value",
+        "value_at",
+        "value_dst",
         "vbuf",
         "vview",
     )
@@ -166,12 +170,12 @@ class MapElemOps:
         self.ref = ctypes.byref(self.attr)
         self.attr.key = ctypes.addressof(self.kbuf) if key_size else 0
         self.attr.value = ctypes.addressof(self.vbuf)
-        self.set_key = _setter(elems.key, self.kbuf, self.kview)
+        self.key_dst, self.key_at = _destination(elems.key, self.kbuf, self.kview)
         if elems.decode_value is None:
-            self.set_value = _setter(elems.value, self.vbuf, self.vview)
+            self.value_dst, self.value_at = _destination(elems.value, self.vbuf, self.vview)
             self.get_value = _getter(elems.value, self.vbuf, self.vview)
         else:
-            self.set_value = self.put_value
+            self.value_dst, self.value_at = _Converting(self.vview, elems.encode_value), 0
             self.get_value = functools.partial(elems.decode_value, self.vbuf)
 
     # ----------------------------------------------------------------- slow halves
@@ -193,7 +197,7 @@ class MapElemOps:
     def key(self, key: Any) -> None:
         """Write ``key`` whatever its kind."""
         try:
-            self.set_key(key)
+            self.key_dst[self.key_at] = key
         except FAST_MISS:
             self.put_key(key)
 
@@ -303,26 +307,54 @@ class MapElemOps:
         """Insert or replace ``key``'s value (any kinds of key and value)."""
         self.key(key)
         try:
-            self.set_value(value)
+            self.value_dst[self.value_at] = value
         except FAST_MISS:
             self.put_value(value)
         if self._call(UPDATE, flags) < 0:
             raise self.fail(Cmd.MAP_UPDATE_ELEM)
 
 
-def _setter(codec: Codec, buffer: Any, view: memoryview) -> Callable[[Any], None]:
-    """The fast writer of one element kind into ``buffer`` (raises a FAST_MISS error for
-    input of another kind)."""
+def _destination(codec: Codec, buffer: Any, view: memoryview) -> tuple[Any, Any]:
+    """Where and at which index an item assignment writes one element of ``codec``'s kind
+    into ``buffer`` (raising a FAST_MISS error for input of another kind)."""
     fmt = codec.int_format
     if isinstance(codec, IntCodec) and fmt is not None:
-        if _NATIVE_LITTLE:  # an item assignment through a typed view: the cheapest write
-            typed: Any = view.cast(fmt)  # type: ignore[call-overload]
-            return functools.partial(operator.setitem, typed, 0)
-        return functools.partial(struct.Struct("<" + fmt).pack_into, buffer, 0)
+        if _NATIVE_LITTLE:  # a typed view: the cheapest write of an int
+            return view.cast(fmt), 0  # type: ignore[call-overload]
+        return _Packing(struct.Struct("<" + fmt), buffer), 0
     if isinstance(codec, CtypesCodec):
-        target = ctypes.pointer(codec.ctype.from_buffer(buffer))
-        return functools.partial(operator.setitem, target, 0)  # memcpy of the instance
-    return functools.partial(operator.setitem, view, slice(None))
+        return ctypes.pointer(codec.ctype.from_buffer(buffer)), 0  # memcpy of the instance
+    if len(view) == len(buffer):  # the whole buffer: its own view is faster than a slice
+        return memoryview(buffer).cast("B"), slice(None)
+    return view, slice(None)
+
+
+class _Packing:
+    """``dst[0] = n`` packing ``n`` little-endian (hosts of the other byte order)."""
+
+    __slots__ = ("buffer", "packer")
+
+    def __init__(self, packer: struct.Struct, buffer: Any) -> None:
+        self.packer, self.buffer = packer, buffer
+
+    def __setitem__(self, _index: int, value: Any) -> None:
+        self.packer.pack_into(self.buffer, 0, value)
+
+
+class _Converting:
+    """``dst[0] = v`` through the codec, as ``put_value`` (per-CPU values: one per CPU, or
+    one for all); it holds the view, not the ops, so the ops are no cycle."""
+
+    __slots__ = ("encode", "view")
+
+    def __init__(self, view: memoryview, encode: Encoder) -> None:
+        self.view, self.encode = view, encode
+
+    def __setitem__(self, _index: int, value: Any) -> None:
+        try:
+            self.view[:] = value
+        except (TypeError, ValueError):
+            self.view[:] = self.encode(value)
 
 
 def _getter(codec: Codec, buffer: Any, view: memoryview) -> Callable[[], Any]:
@@ -336,5 +368,7 @@ def _getter(codec: Codec, buffer: Any, view: memoryview) -> Callable[[], Any]:
     if isinstance(codec, CtypesCodec):
         return functools.partial(codec.ctype.from_buffer_copy, buffer)
     if type(codec) is Codec:
-        return functools.partial(bytes, buffer)
+        if len(view) == len(buffer):  # ``.raw`` of an exact-size buffer: half of bytes()
+            return functools.partial(type(buffer).raw.__get__, buffer)
+        return functools.partial(bytes, view)
     return lambda: codec.decode(bytes(buffer))

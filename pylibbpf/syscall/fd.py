@@ -19,9 +19,11 @@ import weakref
 from collections.abc import Callable
 from types import TracebackType
 
-from typing_extensions import Self  # (typing.Self: Python 3.11+)
-
 from ..errors import BpfError
+
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
+if TYPE_CHECKING:
+    from typing_extensions import Self  # (typing.Self: Python 3.11+)
 
 
 class Closing:

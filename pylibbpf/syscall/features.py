@@ -19,7 +19,6 @@ import os
 import resource
 import struct
 from collections.abc import Callable
-from typing import Any, Generic, ParamSpec, TypeVar
 
 from ..btf.encode import KernelBtfSupport, encode
 from ..btf.layout import KNOWN_LAYOUT, KindLayout
@@ -33,10 +32,22 @@ from .attrs import BtfLoadAttr, ProgLoadAttr, UprobeMultiLinkOpts
 from .fd import OwnedFd
 from .system import effective_capabilities
 
-_PROBE_LOG_SIZE = 4096
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
+if TYPE_CHECKING:
+    from typing import Any, ParamSpec, Protocol, TypeVar
 
-_P = ParamSpec("_P")
-_R = TypeVar("_R")
+    _P = ParamSpec("_P")
+    _R = TypeVar("_R", covariant=True)
+
+    class _PerToken(Protocol[_P, _R]):
+        """A probe cached per BPF token (what ``_cached`` returns)."""
+
+        def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> _R: ...
+
+        def cache_clear(self) -> None: ...
+
+
+_PROBE_LOG_SIZE = 4096
 
 
 def _token_identity() -> tuple[int, int] | None:
@@ -48,26 +59,19 @@ def _token_identity() -> tuple[int, int] | None:
     return stat.st_dev, stat.st_ino
 
 
-class _PerToken(Generic[_P, _R]):
-    """``functools.cache`` keyed also by the active BPF token."""
-
-    def __init__(self, probe: Callable[_P, _R]) -> None:
-        self._probe = probe
-        self._results: dict[Any, _R] = {}
-        functools.update_wrapper(self, probe)
-
-    def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> _R:
-        key = (_token_identity(), args, tuple(sorted(kwargs.items())))
-        if key not in self._results:
-            self._results[key] = self._probe(*args, **kwargs)
-        return self._results[key]
-
-    def cache_clear(self) -> None:
-        self._results.clear()
-
-
 def _cached(probe: Callable[_P, _R]) -> _PerToken[_P, _R]:
-    return _PerToken(probe)
+    """``functools.cache`` keyed also by the active BPF token."""
+    results: dict[Any, _R] = {}
+
+    @functools.wraps(probe)
+    def cached(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        key = (_token_identity(), args, tuple(sorted(kwargs.items())))
+        if key not in results:
+            results[key] = probe(*args, **kwargs)
+        return results[key]
+
+    cached.cache_clear = results.clear  # type: ignore[attr-defined]
+    return cached  # type: ignore[return-value]
 
 
 def _close(fd: int) -> bool:

@@ -8,23 +8,46 @@ import ctypes
 import errno
 import os
 import threading
-from pathlib import Path
 
 from ..btf.parse import Btf, read_btf_file
 from ..errors import BpfError, BpfPermissionError, ObjectError
 from .attrs import BtfInfo, BtfLoadAttr
 from .bpf import btf_get_fd_by_id, btf_get_next_id, btf_load, iterate_ids, obj_get_info_by_fd
-from .btf_index import cache_dir, parse_indexed
 from .fd import OwnedFd
 
-SYSFS_BTF = Path("/sys/kernel/btf")
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from .btf_index import cache_dir, parse_indexed
+
+    SYSFS_BTF: Path
+
+_SYSFS_BTF = "/sys/kernel/btf"
+
+
+def __getattr__(name: str) -> object:
+    """``SYSFS_BTF`` (a ``Path``) and the index's ``cache_dir``/``parse_indexed`` on first
+    use: pathlib and the index are for loads that need the kernel's BTF, not for import."""
+    if name == "SYSFS_BTF":
+        from pathlib import Path
+
+        return Path(_SYSFS_BTF)
+    if name in ("cache_dir", "parse_indexed"):
+        from . import btf_index
+
+        return getattr(btf_index, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 _lock = threading.Lock()
 _kernel: dict[str, Btf] = {}
 
 
 def load_vmlinux(path: str | os.PathLike[str] | None = None) -> Btf:
     """The running kernel's BTF, parsed once per process."""
-    key = os.fspath(path) if path is not None else str(SYSFS_BTF / "vmlinux")
+    key = os.fspath(path) if path is not None else f"{_SYSFS_BTF}/vmlinux"
     with _lock:
         cached = _kernel.get(key)
         if cached is not None:
@@ -36,6 +59,8 @@ def load_vmlinux(path: str | os.PathLike[str] | None = None) -> Btf:
                 f"{key} does not exist: this kernel was built without BTF "
                 "(CONFIG_DEBUG_INFO_BTF); give a BTF file instead"
             ) from error
+        from .btf_index import parse_indexed  # (pathlib, mmap: for the kernel's BTF only)
+
         btf = parse_indexed(data, "vmlinux", fixed_for_boot=path is None)
         _kernel[key] = btf
         return btf
@@ -44,7 +69,7 @@ def load_vmlinux(path: str | os.PathLike[str] | None = None) -> Btf:
 def module_names() -> list[str]:
     """Kernel modules that carry BTF (``/sys/kernel/btf/*`` except vmlinux)."""
     try:
-        return sorted(p.name for p in SYSFS_BTF.iterdir() if p.name != "vmlinux")
+        return sorted(name for name in os.listdir(_SYSFS_BTF) if name != "vmlinux")
     except FileNotFoundError:
         return []
 
@@ -52,7 +77,7 @@ def module_names() -> list[str]:
 def load_module(name: str) -> Btf:
     """A module's BTF, split on top of vmlinux (type ids continue after vmlinux's)."""
     base = load_vmlinux()
-    key = str(SYSFS_BTF / name)
+    key = f"{_SYSFS_BTF}/{name}"
     with _lock:
         cached = _kernel.get(key)
         if cached is not None:

@@ -13,7 +13,7 @@ import os
 import platform
 
 from ..errors import AttachError, BpfError, BpfPermissionError, NotSupportedError, ObjectError
-from ..logs import get_logger
+from ..logs import module_logger
 from .capabilities import perf_event_hint
 from .fd import OwnedFd
 
@@ -43,7 +43,7 @@ TRACEFS_ROOTS = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
 _syscall = ctypes.CDLL(None, use_errno=True).syscall
 _syscall.restype = ctypes.c_long
 
-logger = get_logger(__name__)
+logger = module_logger(__name__)
 
 
 class PerfEventAttr(ctypes.Structure):

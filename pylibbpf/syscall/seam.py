@@ -11,10 +11,15 @@ import errno as _errno
 import os
 import sys
 from collections.abc import Callable, Iterator
-from typing import Any, Protocol
 
 from ..uapi import Cmd
 from .bpf import KERNEL_ENTRY, NR_BPF
+
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
+if TYPE_CHECKING:
+    from typing import Any, Protocol
+else:
+    Protocol = object  # (the protocols below are for the type checker only)
 
 
 class SyscallHandler(Protocol):

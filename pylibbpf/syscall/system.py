@@ -11,12 +11,13 @@ from __future__ import annotations
 import ctypes
 import functools
 import os
-import re
-from pathlib import Path
-from typing import Any
 
 from ..errors import ObjectError
 from .fd import OwnedFd
+
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def parse_cpu_list(text: str) -> list[int]:
@@ -61,6 +62,8 @@ def kernel_version() -> int:
     Ubuntu and Debian report the real sublevel outside ``uname -r`` (in
     ``/proc/version_signature`` and ``uname -v``); both are honoured.
     """
+    import re  # (once per process: the result is cached)
+
     try:
         with open("/proc/version_signature") as f:
             match = re.search(r"(\d+)\.(\d+)\.(\d+)\s*$", f.read().strip())
@@ -244,6 +247,8 @@ def fd_holders() -> dict[tuple[str, int], list[dict[str, Any]]]:
     """Which processes hold fds of which BPF objects, from /proc/*/fdinfo (``prog_id:``,
     ``map_id:``, ``link_id:`` lines), as bpftool's ``pids`` column: {("prog", 7): [{"pid":
     1234, "comm": "python"}]}."""
+    from pathlib import Path
+
     found: dict[tuple[str, int], list[dict[str, Any]]] = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():

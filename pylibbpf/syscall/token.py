@@ -16,18 +16,17 @@ from __future__ import annotations
 
 import errno
 import os
-import re
-from dataclasses import dataclass
 from enum import IntEnum
 
 from ..errors import BpfError
-from ..logs import get_logger
+from ..logs import module_logger
+from ..records import dataclass
 from ..uapi import AttachType, Cmd, MapType, ProgType
 from . import bpf
 from .attrs import TokenInfo
 from .fd import OwnedFd
 
-logger = get_logger(__name__)
+logger = module_logger(__name__)
 
 TOKEN_PATH_ENV = "LIBBPF_BPF_TOKEN_PATH"
 DEFAULT_BPFFS = "/sys/fs/bpf"
@@ -108,6 +107,10 @@ def parse_delegation(options: str) -> Delegation:
 
 def _unescape(field: str) -> str:
     """mountinfo writes space, tab, newline and backslash as octal escapes."""
+    if "\\" not in field:
+        return field
+    import re
+
     return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), field)
 
 

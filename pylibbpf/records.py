@@ -1,0 +1,317 @@
+"""``@dataclass`` for the classes on the import path of ``bpf.BpfObject``, at a fraction of
+the cost: the standard one imports ``inspect`` (with ``ast``, ``dis``, ``tokenize``) and
+compiles each generated method on its own, which for the forty-odd spec, BTF and
+syscall records was half of what ``import pylibbpf`` cost.
+
+The classes made here behave as dataclasses do for what this package asks of them
+(``frozen``, ``slots``, ``repr``, ``eq``, defaults, ``field(default_factory=...)``,
+``field(init=False)``, ``__post_init__``, inheritance): the same ``__init__``,
+``__repr__``, ``__eq__`` and ``__hash__``, and frozen instances refuse assignment with
+``dataclasses.FrozenInstanceError``. They also *are* dataclasses to the standard module:
+``dataclasses.fields``, ``asdict``, ``replace`` and ``is_dataclass`` work on them, the
+module being imported only when one of those asks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
+
+    T = TypeVar("T")
+
+
+if TYPE_CHECKING:
+    from typing_extensions import dataclass_transform
+else:
+
+    def dataclass_transform(**_: Any) -> Callable[[Any], Any]:
+        return lambda decorated: decorated
+
+
+_MISSING: Any = type("_Missing", (), {"__repr__": lambda self: "MISSING"})()
+_FACTORY: Any = type("_Factory", (), {"__repr__": lambda self: "<factory>"})()  # as dataclasses
+
+
+class _Field:
+    """What ``field()`` said about one attribute."""
+
+    __slots__ = ("default", "default_factory", "init")
+
+    def __init__(self, default: Any, default_factory: Any, init: bool) -> None:
+        self.default = default
+        self.default_factory = default_factory
+        self.init = init
+
+
+def field(*, default: Any = _MISSING, default_factory: Any = _MISSING, init: bool = True) -> Any:
+    """As ``dataclasses.field`` (the arguments this package uses)."""
+    return _Field(default, default_factory, init)
+
+
+class _DataclassFields:
+    """``__dataclass_fields__``, built (with ``dataclasses`` imported) on first access."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance: object, owner: type) -> dict[str, Any]:
+        import dataclasses
+
+        built: dict[str, Any] = {}
+        for name, spec in owner.__record_fields__.items():  # type: ignore[attr-defined]
+            made: Any = dataclasses.field(
+                default=dataclasses.MISSING if spec.default is _MISSING else spec.default,
+                default_factory=(
+                    dataclasses.MISSING
+                    if spec.default_factory is _MISSING
+                    else spec.default_factory
+                ),
+                init=spec.init,
+            )
+            made.name = name
+            made.type = owner.__record_types__.get(name, "Any")  # type: ignore[attr-defined]
+            made._field_type = dataclasses._FIELD  # type: ignore[attr-defined]  # (what fields() keeps)
+            built[name] = made
+        type.__setattr__(owner, "__dataclass_fields__", built)  # once per class
+        return built
+
+
+def _frozen_error(name: str) -> Exception:
+    import dataclasses
+
+    return dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
+
+
+def _methods(
+    names: list[str],
+    specs: dict[str, _Field],
+    types: dict[str, str],
+    options: tuple[bool, bool, bool, bool],
+) -> dict[str, Any]:
+    """The methods: ``__init__`` compiled when first looked up (it is the hot one: BTF
+    parsing makes a record per type; a class never instantiated never compiles it), the
+    others closures over the field names."""
+    frozen, repr_, eq, _ = options
+    methods: dict[str, Any] = {"__init__": _LazyInit(names, specs, types, options)}
+    values = _values_of(names)
+    if repr_:
+
+        def __repr__(self: Any) -> str:
+            shown = ", ".join(f"{n}={v!r}" for n, v in zip(names, values(self), strict=True))
+            return f"{self.__class__.__qualname__}({shown})"
+
+        methods["__repr__"] = __repr__
+    if eq:
+
+        def __eq__(self: Any, other: object) -> bool:
+            if other.__class__ is self.__class__:
+                return bool(values(self) == values(other))
+            return NotImplemented
+
+        methods["__eq__"] = __eq__
+        if frozen:
+
+            def __hash__(self: Any) -> int:
+                return hash(values(self))
+
+            methods["__hash__"] = __hash__
+    if frozen:
+        methods.update(__setattr__=_refuse_setattr, __delattr__=_refuse_delattr)
+    return methods
+
+
+class _LazyInit:
+    """A record's ``__init__``, compiled on first lookup (the first instance, or
+    ``inspect.signature``), which then replaces this descriptor on the class."""
+
+    __slots__ = ("names", "options", "owner", "specs", "types")
+
+    def __init__(
+        self,
+        names: list[str],
+        specs: dict[str, _Field],
+        types: dict[str, str],
+        options: tuple[bool, bool, bool, bool],
+    ) -> None:
+        self.names, self.specs, self.types, self.options = names, specs, types, options
+        self.owner: type | None = None
+
+    def __get__(self, instance: object, owner: type | None = None) -> Any:
+        function = self.compile()
+        assert self.owner is not None
+        type.__setattr__(self.owner, "__init__", function)
+        return function if instance is None else function.__get__(instance, owner)
+
+    def compile(self) -> Any:
+        names, specs = self.names, self.specs
+        frozen, _, _, post = self.options
+        scope: dict[str, Any] = {
+            "_FACTORY": _FACTORY,
+            "_specs": specs,
+            "_set": object.__setattr__,
+        }
+        params, body = [], []
+        for name in names:
+            spec = specs[name]
+            if spec.default_factory is not _MISSING:
+                value = f"_specs[{name!r}].default_factory()"
+                if spec.init:
+                    params.append(f"{name}=_FACTORY")
+                    value = f"{value} if {name} is _FACTORY else {name}"
+            elif not spec.init:
+                if spec.default is _MISSING:
+                    continue  # set by __post_init__
+                value = f"_specs[{name!r}].default"
+            else:
+                default = f"=_specs[{name!r}].default" if spec.default is not _MISSING else ""
+                params.append(f"{name}{default}")
+                value = name
+            body.append(f"_set(self, {name!r}, {value})" if frozen else f"self.{name} = {value}")
+        if post:
+            body.append("self.__post_init__()")
+        source = [f"def __init__(self, {', '.join(params)}):", *(f"    {line}" for line in body)]
+        made: dict[str, Any] = {}
+        exec("\n".join(source if body else [*source, "    pass"]), scope, made)  # (our source)
+        function = made["__init__"]
+        function.__annotations__ = {
+            **{name: self.types[name] for name in names if specs[name].init},
+            "return": None,
+        }
+        assert self.owner is not None
+        function.__qualname__ = f"{self.owner.__qualname__}.__init__"
+        return function
+
+
+def _values_of(names: list[str]) -> Callable[[Any], tuple[Any, ...]]:
+    """A record's field values as a tuple (in C: ``attrgetter``)."""
+    from operator import attrgetter
+
+    if len(names) > 1:
+        return attrgetter(*names)
+    if names:
+        one = attrgetter(names[0])
+        return lambda record: (one(record),)
+    return lambda record: ()
+
+
+def _refuse_setattr(self: Any, name: str, value: Any) -> None:
+    raise _frozen_error(name)
+
+
+def _refuse_delattr(self: Any, name: str) -> None:
+    raise _frozen_error(name)
+
+
+@dataclass_transform(field_specifiers=(field,))
+def dataclass(
+    cls: type[T] | None = None,
+    /,
+    *,
+    frozen: bool = False,
+    slots: bool = False,
+    repr: bool = True,
+    eq: bool = True,
+) -> Any:
+    """As ``dataclasses.dataclass`` with these parameters."""
+
+    def make(cls: type[T]) -> type[T]:
+        specs: dict[str, _Field] = {}
+        types: dict[str, str] = {}
+        for base in reversed(cls.__mro__[1:]):
+            specs.update(base.__dict__.get("__record_fields__", {}))
+            types.update(base.__dict__.get("__record_types__", {}))
+        own = {
+            name: annotation
+            # (not inspect.get_annotations: inspect is what this module avoids importing)
+            for name, annotation in cls.__dict__.get("__annotations__", {}).items()  # noqa: RUF063
+            if "ClassVar" not in str(annotation)
+        }
+        for name, annotation in own.items():
+            value = cls.__dict__.get(name, _MISSING)
+            specs[name] = value if isinstance(value, _Field) else _Field(value, _MISSING, True)
+            types[name] = annotation
+        names = list(specs)
+        defined = cls.__dict__
+        explicit_hash = defined.get("__hash__", _MISSING)
+        has_hash = explicit_hash is not _MISSING and not (
+            explicit_hash is None and "__eq__" in defined  # (Python's None beside an __eq__)
+        )
+        attributes: dict[str, Any] = {
+            name: method
+            for name, method in _methods(
+                names, specs, types, (frozen, repr, eq, "__post_init__" in defined)
+            ).items()
+            if name not in defined or (name == "__hash__" and not has_hash)
+        }
+        if eq and not frozen and not has_hash:
+            attributes["__hash__"] = None  # as dataclasses: mutable and comparable: unhashable
+        for method in attributes.values():
+            if callable(method) and method not in (_refuse_setattr, _refuse_delattr):
+                method.__qualname__ = f"{cls.__qualname__}.{method.__name__}"
+        fields = _DataclassFields()
+        attributes.update(
+            __record_fields__=specs,
+            __record_types__=types,
+            __match_args__=tuple(name for name in names if specs[name].init),
+            __dataclass_fields__=fields,
+        )
+        if not slots:  # completed in place, as dataclasses does
+            for name in own:
+                if isinstance(defined.get(name), _Field):
+                    spec = specs[name]
+                    if spec.default is _MISSING:
+                        delattr(cls, name)
+                    else:
+                        setattr(cls, name, spec.default)
+            for name, value in attributes.items():
+                setattr(cls, name, value)
+            _own_init(cls)
+            return cls
+        # Slots: a new class (a slot cannot have a class value: defaults live in the specs).
+        namespace = {k: v for k, v in defined.items() if k not in own}
+        namespace.pop("__dict__", None)
+        namespace.pop("__weakref__", None)
+        namespace.update(attributes, __slots__=tuple(own))
+        if frozen:
+            namespace.update(__getstate__=_getstate, __setstate__=_setstate)
+        metaclass: Any = type(cls)
+        made: type[T] = metaclass(cls.__name__, cls.__bases__, namespace)
+        made.__qualname__ = cls.__qualname__
+        _own_init(made)
+        return made
+
+    return make if cls is None else make(cls)
+
+
+def _own_init(cls: type) -> None:
+    init = cls.__dict__.get("__init__")
+    if isinstance(init, _LazyInit):
+        init.owner = cls
+
+
+def _getstate(self: Any) -> list[Any]:
+    return [getattr(self, name) for name in self.__record_fields__]
+
+
+def _setstate(self: Any, state: list[Any]) -> None:
+    for name, value in zip(self.__record_fields__, state, strict=True):
+        object.__setattr__(self, name, value)
+
+
+def replace(obj: T, /, **changes: Any) -> T:
+    """As ``dataclasses.replace``: a copy of ``obj`` with ``changes``."""
+    specs: dict[str, _Field] | None = getattr(type(obj), "__record_fields__", None)
+    if specs is None:  # a standard dataclass
+        import dataclasses
+
+        return dataclasses.replace(obj, **changes)  # type: ignore[type-var]
+    for name, spec in specs.items():
+        if spec.init and name not in changes:
+            changes[name] = getattr(obj, name)
+    return type(obj)(**changes)
+
+
+__all__ = ["dataclass", "field", "replace"]

@@ -1,0 +1,176 @@
+"""``pylibbpf.records``, the cheap ``@dataclass`` of the import path, against the standard
+one: each class is declared twice, once with each, and must behave the same. And the
+import path itself: ``bpf.BpfObject`` in a fresh interpreter leaves out what only some
+calls need. Pure: no privileges."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import inspect
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pylibbpf import records
+from pylibbpf.btf.types import Member
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def declare(dataclass: Any, field: Any) -> dict[str, Any]:
+    """The same four classes, made by ``dataclass``/``field`` of one implementation."""
+
+    @dataclass(frozen=True, slots=True)
+    class Member:
+        """A frozen, slotted record with defaults."""
+
+        name: str
+        type: int
+        bit_offset: int = 0
+        values: tuple[int, ...] = ()
+
+    @dataclass(frozen=True, slots=True, repr=False)
+    class Opaque(Member):
+        """A subclass adding fields, with its own ``__repr__``."""
+
+        info: int = 0
+
+        def __repr__(self) -> str:
+            return f"<opaque {self.info}>"
+
+    @dataclass(eq=False)
+    class Section:
+        """Identity equality, factories, a field set by ``__post_init__``."""
+
+        name: str
+        data: bytearray = field(default_factory=bytearray)
+        relocations: list[int] = field(default_factory=list)
+        length: int = field(init=False)
+
+        def __post_init__(self) -> None:
+            self.length = len(self.name)
+
+    @dataclass
+    class Options:
+        """Mutable and comparable (so unhashable)."""
+
+        level: int
+        extra: dict[str, int] = field(default_factory=dict)
+
+    return {"Member": Member, "Opaque": Opaque, "Section": Section, "Options": Options}
+
+
+STANDARD = declare(dataclasses.dataclass, dataclasses.field)
+OURS = declare(records.dataclass, records.field)
+
+
+def both(name: str, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
+    return STANDARD[name](*args, **kwargs), OURS[name](*args, **kwargs)
+
+
+def test_records_construct_compare_hash_and_print_as_dataclasses() -> None:
+    for args in [("x", 1), ("x", 1, 8, (1, 2)), ("y", 2, 0)]:
+        standard, ours = both("Member", *args)
+        assert repr(ours) == repr(standard)
+        assert ours == OURS["Member"](*args) and ours != OURS["Member"]("other", 9)
+        assert hash(ours) == hash(OURS["Member"](*args))
+        assert dataclasses.astuple(ours) == dataclasses.astuple(standard)
+    standard, ours = both("Opaque", "o", 3, info=5)
+    assert repr(ours) == repr(standard) == "<opaque 5>"
+    assert ours != OURS["Member"]("o", 3)  # another class: not equal, as dataclasses
+    assert OURS["Member"].__slots__ == STANDARD["Member"].__slots__
+    assert OURS["Opaque"].__slots__ == ("info",)  # (as 3.11's: 3.10's repeats the base's)
+    assert str(inspect.signature(OURS["Section"])) == str(inspect.signature(STANDARD["Section"]))
+    assert str(inspect.signature(OURS["Opaque"])) == str(inspect.signature(STANDARD["Opaque"]))
+
+
+def test_frozen_records_refuse_changes_as_dataclasses_do() -> None:
+    for member in both("Member", "x", 1):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            member.type = 2
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            del member.name
+
+
+def test_factories_post_init_identity_and_hashability() -> None:
+    for section in both("Section", "abc"):
+        other = type(section)("abc")
+        assert (
+            section.length == 3 and section.data == bytearray() and section.data is not other.data
+        )
+        assert section != other and hash(section) != hash(other)  # eq=False: identity
+        assert repr(section).endswith("(name='abc', data=bytearray(b''), relocations=[], length=3)")
+    for options in both("Options", 1):
+        assert options == type(options)(1) and type(options).__hash__ is None
+
+
+def test_a_subclass_gets_the_init_compiled_on_first_use() -> None:
+    fresh = declare(records.dataclass, records.field)["Options"]  # __init__ not compiled yet
+
+    class Derived(fresh):  # type: ignore[misc, valid-type]
+        def __init__(self, level: int) -> None:
+            super().__init__(level, {"x": 1})
+
+    assert repr(Derived(2)).endswith("<locals>.Derived(level=2, extra={'x': 1})")
+    assert fresh(3).extra == {} and fresh.__init__.__qualname__.endswith("Options.__init__")
+
+
+def test_the_dataclasses_module_works_on_records() -> None:
+    standard, ours = both("Opaque", "o", 3, 8, (1,), info=5)
+    assert dataclasses.is_dataclass(ours) and not isinstance(ours, type)
+    assert [f.name for f in dataclasses.fields(ours)] == [
+        f.name for f in dataclasses.fields(standard)
+    ]
+    assert dataclasses.asdict(ours) == dataclasses.asdict(standard)
+    assert dataclasses.replace(ours, info=6) == OURS["Opaque"]("o", 3, 8, (1,), info=6)
+    assert records.replace(ours, info=6) == OURS["Opaque"]("o", 3, 8, (1,), info=6)
+    assert records.replace(standard, info=6) == dataclasses.replace(standard, info=6)
+    section = OURS["Section"]("ab")
+    assert records.replace(section, name="abcd").length == 4  # __post_init__ ran again
+    member = Member("m", 1, 32, 3)  # (pickle wants a class it can import by name)
+    assert pickle.loads(pickle.dumps(member)) == member
+    assert copy.deepcopy(ours) == ours and copy.copy(ours) == ours
+
+
+def test_bpf_object_import_leaves_out_what_only_some_calls_need() -> None:
+    """What ``import pylibbpf as bpf; bpf.BpfObject`` imports, in a fresh interpreter:
+    not typing or re, logging (until the application has), dataclasses/inspect, hashlib, pathlib,
+    the static linker, arenas, struct_ops or the attach kinds' modules (netlink, sockets,
+    USDT, uprobes)."""
+    left_out = [
+        "typing",  # (on this path: `TYPE_CHECKING = False` / `if TYPE_CHECKING:` imports)
+        "re",
+        "logging",
+        "dataclasses",
+        "inspect",
+        "hashlib",
+        "pathlib",
+        "difflib",
+        "shutil",
+        "socket",
+        "platform",
+        "pylibbpf.spec.linker",
+        "pylibbpf.links.auto",
+        "pylibbpf.links.order",
+        "pylibbpf.links.xdp",
+        "pylibbpf.links.usdt",
+        "pylibbpf.syscall.btf_index",
+        "pylibbpf.arena",
+        "pylibbpf.struct_ops",
+        "pylibbpf.spec.struct_ops",
+    ]
+    code = (
+        "import sys; import pylibbpf as bpf; bpf.BpfObject; bpf.Map; bpf.Program\n"
+        f"print(' '.join(m for m in {left_out!r} if m in sys.modules))"
+    )
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split() == []
