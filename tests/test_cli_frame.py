@@ -97,3 +97,16 @@ def test_version_and_help(capsys: pytest.CaptureFixture[str]) -> None:
     help_text = capsys.readouterr().out
     assert "PROG is ID | id ID | name NAME | tag TAG | pinned PATH" in help_text
     assert "linum" in help_text and "capstone" in help_text
+
+
+def test_a_command_named_in_full_registers_its_group_alone() -> None:
+    """``pylibbpf btf dump ...`` builds the btf parsers only (a quick command should not
+    import every group); a prefix, or no command, still gets every group."""
+    full = cli.build_parser()
+    assert set(full.verbs) == set(cli.COMMAND_MODULES)
+    for command in cli.COMMAND_MODULES:
+        alone = cli.parser_for(["-j", command, "x"])
+        assert alone.verbs == {command: full.verbs[command]}
+        assert alone.own_options == full.own_options & {command}
+    for argv in (["b", "dump"], ["-B", "btf", "dump"], ["--json"], []):
+        assert set(cli.parser_for(argv).verbs) == set(full.verbs)

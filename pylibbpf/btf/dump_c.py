@@ -15,12 +15,17 @@ is worked on about once.
 
 from __future__ import annotations
 
+import functools
 import gc
+import operator
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
 from ..errors import ObjectError
+from . import graph
+from .c_layout import MemberFacts, bitfield_members, is_packed, padding, round_up
 from .parse import Btf, referenced_ids
+from .rawgraph import check_every_type
 from .records import (
     ARRAY,
     CONST,
@@ -53,10 +58,6 @@ _POINTER_QUALIFIERS = frozenset({CONST, VOLATILE, RESTRICT, TYPE_TAG})
 # Kinds that never schedule a definition (functions, variables, sections, tags: not shown).
 _NOT_ORDERED = frozenset({VOID, INT, FLOAT, FWD, FUNC, VAR, DATASEC, DECL_TAG})
 _REFERRING = frozenset({PTR, *MODIFIERS, FUNC, FUNC_PROTO, VAR, DECL_TAG})
-_PAD_UNITS = ((64, "long"), (32, "int"), (16, "short"), (8, "char"))
-# A gap wider than this is one named char array, not a line per 8 bytes: the text stays
-# small for any struct size (vmlinux's widest gap, a page, still gets bitfield lines).
-_COMPACT_PAD_BYTES = 4096
 _ENUM_MODES = {1: "byte", 2: "HI", 8: "DI"}
 # Typedefs the compiler defines itself (and differently for the BPF target).
 _COMPILER_BUILTINS = frozenset({"__builtin_va_list"})
@@ -83,17 +84,16 @@ Decl = tuple[str, str, bool]  # (prefix, suffix, declarator-is-wrapped): see CDu
 MAX_DEFINITION = 1 << 20  # one struct or union body
 MAX_BODIES = 32 << 20  # every body written, inline ones included
 MAX_HEADER = 32 << 20
-# What a struct body needs of a member's type: see CDumper._facts.
-MemberFacts = tuple[int, int, str, str, str, int | None, str, str]
+_ESTIMATE = operator.itemgetter(8)
 _T = TypeVar("_T")
 
 
 class CDumper:
     """Writes BTF types as C declarations."""
 
-    def __init__(self, btf: Btf) -> None:
+    def __init__(self, btf: Btf, records: Records | None = None) -> None:
         self.btf = btf
-        self._raw = Records(btf)
+        self._raw = records if records is not None else Records(btf)
         self._kinds, self._refs = self._raw.kinds, self._raw.refs
         self._names: dict[int, str] = {}
         self._enumerators: dict[int, list[str]] = {}
@@ -125,8 +125,10 @@ class CDumper:
             pool[name] = count
             return name if count == 1 else f"{name}___{count}"
 
-        for type_id in raw.own_ids((STRUCT, UNION, ENUM, ENUM64, TYPEDEF)):
-            kind, name = raw.kinds[type_id], raw.name(type_id)
+        ids = raw.own_ids((STRUCT, UNION, ENUM, ENUM64, TYPEDEF))
+        kinds = raw.kinds
+        for type_id, name in zip(ids, raw.names_of(ids), strict=True):
+            kind = kinds[type_id]
             if kind == TYPEDEF:
                 names[type_id] = unique(idents, name)
                 continue
@@ -135,9 +137,11 @@ class CDumper:
                 if kind in (STRUCT, UNION):
                     definitions.setdefault(name, type_id)
             if kind in (ENUM, ENUM64):
-                self._enumerators[type_id] = [
-                    unique(idents, value_name) for value_name, _ in raw.enum_values(type_id)
-                ]
+                enumerators = self._enumerators[type_id] = []
+                for value_name in raw.enum_names(type_id):  # unique(), inlined: ~20k
+                    count = idents.get(value_name, 0) + 1
+                    idents[value_name] = count
+                    enumerators.append(value_name if count == 1 else f"{value_name}___{count}")
         for type_id in raw.own_ids((FWD,)):
             # A forward declaration names the same C type as the definition, if any.
             name = raw.name(type_id)
@@ -331,7 +335,8 @@ class CDumper:
     def _struct_body(self, type_id: int, indent: int) -> str:
         """The braces and members of a struct or union, with the padding and ``packed``
         that reproduce BTF's offsets. The hot loop of a dump (vmlinux has ~70k members):
-        what it needs of each member's type comes from one memo (``_facts``)."""
+        what it needs of each member's type comes from one memo (``_facts``), and members
+        without bitfields (most) take a loop of their own."""
         raw = self._raw
         words, at = raw.words_of[type_id], raw.starts[type_id]
         info = words[at + 1]
@@ -347,7 +352,7 @@ class CDumper:
         ]
         # Each member is written with its ``left`` or its unnamed line: bound the body
         # before building it (an anonymous type used by value may be large and shared).
-        estimate = sum(len(facts[2]) + len(facts[4]) for facts in members)
+        estimate = sum(map(_ESTIMATE, members))
         self._bodies_written += estimate
         if estimate > MAX_DEFINITION or self._bodies_written > MAX_BODIES:
             raise ObjectError(
@@ -357,48 +362,44 @@ class CDumper:
                 f"writing type id {self._current})"
             )
         names = map(raw.strings.__getitem__, words[at + 3 : end : 3])
-        packed = is_struct and self._is_packed(type_id, members, offsets, has_bitfields, size)
+        packed = False
+        if is_struct:
+            packed, exact_align = is_packed(members, offsets, has_bitfields, size)
+            # The struct's alignment, which Records.align would find walking the members.
+            raw.exact_aligns.setdefault(type_id, exact_align)
         pad = "\t" * (indent + 1)
         lines = ["{"]
-        position = 0  # bits laid out so far
-        for name, facts, offset in zip(names, members, offsets, strict=True):
-            align8, size8, left, right, bare_line, _, suffix, bare = facts
-            if has_bitfields:
-                bitfield_size, bit_offset = offset >> 24, offset & 0xFFFFFF
-            else:
-                bitfield_size, bit_offset = 0, offset
-            if is_struct:
+        if not is_struct and not has_bitfields:  # a union: no positions to keep
+            lines += [
+                facts[2] + name + facts[3] if name else facts[4]
+                for name, facts in zip(names, members, strict=True)
+            ]
+        elif not has_bitfields:
+            position = 0  # bits laid out so far
+            for name, facts, bit_offset in zip(names, members, offsets, strict=True):
+                align8 = 8 if packed else facts[0]
                 # Where a C compiler would put the member after ``position`` bits.
-                if bitfield_size:
-                    unit = size8 or 8
-                    natural = position
-                    if not packed:
-                        start = position - position % unit
-                        if position + bitfield_size > start + unit:
-                            natural = start + unit
-                elif packed:
-                    natural = (position + 7) & ~7
-                else:
-                    natural = (position + align8 - 1) // align8 * align8
-                if bit_offset > natural:
-                    lines += [pad + p for p in self._padding(type_id, position, bit_offset)]
+                if bit_offset > (position + align8 - 1) // align8 * align8:
+                    taken = functools.partial(raw.member_names, type_id)
+                    lines += [pad + p for p in padding(position, bit_offset, taken)]
                     position = bit_offset
-            if bitfield_size:
-                text = left + name + suffix if name else bare
-                lines.append(f"{text}: {bitfield_size};")
-                end = bit_offset + bitfield_size
-            else:
-                lines.append(left + name + right if name else bare_line)
-                end = bit_offset + size8
-            if end > position:
-                position = end
+                lines.append(facts[2] + name + facts[3] if name else facts[4])
+                end = bit_offset + facts[1]
+                if end > position:
+                    position = end
+        else:
+            taken = functools.partial(raw.member_names, type_id)
+            position = bitfield_members(
+                is_struct, names, members, offsets, packed, lines, pad, taken
+            )
         if is_struct:
             align = 1 if packed else raw.align(type_id)
-            if 8 * size > _round_up(position, 8 * align):
-                lines += [pad + p for p in self._padding(type_id, position, 8 * size)]
+            if 8 * size > round_up(position, 8 * align):
+                taken = functools.partial(raw.member_names, type_id)
+                lines += [pad + p for p in padding(position, 8 * size, taken)]
         else:
             widest = max((facts[1] for facts in members), default=0)
-            if 8 * size > _round_up(widest, 8 * raw.align(type_id)):
+            if 8 * size > round_up(widest, 8 * raw.align(type_id)):
                 lines.append(f"{pad}char __pad[{size}];")
         lines.append("\t" * indent + "}" + (" __attribute__((packed))" if packed else ""))
         return "\n".join(lines)
@@ -407,8 +408,8 @@ class CDumper:
         """What a struct body needs to know of a member's type at ``indent``, memoised:
         8 x its alignment (8 if none) and its size in bits (0 if none), the text that goes
         before and after a member name (with the indent and the ';'), and the member
-        without a name; then the exact alignment (None if none), the suffix alone, and
-        the unnamed member without the ';'."""
+        without a name; then the exact alignment (None if none), the suffix alone, the
+        unnamed member without the ';', and what a member of it adds to a body at most."""
         raw = self._raw
         prefix, suffix, wrapped = self._decl(type_id, indent)
         pad = "\t" * indent
@@ -423,68 +424,10 @@ class CDumper:
             raw.exact_align(type_id),
             suffix,
             bare,
+            len(left) + len(bare) + 1,
         )
         self._member_facts[type_id | indent << 32] = facts
         return facts
-
-    def _is_packed(
-        self,
-        type_id: int,
-        members: list[MemberFacts],
-        offsets: Iterable[int],
-        has_bitfields: bool,
-        size: int,
-    ) -> bool:
-        """Whether a member sits off its natural alignment or the size is not a multiple
-        of the alignment: only ``packed`` explains that."""
-        max_align, aligned, packed = 8, True, False
-        for facts, offset in zip(members, offsets, strict=True):
-            align8 = facts[0]
-            if align8 > max_align:
-                max_align = align8
-            if facts[5] is None:
-                aligned = False
-            if has_bitfields:
-                if not offset >> 24 and (offset & 0xFFFFFF) % align8:
-                    packed = True
-            elif offset % align8:
-                packed = True
-        # The struct's alignment, which Records.align would find walking the members again.
-        self._raw.exact_aligns.setdefault(type_id, max_align // 8 if aligned else None)
-        return packed or (8 * size) % max_align != 0
-
-    def _padding(self, type_id: int, start: int, end: int) -> list[str]:
-        """Members covering bits [start, end) without adding alignment: anonymous
-        bitfields, or one char array (named clear of the struct's members) for a gap too
-        wide to spell out."""
-        out = []
-        position = start
-        if position % 8:
-            bits = min(8 - position % 8, end - position)
-            out.append(f"char: {bits};")
-            position += bits
-        whole_bytes = (end - position) // 8
-        if whole_bytes > _COMPACT_PAD_BYTES:
-            taken = self._raw.member_names(type_id)
-            name = f"__pad_{position // 8}"
-            while name in taken:
-                name += "_"
-            out.append(f"char {name}[{whole_bytes}];")
-            position += 8 * whole_bytes
-            if position < end:
-                out.append(f"char: {end - position};")
-            return out
-        while position < end:
-            for unit, unit_name in _PAD_UNITS:
-                if position % unit == 0 and end - position >= unit:
-                    out.append(f"{unit_name}: {unit};")
-                    position += unit
-                    break
-            else:
-                bits = end - position
-                out.append(f"char: {bits};")
-                position += bits
-        return out
 
     def _enum_body(self, type_id: int, indent: int) -> str:
         pad = "\t" * (indent + 1)
@@ -527,7 +470,9 @@ class CDumper:
     def _dump(self, type_ids: Iterable[int] | None) -> str:
         btf, raw, kinds, refs = self.btf, self._raw, self._kinds, self._refs
         if type_ids is None:
-            roots: Iterable[int] = range(btf.first_id, btf.type_count)
+            # Every type in id order, less the kinds never ordered (half of vmlinux's
+            # types are functions): the loop below would skip them one by one.
+            roots: Iterable[int] = raw.own_ids(set(raw.by_kind) - _NOT_ORDERED)
         else:
             roots = list(type_ids)
             for type_id in roots:
@@ -541,6 +486,24 @@ class CDumper:
             if kind == PTR:  # mostly to a struct already seen: decided without a call
                 target = refs[type_id]
                 if kinds[target] in _NOT_ORDERED or 2 * target in ordered:
+                    ordered.add(2 * type_id + 1)  # what _order_type would record
+                    ordered.add(2 * type_id)
+                    continue
+            elif kind == FUNC_PROTO:  # most return and take what is ordered already
+                words, at = raw.words_of[type_id], raw.starts[type_id]
+                end = at + 3 + 2 * (words[at + 1] & 0xFFFFFF)
+                for target in (refs[type_id], *words[at + 4 : end : 2]):
+                    if kinds[target] in _NOT_ORDERED or 2 * target in ordered:
+                        continue
+                    if kinds[target] != PTR:
+                        break
+                    pointee = refs[target]  # a pointer: decided as above
+                    if kinds[pointee] not in _NOT_ORDERED and 2 * pointee not in ordered:
+                        break
+                    ordered.add(2 * target)
+                else:  # what _order_type would find, without the call
+                    ordered.add(2 * type_id + 1)
+                    ordered.add(2 * type_id)
                     continue
             elif kind in (ENUM, ENUM64) and not raw.name(type_id):
                 continue  # nothing to schedule; left out so unreferenced ones show
@@ -579,7 +542,7 @@ class CDumper:
         skips (functions, variables, sections, tags), array index types and the targets
         of compiler-builtin typedefs; an enum it reached is in ``_ordered``.
         """
-        raw, kinds, refs, ordered = self._raw, self._kinds, self._refs, self._ordered
+        raw, refs, ordered = self._raw, self._refs, self._ordered
         unreached = [
             type_id
             for type_id in raw.own_ids((ENUM, ENUM64))
@@ -589,7 +552,9 @@ class CDumper:
         ]
         if not unreached:
             return []
-        referenced = {refs[i] for i in raw.own_ids(_NOT_ORDERED) if kinds[i] in _REFERRING}
+        referenced: set[int] = set()
+        for kind in _NOT_ORDERED & _REFERRING:  # functions, variables, tags: in bulk
+            referenced.update(map(refs.__getitem__, raw.own_ids((kind,))))
         for type_id in raw.own_ids((DATASEC,)):
             referenced.update(raw.datasec_types(type_id))
         for type_id in raw.own_ids((ARRAY,)):
@@ -634,18 +599,33 @@ def _wrap(inner: Decl, suffix: str) -> Decl:
     return (prefix, suffix + inner_suffix, True) if wrapped else (prefix + " ", suffix, True)
 
 
-def _round_up(value: int, multiple: int) -> int:
-    return value if multiple <= 1 else -(-value // multiple) * multiple
+def checked_dump_c(btf: Btf, type_ids: Iterable[int] | None = None) -> str:
+    """``Btf.dump_c``: the graph of what the header declares checked (every type, or
+    those reachable from ``type_ids``), then ``dump_c``."""
+    return _without_gc(lambda: _checked_dump(btf, type_ids))
+
+
+def _checked_dump(btf: Btf, type_ids: Iterable[int] | None) -> str:
+    records = Records(btf)
+    if type_ids is None:
+        check_every_type(btf, records, record=False)  # the dumper's records, read once
+        return CDumper(btf, records).dump(None)
+    return CDumper(btf, records).dump(graph.check_roots(btf, type_ids))
 
 
 def dump_c(btf: Btf, type_ids: Iterable[int] | None = None) -> str:
     """A C header declaring every type of ``btf`` (or those reachable from ``type_ids``)."""
-    # A dump of vmlinux makes ~10^6 objects (memos, lines) that all live until it returns:
-    # the cyclic GC's passes over them meanwhile free nothing and cost ~10 % of the dump.
+    return _without_gc(lambda: CDumper(btf).dump(type_ids))
+
+
+def _without_gc(work: Callable[[], _T]) -> _T:
+    """``work()`` without cyclic GC passes: a dump of vmlinux makes ~10^6 objects (memos,
+    lines) that all live until it returns; the GC's passes over them meanwhile free
+    nothing and cost ~10 % of the dump."""
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return CDumper(btf).dump(type_ids)
+        return work()
     finally:
         if collecting:
             gc.enable()

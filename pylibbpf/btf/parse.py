@@ -506,11 +506,11 @@ class Btf:
     # ----------------------------------------------------------------- output
 
     def dump_c(self, type_ids: Iterable[int] | None = None) -> str:
-        """A C header (vmlinux.h style) for all types, or those reachable from ``type_ids``."""
-        from .dump_c import dump_c
+        """A C header (vmlinux.h style) for all types, or those reachable from ``type_ids``
+        (the types it declares checked first: ``check_graph``)."""
+        from .dump_c import checked_dump_c
 
-        type_ids = graph.check_roots(self, type_ids)
-        return dump_c(self, type_ids)
+        return checked_dump_c(self, type_ids)
 
     def ctype(self, type_id: int) -> Any:
         """A ctypes type with the size and member offsets this BTF gives ``type_id``."""
@@ -525,8 +525,18 @@ class Btf:
         """Check the types ``type_id`` refers to by value (every type if None) once: a
         loop, or nesting deeper than ``graph.MAX_NESTING``, is an ObjectError naming the
         types. Returns the nesting height (what recursive walks from it may reach)."""
-        known = self._heights.get(type_id) if type_id is not None else None
+        if type_id is None:
+            from .rawgraph import check_every_type  # the same check, on raw records
+
+            check_every_type(self)
+            return 0
+        known = self._heights.get(type_id)
         return known if known is not None else graph.check_type(self, type_id, self._heights)
+
+    @property
+    def checked_heights(self) -> dict[int, int]:
+        """What ``check_graph`` found so far: type id -> nesting height."""
+        return self._heights
 
     def resolve(self, type_id: int) -> Type:
         """Skip typedefs and qualifiers (const, volatile, restrict, type tags)."""

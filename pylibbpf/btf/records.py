@@ -68,12 +68,13 @@ class Records:
             self.starts += offsets
             self.words_of += [words] * len(offsets)
             data = bytes(layer._sdata[layer._sstart : layer._send])
-            pieces = data.split(b"\0")
-            # Offsets: the lengths so far plus one NUL per string before.
-            lengths = itertools.accumulate(map(len, pieces), initial=layer.str_base)
-            positions = map(operator.add, lengths, itertools.count())
             # The last piece is unterminated (or empty, past the end): string_at rejects it.
             texts = data.decode("utf-8", "surrogateescape").split("\0")[:-1]
+            # Offsets: the lengths so far plus one NUL per string before (in bytes: the
+            # texts' lengths are those when all is ASCII, as C identifiers are).
+            pieces: list[Any] = texts if data.isascii() else data.split(b"\0")
+            lengths = itertools.accumulate(map(len, pieces), initial=layer.str_base)
+            positions = map(operator.add, lengths, itertools.count())
             self.strings.update(zip(positions, texts, strict=False))
         self.by_kind: dict[int, list[int]] = {}  # type ids in id order
         for type_id, kind in enumerate(self.kinds):
@@ -108,6 +109,13 @@ class Records:
             name = self.strings[self.words_of[type_id][self.starts[type_id]]] if type_id else ""
             self._names[type_id] = name
         return name
+
+    def names_of(self, type_ids: list[int]) -> list[str]:
+        """``name`` of each of ``type_ids`` (all > 0), in one pass."""
+        strings, words_of, starts = self.strings, self.words_of, self.starts
+        names = [strings[words_of[type_id][starts[type_id]]] for type_id in type_ids]
+        self._names.update(zip(type_ids, names, strict=True))
+        return names
 
     def kind_flag(self, type_id: int) -> bool:
         return bool(self.words_of[type_id][self.starts[type_id] + 1] >> 31)
@@ -145,6 +153,13 @@ class Records:
         words, at = self.words_of[type_id], self.starts[type_id]
         types: Iterable[int] = words[at + 3 : at + 3 + 3 * (words[at + 1] & 0xFFFFFF) : 3]
         return types
+
+    def enum_names(self, type_id: int) -> list[str]:
+        """An ENUM's or ENUM64's enumerator names."""
+        words, at = self.words_of[type_id], self.starts[type_id]
+        step = 2 if self.kinds[type_id] == ENUM else 3
+        end = at + 3 + step * (words[at + 1] & 0xFFFFFF)
+        return list(map(self.strings.__getitem__, words[at + 3 : end : step]))
 
     def enum_values(self, type_id: int) -> list[tuple[str, int]]:
         """An ENUM's or ENUM64's (name, value) enumerators, signed as its kind_flag says."""

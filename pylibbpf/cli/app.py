@@ -188,13 +188,13 @@ class Commands:
         """Global options moved to the front (as getopt permutes bpftool's), unique
         prefixes of the group and verb replaced by the full words; an unknown word is an
         error that names the close matches."""
-        words = _command_words(argv)
+        words = command_words(argv)
         if words:
             command = _match(argv[words[0]], list(self.verbs), "command")
             if command in self.own_options:  # global options only before it
                 return [*_globals_first(argv[: words[0]]), command, *argv[words[0] + 1 :]]
         out = _globals_first(argv)
-        positions = _command_words(out)
+        positions = command_words(out)
         if not positions:
             return out
         first = positions[0]
@@ -210,7 +210,7 @@ FLAGS = {"-j", "--json", "-p", "--pretty", "-f", "--bpffs", "-d", "--debug"}
 VALUED = {"-B", "--base-btf"}
 
 
-def _command_words(argv: list[str]) -> list[int]:
+def command_words(argv: list[str]) -> list[int]:
     """Where the words that are not options are (-B FILE takes a value: FILE is not one)."""
     return [
         i
