@@ -4,9 +4,10 @@ queue/stack operations. ``Map`` inherits them from ``MapElements``.
 These are the hot path of a Python daemon (``counts[pid] += 1``), so each method does its
 work inline on the calling thread's buffers (``syscall.elem``): the key and value written
 straight into preallocated buffers by a setter picked for the map's types, one foreign
-call, the value decoded by a getter picked likewise. Input of any other kind (bytes for an
-int map, a per-CPU list, an fd holder) takes the codec's path, which converts it or
-raises an error naming the map. Thread-safe: every thread has its own buffers.
+call (a direct entry point where the platform allows one), the value decoded by a getter
+picked likewise. Input of any other kind (bytes for an int map, a per-CPU list, an fd
+holder) takes the codec's path, which converts it or raises an error naming the map.
+Thread-safe: every thread has its own buffers.
 """
 
 from __future__ import annotations
@@ -15,8 +16,7 @@ import errno
 
 from .errors import BpfError
 from .spec.codec import Codec, IntCodec
-from .syscall import elem as _elem
-from .syscall.elem import ATTR_SIZE, FAST_MISS, LOOKUP, NR_BPF, UPDATE, MapElems
+from .syscall.elem import FAST_MISS, MapElems
 from .uapi import Cmd, MapType, UpdateFlags
 
 TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
@@ -48,8 +48,8 @@ class MapElements:
             ops.put_key(key)
         if flags:
             return ops.lookup_flags(flags)
-        if _elem._bpf_fast(NR_BPF, LOOKUP, ops.ref, ATTR_SIZE) < 0:
-            return ops.absent(_LOOKUP_CMD)
+        if (result := ops.lookup()) < 0:
+            return ops.absent(_LOOKUP_CMD, result)
         return ops.get_value()
 
     def __getitem__(self, key: Any) -> Any:
@@ -58,8 +58,8 @@ class MapElements:
             ops.key_dst[ops.key_at] = key
         except FAST_MISS:
             ops.put_key(key)
-        if _elem._bpf_fast(NR_BPF, LOOKUP, ops.ref, ATTR_SIZE) < 0:
-            ops.absent(_LOOKUP_CMD)
+        if (result := ops.lookup()) < 0:
+            ops.absent(_LOOKUP_CMD, result)
             raise KeyError(key)
         return ops.get_value()
 
@@ -70,8 +70,8 @@ class MapElements:
             ops.key_dst[ops.key_at] = key
         except FAST_MISS:
             ops.put_key(key)
-        if _elem._bpf_fast(NR_BPF, LOOKUP, ops.ref, ATTR_SIZE) < 0:
-            ops.absent(_LOOKUP_CMD)
+        if (result := ops.lookup()) < 0:
+            ops.absent(_LOOKUP_CMD, result)
             return default
         return ops.get_value()
 
@@ -81,8 +81,8 @@ class MapElements:
             ops.key_dst[ops.key_at] = key
         except FAST_MISS:
             ops.put_key(key)
-        if _elem._bpf_fast(NR_BPF, LOOKUP, ops.ref, ATTR_SIZE) < 0:
-            ops.absent(_LOOKUP_CMD)
+        if (result := ops.lookup()) < 0:
+            ops.absent(_LOOKUP_CMD, result)
             return False
         return True
 
@@ -99,8 +99,8 @@ class MapElements:
             ops.put_value(value)
         if flags:
             ops.update_flags(flags)
-        elif _elem._bpf_fast(NR_BPF, UPDATE, ops.ref, ATTR_SIZE) < 0:
-            raise ops.fail(_UPDATE_CMD)
+        elif (result := ops.update()) < 0:
+            raise ops.fail(_UPDATE_CMD, result)
 
     def __setitem__(self, key: Any, value: Any) -> None:
         ops = self._tls.ops
@@ -112,8 +112,8 @@ class MapElements:
             ops.value_dst[ops.value_at] = value
         except FAST_MISS:
             ops.put_value(value)
-        if _elem._bpf_fast(NR_BPF, UPDATE, ops.ref, ATTR_SIZE) < 0:
-            raise ops.fail(_UPDATE_CMD)
+        if (result := ops.update()) < 0:
+            raise ops.fail(_UPDATE_CMD, result)
 
     def delete(self, key: Any) -> bool:
         """Remove ``key``; False if it was not there."""

@@ -17,8 +17,10 @@ and the caller then goes through the codec, which converts it or raises a ``BpfE
 naming the map.
 
 ``Map``'s element methods do this work inline (a Python call is a tenth of the cost of an
-operation); they call ``_bpf_fast`` through this module, so ``seam.override_syscall`` still
-reaches them.
+operation) and issue the command through the buffers' own entry points: a direct stub
+(``direct.py``: no libc, no argument conversion, no errno swap) where the platform allows,
+else ``_bpf_fast`` bound to the buffers. ``seam.override_syscall`` rebinds every live
+buffer's entry points (``rebind_all``), so its handler still sees every call.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from collections.abc import Callable
 from ..errors import BpfError
 from ..spec.codec import Codec, CtypesCodec, IntCodec
 from ..uapi import Cmd
+from . import direct
 from .attrs import MapElemAttr
 from .bpf import NR_BPF, kernel_error
 
@@ -50,6 +53,7 @@ if TYPE_CHECKING:
 # ``seam.override_syscall`` can swap it.
 _bpf_fast = ctypes.PyDLL(None, use_errno=True).syscall
 _bpf_fast.restype = ctypes.c_long
+_LIBC_FAST = _bpf_fast
 
 FAST_MISS = (struct.error, TypeError, ValueError)  # a setter's "not my kind of input"
 INVALID_FD = 0xFFFFFFFF  # a closed map: every later operation fails with EBADF
@@ -60,6 +64,23 @@ UPDATE = int(Cmd.MAP_UPDATE_ELEM)
 DELETE = int(Cmd.MAP_DELETE_ELEM)
 ATTR_SIZE = ctypes.sizeof(MapElemAttr)
 KEY_ATTR_SIZE = MapElemAttr.value.offset  # MAP_DELETE_ELEM: the fd and the key only
+# MapElemOps' lookup, update, delete_call, next and pop, in that order.
+_COMMANDS = (
+    (LOOKUP, ATTR_SIZE),
+    (UPDATE, ATTR_SIZE),
+    (DELETE, KEY_ATTR_SIZE),
+    (int(Cmd.MAP_GET_NEXT_KEY), ATTR_SIZE),
+    (int(Cmd.MAP_LOOKUP_AND_DELETE_ELEM), ATTR_SIZE),
+)
+_LIVE: weakref.WeakSet[MapElemOps] = weakref.WeakSet()  # every thread's, for rebind_all
+
+
+def rebind_all() -> None:
+    """Re-pick every live buffer's entry points (the seam calls this when it installs or
+    removes a handler, which must see every call: direct entry points would bypass it)."""
+    for ops in list(_LIVE):
+        ops.bind_calls()
+
 
 __all__ = [
     "ATTR_SIZE",
@@ -138,19 +159,31 @@ class MapElemOps:
     ``key_dst[key_at] = key`` and ``value_dst[value_at] = value`` write the fast-path
     kinds straight into the buffers and raise one of ``FAST_MISS`` for anything else
     (``put_key``/``put_value`` convert that); ``get_value()`` decodes the value buffer.
+
+    ``lookup()``, ``update()``, ``delete()``, ``next()`` and ``pop()`` issue their command
+    on the attr as it stands and return the kernel's result: a direct entry point
+    (``direct.py``) where there is one, else libc's ``syscall()`` bound to the same
+    arguments. On failure, ``error(result)`` is the errno either way.
     """
 
     __slots__ = (
         "__weakref__",
         "attr",
+        "delete_call",
+        "direct",
         "elems",
+        "entry",
         "get_value",
         "kbuf",
         "key_at",
         "key_dst",
         "kview",
+        "lookup",
         "nbuf",
+        "next",
+        "pop",
         "ref",
+        "update",
         "value_at",
         "value_dst",
         "vbuf",
@@ -166,7 +199,10 @@ class MapElemOps:
         self.vbuf = ctypes.create_string_buffer(value_size or 1)
         self.kview = memoryview(self.kbuf).cast("B")[:key_size]
         self.vview = memoryview(self.vbuf).cast("B")[:value_size]
-        self.attr = MapElemAttr(map_fd=elems.register(self))
+        # A direct-call slot (attr and entry points) unless the seam is installed.
+        self.entry = direct.allocate(MapElemAttr, _COMMANDS) if _bpf_fast is _LIBC_FAST else None
+        self.attr = MapElemAttr() if self.entry is None else self.entry.attr
+        self.attr.map_fd = elems.register(self)
         self.ref = ctypes.byref(self.attr)
         self.attr.key = ctypes.addressof(self.kbuf) if key_size else 0
         self.attr.value = ctypes.addressof(self.vbuf)
@@ -177,6 +213,30 @@ class MapElemOps:
         else:
             self.value_dst, self.value_at = _Converting(self.vview, elems.encode_value), 0
             self.get_value = functools.partial(elems.decode_value, self.vbuf)
+        self.bind_calls()
+        _LIVE.add(self)
+
+    def __del__(self) -> None:
+        entry = getattr(self, "entry", None)  # (unset if __init__ failed early)
+        if entry is not None:
+            entry.release()
+
+    def bind_calls(self) -> None:
+        """Pick the entry points: the direct ones if this buffer has them and libc's
+        ``syscall()`` is installed, else ``_bpf_fast``, whatever is installed now (the seam
+        rebinds every live buffer when it swaps it)."""
+        self.direct = self.entry is not None and _bpf_fast is _LIBC_FAST
+        if self.entry is not None and self.direct:
+            self.lookup, self.update, self.delete_call, self.next, self.pop = self.entry.calls
+        else:
+            call, ref = _bpf_fast, self.ref
+            self.lookup, self.update, self.delete_call, self.next, self.pop = (
+                functools.partial(call, NR_BPF, cmd, ref, size) for cmd, size in _COMMANDS
+            )
+
+    def error(self, result: int) -> int:
+        """The errno of a failed call that returned ``result``."""
+        return -result if self.direct else ctypes.get_errno()
 
     # ----------------------------------------------------------------- slow halves
 
@@ -201,24 +261,24 @@ class MapElemOps:
         except FAST_MISS:
             self.put_key(key)
 
-    def fail(self, cmd: Cmd) -> BpfError:
-        """The error for a failed command (EBADF once the map is closed)."""
+    def fail(self, cmd: Cmd, result: int) -> BpfError:
+        """The error for a command that returned ``result`` (EBADF once the map is closed)."""
         if self.attr.map_fd == INVALID_FD:
             return BpfError(f"{self.elems.what} is closed", _errno.EBADF)
-        return kernel_error(ctypes.get_errno(), cmd, self.elems.what)
+        return kernel_error(self.error(result), cmd, self.elems.what)
 
-    def absent(self, cmd: Cmd) -> Any:
-        """After a failed lookup or delete: None for ENOENT, else raise."""
-        if ctypes.get_errno() != _errno.ENOENT or self.attr.map_fd == INVALID_FD:
-            raise self.fail(cmd)
+    def absent(self, cmd: Cmd, result: int) -> Any:
+        """After a lookup or delete that returned ``result`` < 0: None for ENOENT, else raise."""
+        if self.error(result) != _errno.ENOENT or self.attr.map_fd == INVALID_FD:
+            raise self.fail(cmd, result)
         return None
 
-    def _call(self, cmd: int, flags: int, size: int = ATTR_SIZE) -> int:
+    def _call(self, call: Callable[[], int], flags: int) -> int:
         if not flags:
-            return int(_bpf_fast(NR_BPF, cmd, self.ref, size))
+            return call()
         self.attr.flags = flags
         try:
-            return int(_bpf_fast(NR_BPF, cmd, self.ref, size))
+            return call()
         finally:
             self.attr.flags = 0
 
@@ -227,21 +287,21 @@ class MapElemOps:
     def lookup_raw(self, key: Any, flags: int = 0) -> bytes | None:
         """The value bytes for ``key``, or None if absent."""
         self.key(key)
-        if self._call(LOOKUP, flags) < 0:
-            self.absent(Cmd.MAP_LOOKUP_ELEM)
+        if (result := self._call(self.lookup, flags)) < 0:
+            self.absent(Cmd.MAP_LOOKUP_ELEM, result)
             return None
         return self.vbuf.raw
 
     def lookup_flags(self, flags: int) -> Any:
         """A lookup with flags (BPF_F_LOCK…) of the key already written; None if absent."""
-        if self._call(LOOKUP, flags) < 0:
-            return self.absent(Cmd.MAP_LOOKUP_ELEM)
+        if (result := self._call(self.lookup, flags)) < 0:
+            return self.absent(Cmd.MAP_LOOKUP_ELEM, result)
         return self.get_value()
 
     def update_flags(self, flags: int) -> None:
         """An update with flags of the key and value already written."""
-        if self._call(UPDATE, flags) < 0:
-            raise self.fail(Cmd.MAP_UPDATE_ELEM)
+        if (result := self._call(self.update, flags)) < 0:
+            raise self.fail(Cmd.MAP_UPDATE_ELEM, result)
 
     def next_key(self, key: Any) -> bytes | None:
         """The key after ``key`` (the first key for None); None at the end."""
@@ -252,35 +312,35 @@ class MapElemOps:
             self.key(key)
         attr.value = ctypes.addressof(self.nbuf)
         try:
-            result = _bpf_fast(NR_BPF, int(Cmd.MAP_GET_NEXT_KEY), self.ref, ATTR_SIZE)
+            result = self.next()
         finally:
             attr.key = ctypes.addressof(self.kbuf) if self.elems.key_size else 0
             attr.value = ctypes.addressof(self.vbuf)
         if result < 0:
-            self.absent(Cmd.MAP_GET_NEXT_KEY)
+            self.absent(Cmd.MAP_GET_NEXT_KEY, result)
             return None
         return self.nbuf.raw
 
     def delete(self, key: Any) -> bool:
         """Delete ``key``; False if it was not there."""
         self.key(key)
-        if _bpf_fast(NR_BPF, DELETE, self.ref, KEY_ATTR_SIZE) < 0:
-            self.absent(Cmd.MAP_DELETE_ELEM)
+        if (result := self.delete_call()) < 0:
+            self.absent(Cmd.MAP_DELETE_ELEM, result)
             return False
         return True
 
-    def _keyless(self, cmd: Cmd, flags: int) -> int:
+    def _keyless(self, call: Callable[[], int], flags: int) -> int:
         attr = self.attr
         attr.key = 0
         try:
-            return self._call(int(cmd), flags)
+            return self._call(call, flags)
         finally:
             attr.key = ctypes.addressof(self.kbuf) if self.elems.key_size else 0
 
     def lookup_keyless(self, flags: int = 0) -> bytes | None:
         """Peek (queue/stack): a lookup with a NULL key."""
-        if self._keyless(Cmd.MAP_LOOKUP_ELEM, flags) < 0:
-            self.absent(Cmd.MAP_LOOKUP_ELEM)
+        if (result := self._keyless(self.lookup, flags)) < 0:
+            self.absent(Cmd.MAP_LOOKUP_ELEM, result)
             return None
         return self.vbuf.raw
 
@@ -288,20 +348,20 @@ class MapElemOps:
         """Pop: with ``key=None`` on queue/stack maps, else lookup-then-delete atomically."""
         cmd = Cmd.MAP_LOOKUP_AND_DELETE_ELEM
         if key is None:
-            result = self._keyless(cmd, flags)
+            result = self._keyless(self.pop, flags)
         else:
             self.key(key)
-            result = self._call(int(cmd), flags)
+            result = self._call(self.pop, flags)
         if result < 0:
-            self.absent(cmd)
+            self.absent(cmd, result)
             return None
         return self.vbuf.raw
 
     def push(self, value: Any, flags: int = 0) -> None:
         """Update with a NULL key (queue/stack push, bloom filter add)."""
         self.put_value(value)
-        if self._keyless(Cmd.MAP_UPDATE_ELEM, flags) < 0:
-            raise self.fail(Cmd.MAP_UPDATE_ELEM)
+        if (result := self._keyless(self.update, flags)) < 0:
+            raise self.fail(Cmd.MAP_UPDATE_ELEM, result)
 
     def update_raw(self, key: Any, value: Any, flags: int = 0) -> None:
         """Insert or replace ``key``'s value (any kinds of key and value)."""
@@ -310,8 +370,8 @@ class MapElemOps:
             self.value_dst[self.value_at] = value
         except FAST_MISS:
             self.put_value(value)
-        if self._call(UPDATE, flags) < 0:
-            raise self.fail(Cmd.MAP_UPDATE_ELEM)
+        if (result := self._call(self.update, flags)) < 0:
+            raise self.fail(Cmd.MAP_UPDATE_ELEM, result)
 
 
 def _destination(codec: Codec, buffer: Any, view: memoryview) -> tuple[Any, Any]:

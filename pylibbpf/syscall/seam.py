@@ -75,6 +75,7 @@ def override_syscall(handler: SyscallHandler) -> Iterator[None]:
     ]
     for module, entry_name, _ in saved:
         setattr(module, entry_name, entry)
+    _rebind_elements()
     for reset in _on_override:
         reset()
     try:
@@ -82,5 +83,14 @@ def override_syscall(handler: SyscallHandler) -> Iterator[None]:
     finally:
         for module, entry_name, original in saved:
             setattr(module, entry_name, original)
+        _rebind_elements()
         for reset in _on_override:
             reset()
+
+
+def _rebind_elements() -> None:
+    """Map buffers bind their entry points when made (direct ones bypass any module
+    global): re-pick them all for the entry now installed."""
+    elem = sys.modules.get("pylibbpf.syscall.elem")
+    if elem is not None:
+        elem.rebind_all()

@@ -1,0 +1,216 @@
+"""Direct entry points (``syscall/direct.py``) do exactly what libc's ``syscall()`` does.
+
+Every element operation is run through a handle with direct stubs and through one on the
+same kernel map without them: what one writes the other reads, and failures carry the
+kernel's errno either way (EEXIST, ENOENT, E2BIG, EBADF). The stub page must be mapped
+read+execute and never writable, the syscall seam must still see every call of a map made
+before it was installed, and ``PYLIBBPF_DIRECT_SYSCALL=0`` must turn the stubs off.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import gc
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+import pylibbpf as bpf
+from pylibbpf.syscall import direct, seam
+from pylibbpf.uapi import Cmd
+
+pytestmark = pytest.mark.root
+
+X86_64 = os.uname().machine == "x86_64"
+needs_direct = pytest.mark.skipif(
+    not (X86_64 and direct.enabled()),
+    reason=f"direct entry points are x86-64 only (this is {os.uname().machine})",
+)
+
+
+@pytest.fixture
+def toggle() -> Iterator[None]:
+    previous = direct.enabled()
+    yield
+    direct.set_enabled(previous)
+
+
+def _handle(fd: int, on: bool, **types: object) -> bpf.Map:
+    direct.set_enabled(on)
+    handle = bpf.Map.from_fd(fd, **types)  # type: ignore[arg-type]
+    assert handle._tls.ops.direct is (on and X86_64)
+    return handle
+
+
+def _page_permissions(address: int) -> str:
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            span, perms = line.split()[:2]
+            start, end = (int(part, 16) for part in span.split("-"))
+            if start <= address < end:
+                return perms
+    return ""
+
+
+@needs_direct
+def test_stub_page_is_read_execute_only(toggle: None) -> None:
+    direct.set_enabled(True)
+    with bpf.Map.create(bpf.MapType.HASH, 4, 8, 4, name="t_direct", value_type=int) as m:
+        m[1] = 2
+        entry = m._tls.ops.entry
+        assert entry is not None
+        address = ctypes.cast(entry.calls[0], ctypes.c_void_p).value or 0
+        assert _page_permissions(address) == "r-xp"
+        assert m[1] == 2
+
+
+@pytest.mark.parametrize("writer_direct", [True, False])
+def test_both_paths_agree_on_a_hash_map(toggle: None, writer_direct: bool) -> None:
+    with bpf.Map.create(bpf.MapType.HASH, 8, 8, 4, name="t_direct") as made:
+        writer = _handle(made.fd, writer_direct, key_type=int, value_type=int)
+        reader = _handle(made.fd, not writer_direct, key_type=int, value_type=int)
+        writer[7] = 70
+        writer.update(8, 80, bpf.UpdateFlags.NOEXIST)
+        assert reader[7] == 70 and reader.get(8) == 80
+        assert 7 in reader and 9 not in reader and reader.get(9, -1) == -1
+        with pytest.raises(KeyError):
+            reader[9]
+        with pytest.raises(bpf.BpfError) as exists:
+            reader.update(7, 1, bpf.UpdateFlags.NOEXIST)
+        assert exists.value.errno == errno.EEXIST
+        with pytest.raises(bpf.BpfError) as missing:
+            reader.update(9, 1, bpf.UpdateFlags.EXIST)
+        assert missing.value.errno == errno.ENOENT
+        writer[9] = 90
+        writer[10] = 100
+        with pytest.raises(bpf.BpfError) as full:
+            writer[11] = 110  # max_entries 4
+        assert full.value.errno == errno.E2BIG
+        keys = []
+        key = reader.next_key()
+        while key is not None:
+            keys.append(key)
+            key = reader.next_key(key)
+        assert sorted(keys) == [7, 8, 9, 10]
+        assert reader.lookup_and_delete(9) == 90 and 9 not in writer
+        assert writer.delete(10) and not writer.delete(10)
+        with pytest.raises(KeyError):
+            del reader[10]
+        assert dict(writer.items()) == {7: 70, 8: 80}
+        writer.close()
+        with pytest.raises(bpf.BpfError) as closed:
+            writer[7]
+        assert closed.value.errno == errno.EBADF
+        assert reader[7] == 70  # the other handle's fd is still open
+
+
+def test_queue_push_pop_peek(toggle: None) -> None:
+    for on in (True, False):
+        with bpf.Map.create(bpf.MapType.QUEUE, 0, 4, 2, name="t_dq") as made:
+            queue = _handle(made.fd, on, value_type=int)
+            queue.push(1)
+            queue.push(2)
+            with pytest.raises(bpf.BpfError) as full:
+                queue.push(3)
+            assert full.value.errno == errno.E2BIG
+            assert (queue.peek(), queue.pop(), queue.pop(), queue.pop()) == (1, 1, 2, None)
+            queue.close()
+
+
+@needs_direct
+def test_every_thread_has_its_own_stubs(toggle: None) -> None:
+    direct.set_enabled(True)
+    with bpf.Map.create(
+        bpf.MapType.HASH, 8, 8, 4096, name="t_dthr", key_type=int, value_type=int
+    ) as m:
+        entries: list[object] = []
+        errors: list[BaseException] = []
+
+        def work(base: int) -> None:
+            try:
+                entries.append(m._tls.ops.entry)
+                for key in range(base, base + 500):
+                    m[key] = key * 3
+                    assert m[key] == key * 3
+            except BaseException as error:
+                errors.append(error)
+
+        threads = [threading.Thread(target=work, args=(i * 1000,)) for i in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert not errors
+        assert len({id(entry) for entry in entries}) == 4
+        assert len(list(m.keys())) == 2000 and m[3499] == 3499 * 3
+
+
+def test_the_seam_sees_calls_of_maps_made_before_it(toggle: None) -> None:
+    direct.set_enabled(True)
+    with bpf.Map.create(
+        bpf.MapType.HASH, 8, 8, 4, name="t_dseam", key_type=int, value_type=int
+    ) as m:
+        m[1] = 10
+        seen: list[Cmd] = []
+
+        def handler(cmd: Cmd, attr: object, size: int) -> int:
+            seen.append(cmd)
+            return seam.call_kernel(cmd, attr, size)  # type: ignore[arg-type]
+
+        with seam.override_syscall(handler):
+            assert not m._tls.ops.direct
+            assert m[1] == 10
+            m[2] = 20
+        assert seen == [Cmd.MAP_LOOKUP_ELEM, Cmd.MAP_UPDATE_ELEM]
+        assert m._tls.ops.direct is X86_64
+        assert m[2] == 20
+
+
+def test_the_environment_turns_direct_calls_off() -> None:
+    code = (
+        "import pylibbpf as bpf\n"
+        "m = bpf.Map.create(bpf.MapType.ARRAY, 4, 8, 2, name='t_denv', value_type=int)\n"
+        "m[1] = 5\n"
+        "print(m._tls.ops.direct, m[1])\n"
+    )
+    env = {**os.environ, "PYLIBBPF_DIRECT_SYSCALL": "0"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.split() == ["False", "5"], out.stderr
+
+
+@needs_direct
+def test_slots_are_shared_and_reused(toggle: None) -> None:
+    """One page of stubs serves many buffers, and a closed map's slot serves the next."""
+    direct.set_enabled(True)
+    maps = [
+        bpf.Map.create(bpf.MapType.ARRAY, 4, 8, 1, name="t_dslot", value_type=int)
+        for _ in range(60)
+    ]
+    for index, m in enumerate(maps):
+        m[0] = index
+    assert [m[0] for m in maps] == list(range(60))
+    pages = {id(m._tls.ops.entry._slab) for m in maps}
+    assert 2 <= len(pages) <= 3  # ~25 buffers per page
+    for m in maps:
+        m.close()
+    del maps, m
+    gc.collect()
+    slabs = sum(len(group) for group in direct._slabs.values())
+    for round_ in range(5):
+        again = [
+            bpf.Map.create(bpf.MapType.ARRAY, 4, 8, 1, name="t_dslot", value_type=int)
+            for _ in range(60)
+        ]
+        for index, m in enumerate(again):
+            m[0] = index + round_
+        assert [m[0] for m in again] == [index + round_ for index in range(60)]
+        for m in again:
+            m.close()
+        del again, m
+        gc.collect()
+    assert sum(len(group) for group in direct._slabs.values()) == slabs
