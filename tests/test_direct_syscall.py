@@ -214,3 +214,26 @@ def test_slots_are_shared_and_reused(toggle: None) -> None:
         del again, m
         gc.collect()
     assert sum(len(group) for group in direct._slabs.values()) == slabs
+
+
+@needs_direct
+def test_a_refused_exec_page_falls_back_to_libc(
+    toggle: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under a W^X policy (SELinux execmem, PaX) mprotect(PROT_EXEC) fails with EACCES:
+    maps keep working through libc and no further page is tried."""
+
+    def refuse(_address: int, _size: int, _prot: int) -> int:
+        ctypes.set_errno(errno.EACCES)
+        return -1
+
+    direct.set_enabled(True)
+    monkeypatch.setattr(direct, "_mprotect", refuse)
+    monkeypatch.setattr(direct, "_slabs", {})  # no free slot: a new page must be made
+    with bpf.Map.create(bpf.MapType.HASH, 4, 4, 2, name="t_dwx", key_type=int, value_type=int) as m:
+        assert not m._tls.ops.direct and not direct.enabled()
+        m[1] = 11
+        assert m[1] == 11 and m.get(2) is None
+        with pytest.raises(bpf.BpfError) as exists:
+            m.update(1, 12, bpf.UpdateFlags.NOEXIST)
+        assert exists.value.errno == errno.EEXIST
