@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import threading
+from _thread import allocate_lock  # threading.Lock, without importing threading.py
 from collections.abc import Iterable, Iterator, Mapping
 
 from . import syscall
@@ -368,7 +368,7 @@ class MapBatches:
 # fault per page when the kernel first writes it, ~10 % of reading a 1e5-element map.
 _SPARE_BYTES = 1 << 23  # at most this much is kept
 _spare: list[Any] = []
-_spare_lock = threading.Lock()
+_spare_lock = allocate_lock()
 
 
 def _take_buffer(size: int) -> Any:

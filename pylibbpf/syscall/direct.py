@@ -22,24 +22,30 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import mmap
 import os
 import struct
-import threading
+from _thread import allocate_lock  # threading.Lock, without importing threading.py
 from collections.abc import Callable
 
 from .bpf import NR_BPF
 
-_PAGE = mmap.PAGESIZE
 _STUB = struct.Struct(
     "<4s2sQBIBIBI3s"
 )  # endbr64, movabs rsi, mov eax, mov edi, mov edx, syscall; ret
-_PROTO = ctypes.PYFUNCTYPE(ctypes.c_long)  # no arguments; keeps the GIL (see above)
+# (The libc binding and the stub prototype are made with the first page: a process that
+# never touches a map does not pay for them.)
+_libc_mprotect: Any = None
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_mprotect = _libc.mprotect
-_mprotect.restype = ctypes.c_int
-_mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+
+def _mprotect(address: int, size: int, prot: int) -> int:
+    global _libc_mprotect
+    if _libc_mprotect is None:
+        call = ctypes.CDLL(None, use_errno=True).mprotect
+        call.restype = ctypes.c_int
+        call.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+        _libc_mprotect = call
+    return int(_libc_mprotect(address, size, prot))
+
 
 Stub = Callable[[], int]
 Commands = tuple[tuple[int, int], ...]  # (command, attr size) for each entry point
@@ -98,12 +104,15 @@ class _Slab:
     is written again). Slabs live as long as the process; their slots are reused."""
 
     def __init__(self, attr_type: type[ctypes.Structure], commands: Commands) -> None:
+        import mmap
+
+        page_size = mmap.PAGESIZE
         per_slot = len(commands) * _STUB.size
-        count = _PAGE // per_slot
+        count = page_size // per_slot
         self.attrs = (attr_type * count)()
         attr_size = ctypes.sizeof(attr_type)
         first_attr = ctypes.addressof(self.attrs)
-        self.page = mmap.mmap(-1, _PAGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        self.page = mmap.mmap(-1, page_size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
         for slot in range(count):
             for index, (cmd, size) in enumerate(commands):
                 at = slot * per_slot + index * _STUB.size
@@ -122,18 +131,19 @@ class _Slab:
         anchor = ctypes.c_char.from_buffer(self.page)
         base = ctypes.addressof(anchor)
         del anchor  # (an exported buffer would keep the page from being unmapped)
-        if _mprotect(base, _PAGE, mmap.PROT_READ | mmap.PROT_EXEC) != 0:
+        if _mprotect(base, page_size, mmap.PROT_READ | mmap.PROT_EXEC) != 0:
             err = ctypes.get_errno()
             self.page.close()
             raise OSError(err, os.strerror(err))
+        proto = ctypes.PYFUNCTYPE(ctypes.c_long)  # no arguments; keeps the GIL (see above)
         self.calls = [
-            tuple(_PROTO(base + slot * per_slot + i * _STUB.size) for i in range(len(commands)))
+            tuple(proto(base + slot * per_slot + i * _STUB.size) for i in range(len(commands)))
             for slot in range(count)
         ]
         self.free = list(range(count - 1, -1, -1))
 
 
-_lock = threading.Lock()
+_lock = allocate_lock()
 _slabs: dict[tuple[type[ctypes.Structure], Commands], list[_Slab]] = {}
 
 
