@@ -50,7 +50,8 @@ class MapElements:
             return ops.lookup_flags(flags)
         if (result := ops.lookup()) < 0:
             return ops.absent(_LOOKUP_CMD, result)
-        return ops.get_value()
+        int_value = ops.int_value
+        return ops.get_value() if int_value is None else int_value[0]
 
     def __getitem__(self, key: Any) -> Any:
         ops = self._tls.ops
@@ -61,7 +62,8 @@ class MapElements:
         if (result := ops.lookup()) < 0:
             ops.absent(_LOOKUP_CMD, result)
             raise KeyError(key)
-        return ops.get_value()
+        int_value = ops.int_value
+        return ops.get_value() if int_value is None else int_value[0]
 
     def get(self, key: Any, default: Any = None) -> Any:
         """The value for ``key``, or ``default`` if it is absent."""
@@ -73,7 +75,8 @@ class MapElements:
         if (result := ops.lookup()) < 0:
             ops.absent(_LOOKUP_CMD, result)
             return default
-        return ops.get_value()
+        int_value = ops.int_value
+        return ops.get_value() if int_value is None else int_value[0]
 
     def __contains__(self, key: Any) -> bool:
         ops = self._tls.ops
