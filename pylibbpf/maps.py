@@ -175,6 +175,7 @@ class Map(MapElements, MapBatches, Closing):
             functools.partial(decode_percpu, self._value, self._slot_size, self._ncpus)
             if self.percpu
             else None,
+            self._slot_size if self.percpu else 0,
         )
         self._tls = self._elems.local
 

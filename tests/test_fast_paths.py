@@ -229,6 +229,32 @@ def test_percpu_values_match_the_bytes_path(
     assert {k: typed[k] for k in keys} == doubled
 
 
+@pytest.mark.parametrize("value_size", [4, 8])
+def test_percpu_int_writes_refuse_what_the_codec_refuses(
+    maps: list[bpf.Map], value_size: int
+) -> None:
+    """The strided per-CPU fast path takes an int, a list or a tuple of NCPUS ints, or the
+    packed bytes; anything else gets the codec's error naming the map, and the element
+    the kernel holds is unchanged."""
+    typed, raw = _pair(bpf.MapType.PERCPU_ARRAY, 4, value_size, key_type=int, value_type=int)
+    maps += [typed, raw]
+    typed[1] = tuple(range(10, 10 + NCPUS))
+    assert [_slow_int(v) for v in raw[(1).to_bytes(4, "little")]] == list(range(10, 10 + NCPUS))
+    slot = (value_size + 7) & ~7
+    packed = b"".join(
+        (40 + cpu).to_bytes(value_size, "little").ljust(slot, b"\0") for cpu in range(NCPUS)
+    )
+    typed[2] = packed
+    assert typed[2] == [40 + cpu for cpu in range(NCPUS)]
+    for bad in ([1] * (NCPUS + 1), 1 << (8 * value_size), -1, "seven", [1.5] * NCPUS):
+        with pytest.raises(bpf.BpfError) as refused:
+            typed[1] = bad
+        assert refused.value.errno in (errno.EINVAL, errno.ERANGE) and "t_fast" in str(
+            refused.value
+        )
+    assert typed[1] == list(range(10, 10 + NCPUS))
+
+
 @pytest.mark.parametrize("map_type", SCALAR_TYPES + PERCPU_TYPES, ids=lambda t: t.name)
 def test_batch_iteration_matches_next_key_iteration(
     maps: list[bpf.Map], map_type: bpf.MapType

@@ -33,6 +33,7 @@ import struct
 import sys
 import threading
 import weakref
+from array import array
 from collections.abc import Callable
 
 from ..errors import BpfError
@@ -112,6 +113,7 @@ class MapElems:
         value: Codec,
         encode_value: Encoder,
         decode_value: Callable[[Any], Any] | None = None,
+        percpu_slot: int = 0,
     ) -> None:
         self.fd = map_fd
         self.key_size = key_size
@@ -122,6 +124,7 @@ class MapElems:
         self.encode_value = encode_value
         # Per-CPU maps decode their values (one per CPU) through this, given the buffer.
         self.decode_value = decode_value
+        self.percpu_slot = percpu_slot  # per-CPU maps: bytes per CPU in the value buffer
         self._made: weakref.WeakSet[MapElemOps] = weakref.WeakSet()
         self._lock = threading.Lock()
         # A proxy: threading.local keeps its arguments, and a strong one would be a cycle.
@@ -214,6 +217,11 @@ class MapElemOps:
             self.value_dst, self.value_at = _destination(elems.value, self.vbuf, self.vview)
             self.get_value = _getter(elems.value, self.vbuf, self.vview)
             self.int_value = _int_view(elems.value, self.vview)
+        elif (slots := _percpu_int_view(elems.value, elems.percpu_slot, self.vview)) is not None:
+            # Per-CPU ints: one strided view reads (``tolist``) and writes them all.
+            self.value_dst, self.value_at = _PerCpuInts(slots, self.vview, elems.encode_value), 0
+            self.get_value = slots.tolist
+            self.int_value = None
         else:
             self.value_dst, self.value_at = _Converting(self.vview, elems.encode_value), 0
             self.get_value = functools.partial(elems.decode_value, self.vbuf)
@@ -420,6 +428,41 @@ class _Converting:
             self.view[:] = value
         except (TypeError, ValueError):
             self.view[:] = self.encode(value)
+
+
+class _PerCpuInts(_Converting):
+    """``dst[0] = v`` for per-CPU ints: an int (for every CPU) or one per CPU, straight
+    into the strided view of the value slots; other input through the codec."""
+
+    __slots__ = ("fmt", "ncpus", "slots")
+
+    def __init__(self, slots: memoryview, view: memoryview, encode: Encoder) -> None:
+        super().__init__(view, encode)
+        self.slots, self.fmt, self.ncpus = slots, slots.format, len(slots)
+
+    def __setitem__(self, _index: int, value: Any) -> None:
+        kind = type(value)
+        try:
+            if kind is int:
+                self.slots[:] = array(self.fmt, (value,)) * self.ncpus
+                return
+            if kind is list or kind is tuple:
+                self.slots[:] = array(self.fmt, value)
+                return
+        except (TypeError, ValueError, OverflowError):
+            pass  # (the codec says what is wrong, naming the map)
+        super().__setitem__(_index, value)
+
+
+def _percpu_int_view(codec: Codec, slot: int, view: memoryview) -> memoryview | None:
+    """The per-CPU value buffer as one native int per CPU slot (a strided view), or None."""
+    fmt = codec.int_format
+    if not (slot and isinstance(codec, IntCodec) and fmt is not None and _NATIVE_LITTLE):
+        return None
+    if slot % codec.size:
+        return None
+    typed: memoryview = view.cast(fmt)  # type: ignore[call-overload]
+    return typed[:: slot // codec.size]
 
 
 def _int_view(codec: Codec, view: memoryview) -> Any:
