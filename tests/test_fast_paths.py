@@ -246,7 +246,7 @@ def test_percpu_int_writes_refuse_what_the_codec_refuses(
     )
     typed[2] = packed
     assert typed[2] == [40 + cpu for cpu in range(NCPUS)]
-    for bad in ([1] * (NCPUS + 1), 1 << (8 * value_size), -1, "seven", [1.5] * NCPUS):
+    for bad in ([1] * (NCPUS + 1), 1 << (8 * value_size), "seven", [1.5] * NCPUS):
         with pytest.raises(bpf.BpfError) as refused:
             typed[1] = bad
         assert refused.value.errno in (errno.EINVAL, errno.ERANGE) and "t_fast" in str(
