@@ -1,13 +1,15 @@
-"""How close to C a map element operation can get through ctypes: the floor under the
+"""How close to C a map element operation can get from Python: the floors under the
 int element rows of RESULTS.md.
 
 Side by side, fresh processes pinned to one CPU, alternating: libbpf from C
 (``bench/build/libbpf_side maps``: ``bpf_map_lookup_elem``/``update_elem`` in a loop),
-pylibbpf's ``m[k]``/``m[k] = v`` with Python ints, and the bare floor: the very
-``syscall()`` pylibbpf makes, through the same ctypes entry, in a loop that does nothing
-else but write each key (and value) into the buffers with one item assignment, so the
-kernel walks the same keys as C does. No Python library built on ctypes can beat the
-floor row; its ratio to C is the best any of them could report.
+pylibbpf's ``m[k]``/``m[k] = v`` with Python ints, and two bare floors, loops that do
+nothing else but write each key (and value) into the buffers with one item assignment
+and enter the kernel, so it walks the same keys as C does:
+- ``libc``: libc's ``syscall()`` through ctypes (``PyDLL``, ``use_errno``), the cheapest
+  way any ctypes-based library calls ``bpf(2)``;
+- ``direct``: pylibbpf's direct entry point for the buffers (``syscall/direct.py``, a
+  stub called with no arguments), what ``m[k]`` uses on x86-64.
 
     PYTHONPATH=. .venv/bin/python bench/floor.py [ROUNDS]    (after bench/run.py built C)
 """
@@ -41,26 +43,39 @@ def python_side() -> dict[str, float]:
         for k in keys:
             m[k]
 
-    ops = m._tls.ops  # this thread's buffers: the call below is the one m[k] makes
+    ops = m._tls.ops  # this thread's buffers: the calls below are the ones m[k] makes
     key, value = ops.key_dst, ops.value_dst  # typed memoryviews: [0] is the element
     call, nr, ref, size = elem._bpf_fast, elem.NR_BPF, ops.ref, elem.ATTR_SIZE
+    direct_update, direct_lookup = ops.update, ops.lookup  # libc-bound where no stubs
 
-    def bare_update() -> None:
+    def libc_update() -> None:
         for k in keys:
             key[0] = value[0] = k
             call(nr, elem.UPDATE, ref, size)
 
-    def bare_lookup() -> None:
+    def libc_lookup() -> None:
         for k in keys:
             key[0] = k
             call(nr, elem.LOOKUP, ref, size)
 
-    out = {}
+    def bare_direct_update() -> None:
+        for k in keys:
+            key[0] = value[0] = k
+            direct_update()
+
+    def bare_direct_lookup() -> None:
+        for k in keys:
+            key[0] = k
+            direct_lookup()
+
+    out = {"direct": float(ops.direct)}
     for name, work in (
         ("int_update", update),
         ("int_lookup", lookup),
-        ("bare_update", bare_update),
-        ("bare_lookup", bare_lookup),
+        ("libc_update", libc_update),
+        ("libc_lookup", libc_lookup),
+        ("direct_update", bare_direct_update),
+        ("direct_lookup", bare_direct_lookup),
     ):
         work()
         samples = []
@@ -88,12 +103,14 @@ def main() -> None:
             samples.setdefault(f"c_{name}", []).append(c[name])
         for name, value in py.items():
             samples.setdefault(name, []).append(value)
+    if not samples.pop("direct")[0]:
+        print("(no direct entry points on this machine: the direct rows are libc's)")
     med = {name: statistics.median(values) for name, values in samples.items()}
     print(f"{rounds} rounds, medians, elements per CPU-second (ratio to C)")
     for op in ("update", "lookup"):
         c = med[f"c_int_{op}"]
         print(f"  {op}: C {c / 1e3:7.0f} k/s ({1e9 / c:4.0f} ns)", end="")
-        for row in (f"int_{op}", f"bare_{op}"):
+        for row in (f"int_{op}", f"libc_{op}", f"direct_{op}"):
             rate = med[row]
             print(f" | {row} {rate / 1e3:5.0f} k/s ({1e9 / rate:4.0f} ns) {rate / c:.2f}x", end="")
         print()
