@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import itertools
 import operator
 from collections.abc import Callable, Iterable
 from typing import TypeVar
@@ -85,6 +86,7 @@ MAX_DEFINITION = 1 << 20  # one struct or union body
 MAX_BODIES = 32 << 20  # every body written, inline ones included
 MAX_HEADER = 32 << 20
 _ESTIMATE = operator.itemgetter(8)
+_ALIGN8, _EXACT_ALIGN = operator.itemgetter(0), operator.itemgetter(5)
 _T = TypeVar("_T")
 
 
@@ -108,6 +110,17 @@ class CDumper:
         self._member_facts: dict[int, MemberFacts] = {}
         self._current = 0  # the type being worked on, for error messages
         self._bodies_written = 0  # bytes of struct bodies, against MAX_BODIES
+        # Named structs, unions and enums (a base's too), and the typedefs the compiler
+        # defines: what ordering asks of a type's name, as sets.
+        by_kind = self._raw.by_kind
+        tagged = sorted(t for kind in (STRUCT, UNION, ENUM, ENUM64) for t in by_kind.get(kind, ()))
+        self._named = set(itertools.compress(tagged, self._raw.names_of(tagged)))
+        typedefs = by_kind.get(TYPEDEF, [])
+        self._builtins = {
+            type_id
+            for type_id, name in zip(typedefs, self._raw.names_of(typedefs), strict=True)
+            if name in _COMPILER_BUILTINS
+        }
         self._assign_names()
 
     # ----------------------------------------------------------------- naming
@@ -187,7 +200,7 @@ class CDumper:
                 if kinds[target] not in _NOT_ORDERED and 2 * target not in ordered:
                     self._order_type(target, False)
         elif kind in (STRUCT, UNION):
-            named = bool(self._raw.name(type_id))
+            named = type_id in self._named
             if named and (not by_value or type_id in self._done):
                 ordered.add(key)
                 return
@@ -203,10 +216,10 @@ class CDumper:
             if named:
                 self._emit(type_id)
         elif kind in (ENUM, ENUM64):
-            if type_id not in self._done and self._raw.name(type_id):
+            if type_id not in self._done and type_id in self._named:
                 self._emit(type_id)
         elif kind == TYPEDEF:
-            if self._raw.name(type_id) in _COMPILER_BUILTINS:
+            if type_id in self._builtins:
                 ordered.add(key)
                 return
             if type_id in self._in_progress:
@@ -363,9 +376,15 @@ class CDumper:
             )
         names = map(raw.strings.__getitem__, words[at + 3 : end : 3])
         packed = False
-        if is_struct:
+        if is_struct and has_bitfields:
             packed, exact_align = is_packed(members, offsets, has_bitfields, size)
             # The struct's alignment, which Records.align would find walking the members.
+            raw.exact_aligns.setdefault(type_id, exact_align)
+        elif is_struct:  # is_packed, at C speed (the common case)
+            aligns = list(map(_ALIGN8, members))
+            max_align = max(8, *aligns) if aligns else 8
+            packed = any(map(operator.mod, offsets, aligns)) or (8 * size) % max_align != 0
+            exact_align = max_align // 8 if all(map(_EXACT_ALIGN, members)) else None
             raw.exact_aligns.setdefault(type_id, exact_align)
         pad = "\t" * (indent + 1)
         lines = ["{"]
@@ -377,12 +396,13 @@ class CDumper:
         elif not has_bitfields:
             position = 0  # bits laid out so far
             for name, facts, bit_offset in zip(names, members, offsets, strict=True):
-                align8 = 8 if packed else facts[0]
-                # Where a C compiler would put the member after ``position`` bits.
-                if bit_offset > (position + align8 - 1) // align8 * align8:
-                    taken = functools.partial(raw.member_names, type_id)
-                    lines += [pad + p for p in padding(position, bit_offset, taken)]
-                    position = bit_offset
+                if bit_offset != position:  # (right after the last: no padding)
+                    align8 = 8 if packed else facts[0]
+                    # Where a C compiler would put the member after ``position`` bits.
+                    if bit_offset > (position + align8 - 1) // align8 * align8:
+                        taken = functools.partial(raw.member_names, type_id)
+                        lines += [pad + p for p in padding(position, bit_offset, taken)]
+                        position = bit_offset
                 lines.append(facts[2] + name + facts[3] if name else facts[4])
                 end = bit_offset + facts[1]
                 if end > position:
@@ -505,7 +525,7 @@ class CDumper:
                     ordered.add(2 * type_id + 1)
                     ordered.add(2 * type_id)
                     continue
-            elif kind in (ENUM, ENUM64) and not raw.name(type_id):
+            elif kind in (ENUM, ENUM64) and type_id not in self._named:
                 continue  # nothing to schedule; left out so unreferenced ones show
             self._current = type_id
             self._order_type(type_id, True)
