@@ -102,9 +102,11 @@ class CDumper:
         self._order: list[int] = []
         self._done: set[int] = set()
         self._in_progress: set[int] = set()
-        # Traversals (type id * 2 + by_value) that finished without meeting a type in
-        # progress: doing one again would schedule nothing new, so it is skipped.
-        self._ordered: set[int] = set()
+        # Types whose traversal by name (by value) finished without meeting a type in
+        # progress, and the kinds never ordered: ordering one again would schedule
+        # nothing new, so it is skipped.
+        self._by_name: set[int] = set()
+        self._by_value: set[int] = set()
         self._cycles_met = 0
         self._decls: dict[int, Decl] = {}
         self._member_facts: dict[int, MemberFacts] = {}
@@ -122,6 +124,9 @@ class CDumper:
             if name in _COMPILER_BUILTINS
         }
         self._assign_names()
+        for kind in _NOT_ORDERED & by_kind.keys():
+            self._by_name.update(by_kind[kind])
+            self._by_value.update(by_kind[kind])
 
     # ----------------------------------------------------------------- naming
 
@@ -173,36 +178,37 @@ class CDumper:
     def _order_type(self, type_id: int, by_value: bool) -> None:
         """Schedule definitions so each follows everything it contains by value.
 
-        Callers skip types that need no ordering (``_NOT_ORDERED``) and traversals
-        already finished (``_ordered``) themselves: that test, inlined, saves most calls.
+        Callers skip traversals already finished (``_by_name``, ``_by_value``, which
+        hold the kinds never ordered from the start) themselves: that test, inlined,
+        saves most calls.
         """
-        kinds, refs, ordered = self._kinds, self._refs, self._ordered
+        kinds, refs, by_name = self._kinds, self._refs, self._by_name
+        complete = self._by_value
         kind = kinds[type_id]
-        key = 2 * type_id + by_value
         cycles_met = self._cycles_met
         if kind == PTR:
             target = refs[type_id]
-            if kinds[target] not in _NOT_ORDERED and 2 * target not in ordered:
+            if target not in by_name:
                 self._order_type(target, False)
         elif kind == ARRAY:  # C needs complete element types, even behind a pointer
             target = self._raw.arrays[type_id][0]
-            if kinds[target] not in _NOT_ORDERED and 2 * target + 1 not in ordered:
+            if target not in complete:
                 self._order_type(target, True)
         elif kind in _POINTER_QUALIFIERS:
             target = refs[type_id]
-            if kinds[target] not in _NOT_ORDERED and 2 * target + by_value not in ordered:
+            if target not in (complete if by_value else by_name):
                 self._order_type(target, by_value)
         elif kind == FUNC_PROTO:
             target = refs[type_id]
-            if kinds[target] not in _NOT_ORDERED and 2 * target not in ordered:
+            if target not in by_name:
                 self._order_type(target, False)
             for target in self._raw.param_types(type_id):
-                if kinds[target] not in _NOT_ORDERED and 2 * target not in ordered:
+                if target not in by_name:
                     self._order_type(target, False)
         elif kind in (STRUCT, UNION):
             named = type_id in self._named
             if named and (not by_value or type_id in self._done):
-                ordered.add(key)
+                (complete if by_value else by_name).add(type_id)
                 return
             if type_id in self._in_progress:
                 self._cycles_met += 1
@@ -210,7 +216,7 @@ class CDumper:
             # An anonymous one is written inline wherever used: its contents are needed.
             self._in_progress.add(type_id)
             for target in self._raw.member_types(type_id):
-                if kinds[target] not in _NOT_ORDERED and 2 * target + 1 not in ordered:
+                if target not in complete:
                     self._order_type(target, True)
             self._in_progress.discard(type_id)
             if named:
@@ -220,7 +226,7 @@ class CDumper:
                 self._emit(type_id)
         elif kind == TYPEDEF:
             if type_id in self._builtins:
-                ordered.add(key)
+                (complete if by_value else by_name).add(type_id)
                 return
             if type_id in self._in_progress:
                 self._cycles_met += 1
@@ -230,17 +236,17 @@ class CDumper:
             # (a named struct is already forward-declared); users by value then need
             # the target complete, which is ordered after the typedef itself.
             target = refs[type_id]
-            if kinds[target] not in _NOT_ORDERED and 2 * target not in ordered:
+            if target not in by_name:
                 self._order_type(target, False)
             if type_id not in self._done:
                 self._emit(type_id)
-            if by_value and kinds[target] not in _NOT_ORDERED and 2 * target + 1 not in ordered:
+            if by_value and target not in complete:
                 self._order_type(target, True)
             self._in_progress.discard(type_id)
         if self._cycles_met == cycles_met:
-            ordered.add(key)
-            if by_value:  # what a by-name traversal would do is a part of this one
-                ordered.add(key - 1)
+            by_name.add(type_id)  # what a by-name traversal would do is a part of this one
+            if by_value:
+                complete.add(type_id)
 
     def _emit(self, type_id: int) -> None:
         self._done.add(type_id)
@@ -498,32 +504,32 @@ class CDumper:
             for type_id in roots:
                 if not 0 <= type_id < btf.type_count:
                     raise ObjectError(f"{btf.name}: no type id {type_id} to dump")
-        ordered = self._ordered
+        by_name, complete = self._by_name, self._by_value
         for type_id in roots:
-            kind = kinds[type_id]
-            if kind in _NOT_ORDERED or 2 * type_id + 1 in ordered:
+            if type_id in complete:
                 continue
+            kind = kinds[type_id]
             if kind == PTR:  # mostly to a struct already seen: decided without a call
-                target = refs[type_id]
-                if kinds[target] in _NOT_ORDERED or 2 * target in ordered:
-                    ordered.add(2 * type_id + 1)  # what _order_type would record
-                    ordered.add(2 * type_id)
+                if refs[type_id] in by_name:
+                    complete.add(type_id)  # what _order_type would record
+                    by_name.add(type_id)
                     continue
             elif kind == FUNC_PROTO:  # most return and take what is ordered already
                 words, at = raw.words_of[type_id], raw.starts[type_id]
                 end = at + 3 + 2 * (words[at + 1] & 0xFFFFFF)
+                if refs[type_id] in by_name and by_name.issuperset(words[at + 4 : end : 2]):
+                    complete.add(type_id)
+                    by_name.add(type_id)
+                    continue
                 for target in (refs[type_id], *words[at + 4 : end : 2]):
-                    if kinds[target] in _NOT_ORDERED or 2 * target in ordered:
+                    if target in by_name:
                         continue
-                    if kinds[target] != PTR:
+                    if kinds[target] != PTR or refs[target] not in by_name:
                         break
-                    pointee = refs[target]  # a pointer: decided as above
-                    if kinds[pointee] not in _NOT_ORDERED and 2 * pointee not in ordered:
-                        break
-                    ordered.add(2 * target)
+                    by_name.add(target)  # a pointer to what is ordered: decided as above
                 else:  # what _order_type would find, without the call
-                    ordered.add(2 * type_id + 1)
-                    ordered.add(2 * type_id)
+                    complete.add(type_id)
+                    by_name.add(type_id)
                     continue
             elif kind in (ENUM, ENUM64) and type_id not in self._named:
                 continue  # nothing to schedule; left out so unreferenced ones show
@@ -562,13 +568,11 @@ class CDumper:
         skips (functions, variables, sections, tags), array index types and the targets
         of compiler-builtin typedefs; an enum it reached is in ``_ordered``.
         """
-        raw, refs, ordered = self._raw, self._refs, self._ordered
+        raw, refs, by_name = self._raw, self._refs, self._by_name
         unreached = [
             type_id
             for type_id in raw.own_ids((ENUM, ENUM64))
-            if 2 * type_id not in ordered
-            and 2 * type_id + 1 not in ordered
-            and not raw.name(type_id)
+            if type_id not in by_name and not raw.name(type_id)
         ]
         if not unreached:
             return []
