@@ -155,8 +155,14 @@ class CDumper:
                 if kind in (STRUCT, UNION):
                     definitions.setdefault(name, type_id)
             if kind in (ENUM, ENUM64):
+                value_names = raw.enum_names(type_id)
+                fresh = dict.fromkeys(value_names, 1)
+                if len(fresh) == len(value_names) and idents.keys().isdisjoint(fresh):
+                    idents.update(fresh)  # none taken yet (most enums): at C speed
+                    self._enumerators[type_id] = value_names
+                    continue
                 enumerators = self._enumerators[type_id] = []
-                for value_name in raw.enum_names(type_id):  # unique(), inlined: ~20k
+                for value_name in value_names:  # unique(), inlined
                     count = idents.get(value_name, 0) + 1
                     idents[value_name] = count
                     enumerators.append(value_name if count == 1 else f"{value_name}___{count}")
@@ -276,7 +282,9 @@ class CDumper:
         kind = kinds[type_id]
         result: Decl
         if kind == PTR:
-            target = self._skip(refs[type_id], _POINTER_QUALIFIERS)
+            target = refs[type_id]
+            if kinds[target] in _POINTER_QUALIFIERS:
+                target = self._skip(target, _POINTER_QUALIFIERS)
             left, right = ("(*", ")") if kinds[target] in (ARRAY, FUNC_PROTO) else ("*", "")
             prefix, suffix, wrapped = self._decl(refs[type_id], indent)
             if wrapped:
@@ -441,13 +449,18 @@ class CDumper:
         pad = "\t" * indent
         left = pad + prefix if wrapped else f"{pad}{prefix} "
         bare = pad + prefix + suffix if wrapped else pad + prefix
+        if self._kinds[type_id] == PTR:  # (the most common member type)
+            align8, size8, exact_align = 64, 64, 8
+        else:
+            exact_align = raw.exact_align(type_id)
+            align8, size8 = 8 * (exact_align or 1), 8 * raw.size(type_id)
         facts = (
-            8 * raw.align(type_id),
-            8 * raw.size(type_id),
+            align8,
+            size8,
             left,
             suffix + ";",
             bare + ";",
-            raw.exact_align(type_id),
+            exact_align,
             suffix,
             bare,
             len(left) + len(bare) + 1,
@@ -459,13 +472,15 @@ class CDumper:
         pad = "\t" * (indent + 1)
         lines = ["{"]
         is_enum64 = self._kinds[type_id] == ENUM64
-        values = self._raw.enum_values(type_id)
-        names = self._enumerators.get(type_id) or [name for name, _ in values]
-        for name, (_, value) in zip(names, values, strict=True):
-            literal = str(value)
+        values = self._raw.enum_numbers(type_id)
+        names = self._enumerators.get(type_id)
+        if names is None:  # (a base's enum)
+            names = self._raw.enum_names(type_id)
+        for name, value in zip(names, values, strict=True):
             if is_enum64 or not -(1 << 31) <= value < (1 << 31):
-                literal += "LL" if value < 0 else "ULL"
-            lines.append(f"{pad}{name} = {literal},")
+                lines.append(f"{pad}{name} = {value}{'LL' if value < 0 else 'ULL'},")
+            else:
+                lines.append(f"{pad}{name} = {value},")
         lines.append("\t" * indent + "}")
         body = "\n".join(lines)
         size = self._refs[type_id]
