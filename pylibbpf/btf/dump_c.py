@@ -9,15 +9,14 @@ and names that would collide in C get ``___N`` suffixes.
 Speed: vmlinux has ~130k types, most of them functions the header never shows. The
 dumper reads raw records (``records.Records``) instead of decoding a ``Type`` per id,
 memoises every per-type answer (declaration prefix/suffix, what a struct body needs of a
-member's type), and orders definitions with a memo of finished traversals, so each type
-is worked on about once.
+member's type), and orders definitions (``c_order``) with a memo of finished
+traversals, so each type is worked on about once.
 """
 
 from __future__ import annotations
 
 import functools
 import gc
-import itertools
 import operator
 from collections.abc import Callable, Iterable
 from typing import TypeVar
@@ -25,29 +24,25 @@ from typing import TypeVar
 from ..errors import ObjectError
 from . import graph
 from .c_layout import MemberFacts, bitfield_members, is_packed, padding, round_up
+from .c_order import NOT_ORDERED, DefinitionOrder
 from .parse import Btf, referenced_ids
 from .rawgraph import check_every_type
 from .records import (
     ARRAY,
     CONST,
-    DATASEC,
-    DECL_TAG,
     ENUM,
     ENUM64,
     FLOAT,
-    FUNC,
     FUNC_PROTO,
     FWD,
     INT,
     MAX_HOPS,
-    MODIFIERS,
     PTR,
     RESTRICT,
     STRUCT,
     TYPE_TAG,
     TYPEDEF,
     UNION,
-    VAR,
     VOID,
     VOLATILE,
     Records,
@@ -56,12 +51,7 @@ from .types import INT_BOOL, Type, kind_name
 
 _QUALIFIERS = {CONST: "const", VOLATILE: "volatile", RESTRICT: "restrict"}
 _POINTER_QUALIFIERS = frozenset({CONST, VOLATILE, RESTRICT, TYPE_TAG})
-# Kinds that never schedule a definition (functions, variables, sections, tags: not shown).
-_NOT_ORDERED = frozenset({VOID, INT, FLOAT, FWD, FUNC, VAR, DATASEC, DECL_TAG})
-_REFERRING = frozenset({PTR, *MODIFIERS, FUNC, FUNC_PROTO, VAR, DECL_TAG})
 _ENUM_MODES = {1: "byte", 2: "HI", 8: "DI"}
-# Typedefs the compiler defines itself (and differently for the BPF target).
-_COMPILER_BUILTINS = frozenset({"__builtin_va_list"})
 
 HEADER = """#ifndef __VMLINUX_H__
 #define __VMLINUX_H__
@@ -99,34 +89,12 @@ class CDumper:
         self._kinds, self._refs = self._raw.kinds, self._raw.refs
         self._names: dict[int, str] = {}
         self._enumerators: dict[int, list[str]] = {}
-        self._order: list[int] = []
-        self._done: set[int] = set()
-        self._in_progress: set[int] = set()
-        # Types whose traversal by name (by value) finished without meeting a type in
-        # progress, and the kinds never ordered: ordering one again would schedule
-        # nothing new, so it is skipped.
-        self._by_name: set[int] = set()
-        self._by_value: set[int] = set()
-        self._cycles_met = 0
         self._decls: dict[int, Decl] = {}
         self._member_facts: dict[int, MemberFacts] = {}
         self._current = 0  # the type being worked on, for error messages
         self._bodies_written = 0  # bytes of struct bodies, against MAX_BODIES
-        # Named structs, unions and enums (a base's too), and the typedefs the compiler
-        # defines: what ordering asks of a type's name, as sets.
-        by_kind = self._raw.by_kind
-        tagged = sorted(t for kind in (STRUCT, UNION, ENUM, ENUM64) for t in by_kind.get(kind, ()))
-        self._named = set(itertools.compress(tagged, self._raw.names_of(tagged)))
-        typedefs = by_kind.get(TYPEDEF, [])
-        self._builtins = {
-            type_id
-            for type_id, name in zip(typedefs, self._raw.names_of(typedefs), strict=True)
-            if name in _COMPILER_BUILTINS
-        }
         self._assign_names()
-        for kind in _NOT_ORDERED & by_kind.keys():
-            self._by_name.update(by_kind[kind])
-            self._by_value.update(by_kind[kind])
+        self._ordering = DefinitionOrder(self._raw)
 
     # ----------------------------------------------------------------- naming
 
@@ -178,85 +146,6 @@ class CDumper:
     def _c_name(self, type_id: int) -> str:
         name = self._names.get(type_id)
         return name if name is not None else self._raw.name(type_id)
-
-    # ----------------------------------------------------------------- ordering
-
-    def _order_type(self, type_id: int, by_value: bool) -> None:
-        """Schedule definitions so each follows everything it contains by value.
-
-        Callers skip traversals already finished (``_by_name``, ``_by_value``, which
-        hold the kinds never ordered from the start) themselves: that test, inlined,
-        saves most calls.
-        """
-        kinds, refs, by_name = self._kinds, self._refs, self._by_name
-        complete = self._by_value
-        kind = kinds[type_id]
-        cycles_met = self._cycles_met
-        if kind == PTR:
-            target = refs[type_id]
-            if target not in by_name:
-                self._order_type(target, False)
-        elif kind == ARRAY:  # C needs complete element types, even behind a pointer
-            target = self._raw.arrays[type_id][0]
-            if target not in complete:
-                self._order_type(target, True)
-        elif kind in _POINTER_QUALIFIERS:
-            target = refs[type_id]
-            if target not in (complete if by_value else by_name):
-                self._order_type(target, by_value)
-        elif kind == FUNC_PROTO:
-            target = refs[type_id]
-            if target not in by_name:
-                self._order_type(target, False)
-            for target in self._raw.param_types(type_id):
-                if target not in by_name:
-                    self._order_type(target, False)
-        elif kind in (STRUCT, UNION):
-            named = type_id in self._named
-            if named and (not by_value or type_id in self._done):
-                (complete if by_value else by_name).add(type_id)
-                return
-            if type_id in self._in_progress:
-                self._cycles_met += 1
-                return
-            # An anonymous one is written inline wherever used: its contents are needed.
-            self._in_progress.add(type_id)
-            for target in self._raw.member_types(type_id):
-                if target not in complete:
-                    self._order_type(target, True)
-            self._in_progress.discard(type_id)
-            if named:
-                self._emit(type_id)
-        elif kind in (ENUM, ENUM64):
-            if type_id not in self._done and type_id in self._named:
-                self._emit(type_id)
-        elif kind == TYPEDEF:
-            if type_id in self._builtins:
-                (complete if by_value else by_name).add(type_id)
-                return
-            if type_id in self._in_progress:
-                self._cycles_met += 1
-                return
-            self._in_progress.add(type_id)
-            # Declaring the typedef needs only what its target needs to be *named*
-            # (a named struct is already forward-declared); users by value then need
-            # the target complete, which is ordered after the typedef itself.
-            target = refs[type_id]
-            if target not in by_name:
-                self._order_type(target, False)
-            if type_id not in self._done:
-                self._emit(type_id)
-            if by_value and target not in complete:
-                self._order_type(target, True)
-            self._in_progress.discard(type_id)
-        if self._cycles_met == cycles_met:
-            by_name.add(type_id)  # what a by-name traversal would do is a part of this one
-            if by_value:
-                complete.add(type_id)
-
-    def _emit(self, type_id: int) -> None:
-        self._done.add(type_id)
-        self._order.append(type_id)
 
     # ----------------------------------------------------------------- declarations
 
@@ -449,6 +338,7 @@ class CDumper:
         pad = "\t" * indent
         left = pad + prefix if wrapped else f"{pad}{prefix} "
         bare = pad + prefix + suffix if wrapped else pad + prefix
+        exact_align: int | None
         if self._kinds[type_id] == PTR:  # (the most common member type)
             align8, size8, exact_align = 64, 64, 8
         else:
@@ -509,51 +399,22 @@ class CDumper:
         return self._guarded(lambda: self._dump(type_ids))
 
     def _dump(self, type_ids: Iterable[int] | None) -> str:
-        btf, raw, kinds, refs = self.btf, self._raw, self._kinds, self._refs
+        btf, raw, kinds, ordering = self.btf, self._raw, self._kinds, self._ordering
         if type_ids is None:
             # Every type in id order, less the kinds never ordered (half of vmlinux's
-            # types are functions): the loop below would skip them one by one.
-            roots: Iterable[int] = raw.own_ids(set(raw.by_kind) - _NOT_ORDERED)
+            # types are functions): scheduling would skip them one by one.
+            roots: Iterable[int] = raw.own_ids(set(raw.by_kind) - NOT_ORDERED)
         else:
             roots = list(type_ids)
             for type_id in roots:
                 if not 0 <= type_id < btf.type_count:
                     raise ObjectError(f"{btf.name}: no type id {type_id} to dump")
-        by_name, complete = self._by_name, self._by_value
-        for type_id in roots:
-            if type_id in complete:
-                continue
-            kind = kinds[type_id]
-            if kind == PTR:  # mostly to a struct already seen: decided without a call
-                if refs[type_id] in by_name:
-                    complete.add(type_id)  # what _order_type would record
-                    by_name.add(type_id)
-                    continue
-            elif kind == FUNC_PROTO:  # most return and take what is ordered already
-                words, at = raw.words_of[type_id], raw.starts[type_id]
-                end = at + 3 + 2 * (words[at + 1] & 0xFFFFFF)
-                if refs[type_id] in by_name and by_name.issuperset(words[at + 4 : end : 2]):
-                    complete.add(type_id)
-                    by_name.add(type_id)
-                    continue
-                for target in (refs[type_id], *words[at + 4 : end : 2]):
-                    if target in by_name:
-                        continue
-                    if kinds[target] != PTR or refs[target] not in by_name:
-                        break
-                    by_name.add(target)  # a pointer to what is ordered: decided as above
-                else:  # what _order_type would find, without the call
-                    complete.add(type_id)
-                    by_name.add(type_id)
-                    continue
-            elif kind in (ENUM, ENUM64) and type_id not in self._named:
-                continue  # nothing to schedule; left out so unreferenced ones show
-            self._current = type_id
-            self._order_type(type_id, True)
+        try:
+            ordering.schedule(roots)
+        finally:
+            self._current = ordering.current
         if type_ids is None:
-            # Anonymous enums nobody uses carry constants (BPF_ANY...): emit them too.
-            for type_id in self._unreferenced_anonymous_enums():
-                self._emit(type_id)
+            ordering.schedule_unreferenced_anonymous_enums()
             declared: Iterable[int] = raw.own_ids((STRUCT, UNION, FWD))
         else:
             declared = {t.id for root in roots for t in btf.walk(root)}
@@ -565,7 +426,7 @@ class CDumper:
                 forward.add(f"{'union' if union else 'struct'} {self._c_name(type_id)};")
         out = [HEADER, *sorted(forward), ""]
         written = sum(map(len, out))
-        for type_id in self._order:
+        for type_id in ordering.order:
             text = self._definition(type_id) + "\n"
             written += len(text)
             if written > MAX_HEADER:
@@ -575,33 +436,6 @@ class CDumper:
                 )
             out.append(text)
         return "\n".join(out) + FOOTER
-
-    def _unreferenced_anonymous_enums(self) -> list[int]:
-        """Anonymous enums no type of this BTF refers to, once every type was ordered.
-
-        Ordering follows every reference of every type except those of the kinds it
-        skips (functions, variables, sections, tags), array index types and the targets
-        of compiler-builtin typedefs; an enum it reached is in ``_ordered``.
-        """
-        raw, refs, by_name = self._raw, self._refs, self._by_name
-        unreached = [
-            type_id
-            for type_id in raw.own_ids((ENUM, ENUM64))
-            if type_id not in by_name and not raw.name(type_id)
-        ]
-        if not unreached:
-            return []
-        referenced: set[int] = set()
-        for kind in _NOT_ORDERED & _REFERRING:  # functions, variables, tags: in bulk
-            referenced.update(map(refs.__getitem__, raw.own_ids((kind,))))
-        for type_id in raw.own_ids((DATASEC,)):
-            referenced.update(raw.datasec_types(type_id))
-        for type_id in raw.own_ids((ARRAY,)):
-            referenced.add(raw.arrays[type_id][1])
-        for type_id in raw.own_ids((TYPEDEF,)):
-            if raw.name(type_id) in _COMPILER_BUILTINS:
-                referenced.add(refs[type_id])
-        return [type_id for type_id in unreached if type_id not in referenced]
 
     # ----------------------------------------------------------------- malformed input
 
