@@ -316,8 +316,8 @@ class CDumper:
                 is_struct, names, members, offsets, packed, lines, pad, taken
             )
         if is_struct:
-            align = 1 if packed else raw.align(type_id)
-            if 8 * size > round_up(position, 8 * align):
+            align8 = 8 if packed else 8 * (raw.exact_aligns[type_id] or 1)  # (raw.align)
+            if 8 * size > -(-position // align8) * align8:
                 taken = functools.partial(raw.member_names, type_id)
                 lines += [pad + p for p in padding(position, 8 * size, taken)]
         else:
