@@ -9,8 +9,8 @@ and names that would collide in C get ``___N`` suffixes.
 Speed: vmlinux has ~130k types, most of them functions the header never shows. The
 dumper reads raw records (``records.Records``) instead of decoding a ``Type`` per id,
 memoises every per-type answer (declaration prefix/suffix, what a struct body needs of a
-member's type), and orders definitions with a memo of finished traversals, so each type
-is worked on about once.
+member's type), and orders definitions (``c_order``) with a memo of finished
+traversals, so each type is worked on about once.
 """
 
 from __future__ import annotations
@@ -24,29 +24,25 @@ from typing import TypeVar
 from ..errors import ObjectError
 from . import graph
 from .c_layout import MemberFacts, bitfield_members, is_packed, padding, round_up
+from .c_order import NOT_ORDERED, DefinitionOrder
 from .parse import Btf, referenced_ids
 from .rawgraph import check_every_type
 from .records import (
     ARRAY,
     CONST,
-    DATASEC,
-    DECL_TAG,
     ENUM,
     ENUM64,
     FLOAT,
-    FUNC,
     FUNC_PROTO,
     FWD,
     INT,
     MAX_HOPS,
-    MODIFIERS,
     PTR,
     RESTRICT,
     STRUCT,
     TYPE_TAG,
     TYPEDEF,
     UNION,
-    VAR,
     VOID,
     VOLATILE,
     Records,
@@ -55,12 +51,7 @@ from .types import INT_BOOL, Type, kind_name
 
 _QUALIFIERS = {CONST: "const", VOLATILE: "volatile", RESTRICT: "restrict"}
 _POINTER_QUALIFIERS = frozenset({CONST, VOLATILE, RESTRICT, TYPE_TAG})
-# Kinds that never schedule a definition (functions, variables, sections, tags: not shown).
-_NOT_ORDERED = frozenset({VOID, INT, FLOAT, FWD, FUNC, VAR, DATASEC, DECL_TAG})
-_REFERRING = frozenset({PTR, *MODIFIERS, FUNC, FUNC_PROTO, VAR, DECL_TAG})
 _ENUM_MODES = {1: "byte", 2: "HI", 8: "DI"}
-# Typedefs the compiler defines itself (and differently for the BPF target).
-_COMPILER_BUILTINS = frozenset({"__builtin_va_list"})
 
 HEADER = """#ifndef __VMLINUX_H__
 #define __VMLINUX_H__
@@ -85,6 +76,7 @@ MAX_DEFINITION = 1 << 20  # one struct or union body
 MAX_BODIES = 32 << 20  # every body written, inline ones included
 MAX_HEADER = 32 << 20
 _ESTIMATE = operator.itemgetter(8)
+_ALIGN8, _EXACT_ALIGN = operator.itemgetter(0), operator.itemgetter(5)
 _T = TypeVar("_T")
 
 
@@ -97,18 +89,12 @@ class CDumper:
         self._kinds, self._refs = self._raw.kinds, self._raw.refs
         self._names: dict[int, str] = {}
         self._enumerators: dict[int, list[str]] = {}
-        self._order: list[int] = []
-        self._done: set[int] = set()
-        self._in_progress: set[int] = set()
-        # Traversals (type id * 2 + by_value) that finished without meeting a type in
-        # progress: doing one again would schedule nothing new, so it is skipped.
-        self._ordered: set[int] = set()
-        self._cycles_met = 0
         self._decls: dict[int, Decl] = {}
         self._member_facts: dict[int, MemberFacts] = {}
         self._current = 0  # the type being worked on, for error messages
         self._bodies_written = 0  # bytes of struct bodies, against MAX_BODIES
         self._assign_names()
+        self._ordering = DefinitionOrder(self._raw)
 
     # ----------------------------------------------------------------- naming
 
@@ -137,8 +123,14 @@ class CDumper:
                 if kind in (STRUCT, UNION):
                     definitions.setdefault(name, type_id)
             if kind in (ENUM, ENUM64):
+                value_names = raw.enum_names(type_id)
+                fresh = dict.fromkeys(value_names, 1)
+                if len(fresh) == len(value_names) and idents.keys().isdisjoint(fresh):
+                    idents.update(fresh)  # none taken yet (most enums): at C speed
+                    self._enumerators[type_id] = value_names
+                    continue
                 enumerators = self._enumerators[type_id] = []
-                for value_name in raw.enum_names(type_id):  # unique(), inlined: ~20k
+                for value_name in value_names:  # unique(), inlined
                     count = idents.get(value_name, 0) + 1
                     idents[value_name] = count
                     enumerators.append(value_name if count == 1 else f"{value_name}___{count}")
@@ -154,84 +146,6 @@ class CDumper:
     def _c_name(self, type_id: int) -> str:
         name = self._names.get(type_id)
         return name if name is not None else self._raw.name(type_id)
-
-    # ----------------------------------------------------------------- ordering
-
-    def _order_type(self, type_id: int, by_value: bool) -> None:
-        """Schedule definitions so each follows everything it contains by value.
-
-        Callers skip types that need no ordering (``_NOT_ORDERED``) and traversals
-        already finished (``_ordered``) themselves: that test, inlined, saves most calls.
-        """
-        kinds, refs, ordered = self._kinds, self._refs, self._ordered
-        kind = kinds[type_id]
-        key = 2 * type_id + by_value
-        cycles_met = self._cycles_met
-        if kind == PTR:
-            target = refs[type_id]
-            if kinds[target] not in _NOT_ORDERED and 2 * target not in ordered:
-                self._order_type(target, False)
-        elif kind == ARRAY:  # C needs complete element types, even behind a pointer
-            target = self._raw.arrays[type_id][0]
-            if kinds[target] not in _NOT_ORDERED and 2 * target + 1 not in ordered:
-                self._order_type(target, True)
-        elif kind in _POINTER_QUALIFIERS:
-            target = refs[type_id]
-            if kinds[target] not in _NOT_ORDERED and 2 * target + by_value not in ordered:
-                self._order_type(target, by_value)
-        elif kind == FUNC_PROTO:
-            target = refs[type_id]
-            if kinds[target] not in _NOT_ORDERED and 2 * target not in ordered:
-                self._order_type(target, False)
-            for target in self._raw.param_types(type_id):
-                if kinds[target] not in _NOT_ORDERED and 2 * target not in ordered:
-                    self._order_type(target, False)
-        elif kind in (STRUCT, UNION):
-            named = bool(self._raw.name(type_id))
-            if named and (not by_value or type_id in self._done):
-                ordered.add(key)
-                return
-            if type_id in self._in_progress:
-                self._cycles_met += 1
-                return
-            # An anonymous one is written inline wherever used: its contents are needed.
-            self._in_progress.add(type_id)
-            for target in self._raw.member_types(type_id):
-                if kinds[target] not in _NOT_ORDERED and 2 * target + 1 not in ordered:
-                    self._order_type(target, True)
-            self._in_progress.discard(type_id)
-            if named:
-                self._emit(type_id)
-        elif kind in (ENUM, ENUM64):
-            if type_id not in self._done and self._raw.name(type_id):
-                self._emit(type_id)
-        elif kind == TYPEDEF:
-            if self._raw.name(type_id) in _COMPILER_BUILTINS:
-                ordered.add(key)
-                return
-            if type_id in self._in_progress:
-                self._cycles_met += 1
-                return
-            self._in_progress.add(type_id)
-            # Declaring the typedef needs only what its target needs to be *named*
-            # (a named struct is already forward-declared); users by value then need
-            # the target complete, which is ordered after the typedef itself.
-            target = refs[type_id]
-            if kinds[target] not in _NOT_ORDERED and 2 * target not in ordered:
-                self._order_type(target, False)
-            if type_id not in self._done:
-                self._emit(type_id)
-            if by_value and kinds[target] not in _NOT_ORDERED and 2 * target + 1 not in ordered:
-                self._order_type(target, True)
-            self._in_progress.discard(type_id)
-        if self._cycles_met == cycles_met:
-            ordered.add(key)
-            if by_value:  # what a by-name traversal would do is a part of this one
-                ordered.add(key - 1)
-
-    def _emit(self, type_id: int) -> None:
-        self._done.add(type_id)
-        self._order.append(type_id)
 
     # ----------------------------------------------------------------- declarations
 
@@ -257,7 +171,9 @@ class CDumper:
         kind = kinds[type_id]
         result: Decl
         if kind == PTR:
-            target = self._skip(refs[type_id], _POINTER_QUALIFIERS)
+            target = refs[type_id]
+            if kinds[target] in _POINTER_QUALIFIERS:
+                target = self._skip(target, _POINTER_QUALIFIERS)
             left, right = ("(*", ")") if kinds[target] in (ARRAY, FUNC_PROTO) else ("*", "")
             prefix, suffix, wrapped = self._decl(refs[type_id], indent)
             if wrapped:
@@ -363,9 +279,15 @@ class CDumper:
             )
         names = map(raw.strings.__getitem__, words[at + 3 : end : 3])
         packed = False
-        if is_struct:
+        if is_struct and has_bitfields:
             packed, exact_align = is_packed(members, offsets, has_bitfields, size)
             # The struct's alignment, which Records.align would find walking the members.
+            raw.exact_aligns.setdefault(type_id, exact_align)
+        elif is_struct:  # is_packed, at C speed (the common case)
+            aligns = list(map(_ALIGN8, members))
+            max_align = max(8, *aligns) if aligns else 8
+            packed = any(map(operator.mod, offsets, aligns)) or (8 * size) % max_align != 0
+            exact_align = max_align // 8 if all(map(_EXACT_ALIGN, members)) else None
             raw.exact_aligns.setdefault(type_id, exact_align)
         pad = "\t" * (indent + 1)
         lines = ["{"]
@@ -377,12 +299,13 @@ class CDumper:
         elif not has_bitfields:
             position = 0  # bits laid out so far
             for name, facts, bit_offset in zip(names, members, offsets, strict=True):
-                align8 = 8 if packed else facts[0]
-                # Where a C compiler would put the member after ``position`` bits.
-                if bit_offset > (position + align8 - 1) // align8 * align8:
-                    taken = functools.partial(raw.member_names, type_id)
-                    lines += [pad + p for p in padding(position, bit_offset, taken)]
-                    position = bit_offset
+                if bit_offset != position:  # (right after the last: no padding)
+                    align8 = 8 if packed else facts[0]
+                    # Where a C compiler would put the member after ``position`` bits.
+                    if bit_offset > (position + align8 - 1) // align8 * align8:
+                        taken = functools.partial(raw.member_names, type_id)
+                        lines += [pad + p for p in padding(position, bit_offset, taken)]
+                        position = bit_offset
                 lines.append(facts[2] + name + facts[3] if name else facts[4])
                 end = bit_offset + facts[1]
                 if end > position:
@@ -393,8 +316,8 @@ class CDumper:
                 is_struct, names, members, offsets, packed, lines, pad, taken
             )
         if is_struct:
-            align = 1 if packed else raw.align(type_id)
-            if 8 * size > round_up(position, 8 * align):
+            align8 = 8 if packed else 8 * (raw.exact_aligns[type_id] or 1)  # (raw.align)
+            if 8 * size > -(-position // align8) * align8:
                 taken = functools.partial(raw.member_names, type_id)
                 lines += [pad + p for p in padding(position, 8 * size, taken)]
         else:
@@ -415,13 +338,19 @@ class CDumper:
         pad = "\t" * indent
         left = pad + prefix if wrapped else f"{pad}{prefix} "
         bare = pad + prefix + suffix if wrapped else pad + prefix
+        exact_align: int | None
+        if self._kinds[type_id] == PTR:  # (the most common member type)
+            align8, size8, exact_align = 64, 64, 8
+        else:
+            exact_align = raw.exact_align(type_id)
+            align8, size8 = 8 * (exact_align or 1), 8 * raw.size(type_id)
         facts = (
-            8 * raw.align(type_id),
-            8 * raw.size(type_id),
+            align8,
+            size8,
             left,
             suffix + ";",
             bare + ";",
-            raw.exact_align(type_id),
+            exact_align,
             suffix,
             bare,
             len(left) + len(bare) + 1,
@@ -433,13 +362,15 @@ class CDumper:
         pad = "\t" * (indent + 1)
         lines = ["{"]
         is_enum64 = self._kinds[type_id] == ENUM64
-        values = self._raw.enum_values(type_id)
-        names = self._enumerators.get(type_id) or [name for name, _ in values]
-        for name, (_, value) in zip(names, values, strict=True):
-            literal = str(value)
+        values = self._raw.enum_numbers(type_id)
+        names = self._enumerators.get(type_id)
+        if names is None:  # (a base's enum)
+            names = self._raw.enum_names(type_id)
+        for name, value in zip(names, values, strict=True):
             if is_enum64 or not -(1 << 31) <= value < (1 << 31):
-                literal += "LL" if value < 0 else "ULL"
-            lines.append(f"{pad}{name} = {literal},")
+                lines.append(f"{pad}{name} = {value}{'LL' if value < 0 else 'ULL'},")
+            else:
+                lines.append(f"{pad}{name} = {value},")
         lines.append("\t" * indent + "}")
         body = "\n".join(lines)
         size = self._refs[type_id]
@@ -468,51 +399,22 @@ class CDumper:
         return self._guarded(lambda: self._dump(type_ids))
 
     def _dump(self, type_ids: Iterable[int] | None) -> str:
-        btf, raw, kinds, refs = self.btf, self._raw, self._kinds, self._refs
+        btf, raw, kinds, ordering = self.btf, self._raw, self._kinds, self._ordering
         if type_ids is None:
             # Every type in id order, less the kinds never ordered (half of vmlinux's
-            # types are functions): the loop below would skip them one by one.
-            roots: Iterable[int] = raw.own_ids(set(raw.by_kind) - _NOT_ORDERED)
+            # types are functions): scheduling would skip them one by one.
+            roots: Iterable[int] = raw.own_ids(set(raw.by_kind) - NOT_ORDERED)
         else:
             roots = list(type_ids)
             for type_id in roots:
                 if not 0 <= type_id < btf.type_count:
                     raise ObjectError(f"{btf.name}: no type id {type_id} to dump")
-        ordered = self._ordered
-        for type_id in roots:
-            kind = kinds[type_id]
-            if kind in _NOT_ORDERED or 2 * type_id + 1 in ordered:
-                continue
-            if kind == PTR:  # mostly to a struct already seen: decided without a call
-                target = refs[type_id]
-                if kinds[target] in _NOT_ORDERED or 2 * target in ordered:
-                    ordered.add(2 * type_id + 1)  # what _order_type would record
-                    ordered.add(2 * type_id)
-                    continue
-            elif kind == FUNC_PROTO:  # most return and take what is ordered already
-                words, at = raw.words_of[type_id], raw.starts[type_id]
-                end = at + 3 + 2 * (words[at + 1] & 0xFFFFFF)
-                for target in (refs[type_id], *words[at + 4 : end : 2]):
-                    if kinds[target] in _NOT_ORDERED or 2 * target in ordered:
-                        continue
-                    if kinds[target] != PTR:
-                        break
-                    pointee = refs[target]  # a pointer: decided as above
-                    if kinds[pointee] not in _NOT_ORDERED and 2 * pointee not in ordered:
-                        break
-                    ordered.add(2 * target)
-                else:  # what _order_type would find, without the call
-                    ordered.add(2 * type_id + 1)
-                    ordered.add(2 * type_id)
-                    continue
-            elif kind in (ENUM, ENUM64) and not raw.name(type_id):
-                continue  # nothing to schedule; left out so unreferenced ones show
-            self._current = type_id
-            self._order_type(type_id, True)
+        try:
+            ordering.schedule(roots)
+        finally:
+            self._current = ordering.current
         if type_ids is None:
-            # Anonymous enums nobody uses carry constants (BPF_ANY...): emit them too.
-            for type_id in self._unreferenced_anonymous_enums():
-                self._emit(type_id)
+            ordering.schedule_unreferenced_anonymous_enums()
             declared: Iterable[int] = raw.own_ids((STRUCT, UNION, FWD))
         else:
             declared = {t.id for root in roots for t in btf.walk(root)}
@@ -524,7 +426,7 @@ class CDumper:
                 forward.add(f"{'union' if union else 'struct'} {self._c_name(type_id)};")
         out = [HEADER, *sorted(forward), ""]
         written = sum(map(len, out))
-        for type_id in self._order:
+        for type_id in ordering.order:
             text = self._definition(type_id) + "\n"
             written += len(text)
             if written > MAX_HEADER:
@@ -534,35 +436,6 @@ class CDumper:
                 )
             out.append(text)
         return "\n".join(out) + FOOTER
-
-    def _unreferenced_anonymous_enums(self) -> list[int]:
-        """Anonymous enums no type of this BTF refers to, once every type was ordered.
-
-        Ordering follows every reference of every type except those of the kinds it
-        skips (functions, variables, sections, tags), array index types and the targets
-        of compiler-builtin typedefs; an enum it reached is in ``_ordered``.
-        """
-        raw, refs, ordered = self._raw, self._refs, self._ordered
-        unreached = [
-            type_id
-            for type_id in raw.own_ids((ENUM, ENUM64))
-            if 2 * type_id not in ordered
-            and 2 * type_id + 1 not in ordered
-            and not raw.name(type_id)
-        ]
-        if not unreached:
-            return []
-        referenced: set[int] = set()
-        for kind in _NOT_ORDERED & _REFERRING:  # functions, variables, tags: in bulk
-            referenced.update(map(refs.__getitem__, raw.own_ids((kind,))))
-        for type_id in raw.own_ids((DATASEC,)):
-            referenced.update(raw.datasec_types(type_id))
-        for type_id in raw.own_ids((ARRAY,)):
-            referenced.add(raw.arrays[type_id][1])
-        for type_id in raw.own_ids((TYPEDEF,)):
-            if raw.name(type_id) in _COMPILER_BUILTINS:
-                referenced.add(refs[type_id])
-        return [type_id for type_id in unreached if type_id not in referenced]
 
     # ----------------------------------------------------------------- malformed input
 

@@ -114,13 +114,24 @@ def _heights(btf: Btf, records: Records) -> list[int]:
             raise _Refused
         heights[type_id] = -1
         kind = kinds[type_id]
+        if kind in _ONE_REFERENCE or kind == PTR:  # most types: one reference, no loop
+            child = refs[type_id]
+            if kind == PTR and named_pointee(child):
+                tallest = 0  # where C breaks a recursion: not followed
+            else:
+                tallest = heights[child]
+                if tallest <= 0:
+                    if tallest < 0:
+                        raise _Refused  # a loop
+                    if child:
+                        tallest = visit(child, depth + 1)
+            if tallest >= MAX_NESTING:
+                raise _Refused
+            heights[type_id] = tallest + 1
+            return tallest + 1
         words: Any
         children: Sequence[int]
-        if kind in _ONE_REFERENCE:
-            children = (refs[type_id],)
-        elif kind == PTR:
-            children = () if named_pointee(refs[type_id]) else (refs[type_id],)
-        elif kind == ARRAY:
+        if kind == ARRAY:
             children = arrays[type_id][:2]
         elif kind > MAX_KIND:
             raise _Refused  # only the layout section knows it: the slow check decodes it

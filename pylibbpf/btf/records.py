@@ -161,24 +161,21 @@ class Records:
         end = at + 3 + step * (words[at + 1] & 0xFFFFFF)
         return list(map(self.strings.__getitem__, words[at + 3 : end : step]))
 
-    def enum_values(self, type_id: int) -> list[tuple[str, int]]:
-        """An ENUM's or ENUM64's (name, value) enumerators, signed as its kind_flag says."""
+    def enum_numbers(self, type_id: int) -> list[int]:
+        """An ENUM's or ENUM64's values, signed as its kind_flag says."""
         words, at = self.words_of[type_id], self.starts[type_id]
-        info, strings = words[at + 1], self.strings
-        signed = bool(info >> 31)
-        values = []
+        info = words[at + 1]
         if self.kinds[type_id] == ENUM:
-            for j in range(at + 3, at + 3 + 2 * (info & 0xFFFFFF), 2):
-                value = words[j + 1]
-                if signed and value & 0x80000000:
-                    value -= 1 << 32
-                values.append((strings[words[j]], value))
-        else:
-            for j in range(at + 3, at + 3 + 3 * (info & 0xFFFFFF), 3):
-                value = words[j + 1] | (words[j + 2] << 32)
-                if signed and value >> 63:
-                    value -= 1 << 64
-                values.append((strings[words[j]], value))
+            values = list(words[at + 4 : at + 3 + 2 * (info & 0xFFFFFF) : 2])
+            if info >> 31:  # signed
+                return [value - (1 << 32) if value & 0x80000000 else value for value in values]
+            return values
+        values = []
+        for j in range(at + 3, at + 3 + 3 * (info & 0xFFFFFF), 3):
+            value = words[j + 1] | (words[j + 2] << 32)
+            if info >> 31 and value >> 63:
+                value -= 1 << 64
+            values.append(value)
         return values
 
     # ----------------------------------------------------------------- layout
