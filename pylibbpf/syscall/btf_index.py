@@ -38,9 +38,9 @@ import mmap
 import os
 import stat
 import struct
-import threading
 import time
 import zlib
+from _thread import get_ident  # (threading.get_ident, without threading.py)
 from array import array
 from bisect import bisect_left
 from itertools import accumulate
@@ -142,7 +142,7 @@ def _write_private(path: str, data: bytes, *, replace: bool = True) -> bool:
     """Write ``data`` to ``path`` atomically as a 0600 file; False if it could not be (or,
     without ``replace``, if the file already exists)."""
     directory, name = os.path.split(path)
-    tmp = os.path.join(directory, f".{name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp = os.path.join(directory, f".{name}.{os.getpid()}.{get_ident()}.tmp")
     try:
         fd = os.open(
             tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
