@@ -16,7 +16,6 @@ import ctypes
 import errno
 import functools
 import os
-import resource
 import struct
 from collections.abc import Callable
 
@@ -142,6 +141,8 @@ def ensure_memlock() -> None:
     with contextlib.suppress(BpfError):
         if has_memcg_accounting():
             return
+    import resource  # (kernels before 5.11 only: not worth its load for the others)
+
     # Unprivileged, this fails; the operation that needs it then reports EPERM itself.
     with contextlib.suppress(ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_MEMLOCK, (resource.RLIM_INFINITY,) * 2)
