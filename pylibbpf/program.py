@@ -28,7 +28,6 @@ from .spec.insn import INSN_SIZE
 from .spec.objspec import ObjectSpec
 from .syscall import features
 from .syscall.fd import Closing, OwnedFd
-from .syscall.pins import pin_object, unpin_object
 from .uapi import LOG_BUF_SIZE_MAX, AttachType, Cmd, ProgType
 
 TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
@@ -439,10 +438,14 @@ class Program(AttachMethods, Closing):
 
     def pin(self, path: str | os.PathLike[str]) -> None:
         """Pin on bpffs (a missing parent directory is created, as libbpf does)."""
+        from .syscall.pins import pin_object
+
         self._pin_path = pin_object(self.fd, path, self._what)
 
     def unpin(self, path: str | os.PathLike[str] | None = None) -> None:
         """Remove the pin (``path`` defaults to where this program was pinned or opened)."""
+        from .syscall.pins import unpin_object
+
         self._pin_path = unpin_object(path, self._pin_path, self._what)
 
     @property

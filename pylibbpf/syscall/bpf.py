@@ -51,7 +51,6 @@ from .attrs import (
     TokenCreateAttr,
     c_u32,
 )
-from .capabilities import hint_for
 
 TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
 if TYPE_CHECKING:
@@ -84,7 +83,13 @@ KERNEL_ENTRY = _bpf_slow  # the real entry, kept for seam.call_kernel whatever i
 def kernel_error(err: int, cmd: Cmd | None, what: str, attr: object = None) -> BpfError:
     """The ``BpfError`` for a failed command, with a capability hint for EPERM/EACCES
     naming what this command (for ``attr``'s program or map type) needs and lacks."""
-    return error_from_errno(err, cmd, what, permission_hint=lambda: hint_for(cmd, attr))
+    return error_from_errno(err, cmd, what, permission_hint=lambda: _hint_for(cmd, attr))
+
+
+def _hint_for(cmd: Cmd | None, attr: object) -> str:
+    from .capabilities import hint_for  # (the rules, read only when a command is refused)
+
+    return hint_for(cmd, attr)
 
 
 # --------------------------------------------------------------------------- core call
