@@ -43,7 +43,7 @@ def call_kernel(cmd: Cmd, attr: ctypes.Structure, size: int) -> int:
     return result
 
 
-_on_override: list[Callable[[], None]] = []  # e.g. forget cached feature probes
+_on_override: list[Callable[[], None]] = []  # caches of what the kernel answered
 
 
 def on_override(reset: Callable[[], None]) -> None:
@@ -75,12 +75,20 @@ def override_syscall(handler: SyscallHandler) -> Iterator[None]:
     ]
     for module, entry_name, _ in saved:
         setattr(module, entry_name, entry)
-    for reset in _on_override:
-        reset()
+    _reset_caches()
     try:
         yield
     finally:
         for module, entry_name, original in saved:
             setattr(module, entry_name, original)
-        for reset in _on_override:
-            reset()
+        _reset_caches()
+
+
+def _reset_caches() -> None:
+    """Forget the answers the kernel being swapped gave: the feature probes (if their
+    module is loaded: it does not import this one, a test seam) and ``on_override``'s."""
+    features = sys.modules.get("pylibbpf.syscall.features")
+    if features is not None:
+        features.forget_probes()
+    for reset in _on_override:
+        reset()
