@@ -9,7 +9,7 @@ maps, programs, ring buffers and ``links``; the ``loader``; skeletons and the CL
 
 from __future__ import annotations
 
-import importlib
+import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -121,13 +121,21 @@ _MODULES = {
 def __getattr__(name: str) -> object:
     module = _LAZY.get(name)
     if module is not None:
-        value = getattr(importlib.import_module(module, __name__), name)
+        value = getattr(_submodule(module), name)
     elif name in _MODULES:
-        value = importlib.import_module(_MODULES[name], __name__)
+        value = _submodule(_MODULES[name])
     else:
         raise AttributeError(f"module 'pylibbpf' has no attribute {name!r}")
     globals()[name] = value  # later lookups skip this function
     return value
+
+
+def _submodule(relative: str) -> object:
+    """``importlib.import_module(relative, "pylibbpf")``, without importing importlib
+    (and with it warnings): ``__import__`` of the full name, then the module itself."""
+    name = __name__ + relative
+    __import__(name)
+    return sys.modules[name]
 
 
 def __dir__() -> list[str]:

@@ -23,16 +23,8 @@ from .spec.codec import Codec, codec_for
 from .syscall import features
 from .syscall.elem import MapElems
 from .syscall.fd import Closing, OwnedFd
-from .syscall.pins import pin_object, unpin_object
 from .syscall.system import num_possible_cpus
-from .uapi import (
-    ENOTSUPP,
-    OBJ_NAME_LEN,
-    PERCPU_MAP_TYPES,
-    FileFlags,
-    MapFlags,
-    MapType,
-)
+from .uapi import ENOTSUPP, OBJ_NAME_LEN, PERCPU_MAP_TYPES, MapFlags, MapType
 
 TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
 if TYPE_CHECKING:
@@ -348,6 +340,8 @@ class Map(MapElements, MapBatches, Closing):
         """Open a pinned map (read-only for user space with ``readonly``); ``unpin()``
         then removes that pin."""
         what = f"pinned map {os.fspath(path)!r}"
+        from .uapi import FileFlags
+
         flags = FileFlags.RDONLY if readonly else 0
         raw = syscall.obj_get(path, flags=flags, what=what)
         result = cls.from_fd(OwnedFd(raw, what), key_type=key_type, value_type=value_type)
@@ -466,10 +460,14 @@ class Map(MapElements, MapBatches, Closing):
 
     def pin(self, path: str | os.PathLike[str]) -> None:
         """Pin on bpffs (a missing parent directory is created, as libbpf does)."""
+        from .syscall.pins import pin_object
+
         self._pin_path = pin_object(self.fd, path, self._what)
 
     def unpin(self, path: str | os.PathLike[str] | None = None) -> None:
         """Remove the pin (``path`` defaults to where this map was pinned or opened)."""
+        from .syscall.pins import unpin_object
+
         self._pin_path = unpin_object(path, self._pin_path, self._what)
 
     @property

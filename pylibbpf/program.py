@@ -26,15 +26,16 @@ from .maps import Map, sanitize_name
 from .records import dataclass
 from .spec.insn import INSN_SIZE
 from .spec.objspec import ObjectSpec
-from .stream import ProgramStream
 from .syscall import features
 from .syscall.fd import Closing, OwnedFd
-from .syscall.pins import pin_object, unpin_object
-from .uapi import LOG_BUF_SIZE_MAX, AttachType, Cmd, ProgType, StreamId
+from .uapi import LOG_BUF_SIZE_MAX, AttachType, Cmd, ProgType
 
 TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
 if TYPE_CHECKING:
     from typing import Any, Protocol
+
+    from .stream import ProgramStream
+    from .uapi import StreamId
 else:
     Protocol = object  # (the protocols below are for the type checker only)
 
@@ -406,6 +407,8 @@ class Program(AttachMethods, Closing):
     def stream(self, stream: StreamId | int | str = "stdout") -> ProgramStream:
         """The program's ``stdout`` or ``stderr`` (BPF streams, Linux 6.17): what it wrote
         with ``bpf_stream_printk()``, and on stderr the kernel's error reports about it."""
+        from .stream import ProgramStream
+
         return ProgramStream(self.fd, stream, what=self._what)
 
     def set_attach_target(self, target: Program | None, function: str) -> None:
@@ -435,10 +438,14 @@ class Program(AttachMethods, Closing):
 
     def pin(self, path: str | os.PathLike[str]) -> None:
         """Pin on bpffs (a missing parent directory is created, as libbpf does)."""
+        from .syscall.pins import pin_object
+
         self._pin_path = pin_object(self.fd, path, self._what)
 
     def unpin(self, path: str | os.PathLike[str] | None = None) -> None:
         """Remove the pin (``path`` defaults to where this program was pinned or opened)."""
+        from .syscall.pins import unpin_object
+
         self._pin_path = unpin_object(path, self._pin_path, self._what)
 
     @property

@@ -9,6 +9,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 from array import array
 from pathlib import Path
 
@@ -127,9 +128,72 @@ def test_a_signed_boot_note_spares_the_crc_and_a_forged_one_is_ignored(tmp_path:
     run = [sys.executable, "-c", no_crc + _LOAD]
     assert subprocess.run(run, env=env, capture_output=True, text=True, cwd=ROOT).stdout == first
     good = note.read_bytes()
-    magic, boot, length, crc = btf_index._NOTE.unpack_from(good)
-    forged = btf_index._NOTE.pack(magic, boot, length, crc ^ 1) + good[btf_index._NOTE.size :]
-    note.write_bytes(forged)
+    magic, boot, length, crc, *identity = btf_index._NOTE.unpack_from(good)
+    forged = btf_index._NOTE.pack(magic, boot, length, crc ^ 1, *identity)
+    note.write_bytes(forged + good[btf_index._NOTE.size :])
     assert subprocess.run(run, env=env, capture_output=True, text=True, cwd=ROOT).returncode
     assert load_in_fresh_process(tmp_path) == first  # recomputed, and the note rewritten
-    assert note.read_bytes() == good
+    assert btf_index._NOTE.unpack_from(note.read_bytes())[:4] == (magic, boot, length, crc)
+
+
+# A fresh process whose index is vouched for as soon as it is written (the margin that
+# lets any later write stamp a new ctime is shortened: the test waits for it below), and
+# that reports the largest payload it checked a MAC over.
+_SETTLE = (
+    "import time\n"
+    "import pylibbpf.syscall.btf_index as X\n"
+    "X._SETTLED_NS = 50_000_000\n"
+    "checked = [0]\n"
+    "signed = X._signed\n"
+    "def counting(key, header, payload):\n"
+    "    checked[0] = max(checked[0], len(payload))\n"
+    "    return signed(key, header, payload)\n"
+    "X._signed = counting\n"
+)
+
+
+def load_counting_macs(cache: Path) -> tuple[str, int]:
+    """(what the load printed, the largest payload a MAC was computed over)."""
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
+    out = subprocess.run(
+        [sys.executable, "-c", _SETTLE + _LOAD + "print(checked[0])\n"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    ).stdout.splitlines()
+    return out[0], int(out[1])
+
+
+def test_the_boot_note_vouches_for_the_index_file_it_checked_and_an_edit_voids_that(
+    tmp_path: Path,
+) -> None:
+    """Once a process has checked the whole index's MAC, the signed note names that file
+    (device, inode, size, times), and the next processes of the boot skip the MAC over
+    the megabyte. An edit in place stamps a new ctime: the MAC is checked, and the forged
+    index rebuilt."""
+    first = load_in_fresh_process(tmp_path)
+    index = the_index(tmp_path)
+    size = index.stat().st_size
+    time.sleep(0.1)  # past the (shortened) settling margin
+    assert load_counting_macs(tmp_path) == (first.split("\n")[0], size - 56)  # checked
+    (note,) = (tmp_path / "pylibbpf").glob("btf-vmlinux-boot-*.note")
+    identity = btf_index._NOTE.unpack_from(note.read_bytes())[4:]
+    stamp = index.stat()
+    assert identity == (stamp.st_dev, stamp.st_ino, size, stamp.st_mtime_ns, stamp.st_ctime_ns)
+    assert load_counting_macs(tmp_path)[1] == 0  # vouched for: no MAC over the index
+    good = index.read_bytes()
+    header = btf_index._HEADER
+    offsets = array("I")
+    offsets.frombytes(good[header.size : header.size + 4 * header.unpack_from(good)[3]])
+    stride = max(1, len(offsets) // btf_index._CHECKS)
+    offsets[stride * 10 + stride // 2] += 1  # between two spot checks: only the MAC sees it
+    assert btf_index._index_consistent(Btf(read_btf_file(VMLINUX), offsets=offsets))
+    with index.open("r+b") as f:  # in place: the same inode, size and (restored) mtime
+        f.write(good[: header.size] + offsets.tobytes())
+    os.utime(index, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    assert index.stat().st_ctime_ns != stamp.st_ctime_ns
+    printed, checked = load_counting_macs(tmp_path)
+    assert (printed, checked) == (first.split("\n")[0], size - 56)  # refused by the MAC
+    assert index.read_bytes() == good  # and rebuilt

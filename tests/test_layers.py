@@ -16,7 +16,14 @@ PACKAGE = Path(pylibbpf.__file__).parent
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     (
         "uapi, errors, logs",
-        ("pylibbpf.uapi", "pylibbpf.errors", "pylibbpf.logs", "pylibbpf.names", "pylibbpf.records"),
+        (
+            "pylibbpf.uapi",
+            "pylibbpf.uapi_extra",
+            "pylibbpf.errors",
+            "pylibbpf.logs",
+            "pylibbpf.names",
+            "pylibbpf.records",
+        ),
     ),
     ("pure half", ("pylibbpf.btf", "pylibbpf.spec")),
     ("syscall", ("pylibbpf.syscall",)),

@@ -174,3 +174,33 @@ def test_bpf_object_import_leaves_out_what_only_some_calls_need() -> None:
         [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert done.stdout.split() == []
+
+
+def test_records_of_one_shape_share_a_template_but_not_names_or_defaults() -> None:
+    """``__init__`` is compiled once per shape and renamed per record: each keeps its own
+    parameter names, defaults and field order, as ``dataclasses`` gives them."""
+    made = []
+    for implementation in (dataclasses, records):
+        pair = []
+        for names, default in ((("a", "b"), 1), (("key", "value"), "v")):
+            namespace: dict[str, Any] = {"__annotations__": dict.fromkeys(names, "Any")}
+            namespace[names[1]] = default
+            pair.append(implementation.dataclass(frozen=True)(type("R", (), namespace)))
+        made.append(pair)
+    for standard, ours in zip(*made, strict=True):
+        assert str(inspect.signature(ours)) == str(inspect.signature(standard))
+        assert repr(ours(5)) == repr(standard(5))
+        params = tuple(inspect.signature(ours).parameters)
+        assert repr(ours(**dict(zip(params, (7, 8), strict=True)))) == repr(standard(7, 8))
+    one, other = made[1]
+    assert one.__init__.__code__.co_code == other.__init__.__code__.co_code  # (one template)
+
+
+def test_a_field_without_default_after_one_with_is_refused_as_dataclasses_does() -> None:
+    @records.dataclass
+    class Broken:
+        first: int = 1
+        second: int  # type: ignore[misc]
+
+    with pytest.raises(TypeError, match="non-default argument 'second' follows default"):
+        Broken(1, 2)

@@ -36,6 +36,7 @@ from .layout import (
     record_words,
 )
 from .types import (
+    KIND_BY_NUMBER,
     MAX_KIND,
     MAX_KIND_NUMBER,
     MAX_VLEN,
@@ -307,7 +308,7 @@ class Btf:
                 type_id, Kind.OPAQUE, name, size=size_or_type, type=size_or_type,
                 kind_flag=kind_flag, info=info, raw=tuple(w[i + 3 : end]),
             )  # fmt: skip
-        kind = Kind(number)
+        kind = KIND_BY_NUMBER[number]
         at = i + 3
         if kind == Kind.INT:
             extra = w[at]
@@ -397,7 +398,7 @@ class Btf:
         if index >= len(self._offsets):
             raise ObjectError(f"{self.name}: type id {type_id} is out of range")
         number = (self._words[self._offsets[index] + 1] >> 24) & MAX_KIND_NUMBER
-        return Kind(number) if number <= MAX_KIND else Kind.OPAQUE
+        return KIND_BY_NUMBER[number] if number <= MAX_KIND else Kind.OPAQUE
 
     def record_words(self, info: int) -> int:
         """Length in words of one of this BTF's records, given its info word (the walk

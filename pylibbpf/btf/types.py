@@ -41,6 +41,9 @@ class Kind(IntEnum):
 
 
 MAX_KIND = Kind.ENUM64
+# Kind numbers 0..MAX_KIND to their members: an index, where ``Kind(number)`` is a call
+# into the enum machinery (it runs for every record a parse decodes).
+KIND_BY_NUMBER: tuple[Kind, ...] = tuple(Kind)[: MAX_KIND + 1]
 # The largest kind number a record's info word can hold (7 bits since Linux 7.1).
 MAX_KIND_NUMBER = 0x7F
 # The largest vlen (members, enumerators, parameters…) of one record: 24 bits since 7.1,
@@ -51,7 +54,7 @@ MAX_VLEN_BEFORE_7_1 = 0xFFFF
 
 def kind_name(number: int) -> str:
     """``STRUCT`` for a kind this library knows, ``kind 40`` for one it does not."""
-    return Kind(number).name if 0 <= number <= MAX_KIND else f"kind {number}"
+    return KIND_BY_NUMBER[number].name if 0 <= number <= MAX_KIND else f"kind {number}"
 
 
 # Kinds whose third word is a size (the others refer to another type there).

@@ -12,16 +12,21 @@ the table that attaches a program from its section name, and ``methods``, the
 
 from __future__ import annotations
 
-from .base import InterfaceLink, Link, LinkInfo, ProgAttachLink
-
 TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
 if TYPE_CHECKING:
+    from .base import InterfaceLink, Link, LinkInfo, ProgAttachLink
     from .order import Anchor, HookOrder, query
 
 
 def __getattr__(name: str) -> object:
-    """``Anchor``, ``HookOrder`` and ``query`` on first use: ``order`` brings in the XDP
-    and netlink modules, which a program that only loads (or attaches elsewhere) skips."""
+    """The names of ``base`` and ``order`` on first use. ``Program`` inherits the attach
+    methods of ``links.methods``, so this package is imported by every load: a program
+    that only loads skips ``base``; one that attaches elsewhere than the multi-program
+    hooks skips ``order`` (the XDP and netlink modules)."""
+    if name in ("InterfaceLink", "Link", "LinkInfo", "ProgAttachLink"):
+        from . import base
+
+        return getattr(base, name)
     if name in ("Anchor", "HookOrder", "query"):
         from . import order
 

@@ -21,7 +21,6 @@ import struct
 from collections.abc import Collection, Sequence
 
 from ..errors import BpfError, ObjectError
-from ..links.base import Link
 from ..logs import INFO, module_logger
 from ..maps import Map
 from ..names import NamedDict
@@ -46,6 +45,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 if TYPE_CHECKING:
+    from ..links.base import Link
     from ..spec.struct_ops import StructOpsPlan
 
 logger = module_logger(__name__)

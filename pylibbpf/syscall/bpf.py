@@ -21,8 +21,8 @@ import contextlib
 import ctypes
 import errno as _errno
 import os
+from _thread import allocate_lock
 from collections.abc import Iterator, Sequence
-from contextvars import ContextVar
 
 from ..errors import BpfError, error_from_errno
 from ..records import dataclass, field
@@ -51,10 +51,10 @@ from .attrs import (
     TokenCreateAttr,
     c_u32,
 )
-from .capabilities import hint_for
 
 TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
 if TYPE_CHECKING:
+    from contextvars import ContextVar
     from typing import Any, TypeVar
 
     _Attr = TypeVar("_Attr", bound=ctypes.Structure)
@@ -84,7 +84,13 @@ KERNEL_ENTRY = _bpf_slow  # the real entry, kept for seam.call_kernel whatever i
 def kernel_error(err: int, cmd: Cmd | None, what: str, attr: object = None) -> BpfError:
     """The ``BpfError`` for a failed command, with a capability hint for EPERM/EACCES
     naming what this command (for ``attr``'s program or map type) needs and lacks."""
-    return error_from_errno(err, cmd, what, permission_hint=lambda: hint_for(cmd, attr))
+    return error_from_errno(err, cmd, what, permission_hint=lambda: _hint_for(cmd, attr))
+
+
+def _hint_for(cmd: Cmd | None, attr: object) -> str:
+    from .capabilities import hint_for  # (the rules, read only when a command is refused)
+
+    return hint_for(cmd, attr)
 
 
 # --------------------------------------------------------------------------- core call
@@ -131,23 +137,39 @@ def _path_bytes(path: str | os.PathLike[str]) -> bytes:
 
 # --------------------------------------------------------------------------- BPF tokens
 
-_TOKEN: ContextVar[int] = ContextVar("pylibbpf_bpf_token", default=0)
+# The context's token: made by the first ``using_token`` with one (until then, every
+# context has none, and contextvars is not imported: most processes never use a token).
+_TOKEN: ContextVar[int] | None = None
+_TOKEN_MADE = allocate_lock()
 
 
 @contextlib.contextmanager
 def using_token(token_fd: int) -> Iterator[None]:
     """Within the block, MAP_CREATE, PROG_LOAD and BTF_LOAD (feature probes included)
     carry this BPF token unless given another; 0 means none. What an object's load uses."""
-    reset = _TOKEN.set(token_fd)
+    global _TOKEN
+    token = _TOKEN
+    if token is None:
+        if not token_fd:
+            yield  # no context has a token yet: this one has none already
+            return
+        with _TOKEN_MADE:
+            if _TOKEN is None:
+                from contextvars import ContextVar
+
+                _TOKEN = ContextVar("pylibbpf_bpf_token", default=0)
+            token = _TOKEN
+    reset = token.set(token_fd)
     try:
         yield
     finally:
-        _TOKEN.reset(reset)
+        token.reset(reset)
 
 
 def active_token() -> int:
     """The token fd ``using_token`` set for this context (0: none)."""
-    return _TOKEN.get()
+    token = _TOKEN
+    return 0 if token is None else token.get()
 
 
 def token_create(bpffs_fd: int, *, what: str = "") -> int:

@@ -19,6 +19,13 @@ An index is used only if it can be trusted as a whole:
   edited by anyone without the key — even one right at every place a sampling check looks
   — is rejected. (BLAKE2b rather than HMAC-SHA256: CPython has it built in, while hashlib
   and hmac load OpenSSL, several milliseconds of a fresh process's first CO-RE load);
+* the MAC over the megabyte of an index is checked once per boot and index file: the
+  signed boot note also names the index file a process verified whole (device, inode,
+  size, mtime and ctime), once that file had not changed for a while. A later process
+  whose index still has that identity skips the MAC (a fifth of a CO-RE object's first
+  load). Nobody without root sets a ctime: any write to the file, or a file put in its
+  place, stamps the current time, which the note does not name, and the MAC is checked
+  again;
 * and it must still describe the records it locates (first record at 0, spot checks).
 
 A rejected or missing index is rebuilt by walking the BTF, and written again.
@@ -31,8 +38,9 @@ import mmap
 import os
 import stat
 import struct
-import threading
+import time
 import zlib
+from _thread import get_ident  # (threading.get_ident, without threading.py)
 from array import array
 from bisect import bisect_left
 from itertools import accumulate
@@ -56,8 +64,14 @@ MAGIC = b"PLBTFIX4"
 _HEADER = struct.Struct("<8sQII")  # magic, source length, source CRC32, record count
 # After the record offsets: how many strings and named types the name index sorts.
 _NAMES_HEADER = struct.Struct("<II")
-NOTE_MAGIC = b"PLBTFBT2"
-_NOTE = struct.Struct("<8s36sQI")  # magic, boot id, source length, source CRC32
+NOTE_MAGIC = b"PLBTFBT3"
+# magic, boot id, source length, source CRC32, then the identity of the index file whose
+# MAC was checked this boot (all zero: none yet): device, inode, size, mtime, ctime (ns).
+_NOTE = struct.Struct("<8s36sQIQQQqq")
+_NO_FILE = (0, 0, 0, 0, 0)
+# A file vouched for must have been left alone this long first: any later write stamps a
+# ctime past the one noted, whatever the file system's timestamp granularity.
+_SETTLED_NS = 2_000_000_000
 BOOT_ID = "/proc/sys/kernel/random/boot_id"
 _MAC_SIZE = 32  # keyed BLAKE2b, 256-bit digest
 _KEY_NAME = "index-key"
@@ -103,6 +117,14 @@ def private_dir(*, create: bool) -> str | None:
 
 def _private_file(path: str) -> bytes | None:
     """A file's bytes, if it is a regular file of ours that others cannot write."""
+    found = _private_file_identity(path)
+    return None if found is None else found[0]
+
+
+def _private_file_identity(path: str) -> tuple[bytes, tuple[int, ...]] | None:
+    """As :func:`_private_file`, with the file's identity (device, inode, size, mtime,
+    ctime) as it stood once the bytes were read: a write changes the ctime before its
+    data, so bytes read before an identity taken after are the bytes of that identity."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
@@ -111,14 +133,16 @@ def _private_file(path: str) -> bytes | None:
         info = os.fstat(f.fileno())
         if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o022:
             return None
-        return f.read()
+        data = f.read()
+        info = os.fstat(f.fileno())
+        return data, (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
 
 
 def _write_private(path: str, data: bytes, *, replace: bool = True) -> bool:
     """Write ``data`` to ``path`` atomically as a 0600 file; False if it could not be (or,
     without ``replace``, if the file already exists)."""
     directory, name = os.path.split(path)
-    tmp = os.path.join(directory, f".{name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp = os.path.join(directory, f".{name}.{os.getpid()}.{get_ident()}.tmp")
     try:
         fd = os.open(
             tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
@@ -271,23 +295,29 @@ class IndexedBtf(Btf):
         ]
 
 
-def _read(path: str, key: bytes, length: int, crc: int) -> tuple[array[int], NameIndex] | None:
-    raw = _private_file(path)
-    if raw is None or len(raw) < _HEADER.size + _MAC_SIZE:
+def _read(
+    path: str, key: bytes, length: int, crc: int, vouched: tuple[int, ...] = _NO_FILE
+) -> tuple[array[int], NameIndex, tuple[int, ...] | None] | None:
+    """The index at ``path`` if it is signed, or if it is the file ``vouched`` names; with
+    the identity a boot note may vouch for (None: the file is too fresh to be)."""
+    found = _private_file_identity(path)
+    if found is None or len(found[0]) < _HEADER.size + _MAC_SIZE:
         return None
+    raw, identity = found
     view = memoryview(raw)  # slices without copying a megabyte each time
     header, payload, mac = view[: _HEADER.size], view[_HEADER.size : -_MAC_SIZE], raw[-_MAC_SIZE:]
     magic, source_length, source_crc, count = _HEADER.unpack(header)
     if (magic, source_length, source_crc) != (MAGIC, length, crc) or len(payload) < 4 * count:
         return None
-    if not _signed_by(mac, key, header, payload):
+    if identity != vouched and not _signed_by(mac, key, header, payload):
         return None
     names = NameIndex.frombytes(payload[4 * count :])
     if names is None:
         return None
     offsets: array[int] = array("I")
     offsets.frombytes(payload[: 4 * count])
-    return offsets, names
+    settled = identity[4] <= time.time_ns() - _SETTLED_NS
+    return offsets, names, identity if settled else None
 
 
 def _write(
@@ -348,8 +378,11 @@ def _note_path(directory: str, name: str) -> str:
     return os.path.join(directory, f"btf-{safe}-boot-{NOTE_MAGIC[-3:].decode().lower()}.note")
 
 
-def _boot_crc(directory: str, key: bytes, name: str, length: int) -> int | None:
-    """The CRC32 of this boot's ``name`` BTF of ``length`` bytes, from our signed note."""
+def _boot_note(
+    directory: str, key: bytes, name: str, length: int
+) -> tuple[int, tuple[int, ...]] | None:
+    """The CRC32 of this boot's ``name`` BTF of ``length`` bytes, and the identity of the
+    index file whose MAC was checked this boot, from our signed note."""
     boot = _boot_id()
     raw = _private_file(_note_path(directory, name))
     if boot is None or raw is None or len(raw) != _NOTE.size + _MAC_SIZE:
@@ -357,16 +390,24 @@ def _boot_crc(directory: str, key: bytes, name: str, length: int) -> int | None:
     body, mac = raw[: _NOTE.size], raw[_NOTE.size :]
     if not _signed_by(mac, key, body, b""):
         return None
-    magic, noted_boot, noted_length, crc = _NOTE.unpack(body)
+    magic, noted_boot, noted_length, crc, *identity = _NOTE.unpack(body)
     if (magic, noted_boot, noted_length) != (NOTE_MAGIC, boot, length):
         return None
-    return int(crc)
+    return int(crc), tuple(identity)
 
 
-def _note_crc(directory: str, key: bytes, name: str, length: int, crc: int) -> None:
+def _note(
+    directory: str,
+    key: bytes,
+    name: str,
+    length: int,
+    crc: int,
+    verified: tuple[int, ...] | None = None,
+) -> None:
+    """Sign this boot's note: the CRC32, and the index file ``verified`` whole, if any."""
     boot = _boot_id()
     if boot is not None:
-        body = _NOTE.pack(NOTE_MAGIC, boot, length, crc)
+        body = _NOTE.pack(NOTE_MAGIC, boot, length, crc, *(verified or _NO_FILE))
         _write_private(_note_path(directory, name), body + _signed(key, body, b""))
 
 
@@ -381,14 +422,13 @@ def parse_indexed(
     key = _key(directory) if directory is not None else None
     if directory is None or key is None:
         return Btf(data, name=name, base=base)
-    crc = _boot_crc(directory, key, name, len(data)) if fixed_for_boot else None
-    noted = crc is not None
-    if crc is None:
-        crc = zlib.crc32(data)
+    note = _boot_note(directory, key, name, len(data)) if fixed_for_boot else None
+    noted = note is not None
+    crc, vouched = note if note is not None else (zlib.crc32(data), _NO_FILE)
     path = _index_path(directory, name, len(data), crc)
-    found = _read(path, key, len(data), crc)
+    found = _read(path, key, len(data), crc, vouched)
     if found is not None:
-        offsets, names = found
+        offsets, names, identity = found
         try:
             btf = (
                 IndexedBtf(data, name=name, offsets=offsets, names=names)
@@ -396,8 +436,8 @@ def parse_indexed(
                 else Btf(data, name=name, base=base, offsets=offsets)
             )
             if _index_consistent(btf):
-                if fixed_for_boot and not noted:
-                    _note_crc(directory, key, name, len(data), crc)
+                if fixed_for_boot and (not noted or (identity or _NO_FILE) != vouched):
+                    _note(directory, key, name, len(data), crc, identity)
                 return btf
         except ObjectError:
             pass
@@ -408,7 +448,7 @@ def parse_indexed(
     names = NameIndex.build(btf)
     _write(path, key, len(data), crc, btf.raw_offsets, names)
     if fixed_for_boot:
-        _note_crc(directory, key, name, len(data), crc)
+        _note(directory, key, name, len(data), crc)
     if base is not None:
         return btf
     return IndexedBtf(data, name=name, offsets=btf.raw_offsets, names=names)

@@ -31,8 +31,9 @@ import functools
 import operator
 import struct
 import sys
-import threading
 import weakref
+from _thread import _local as _thread_local  # threading.local, without threading.py
+from _thread import allocate_lock  # threading.Lock
 from array import array
 from collections.abc import Callable
 
@@ -126,7 +127,7 @@ class MapElems:
         self.decode_value = decode_value
         self.percpu_slot = percpu_slot  # per-CPU maps: bytes per CPU in the value buffer
         self._made: weakref.WeakSet[MapElemOps] = weakref.WeakSet()
-        self._lock = threading.Lock()
+        self._lock = allocate_lock()
         # A proxy: threading.local keeps its arguments, and a strong one would be a cycle.
         self.local = _PerThread(weakref.proxy(self))
 
@@ -144,7 +145,7 @@ class MapElems:
                 ops.attr.map_fd = INVALID_FD
 
 
-class _PerThread(threading.local):
+class _PerThread(_thread_local):
     """``local.ops``: this thread's buffers. threading.local runs ``__init__`` again, with
     the same arguments, in every thread on its first touch, so each thread makes its own.
     (No ``__getattr__``: a Python-level attribute hook would double the cost of every read.)

@@ -16,7 +16,6 @@ import ctypes
 import errno
 import functools
 import os
-import resource
 import struct
 from collections.abc import Callable
 
@@ -27,7 +26,7 @@ from ..errors import BpfError, BpfPermissionError, NotSupportedError
 from ..spec.helpers import helper_id
 from ..spec.insn import assemble, call, mov64_imm, return_imm
 from ..uapi import ENOTSUPP, AttachType, MapFlags, MapType, ProgFlags, ProgType
-from . import bpf, kernel_btf, seam
+from . import bpf, kernel_btf
 from .attrs import BtfLoadAttr, ProgLoadAttr, UprobeMultiLinkOpts
 from .fd import OwnedFd
 from .system import effective_capabilities
@@ -142,6 +141,8 @@ def ensure_memlock() -> None:
     with contextlib.suppress(BpfError):
         if has_memcg_accounting():
             return
+    import resource  # (kernels before 5.11 only: not worth its load for the others)
+
     # Unprivileged, this fails; the operation that needs it then reports EPERM itself.
     with contextlib.suppress(ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_MEMLOCK, (resource.RLIM_INFINITY,) * 2)
@@ -577,10 +578,8 @@ _PROBES = (
 )
 
 
-def _forget_probes() -> None:
-    """Drop every cached answer: the kernel behind ``bpf(2)`` was swapped (a test seam)."""
+def forget_probes() -> None:
+    """Drop every cached answer: the kernel behind ``bpf(2)`` was swapped (the test seam,
+    ``seam.override_syscall``, calls this when it installs or removes a handler)."""
     for probe in _PROBES:
         probe.cache_clear()
-
-
-seam.on_override(_forget_probes)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-import threading
+from _thread import allocate_lock
 
 from ..btf.parse import Btf, read_btf_file
 from ..errors import BpfError, BpfPermissionError, ObjectError
@@ -41,7 +41,7 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-_lock = threading.Lock()
+_lock = allocate_lock()  # (threading.Lock, without threading.py's import)
 _kernel: dict[str, Btf] = {}
 
 

@@ -43,7 +43,7 @@ def call_kernel(cmd: Cmd, attr: ctypes.Structure, size: int) -> int:
     return result
 
 
-_on_override: list[Callable[[], None]] = []  # e.g. forget cached feature probes
+_on_override: list[Callable[[], None]] = []  # caches of what the kernel answered
 
 
 def on_override(reset: Callable[[], None]) -> None:
@@ -75,22 +75,24 @@ def override_syscall(handler: SyscallHandler) -> Iterator[None]:
     ]
     for module, entry_name, _ in saved:
         setattr(module, entry_name, entry)
-    _rebind_elements()
-    for reset in _on_override:
-        reset()
+    _reset_caches()
     try:
         yield
     finally:
         for module, entry_name, original in saved:
             setattr(module, entry_name, original)
-        _rebind_elements()
-        for reset in _on_override:
-            reset()
+        _reset_caches()
 
 
-def _rebind_elements() -> None:
-    """Map buffers bind their entry points when made (direct ones bypass any module
-    global): re-pick them all for the entry now installed."""
+def _reset_caches() -> None:
+    """Re-pick every map buffer's entry points for the entry now installed (direct ones
+    would bypass it), and forget the answers the kernel being swapped gave: the feature
+    probes and ``on_override``'s (their modules do not import this one, a test seam)."""
     elem = sys.modules.get("pylibbpf.syscall.elem")
     if elem is not None:
         elem.rebind_all()
+    features = sys.modules.get("pylibbpf.syscall.features")
+    if features is not None:
+        features.forget_probes()
+    for reset in _on_override:
+        reset()
