@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import ctypes
 import errno
-from _thread import allocate_lock  # threading.Lock, without importing threading.py
 from collections.abc import Iterable, Iterator, Mapping
 
 from . import syscall
@@ -99,18 +98,8 @@ class MapBatches:
         value_size = self._slot_size * self._ncpus
         token_size = max(self.key_size, 8)
         tokens = [ctypes.create_string_buffer(token_size), ctypes.create_string_buffer(token_size)]
-        keys = _take_buffer(count * self.key_size or 1)
-        values = _take_buffer(count * value_size or 1)
-        try:
-            yield from self._batch_calls(cmd, count, keys, values, tokens, elem_flags)
-        finally:
-            _give_buffer(keys)
-            _give_buffer(values)
-
-    def _batch_calls(
-        self, cmd: Cmd, count: int, keys: Any, values: Any, tokens: list[Any], elem_flags: int
-    ) -> Iterator[tuple[Any, Any, int]]:
-        value_size = self._slot_size * self._ncpus
+        keys = ctypes.create_string_buffer(count * self.key_size or 1)
+        values = ctypes.create_string_buffer(count * value_size or 1)
         first = True
         while True:
             try:
@@ -128,7 +117,7 @@ class MapBatches:
             except BpfError as error:
                 # A hash bucket larger than the buffer: the kernel asks for more room.
                 if error.errno == errno.ENOSPC and count < (self.max_entries or count) * 2:
-                    count *= 2  # (these two bigger buffers are not kept for later reads)
+                    count *= 2
                     keys = ctypes.create_string_buffer(count * self.key_size or 1)
                     values = ctypes.create_string_buffer(count * value_size or 1)
                     continue
@@ -362,29 +351,6 @@ class MapBatches:
                 raise
             done += count
         return done
-
-
-# Batch transfer buffers kept for the next read (of any map): a fresh buffer costs a page
-# fault per page when the kernel first writes it, ~10 % of reading a 1e5-element map.
-_SPARE_BYTES = 1 << 23  # at most this much is kept
-_spare: list[Any] = []
-_spare_lock = allocate_lock()
-
-
-def _take_buffer(size: int) -> Any:
-    """A buffer of at least ``size`` bytes (contents undefined), kept or new."""
-    with _spare_lock:
-        for index, buffer in enumerate(_spare):
-            if len(buffer) >= size:
-                return _spare.pop(index)
-    return ctypes.create_string_buffer(size)
-
-
-def _give_buffer(buffer: Any) -> None:
-    """Keep ``buffer`` for a later read if it fits in ``_SPARE_BYTES`` with the rest."""
-    with _spare_lock:
-        if sum(map(len, _spare)) + len(buffer) <= _SPARE_BYTES:
-            _spare.append(buffer)
 
 
 def _prepend(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
