@@ -11,9 +11,9 @@ syscall; ret`` (x86-64 only; elsewhere callers keep libc's ``syscall()``).
 Safety: the code is fixed — these bytes, plus an address this process allocated and two
 constants; nothing from input. A page is written whole while it is read-write and only
 then made read+execute, never both (W^X), and never written again: one page serves the
-attrs of ~25 buffers, which are allocated with it and reused (``allocate``). Where the kernel or
-an LSM refuses executable anonymous memory (SELinux ``execmem``, PaX), or with
-``PYLIBBPF_DIRECT_SYSCALL=0`` in the environment, ``entry_points`` returns None and the
+attrs of ~25 buffers, which are allocated with it and reused (``allocate``). Where the
+kernel or an LSM refuses executable anonymous memory (SELinux ``execmem``, PaX), or with
+``PYLIBBPF_DIRECT_SYSCALL=0`` in the environment, ``allocate`` returns None and the
 callers use libc. Stubs are called with the GIL held (``PYFUNCTYPE``), like the libc call
 they replace on this path (map element operations do not block).
 """
@@ -29,9 +29,12 @@ from collections.abc import Callable
 
 from .bpf import NR_BPF
 
-_STUB = struct.Struct(
-    "<4s2sQBIBIBI3s"
-)  # endbr64, movabs rsi, mov eax, mov edi, mov edx, syscall; ret
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
+if TYPE_CHECKING:
+    from typing import Any
+
+# endbr64; movabs rsi, attr; mov eax, nr; mov edi, cmd; mov edx, size; syscall; ret
+_STUB = struct.Struct("<4s2sQBIBIBI3s")
 # (The libc binding and the stub prototype are made with the first page: a process that
 # never touches a map does not pay for them.)
 _libc_mprotect: Any = None
@@ -49,10 +52,6 @@ def _mprotect(address: int, size: int, prot: int) -> int:
 
 Stub = Callable[[], int]
 Commands = tuple[tuple[int, int], ...]  # (command, attr size) for each entry point
-
-TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
-if TYPE_CHECKING:
-    from typing import Any
 
 
 def _supported() -> bool:
