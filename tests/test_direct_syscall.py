@@ -237,3 +237,29 @@ def test_a_refused_exec_page_falls_back_to_libc(
         with pytest.raises(bpf.BpfError) as exists:
             m.update(1, 12, bpf.UpdateFlags.NOEXIST)
         assert exists.value.errno == errno.EEXIST
+
+
+@needs_direct
+def test_a_buffer_freed_while_a_slot_is_being_allocated(toggle: None) -> None:
+    """The garbage collector may free a map's buffers (giving their slot back) while the
+    same thread is inside ``allocate``: giving back must not wait for ``allocate``'s lock.
+    (It once did: a test run hung there.)"""
+    direct.set_enabled(True)
+    m = bpf.Map.create(bpf.MapType.ARRAY, 4, 8, 1, name="t_dgc", value_type=int)
+    m[0] = 5
+    done = threading.Event()
+
+    def free_inside_allocate() -> None:
+        nonlocal m
+        with direct._lock:  # as if the collector ran inside allocate()
+            del m
+            gc.collect()
+        done.set()
+
+    worker = threading.Thread(target=free_inside_allocate, daemon=True)
+    worker.start()
+    worker.join(timeout=30)
+    assert done.is_set(), "giving a slot back waited for allocate()'s lock"
+    with bpf.Map.create(bpf.MapType.ARRAY, 4, 8, 1, name="t_dgc", value_type=int) as again:
+        again[0] = 6
+        assert again[0] == 6 and again._tls.ops.direct

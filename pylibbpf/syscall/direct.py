@@ -92,9 +92,11 @@ class Slot:
         self.calls: tuple[Stub, ...] = slab.calls[index]
 
     def release(self) -> None:
+        # No lock: this runs from a finaliser, which the garbage collector may call while
+        # this thread holds ``_lock`` in ``allocate`` (a deadlock). ``list.append`` is
+        # atomic, and ``allocate`` only pops what it has just seen there.
         ctypes.memset(ctypes.addressof(self.attr), 0, ctypes.sizeof(self.attr))
-        with _lock:
-            self._slab.free.append(self._index)
+        self._slab.free.append(self._index)
 
 
 class _Slab:
