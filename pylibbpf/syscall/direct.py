@@ -71,8 +71,8 @@ def enabled() -> bool:
 
 
 def set_enabled(value: bool) -> bool:
-    """Turn direct entry points on or off for buffers made from now on (the syscall seam
-    turns them off: its handler must see every call); returns the previous setting."""
+    """Turn direct entry points on or off for buffers made from now on (tests compare the
+    two paths; buffers made before keep theirs); returns the previous setting."""
     global _enabled
     previous = _enabled
     _enabled = bool(value) and _supported()

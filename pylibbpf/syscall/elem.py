@@ -166,10 +166,10 @@ class MapElemOps:
     and for 1/2/4/8-byte int values ``int_value[0]`` reads it (a subscript: half the cost
     of that call; None for other values).
 
-    ``lookup()``, ``update()``, ``delete()``, ``next()`` and ``pop()`` issue their command
-    on the attr as it stands and return the kernel's result: a direct entry point
-    (``direct.py``) where there is one, else libc's ``syscall()`` bound to the same
-    arguments. On failure, ``error(result)`` is the errno either way.
+    ``lookup()``, ``update()``, ``delete_call()``, ``next()`` and ``pop()`` (lookup and
+    delete) issue their command on the attr as it stands and return the kernel's result:
+    a direct entry point (``direct.py``) where there is one, else libc's ``syscall()``
+    bound to the same arguments. On failure, ``error(result)`` is the errno either way.
     """
 
     __slots__ = (
@@ -239,9 +239,10 @@ class MapElemOps:
         """Pick the entry points: the direct ones if this buffer has them and libc's
         ``syscall()`` is installed, else ``_bpf_fast``, whatever is installed now (the seam
         rebinds every live buffer when it swaps it)."""
-        self.direct = self.entry is not None and _bpf_fast is _LIBC_FAST
-        if self.entry is not None and self.direct:
-            self.lookup, self.update, self.delete_call, self.next, self.pop = self.entry.calls
+        entry = self.entry if _bpf_fast is _LIBC_FAST else None
+        self.direct = entry is not None
+        if entry is not None:
+            self.lookup, self.update, self.delete_call, self.next, self.pop = entry.calls
         else:
             call, ref = _bpf_fast, self.ref
             self.lookup, self.update, self.delete_call, self.next, self.pop = (
