@@ -42,7 +42,7 @@ import select
 import struct
 from array import array
 from collections.abc import AsyncIterator, Callable, Sequence
-from itertools import compress, count
+from itertools import compress, count, repeat
 from operator import length_hint, ne
 from typing import TYPE_CHECKING, Any
 
@@ -170,7 +170,9 @@ class _Ring:
                 first = offset >> 2
                 heads = words[first : first + run * step : step]
                 if heads != array("I", [header]) * run:
-                    run = next(compress(count(), map(ne, heads.tolist(), [header] * run)))
+                    # The producer may commit a busy record between this comparison and
+                    # the next read: the run ends at the first header still unequal then.
+                    run = next(compress(count(), map(ne, heads.tolist(), repeat(header))), run)
                 if header & DISCARD:
                     cons += run * stride
                     continue

@@ -1,6 +1,7 @@
 // Producers for the ring buffer tests: records of several sizes (some discarded), a ring
 // shared by two programs, a second ring, a perf buffer on every CPU, and a user ring
-// buffer drained by BPF. Every drop is counted.
+// buffer drained by BPF, and a ring fed by another process's getppid() calls while the test
+// consumes it. Every drop is counted.
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
@@ -32,6 +33,14 @@ struct {
 
 __u64 produced, dropped, discarded, sequence, fixed_produced, fixed_dropped;
 __u64 perf_produced, user_sum, user_records;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 18);
+} live_ring SEC(".maps");
+
+const volatile __u32 live_tgid = 0;
+__u64 live_sequence, live_dropped;
 
 SEC("xdp")
 int emit_sizes(struct xdp_md *ctx)
@@ -115,6 +124,21 @@ SEC("syscall")
 int drain_user(void *ctx)
 {
 	bpf_user_ringbuf_drain(&from_user, add_record, NULL, 0);
+	return 0;
+}
+
+/* Each record: a sequence number and a marker, so a torn or repeated record shows. */
+SEC("tp/syscalls/sys_enter_getppid")
+int emit_live(void *ctx)
+{
+	__u64 record[2];
+
+	if ((bpf_get_current_pid_tgid() >> 32) != live_tgid)
+		return 0;
+	record[0] = __sync_fetch_and_add(&live_sequence, 1);
+	record[1] = 0x5eed;
+	if (bpf_ringbuf_output(&live_ring, record, sizeof(record), 0))
+		__sync_fetch_and_add(&live_dropped, 1);
 	return 0;
 }
 
