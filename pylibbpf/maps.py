@@ -49,6 +49,18 @@ def sanitize_name(name: str) -> str:
 _ADDED_IN = {MapType.USER_RINGBUF: "6.1", MapType.CGRP_STORAGE: "6.2", MapType.ARENA: "6.9"}
 
 
+def map_type_of(map_type: MapType | int | str) -> int:
+    """A map type given as ``MapType``, a number, or a name as other tools spell it:
+    ``"hash"``, ``"PERCPU_ARRAY"``, ``"BPF_MAP_TYPE_RINGBUF"``, cilium's ``"PerCPUHash"``."""
+    if not isinstance(map_type, str):
+        return map_type
+    wanted = map_type.upper().removeprefix("BPF_MAP_TYPE_").replace("_", "")
+    for member in MapType:
+        if member.name.replace("_", "") == wanted:
+            return member
+    raise ObjectError(f"unknown map type {map_type!r}", errno.EINVAL)
+
+
 def _type_name(map_type: int) -> str:
     try:
         return MapType(map_type).name
@@ -176,7 +188,7 @@ class Map(MapElements, MapBatches, Closing):
     @classmethod
     def create(
         cls,
-        map_type: MapType | int,
+        map_type: MapType | int | str,
         key_size: int,
         value_size: int,
         max_entries: int,
@@ -194,7 +206,9 @@ class Map(MapElements, MapBatches, Closing):
         key_type: Any = None,
         value_type: Any = None,
     ) -> Map:
-        """Create a map outside any object (``inner_map`` gives map-in-map its template)."""
+        """Create a map outside any object (``inner_map`` gives map-in-map its template).
+        ``map_type`` may be a name (``"hash"``, ``"BPF_MAP_TYPE_LRU_HASH"``)."""
+        map_type = map_type_of(map_type)
         map_ = cls(
             None,
             name=name,

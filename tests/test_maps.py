@@ -238,6 +238,28 @@ def test_unknown_map_type_is_a_clear_error() -> None:
         bpf.Map.create(999, 4, 4, 1)
 
 
+@pytest.mark.parametrize(
+    ("spelling", "expected"),
+    [
+        ("hash", bpf.MapType.HASH),
+        ("PERCPU_ARRAY", bpf.MapType.PERCPU_ARRAY),
+        ("BPF_MAP_TYPE_LRU_HASH", bpf.MapType.LRU_HASH),
+        ("PerCPUHash", bpf.MapType.PERCPU_HASH),  # cilium/ebpf's spelling
+    ],
+)
+def test_map_type_by_name(spelling: str, expected: bpf.MapType) -> None:
+    with bpf.Map.create(spelling, 4, 8, 4, name="t_named", key_type=int, value_type=int) as m:
+        assert m.info().type == expected  # what the kernel created
+        value = [7] * num_possible_cpus() if "PERCPU" in expected.name else 7
+        m[1] = value
+        assert m[1] == value and m.type == expected
+
+
+def test_unknown_map_type_name_is_a_clear_error() -> None:
+    with pytest.raises(bpf.ObjectError, match="unknown map type 'hashmap'"):
+        bpf.Map.create("hashmap", 4, 4, 1)
+
+
 def test_invalid_attributes_name_the_map() -> None:
     with pytest.raises(bpf.BpfError, match="map 't_bad'.*MAP_CREATE failed.*rejected") as exc:
         bpf.Map.create(bpf.MapType.ARRAY, 3, 4, 1, name="t_bad")  # array keys are 4 bytes
