@@ -20,6 +20,7 @@ keeps this run as baseline.json, the "before" column of later runs.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -28,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -167,6 +169,7 @@ class Runner:
             raise SystemExit(f"bench: {self.tree} is not what imports as pylibbpf ({where})")
         self.bcc = bcc_env()
         self.index_dir = tempfile.mkdtemp(prefix="pylibbpf-bench-index-")
+        self.pin: str | None = None  # the round's shared map (``shared_map``)
 
     def pinned(self, command: list[str]) -> list[str]:
         return ["taskset", "-c", str(self.args.cpu), *command]
@@ -227,16 +230,40 @@ class Runner:
         return self.json_of("bcc", [BCC_PYTHON, str(HERE / "bcc_side.py"), *args], self.bcc)
 
     # maps
+    @contextlib.contextmanager
+    def shared_map(self) -> Iterator[None]:
+        """A hash map of n keys (i -> 3i) made by the C side and pinned in a private bpffs
+        directory for one round: both sides' batch reads walk it (``self.pin``). The
+        kernel's batch walk goes bucket by bucket, and each map has its own hash seed and
+        so its own layout: reading one map compares the libraries, not the layouts."""
+        directory = tempfile.mkdtemp(prefix="pylibbpf-bench-", dir="/sys/fs/bpf")
+        pin = os.path.join(directory, "shared")
+        try:
+            subprocess.run([str(self.built["c"]), "mkmap", pin, str(self.args.n)], check=True)
+            self.pin = pin
+            yield
+        finally:
+            self.pin = None
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(pin)
+            os.rmdir(directory)
+
     def maps_pylibbpf(self) -> None:
         self.add("pylibbpf", self.py("maps", str(self.args.n), "3"))
+        if self.pin:
+            self.add("pylibbpf", self.py("batchread", self.pin, str(self.args.n), "3"))
 
     def maps_c(self) -> None:
         results = self.c("maps", str(self.args.n), "3")
         results.pop("ncpus", None)
         self.add("c", results)
+        if self.pin:
+            self.add("c", self.c("batchread", self.pin, str(self.args.n), "3"))
 
     def maps_bcc(self) -> None:
         self.add("bcc", self.bcc_json("maps", str(self.args.n), "3"))
+        if self.pin:
+            self.add("bcc", self.bcc_json("batchread", self.pin, str(self.args.n), "3"))
 
     # rings
     def ring_pylibbpf(self) -> None:
@@ -418,8 +445,9 @@ def run_rounds(runner: Runner, groups: list[str], reps: int) -> None:
     for round_no in range(reps):
         for group in groups:
             order = sides[round_no % 3 :] + sides[: round_no % 3]
-            for side in order:
-                runner.side(side, group)
+            with runner.shared_map() if group == "maps" else contextlib.nullcontext():
+                for side in order:
+                    runner.side(side, group)
         print(f"round {round_no + 1}/{reps} done", file=sys.stderr, flush=True)
 
 

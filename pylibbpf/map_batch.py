@@ -5,6 +5,8 @@ read or write a whole map, and the iteration (``keys()``, ``values()``, ``items(
 Elements convert in one pass per batch: 1/2/4/8-byte integers through
 ``memoryview.cast``/``array`` (no Python call per element), ctypes types through one
 ctypes array, bytes through slices; per-CPU values become one list per element.
+``lookup_batch_arrays()`` makes no object per element at all: the kernel writes into
+two ``array.array``.
 
 Iteration uses batches where the kernel has them for the map (hash maps of every
 flavour, arrays; Linux 5.6+), a batch of elements per syscall, and falls back to
@@ -19,6 +21,8 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import sys
+from array import array
 from collections.abc import Iterable, Iterator, Mapping
 
 from . import syscall
@@ -43,6 +47,8 @@ ITER_CHUNK = 4096
 _ITER_BYTES = 1 << 22  # at most this many bytes of keys and values per iteration batch
 # What a kernel says when a map has no batch operations (or no batch commands at all).
 _NO_BATCH = (errno.EINVAL, errno.ENOTSUP, ENOTSUPP)
+# ``array`` holds native integers; map elements are read as little-endian ones.
+_NATIVE_LITTLE = sys.byteorder == "little"
 
 
 @dataclass(frozen=True)
@@ -177,6 +183,83 @@ class MapBatches:
                 keys_out = self._key.decode_many(keys, n)
                 values_out = self._decode_values(values, n)
         return keys_out, values_out
+
+    def lookup_batch_arrays(
+        self, *, chunk: int | None = None, delete: bool = False
+    ) -> tuple[array[int], array[int]]:
+        """Every key and every value as two ``array.array`` of ints, in the same order:
+        the kernel writes straight into them, and no Python object is made per element
+        (the fastest natural form: indexing, iteration, ``len()``, ``tolist()``, ``sum()``
+        and numpy's ``frombuffer`` all work on it). Needs ``key_type`` and ``value_type``
+        of 1-, 2-, 4- or 8-byte integers; per-CPU maps give ``ncpus`` values per key,
+        back to back (key ``i``'s value on CPU ``c`` at ``values[i * ncpus + c]``)."""
+        key_format = self._array_format(self._key)
+        value_format = self._array_format(self._value)
+        count = self._batch_chunk(chunk)
+        if self._slot_size != self._value.size:  # per-CPU values narrower than a slot
+            return self._arrays_of_slots(key_format, value_format, count, delete)
+        cmd = Cmd.MAP_LOOKUP_AND_DELETE_BATCH if delete else Cmd.MAP_LOOKUP_BATCH
+        per_key = self._ncpus
+        keys = array(key_format, [0]) * count
+        values = array(value_format, [0]) * (count * per_key)
+        token_size = max(self.key_size, 8)
+        tokens = [ctypes.create_string_buffer(token_size), ctypes.create_string_buffer(token_size)]
+        total, first = 0, True
+        while True:
+            if len(keys) < total + count:  # room for this call's elements at the end
+                keys += array(key_format, [0]) * (total + count - len(keys))
+                values += array(value_format, [0]) * ((total + count) * per_key - len(values))
+            try:
+                result = syscall.map_batch(
+                    cmd,
+                    self.fd,
+                    keys=_slice_of(keys, total, count),
+                    values=_slice_of(values, total * per_key, count * per_key),
+                    count=count,
+                    in_batch=None if first else tokens[0],
+                    out_batch=tokens[1],
+                    what=self._what,
+                )
+            except BpfError as error:
+                # A hash bucket larger than the room left: the kernel asks for more.
+                if error.errno == errno.ENOSPC and count < (self.max_entries or count) * 2:
+                    count *= 2
+                    continue
+                raise
+            total += result.count
+            if result.done:
+                break
+            tokens.reverse()
+            first = False
+        del keys[total:]
+        del values[total * per_key :]
+        return keys, values
+
+    def _arrays_of_slots(
+        self, key_format: str, value_format: str, count: int, delete: bool
+    ) -> tuple[array[int], array[int]]:
+        """``lookup_batch_arrays`` of per-CPU values narrower than their 8-byte slots:
+        read into buffers, then every step-th item of the slots."""
+        keys_out, values_out = array(key_format), array(value_format)
+        step = self._slot_size // self._value.size
+        for keys, values, n in self._batches(count, delete=delete):
+            keys_out.frombytes(memoryview(keys)[: n * self.key_size])
+            view: Any = memoryview(values).cast("B")[: n * self._ncpus * self._slot_size]
+            values_out.frombytes(view.cast(value_format)[::step].tobytes())
+        return keys_out, values_out
+
+    def _array_format(self, codec: Codec) -> str:
+        """The ``array`` typecode of an integer codec, or a BpfError saying what is needed."""
+        fmt = codec.int_format if isinstance(codec, IntCodec) else None
+        if fmt is None or not _NATIVE_LITTLE or array(fmt).itemsize != codec.size:
+            raise BpfError(
+                f"{self._what}: lookup_batch_arrays() needs {codec.role}s that are 1-, 2-, "
+                f"4- or 8-byte integers ({codec.role}_type=int; this map's {codec.role}s "
+                f"are {codec.size} bytes{'' if fmt else ', not ints'}): use "
+                "lookup_batch_lists() or lookup_batch_raw()",
+                errno.EINVAL,
+            )
+        return fmt
 
     def lookup_and_delete_batch(self, *, chunk: int | None = None) -> list[tuple[Any, Any]]:
         """Every (key, value) pair, removed as it is read (MAP_LOOKUP_AND_DELETE_BATCH)."""
@@ -351,6 +434,13 @@ class MapBatches:
                 raise
             done += count
         return done
+
+
+def _slice_of(items: array[int], start: int, count: int) -> Any:
+    """``count`` items of ``items`` from ``start``, as a ctypes buffer for the kernel to
+    write (no export: ``items`` is resized afterwards, not meanwhile)."""
+    address = items.buffer_info()[0] + start * items.itemsize
+    return (ctypes.c_char * (count * items.itemsize)).from_address(address)
 
 
 def _prepend(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
