@@ -13,6 +13,11 @@ per CPU-second and times CPU-milliseconds: on a machine shared with other work, 
 time others hold our CPU is not counted, and the ratios (pylibbpf / C, as the goals
 read them) are what matters.
 
+Whole-map batch reads are measured on one map per round that every side reads (the
+``batchread`` processes; ``shared_map``): the kernel walks a hash map bucket by bucket
+and each map has its own hash seed, so two maps of the same keys cost the kernel
+differently. The ``*_ownmap`` rows keep the reads of each side's own map.
+
 ``--write`` stores RESULTS.md and results.json next to this file; ``--baseline`` also
 keeps this run as baseline.json, the "before" column of later runs.
 """
@@ -232,11 +237,14 @@ class Runner:
     # maps
     @contextlib.contextmanager
     def shared_map(self) -> Iterator[None]:
-        """A hash map of n keys (i -> 3i) made by the C side and pinned in a private bpffs
-        directory for one round: both sides' batch reads walk it (``self.pin``). The
-        kernel's batch walk goes bucket by bucket, and each map has its own hash seed and
-        so its own layout: reading one map compares the libraries, not the layouts."""
-        directory = tempfile.mkdtemp(prefix="pylibbpf-bench-", dir="/sys/fs/bpf")
+        """A hash map of n keys (i -> 3i) made by the C side and pinned in a bpffs of our
+        own (mounted on a temporary directory, so no other process's cleanup of
+        /sys/fs/bpf meets it) for one round: both sides' batch reads walk it
+        (``self.pin``). The kernel's batch walk goes bucket by bucket, and each map has
+        its own hash seed and so its own layout: reading one map compares the libraries,
+        not the layouts."""
+        directory = tempfile.mkdtemp(prefix="pylibbpf-bench-bpffs-")
+        subprocess.run(["mount", "-t", "bpf", "bpf", directory], check=True)
         pin = os.path.join(directory, "shared")
         try:
             subprocess.run([str(self.built["c"]), "mkmap", pin, str(self.args.n)], check=True)
@@ -244,26 +252,25 @@ class Runner:
             yield
         finally:
             self.pin = None
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(pin)
+            subprocess.run(["umount", directory], check=True)  # the pin goes with it
             os.rmdir(directory)
 
     def maps_pylibbpf(self) -> None:
         self.add("pylibbpf", self.py("maps", str(self.args.n), "3"))
         if self.pin:
-            self.add("pylibbpf", self.py("batchread", self.pin, str(self.args.n), "3"))
+            self.add("pylibbpf", self.py("batchread", self.pin, str(self.args.n), "7"))
 
     def maps_c(self) -> None:
         results = self.c("maps", str(self.args.n), "3")
         results.pop("ncpus", None)
         self.add("c", results)
         if self.pin:
-            self.add("c", self.c("batchread", self.pin, str(self.args.n), "3"))
+            self.add("c", self.c("batchread", self.pin, str(self.args.n), "7"))
 
     def maps_bcc(self) -> None:
         self.add("bcc", self.bcc_json("maps", str(self.args.n), "3"))
         if self.pin:
-            self.add("bcc", self.bcc_json("batchread", self.pin, str(self.args.n), "3"))
+            self.add("bcc", self.bcc_json("batchread", self.pin, str(self.args.n), "7"))
 
     # rings
     def ring_pylibbpf(self) -> None:
@@ -482,7 +489,11 @@ def main() -> int:
         parser.error(f"unknown groups {sorted(unknown)}")
     runner = Runner(args, build())
     started = time.monotonic()
-    run_rounds(runner, groups, args.reps)
+    try:
+        run_rounds(runner, groups, args.reps)
+    except BaseException:
+        shutil.rmtree(runner.index_dir, ignore_errors=True)
+        raise
     if args.live:
         runner.run_live()
     where = machine(args.reps, libbpf_flags()[2], bpftool())
