@@ -15,7 +15,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 BCC_PYTHON = "/usr/bin/python3"
 Samples = dict[str, dict[str, list[float]]]  # row -> side -> samples
-GROUPS = ("maps", "ring", "smallring", "objects", "import", "btf")
+GROUPS = ("maps", "batchread", "ring", "smallring", "objects", "import", "btf")
 
 
 @dataclass(frozen=True)
