@@ -5,6 +5,8 @@
 //   libbpf_side maps N REPS            hash map cases over N 8-byte keys (see bench/run.py)
 //   libbpf_side mkmap PIN N            a hash map of N keys i -> 3i, pinned at PIN (bpffs)
 //   libbpf_side batchread PIN N REPS   bpf_map_lookup_batch of the whole pinned map
+//   libbpf_side batchstep PIN N        the same, one read per line on stdin, answering
+//                                      each with its CPU seconds (bench/run.py's lockstep)
 //   libbpf_side ring OBJ RECORDS REPS  drain a ring pre-filled by OBJ's "produce" program
 //   libbpf_side smallring OBJ RECORDS CYCLES  fill/drain cycles of a ring holding RECORDS
 //   libbpf_side objects OBJ REPS       open+load: the first in the process, then repeated
@@ -167,6 +169,26 @@ static int batchread(const char *pin)
 	return 0;
 }
 
+static int batchstep(const char *pin)
+{
+	char line[64];
+
+	out_k = calloc(n, 8), out_v = calloc(n, 8);
+	int fd = bpf_obj_get(pin);
+
+	if (fd < 0 || !out_k || !out_v)
+		die("batchstep");
+	while (fgets(line, sizeof(line), stdin)) {
+		double t0 = cpu_now();
+
+		if (lookup_all_batched(fd) != n)
+			die("batchstep read");
+		printf("%.9f\n", cpu_now() - t0);
+		fflush(stdout);
+	}
+	return 0;
+}
+
 static int maps(void)
 {
 	int first_ = 1;
@@ -318,6 +340,10 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "batchread") && argc == 5) {
 		n = strtoul(argv[3], NULL, 0), reps = atoi(argv[4]);
 		return batchread(argv[2]);
+	}
+	if (!strcmp(argv[1], "batchstep") && argc == 4) {
+		n = strtoul(argv[3], NULL, 0);
+		return batchstep(argv[2]);
 	}
 	if (!strcmp(argv[1], "ring") && argc == 5)
 		return rings(argv[2], atoi(argv[3]), atoi(argv[4]), 0);

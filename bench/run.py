@@ -30,6 +30,7 @@ import json
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -48,6 +49,7 @@ BPFTOOL_15 = CACHE / "bpftool-1.5" / "sbin" / "bpftool"
 RING_RECORDS = 2_000_000  # 16-byte records: 48 MiB of the 64 MiB ring
 SMALL_RING = 1 << 18  # 256 KiB: ~10k records
 SMALL_RECORDS, SMALL_CYCLES = 10_000, 100
+LOCKSTEP_PASSES = 7  # measured reads of each form per round (and as many C reads per form)
 
 
 # --------------------------------------------------------------------------- building
@@ -266,12 +268,61 @@ class Runner:
     def maps_bcc(self) -> None:
         self.add("bcc", self.bcc_json("maps", str(self.args.n), "3"))
 
-    # batch reads of the round's shared map, the sides' processes one right after another
+    # batch reads of the round's shared map
     def batchread_pylibbpf(self) -> None:
-        self.add("pylibbpf", self.py("batchread", str(self.pin), str(self.args.n), "7"))
+        """pylibbpf's and C's reads in lockstep (``lockstep``)."""
+        self.lockstep()
 
     def batchread_c(self) -> None:
-        self.add("c", self.c("batchread", str(self.pin), str(self.args.n), "7"))
+        pass  # read in lockstep with pylibbpf's
+
+    def lockstep(self) -> None:
+        """A C process and a pylibbpf process, both pinned to our CPU, read the shared map
+        by turns, one whole-map read each at a time (a C read, then a pylibbpf read of one
+        form, the order swapping every pass): a pair of reads milliseconds apart sees the
+        same machine, where separate processes seconds apart did not (on this shared
+        machine, the paired ratios of separate processes scattered by +-25 %)."""
+        n = str(self.args.n)
+        c = self._stepper([str(self.built["c"]), "batchstep", str(self.pin), n], None)
+        py = self._stepper(
+            [sys.executable, str(HERE / "pylibbpf_side.py"), "batchstep", str(self.pin), n],
+            self.py_env,
+        )
+        try:
+            assert py.stdout is not None
+            cases = json.loads(py.stdout.readline() or "null")
+            if not isinstance(cases, list):
+                raise RuntimeError(f"pylibbpf batchstep: {_stderr_of(py)}")
+            c_times: list[float] = []
+            py_times: dict[str, list[float]] = {case: [] for case in cases}
+            for step in range(-1, LOCKSTEP_PASSES):  # a warm-up pass, then the measured ones
+                for case in cases:
+                    turns = [(c, "go"), (py, case)] if step % 2 else [(py, case), (c, "go")]
+                    for process, what in turns:
+                        spent = _step(process, what)
+                        if step >= 0:
+                            (c_times if process is c else py_times[case]).append(spent)
+        finally:
+            for process in (c, py):
+                assert process.stdin is not None
+                process.stdin.close()
+                process.wait()
+        self.add("c", {"lookup_batch": self.args.n / statistics.median(c_times)})
+        self.add(
+            "pylibbpf",
+            {case: self.args.n / statistics.median(times) for case, times in py_times.items()},
+        )
+
+    def _stepper(self, command: list[str], env: dict[str, str] | None) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            self.pinned(command),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=tempfile.TemporaryFile(),
+            text=True,
+            env=env,
+            cwd=self.tree,
+        )
 
     def batchread_bcc(self) -> None:
         self.add("bcc", self.bcc_json("batchread", str(self.pin), str(self.args.n), "7"))
@@ -442,6 +493,25 @@ class Runner:
                 self.live["bcc"] = json.loads(out.stdout.strip().splitlines()[-1])
         except subprocess.CalledProcessError as error:
             self.errors["live"] = error.stderr.strip()[-400:]
+
+
+def _step(process: subprocess.Popen[str], what: str) -> float:
+    """Ask a lockstep process for one read; its CPU seconds."""
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write(what + "\n")
+    process.stdin.flush()
+    answer = process.stdout.readline()
+    if not answer:
+        raise RuntimeError(f"batchstep: {_stderr_of(process)}")
+    return float(answer)
+
+
+def _stderr_of(process: subprocess.Popen[str]) -> str:
+    process.kill()
+    process.wait()
+    stderr: Any = process.stderr
+    stderr.seek(0)
+    return str(stderr.read().decode(errors="replace").strip()[-400:])
 
 
 def run_rounds(runner: Runner, groups: list[str], reps: int) -> None:
