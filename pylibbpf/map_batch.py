@@ -152,14 +152,11 @@ class MapBatches:
     ) -> BatchData:
         """Every element in as few syscalls as possible, packed (the fastest way to read)."""
         value_size = self._slot_size * self._ncpus
-        keys_out, values_out, total = bytearray(), bytearray(), 0
-        for keys, values, n in self._batches(
-            self._batch_chunk(chunk), delete=delete, elem_flags=elem_flags
-        ):
-            keys_out += memoryview(keys)[: n * self.key_size]
-            values_out += memoryview(values)[: n * value_size]
-            total += n
-        return BatchData(bytes(keys_out), bytes(values_out), total)
+        count = self._batch_chunk(chunk)
+        keys, values = self._read_into(
+            "B", self.key_size, "B", value_size, count, delete, elem_flags
+        )
+        return BatchData(keys.tobytes(), values.tobytes(), len(keys) // max(self.key_size, 1))
 
     def lookup_batch(
         self, *, chunk: int | None = None, delete: bool = False
@@ -198,26 +195,41 @@ class MapBatches:
         count = self._batch_chunk(chunk)
         if self._slot_size != self._value.size:  # per-CPU values narrower than a slot
             return self._arrays_of_slots(key_format, value_format, count, delete)
+        return self._read_into(key_format, 1, value_format, self._ncpus, count, delete, 0)
+
+    def _read_into(
+        self,
+        key_format: str,
+        key_items: int,
+        value_format: str,
+        value_items: int,
+        count: int,
+        delete: bool,
+        elem_flags: int,
+    ) -> tuple[array[int], array[int]]:
+        """MAP_LOOKUP_BATCH calls (``count`` elements each) writing straight into two
+        arrays of ``key_items`` and ``value_items`` items per element, grown when a call
+        needs room and trimmed to what the kernel wrote."""
         cmd = Cmd.MAP_LOOKUP_AND_DELETE_BATCH if delete else Cmd.MAP_LOOKUP_BATCH
-        per_key = self._ncpus
-        keys = array(key_format, [0]) * count
-        values = array(value_format, [0]) * (count * per_key)
+        keys = array(key_format, [0]) * (count * key_items)
+        values = array(value_format, [0]) * (count * value_items)
         token_size = max(self.key_size, 8)
         tokens = [ctypes.create_string_buffer(token_size), ctypes.create_string_buffer(token_size)]
         total, first = 0, True
         while True:
-            if len(keys) < total + count:  # room for this call's elements at the end
-                keys += array(key_format, [0]) * (total + count - len(keys))
-                values += array(value_format, [0]) * ((total + count) * per_key - len(values))
+            if len(keys) < (total + count) * key_items:  # room for this call at the end
+                keys += array(key_format, [0]) * ((total + count) * key_items - len(keys))
+                values += array(value_format, [0]) * ((total + count) * value_items - len(values))
             try:
                 result = syscall.map_batch(
                     cmd,
                     self.fd,
-                    keys=_slice_of(keys, total, count),
-                    values=_slice_of(values, total * per_key, count * per_key),
+                    keys=_slice_of(keys, total * key_items, count * key_items),
+                    values=_slice_of(values, total * value_items, count * value_items),
                     count=count,
                     in_batch=None if first else tokens[0],
                     out_batch=tokens[1],
+                    elem_flags=elem_flags,
                     what=self._what,
                 )
             except BpfError as error:
@@ -231,8 +243,8 @@ class MapBatches:
                 break
             tokens.reverse()
             first = False
-        del keys[total:]
-        del values[total * per_key :]
+        del keys[total * key_items :]
+        del values[total * value_items :]
         return keys, values
 
     def _arrays_of_slots(
