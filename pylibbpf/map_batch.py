@@ -168,8 +168,9 @@ class MapBatches:
         self, *, chunk: int | None = None, delete: bool = False
     ) -> tuple[list[Any], list[Any]]:
         """Every key and every value, as two lists in the same order (the layout of
-        libbpf's and cilium/ebpf's batch calls): for integer keys and values, as fast as
-        the kernel copies them out — a pair per element costs a tuple per element."""
+        libbpf's and cilium/ebpf's batch calls): for integer keys and values, decoded in
+        one pass at C speed, the cost of two int objects per element (a pair per element
+        costs a tuple more; ``lookup_batch_arrays()`` makes no object per element)."""
         keys_out: list[Any] = []
         values_out: list[Any] = []
         for keys, values, n in self._batches(self._batch_chunk(chunk), delete=delete):
@@ -262,13 +263,14 @@ class MapBatches:
 
     def _array_format(self, codec: Codec) -> str:
         """The ``array`` typecode of an integer codec, or a BpfError saying what is needed."""
-        fmt = codec.int_format if isinstance(codec, IntCodec) else None
-        if fmt is None or not _NATIVE_LITTLE or array(fmt).itemsize != codec.size:
+        fmt = _int_array_format(codec)
+        if fmt is None:
+            kind = "" if isinstance(codec, IntCodec) else ", not ints"
             raise BpfError(
                 f"{self._what}: lookup_batch_arrays() needs {codec.role}s that are 1-, 2-, "
                 f"4- or 8-byte integers ({codec.role}_type=int; this map's {codec.role}s "
-                f"are {codec.size} bytes{'' if fmt else ', not ints'}): use "
-                "lookup_batch_lists() or lookup_batch_raw()",
+                f"are {codec.size} bytes{kind}): use lookup_batch_lists() or "
+                "lookup_batch_raw()",
                 errno.EINVAL,
             )
         return fmt
@@ -446,6 +448,14 @@ class MapBatches:
                 raise
             done += count
         return done
+
+
+def _int_array_format(codec: Codec) -> str | None:
+    """The ``array`` typecode holding ``codec``'s integers as the kernel stores them."""
+    fmt = codec.int_format if isinstance(codec, IntCodec) else None
+    if fmt is None or not _NATIVE_LITTLE or array(fmt).itemsize != codec.size:
+        return None
+    return fmt
 
 
 def _slice_of(items: array[int], start: int, count: int) -> Any:
