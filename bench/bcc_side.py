@@ -4,6 +4,7 @@ time, median of passes after a warm-up) through bcc's own table and ring buffer 
 its natural form (bcc wants ctypes keys and values, so ints are wrapped per call).
 
     bcc_side.py maps N REPS
+    bcc_side.py batchread PIN N REPS           batch reads of the map pinned at PIN
     bcc_side.py ring PAGES RECORDS REPS        drain a pre-filled ring of PAGES pages
     bcc_side.py smallring PAGES RECORDS CYCLES fill/drain cycles of a small ring
     bcc_side.py live SECONDS PRODUCER          consume a live getppid() stream
@@ -162,13 +163,45 @@ def maps(n, reps):
         "percpu_update": percpu_update,
         "percpu_lookup": percpu_lookup,
         "items": items,
-        "lookup_batch": lookup_batch,
+        "lookup_batch_ownmap": lookup_batch,
         "update_batch": update_batch,
         "bytes_update_batch": lambda: raw.items_update_batch(key_array, value_array),
-        "bytes_lookup_batch": lambda: sum(1 for _ in raw.items_lookup_batch()),
+        "bytes_lookup_batch_ownmap": lambda: sum(1 for _ in raw.items_lookup_batch()),
         "threads_lookup": threads_lookup,
     }
     return {name: rate(n, reps, work) for name, work in cases.items()}
+
+
+class ObjGetAttr(ctypes.Structure):
+    _fields_ = [
+        ("pathname", ctypes.c_uint64),
+        ("bpf_fd", ctypes.c_uint32),
+        ("file_flags", ctypes.c_uint32),
+    ]
+
+
+def batchread(pin, n, reps):
+    """The pylibbpf and C sides' batch reads of the map pinned at PIN, through a bcc table
+    of the same shape whose fd is swapped for the pinned map's (bcc opens no pinned maps)."""
+    from bcc.table import HashTable
+
+    b = BPF(text="BPF_HASH(ints, u64, u64, N);".replace("N", str(n)))
+    own = b["ints"]
+    path = ctypes.create_string_buffer(pin.encode())
+    attr = ObjGetAttr(pathname=ctypes.addressof(path))
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = libc.syscall(321, 7, ctypes.byref(attr), ctypes.sizeof(attr))  # bpf(OBJ_GET)
+    if fd < 0:
+        raise OSError(ctypes.get_errno(), "BPF_OBJ_GET")
+    shared = HashTable(b, own.map_id, fd, own.Key, own.Leaf)
+
+    def lookup_batch():
+        assert len(list(shared.items_lookup_batch())) == n
+
+    return {
+        "lookup_batch": rate(n, reps, lookup_batch),
+        "bytes_lookup_batch": rate(n, reps, lambda: sum(1 for _ in shared.items_lookup_batch())),
+    }
 
 
 class TestRunAttr(ctypes.Structure):
@@ -245,6 +278,8 @@ def main(argv):
     group, args = argv[1], argv[2:]
     if group == "maps":
         result = maps(int(args[0]), int(args[1]))
+    elif group == "batchread":
+        result = batchread(args[0], int(args[1]), int(args[2]))
     elif group in ("ring", "smallring"):
         result = ring(int(args[0]), int(args[1]), int(args[2]), small=group == "smallring")
     elif group == "live":

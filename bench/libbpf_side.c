@@ -3,6 +3,10 @@
 // (CLOCK_PROCESS_CPUTIME_ID, so time other processes hold our CPU is not counted).
 //
 //   libbpf_side maps N REPS            hash map cases over N 8-byte keys (see bench/run.py)
+//   libbpf_side mkmap PIN N            a hash map of N keys i -> 3i, pinned at PIN (bpffs)
+//   libbpf_side batchread PIN N REPS   bpf_map_lookup_batch of the whole pinned map
+//   libbpf_side batchstep PIN N        the same, one read per line on stdin, answering
+//                                      each with its CPU seconds (bench/run.py's lockstep)
 //   libbpf_side ring OBJ RECORDS REPS  drain a ring pre-filled by OBJ's "produce" program
 //   libbpf_side smallring OBJ RECORDS CYCLES  fill/drain cycles of a ring holding RECORDS
 //   libbpf_side objects OBJ REPS       open+load: the first in the process, then repeated
@@ -133,6 +137,58 @@ static unsigned long iterate_all(int fd)  // what a C daemon without batches doe
 	return total;
 }
 
+// A map both sides read (bench/run.py pins one per round): the kernel's batch walk is
+// per hash bucket, so the same map layout on both sides compares the libraries.
+static int mkmap(const char *pin)
+{
+	int fd = bpf_map_create(BPF_MAP_TYPE_HASH, "bench_shared", 8, 8, n, NULL);
+	__u64 *k = calloc(n, 8), *v = calloc(n, 8);
+	__u32 count = n;
+
+	if (fd < 0 || !k || !v)
+		die("mkmap");
+	for (unsigned long i = 0; i < n; i++)
+		k[i] = i, v[i] = i * 3;
+	if (bpf_map_update_batch(fd, k, v, &count, NULL) || bpf_obj_pin(fd, pin))
+		die("mkmap fill/pin");
+	return 0;
+}
+
+static int batchread(const char *pin)
+{
+	int first_ = 1;
+
+	out_k = calloc(n, 8), out_v = calloc(n, 8);
+	int fd = bpf_obj_get(pin);
+
+	if (fd < 0 || !out_k || !out_v)
+		die("batchread");
+	printf("{");
+	CASE("lookup_batch", if (lookup_all_batched(fd) != n) die("lookup_batch"));
+	printf("}\n");
+	return 0;
+}
+
+static int batchstep(const char *pin)
+{
+	char line[64];
+
+	out_k = calloc(n, 8), out_v = calloc(n, 8);
+	int fd = bpf_obj_get(pin);
+
+	if (fd < 0 || !out_k || !out_v)
+		die("batchstep");
+	while (fgets(line, sizeof(line), stdin)) {
+		double t0 = cpu_now();
+
+		if (lookup_all_batched(fd) != n)
+			die("batchstep read");
+		printf("%.9f\n", cpu_now() - t0);
+		fflush(stdout);
+	}
+	return 0;
+}
+
 static int maps(void)
 {
 	int first_ = 1;
@@ -168,7 +224,7 @@ static int maps(void)
 	CASE("percpu_lookup", for (unsigned long i = 0; i < n; i++)
 				  bpf_map_lookup_elem(percpu_fd, &keys[i], percpu_buf));
 	CASE("items", if (iterate_all(hash_fd) != n) die("items"));
-	CASE("lookup_batch", if (lookup_all_batched(hash_fd) != n) die("lookup_batch"));
+	CASE("lookup_batch_ownmap", if (lookup_all_batched(hash_fd) != n) die("lookup_batch"));
 	CASE("update_batch", {
 		__u32 count = n;
 		bpf_map_update_batch(hash_fd, keys, vals, &count, NULL);
@@ -276,6 +332,18 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "maps") && argc == 4) {
 		n = strtoul(argv[2], NULL, 0), reps = atoi(argv[3]);
 		return maps();
+	}
+	if (!strcmp(argv[1], "mkmap") && argc == 4) {
+		n = strtoul(argv[3], NULL, 0);
+		return mkmap(argv[2]);
+	}
+	if (!strcmp(argv[1], "batchread") && argc == 5) {
+		n = strtoul(argv[3], NULL, 0), reps = atoi(argv[4]);
+		return batchread(argv[2]);
+	}
+	if (!strcmp(argv[1], "batchstep") && argc == 4) {
+		n = strtoul(argv[3], NULL, 0);
+		return batchstep(argv[2]);
 	}
 	if (!strcmp(argv[1], "ring") && argc == 5)
 		return rings(argv[2], atoi(argv[3]), atoi(argv[4]), 0);

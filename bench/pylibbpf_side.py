@@ -6,6 +6,8 @@ after a warm-up. Only public API in its natural form: Python ints, lists, ``dict
 ctypes records, callbacks.
 
     pylibbpf_side.py maps N REPS
+    pylibbpf_side.py batchread PIN N REPS        batch reads of the map pinned at PIN
+    pylibbpf_side.py batchstep PIN N             the same, one read per case named on stdin
     pylibbpf_side.py ring OBJ RECORDS REPS       drain a ring pre-filled by OBJ's "produce"
     pylibbpf_side.py smallring OBJ RECORDS CYCLES  fill/drain cycles of a small ring
     pylibbpf_side.py objects OBJ REPS            open+load: first in the process, repeated
@@ -151,12 +153,14 @@ def maps(n: int, reps: int) -> dict[str, float]:
         "percpu_update": percpu_update,
         "percpu_lookup": percpu_lookup,
         "items": items,
-        "lookup_batch": lookup_batch,
-        "lookup_batch_lists": lookup_batch_lists,
+        # Each side's own map: the kernel's walk costs what this map's hash seed and
+        # bucket layout make it cost (the batchread group compares on one shared map).
+        "lookup_batch_ownmap": lookup_batch,
+        "lookup_batch_lists_ownmap": lookup_batch_lists,
         "dict_of_map": dict_of_map,
         "update_batch": lambda: ints.update_batch(keys, values),
         "bytes_update_batch": lambda: raw.update_batch(all_keys, all_values),
-        "bytes_lookup_batch": lambda: raw.lookup_batch_raw(),
+        "bytes_lookup_batch_ownmap": lambda: raw.lookup_batch_raw(),
         "threads_lookup": threads_lookup,
     }
     for name, work in cases.items():
@@ -169,6 +173,57 @@ def maps(n: int, reps: int) -> dict[str, float]:
     for m in (ints, raw, records, percpu):
         m.close()
     return out
+
+
+def batch_cases(pin: str, n: int) -> dict[str, Callable[[], object]]:
+    """Whole-map batch reads of the map the C side reads too (bench/run.py pins one per
+    round): keys i -> 3i, 8 bytes each; the forms this tree has."""
+    import pylibbpf as bpf
+
+    ints = bpf.Map.from_pinned(pin, key_type=int, value_type=int)
+    raw = bpf.Map.from_pinned(pin)
+    expected = [k * 3 for k in range(n)]
+
+    def pairs() -> None:
+        assert len(ints.lookup_batch()) == n
+
+    def lists() -> None:
+        assert len(ints.lookup_batch_lists()[1]) == n
+
+    def arrays() -> None:
+        assert len(ints.lookup_batch_arrays()[1]) == n
+
+    def as_dict() -> None:
+        assert len(dict(zip(*ints.lookup_batch_lists(), strict=True))) == n
+
+    keys, values = ints.lookup_batch_lists()
+    assert sorted(keys) == list(range(n)) and sorted(values) == expected
+    cases: dict[str, Callable[[], object]] = {
+        "lookup_batch": pairs,
+        "lookup_batch_lists": lists,
+        "lookup_batch_arrays": arrays,
+        "lookup_batch_dict": as_dict,
+        "bytes_lookup_batch": lambda: raw.lookup_batch_raw(),
+    }
+    if not hasattr(ints, "lookup_batch_arrays"):  # an older tree (the baseline)
+        del cases["lookup_batch_arrays"]
+    return cases
+
+
+def batchread(pin: str, n: int, reps: int) -> dict[str, float]:
+    return {name: rate(n, reps, work) for name, work in batch_cases(pin, n).items()}
+
+
+def batchstep(pin: str, n: int) -> None:
+    """bench/run.py's lockstep: the case names first (one JSON line), then for each case
+    name read on stdin one read of the map, answered with its CPU seconds."""
+    cases = batch_cases(pin, n)
+    print(json.dumps(list(cases)), flush=True)
+    for line in sys.stdin:
+        work = cases[line.strip()]
+        start = cpu()
+        work()
+        print(f"{cpu() - start:.9f}", flush=True)
 
 
 def ring(path: str, records: int, rounds: int, small: bool) -> dict[str, float]:
@@ -294,6 +349,11 @@ def main(argv: list[str]) -> int:
     result: Any
     if group == "maps":
         result = maps(int(args[0]), int(args[1]))
+    elif group == "batchread":
+        result = batchread(args[0], int(args[1]), int(args[2]))
+    elif group == "batchstep":
+        batchstep(args[0], int(args[1]))
+        return 0
     elif group in ("ring", "smallring"):
         result = ring(args[0], int(args[1]), int(args[2]), small=group == "smallring")
     elif group == "objects":

@@ -15,7 +15,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 BCC_PYTHON = "/usr/bin/python3"
 Samples = dict[str, dict[str, list[float]]]  # row -> side -> samples
-GROUPS = ("maps", "ring", "smallring", "objects", "import", "btf")
+GROUPS = ("maps", "batchread", "ring", "smallring", "objects", "import", "btf")
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,14 @@ ROWS = [
     Row(
         "lookup_batch_lists",
         "same, into two lists of ints (`lookup_batch_lists()`: libbpf's layout)",
+        False,
+        ("ratio>=", 0.9),
+        c_key="lookup_batch",
+        main=True,
+    ),
+    Row(
+        "lookup_batch_arrays",
+        "same, into two `array.array` of ints (`lookup_batch_arrays()`)",
         False,
         ("ratio>=", 0.9),
         c_key="lookup_batch",
@@ -143,6 +151,30 @@ ROWS = [
     Row("bytes_lookup", "lookup, pre-packed `bytes` keys", False, c_key="int_lookup"),
     Row("bytes_update_batch", "`update_batch` of packed `bytes`", False, c_key="update_batch"),
     Row("bytes_lookup_batch", "`lookup_batch_raw()` (packed `bytes`)", False, c_key="lookup_batch"),
+    Row(
+        "lookup_batch_dict",
+        "`dict(zip(*m.lookup_batch_lists()))` of the whole map",
+        False,
+        c_key="lookup_batch",
+    ),
+    Row(
+        "lookup_batch_ownmap",
+        "`lookup_batch()`, each side reading a map of its own (own hash seed and layout)",
+        False,
+        c_key="lookup_batch_ownmap",
+    ),
+    Row(
+        "lookup_batch_lists_ownmap",
+        "same, `lookup_batch_lists()`",
+        False,
+        c_key="lookup_batch_ownmap",
+    ),
+    Row(
+        "bytes_lookup_batch_ownmap",
+        "same, `lookup_batch_raw()`",
+        False,
+        c_key="lookup_batch_ownmap",
+    ),
     Row("rec_update", "update, int key, 40-byte ctypes record value", False, ("ratio>=", 0.6)),
     Row("rec_lookup", "lookup, int key, ctypes record value", False, ("ratio>=", 0.6)),
     Row("percpu_update", "per-CPU hash update, one int for every CPU", False),

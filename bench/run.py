@@ -13,6 +13,11 @@ per CPU-second and times CPU-milliseconds: on a machine shared with other work, 
 time others hold our CPU is not counted, and the ratios (pylibbpf / C, as the goals
 read them) are what matters.
 
+Whole-map batch reads are measured on one map per round that every side reads (the
+``batchread`` processes; ``shared_map``): the kernel walks a hash map bucket by bucket
+and each map has its own hash seed, so two maps of the same keys cost the kernel
+differently. The ``*_ownmap`` rows keep the reads of each side's own map.
+
 ``--write`` stores RESULTS.md and results.json next to this file; ``--baseline`` also
 keeps this run as baseline.json, the "before" column of later runs.
 """
@@ -20,14 +25,17 @@ keeps this run as baseline.json, the "before" column of later runs.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +49,7 @@ BPFTOOL_15 = CACHE / "bpftool-1.5" / "sbin" / "bpftool"
 RING_RECORDS = 2_000_000  # 16-byte records: 48 MiB of the 64 MiB ring
 SMALL_RING = 1 << 18  # 256 KiB: ~10k records
 SMALL_RECORDS, SMALL_CYCLES = 10_000, 100
+LOCKSTEP_PASSES = 7  # measured reads of each form per round (and as many C reads per form)
 
 
 # --------------------------------------------------------------------------- building
@@ -167,6 +176,7 @@ class Runner:
             raise SystemExit(f"bench: {self.tree} is not what imports as pylibbpf ({where})")
         self.bcc = bcc_env()
         self.index_dir = tempfile.mkdtemp(prefix="pylibbpf-bench-index-")
+        self.pin: str | None = None  # the round's shared map (``shared_map``)
 
     def pinned(self, command: list[str]) -> list[str]:
         return ["taskset", "-c", str(self.args.cpu), *command]
@@ -227,6 +237,26 @@ class Runner:
         return self.json_of("bcc", [BCC_PYTHON, str(HERE / "bcc_side.py"), *args], self.bcc)
 
     # maps
+    @contextlib.contextmanager
+    def shared_map(self) -> Iterator[None]:
+        """A hash map of n keys (i -> 3i) made by the C side and pinned in a bpffs of our
+        own (mounted on a temporary directory, so no other process's cleanup of
+        /sys/fs/bpf meets it) for one round: both sides' batch reads walk it
+        (``self.pin``). The kernel's batch walk goes bucket by bucket, and each map has
+        its own hash seed and so its own layout: reading one map compares the libraries,
+        not the layouts."""
+        directory = tempfile.mkdtemp(prefix="pylibbpf-bench-bpffs-")
+        subprocess.run(["mount", "-t", "bpf", "bpf", directory], check=True)
+        pin = os.path.join(directory, "shared")
+        try:
+            subprocess.run([str(self.built["c"]), "mkmap", pin, str(self.args.n)], check=True)
+            self.pin = pin
+            yield
+        finally:
+            self.pin = None
+            subprocess.run(["umount", directory], check=True)  # the pin goes with it
+            os.rmdir(directory)
+
     def maps_pylibbpf(self) -> None:
         self.add("pylibbpf", self.py("maps", str(self.args.n), "3"))
 
@@ -237,6 +267,65 @@ class Runner:
 
     def maps_bcc(self) -> None:
         self.add("bcc", self.bcc_json("maps", str(self.args.n), "3"))
+
+    # batch reads of the round's shared map
+    def batchread_pylibbpf(self) -> None:
+        """pylibbpf's and C's reads in lockstep (``lockstep``)."""
+        self.lockstep()
+
+    def batchread_c(self) -> None:
+        pass  # read in lockstep with pylibbpf's
+
+    def lockstep(self) -> None:
+        """A C process and a pylibbpf process, both pinned to our CPU, read the shared map
+        by turns, one whole-map read each at a time (a C read, then a pylibbpf read of one
+        form, the order swapping every pass): a pair of reads milliseconds apart sees the
+        same machine, where separate processes seconds apart did not (on this shared
+        machine, the paired ratios of separate processes scattered by +-25 %)."""
+        n = str(self.args.n)
+        c = self._stepper([str(self.built["c"]), "batchstep", str(self.pin), n], None)
+        py = self._stepper(
+            [sys.executable, str(HERE / "pylibbpf_side.py"), "batchstep", str(self.pin), n],
+            self.py_env,
+        )
+        try:
+            assert py.stdout is not None
+            cases = json.loads(py.stdout.readline() or "null")
+            if not isinstance(cases, list):
+                raise RuntimeError(f"pylibbpf batchstep: {_stderr_of(py)}")
+            c_times: list[float] = []
+            py_times: dict[str, list[float]] = {case: [] for case in cases}
+            for step in range(-1, LOCKSTEP_PASSES):  # a warm-up pass, then the measured ones
+                for case in cases:
+                    turns = [(c, "go"), (py, case)] if step % 2 else [(py, case), (c, "go")]
+                    for process, what in turns:
+                        spent = _step(process, what)
+                        if step >= 0:
+                            (c_times if process is c else py_times[case]).append(spent)
+        finally:
+            for process in (c, py):
+                assert process.stdin is not None
+                process.stdin.close()
+                process.wait()
+        self.add("c", {"lookup_batch": self.args.n / statistics.median(c_times)})
+        self.add(
+            "pylibbpf",
+            {case: self.args.n / statistics.median(times) for case, times in py_times.items()},
+        )
+
+    def _stepper(self, command: list[str], env: dict[str, str] | None) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            self.pinned(command),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=tempfile.TemporaryFile(),
+            text=True,
+            env=env,
+            cwd=self.tree,
+        )
+
+    def batchread_bcc(self) -> None:
+        self.add("bcc", self.bcc_json("batchread", str(self.pin), str(self.args.n), "7"))
 
     # rings
     def ring_pylibbpf(self) -> None:
@@ -406,6 +495,25 @@ class Runner:
             self.errors["live"] = error.stderr.strip()[-400:]
 
 
+def _step(process: subprocess.Popen[str], what: str) -> float:
+    """Ask a lockstep process for one read; its CPU seconds."""
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write(what + "\n")
+    process.stdin.flush()
+    answer = process.stdout.readline()
+    if not answer:
+        raise RuntimeError(f"batchstep: {_stderr_of(process)}")
+    return float(answer)
+
+
+def _stderr_of(process: subprocess.Popen[str]) -> str:
+    process.kill()
+    process.wait()
+    stderr: Any = process.stderr
+    stderr.seek(0)
+    return str(stderr.read().decode(errors="replace").strip()[-400:])
+
+
 def run_rounds(runner: Runner, groups: list[str], reps: int) -> None:
     sides = ["pylibbpf", "c", "bcc"]
     # Warm the on-disk vmlinux index the CO-RE rows read, untimed.
@@ -418,8 +526,9 @@ def run_rounds(runner: Runner, groups: list[str], reps: int) -> None:
     for round_no in range(reps):
         for group in groups:
             order = sides[round_no % 3 :] + sides[: round_no % 3]
-            for side in order:
-                runner.side(side, group)
+            with runner.shared_map() if group == "batchread" else contextlib.nullcontext():
+                for side in order:
+                    runner.side(side, group)
         print(f"round {round_no + 1}/{reps} done", file=sys.stderr, flush=True)
 
 
@@ -452,9 +561,15 @@ def main() -> int:
     groups = args.only.split(",") if args.only else list(GROUPS)
     if unknown := set(groups) - set(GROUPS):
         parser.error(f"unknown groups {sorted(unknown)}")
+    if "maps" in groups and "batchread" not in groups:  # the maps rows' batch reads
+        groups.insert(groups.index("maps") + 1, "batchread")
     runner = Runner(args, build())
     started = time.monotonic()
-    run_rounds(runner, groups, args.reps)
+    try:
+        run_rounds(runner, groups, args.reps)
+    except BaseException:
+        shutil.rmtree(runner.index_dir, ignore_errors=True)
+        raise
     if args.live:
         runner.run_live()
     where = machine(args.reps, libbpf_flags()[2], bpftool())

@@ -109,6 +109,7 @@ def test_int_elements_match_the_bytes_path(
     assert dict(typed.items()) == expected
     assert dict(typed.lookup_batch()) == expected
     assert dict(zip(*typed.lookup_batch_lists(), strict=True)) == expected
+    _check_arrays(typed, expected)
     assert dict(typed) == expected
     assert sorted(typed.keys()) == sorted(expected)
     assert sorted(typed.values()) == sorted(expected.values())
@@ -118,6 +119,27 @@ def test_int_elements_match_the_bytes_path(
         assert typed.lookup(absent) is None and absent not in typed
         with pytest.raises(KeyError):
             typed[absent]
+
+
+def _check_arrays(typed: bpf.Map, expected: dict[int, Any]) -> None:
+    """``lookup_batch_arrays()`` holds what the kernel holds (``expected``, read through
+    the bytes path), or refuses, naming the map, keys or values that are not 1-, 2-, 4-
+    or 8-byte ints."""
+    if typed.key_size not in (1, 2, 4, 8) or typed.value_size not in (1, 2, 4, 8):
+        with pytest.raises(bpf.BpfError, match="lookup_batch_arrays") as refused:
+            typed.lookup_batch_arrays()
+        assert refused.value.errno == errno.EINVAL and typed.name in str(refused.value)
+        return
+    keys, values = typed.lookup_batch_arrays()
+    assert isinstance(keys, array) and isinstance(values, array)
+    assert (keys.itemsize, values.itemsize) == (typed.key_size, typed.value_size)
+    ncpus = NCPUS if typed.percpu else 1
+    assert len(values) == len(keys) * ncpus == len(expected) * ncpus
+    if typed.percpu:
+        grouped = [values[i * ncpus : (i + 1) * ncpus].tolist() for i in range(len(keys))]
+        assert dict(zip(keys, grouped, strict=True)) == expected
+    else:
+        assert dict(zip(keys, values, strict=True)) == expected
 
 
 @pytest.mark.parametrize("size", [1, 2, 4, 8])
@@ -150,6 +172,8 @@ def test_signed_ctypes_int_types(maps: list[bpf.Map], ctype: Any) -> None:
         assert typed[k] == v
         assert _slow_int(raw[k.to_bytes(size, "little", signed=True)], signed=True) == v
     assert dict(typed.items()) == values == dict(typed.lookup_batch())
+    _check_arrays(typed, values)
+    assert typed.lookup_batch_arrays()[0].typecode in "bhiq"  # signed: negative ints
     typed.update_batch(list(values), [v // 2 for v in values.values()])
     assert dict(typed.items()) == {k: v // 2 for k, v in values.items()}
 
@@ -222,6 +246,7 @@ def test_percpu_values_match_the_bytes_path(
     }
     assert dict(typed.items()) == expected == dict(typed.lookup_batch())
     assert dict(zip(*typed.lookup_batch_lists(), strict=True)) == expected
+    _check_arrays(typed, expected)
     assert all(expected[k] == per_cpu[k] for k in keys)
     # update_batch with one list per element
     doubled = {k: [v * 2 % (1 << (8 * value_size)) for v in vs] for k, vs in per_cpu.items()}
@@ -275,6 +300,47 @@ def test_batch_iteration_matches_next_key_iteration(
     assert dict(slow) == dict(typed) == dict(batched)
     expect = (lambda k: [k * 7] * NCPUS) if typed.percpu else (lambda k: k * 7)
     assert all(value == expect(key) for key, value in batched)
+    # arrays, read in one call and in many small ones (the kernel answers ENOSPC when a
+    # hash bucket does not fit: the call is retried with more room)
+    for chunk in (None, 1, 7, 999):
+        _check_arrays_chunked(typed, dict(batched), chunk)
+
+
+def _check_arrays_chunked(typed: bpf.Map, expected: dict[int, Any], chunk: int | None) -> None:
+    keys, values = typed.lookup_batch_arrays(chunk=chunk)
+    step = NCPUS if typed.percpu else 1
+    read = {
+        key: values[i * step : (i + 1) * step].tolist() if typed.percpu else values[i]
+        for i, key in enumerate(keys)
+    }
+    assert len(keys) == len(expected) and read == expected
+
+
+@pytest.mark.parametrize(
+    "map_type", [bpf.MapType.HASH, bpf.MapType.LRU_PERCPU_HASH], ids=lambda t: t.name
+)
+def test_lookup_and_delete_batch_arrays(maps: list[bpf.Map], map_type: bpf.MapType) -> None:
+    """``delete=True`` reads every element into arrays and the kernel's map is empty."""
+    typed = bpf.Map.create(map_type, 8, 4, 3000, name="t_arrdel", key_type=int, value_type=int)
+    maps.append(typed)
+    typed.update_batch(list(range(0, 6000, 2)), [k + 1 for k in range(0, 6000, 2)])
+    held = dict(typed.items())  # an LRU map may have evicted some while filling
+    assert len(held) > 2000
+    keys, values = typed.lookup_batch_arrays(chunk=256, delete=True)
+    step = NCPUS if typed.percpu else 1
+    assert sorted(keys) == sorted(held)
+    assert all(values[i * step] == key + 1 for i, key in enumerate(keys))
+    assert typed.count() == 0 and typed.lookup(keys[0]) is None
+
+
+def test_lookup_batch_arrays_refuses_untyped_maps(maps: list[bpf.Map]) -> None:
+    raw = bpf.Map.create(bpf.MapType.HASH, 8, 8, 4, name="t_arrraw")
+    maps.append(raw)
+    raw[b"\1" * 8] = b"\2" * 8
+    with pytest.raises(bpf.BpfError, match="key_type=int") as refused:
+        raw.lookup_batch_arrays()
+    assert refused.value.errno == errno.EINVAL and "t_arrraw" in str(refused.value)
+    assert raw.lookup_batch_raw().count == 1  # the map is unchanged and readable
 
 
 def test_iteration_falls_back_where_the_kernel_has_no_batches(maps: list[bpf.Map]) -> None:
