@@ -9,7 +9,6 @@ per possible CPU).
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import mmap
 import os
@@ -423,6 +422,8 @@ class MapCreator:
                 ) from error
         self.pinned.clear()
         if self.made_pin_root:
-            with contextlib.suppress(OSError):  # not empty: someone else pinned there
+            try:  # noqa: SIM105 (contextlib is kept off the load path)
                 os.rmdir(self.pin_root_path)
+            except OSError:
+                pass  # not empty: someone else pinned there
             self.made_pin_root = False

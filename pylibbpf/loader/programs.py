@@ -5,7 +5,6 @@ verifier refuses one — explained with the C line and CO-RE relocation at fault
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import struct
@@ -264,8 +263,10 @@ class ProgramLoader:
             except LoadError as error:
                 raise self._explain(error, name, linked, btf_error) from error
             for map_obj in readonly:
-                with contextlib.suppress(BpfError):  # 5.10+; matters only for unused .rodata
+                try:  # noqa: SIM105 (contextlib is kept off the load path)
                     program.bind_map(map_obj)
+                except BpfError:
+                    pass  # 5.10+; matters only for unused .rodata
 
     def _attach_btf_id(self, program: Program, spec: ProgramSpec) -> None:
         """The BTF id (and, for a module's, that module's BTF fd) of the section's target:

@@ -17,12 +17,11 @@ a Python handler (tests without a kernel).
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import errno as _errno
 import os
 from _thread import allocate_lock
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 from ..errors import BpfError, error_from_errno
 from ..records import dataclass, field
@@ -54,7 +53,7 @@ from .attrs import (
 
 TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
 if TYPE_CHECKING:
-    from contextvars import ContextVar
+    from contextvars import ContextVar, Token
     from typing import Any, TypeVar
 
     _Attr = TypeVar("_Attr", bound=ctypes.Structure)
@@ -143,27 +142,40 @@ _TOKEN: ContextVar[int] | None = None
 _TOKEN_MADE = allocate_lock()
 
 
-@contextlib.contextmanager
-def using_token(token_fd: int) -> Iterator[None]:
+class _TokenScope:
+    """The block of :func:`using_token` (a class rather than ``@contextmanager``:
+    ``contextlib`` stays off the path of ``import pylibbpf`` and of loading)."""
+
+    __slots__ = ("_reset", "_token_fd", "_var")
+
+    def __init__(self, token_fd: int) -> None:
+        self._token_fd = token_fd
+        self._var: ContextVar[int] | None = None
+        self._reset: Token[int] | None = None
+
+    def __enter__(self) -> None:
+        global _TOKEN
+        token = _TOKEN
+        if token is None:
+            if not self._token_fd:
+                return  # no context has a token yet: this one has none already
+            with _TOKEN_MADE:
+                if _TOKEN is None:
+                    from contextvars import ContextVar
+
+                    _TOKEN = ContextVar("pylibbpf_bpf_token", default=0)
+                token = _TOKEN
+        self._var, self._reset = token, token.set(self._token_fd)
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._var is not None and self._reset is not None:
+            self._var.reset(self._reset)
+
+
+def using_token(token_fd: int) -> _TokenScope:
     """Within the block, MAP_CREATE, PROG_LOAD and BTF_LOAD (feature probes included)
     carry this BPF token unless given another; 0 means none. What an object's load uses."""
-    global _TOKEN
-    token = _TOKEN
-    if token is None:
-        if not token_fd:
-            yield  # no context has a token yet: this one has none already
-            return
-        with _TOKEN_MADE:
-            if _TOKEN is None:
-                from contextvars import ContextVar
-
-                _TOKEN = ContextVar("pylibbpf_bpf_token", default=0)
-            token = _TOKEN
-    reset = token.set(token_fd)
-    try:
-        yield
-    finally:
-        token.reset(reset)
+    return _TokenScope(token_fd)
 
 
 def active_token() -> int:

@@ -11,7 +11,6 @@ loadable at all. Answers are cached per token (and once without one).
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import errno
 import functools
@@ -138,14 +137,18 @@ def ensure_memlock() -> None:
     Never raises: without privileges the probe fails, and the operation the caller is
     about to make reports the missing capability itself, naming its own object.
     """
-    with contextlib.suppress(BpfError):
+    try:
         if has_memcg_accounting():
             return
+    except BpfError:
+        pass
     import resource  # (kernels before 5.11 only: not worth its load for the others)
 
     # Unprivileged, this fails; the operation that needs it then reports EPERM itself.
-    with contextlib.suppress(ValueError, OSError):
+    try:  # noqa: SIM105 (contextlib is kept off the load path)
         resource.setrlimit(resource.RLIMIT_MEMLOCK, (resource.RLIM_INFINITY,) * 2)
+    except (ValueError, OSError):
+        pass
 
 
 # --------------------------------------------------------------------------- map types
