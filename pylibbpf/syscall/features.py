@@ -26,13 +26,15 @@ from ..spec.helpers import helper_id
 from ..spec.insn import assemble, call, mov64_imm, return_imm
 from ..uapi import ENOTSUPP, AttachType, MapFlags, MapType, ProgFlags, ProgType
 from . import bpf, kernel_btf
-from .attrs import BtfLoadAttr, ProgLoadAttr, UprobeMultiLinkOpts
+from .attrs import BtfLoadAttr, ProgLoadAttr
 from .fd import OwnedFd
 from .system import effective_capabilities
 
 TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
 if TYPE_CHECKING:
     from typing import Any, ParamSpec, Protocol, TypeVar
+
+    from .link_attrs import UprobeMultiLinkOpts
 
     _P = ParamSpec("_P")
     _R = TypeVar("_R", covariant=True)
@@ -426,6 +428,8 @@ def has_uprobe_multi_link() -> bool:
     )
     if fd is None:
         return False
+    from .link_attrs import UprobeMultiLinkOpts  # (not on the load path)
+
     path = ctypes.create_string_buffer(b"/")
     offset = ctypes.c_uint64(0)
     opts = UprobeMultiLinkOpts(path=ctypes.addressof(path), offsets=ctypes.addressof(offset), cnt=1)
