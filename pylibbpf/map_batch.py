@@ -25,7 +25,7 @@ from . import syscall
 from .errors import BpfError
 from .records import dataclass
 from .spec.codec import Codec, IntCodec, flatten_ints
-from .uapi import ENOTSUPP, KEYLESS_MAP_TYPES, Cmd, MapType
+from .uapi_values import ENOTSUPP, KEYLESS_MAP_TYPES, Cmd, MapType, value_name
 
 TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
 if TYPE_CHECKING:
@@ -359,7 +359,4 @@ def _prepend(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
 
 
 def _type_name(map_type: int) -> str:
-    try:
-        return MapType(map_type).name
-    except ValueError:
-        return f"type {map_type}"
+    return value_name(MapType, map_type) or f"type {map_type}"

@@ -24,7 +24,7 @@ from .syscall import features
 from .syscall.elem import MapElems
 from .syscall.fd import Closing, OwnedFd
 from .syscall.system import num_possible_cpus
-from .uapi import ENOTSUPP, OBJ_NAME_LEN, PERCPU_MAP_TYPES, MapFlags, MapType
+from .uapi_values import ENOTSUPP, OBJ_NAME_LEN, PERCPU_MAP_TYPES, MapFlags, MapType, value_name
 
 TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
 if TYPE_CHECKING:
@@ -46,14 +46,15 @@ def sanitize_name(name: str) -> str:
 
 
 # The releases that added the newest map types, for refusals on older kernels.
-_ADDED_IN = {MapType.USER_RINGBUF: "6.1", MapType.CGRP_STORAGE: "6.2", MapType.ARENA: "6.9"}
+_ADDED_IN: dict[int, str] = {
+    MapType.USER_RINGBUF: "6.1",
+    MapType.CGRP_STORAGE: "6.2",
+    MapType.ARENA: "6.9",
+}
 
 
 def _type_name(map_type: int) -> str:
-    try:
-        return MapType(map_type).name
-    except ValueError:
-        return f"type {map_type}"
+    return value_name(MapType, map_type) or f"type {map_type}"
 
 
 class StructOpsRegistration(Protocol):
@@ -245,10 +246,9 @@ class Map(MapElements, MapBatches, Closing):
         what = what or self._what
         if self._fd is not None:
             raise BpfError(f"{what} is already created", errno.EALREADY)
-        try:
-            map_type = MapType(self.type)
-        except ValueError as error:
-            raise ObjectError(f"{what}: unknown map type {self.type}", errno.EINVAL) from error
+        map_type = self.type
+        if value_name(MapType, map_type) is None:
+            raise ObjectError(f"{what}: unknown map type {map_type}", errno.EINVAL)
         features.ensure_memlock()
         if numa_node is not None:
             self.flags |= MapFlags.NUMA_NODE
@@ -292,7 +292,7 @@ class Map(MapElements, MapBatches, Closing):
             if error.errno == errno.EINVAL and not features.has_map_type(map_type):
                 since = _ADDED_IN.get(map_type)
                 raise NotSupportedError(
-                    f"{what}: this kernel does not support {map_type.name} maps"
+                    f"{what}: this kernel does not support {_type_name(map_type)} maps"
                     + (f" (Linux {since}+)" if since else ""),
                     errno.EINVAL,
                 ) from error

@@ -28,7 +28,7 @@ from .spec.insn import INSN_SIZE
 from .spec.objspec import ObjectSpec
 from .syscall import features
 from .syscall.fd import Closing, OwnedFd
-from .uapi import LOG_BUF_SIZE_MAX, AttachType, Cmd, ProgType
+from .uapi_values import LOG_BUF_SIZE_MAX, AttachType, Cmd, ProgType, value_name
 
 TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
 if TYPE_CHECKING:
@@ -47,10 +47,7 @@ _LOG_NOISE = ("processed ", "verification time", "stack depth", "mark_precise")
 
 
 def _type_name(prog_type: int) -> str:
-    try:
-        return ProgType(prog_type).name
-    except ValueError:
-        return f"type {prog_type}"
+    return value_name(ProgType, prog_type) or f"type {prog_type}"
 
 
 def log_tail(log: str, lines: int = LOG_TAIL_LINES) -> str:

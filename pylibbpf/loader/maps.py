@@ -21,7 +21,7 @@ from ..maps import Map, MapBtf, sanitize_name
 from ..spec.objspec import ARENA_SECTION, PIN_BY_NAME, MapSpec, ObjectSpec, readonly_section
 from ..syscall import features, system
 from ..syscall.fd import OwnedFd
-from ..uapi import FD_VALUE_MAP_TYPES, OBJ_NAME_LEN, MapFlags, MapType
+from ..uapi_values import FD_VALUE_MAP_TYPES, OBJ_NAME_LEN, MapFlags, MapType, value_name
 from .kernel import KernelBtf
 
 TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
@@ -146,7 +146,7 @@ def _log_created(what: str, map_obj: Map) -> None:
     logger.debug(
         "%s: created %s map (key %d, value %d bytes, max_entries %d, flags %#x), fd %d",
         what,
-        MapType(map_obj.type).name,
+        value_name(MapType, map_obj.type) or map_obj.type,
         map_obj.key_size,
         map_obj.value_size,
         map_obj.max_entries,

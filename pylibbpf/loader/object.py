@@ -32,7 +32,7 @@ from ..spec.source import ObjectSource, read_object
 from ..syscall import bpf, features
 from ..syscall.fd import Closing, OwnedFd
 from ..syscall.token import object_token
-from ..uapi import ProgType
+from ..uapi_values import ProgType
 from .btf import upload_object_btf
 from .externs import KsymResolver, fill_kconfig_image, kconfig_layout
 from .kernel import KernelBtf, kernel_btfs

@@ -8,7 +8,7 @@ from __future__ import annotations
 import errno
 import os
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from ..btf import Btf, Kind
 from ..btf.ext import LineInfo
@@ -23,7 +23,7 @@ from ..spec.source import read_object
 from ..spec.subprog import ExternValue, LinkedProgram, exception_callbacks, link_program
 from ..syscall import features, kernel_btf
 from ..syscall.fd import OwnedFd
-from ..uapi import AttachType, ProgFlags, ProgType
+from ..uapi_values import AttachType, ProgFlags, ProgType, value_name
 from .externs import kconfig_layout
 from .kernel import KernelBtf, KernelType
 from .maps import arena_base
@@ -401,7 +401,7 @@ def _log_core(where: str, results: list[core.CoreResult]) -> None:
 
 # Attach types whose programs only load where the kernel has them (their kfuncs, e.g.
 # bpf_session_cookie, are missing before): the probe and the version that added each.
-_NEEDS_KERNEL = {
+_NEEDS_KERNEL: dict[int, tuple[Callable[[], bool], str]] = {
     AttachType.TRACE_KPROBE_SESSION: (features.has_kprobe_session, "6.10"),
     AttachType.TRACE_UPROBE_SESSION: (features.has_uprobe_session, "6.13"),
 }
@@ -412,11 +412,11 @@ def _check_session_support(obj: str, name: str, section: str, options: LoadOptio
     attach_type = options.expected_attach_type
     if attach_type is None or attach_type not in _NEEDS_KERNEL:
         return
-    probe, since = _NEEDS_KERNEL[AttachType(attach_type)]
+    probe, since = _NEEDS_KERNEL[attach_type]
     if not probe():
         raise NotSupportedError(
             f"{obj}: program {name!r} (section {section!r}): this kernel has no "
-            f"{AttachType(attach_type).name} programs (Linux {since}+)",
+            f"{value_name(AttachType, attach_type)} programs (Linux {since}+)",
             errno.EOPNOTSUPP,
         )
 

@@ -20,7 +20,7 @@ from ..errors import BpfError, ObjectError
 from ..maps import Map
 from ..spec.codec import CtypesCodec, IntCodec
 from ..spec.objspec import ARENA_SECTION, ObjectSpec, readonly_section
-from ..uapi import MapFlags
+from ..uapi_values import MapFlags
 
 TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
 if TYPE_CHECKING:

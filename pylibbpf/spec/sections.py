@@ -9,8 +9,8 @@ matches exactly. The first match in table order wins.
 from __future__ import annotations
 
 from ..records import dataclass
-from ..uapi import AttachType as A
-from ..uapi import ProgType as P
+from ..uapi_values import AttachType as A
+from ..uapi_values import ProgType as P
 
 SLEEPABLE = 1
 FRAGS = 2

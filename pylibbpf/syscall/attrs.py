@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ctypes
 
-from ..uapi import OBJ_NAME_LEN
+from ..uapi_values import OBJ_NAME_LEN
 
 c_u8 = ctypes.c_uint8
 c_u32 = ctypes.c_uint32

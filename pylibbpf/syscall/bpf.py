@@ -25,7 +25,7 @@ from collections.abc import Sequence
 
 from ..errors import BpfError, error_from_errno
 from ..records import dataclass, field
-from ..uapi import OBJ_NAME_LEN, Cmd, MapFlags, ProgFlags
+from ..uapi_values import OBJ_NAME_LEN, Cmd, MapFlags, ProgFlags
 from .attrs import (
     BtfLoadAttr,
     FdAttr,

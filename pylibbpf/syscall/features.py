@@ -24,7 +24,7 @@ from ..btf.types import EnumValue, Kind, Param, Type, VarSecinfo
 from ..errors import BpfError, BpfPermissionError, NotSupportedError
 from ..spec.helpers import helper_id
 from ..spec.insn import assemble, call, mov64_imm, return_imm
-from ..uapi import ENOTSUPP, AttachType, MapFlags, MapType, ProgFlags, ProgType
+from ..uapi_values import ENOTSUPP, AttachType, MapFlags, MapType, ProgFlags, ProgType, value_name
 from . import bpf, kernel_btf
 from .attrs import BtfLoadAttr, ProgLoadAttr
 from .fd import OwnedFd
@@ -185,7 +185,7 @@ _STORAGE_MAPS = {
 
 
 @_cached
-def has_map_type(map_type: MapType) -> bool:
+def has_map_type(map_type: MapType | int) -> bool:
     """Whether this kernel creates maps of ``map_type``."""
     key, value, entries, flags, extra, btf_fd = 4, 4, 1, 0, 0, 0
     if map_type in (MapType.RINGBUF, MapType.USER_RINGBUF):
@@ -236,7 +236,7 @@ def has_map_type(map_type: MapType) -> bool:
             _close(btf_fd)
 
 
-def _probe_map_in_map(map_type: MapType) -> bool:
+def _probe_map_in_map(map_type: MapType | int) -> bool:
     try:
         inner = bpf.map_create(MapType.ARRAY, 4, 4, 1, what="feature probe")
     except BpfError:
@@ -263,7 +263,7 @@ def _probe_struct_ops_map() -> bool:
 
 # --------------------------------------------------------------------------- program types
 
-_EXPECTED_ATTACH = {
+_EXPECTED_ATTACH: dict[int, int] = {
     ProgType.CGROUP_SOCK_ADDR: AttachType.CGROUP_INET4_CONNECT,
     ProgType.SK_LOOKUP: AttachType.SK_LOOKUP,
     ProgType.NETFILTER: AttachType.NETFILTER,
@@ -279,9 +279,7 @@ _NEEDS_TARGET = {ProgType.TRACING, ProgType.EXT, ProgType.LSM, ProgType.STRUCT_O
 @_cached
 def has_prog_type(prog_type: ProgType | int) -> bool:
     """Whether this kernel loads programs of ``prog_type``."""
-    try:
-        prog_type = ProgType(prog_type)
-    except ValueError:
+    if value_name(ProgType, prog_type) is None:
         return False
     flags = ProgFlags.SLEEPABLE if prog_type == ProgType.SYSCALL else 0
     fd, err, log = _probe_load(
@@ -371,6 +369,8 @@ def btf_support() -> KernelBtfSupport:
 
 def probe_all() -> dict[str, dict[str, bool]]:
     """Every map and program type probe, for ``pylibbpf feature probe``."""
+    from ..uapi import MapType, ProgType  # (the enums: their names)
+
     return {
         "map_types": {t.name.lower(): has_map_type(t) for t in MapType if t != MapType.UNSPEC},
         "prog_types": {t.name.lower(): has_prog_type(t) for t in ProgType if t != ProgType.UNSPEC},
