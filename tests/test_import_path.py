@@ -13,17 +13,19 @@ from pathlib import Path
 import pytest
 
 from pylibbpf import uapi, uapi_values
+from pylibbpf.spec import insn, opcodes
 
 ROOT = Path(__file__).resolve().parent.parent
 
 ENUMS = ["Cmd", "MapType", "ProgType", "AttachType", "UpdateFlags", "MapFlags", "ProgFlags"]
 
-# Modules the load path does without (the public enums, the attach-side attr layouts,
-# the .kconfig layout, contextlib): imported by the code that needs them, when it runs.
+# Modules the load path does without (the public enums, the opcode enums, the attach-side
+# attr layouts, the .kconfig layout, contextlib): imported by the code that needs them, when it runs.
 LEFT_OUT = [
     "pylibbpf.uapi",
     "pylibbpf.uapi_extra",
     "pylibbpf.syscall.link_attrs",
+    "pylibbpf.spec.opcodes",
     "pylibbpf.spec.kconfig",
     "contextlib",
 ]
@@ -84,3 +86,17 @@ def test_the_constants_and_map_type_sets_are_the_same() -> None:
     for name in ("PERCPU_MAP_TYPES", "FD_VALUE_MAP_TYPES", "KEYLESS_MAP_TYPES"):
         assert getattr(uapi_values, name) == getattr(uapi, name)
         assert uapi.MapType.PERCPU_HASH in uapi_values.PERCPU_MAP_TYPES  # members find ints
+
+
+def test_the_plain_opcode_parts_are_the_enums_values() -> None:
+    """``insn.BPF_LDX`` is ``Class.LDX``, ``insn.BPF_CALL`` is ``Jmp.CALL``…, and
+    ``insn.Alu`` is the enum of :mod:`pylibbpf.spec.opcodes`."""
+    enums = [opcodes.Class, opcodes.Size, opcodes.Mode, opcodes.Alu, opcodes.Jmp]
+    plain = {k: v for k, v in vars(insn).items() if k.startswith("BPF_")}
+    assert plain
+    for name, value in plain.items():
+        found = [e[name[4:]] for e in enums if name[4:] in e.__members__]
+        assert len(found) == 1 and found[0] == value, name
+    assert insn.Alu is opcodes.Alu and insn.Jmp.CALL == 0x80
+    built = insn.assemble(insn.call(1), insn.return_imm(0))
+    assert built[0] == (opcodes.Class.JMP | opcodes.Jmp.CALL)  # the opcode byte of the call
