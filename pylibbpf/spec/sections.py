@@ -165,6 +165,9 @@ def find_section_def(section: str) -> SectionDef | None:
 
 
 _MADE: dict[int, SectionDef] = {}
+# A record compiles its __init__ when first used: here, with the module, as every open
+# makes entries (not in the first open's time).
+SectionDef.__init__  # noqa: B018
 
 
 def _entry(index: int) -> SectionDef:
