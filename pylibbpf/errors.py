@@ -13,7 +13,9 @@ import functools
 import os
 from collections.abc import Callable
 
-from .uapi_values import Cmd, value_name
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
+if TYPE_CHECKING:
+    from .uapi_values import Cmd
 
 ENOTSUPP = 524  # the kernel-internal errno that BPF leaks to user space (as uapi.ENOTSUPP)
 
@@ -70,7 +72,10 @@ class MapFullError(BpfError):
 
 @functools.cache
 def _meanings() -> dict[tuple[int | None, int], str]:
-    """What an errno means per command (built on first use: a clean run never needs it)."""
+    """What an errno means per command (built on first use: a clean run never needs it,
+    nor ``import pylibbpf.cli`` the command numbers)."""
+    from .uapi_values import Cmd
+
     return {
         (Cmd.MAP_UPDATE_ELEM, _errno.E2BIG): "the map is full (max_entries reached)",
         (Cmd.MAP_UPDATE_ELEM, _errno.EEXIST): "the key already exists (NOEXIST was requested)",
@@ -138,6 +143,8 @@ def error_from_errno(
     """Build the right ``BpfError`` subclass for a failed bpf command on ``what``;
     ``permission_hint()`` (the syscall layer's: it reads the process's capabilities) is
     appended to permission errors."""
+    from .uapi_values import Cmd, value_name
+
     command = (value_name(Cmd, cmd) or f"command {cmd}") if cmd is not None else "bpf"
     subject = f"{what}: " if what else ""
     meaning = describe_errno(err, cmd)
