@@ -57,7 +57,7 @@ class BatchData:
 class MapBatches:
     """The batch half of ``Map`` (whose attributes it uses)."""
 
-    type: int
+    _type: int  # the map type's number (``Map.type`` is the enum member)
     key_size: int
     max_entries: int
     percpu: bool
@@ -186,7 +186,7 @@ class MapBatches:
 
     def _iter_chunks(self) -> Iterator[tuple[Any, Any, int]] | None:
         """Batches for iteration, or None when this map (kernel) has no batch lookup."""
-        if self._no_batch or self.type in KEYLESS_MAP_TYPES:
+        if self._no_batch or self._type in KEYLESS_MAP_TYPES:
             return None
         element = self.key_size + self._slot_size * self._ncpus
         count = max(1, min(ITER_CHUNK, self.max_entries or 1, _ITER_BYTES // max(element, 1)))
@@ -204,8 +204,10 @@ class MapBatches:
 
     def keys(self) -> Iterator[Any]:
         """Iterate keys (see the module's note on maps that change meanwhile)."""
-        if self.type in KEYLESS_MAP_TYPES:
-            raise BpfError(f"{self._what}: {_type_name(self.type)} maps have no keys", errno.EINVAL)
+        if self._type in KEYLESS_MAP_TYPES:
+            raise BpfError(
+                f"{self._what}: {_type_name(self._type)} maps have no keys", errno.EINVAL
+            )
         chunks = self._iter_chunks()
         if chunks is None:
             yield from self._keys_by_next_key()

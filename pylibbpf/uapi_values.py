@@ -13,6 +13,8 @@ from __future__ import annotations
 
 TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
 if TYPE_CHECKING:
+    from typing import Any
+
     # To the type checker these are the enums (what they stand for); at run time, ints.
     from .uapi import AttachType as AttachType
     from .uapi import Cmd as Cmd
@@ -294,3 +296,17 @@ def value_name(numbers: type, value: int) -> str | None:
         members = [(k, v) for k, v in vars(numbers).items() if k.isupper() and type(v) is int]
         names = _NAMES[numbers] = {v: k for k, v in reversed(members)}  # (first name wins)
     return names.get(value)
+
+
+def as_enum(enum_name: str, value: int) -> int:
+    """``value`` as a member of the enum ``enum_name`` of :mod:`pylibbpf.uapi` when it is
+    one of its numbers, else ``value``: what public attributes (``Program.type``,
+    ``Map.type``…) return. Imports the enums, so the load path never calls it."""
+    from . import uapi
+
+    enum: Any = getattr(uapi, enum_name)
+    try:
+        member: int = enum(value)
+    except ValueError:
+        return value
+    return member

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ENUMS = ["Cmd", "MapType", "ProgType", "AttachType", "UpdateFlags", "MapFlags", "ProgFlags"]
 
 # Modules the load path does without (the public enums, the opcode enums, the attach-side
-# attr layouts, the .kconfig layout, contextlib): imported by the code that needs them, when it runs.
+# attr layouts, the .kconfig layout, contextlib): imported by the code that needs them.
 LEFT_OUT = [
     "pylibbpf.uapi",
     "pylibbpf.uapi_extra",
@@ -100,3 +100,25 @@ def test_the_plain_opcode_parts_are_the_enums_values() -> None:
     assert insn.Alu is opcodes.Alu and insn.Jmp.CALL == 0x80
     built = insn.assemble(insn.call(1), insn.return_imm(0))
     assert built[0] == (opcodes.Class.JMP | opcodes.Jmp.CALL)  # the opcode byte of the call
+
+
+def test_loaded_programs_and_maps_still_show_enum_members(
+    bpf_object: Callable[[str], Path],
+) -> None:
+    """The load path keeps plain numbers; ``type`` and ``expected_attach_type`` are the
+    enum members users saw before (reprs, ``.name``)."""
+    import pylibbpf as bpf
+
+    with bpf.BpfObject.open(bpf_object("core_reads")) as obj:
+        obj.load()
+        program = next(iter(obj.programs.values()))
+        assert program.info().id  # the kernel holds it
+        assert type(program.type) is uapi.ProgType and program.type.name == "TRACEPOINT"
+        for map_obj in obj.maps.values():
+            assert isinstance(map_obj.type, uapi.MapType), map_obj
+            assert map_obj.info().type == map_obj.type  # what the kernel reports
+    made = bpf.Map.create(1, 4, 4, 8)
+    try:
+        assert made.type is uapi.MapType.HASH
+    finally:
+        made.close()

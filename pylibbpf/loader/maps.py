@@ -134,9 +134,9 @@ def declare_maps(spec: ObjectSpec, kconfig_size: int) -> dict[str, Map]:
 
 def _settle_size(map_obj: Map) -> None:
     """The machine-dependent sizes, decided at load."""
-    if map_obj.type == MapType.PERF_EVENT_ARRAY and not map_obj.max_entries:
+    if map_obj._type == MapType.PERF_EVENT_ARRAY and not map_obj.max_entries:
         map_obj.max_entries = system.num_possible_cpus()  # as libbpf: one slot per CPU
-    if map_obj.type in (MapType.RINGBUF, MapType.USER_RINGBUF):
+    if map_obj._type in (MapType.RINGBUF, MapType.USER_RINGBUF):
         map_obj.max_entries = ringbuf_size(map_obj.max_entries)
 
 
@@ -146,7 +146,7 @@ def _log_created(what: str, map_obj: Map) -> None:
     logger.debug(
         "%s: created %s map (key %d, value %d bytes, max_entries %d, flags %#x), fd %d",
         what,
-        value_name(MapType, map_obj.type) or map_obj.type,
+        value_name(MapType, map_obj._type) or map_obj._type,
         map_obj.key_size,
         map_obj.value_size,
         map_obj.max_entries,
@@ -259,11 +259,11 @@ class MapCreator:
             )
         btf = (
             None
-            if map_obj.type in FD_VALUE_MAP_TYPES
+            if map_obj._type in FD_VALUE_MAP_TYPES
             else self._btf(spec.key_type_id, spec.value_type_id)
         )
         hint = ""
-        if map_obj.type in (MapType.RINGBUF, MapType.USER_RINGBUF) and not map_obj.max_entries:
+        if map_obj._type in (MapType.RINGBUF, MapType.USER_RINGBUF) and not map_obj.max_entries:
             hint = "; the ring buffer has no size: set max_entries before load()"
         try:
             map_obj.create_in_kernel(
@@ -292,7 +292,7 @@ class MapCreator:
             info = pinned.info()
             fd = OwnedFd(os.dup(pinned.fd), f"map {map_obj.name!r}")
         expected = (
-            map_obj.type,
+            map_obj._type,
             map_obj.key_size,
             map_obj.value_size,
             map_obj.max_entries,

@@ -339,7 +339,7 @@ class BpfObject(Closing):
                         f"{self.name}: struct_ops {name!r} refers to "
                         f"{program_name!r}, which is not a program"
                     )
-                if program.type != ProgType.STRUCT_OPS:
+                if program._type != ProgType.STRUCT_OPS:
                     raise ObjectError(
                         f"{self.name}: struct_ops {name!r}: program {program_name!r} is in "
                         f'section {program.section!r}, not a SEC("struct_ops") program'
@@ -367,7 +367,7 @@ class BpfObject(Closing):
             for name, program in self.programs.items():
                 if name in skip:
                     continue
-                if program.loaded and program.type != ProgType.STRUCT_OPS:
+                if program.loaded and program._type != ProgType.STRUCT_OPS:
                     link = auto.attach_from_section(program)
                     if link is not None:
                         attached[name] = link

@@ -75,7 +75,7 @@ def adjust_struct_ops_autoload(spec: ObjectSpec, programs: Mapping[str, Program]
             used[program_name] = used.get(program_name, False) or ops.autocreate
     for name, should_load in used.items():
         program = programs.get(name)
-        if program is not None and program.type == ProgType.STRUCT_OPS:
+        if program is not None and program._type == ProgType.STRUCT_OPS:
             program.autoload = should_load
 
 
@@ -239,7 +239,7 @@ class ProgramLoader:
                     "prepare()",
                     errno.EINVAL,
                 )
-            if program.type == ProgType.UNSPEC:
+            if program._type == ProgType.UNSPEC:
                 raise LoadError(
                     f"{self.name}: program {name!r}: section {spec.section!r} does not say "
                     "which program type it is; set program.type before load()",
@@ -247,7 +247,7 @@ class ProgramLoader:
                     program=name,
                 )
             options = program.options
-            if program.type == ProgType.STRUCT_OPS and not options.attach_btf_id:
+            if program._type == ProgType.STRUCT_OPS and not options.attach_btf_id:
                 raise LoadError(
                     f'{self.name}: program {name!r}: SEC("struct_ops") program is not used '
                     "by any struct_ops variable, did you forget to use it?",
@@ -282,7 +282,7 @@ class ProgramLoader:
                 errno.EINVAL,
                 program=program.name,
             )
-        if program.type == ProgType.EXT:
+        if program._type == ProgType.EXT:
             # As libbpf: an extension program needs the program it replaces
             # (``set_attach_target(target_program, function)``) before it loads.
             raise LoadError(
