@@ -14,9 +14,8 @@ import os
 from collections.abc import Callable
 
 TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
-
 if TYPE_CHECKING:
-    from .uapi import Cmd
+    from .uapi_values import Cmd
 
 ENOTSUPP = 524  # the kernel-internal errno that BPF leaks to user space (as uapi.ENOTSUPP)
 
@@ -73,9 +72,9 @@ class MapFullError(BpfError):
 
 @functools.cache
 def _meanings() -> dict[tuple[int | None, int], str]:
-    """What an errno means per command: built on first use, which imports the uapi enums
-    (``import pylibbpf.cli`` and a clean run never need them)."""
-    from .uapi import Cmd
+    """What an errno means per command (built on first use: a clean run never needs it,
+    nor ``import pylibbpf.cli`` the command numbers)."""
+    from .uapi_values import Cmd
 
     return {
         (Cmd.MAP_UPDATE_ELEM, _errno.E2BIG): "the map is full (max_entries reached)",
@@ -144,12 +143,14 @@ def error_from_errno(
     """Build the right ``BpfError`` subclass for a failed bpf command on ``what``;
     ``permission_hint()`` (the syscall layer's: it reads the process's capabilities) is
     appended to permission errors."""
-    command = cmd.name if cmd is not None else "bpf"
+    from .uapi_values import Cmd, value_name
+
+    command = (value_name(Cmd, cmd) or f"command {cmd}") if cmd is not None else "bpf"
     subject = f"{what}: " if what else ""
     meaning = describe_errno(err, cmd)
     message = f"{subject}{command} failed: {meaning} [{_errno.errorcode.get(err, err)}]"
     if (cmd, err) in _meanings():
-        full = err == _errno.E2BIG and cmd is not None and cmd.name in _UPDATES
+        full = err == _errno.E2BIG and cmd is not None and command in _UPDATES
         return MapFullError(message, err) if full else BpfError(message, err)
     if err in _PRIVILEGED_ERRNOS:
         hint = f"; {permission_hint()}" if permission_hint is not None else ""

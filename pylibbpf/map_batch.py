@@ -29,7 +29,7 @@ from . import syscall
 from .errors import BpfError
 from .records import dataclass
 from .spec.codec import Codec, IntCodec, flatten_ints
-from .uapi import ENOTSUPP, KEYLESS_MAP_TYPES, Cmd, MapType
+from .uapi_values import ENOTSUPP, KEYLESS_MAP_TYPES, Cmd, MapType, value_name
 
 TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ class BatchData:
 class MapBatches:
     """The batch half of ``Map`` (whose attributes it uses)."""
 
-    type: int
+    _type: int  # the map type's number (``Map.type`` is the enum member)
     key_size: int
     max_entries: int
     percpu: bool
@@ -283,7 +283,7 @@ class MapBatches:
 
     def _iter_chunks(self) -> Iterator[tuple[Any, Any, int]] | None:
         """Batches for iteration, or None when this map (kernel) has no batch lookup."""
-        if self._no_batch or self.type in KEYLESS_MAP_TYPES:
+        if self._no_batch or self._type in KEYLESS_MAP_TYPES:
             return None
         element = self.key_size + self._slot_size * self._ncpus
         count = max(1, min(ITER_CHUNK, self.max_entries or 1, _ITER_BYTES // max(element, 1)))
@@ -301,8 +301,10 @@ class MapBatches:
 
     def keys(self) -> Iterator[Any]:
         """Iterate keys (see the module's note on maps that change meanwhile)."""
-        if self.type in KEYLESS_MAP_TYPES:
-            raise BpfError(f"{self._what}: {_type_name(self.type)} maps have no keys", errno.EINVAL)
+        if self._type in KEYLESS_MAP_TYPES:
+            raise BpfError(
+                f"{self._what}: {_type_name(self._type)} maps have no keys", errno.EINVAL
+            )
         chunks = self._iter_chunks()
         if chunks is None:
             yield from self._keys_by_next_key()
@@ -471,7 +473,4 @@ def _prepend(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
 
 
 def _type_name(map_type: int) -> str:
-    try:
-        return MapType(map_type).name
-    except ValueError:
-        return f"type {map_type}"
+    return value_name(MapType, map_type) or f"type {map_type}"

@@ -17,7 +17,7 @@ import errno
 from .errors import BpfError
 from .spec.codec import Codec, IntCodec
 from .syscall.elem import FAST_MISS, MapElems
-from .uapi import Cmd, MapType, UpdateFlags
+from .uapi_values import Cmd, MapType, UpdateFlags
 
 TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ _UPDATE_CMD = Cmd.MAP_UPDATE_ELEM
 class MapElements:
     """The element half of ``Map`` (whose attributes it uses)."""
 
-    type: int
+    _type: int  # the map type's number (``Map.type`` is the enum member)
     max_entries: int
     _tls: Any  # MapElems.local (``.ops``: this thread's buffers), or _NotCreated
     _elems: MapElems | None
@@ -153,7 +153,7 @@ class MapElements:
     def clear(self) -> int:
         """Delete every key (array maps cannot delete: their values are zeroed instead)."""
         ops = self._tls.ops
-        if self.type in (MapType.ARRAY, MapType.PERCPU_ARRAY):
+        if self._type in (MapType.ARRAY, MapType.PERCPU_ARRAY):
             zero = bytes(self._slot_size * self._ncpus)
             for index in range(self.max_entries):
                 ops.update_raw(index.to_bytes(4, "little"), zero)

@@ -24,7 +24,15 @@ from .syscall import features
 from .syscall.elem import MapElems
 from .syscall.fd import Closing, OwnedFd
 from .syscall.system import num_possible_cpus
-from .uapi import ENOTSUPP, OBJ_NAME_LEN, PERCPU_MAP_TYPES, MapFlags, MapType
+from .uapi_values import (
+    ENOTSUPP,
+    OBJ_NAME_LEN,
+    PERCPU_MAP_TYPES,
+    MapFlags,
+    MapType,
+    as_enum,
+    value_name,
+)
 
 TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
 if TYPE_CHECKING:
@@ -46,7 +54,11 @@ def sanitize_name(name: str) -> str:
 
 
 # The releases that added the newest map types, for refusals on older kernels.
-_ADDED_IN = {MapType.USER_RINGBUF: "6.1", MapType.CGRP_STORAGE: "6.2", MapType.ARENA: "6.9"}
+_ADDED_IN: dict[int, str] = {
+    MapType.USER_RINGBUF: "6.1",
+    MapType.CGRP_STORAGE: "6.2",
+    MapType.ARENA: "6.9",
+}
 
 
 def map_type_of(map_type: MapType | int | str) -> int:
@@ -62,10 +74,7 @@ def map_type_of(map_type: MapType | int | str) -> int:
 
 
 def _type_name(map_type: int) -> str:
-    try:
-        return MapType(map_type).name
-    except ValueError:
-        return f"type {map_type}"
+    return value_name(MapType, map_type) or f"type {map_type}"
 
 
 class StructOpsRegistration(Protocol):
@@ -125,7 +134,7 @@ class Map(MapElements, MapBatches, Closing):
         map_extra: int = 0,
     ) -> None:
         self.name = name
-        self.type = map_type
+        self._type = map_type  # (a plain int on the load path: see the property)
         self.key_size = key_size
         self.value_size = value_size
         self.max_entries = max_entries
@@ -147,6 +156,15 @@ class Map(MapElements, MapBatches, Closing):
             self._bind(fd)
 
     @property
+    def type(self) -> MapType | int:
+        """The map type: a ``MapType`` member for a number this pylibbpf knows."""
+        return as_enum("MapType", self._type)
+
+    @type.setter
+    def type(self, value: MapType | int) -> None:
+        self._type = value
+
+    @property
     def key_type(self) -> Any:
         """How keys are decoded: ``int``, a ctypes type, or None for bytes."""
         return self._key_type
@@ -159,7 +177,7 @@ class Map(MapElements, MapBatches, Closing):
     def _bind(self, fd: OwnedFd) -> None:
         """Start using a kernel map (its attributes are final from here on)."""
         self._fd = fd
-        self.percpu = self.type in PERCPU_MAP_TYPES
+        self.percpu = self._type in PERCPU_MAP_TYPES
         self._ncpus = num_possible_cpus() if self.percpu else 1
         self._slot_size = (self.value_size + 7) & ~7 if self.percpu else self.value_size
         self._key = codec_for(self._key_type, self.key_size, self._what, "key")
@@ -259,10 +277,9 @@ class Map(MapElements, MapBatches, Closing):
         what = what or self._what
         if self._fd is not None:
             raise BpfError(f"{what} is already created", errno.EALREADY)
-        try:
-            map_type = MapType(self.type)
-        except ValueError as error:
-            raise ObjectError(f"{what}: unknown map type {self.type}", errno.EINVAL) from error
+        map_type = self._type
+        if value_name(MapType, map_type) is None:
+            raise ObjectError(f"{what}: unknown map type {map_type}", errno.EINVAL)
         features.ensure_memlock()
         if numa_node is not None:
             self.flags |= MapFlags.NUMA_NODE
@@ -306,12 +323,12 @@ class Map(MapElements, MapBatches, Closing):
             if error.errno == errno.EINVAL and not features.has_map_type(map_type):
                 since = _ADDED_IN.get(map_type)
                 raise NotSupportedError(
-                    f"{what}: this kernel does not support {map_type.name} maps"
+                    f"{what}: this kernel does not support {_type_name(map_type)} maps"
                     + (f" (Linux {since}+)" if since else ""),
                     errno.EINVAL,
                 ) from error
             raise
-        self.type = map_type
+        self._type = map_type
         self.map_extra = map_extra
         self._bind(OwnedFd(raw_fd, what))
 
@@ -408,7 +425,7 @@ class Map(MapElements, MapBatches, Closing):
     def __repr__(self) -> str:
         state = "not created" if self._fd is None else "closed" if self.closed else f"fd={self.fd}"
         return (
-            f"<Map {self.name!r} {_type_name(self.type)} key={self.key_size} "
+            f"<Map {self.name!r} {_type_name(self._type)} key={self.key_size} "
             f"value={self.value_size} max_entries={self.max_entries} {state}>"
         )
 
@@ -440,8 +457,8 @@ class Map(MapElements, MapBatches, Closing):
         """An arena map's memory, mapped where its programs' pointers point (its
         ``map_extra``; ``address`` for one another process mapped first): one mapping per
         handle, made on first use."""
-        if self.type != MapType.ARENA:
-            raise BpfError(f"{self._what} is {_type_name(self.type)}, not an arena", errno.EINVAL)
+        if self._type != MapType.ARENA:
+            raise BpfError(f"{self._what} is {_type_name(self._type)}, not an arena", errno.EINVAL)
         if self._arena is None or self._arena.closed:
             from .arena import map_arena  # (arenas: imported by the maps that are one)
 
@@ -451,7 +468,7 @@ class Map(MapElements, MapBatches, Closing):
     def mmap(self) -> memoryview:
         """The map's memory as writable bytes: an arena's pages, or the values of a
         ``BPF_F_MMAPABLE`` array (each 8-byte aligned)."""
-        if self.type == MapType.ARENA:
+        if self._type == MapType.ARENA:
             return self.arena().memory
         if not self.flags & MapFlags.MMAPABLE:
             raise BpfError(f"{self._what} was not created BPF_F_MMAPABLE", errno.EINVAL)

@@ -28,7 +28,7 @@ from .spec.insn import INSN_SIZE
 from .spec.objspec import ObjectSpec
 from .syscall import features
 from .syscall.fd import Closing, OwnedFd
-from .uapi import LOG_BUF_SIZE_MAX, AttachType, Cmd, ProgType
+from .uapi_values import LOG_BUF_SIZE_MAX, AttachType, Cmd, ProgType, as_enum, value_name
 
 TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
 if TYPE_CHECKING:
@@ -47,10 +47,7 @@ _LOG_NOISE = ("processed ", "verification time", "stack depth", "mark_precise")
 
 
 def _type_name(prog_type: int) -> str:
-    try:
-        return ProgType(prog_type).name
-    except ValueError:
-        return f"type {prog_type}"
+    return value_name(ProgType, prog_type) or f"type {prog_type}"
 
 
 def log_tail(log: str, lines: int = LOG_TAIL_LINES) -> str:
@@ -256,7 +253,7 @@ class Program(AttachMethods, Closing):
     ) -> None:
         self.name = name
         self.section = section
-        self.type = prog_type
+        self._type = prog_type  # (a plain int on the load path: see the property)
         self.insns = insns
         self.options = options or LoadOptions()
         self.autoload = True
@@ -277,9 +274,20 @@ class Program(AttachMethods, Closing):
         self._obj = weakref.ref(obj) if obj is not None else None
 
     @property
+    def type(self) -> ProgType | int:
+        """The program type: a ``ProgType`` member for a number this pylibbpf knows."""
+        return as_enum("ProgType", self._type)
+
+    @type.setter
+    def type(self, value: ProgType | int) -> None:
+        self._type = value
+
+    @property
     def expected_attach_type(self) -> AttachType | int | None:
-        """The attach type the kernel checks at load (``options.expected_attach_type``)."""
-        return self.options.expected_attach_type
+        """The attach type the kernel checks at load (``options.expected_attach_type``),
+        an ``AttachType`` member for a number this pylibbpf knows."""
+        value = self.options.expected_attach_type
+        return None if value is None else as_enum("AttachType", value)
 
     @expected_attach_type.setter
     def expected_attach_type(self, value: AttachType | int | None) -> None:
@@ -336,14 +344,14 @@ class Program(AttachMethods, Closing):
         if self._fd is not None:
             raise BpfError(f"{self._what} is already loaded", errno.EALREADY)
         result = load_program(
-            self.name, self.type, self.insns, self.options, log_level=log_level, log_size=log_size
+            self.name, self._type, self.insns, self.options, log_level=log_level, log_size=log_size
         )
         self.verifier_log = result.log
         self._fd = OwnedFd(result.fd, self._what)
         logger.debug(
             "%s (%s) loaded: %d instructions, fd %d",
             self._what,
-            _type_name(self.type),
+            _type_name(self._type),
             len(self.insns) // INSN_SIZE,
             result.fd,
         )
@@ -372,7 +380,7 @@ class Program(AttachMethods, Closing):
     def __repr__(self) -> str:
         state = "loaded" if self.loaded else "not loaded"
         section = f" section={self.section!r}" if self.section else ""
-        return f"<Program {self.name!r} {_type_name(self.type)}{section} {state}>"
+        return f"<Program {self.name!r} {_type_name(self._type)}{section} {state}>"
 
     # ----------------------------------------------------------------- running
 
@@ -389,7 +397,7 @@ class Program(AttachMethods, Closing):
         batch_size: int = 0,
     ) -> syscall.TestRunResult:
         """Run the program in the kernel on ``data``/``ctx`` (BPF_PROG_TEST_RUN)."""
-        if ctx_out_size is None and self.type in (ProgType.RAW_TRACEPOINT, ProgType.SYSCALL):
+        if ctx_out_size is None and self._type in (ProgType.RAW_TRACEPOINT, ProgType.SYSCALL):
             ctx_out_size = 0  # these program types refuse a ctx_out buffer
         return syscall.prog_test_run(
             self.fd,

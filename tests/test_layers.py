@@ -19,6 +19,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         (
             "pylibbpf.uapi",
             "pylibbpf.uapi_extra",
+            "pylibbpf.uapi_values",
             "pylibbpf.errors",
             "pylibbpf.logs",
             "pylibbpf.names",

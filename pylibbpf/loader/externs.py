@@ -20,7 +20,6 @@ from ..btf import Btf, Kind
 from ..errors import ObjectError
 from ..records import replace
 from ..spec.core_types import essential_name, skip_mods_and_typedefs, types_compatible
-from ..spec.kconfig import fill_kconfig, layout_kconfig
 from ..spec.objspec import ExternSpec, ObjectSpec
 from ..spec.subprog import ExternValue
 from ..syscall import system
@@ -33,6 +32,8 @@ def kconfig_layout(spec: ObjectSpec) -> tuple[dict[str, tuple[int, int]], int]:
     externs = [e for e in spec.externs.values() if e.section == ".kconfig"]
     if not externs or spec.btf is None:
         return {}, 0
+    from ..spec.kconfig import layout_kconfig  # (objects with __kconfig externs only)
+
     return layout_kconfig(spec.btf, externs)
 
 
@@ -46,6 +47,8 @@ def fill_kconfig_image(
     at load, so an object opened elsewhere never sees the machine it was opened on."""
     externs = [e for e in spec.externs.values() if e.section == ".kconfig"]
     if externs and spec.btf is not None:
+        from ..spec.kconfig import fill_kconfig
+
         fill_kconfig(spec.name, spec.btf, externs, layout, image, kconfig_values(overrides))
 
 

@@ -9,7 +9,6 @@ per possible CPU).
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import mmap
 import os
@@ -22,7 +21,7 @@ from ..maps import Map, MapBtf, sanitize_name
 from ..spec.objspec import ARENA_SECTION, PIN_BY_NAME, MapSpec, ObjectSpec, readonly_section
 from ..syscall import features, system
 from ..syscall.fd import OwnedFd
-from ..uapi import FD_VALUE_MAP_TYPES, OBJ_NAME_LEN, MapFlags, MapType
+from ..uapi_values import FD_VALUE_MAP_TYPES, OBJ_NAME_LEN, MapFlags, MapType, value_name
 from .kernel import KernelBtf
 
 TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
@@ -135,9 +134,9 @@ def declare_maps(spec: ObjectSpec, kconfig_size: int) -> dict[str, Map]:
 
 def _settle_size(map_obj: Map) -> None:
     """The machine-dependent sizes, decided at load."""
-    if map_obj.type == MapType.PERF_EVENT_ARRAY and not map_obj.max_entries:
+    if map_obj._type == MapType.PERF_EVENT_ARRAY and not map_obj.max_entries:
         map_obj.max_entries = system.num_possible_cpus()  # as libbpf: one slot per CPU
-    if map_obj.type in (MapType.RINGBUF, MapType.USER_RINGBUF):
+    if map_obj._type in (MapType.RINGBUF, MapType.USER_RINGBUF):
         map_obj.max_entries = ringbuf_size(map_obj.max_entries)
 
 
@@ -147,7 +146,7 @@ def _log_created(what: str, map_obj: Map) -> None:
     logger.debug(
         "%s: created %s map (key %d, value %d bytes, max_entries %d, flags %#x), fd %d",
         what,
-        MapType(map_obj.type).name,
+        value_name(MapType, map_obj._type) or map_obj._type,
         map_obj.key_size,
         map_obj.value_size,
         map_obj.max_entries,
@@ -260,11 +259,11 @@ class MapCreator:
             )
         btf = (
             None
-            if map_obj.type in FD_VALUE_MAP_TYPES
+            if map_obj._type in FD_VALUE_MAP_TYPES
             else self._btf(spec.key_type_id, spec.value_type_id)
         )
         hint = ""
-        if map_obj.type in (MapType.RINGBUF, MapType.USER_RINGBUF) and not map_obj.max_entries:
+        if map_obj._type in (MapType.RINGBUF, MapType.USER_RINGBUF) and not map_obj.max_entries:
             hint = "; the ring buffer has no size: set max_entries before load()"
         try:
             map_obj.create_in_kernel(
@@ -293,7 +292,7 @@ class MapCreator:
             info = pinned.info()
             fd = OwnedFd(os.dup(pinned.fd), f"map {map_obj.name!r}")
         expected = (
-            map_obj.type,
+            map_obj._type,
             map_obj.key_size,
             map_obj.value_size,
             map_obj.max_entries,
@@ -423,6 +422,8 @@ class MapCreator:
                 ) from error
         self.pinned.clear()
         if self.made_pin_root:
-            with contextlib.suppress(OSError):  # not empty: someone else pinned there
+            try:  # noqa: SIM105 (contextlib is kept off the load path)
                 os.rmdir(self.pin_root_path)
+            except OSError:
+                pass  # not empty: someone else pinned there
             self.made_pin_root = False

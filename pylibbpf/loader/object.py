@@ -32,7 +32,7 @@ from ..spec.source import ObjectSource, read_object
 from ..syscall import bpf, features
 from ..syscall.fd import Closing, OwnedFd
 from ..syscall.token import object_token
-from ..uapi import ProgType
+from ..uapi_values import ProgType
 from .btf import upload_object_btf
 from .externs import KsymResolver, fill_kconfig_image, kconfig_layout
 from .kernel import KernelBtf, kernel_btfs
@@ -339,7 +339,7 @@ class BpfObject(Closing):
                         f"{self.name}: struct_ops {name!r} refers to "
                         f"{program_name!r}, which is not a program"
                     )
-                if program.type != ProgType.STRUCT_OPS:
+                if program._type != ProgType.STRUCT_OPS:
                     raise ObjectError(
                         f"{self.name}: struct_ops {name!r}: program {program_name!r} is in "
                         f'section {program.section!r}, not a SEC("struct_ops") program'
@@ -367,7 +367,7 @@ class BpfObject(Closing):
             for name, program in self.programs.items():
                 if name in skip:
                     continue
-                if program.loaded and program.type != ProgType.STRUCT_OPS:
+                if program.loaded and program._type != ProgType.STRUCT_OPS:
                     link = auto.attach_from_section(program)
                     if link is not None:
                         attached[name] = link

@@ -5,11 +5,10 @@ verifier refuses one — explained with the C line and CO-RE relocation at fault
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from ..btf import Btf, Kind
 from ..btf.ext import LineInfo
@@ -24,7 +23,7 @@ from ..spec.source import read_object
 from ..spec.subprog import ExternValue, LinkedProgram, exception_callbacks, link_program
 from ..syscall import features, kernel_btf
 from ..syscall.fd import OwnedFd
-from ..uapi import AttachType, ProgFlags, ProgType
+from ..uapi_values import AttachType, ProgFlags, ProgType, value_name
 from .externs import kconfig_layout
 from .kernel import KernelBtf, KernelType
 from .maps import arena_base
@@ -76,7 +75,7 @@ def adjust_struct_ops_autoload(spec: ObjectSpec, programs: Mapping[str, Program]
             used[program_name] = used.get(program_name, False) or ops.autocreate
     for name, should_load in used.items():
         program = programs.get(name)
-        if program is not None and program.type == ProgType.STRUCT_OPS:
+        if program is not None and program._type == ProgType.STRUCT_OPS:
             program.autoload = should_load
 
 
@@ -240,7 +239,7 @@ class ProgramLoader:
                     "prepare()",
                     errno.EINVAL,
                 )
-            if program.type == ProgType.UNSPEC:
+            if program._type == ProgType.UNSPEC:
                 raise LoadError(
                     f"{self.name}: program {name!r}: section {spec.section!r} does not say "
                     "which program type it is; set program.type before load()",
@@ -248,7 +247,7 @@ class ProgramLoader:
                     program=name,
                 )
             options = program.options
-            if program.type == ProgType.STRUCT_OPS and not options.attach_btf_id:
+            if program._type == ProgType.STRUCT_OPS and not options.attach_btf_id:
                 raise LoadError(
                     f'{self.name}: program {name!r}: SEC("struct_ops") program is not used '
                     "by any struct_ops variable, did you forget to use it?",
@@ -264,8 +263,10 @@ class ProgramLoader:
             except LoadError as error:
                 raise self._explain(error, name, linked, btf_error) from error
             for map_obj in readonly:
-                with contextlib.suppress(BpfError):  # 5.10+; matters only for unused .rodata
+                try:  # noqa: SIM105 (contextlib is kept off the load path)
                     program.bind_map(map_obj)
+                except BpfError:
+                    pass  # 5.10+; matters only for unused .rodata
 
     def _attach_btf_id(self, program: Program, spec: ProgramSpec) -> None:
         """The BTF id (and, for a module's, that module's BTF fd) of the section's target:
@@ -281,7 +282,7 @@ class ProgramLoader:
                 errno.EINVAL,
                 program=program.name,
             )
-        if program.type == ProgType.EXT:
+        if program._type == ProgType.EXT:
             # As libbpf: an extension program needs the program it replaces
             # (``set_attach_target(target_program, function)``) before it loads.
             raise LoadError(
@@ -400,7 +401,7 @@ def _log_core(where: str, results: list[core.CoreResult]) -> None:
 
 # Attach types whose programs only load where the kernel has them (their kfuncs, e.g.
 # bpf_session_cookie, are missing before): the probe and the version that added each.
-_NEEDS_KERNEL = {
+_NEEDS_KERNEL: dict[int, tuple[Callable[[], bool], str]] = {
     AttachType.TRACE_KPROBE_SESSION: (features.has_kprobe_session, "6.10"),
     AttachType.TRACE_UPROBE_SESSION: (features.has_uprobe_session, "6.13"),
 }
@@ -411,11 +412,11 @@ def _check_session_support(obj: str, name: str, section: str, options: LoadOptio
     attach_type = options.expected_attach_type
     if attach_type is None or attach_type not in _NEEDS_KERNEL:
         return
-    probe, since = _NEEDS_KERNEL[AttachType(attach_type)]
+    probe, since = _NEEDS_KERNEL[attach_type]
     if not probe():
         raise NotSupportedError(
             f"{obj}: program {name!r} (section {section!r}): this kernel has no "
-            f"{AttachType(attach_type).name} programs (Linux {since}+)",
+            f"{value_name(AttachType, attach_type)} programs (Linux {since}+)",
             errno.EOPNOTSUPP,
         )
 

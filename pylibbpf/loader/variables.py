@@ -11,7 +11,6 @@ refused, a lookup/update window), so reads see what the programs wrote. ``.rodat
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import mmap
 
@@ -21,7 +20,7 @@ from ..errors import BpfError, ObjectError
 from ..maps import Map
 from ..spec.codec import CtypesCodec, IntCodec
 from ..spec.objspec import ARENA_SECTION, ObjectSpec, readonly_section
-from ..uapi import MapFlags
+from ..uapi_values import MapFlags
 
 TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
 if TYPE_CHECKING:
@@ -77,18 +76,22 @@ class SectionMemory:
                 prot = mmap.PROT_READ | (0 if readonly_section(section) else mmap.PROT_WRITE)
                 size = -(-map_obj.value_size // mmap.PAGESIZE) * mmap.PAGESIZE
                 # A bpf_spin_lock inside refuses mmap: variables then go through lookups.
-                with contextlib.suppress(OSError):
+                try:  # noqa: SIM105 (contextlib is kept off the load path)
                     self.mmaps[section] = mmap.mmap(map_obj.fd, size, mmap.MAP_SHARED, prot)
+                except OSError:
+                    pass
 
     def unmap(self) -> None:
         """Drop the mappings (a skeleton's ctypes view keeps its own until released)."""
         for memory in self.mmaps.values():
             # A ctypes view (a skeleton's) still exported: the mapping goes with the last one.
-            with contextlib.suppress(BufferError):
+            try:
                 if isinstance(memory, memoryview):
                     memory.release()  # a window on an arena: the Arena owns the pages
                 else:
                     memory.close()
+            except BufferError:
+                pass
         self.mmaps.clear()
 
 

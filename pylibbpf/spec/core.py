@@ -25,7 +25,22 @@ from ..btf.ext import CoreRelo, CoreReloKind
 from ..errors import RelocationError
 from ..records import dataclass
 from .core_types import essential_name, kinds_compatible, types_compatible, types_match
-from .insn import Class, Insn, Mode, Size
+from .insn import (
+    BPF_ALU,
+    BPF_ALU64,
+    BPF_B,
+    BPF_CALL,
+    BPF_DW,
+    BPF_H,
+    BPF_JMP,
+    BPF_LDX,
+    BPF_MEM,
+    BPF_MEMSX,
+    BPF_ST,
+    BPF_STX,
+    BPF_W,
+    Insn,
+)
 
 POISON_HELPER = 0xBAD2310  # the invalid helper id a poisoned instruction calls
 
@@ -45,8 +60,8 @@ _TYPE_KINDS = {
     CoreReloKind.TYPE_MATCHES,
 }
 _ENUM_KINDS = {CoreReloKind.ENUMVAL_EXISTS, CoreReloKind.ENUMVAL_VALUE}
-_SIZES = {1: Size.B, 2: Size.H, 4: Size.W, 8: Size.DW}
-_SIZE_BYTES = {Size.B: 1, Size.H: 2, Size.W: 4, Size.DW: 8}
+_SIZES = {1: BPF_B, 2: BPF_H, 4: BPF_W, 8: BPF_DW}
+_SIZE_BYTES = {BPF_B: 1, BPF_H: 2, BPF_W: 4, BPF_DW: 8}
 
 
 @dataclass(frozen=True)
@@ -515,10 +530,10 @@ def patch(insns: list[Insn], result: CoreResult, where: str) -> None:
         return
     cls = insn.cls
     new = result.target_value
-    if cls in (Class.ALU, Class.ALU64) and not insn.code & 0x08:  # BPF_K
+    if cls in (BPF_ALU, BPF_ALU64) and not insn.code & 0x08:  # BPF_K
         _check(insn.imm, result.local_value, where, result)
         insns[position] = insn.with_(imm=_s32(new, where, result))
-    elif cls in (Class.LDX, Class.ST, Class.STX) and insn.code & 0xE0 in (Mode.MEM, Mode.MEMSX):
+    elif cls in (BPF_LDX, BPF_ST, BPF_STX) and insn.code & 0xE0 in (BPF_MEM, BPF_MEMSX):
         _check(insn.off, result.local_value, where, result)
         if not -(1 << 15) <= new < (1 << 15):
             raise RelocationError(f"{where}: offset {new} does not fit an instruction")
@@ -528,7 +543,7 @@ def patch(insns: list[Insn], result: CoreResult, where: str) -> None:
             and result.target_size
             and (result.target_size != result.local_size)
         ):
-            if _SIZE_BYTES.get(Size(code & 0x18)) != result.local_size or (
+            if _SIZE_BYTES.get(code & 0x18) != result.local_size or (
                 result.target_size not in _SIZES
             ):
                 raise RelocationError(
@@ -552,7 +567,7 @@ def patch(insns: list[Insn], result: CoreResult, where: str) -> None:
 
 def poison(insns: list[Insn], position: int) -> None:
     """Make an instruction fail verification if reached (dead code is removed first)."""
-    call = Insn(Class.JMP | 0x80, 0, 0, 0, POISON_HELPER)
+    call = Insn(BPF_JMP | BPF_CALL, 0, 0, 0, POISON_HELPER)
     if insns[position].is_ld_imm64() and position + 1 < len(insns):
         insns[position + 1] = call  # both halves: a lone second half is "unknown opcode 00"
     insns[position] = call

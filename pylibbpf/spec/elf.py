@@ -14,7 +14,7 @@ import struct
 from ..btf import Btf, Kind
 from ..btf.ext import BtfExt
 from ..errors import ObjectError
-from ..uapi import MapType
+from ..uapi_values import MapType
 from .insn import INSN_SIZE
 from .mapdefs import read_maps
 from .objspec import (

@@ -9,85 +9,44 @@ from __future__ import annotations
 import struct
 import sys
 from collections.abc import Iterable, Iterator
-from enum import IntEnum
 
 from ..records import dataclass, replace
 from .helpers import helper_id
+
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
+if TYPE_CHECKING:
+    from .opcodes import Alu as Alu
+    from .opcodes import Class as Class
+    from .opcodes import Jmp as Jmp
+    from .opcodes import Mode as Mode
+    from .opcodes import Size as Size
 
 INSN_SIZE = 8
 _INSN = struct.Struct("<BBhi" if sys.byteorder == "little" else ">BBhi")
 
 
-class Class(IntEnum):
-    """Instruction classes (the low three bits of the opcode)."""
-
-    LD = 0x00
-    LDX = 0x01
-    ST = 0x02
-    STX = 0x03
-    ALU = 0x04
-    JMP = 0x05
-    JMP32 = 0x06
-    ALU64 = 0x07
-
-
-class Size(IntEnum):
-    """Memory access sizes."""
-
-    W = 0x00
-    H = 0x08
-    B = 0x10
-    DW = 0x18
-
-
-class Mode(IntEnum):
-    """Load/store modes."""
-
-    IMM = 0x00
-    ABS = 0x20
-    IND = 0x40
-    MEM = 0x60
-    MEMSX = 0x80
-    ATOMIC = 0xC0
-
-
-class Alu(IntEnum):
-    """ALU operations."""
-
-    ADD = 0x00
-    SUB = 0x10
-    MUL = 0x20
-    DIV = 0x30
-    OR = 0x40
-    AND = 0x50
-    LSH = 0x60
-    RSH = 0x70
-    NEG = 0x80
-    MOD = 0x90
-    XOR = 0xA0
-    MOV = 0xB0
-    ARSH = 0xC0
-    END = 0xD0
-
-
-class Jmp(IntEnum):
-    """Jump operations."""
-
-    JA = 0x00
-    JEQ = 0x10
-    JGT = 0x20
-    JGE = 0x30
-    JSET = 0x40
-    JNE = 0x50
-    JSGT = 0x60
-    JSGE = 0x70
-    CALL = 0x80
-    EXIT = 0x90
-    JLT = 0xA0
-    JLE = 0xB0
-    JSLT = 0xC0
-    JSLE = 0xD0
-
+# The opcode parts the builders, the loader and CO-RE use, as plain ints (the kernel's
+# names): the enums of :mod:`.opcodes` (``Class.LDX`` is ``BPF_LDX``) are built on first use.
+BPF_LD = 0x00
+BPF_LDX = 0x01
+BPF_ST = 0x02
+BPF_STX = 0x03
+BPF_ALU = 0x04
+BPF_JMP = 0x05
+BPF_ALU64 = 0x07
+BPF_W = 0x00
+BPF_H = 0x08
+BPF_B = 0x10
+BPF_DW = 0x18
+BPF_IMM = 0x00
+BPF_MEM = 0x60
+BPF_MEMSX = 0x80
+BPF_ATOMIC = 0xC0
+BPF_ADD = 0x00
+BPF_MOV = 0xB0
+BPF_JA = 0x00
+BPF_CALL = 0x80
+BPF_EXIT = 0x90
 
 SRC_K = 0x00
 SRC_X = 0x08
@@ -123,11 +82,11 @@ class Insn:
 
     def is_ld_imm64(self) -> bool:
         """Whether this is the first half of a 64-bit immediate load."""
-        return self.code == Class.LD | Size.DW | Mode.IMM
+        return self.code == BPF_LD | BPF_DW | BPF_IMM
 
     def is_call(self) -> bool:
         """Whether this is a call (helper, kfunc or sub-program)."""
-        return self.code == Class.JMP | Jmp.CALL
+        return self.code == BPF_JMP | BPF_CALL
 
     def with_(self, **changes: int) -> Insn:
         """A copy with some fields changed."""
@@ -176,28 +135,28 @@ def _flatten(parts: Iterable[Insn | Iterable[Insn]]) -> Iterator[Insn]:
 
 def mov64_imm(dst: int, imm: int) -> Insn:
     """``dst = imm`` (64-bit)."""
-    return Insn(Class.ALU64 | Alu.MOV | SRC_K, dst, 0, 0, imm)
+    return Insn(BPF_ALU64 | BPF_MOV | SRC_K, dst, 0, 0, imm)
 
 
 def mov64_reg(dst: int, src: int) -> Insn:
     """``dst = src`` (64-bit)."""
-    return Insn(Class.ALU64 | Alu.MOV | SRC_X, dst, src)
+    return Insn(BPF_ALU64 | BPF_MOV | SRC_X, dst, src)
 
 
 def alu64_imm(op: Alu, dst: int, imm: int) -> Insn:
     """``dst op= imm`` (64-bit)."""
-    return Insn(Class.ALU64 | op | SRC_K, dst, 0, 0, imm)
+    return Insn(BPF_ALU64 | op | SRC_K, dst, 0, 0, imm)
 
 
 def alu64_reg(op: Alu, dst: int, src: int) -> Insn:
     """``dst op= src`` (64-bit)."""
-    return Insn(Class.ALU64 | op | SRC_X, dst, src)
+    return Insn(BPF_ALU64 | op | SRC_X, dst, src)
 
 
 def ld_imm64(dst: int, value: int, src: int = 0) -> list[Insn]:
     """``dst = imm64`` (two instructions; ``src`` selects a pseudo value)."""
     value &= 0xFFFFFFFFFFFFFFFF
-    first = Insn(Class.LD | Size.DW | Mode.IMM, dst, src, 0, value & 0xFFFFFFFF)
+    first = Insn(BPF_LD | BPF_DW | BPF_IMM, dst, src, 0, value & 0xFFFFFFFF)
     return [first, Insn(0, 0, 0, 0, value >> 32)]
 
 
@@ -213,47 +172,47 @@ def ld_map_value(dst: int, map_fd: int, offset: int = 0) -> list[Insn]:
 
 def ldx_mem(size: Size, dst: int, src: int, off: int) -> Insn:
     """``dst = *(size *)(src + off)``."""
-    return Insn(Class.LDX | size | Mode.MEM, dst, src, off)
+    return Insn(BPF_LDX | size | BPF_MEM, dst, src, off)
 
 
 def stx_mem(size: Size, dst: int, src: int, off: int) -> Insn:
     """``*(size *)(dst + off) = src``."""
-    return Insn(Class.STX | size | Mode.MEM, dst, src, off)
+    return Insn(BPF_STX | size | BPF_MEM, dst, src, off)
 
 
 def st_mem(size: Size, dst: int, off: int, imm: int) -> Insn:
     """``*(size *)(dst + off) = imm``."""
-    return Insn(Class.ST | size | Mode.MEM, dst, 0, off, imm)
+    return Insn(BPF_ST | size | BPF_MEM, dst, 0, off, imm)
 
 
 def atomic_add(size: Size, dst: int, src: int, off: int) -> Insn:
     """``lock *(size *)(dst + off) += src``."""
-    return Insn(Class.STX | size | Mode.ATOMIC, dst, src, off, Alu.ADD)
+    return Insn(BPF_STX | size | BPF_ATOMIC, dst, src, off, BPF_ADD)
 
 
 def jmp_imm(op: Jmp, dst: int, imm: int, off: int) -> Insn:
     """``if dst op imm goto +off``."""
-    return Insn(Class.JMP | op | SRC_K, dst, 0, off, imm)
+    return Insn(BPF_JMP | op | SRC_K, dst, 0, off, imm)
 
 
 def jmp_reg(op: Jmp, dst: int, src: int, off: int) -> Insn:
     """``if dst op src goto +off``."""
-    return Insn(Class.JMP | op | SRC_X, dst, src, off)
+    return Insn(BPF_JMP | op | SRC_X, dst, src, off)
 
 
 def ja(off: int) -> Insn:
     """``goto +off``."""
-    return Insn(Class.JMP | Jmp.JA, 0, 0, off)
+    return Insn(BPF_JMP | BPF_JA, 0, 0, off)
 
 
 def call(helper: int | str) -> Insn:
     """A helper call, by id or name."""
-    return Insn(Class.JMP | Jmp.CALL, 0, 0, 0, helper_id(helper))
+    return Insn(BPF_JMP | BPF_CALL, 0, 0, 0, helper_id(helper))
 
 
 def exit_() -> Insn:
     """``exit``: return r0."""
-    return Insn(Class.JMP | Jmp.EXIT)
+    return Insn(BPF_JMP | BPF_EXIT)
 
 
 def return_imm(value: int) -> list[Insn]:
@@ -280,3 +239,17 @@ def program_digest(code: bytes) -> bytes:
     import hashlib  # here: loading OpenSSL costs more than the rest of this module
 
     return hashlib.sha256(b"".join(insn.encode() for insn in insns)).digest()
+
+
+_OPCODE_ENUMS = frozenset({"Alu", "Class", "Jmp", "Mode", "Size"})
+
+
+def __getattr__(name: str) -> object:
+    """The enums of :mod:`.opcodes` on first use (see there)."""
+    if name in _OPCODE_ENUMS:
+        from . import opcodes
+
+        value = getattr(opcodes, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -7,7 +7,7 @@ import errno
 
 from ..btf import Btf, Kind
 from ..errors import ObjectError
-from ..uapi import MapType
+from ..uapi_values import MapType
 from .objspec import PIN_BY_NAME, PIN_NONE, MapSpec, Symbol
 
 

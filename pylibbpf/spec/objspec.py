@@ -9,7 +9,7 @@ from __future__ import annotations
 from ..btf import Btf
 from ..btf.ext import BtfExt
 from ..records import dataclass, field
-from ..uapi import MapType
+from ..uapi_values import MapType
 from .insn import INSN_SIZE
 from .sections import SectionDef
 

@@ -9,8 +9,8 @@ matches exactly. The first match in table order wins.
 from __future__ import annotations
 
 from ..records import dataclass
-from ..uapi import AttachType as A
-from ..uapi import ProgType as P
+from ..uapi_values import AttachType as A
+from ..uapi_values import ProgType as P
 
 SLEEPABLE = 1
 FRAGS = 2
@@ -36,14 +36,19 @@ class SectionDef:
         return self.allow_suffix and section.startswith(self.prefix + "/")
 
 
+# One row per entry: SectionDef's fields in order. The table is kept as rows and an
+# entry made when a section first matches it (opening an object makes a handful; making
+# all of them cost more than the rest of this module).
+_Row = tuple[str, P, "A | None", int, str, bool]
+
+
 def _d(
     spec: str, prog_type: P, attach_type: A | None = None, flags: int = 0, attach: str = ""
-) -> SectionDef:
-    plus = spec.endswith("+")
-    return SectionDef(spec.rstrip("+"), prog_type, attach_type, flags, attach, plus)
+) -> _Row:
+    return (spec.rstrip("+"), prog_type, attach_type, flags, attach, spec.endswith("+"))
 
 
-SECTION_DEFS: tuple[SectionDef, ...] = (
+_ROWS: tuple[_Row, ...] = (
     _d("socket", P.SOCKET_FILTER),
     _d("sk_reuseport/migrate", P.SK_REUSEPORT, A.SK_REUSEPORT_SELECT_OR_MIGRATE),
     _d("sk_reuseport", P.SK_REUSEPORT, A.SK_REUSEPORT_SELECT),
@@ -153,7 +158,35 @@ SECTION_DEFS: tuple[SectionDef, ...] = (
 def find_section_def(section: str) -> SectionDef | None:
     """The SEC() table entry for ``section`` (a leading ``?`` — no autoload — is ignored)."""
     name = section.removeprefix("?")
-    for definition in SECTION_DEFS:
-        if definition.matches(name):
-            return definition
+    for index, (prefix, _, _, _, _, allow_suffix) in enumerate(_ROWS):
+        if name == prefix or (allow_suffix and name.startswith(prefix + "/")):
+            return _entry(index)
     return None
+
+
+_MADE: dict[int, SectionDef] = {}
+# A record compiles its __init__ when first used: here, with the module, as every open
+# makes entries (not in the first open's time).
+SectionDef.__init__  # noqa: B018
+
+
+def _entry(index: int) -> SectionDef:
+    """Row ``index`` as a ``SectionDef``, one object per row (``SECTION_DEFS`` has it too)."""
+    made = _MADE.get(index)
+    if made is None:
+        made = _MADE[index] = SectionDef(*_ROWS[index])
+    return made
+
+
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
+if TYPE_CHECKING:
+    SECTION_DEFS: tuple[SectionDef, ...]  # every entry, in table order
+
+
+def __getattr__(name: str) -> object:
+    """``SECTION_DEFS``: every entry, made on first use."""
+    if name == "SECTION_DEFS":
+        value = tuple(_entry(index) for index in range(len(_ROWS)))
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

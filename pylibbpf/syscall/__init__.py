@@ -12,44 +12,21 @@ modules are imported by name when needed.
 from __future__ import annotations
 
 from .attrs import (
-    LINK_CREATE_TAIL_SIZE,
     BtfInfo,
     BtfLoadAttr,
-    CgroupLinkOpts,
     FdAttr,
     GetIdAttr,
     InfoAttr,
-    IterCreateAttr,
-    IterLinkInfo,
-    IterLinkOpts,
-    KprobeMultiLinkOpts,
-    LinkCreateAttr,
-    LinkInfo,
-    LinkUpdateAttr,
     MapBatchAttr,
     MapCreateAttr,
     MapElemAttr,
     MapInfo,
-    MprogLinkOpts,
-    NetfilterLinkOpts,
-    NetkitLinkOpts,
     ObjAttr,
-    PerfEventLinkOpts,
-    ProgAssocStructOpsAttr,
-    ProgAttachAttr,
     ProgBindMapAttr,
     ProgInfo,
     ProgLoadAttr,
-    ProgQueryAttr,
-    ProgStreamReadAttr,
-    RawTracepointAttr,
-    TaskFdQueryAttr,
-    TcxLinkOpts,
-    TestRunAttr,
     TokenCreateAttr,
     TokenInfo,
-    TracingLinkOpts,
-    UprobeMultiLinkOpts,
 )
 from .bpf import (
     NR_BPF,
@@ -101,6 +78,32 @@ from .bpf import (
 from .elem import (
     MapElemOps,
 )
+
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
+if TYPE_CHECKING:
+    from .link_attrs import LINK_CREATE_TAIL_SIZE as LINK_CREATE_TAIL_SIZE
+    from .link_attrs import CgroupLinkOpts as CgroupLinkOpts
+    from .link_attrs import IterCreateAttr as IterCreateAttr
+    from .link_attrs import IterLinkInfo as IterLinkInfo
+    from .link_attrs import IterLinkOpts as IterLinkOpts
+    from .link_attrs import KprobeMultiLinkOpts as KprobeMultiLinkOpts
+    from .link_attrs import LinkCreateAttr as LinkCreateAttr
+    from .link_attrs import LinkInfo as LinkInfo
+    from .link_attrs import LinkUpdateAttr as LinkUpdateAttr
+    from .link_attrs import MprogLinkOpts as MprogLinkOpts
+    from .link_attrs import NetfilterLinkOpts as NetfilterLinkOpts
+    from .link_attrs import NetkitLinkOpts as NetkitLinkOpts
+    from .link_attrs import PerfEventLinkOpts as PerfEventLinkOpts
+    from .link_attrs import ProgAssocStructOpsAttr as ProgAssocStructOpsAttr
+    from .link_attrs import ProgAttachAttr as ProgAttachAttr
+    from .link_attrs import ProgQueryAttr as ProgQueryAttr
+    from .link_attrs import ProgStreamReadAttr as ProgStreamReadAttr
+    from .link_attrs import RawTracepointAttr as RawTracepointAttr
+    from .link_attrs import TaskFdQueryAttr as TaskFdQueryAttr
+    from .link_attrs import TcxLinkOpts as TcxLinkOpts
+    from .link_attrs import TestRunAttr as TestRunAttr
+    from .link_attrs import TracingLinkOpts as TracingLinkOpts
+    from .link_attrs import UprobeMultiLinkOpts as UprobeMultiLinkOpts
 
 __all__ = [
     "LINK_CREATE_TAIL_SIZE",
@@ -188,3 +191,15 @@ __all__ = [
     "token_create",
     "using_token",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """The layouts of :mod:`.link_attrs` (attaching, links, queries, test runs) on first
+    use: opening and loading never need them."""
+    from . import attrs
+
+    if name in attrs.LINK_ATTR_NAMES:
+        value = getattr(attrs, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

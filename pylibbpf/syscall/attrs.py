@@ -1,4 +1,6 @@
-"""ctypes layouts of ``union bpf_attr`` (Linux 6.18) and of the ``bpf_*_info`` structures.
+"""ctypes layouts of ``union bpf_attr`` (Linux 6.18) for the commands that open and load
+an object (maps, programs, BTF, pins, ids, tokens) and of the ``bpf_*_info`` structures;
+those of attaching, links, queries and test runs are in :mod:`.link_attrs`.
 
 Each command's attr is its own ``Structure``, laid out exactly as its member of the union.
 The kernel accepts a shorter attr from older user space and rejects a longer one with a
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 import ctypes
 
-from ..uapi import OBJ_NAME_LEN
+from ..uapi_values import OBJ_NAME_LEN
 
 c_u8 = ctypes.c_uint8
 c_u32 = ctypes.c_uint32
@@ -119,42 +121,6 @@ class ObjAttr(ctypes.Structure):
     ]
 
 
-class ProgAttachAttr(ctypes.Structure):
-    """The attr of PROG_ATTACH and PROG_DETACH."""
-
-    _fields_ = [
-        ("target_fd", c_u32),  # union with target_ifindex
-        ("attach_bpf_fd", c_u32),
-        ("attach_type", c_u32),
-        ("attach_flags", c_u32),
-        ("replace_bpf_fd", c_u32),
-        ("relative_fd", c_u32),  # union with relative_id
-        ("expected_revision", c_u64),
-    ]
-
-
-class TestRunAttr(ctypes.Structure):
-    """The attr of PROG_TEST_RUN."""
-
-    _fields_ = [
-        ("prog_fd", c_u32),
-        ("retval", c_u32),
-        ("data_size_in", c_u32),
-        ("data_size_out", c_u32),
-        ("data_in", c_u64),
-        ("data_out", c_u64),
-        ("repeat", c_u32),
-        ("duration", c_u32),
-        ("ctx_size_in", c_u32),
-        ("ctx_size_out", c_u32),
-        ("ctx_in", c_u64),
-        ("ctx_out", c_u64),
-        ("flags", c_u32),
-        ("cpu", c_u32),
-        ("batch_size", c_u32),
-    ]
-
-
 class GetIdAttr(ctypes.Structure):
     """The attr of the *_GET_NEXT_ID and *_GET_FD_BY_ID commands."""
 
@@ -172,30 +138,6 @@ class InfoAttr(ctypes.Structure):
     _fields_ = [("bpf_fd", c_u32), ("info_len", c_u32), ("info", c_u64)]
 
 
-class ProgQueryAttr(ctypes.Structure):
-    """The attr of PROG_QUERY."""
-
-    _fields_ = [
-        ("target_fd", c_u32),
-        ("attach_type", c_u32),
-        ("query_flags", c_u32),
-        ("attach_flags", c_u32),
-        ("prog_ids", c_u64),
-        ("prog_cnt", c_u32),
-        ("_pad", c_u32),
-        ("prog_attach_flags", c_u64),
-        ("link_ids", c_u64),
-        ("link_attach_flags", c_u64),
-        ("revision", c_u64),
-    ]
-
-
-class RawTracepointAttr(ctypes.Structure):
-    """The attr of RAW_TRACEPOINT_OPEN."""
-
-    _fields_ = [("name", c_u64), ("prog_fd", c_u32), ("_pad", c_u32), ("cookie", c_u64)]
-
-
 class BtfLoadAttr(ctypes.Structure):
     """The attr of BTF_LOAD."""
 
@@ -211,58 +153,10 @@ class BtfLoadAttr(ctypes.Structure):
     ]
 
 
-class TaskFdQueryAttr(ctypes.Structure):
-    """The attr of TASK_FD_QUERY."""
-
-    _fields_ = [
-        ("pid", c_u32),
-        ("fd", c_u32),
-        ("flags", c_u32),
-        ("buf_len", c_u32),
-        ("buf", c_u64),
-        ("prog_id", c_u32),
-        ("fd_type", c_u32),
-        ("probe_offset", c_u64),
-        ("probe_addr", c_u64),
-    ]
-
-
-LINK_CREATE_TAIL_SIZE = 48  # the largest member of the per-kind union (uprobe_multi)
-
-
-class LinkCreateAttr(ctypes.Structure):
-    """LINK_CREATE; the per-link-kind union is a raw tail filled from a kind structure."""
-
-    _fields_ = [
-        ("prog_fd", c_u32),  # union with map_fd
-        ("target_fd", c_u32),  # union with target_ifindex
-        ("attach_type", c_u32),
-        ("flags", c_u32),
-        ("tail", c_u8 * LINK_CREATE_TAIL_SIZE),
-    ]
-
-
-class LinkUpdateAttr(ctypes.Structure):
-    """The attr of LINK_UPDATE."""
-
-    _fields_ = [
-        ("link_fd", c_u32),
-        ("new_prog_fd", c_u32),  # union with new_map_fd
-        ("flags", c_u32),
-        ("old_prog_fd", c_u32),  # union with old_map_fd
-    ]
-
-
 class FdAttr(ctypes.Structure):
     """One-fd commands: LINK_DETACH, MAP_FREEZE (map_fd), ENABLE_STATS (type)."""
 
     _fields_ = [("fd", c_u32)]
-
-
-class IterCreateAttr(ctypes.Structure):
-    """The attr of ITER_CREATE."""
-
-    _fields_ = [("link_fd", c_u32), ("flags", c_u32)]
 
 
 class ProgBindMapAttr(ctypes.Structure):
@@ -275,109 +169,6 @@ class TokenCreateAttr(ctypes.Structure):
     """The attr of TOKEN_CREATE (6.9): a token from a delegating bpffs's root."""
 
     _fields_ = [("flags", c_u32), ("bpffs_fd", c_u32)]
-
-
-class ProgStreamReadAttr(ctypes.Structure):
-    """The attr of PROG_STREAM_READ_BY_FD (6.17)."""
-
-    _fields_ = [
-        ("stream_buf", c_u64),
-        ("stream_buf_len", c_u32),
-        ("stream_id", c_u32),
-        ("prog_fd", c_u32),
-    ]
-
-
-class ProgAssocStructOpsAttr(ctypes.Structure):
-    """The attr of PROG_ASSOC_STRUCT_OPS (Linux 6.19)."""
-
-    _fields_ = [("map_fd", c_u32), ("prog_fd", c_u32), ("flags", c_u32)]
-
-
-# Per-kind tails of LINK_CREATE (copied into LinkCreateAttr.tail).
-
-
-class TracingLinkOpts(ctypes.Structure):
-    """LINK_CREATE's tail for tracing links (fentry/fexit…)."""
-
-    _fields_ = [("target_btf_id", c_u32), ("_pad", c_u32), ("cookie", c_u64)]
-
-
-class IterLinkOpts(ctypes.Structure):
-    """LINK_CREATE's tail for iterators."""
-
-    _fields_ = [("iter_info", c_u64), ("iter_info_len", c_u32)]
-
-
-class _IterMapInfo(ctypes.Structure):
-    _fields_ = [("map_fd", c_u32)]
-
-
-class _IterTaskInfo(ctypes.Structure):
-    _fields_ = [("tid", c_u32), ("pid", c_u32), ("pid_fd", c_u32)]
-
-
-class _IterCgroupInfo(ctypes.Structure):
-    _fields_ = [("order", c_u32), ("cgroup_fd", c_u32), ("cgroup_id", c_u64)]
-
-
-class IterLinkInfo(ctypes.Union):
-    """``union bpf_iter_link_info``, what ``IterLinkOpts.iter_info`` points to: the map
-    of a map-element iterator, the task (tid, pid or pidfd) of task iterators, the start
-    cgroup and walk order of cgroup iterators."""
-
-    _fields_ = [("map", _IterMapInfo), ("task", _IterTaskInfo), ("cgroup", _IterCgroupInfo)]
-
-
-class PerfEventLinkOpts(ctypes.Structure):
-    """LINK_CREATE's tail for perf_event links (the BPF cookie)."""
-
-    _fields_ = [("bpf_cookie", c_u64)]
-
-
-class KprobeMultiLinkOpts(ctypes.Structure):
-    """LINK_CREATE's tail for kprobe.multi links."""
-
-    _fields_ = [
-        ("flags", c_u32),
-        ("cnt", c_u32),
-        ("syms", c_u64),
-        ("addrs", c_u64),
-        ("cookies", c_u64),
-    ]
-
-
-class NetfilterLinkOpts(ctypes.Structure):
-    """LINK_CREATE's tail for netfilter links."""
-
-    _fields_ = [("pf", c_u32), ("hooknum", c_u32), ("priority", c_s32), ("flags", c_u32)]
-
-
-class MprogLinkOpts(ctypes.Structure):
-    """LINK_CREATE's tail for the multi-program hooks (tcx, netkit, cgroup since 6.15):
-    where the new link goes relative to another program or link, and the hook revision
-    the caller expects (0: any)."""
-
-    _fields_ = [("relative_fd", c_u32), ("_pad", c_u32), ("expected_revision", c_u64)]
-
-
-TcxLinkOpts = MprogLinkOpts
-NetkitLinkOpts = MprogLinkOpts
-CgroupLinkOpts = MprogLinkOpts
-
-
-class UprobeMultiLinkOpts(ctypes.Structure):
-    """LINK_CREATE's tail for uprobe.multi links."""
-
-    _fields_ = [
-        ("path", c_u64),
-        ("offsets", c_u64),
-        ("ref_ctr_offsets", c_u64),
-        ("cookies", c_u64),
-        ("cnt", c_u32),
-        ("flags", c_u32),
-        ("pid", c_u32),
-    ]
 
 
 # Info structures returned by OBJ_GET_INFO_BY_FD.
@@ -477,8 +268,68 @@ class TokenInfo(ctypes.Structure):
     ]
 
 
-class LinkInfo(ctypes.Structure):
-    """Common head of ``struct bpf_link_info``; ``extra`` is the per-kind union."""
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
+if TYPE_CHECKING:
+    from .link_attrs import LINK_CREATE_TAIL_SIZE as LINK_CREATE_TAIL_SIZE
+    from .link_attrs import CgroupLinkOpts as CgroupLinkOpts
+    from .link_attrs import IterCreateAttr as IterCreateAttr
+    from .link_attrs import IterLinkInfo as IterLinkInfo
+    from .link_attrs import IterLinkOpts as IterLinkOpts
+    from .link_attrs import KprobeMultiLinkOpts as KprobeMultiLinkOpts
+    from .link_attrs import LinkCreateAttr as LinkCreateAttr
+    from .link_attrs import LinkInfo as LinkInfo
+    from .link_attrs import LinkUpdateAttr as LinkUpdateAttr
+    from .link_attrs import MprogLinkOpts as MprogLinkOpts
+    from .link_attrs import NetfilterLinkOpts as NetfilterLinkOpts
+    from .link_attrs import NetkitLinkOpts as NetkitLinkOpts
+    from .link_attrs import PerfEventLinkOpts as PerfEventLinkOpts
+    from .link_attrs import ProgAssocStructOpsAttr as ProgAssocStructOpsAttr
+    from .link_attrs import ProgAttachAttr as ProgAttachAttr
+    from .link_attrs import ProgQueryAttr as ProgQueryAttr
+    from .link_attrs import ProgStreamReadAttr as ProgStreamReadAttr
+    from .link_attrs import RawTracepointAttr as RawTracepointAttr
+    from .link_attrs import TaskFdQueryAttr as TaskFdQueryAttr
+    from .link_attrs import TcxLinkOpts as TcxLinkOpts
+    from .link_attrs import TestRunAttr as TestRunAttr
+    from .link_attrs import TracingLinkOpts as TracingLinkOpts
+    from .link_attrs import UprobeMultiLinkOpts as UprobeMultiLinkOpts
 
-    _fields_ = [("type", c_u32), ("id", c_u32), ("prog_id", c_u32), ("_pad", c_u32)]
-    _fields_ += [("extra", c_u8 * 64)]
+# The layouts of :mod:`pylibbpf.syscall.link_attrs`, named here too (see there).
+LINK_ATTR_NAMES = frozenset(
+    {
+        "CgroupLinkOpts",
+        "IterCreateAttr",
+        "IterLinkInfo",
+        "IterLinkOpts",
+        "KprobeMultiLinkOpts",
+        "LINK_CREATE_TAIL_SIZE",
+        "LinkCreateAttr",
+        "LinkInfo",
+        "LinkUpdateAttr",
+        "MprogLinkOpts",
+        "NetfilterLinkOpts",
+        "NetkitLinkOpts",
+        "PerfEventLinkOpts",
+        "ProgAssocStructOpsAttr",
+        "ProgAttachAttr",
+        "ProgQueryAttr",
+        "ProgStreamReadAttr",
+        "RawTracepointAttr",
+        "TaskFdQueryAttr",
+        "TcxLinkOpts",
+        "TestRunAttr",
+        "TracingLinkOpts",
+        "UprobeMultiLinkOpts",
+    }
+)
+
+
+def __getattr__(name: str) -> object:
+    """The layouts of :mod:`pylibbpf.syscall.link_attrs` on first use."""
+    if name in LINK_ATTR_NAMES:
+        from . import link_attrs
+
+        value = getattr(link_attrs, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

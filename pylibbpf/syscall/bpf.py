@@ -17,44 +17,33 @@ a Python handler (tests without a kernel).
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import errno as _errno
 import os
 from _thread import allocate_lock
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 from ..errors import BpfError, error_from_errno
 from ..records import dataclass, field
-from ..uapi import OBJ_NAME_LEN, Cmd, MapFlags, ProgFlags
+from ..uapi_values import OBJ_NAME_LEN, Cmd, MapFlags, ProgFlags
 from .attrs import (
     BtfLoadAttr,
     FdAttr,
     GetIdAttr,
     InfoAttr,
-    IterCreateAttr,
-    LinkCreateAttr,
-    LinkUpdateAttr,
     MapBatchAttr,
     MapCreateAttr,
     MapElemAttr,
     ObjAttr,
-    ProgAssocStructOpsAttr,
-    ProgAttachAttr,
     ProgBindMapAttr,
     ProgLoadAttr,
-    ProgQueryAttr,
-    ProgStreamReadAttr,
-    RawTracepointAttr,
-    TaskFdQueryAttr,
-    TestRunAttr,
     TokenCreateAttr,
     c_u32,
 )
 
 TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
 if TYPE_CHECKING:
-    from contextvars import ContextVar
+    from contextvars import ContextVar, Token
     from typing import Any, TypeVar
 
     _Attr = TypeVar("_Attr", bound=ctypes.Structure)
@@ -143,27 +132,40 @@ _TOKEN: ContextVar[int] | None = None
 _TOKEN_MADE = allocate_lock()
 
 
-@contextlib.contextmanager
-def using_token(token_fd: int) -> Iterator[None]:
+class _TokenScope:
+    """The block of :func:`using_token` (a class rather than ``@contextmanager``:
+    ``contextlib`` stays off the path of ``import pylibbpf`` and of loading)."""
+
+    __slots__ = ("_reset", "_token_fd", "_var")
+
+    def __init__(self, token_fd: int) -> None:
+        self._token_fd = token_fd
+        self._var: ContextVar[int] | None = None
+        self._reset: Token[int] | None = None
+
+    def __enter__(self) -> None:
+        global _TOKEN
+        token = _TOKEN
+        if token is None:
+            if not self._token_fd:
+                return  # no context has a token yet: this one has none already
+            with _TOKEN_MADE:
+                if _TOKEN is None:
+                    from contextvars import ContextVar
+
+                    _TOKEN = ContextVar("pylibbpf_bpf_token", default=0)
+                token = _TOKEN
+        self._var, self._reset = token, token.set(self._token_fd)
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._var is not None and self._reset is not None:
+            self._var.reset(self._reset)
+
+
+def using_token(token_fd: int) -> _TokenScope:
     """Within the block, MAP_CREATE, PROG_LOAD and BTF_LOAD (feature probes included)
     carry this BPF token unless given another; 0 means none. What an object's load uses."""
-    global _TOKEN
-    token = _TOKEN
-    if token is None:
-        if not token_fd:
-            yield  # no context has a token yet: this one has none already
-            return
-        with _TOKEN_MADE:
-            if _TOKEN is None:
-                from contextvars import ContextVar
-
-                _TOKEN = ContextVar("pylibbpf_bpf_token", default=0)
-            token = _TOKEN
-    reset = token.set(token_fd)
-    try:
-        yield
-    finally:
-        token.reset(reset)
+    return _TokenScope(token_fd)
 
 
 def active_token() -> int:
@@ -331,6 +333,8 @@ def prog_load(attr: ProgLoadAttr, *, what: str = "") -> int:
 def prog_stream_read(prog_fd: int, stream_id: int, size: int = 4096, *, what: str = "") -> bytes:
     """PROG_STREAM_READ_BY_FD (6.17): up to ``size`` bytes of a program's stream (b"" if
     none is waiting); what is read is consumed."""
+    from .link_attrs import ProgStreamReadAttr  # (not on the load path)
+
     buf = ctypes.create_string_buffer(size)
     attr = ProgStreamReadAttr(
         stream_buf=ctypes.addressof(buf), stream_buf_len=size, stream_id=stream_id, prog_fd=prog_fd
@@ -363,6 +367,8 @@ def prog_test_run(
     what: str = "",
 ) -> TestRunResult:
     """BPF_PROG_TEST_RUN: run a program on ``data``/``ctx`` in the kernel."""
+    from .link_attrs import TestRunAttr  # (not on the load path)
+
     out_size = len(data) + 256 if data_out_size is None else data_out_size
     data_out = ctypes.create_string_buffer(max(out_size, 1))
     data_in = ctypes.create_string_buffer(data, len(data)) if data else None
@@ -397,6 +403,8 @@ def prog_bind_map(prog_fd: int, map_fd: int, *, what: str = "") -> None:
 
 def prog_assoc_struct_ops(prog_fd: int, map_fd: int, *, what: str = "") -> None:
     """PROG_ASSOC_STRUCT_OPS (6.19): tie a program to a struct_ops map it may call into."""
+    from .link_attrs import ProgAssocStructOpsAttr  # (not on the load path)
+
     attr = ProgAssocStructOpsAttr(map_fd=map_fd, prog_fd=prog_fd)
     bpf(Cmd.PROG_ASSOC_STRUCT_OPS, attr, what=what)
 
@@ -433,6 +441,8 @@ def prog_attach(
     what: str = "",
 ) -> None:
     """PROG_ATTACH: attach a program to a cgroup, sockmap, … without a link."""
+    from .link_attrs import ProgAttachAttr  # (not on the load path)
+
     attr = ProgAttachAttr(
         target_fd=target_fd,
         attach_bpf_fd=prog_fd,
@@ -449,6 +459,8 @@ def prog_detach(
     target_fd: int, prog_fd: int, attach_type: int, *, flags: int = 0, what: str = ""
 ) -> None:
     """PROG_DETACH: undo a PROG_ATTACH."""
+    from .link_attrs import ProgAttachAttr  # (not on the load path)
+
     attr = ProgAttachAttr(
         target_fd=target_fd, attach_bpf_fd=prog_fd, attach_type=attach_type, attach_flags=flags
     )
@@ -477,6 +489,8 @@ def prog_query(
 ) -> ProgQueryResult:
     """Programs attached at a hook; retries with a bigger array if more are attached.
     ``link_ids`` also asks for the links (6.6+: older kernels refuse the field with E2BIG)."""
+    from .link_attrs import ProgQueryAttr  # (not on the load path)
+
     capacity = 64
     while True:
         ids = (c_u32 * capacity)()
@@ -503,6 +517,8 @@ def prog_query(
 
 def raw_tracepoint_open(name: str | None, prog_fd: int, *, cookie: int = 0, what: str = "") -> int:
     """RAW_TRACEPOINT_OPEN: a raw tracepoint link (``name=None``: BTF-attached programs)."""
+    from .link_attrs import RawTracepointAttr  # (not on the load path)
+
     raw = name.encode() + b"\0" if name is not None else None
     attr = RawTracepointAttr(name=_address(raw), prog_fd=prog_fd, cookie=cookie)
     return bpf(Cmd.RAW_TRACEPOINT_OPEN, attr, what=what or f"raw tracepoint {name!r}")
@@ -518,6 +534,8 @@ def link_create(
     what: str = "",
 ) -> int:
     """LINK_CREATE: a bpf_link; ``opts`` fills the per-kind part of the attr."""
+    from .link_attrs import LinkCreateAttr  # (not on the load path)
+
     attr = LinkCreateAttr(prog_fd=prog_fd, target_fd=target_fd, attach_type=attach_type)
     attr.flags = flags
     if opts is not None:
@@ -530,6 +548,8 @@ def link_update(
     link_fd: int, new_prog_fd: int, *, old_prog_fd: int = 0, flags: int = 0, what: str = ""
 ) -> None:
     """LINK_UPDATE: swap the program (or struct_ops map) behind a link."""
+    from .link_attrs import LinkUpdateAttr  # (not on the load path)
+
     attr = LinkUpdateAttr(
         link_fd=link_fd, new_prog_fd=new_prog_fd, flags=flags, old_prog_fd=old_prog_fd
     )
@@ -543,6 +563,8 @@ def link_detach(link_fd: int, *, what: str = "") -> None:
 
 def iter_create(link_fd: int, *, what: str = "") -> int:
     """ITER_CREATE: a readable fd that runs an iterator program."""
+    from .link_attrs import IterCreateAttr  # (not on the load path)
+
     return bpf(Cmd.ITER_CREATE, IterCreateAttr(link_fd=link_fd), what=what, size=8)
 
 
@@ -564,6 +586,8 @@ class TaskFdQueryResult:
 
 def task_fd_query(pid: int, fd: int, *, what: str = "") -> TaskFdQueryResult:
     """What BPF program a perf-event or raw-tracepoint fd of ``pid`` carries."""
+    from .link_attrs import TaskFdQueryAttr  # (not on the load path)
+
     buf = ctypes.create_string_buffer(4096)
     attr = TaskFdQueryAttr(pid=pid, fd=fd, buf_len=len(buf), buf=ctypes.addressof(buf))
     bpf(Cmd.TASK_FD_QUERY, attr, what=what or f"task_fd_query pid {pid} fd {fd}")

@@ -33,7 +33,6 @@ A rejected or missing index is rebuilt by walking the BTF, and written again.
 
 from __future__ import annotations
 
-import contextlib
 import mmap
 import os
 import stat
@@ -98,9 +97,11 @@ def private_dir(*, create: bool) -> str | None:
     when missing and ``create``; None when it must not be used."""
     path = _cache_path()
     if create:
-        with contextlib.suppress(OSError):
+        try:
             os.makedirs(os.path.dirname(path), exist_ok=True)
             os.mkdir(path, mode=0o700)
+        except OSError:
+            pass
     try:
         info = os.lstat(path)
     except OSError:
@@ -157,8 +158,10 @@ def _write_private(path: str, data: bytes, *, replace: bool = True) -> bool:
     except OSError:
         return False
     finally:
-        with contextlib.suppress(OSError):
+        try:  # noqa: SIM105 (contextlib is kept off the load path)
             os.unlink(tmp)
+        except OSError:
+            pass
 
 
 def _key(directory: str) -> bytes | None:

@@ -174,9 +174,14 @@ def _name(enum: type[ProgType] | type[MapType], value: int) -> str:
 _TOKEN_FIELDS = ("prog_token_fd", "map_token_fd", "btf_token_fd")
 
 
-def hint_for(cmd: Cmd | None, attr: object = None) -> str:
+def hint_for(cmd: Cmd | int | None, attr: object = None) -> str:
     """Why ``cmd`` (with ``attr``, when it says which program or map type) was refused:
-    what it needs and which of that this process lacks."""
+    what it needs and which of that this process lacks. (The load path passes plain ints.)"""
+    if cmd is not None:
+        try:
+            cmd = Cmd(cmd)
+        except ValueError:
+            return permission_hint()
     token = any(getattr(attr, name, 0) > 0 for name in _TOKEN_FIELDS)
     if cmd == Cmd.PROG_LOAD and attr is not None:
         prog_type = int(getattr(attr, "prog_type", 0))

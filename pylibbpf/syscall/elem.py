@@ -39,7 +39,7 @@ from collections.abc import Callable
 
 from ..errors import BpfError
 from ..spec.codec import Codec, CtypesCodec, IntCodec
-from ..uapi import Cmd
+from ..uapi_values import Cmd
 from . import direct
 from .attrs import MapElemAttr
 from .bpf import NR_BPF, kernel_error

@@ -11,7 +11,6 @@ loadable at all. Answers are cached per token (and once without one).
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import errno
 import functools
@@ -25,15 +24,17 @@ from ..btf.types import EnumValue, Kind, Param, Type, VarSecinfo
 from ..errors import BpfError, BpfPermissionError, NotSupportedError
 from ..spec.helpers import helper_id
 from ..spec.insn import assemble, call, mov64_imm, return_imm
-from ..uapi import ENOTSUPP, AttachType, MapFlags, MapType, ProgFlags, ProgType
+from ..uapi_values import ENOTSUPP, AttachType, MapFlags, MapType, ProgFlags, ProgType, value_name
 from . import bpf, kernel_btf
-from .attrs import BtfLoadAttr, ProgLoadAttr, UprobeMultiLinkOpts
+from .attrs import BtfLoadAttr, ProgLoadAttr
 from .fd import OwnedFd
 from .system import effective_capabilities
 
 TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
 if TYPE_CHECKING:
     from typing import Any, ParamSpec, Protocol, TypeVar
+
+    from .link_attrs import UprobeMultiLinkOpts
 
     _P = ParamSpec("_P")
     _R = TypeVar("_R", covariant=True)
@@ -138,14 +139,18 @@ def ensure_memlock() -> None:
     Never raises: without privileges the probe fails, and the operation the caller is
     about to make reports the missing capability itself, naming its own object.
     """
-    with contextlib.suppress(BpfError):
+    try:
         if has_memcg_accounting():
             return
+    except BpfError:
+        pass
     import resource  # (kernels before 5.11 only: not worth its load for the others)
 
     # Unprivileged, this fails; the operation that needs it then reports EPERM itself.
-    with contextlib.suppress(ValueError, OSError):
+    try:  # noqa: SIM105 (contextlib is kept off the load path)
         resource.setrlimit(resource.RLIMIT_MEMLOCK, (resource.RLIM_INFINITY,) * 2)
+    except (ValueError, OSError):
+        pass
 
 
 # --------------------------------------------------------------------------- map types
@@ -180,7 +185,7 @@ _STORAGE_MAPS = {
 
 
 @_cached
-def has_map_type(map_type: MapType) -> bool:
+def has_map_type(map_type: MapType | int) -> bool:
     """Whether this kernel creates maps of ``map_type``."""
     key, value, entries, flags, extra, btf_fd = 4, 4, 1, 0, 0, 0
     if map_type in (MapType.RINGBUF, MapType.USER_RINGBUF):
@@ -231,7 +236,7 @@ def has_map_type(map_type: MapType) -> bool:
             _close(btf_fd)
 
 
-def _probe_map_in_map(map_type: MapType) -> bool:
+def _probe_map_in_map(map_type: MapType | int) -> bool:
     try:
         inner = bpf.map_create(MapType.ARRAY, 4, 4, 1, what="feature probe")
     except BpfError:
@@ -258,7 +263,7 @@ def _probe_struct_ops_map() -> bool:
 
 # --------------------------------------------------------------------------- program types
 
-_EXPECTED_ATTACH = {
+_EXPECTED_ATTACH: dict[int, int] = {
     ProgType.CGROUP_SOCK_ADDR: AttachType.CGROUP_INET4_CONNECT,
     ProgType.SK_LOOKUP: AttachType.SK_LOOKUP,
     ProgType.NETFILTER: AttachType.NETFILTER,
@@ -274,9 +279,7 @@ _NEEDS_TARGET = {ProgType.TRACING, ProgType.EXT, ProgType.LSM, ProgType.STRUCT_O
 @_cached
 def has_prog_type(prog_type: ProgType | int) -> bool:
     """Whether this kernel loads programs of ``prog_type``."""
-    try:
-        prog_type = ProgType(prog_type)
-    except ValueError:
+    if value_name(ProgType, prog_type) is None:
         return False
     flags = ProgFlags.SLEEPABLE if prog_type == ProgType.SYSCALL else 0
     fd, err, log = _probe_load(
@@ -366,6 +369,8 @@ def btf_support() -> KernelBtfSupport:
 
 def probe_all() -> dict[str, dict[str, bool]]:
     """Every map and program type probe, for ``pylibbpf feature probe``."""
+    from ..uapi import MapType, ProgType  # (the enums: their names)
+
     return {
         "map_types": {t.name.lower(): has_map_type(t) for t in MapType if t != MapType.UNSPEC},
         "prog_types": {t.name.lower(): has_prog_type(t) for t in ProgType if t != ProgType.UNSPEC},
@@ -423,6 +428,8 @@ def has_uprobe_multi_link() -> bool:
     )
     if fd is None:
         return False
+    from .link_attrs import UprobeMultiLinkOpts  # (not on the load path)
+
     path = ctypes.create_string_buffer(b"/")
     offset = ctypes.c_uint64(0)
     opts = UprobeMultiLinkOpts(path=ctypes.addressof(path), offsets=ctypes.addressof(offset), cnt=1)

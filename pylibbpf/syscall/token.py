@@ -16,15 +16,17 @@ from __future__ import annotations
 
 import errno
 import os
-from enum import IntEnum
 
 from ..errors import BpfError
 from ..logs import module_logger
 from ..records import dataclass
-from ..uapi import AttachType, Cmd, MapType, ProgType
 from . import bpf
 from .attrs import TokenInfo
 from .fd import OwnedFd
+
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
+if TYPE_CHECKING:
+    from enum import IntEnum
 
 logger = module_logger(__name__)
 
@@ -33,14 +35,23 @@ DEFAULT_BPFFS = "/sys/fs/bpf"
 MOUNTINFO = "/proc/self/mountinfo"
 ALL = (1 << 64) - 1  # what "any" delegates
 
-# Each delegate_* option: its enum, and how the kernel spells its values (lower case,
-# without this prefix) in /proc/self/mountinfo.
-DELEGATE_ENUMS: dict[str, type[IntEnum]] = {
-    "cmds": Cmd,
-    "maps": MapType,
-    "progs": ProgType,
-    "attachs": AttachType,
+# Each delegate_* option: its enum in pylibbpf.uapi, and how the kernel spells its values
+# (lower case, without this prefix) in /proc/self/mountinfo.
+DELEGATE_ENUMS: dict[str, str] = {
+    "cmds": "Cmd",
+    "maps": "MapType",
+    "progs": "ProgType",
+    "attachs": "AttachType",
 }
+
+
+def delegate_enum(kind: str) -> type[IntEnum]:
+    """The enum of a delegate_* option (``maps``: ``MapType``): imported when a mount
+    delegates something (the enums are not on the path of loading without a token)."""
+    from .. import uapi
+
+    enum: type[IntEnum] = getattr(uapi, DELEGATE_ENUMS[kind])
+    return enum
 
 
 @dataclass(frozen=True)
@@ -64,7 +75,7 @@ class Delegation:
         mask = getattr(self, kind)
         if mask == ALL:
             return ["any"]
-        enum = DELEGATE_ENUMS[kind]
+        enum = delegate_enum(kind)
         names = []
         for bit in range(64):
             if mask >> bit & 1:
@@ -91,7 +102,7 @@ def parse_delegation(options: str) -> Delegation:
         kind = key.removeprefix("delegate_")
         if not key.startswith("delegate_") or kind not in masks:
             continue
-        enum = DELEGATE_ENUMS[kind]
+        enum = delegate_enum(kind)
         for word in value.split(":"):
             if word == "any":
                 masks[kind] = ALL

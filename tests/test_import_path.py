@@ -1,0 +1,124 @@
+"""What ``import pylibbpf as bpf; bpf.BpfObject`` and a first open+load leave out, and
+the plain-int side of the uapi enums (:mod:`pylibbpf.uapi_values`) against the enums."""
+
+from __future__ import annotations
+
+import enum
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from pylibbpf import uapi, uapi_values
+from pylibbpf.spec import insn, opcodes
+
+ROOT = Path(__file__).resolve().parent.parent
+
+ENUMS = ["Cmd", "MapType", "ProgType", "AttachType", "UpdateFlags", "MapFlags", "ProgFlags"]
+
+# Modules the load path does without (the public enums, the opcode enums, the attach-side
+# attr layouts, the .kconfig layout, contextlib): imported by the code that needs them.
+LEFT_OUT = [
+    "pylibbpf.uapi",
+    "pylibbpf.uapi_extra",
+    "pylibbpf.syscall.link_attrs",
+    "pylibbpf.spec.opcodes",
+    "pylibbpf.spec.kconfig",
+    "contextlib",
+]
+
+
+def _loaded_after(code: str) -> list[str]:
+    """Which of LEFT_OUT a fresh interpreter has imported after running ``code``."""
+    script = f"import sys\n{code}\nprint(' '.join(m for m in {LEFT_OUT!r} if m in sys.modules))"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()
+
+
+def test_bpf_object_import_leaves_out_the_enums_and_the_attach_side() -> None:
+    assert _loaded_after("import pylibbpf as bpf; bpf.BpfObject") == []
+
+
+def test_opening_and_loading_a_core_object_leaves_them_out_too(
+    bpf_object: Callable[[str], Path],
+) -> None:
+    """The kernel loaded the object's program (it has an id) and the load path never
+    built the enums: they are imported by what shows names, not by what loads."""
+    path = bpf_object("core_reads")
+    code = (
+        "import pylibbpf as bpf\n"
+        f"obj = bpf.BpfObject.open({str(path)!r})\n"
+        "obj.load()\n"
+        "ids = [p.info().id for p in obj.programs.values()]\n"
+        "assert ids and all(ids), ids\n"
+        "obj.close()"
+    )
+    assert _loaded_after(code) == []
+
+
+def test_a_public_enum_is_there_on_first_use() -> None:
+    code = "import pylibbpf as bpf\nassert repr(bpf.MapType.HASH) == '<MapType.HASH: 1>'"
+    assert _loaded_after(code) == ["pylibbpf.uapi"]
+
+
+@pytest.mark.parametrize("name", ENUMS)
+def test_the_plain_ints_say_what_the_enums_say(name: str) -> None:
+    members: type[enum.IntEnum] = getattr(uapi, name)
+    numbers = getattr(uapi_values, name)
+    plain = {k: v for k, v in vars(numbers).items() if k.isupper()}
+    assert plain == {k: int(v) for k, v in members.__members__.items()}
+    assert all(type(v) is int for v in plain.values())
+    for member in members:
+        assert uapi_values.value_name(numbers, member.value) == member.name
+    assert uapi_values.value_name(numbers, 1 << 40) is None
+
+
+def test_the_constants_and_map_type_sets_are_the_same() -> None:
+    for name in ("OBJ_NAME_LEN", "LOG_BUF_SIZE_MAX", "ENOTSUPP"):
+        assert getattr(uapi_values, name) == getattr(uapi, name)
+    for name in ("PERCPU_MAP_TYPES", "FD_VALUE_MAP_TYPES", "KEYLESS_MAP_TYPES"):
+        assert getattr(uapi_values, name) == getattr(uapi, name)
+        assert uapi.MapType.PERCPU_HASH in uapi_values.PERCPU_MAP_TYPES  # members find ints
+
+
+def test_the_plain_opcode_parts_are_the_enums_values() -> None:
+    """``insn.BPF_LDX`` is ``Class.LDX``, ``insn.BPF_CALL`` is ``Jmp.CALL``…, and
+    ``insn.Alu`` is the enum of :mod:`pylibbpf.spec.opcodes`."""
+    enums = [opcodes.Class, opcodes.Size, opcodes.Mode, opcodes.Alu, opcodes.Jmp]
+    plain = {k: v for k, v in vars(insn).items() if k.startswith("BPF_")}
+    assert plain
+    for name, value in plain.items():
+        found = [e[name[4:]] for e in enums if name[4:] in e.__members__]
+        assert len(found) == 1 and found[0] == value, name
+    assert insn.Alu is opcodes.Alu and insn.Jmp.CALL == 0x80
+    built = insn.assemble(insn.call(1), insn.return_imm(0))
+    assert built[0] == (opcodes.Class.JMP | opcodes.Jmp.CALL)  # the opcode byte of the call
+
+
+def test_loaded_programs_and_maps_still_show_enum_members(
+    bpf_object: Callable[[str], Path],
+) -> None:
+    """The load path keeps plain numbers; ``type`` and ``expected_attach_type`` are the
+    enum members users saw before (reprs, ``.name``)."""
+    import pylibbpf as bpf
+
+    with bpf.BpfObject.open(bpf_object("core_reads")) as obj:
+        obj.load()
+        program = next(iter(obj.programs.values()))
+        assert program.info().id  # the kernel holds it
+        assert type(program.type) is uapi.ProgType and program.type.name == "TRACEPOINT"
+        for map_obj in obj.maps.values():
+            assert isinstance(map_obj.type, uapi.MapType), map_obj
+            assert map_obj.info().type == map_obj.type  # what the kernel reports
+    made = bpf.Map.create(1, 4, 4, 8)
+    try:
+        assert made.type is uapi.MapType.HASH
+    finally:
+        made.close()
