@@ -66,8 +66,10 @@ def map_type_of(map_type: MapType | int | str) -> int:
     ``"hash"``, ``"PERCPU_ARRAY"``, ``"BPF_MAP_TYPE_RINGBUF"``, cilium's ``"PerCPUHash"``."""
     if not isinstance(map_type, str):
         return map_type
+    from .uapi import MapType as MapTypes  # the enum of names (built on first use)
+
     wanted = map_type.upper().removeprefix("BPF_MAP_TYPE_").replace("_", "")
-    for member in MapType:
+    for member in MapTypes:
         if member.name.replace("_", "") == wanted:
             return member
     raise ObjectError(f"unknown map type {map_type!r}", errno.EINVAL)
