@@ -18,11 +18,12 @@ from __future__ import annotations
 import functools
 import gc
 import operator
+from array import array
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
 from ..errors import ObjectError
-from . import graph
+from . import graph, tables
 from .c_layout import MemberFacts, bitfield_members, is_packed, padding, round_up
 from .c_order import NOT_ORDERED, DefinitionOrder
 from .parse import Btf, referenced_ids
@@ -78,6 +79,10 @@ MAX_HEADER = 32 << 20
 _ESTIMATE = operator.itemgetter(8)
 _ALIGN8, _EXACT_ALIGN = operator.itemgetter(0), operator.itemgetter(5)
 _T = TypeVar("_T")
+# Tables a dump of the whole BTF derives from its content alone (``tables``): that every
+# type checked out, and the order of the definitions. Bump the version with any change
+# to what derives them.
+CHECKED_TABLE, ORDER_TABLE = "checked-1", "c-order-1"
 
 
 class CDumper:
@@ -94,7 +99,6 @@ class CDumper:
         self._current = 0  # the type being worked on, for error messages
         self._bodies_written = 0  # bytes of struct bodies, against MAX_BODIES
         self._assign_names()
-        self._ordering = DefinitionOrder(self._raw)
 
     # ----------------------------------------------------------------- naming
 
@@ -398,25 +402,38 @@ class CDumper:
     def dump(self, type_ids: Iterable[int] | None = None) -> str:
         return self._guarded(lambda: self._dump(type_ids))
 
+    def _order(self, roots: Iterable[int], *, whole: bool) -> Iterable[int]:
+        """The definitions in the order they are written (``c_order``); for a ``whole``
+        dump, as an earlier process kept it for this BTF's content, if one did."""
+        kept = tables.cached(self.btf, ORDER_TABLE) if whole else None
+        if kept is not None:
+            order = array("I")
+            order.frombytes(kept)
+            return order
+        ordering = DefinitionOrder(self._raw)
+        try:
+            ordering.schedule(roots)
+        finally:
+            self._current = ordering.current
+        if whole:
+            ordering.schedule_unreferenced_anonymous_enums()
+            tables.keep(self.btf, ORDER_TABLE, array("I", ordering.order).tobytes())
+        return ordering.order
+
     def _dump(self, type_ids: Iterable[int] | None) -> str:
-        btf, raw, kinds, ordering = self.btf, self._raw, self._kinds, self._ordering
+        btf, raw, kinds = self.btf, self._raw, self._kinds
         if type_ids is None:
             # Every type in id order, less the kinds never ordered (half of vmlinux's
             # types are functions): scheduling would skip them one by one.
             roots: Iterable[int] = raw.own_ids(set(raw.by_kind) - NOT_ORDERED)
+            order = self._order(roots, whole=True)
+            declared: Iterable[int] = raw.own_ids((STRUCT, UNION, FWD))
         else:
             roots = list(type_ids)
             for type_id in roots:
                 if not 0 <= type_id < btf.type_count:
                     raise ObjectError(f"{btf.name}: no type id {type_id} to dump")
-        try:
-            ordering.schedule(roots)
-        finally:
-            self._current = ordering.current
-        if type_ids is None:
-            ordering.schedule_unreferenced_anonymous_enums()
-            declared: Iterable[int] = raw.own_ids((STRUCT, UNION, FWD))
-        else:
+            order = self._order(roots, whole=False)
             declared = {t.id for root in roots for t in btf.walk(root)}
         forward = set()
         for type_id in declared:
@@ -426,7 +443,7 @@ class CDumper:
                 forward.add(f"{'union' if union else 'struct'} {self._c_name(type_id)};")
         out = [HEADER, *sorted(forward), ""]
         written = sum(map(len, out))
-        for type_id in ordering.order:
+        for type_id in order:
             text = self._definition(type_id) + "\n"
             written += len(text)
             if written > MAX_HEADER:
@@ -481,7 +498,9 @@ def checked_dump_c(btf: Btf, type_ids: Iterable[int] | None = None) -> str:
 def _checked_dump(btf: Btf, type_ids: Iterable[int] | None) -> str:
     records = Records(btf)
     if type_ids is None:
-        check_every_type(btf, records, record=False)  # the dumper's records, read once
+        if tables.cached(btf, CHECKED_TABLE) is None:
+            check_every_type(btf, records, record=False)  # the dumper's records, read once
+            tables.keep(btf, CHECKED_TABLE, b"")
         return CDumper(btf, records).dump(None)
     return CDumper(btf, records).dump(graph.check_roots(btf, type_ids))
 
