@@ -79,10 +79,10 @@ MAX_HEADER = 32 << 20
 _ESTIMATE = operator.itemgetter(8)
 _ALIGN8, _EXACT_ALIGN = operator.itemgetter(0), operator.itemgetter(5)
 _T = TypeVar("_T")
-# Tables a dump of the whole BTF derives from its content alone (``tables``): that every
-# type checked out, and the order of the definitions. Bump the version with any change
-# to what derives them.
-CHECKED_TABLE, ORDER_TABLE = "checked-1", "c-order-1"
+# Tables a dump derives from the BTF's content alone (``tables``): that every type checked
+# out, the order of the definitions (both for a dump of all types), and the C names. Bump
+# a table's version with any change to what derives it.
+CHECKED_TABLE, ORDER_TABLE, NAMES_TABLE = "checked-1", "c-order-1", "c-names-1"
 
 
 class CDumper:
@@ -95,7 +95,7 @@ class CDumper:
         self._names: dict[int, str] = {}
         self._enumerators: dict[int, list[str]] = {}
         self._decls: dict[int, Decl] = {}
-        self._member_facts: dict[int, MemberFacts] = {}
+        self._member_facts: dict[int, dict[int, MemberFacts]] = {}  # by indent, type id
         self._current = 0  # the type being worked on, for error messages
         self._bodies_written = 0  # bytes of struct bodies, against MAX_BODIES
         self._assign_names()
@@ -105,10 +105,15 @@ class CDumper:
     def _assign_names(self) -> None:
         """C names: struct/union/enum tags share one namespace; typedef names and
         enumerators share another. A later duplicate gets ``___2``, ``___3``…"""
+        kept = tables.cached(self.btf, NAMES_TABLE)
+        if kept is not None:
+            self._kept_names(kept)
+            return
         tags: dict[str, int] = {}
         idents: dict[str, int] = {}
         definitions: dict[str, int] = {}
         names, raw = self._names, self._raw
+        renamed: list[str] = []  # type id, enumerator index (-1: the type), C name, …
 
         def unique(pool: dict[str, int], name: str) -> str:
             count = pool.get(name, 0) + 1
@@ -120,10 +125,14 @@ class CDumper:
         for type_id, name in zip(ids, raw.names_of(ids), strict=True):
             kind = kinds[type_id]
             if kind == TYPEDEF:
-                names[type_id] = unique(idents, name)
+                c_name = names[type_id] = unique(idents, name)
+                if c_name != name:
+                    renamed += [str(type_id), "-1", c_name]
                 continue
             if name:
-                names[type_id] = unique(tags, name)
+                c_name = names[type_id] = unique(tags, name)
+                if c_name != name:
+                    renamed += [str(type_id), "-1", c_name]
                 if kind in (STRUCT, UNION):
                     definitions.setdefault(name, type_id)
             if kind in (ENUM, ENUM64):
@@ -134,15 +143,40 @@ class CDumper:
                     self._enumerators[type_id] = value_names
                     continue
                 enumerators = self._enumerators[type_id] = []
-                for value_name in value_names:  # unique(), inlined
+                for index, value_name in enumerate(value_names):  # unique(), inlined
                     count = idents.get(value_name, 0) + 1
                     idents[value_name] = count
-                    enumerators.append(value_name if count == 1 else f"{value_name}___{count}")
+                    if count == 1:
+                        enumerators.append(value_name)
+                    else:
+                        enumerators.append(f"{value_name}___{count}")
+                        renamed += [str(type_id), str(index), enumerators[-1]]
         for type_id in raw.own_ids((FWD,)):
             # A forward declaration names the same C type as the definition, if any.
             name = raw.name(type_id)
             target = definitions.get(name)
-            names[type_id] = names[target] if target else unique(tags, name)
+            c_name = names[type_id] = names[target] if target else unique(tags, name)
+            if c_name != name:
+                renamed += [str(type_id), "-1", c_name]
+        tables.keep(self.btf, NAMES_TABLE, "\0".join(renamed).encode("utf-8", "surrogateescape"))
+
+    def _kept_names(self, kept: bytes) -> None:
+        """The names ``_assign_names`` gave this BTF's content in an earlier process:
+        the BTF's own, less those it renamed (a few hundred of vmlinux's 20k)."""
+        raw = self._raw
+        ids = raw.own_ids((STRUCT, UNION, ENUM, ENUM64, TYPEDEF, FWD))
+        self._names.update(zip(ids, raw.names_of(ids), strict=True))
+        renamed = kept.decode("utf-8", "surrogateescape").split("\0") if kept else []
+        fields = iter(renamed)
+        for type_text, index_text, c_name in zip(fields, fields, fields, strict=True):
+            type_id, index = int(type_text), int(index_text)
+            if index < 0:
+                self._names[type_id] = c_name
+            else:
+                enumerators = self._enumerators.get(type_id)
+                if enumerators is None:
+                    enumerators = self._enumerators[type_id] = raw.enum_names(type_id)
+                enumerators[index] = c_name
 
     def name_of(self, t: Type) -> str:
         return self._names.get(t.id, t.name)
@@ -265,11 +299,17 @@ class CDumper:
         has_bitfields = bool(info >> 31)
         is_struct = self._kinds[type_id] == STRUCT
         size = self._refs[type_id]
-        key, known = (indent + 1) << 32, self._member_facts
-        members = [
-            known.get(member_type | key) or self._facts(member_type, indent + 1)
-            for member_type in words[at + 4 : end : 3]
-        ]
+        known = self._member_facts.get(indent + 1)
+        if known is None:
+            known = self._member_facts[indent + 1] = {}
+        member_types = words[at + 4 : end : 3]
+        try:
+            members = list(map(known.__getitem__, member_types))
+        except KeyError:  # types not met yet at this indent
+            members = [
+                known.get(member_type) or self._facts(member_type, indent + 1)
+                for member_type in member_types
+            ]
         # Each member is written with its ``left`` or its unnamed line: bound the body
         # before building it (an anonymous type used by value may be large and shared).
         estimate = sum(map(_ESTIMATE, members))
@@ -359,7 +399,7 @@ class CDumper:
             bare,
             len(left) + len(bare) + 1,
         )
-        self._member_facts[type_id | indent << 32] = facts
+        self._member_facts.setdefault(indent, {})[type_id] = facts
         return facts
 
     def _enum_body(self, type_id: int, indent: int) -> str:
