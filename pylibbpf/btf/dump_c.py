@@ -467,7 +467,12 @@ class CDumper:
             # types are functions): scheduling would skip them one by one.
             roots: Iterable[int] = raw.own_ids(set(raw.by_kind) - NOT_ORDERED)
             order = self._order(roots, whole=True)
-            declared: Iterable[int] = raw.own_ids((STRUCT, UNION, FWD))
+            # Every named struct and union (their C names: in bulk), and the FWDs.
+            forward: set[str] = set()
+            for kind, line in ((STRUCT, "struct {};"), (UNION, "union {};")):
+                named = filter(None, map(self._names.get, raw.own_ids((kind,))))
+                forward.update(map(line.format, named))
+            declared: Iterable[int] = raw.own_ids((FWD,))
         else:
             roots = list(type_ids)
             for type_id in roots:
@@ -475,7 +480,7 @@ class CDumper:
                     raise ObjectError(f"{btf.name}: no type id {type_id} to dump")
             order = self._order(roots, whole=False)
             declared = {t.id for root in roots for t in btf.walk(root)}
-        forward = set()
+            forward = set()
         for type_id in declared:
             kind = kinds[type_id]
             if kind in (STRUCT, UNION, FWD) and raw.name(type_id):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import bisect
 import itertools
-import operator
 from collections.abc import Iterable
 from typing import Any
 
@@ -68,13 +67,16 @@ class Records:
             self.starts += offsets
             self.words_of += [words] * len(offsets)
             data = bytes(layer._sdata[layer._sstart : layer._send])
-            # The last piece is unterminated (or empty, past the end): string_at rejects it.
-            texts = data.decode("utf-8", "surrogateescape").split("\0")[:-1]
-            # Offsets: the lengths so far plus one NUL per string before (in bytes: the
-            # texts' lengths are those when all is ASCII, as C identifiers are).
-            pieces: list[Any] = texts if data.isascii() else data.split(b"\0")
-            lengths = itertools.accumulate(map(len, pieces), initial=layer.str_base)
-            positions = map(operator.add, lengths, itertools.count())
+            ascii_only = data.isascii()  # (as C identifiers are: decoded faster)
+            texts = (
+                data.decode("ascii") if ascii_only else data.decode("utf-8", "surrogateescape")
+            ).split("\0")
+            del texts[-1]  # unterminated (or empty, past the end): string_at rejects it
+            # Offsets: each string's length and NUL after the one before (in bytes: the
+            # texts' lengths are those when all is ASCII).
+            pieces: list[Any] = texts if ascii_only else data.split(b"\0")
+            steps = map((1).__add__, map(len, pieces))
+            positions = itertools.accumulate(steps, initial=layer.str_base)
             self.strings.update(zip(positions, texts, strict=False))
         self.by_kind: dict[int, list[int]] = {}  # type ids in id order
         for type_id, kind in enumerate(self.kinds):
