@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import bisect
 import itertools
+from array import array
 from collections.abc import Iterable
 from typing import Any
 
+from . import tables
 from .parse import Btf
 from .types import Kind
 
@@ -29,6 +31,8 @@ DECL_TAG, TYPE_TAG = int(Kind.DECL_TAG), int(Kind.TYPE_TAG)
 MODIFIERS = frozenset({TYPEDEF, CONST, VOLATILE, RESTRICT, TYPE_TAG})
 SIZED = frozenset({INT, STRUCT, UNION, ENUM, ENUM64, FLOAT, DATASEC})
 SCALARS = frozenset({INT, ENUM, ENUM64, FLOAT})
+# The table (``tables``) of kinds, third words and ids by kind; bump with any change.
+RECORDS_TABLE = "records-1"
 MAX_HOPS = 64  # modifier chains and array nesting, as Btf.resolve and Btf.sizeof allow
 
 
@@ -42,6 +46,38 @@ class Strings(dict[int, str]):
 
     def __missing__(self, offset: int) -> str:
         return self.btf.string_at(offset)
+
+
+def _kept_records(btf: Btf) -> tuple[list[int], list[int], dict[int, list[int]]] | None:
+    """Every type's kind and third word, and the type ids by kind, as an earlier process
+    read them from this BTF's content (``tables``), if one kept them."""
+    kept = tables.cached(btf, RECORDS_TABLE)
+    count = len(btf.raw_offsets) + 1  # void too
+    if kept is None or len(kept) < 9 * count or (len(kept) - 9 * count) % 5:
+        return None
+    kinds = list(kept[:count])
+    refs, ids, counts = array("I"), array("I"), array("I")
+    refs.frombytes(kept[count : 5 * count])
+    ids.frombytes(kept[5 * count : 9 * count])
+    distinct = (len(kept) - 9 * count) // 5
+    counts.frombytes(kept[9 * count + distinct :])
+    ends = list(itertools.accumulate(counts))
+    starts = [0, *ends[:-1]]
+    by_kind = {}
+    for kind, start, end in zip(kept[9 * count : 9 * count + distinct], starts, ends, strict=True):
+        by_kind[kind] = ids[start:end].tolist()
+    return kinds, refs.tolist(), by_kind
+
+
+def _keep_records(
+    btf: Btf, kinds: list[int], refs: list[int], by_kind: dict[int, list[int]]
+) -> None:
+    """Keep what ``_kept_records`` reads, if this BTF has a store for its tables."""
+    if tables.STORE in btf.memo:  # (kinds are 7 bits)
+        grouped = array("I", itertools.chain.from_iterable(by_kind.values()))
+        counts = array("I", map(len, by_kind.values()))
+        table = bytes(kinds) + array("I", refs).tobytes() + grouped.tobytes()
+        tables.keep(btf, RECORDS_TABLE, table + bytes(by_kind) + counts.tobytes())
 
 
 class Records:
@@ -60,10 +96,15 @@ class Records:
         self.starts: list[int] = [0]  # where each record starts in its words
         self.words_of: list[Any] = [()]  # the words holding each record
         self.strings = Strings(btf)
+        by_kind: dict[int, list[int]] | None = None
         for layer in chain:
             words, offsets = layer._words, layer.raw_offsets
-            self.kinds += [(words[o + 1] >> 24) & 0x7F for o in offsets]
-            self.refs += [words[o + 2] for o in offsets]
+            kept = _kept_records(layer) if len(chain) == 1 else None
+            if kept is not None:
+                self.kinds, self.refs, by_kind = kept
+            else:
+                self.kinds += [(words[o + 1] >> 24) & 0x7F for o in offsets]
+                self.refs += [words[o + 2] for o in offsets]
             self.starts += offsets
             self.words_of += [words] * len(offsets)
             data = bytes(layer._sdata[layer._sstart : layer._send])
@@ -78,12 +119,16 @@ class Records:
             steps = map((1).__add__, map(len, pieces))
             positions = itertools.accumulate(steps, initial=layer.str_base)
             self.strings.update(zip(positions, texts, strict=False))
-        self.by_kind: dict[int, list[int]] = {}  # type ids in id order
-        for type_id, kind in enumerate(self.kinds):
-            if kind in self.by_kind:
-                self.by_kind[kind].append(type_id)
-            else:
-                self.by_kind[kind] = [type_id]
+        if by_kind is None:
+            by_kind = {}
+            for type_id, kind in enumerate(self.kinds):
+                if kind in by_kind:
+                    by_kind[kind].append(type_id)
+                else:
+                    by_kind[kind] = [type_id]
+            if len(chain) == 1:
+                _keep_records(btf, self.kinds, self.refs, by_kind)
+        self.by_kind = by_kind  # type ids in id order
         self.arrays: dict[int, tuple[int, int, int]] = {}  # element, index type, count
         for type_id in self.by_kind.get(ARRAY, ()):
             words, at = self.words_of[type_id], self.starts[type_id]
