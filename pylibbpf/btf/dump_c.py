@@ -76,7 +76,7 @@ Decl = tuple[str, str, bool]  # (prefix, suffix, declarator-is-wrapped): see CDu
 MAX_DEFINITION = 1 << 20  # one struct or union body
 MAX_BODIES = 32 << 20  # every body written, inline ones included
 MAX_HEADER = 32 << 20
-_ESTIMATE = operator.itemgetter(8)
+_ESTIMATE, _SIZE8 = operator.itemgetter(8), operator.itemgetter(1)
 _ALIGN8, _EXACT_ALIGN = operator.itemgetter(0), operator.itemgetter(5)
 _T = TypeVar("_T")
 # Tables a dump derives from the BTF's content alone (``tables``): that every type checked
@@ -200,8 +200,14 @@ class CDumper:
     def _decl(self, type_id: int, indent: int) -> Decl:
         """A declaration as ``prefix + declarator + suffix`` when the type wraps the
         declarator (pointers, arrays, functions, qualified pointers); otherwise the bare
-        type, joined to a declarator with a space."""
-        key = type_id | indent << 32
+        type, joined to a declarator with a space.
+
+        Memoised by type id alone when the text has no body in it (no line break): only
+        bodies written inline depend on ``indent``; others by type id and indent."""
+        cached = self._decls.get(type_id)
+        if cached is not None:
+            return cached
+        key = type_id | (indent + 1) << 32
         cached = self._decls.get(key)
         if cached is not None:
             return cached
@@ -245,7 +251,10 @@ class CDumper:
             result = self._decl(refs[type_id], indent)
         else:
             result = (self._base_name(type_id, indent), "", False)
-        self._decls[key] = result
+        if "\n" in result[0] or "\n" in result[1]:
+            self._decls[key] = result
+        else:
+            self._decls[type_id] = result
         return result
 
     def _skip(self, type_id: int, kinds: Iterable[int]) -> int:
@@ -365,7 +374,7 @@ class CDumper:
                 taken = functools.partial(raw.member_names, type_id)
                 lines += [pad + p for p in padding(position, 8 * size, taken)]
         else:
-            widest = max((facts[1] for facts in members), default=0)
+            widest = max(map(_SIZE8, members), default=0)
             if 8 * size > round_up(widest, 8 * raw.align(type_id)):
                 lines.append(f"{pad}char __pad[{size}];")
         lines.append("\t" * indent + "}" + (" __attribute__((packed))" if packed else ""))
