@@ -92,6 +92,8 @@ class CDumper:
         self.btf = btf
         self._raw = records if records is not None else Records(btf)
         self._kinds, self._refs = self._raw.kinds, self._raw.refs
+        self._words_of, self._starts = self._raw.words_of, self._raw.starts
+        self._string = self._raw.strings.__getitem__
         self._names: dict[int, str] = {}
         self._enumerators: dict[int, list[str]] = {}
         self._decls: dict[int, Decl] = {}
@@ -301,7 +303,7 @@ class CDumper:
         what it needs of each member's type comes from one memo (``_facts``), and members
         without bitfields (most) take a loop of their own."""
         raw = self._raw
-        words, at = raw.words_of[type_id], raw.starts[type_id]
+        words, at = self._words_of[type_id], self._starts[type_id]
         info = words[at + 1]
         end = at + 3 + 3 * (info & 0xFFFFFF)
         offsets = words[at + 5 : end : 3]
@@ -330,7 +332,7 @@ class CDumper:
                 "anonymous types written out inline at every use, nested (met while "
                 f"writing type id {self._current})"
             )
-        names = map(raw.strings.__getitem__, words[at + 3 : end : 3])
+        names = map(self._string, words[at + 3 : end : 3])
         packed = False
         if is_struct and has_bitfields:
             packed, exact_align = is_packed(members, offsets, has_bitfields, size)
@@ -346,7 +348,7 @@ class CDumper:
         lines = ["{"]
         if not is_struct and not has_bitfields:  # a union: no positions to keep
             lines += [
-                facts[2] + name + facts[3] if name else facts[4]
+                f"{facts[2]}{name}{facts[3]}" if name else facts[4]
                 for name, facts in zip(names, members, strict=True)
             ]
         elif not has_bitfields:
@@ -359,7 +361,7 @@ class CDumper:
                         taken = functools.partial(raw.member_names, type_id)
                         lines += [pad + p for p in padding(position, bit_offset, taken)]
                         position = bit_offset
-                lines.append(facts[2] + name + facts[3] if name else facts[4])
+                lines.append(f"{facts[2]}{name}{facts[3]}" if name else facts[4])
                 end = bit_offset + facts[1]
                 if end > position:
                     position = end
