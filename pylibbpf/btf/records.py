@@ -31,8 +31,9 @@ DECL_TAG, TYPE_TAG = int(Kind.DECL_TAG), int(Kind.TYPE_TAG)
 MODIFIERS = frozenset({TYPEDEF, CONST, VOLATILE, RESTRICT, TYPE_TAG})
 SIZED = frozenset({INT, STRUCT, UNION, ENUM, ENUM64, FLOAT, DATASEC})
 SCALARS = frozenset({INT, ENUM, ENUM64, FLOAT})
-# The table (``tables``) of kinds, third words and ids by kind; bump with any change.
-RECORDS_TABLE = "records-1"
+# The tables (``tables``) of kinds, third words and ids by kind, and of string offsets;
+# bump a version with any change.
+RECORDS_TABLE, STRINGS_TABLE = "records-1", "string-offsets-1"
 MAX_HOPS = 64  # modifier chains and array nesting, as Btf.resolve and Btf.sizeof allow
 
 
@@ -80,6 +81,23 @@ def _keep_records(
         tables.keep(btf, RECORDS_TABLE, table + bytes(by_kind) + counts.tobytes())
 
 
+def _string_offsets(btf: Btf, data: bytes, texts: list[str]) -> Iterable[int]:
+    """Where each of ``texts`` (the strings ``data`` holds) starts: as an earlier process
+    found for this BTF's content (``tables``), or each string's length and NUL after the
+    one before (in bytes: the texts' lengths are those when all is ASCII)."""
+    kept = tables.cached(btf, STRINGS_TABLE)
+    if kept is not None and len(kept) == 4 * len(texts):
+        offsets = array("I")
+        offsets.frombytes(kept)
+        return offsets.tolist()
+    pieces: list[Any] = texts if data.isascii() else data.split(b"\0")
+    steps = map((1).__add__, map(len, pieces))
+    found = list(itertools.accumulate(steps, initial=btf.str_base))[:-1]
+    if tables.STORE in btf.memo and found and found[-1] < 1 << 32:
+        tables.keep(btf, STRINGS_TABLE, array("I", found).tobytes())
+    return found
+
+
 class Records:
     """The type records of a BTF (and of its base, for split BTF) by id."""
 
@@ -113,12 +131,7 @@ class Records:
                 data.decode("ascii") if ascii_only else data.decode("utf-8", "surrogateescape")
             ).split("\0")
             del texts[-1]  # unterminated (or empty, past the end): string_at rejects it
-            # Offsets: each string's length and NUL after the one before (in bytes: the
-            # texts' lengths are those when all is ASCII).
-            pieces: list[Any] = texts if ascii_only else data.split(b"\0")
-            steps = map((1).__add__, map(len, pieces))
-            positions = itertools.accumulate(steps, initial=layer.str_base)
-            self.strings.update(zip(positions, texts, strict=False))
+            self.strings.update(zip(_string_offsets(layer, data, texts), texts, strict=False))
         if by_kind is None:
             by_kind = {}
             for type_id, kind in enumerate(self.kinds):
