@@ -20,7 +20,7 @@ import gc
 import operator
 from array import array
 from collections.abc import Callable, Iterable
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from ..errors import ObjectError
 from . import graph, tables
@@ -314,13 +314,14 @@ class CDumper:
         if known is None:
             known = self._member_facts[indent + 1] = {}
         member_types = words[at + 4 : end : 3]
-        try:
-            members = list(map(known.__getitem__, member_types))
-        except KeyError:  # types not met yet at this indent
+        found = list(map(known.get, member_types))
+        if None in found:  # types not met yet at this indent (no exception: they cost)
             members = [
                 known.get(member_type) or self._facts(member_type, indent + 1)
                 for member_type in member_types
             ]
+        else:
+            members = cast("list[MemberFacts]", found)
         # Each member is written with its ``left`` or its unnamed line: bound the body
         # before building it (an anonymous type used by value may be large and shared).
         estimate = sum(map(_ESTIMATE, members))
