@@ -11,19 +11,21 @@ asks it. Any other BTF (a file, an object's) has none and derives everything eac
 
 from __future__ import annotations
 
-from typing import Protocol
-
 from .parse import Btf
 
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
+if TYPE_CHECKING:
+    from typing import Protocol
+
+    class TableStore(Protocol):
+        """Tables by name for one BTF content: what ``put`` stored, intact, or None."""
+
+        def get(self, name: str) -> bytes | None: ...
+
+        def put(self, name: str, table: bytes) -> None: ...
+
+
 STORE = "derived tables"  # the Btf.memo key of a BTF's store, if it has one
-
-
-class TableStore(Protocol):
-    """Tables by name for one BTF content: what ``put`` stored, intact, or None."""
-
-    def get(self, name: str) -> bytes | None: ...
-
-    def put(self, name: str, table: bytes) -> None: ...
 
 
 def cached(btf: Btf, name: str) -> bytes | None:
