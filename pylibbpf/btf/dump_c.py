@@ -509,7 +509,8 @@ class CDumper:
                     f"of C (at type id {type_id}; vmlinux's takes a few)"
                 )
             out.append(text)
-        return "\n".join(out) + FOOTER
+        out[-1] += FOOTER  # (one join: no second copy of the whole header)
+        return "\n".join(out)
 
     # ----------------------------------------------------------------- malformed input
 
