@@ -20,7 +20,6 @@ import gc
 import operator
 from array import array
 from collections.abc import Callable, Iterable
-from typing import TypeVar, cast
 
 from ..errors import ObjectError
 from . import graph, tables
@@ -78,7 +77,11 @@ MAX_BODIES = 32 << 20  # every body written, inline ones included
 MAX_HEADER = 32 << 20
 _ESTIMATE, _SIZE8 = operator.itemgetter(8), operator.itemgetter(1)
 _ALIGN8, _EXACT_ALIGN = operator.itemgetter(0), operator.itemgetter(5)
-_T = TypeVar("_T")
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
+if TYPE_CHECKING:
+    from typing import TypeVar
+
+    _T = TypeVar("_T")
 # Tables a dump derives from the BTF's content alone (``tables``): that every type checked
 # out, the order of the definitions (both for a dump of all types), and the C names. Bump
 # a table's version with any change to what derives it.
@@ -321,7 +324,7 @@ class CDumper:
                 for member_type in member_types
             ]
         else:
-            members = cast("list[MemberFacts]", found)
+            members = found  # type: ignore[assignment]  # (no None in it)
         # Each member is written with its ``left`` or its unnamed line: bound the body
         # before building it (an anonymous type used by value may be large and shared).
         estimate = sum(map(_ESTIMATE, members))

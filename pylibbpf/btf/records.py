@@ -14,11 +14,14 @@ import bisect
 import itertools
 from array import array
 from collections.abc import Iterable
-from typing import Any
 
 from . import tables
 from .parse import Btf
 from .types import Kind
+
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
+if TYPE_CHECKING:
+    from typing import Any
 
 VOID = 0
 INT, PTR, ARRAY = int(Kind.INT), int(Kind.PTR), int(Kind.ARRAY)

@@ -6,14 +6,16 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import TYPE_CHECKING, Any
 
 from ..btf import Btf, Kind
 from ..btf.types import SIZED_KINDS, OpaqueType
 from ..errors import BpfError
 from .app import Commands, OnFirstUse, emit, print_json, wants_json
 
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
 if TYPE_CHECKING:
+    from typing import Any
+
     from ..maps import Map
 
 introspect: Any = OnFirstUse("pylibbpf.introspect")
