@@ -18,11 +18,11 @@ from __future__ import annotations
 import functools
 import gc
 import operator
+from array import array
 from collections.abc import Callable, Iterable
-from typing import TypeVar
 
 from ..errors import ObjectError
-from . import graph
+from . import graph, tables
 from .c_layout import MemberFacts, bitfield_members, is_packed, padding, round_up
 from .c_order import NOT_ORDERED, DefinitionOrder
 from .parse import Btf, referenced_ids
@@ -75,9 +75,17 @@ Decl = tuple[str, str, bool]  # (prefix, suffix, declarator-is-wrapped): see CDu
 MAX_DEFINITION = 1 << 20  # one struct or union body
 MAX_BODIES = 32 << 20  # every body written, inline ones included
 MAX_HEADER = 32 << 20
-_ESTIMATE = operator.itemgetter(8)
+_ESTIMATE, _SIZE8 = operator.itemgetter(8), operator.itemgetter(1)
 _ALIGN8, _EXACT_ALIGN = operator.itemgetter(0), operator.itemgetter(5)
-_T = TypeVar("_T")
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
+if TYPE_CHECKING:
+    from typing import TypeVar
+
+    _T = TypeVar("_T")
+# Tables a dump derives from the BTF's content alone (``tables``): that every type checked
+# out, the order of the definitions (both for a dump of all types), and the C names. Bump
+# a table's version with any change to what derives it.
+CHECKED_TABLE, ORDER_TABLE, NAMES_TABLE = "checked-1", "c-order-1", "c-names-1"
 
 
 class CDumper:
@@ -87,24 +95,30 @@ class CDumper:
         self.btf = btf
         self._raw = records if records is not None else Records(btf)
         self._kinds, self._refs = self._raw.kinds, self._raw.refs
+        self._words_of, self._starts = self._raw.words_of, self._raw.starts
+        self._string = self._raw.strings.__getitem__
         self._names: dict[int, str] = {}
         self._enumerators: dict[int, list[str]] = {}
         self._decls: dict[int, Decl] = {}
-        self._member_facts: dict[int, MemberFacts] = {}
+        self._member_facts: dict[int, dict[int, MemberFacts]] = {}  # by indent, type id
         self._current = 0  # the type being worked on, for error messages
         self._bodies_written = 0  # bytes of struct bodies, against MAX_BODIES
         self._assign_names()
-        self._ordering = DefinitionOrder(self._raw)
 
     # ----------------------------------------------------------------- naming
 
     def _assign_names(self) -> None:
         """C names: struct/union/enum tags share one namespace; typedef names and
         enumerators share another. A later duplicate gets ``___2``, ``___3``…"""
+        kept = tables.cached(self.btf, NAMES_TABLE)
+        if kept is not None:
+            self._kept_names(kept)
+            return
         tags: dict[str, int] = {}
         idents: dict[str, int] = {}
         definitions: dict[str, int] = {}
         names, raw = self._names, self._raw
+        renamed: list[str] = []  # type id, enumerator index (-1: the type), C name, …
 
         def unique(pool: dict[str, int], name: str) -> str:
             count = pool.get(name, 0) + 1
@@ -116,10 +130,14 @@ class CDumper:
         for type_id, name in zip(ids, raw.names_of(ids), strict=True):
             kind = kinds[type_id]
             if kind == TYPEDEF:
-                names[type_id] = unique(idents, name)
+                c_name = names[type_id] = unique(idents, name)
+                if c_name != name:
+                    renamed += [str(type_id), "-1", c_name]
                 continue
             if name:
-                names[type_id] = unique(tags, name)
+                c_name = names[type_id] = unique(tags, name)
+                if c_name != name:
+                    renamed += [str(type_id), "-1", c_name]
                 if kind in (STRUCT, UNION):
                     definitions.setdefault(name, type_id)
             if kind in (ENUM, ENUM64):
@@ -130,15 +148,40 @@ class CDumper:
                     self._enumerators[type_id] = value_names
                     continue
                 enumerators = self._enumerators[type_id] = []
-                for value_name in value_names:  # unique(), inlined
+                for index, value_name in enumerate(value_names):  # unique(), inlined
                     count = idents.get(value_name, 0) + 1
                     idents[value_name] = count
-                    enumerators.append(value_name if count == 1 else f"{value_name}___{count}")
+                    if count == 1:
+                        enumerators.append(value_name)
+                    else:
+                        enumerators.append(f"{value_name}___{count}")
+                        renamed += [str(type_id), str(index), enumerators[-1]]
         for type_id in raw.own_ids((FWD,)):
             # A forward declaration names the same C type as the definition, if any.
             name = raw.name(type_id)
             target = definitions.get(name)
-            names[type_id] = names[target] if target else unique(tags, name)
+            c_name = names[type_id] = names[target] if target else unique(tags, name)
+            if c_name != name:
+                renamed += [str(type_id), "-1", c_name]
+        tables.keep(self.btf, NAMES_TABLE, "\0".join(renamed).encode("utf-8", "surrogateescape"))
+
+    def _kept_names(self, kept: bytes) -> None:
+        """The names ``_assign_names`` gave this BTF's content in an earlier process:
+        the BTF's own, less those it renamed (a few hundred of vmlinux's 20k)."""
+        raw = self._raw
+        ids = raw.own_ids((STRUCT, UNION, ENUM, ENUM64, TYPEDEF, FWD))
+        self._names.update(zip(ids, raw.names_of(ids), strict=True))
+        renamed = kept.decode("utf-8", "surrogateescape").split("\0") if kept else []
+        fields = iter(renamed)
+        for type_text, index_text, c_name in zip(fields, fields, fields, strict=True):
+            type_id, index = int(type_text), int(index_text)
+            if index < 0:
+                self._names[type_id] = c_name
+            else:
+                enumerators = self._enumerators.get(type_id)
+                if enumerators is None:
+                    enumerators = self._enumerators[type_id] = raw.enum_names(type_id)
+                enumerators[index] = c_name
 
     def name_of(self, t: Type) -> str:
         return self._names.get(t.id, t.name)
@@ -162,8 +205,14 @@ class CDumper:
     def _decl(self, type_id: int, indent: int) -> Decl:
         """A declaration as ``prefix + declarator + suffix`` when the type wraps the
         declarator (pointers, arrays, functions, qualified pointers); otherwise the bare
-        type, joined to a declarator with a space."""
-        key = type_id | indent << 32
+        type, joined to a declarator with a space.
+
+        Memoised by type id alone when the text has no body in it (no line break): only
+        bodies written inline depend on ``indent``; others by type id and indent."""
+        cached = self._decls.get(type_id)
+        if cached is not None:
+            return cached
+        key = type_id | (indent + 1) << 32
         cached = self._decls.get(key)
         if cached is not None:
             return cached
@@ -207,7 +256,10 @@ class CDumper:
             result = self._decl(refs[type_id], indent)
         else:
             result = (self._base_name(type_id, indent), "", False)
-        self._decls[key] = result
+        if "\n" in result[0] or "\n" in result[1]:
+            self._decls[key] = result
+        else:
+            self._decls[type_id] = result
         return result
 
     def _skip(self, type_id: int, kinds: Iterable[int]) -> int:
@@ -254,18 +306,25 @@ class CDumper:
         what it needs of each member's type comes from one memo (``_facts``), and members
         without bitfields (most) take a loop of their own."""
         raw = self._raw
-        words, at = raw.words_of[type_id], raw.starts[type_id]
+        words, at = self._words_of[type_id], self._starts[type_id]
         info = words[at + 1]
         end = at + 3 + 3 * (info & 0xFFFFFF)
         offsets = words[at + 5 : end : 3]
         has_bitfields = bool(info >> 31)
         is_struct = self._kinds[type_id] == STRUCT
         size = self._refs[type_id]
-        key, known = (indent + 1) << 32, self._member_facts
-        members = [
-            known.get(member_type | key) or self._facts(member_type, indent + 1)
-            for member_type in words[at + 4 : end : 3]
-        ]
+        known = self._member_facts.get(indent + 1)
+        if known is None:
+            known = self._member_facts[indent + 1] = {}
+        member_types = words[at + 4 : end : 3]
+        found = list(map(known.get, member_types))
+        if None in found:  # types not met yet at this indent (no exception: they cost)
+            members = [
+                known.get(member_type) or self._facts(member_type, indent + 1)
+                for member_type in member_types
+            ]
+        else:
+            members = found  # type: ignore[assignment]  # (no None in it)
         # Each member is written with its ``left`` or its unnamed line: bound the body
         # before building it (an anonymous type used by value may be large and shared).
         estimate = sum(map(_ESTIMATE, members))
@@ -277,7 +336,7 @@ class CDumper:
                 "anonymous types written out inline at every use, nested (met while "
                 f"writing type id {self._current})"
             )
-        names = map(raw.strings.__getitem__, words[at + 3 : end : 3])
+        names = map(self._string, words[at + 3 : end : 3])
         packed = False
         if is_struct and has_bitfields:
             packed, exact_align = is_packed(members, offsets, has_bitfields, size)
@@ -293,7 +352,7 @@ class CDumper:
         lines = ["{"]
         if not is_struct and not has_bitfields:  # a union: no positions to keep
             lines += [
-                facts[2] + name + facts[3] if name else facts[4]
+                f"{facts[2]}{name}{facts[3]}" if name else facts[4]
                 for name, facts in zip(names, members, strict=True)
             ]
         elif not has_bitfields:
@@ -306,7 +365,7 @@ class CDumper:
                         taken = functools.partial(raw.member_names, type_id)
                         lines += [pad + p for p in padding(position, bit_offset, taken)]
                         position = bit_offset
-                lines.append(facts[2] + name + facts[3] if name else facts[4])
+                lines.append(f"{facts[2]}{name}{facts[3]}" if name else facts[4])
                 end = bit_offset + facts[1]
                 if end > position:
                     position = end
@@ -321,7 +380,7 @@ class CDumper:
                 taken = functools.partial(raw.member_names, type_id)
                 lines += [pad + p for p in padding(position, 8 * size, taken)]
         else:
-            widest = max((facts[1] for facts in members), default=0)
+            widest = max(map(_SIZE8, members), default=0)
             if 8 * size > round_up(widest, 8 * raw.align(type_id)):
                 lines.append(f"{pad}char __pad[{size}];")
         lines.append("\t" * indent + "}" + (" __attribute__((packed))" if packed else ""))
@@ -355,7 +414,7 @@ class CDumper:
             bare,
             len(left) + len(bare) + 1,
         )
-        self._member_facts[type_id | indent << 32] = facts
+        self._member_facts.setdefault(indent, {})[type_id] = facts
         return facts
 
     def _enum_body(self, type_id: int, indent: int) -> str:
@@ -398,27 +457,45 @@ class CDumper:
     def dump(self, type_ids: Iterable[int] | None = None) -> str:
         return self._guarded(lambda: self._dump(type_ids))
 
+    def _order(self, roots: Iterable[int], *, whole: bool) -> Iterable[int]:
+        """The definitions in the order they are written (``c_order``); for a ``whole``
+        dump, as an earlier process kept it for this BTF's content, if one did."""
+        kept = tables.cached(self.btf, ORDER_TABLE) if whole else None
+        if kept is not None:
+            order = array("I")
+            order.frombytes(kept)
+            return order
+        ordering = DefinitionOrder(self._raw)
+        try:
+            ordering.schedule(roots)
+        finally:
+            self._current = ordering.current
+        if whole:
+            ordering.schedule_unreferenced_anonymous_enums()
+            tables.keep(self.btf, ORDER_TABLE, array("I", ordering.order).tobytes())
+        return ordering.order
+
     def _dump(self, type_ids: Iterable[int] | None) -> str:
-        btf, raw, kinds, ordering = self.btf, self._raw, self._kinds, self._ordering
+        btf, raw, kinds = self.btf, self._raw, self._kinds
         if type_ids is None:
             # Every type in id order, less the kinds never ordered (half of vmlinux's
             # types are functions): scheduling would skip them one by one.
             roots: Iterable[int] = raw.own_ids(set(raw.by_kind) - NOT_ORDERED)
+            order = self._order(roots, whole=True)
+            # Every named struct and union (their C names: in bulk), and the FWDs.
+            forward: set[str] = set()
+            for kind, line in ((STRUCT, "struct {};"), (UNION, "union {};")):
+                named = filter(None, map(self._names.get, raw.own_ids((kind,))))
+                forward.update(map(line.format, named))
+            declared: Iterable[int] = raw.own_ids((FWD,))
         else:
             roots = list(type_ids)
             for type_id in roots:
                 if not 0 <= type_id < btf.type_count:
                     raise ObjectError(f"{btf.name}: no type id {type_id} to dump")
-        try:
-            ordering.schedule(roots)
-        finally:
-            self._current = ordering.current
-        if type_ids is None:
-            ordering.schedule_unreferenced_anonymous_enums()
-            declared: Iterable[int] = raw.own_ids((STRUCT, UNION, FWD))
-        else:
+            order = self._order(roots, whole=False)
             declared = {t.id for root in roots for t in btf.walk(root)}
-        forward = set()
+            forward = set()
         for type_id in declared:
             kind = kinds[type_id]
             if kind in (STRUCT, UNION, FWD) and raw.name(type_id):
@@ -426,7 +503,7 @@ class CDumper:
                 forward.add(f"{'union' if union else 'struct'} {self._c_name(type_id)};")
         out = [HEADER, *sorted(forward), ""]
         written = sum(map(len, out))
-        for type_id in ordering.order:
+        for type_id in order:
             text = self._definition(type_id) + "\n"
             written += len(text)
             if written > MAX_HEADER:
@@ -435,7 +512,8 @@ class CDumper:
                     f"of C (at type id {type_id}; vmlinux's takes a few)"
                 )
             out.append(text)
-        return "\n".join(out) + FOOTER
+        out[-1] += FOOTER  # (one join: no second copy of the whole header)
+        return "\n".join(out)
 
     # ----------------------------------------------------------------- malformed input
 
@@ -481,7 +559,9 @@ def checked_dump_c(btf: Btf, type_ids: Iterable[int] | None = None) -> str:
 def _checked_dump(btf: Btf, type_ids: Iterable[int] | None) -> str:
     records = Records(btf)
     if type_ids is None:
-        check_every_type(btf, records, record=False)  # the dumper's records, read once
+        if tables.cached(btf, CHECKED_TABLE) is None:
+            check_every_type(btf, records, record=False)  # the dumper's records, read once
+            tables.keep(btf, CHECKED_TABLE, b"")
         return CDumper(btf, records).dump(None)
     return CDumper(btf, records).dump(graph.check_roots(btf, type_ids))
 

@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import bisect
 import itertools
-import operator
+from array import array
 from collections.abc import Iterable
-from typing import Any
 
+from . import tables
 from .parse import Btf
 from .types import Kind
+
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
+if TYPE_CHECKING:
+    from typing import Any
 
 VOID = 0
 INT, PTR, ARRAY = int(Kind.INT), int(Kind.PTR), int(Kind.ARRAY)
@@ -30,6 +34,9 @@ DECL_TAG, TYPE_TAG = int(Kind.DECL_TAG), int(Kind.TYPE_TAG)
 MODIFIERS = frozenset({TYPEDEF, CONST, VOLATILE, RESTRICT, TYPE_TAG})
 SIZED = frozenset({INT, STRUCT, UNION, ENUM, ENUM64, FLOAT, DATASEC})
 SCALARS = frozenset({INT, ENUM, ENUM64, FLOAT})
+# The tables (``tables``) of kinds, third words and ids by kind, and of string offsets;
+# bump a version with any change.
+RECORDS_TABLE, STRINGS_TABLE = "records-1", "string-offsets-1"
 MAX_HOPS = 64  # modifier chains and array nesting, as Btf.resolve and Btf.sizeof allow
 
 
@@ -43,6 +50,55 @@ class Strings(dict[int, str]):
 
     def __missing__(self, offset: int) -> str:
         return self.btf.string_at(offset)
+
+
+def _kept_records(btf: Btf) -> tuple[list[int], list[int], dict[int, list[int]]] | None:
+    """Every type's kind and third word, and the type ids by kind, as an earlier process
+    read them from this BTF's content (``tables``), if one kept them."""
+    kept = tables.cached(btf, RECORDS_TABLE)
+    count = len(btf.raw_offsets) + 1  # void too
+    if kept is None or len(kept) < 9 * count or (len(kept) - 9 * count) % 5:
+        return None
+    kinds = list(kept[:count])
+    refs, ids, counts = array("I"), array("I"), array("I")
+    refs.frombytes(kept[count : 5 * count])
+    ids.frombytes(kept[5 * count : 9 * count])
+    distinct = (len(kept) - 9 * count) // 5
+    counts.frombytes(kept[9 * count + distinct :])
+    ends = list(itertools.accumulate(counts))
+    starts = [0, *ends[:-1]]
+    by_kind = {}
+    for kind, start, end in zip(kept[9 * count : 9 * count + distinct], starts, ends, strict=True):
+        by_kind[kind] = ids[start:end].tolist()
+    return kinds, refs.tolist(), by_kind
+
+
+def _keep_records(
+    btf: Btf, kinds: list[int], refs: list[int], by_kind: dict[int, list[int]]
+) -> None:
+    """Keep what ``_kept_records`` reads, if this BTF has a store for its tables."""
+    if tables.STORE in btf.memo:  # (kinds are 7 bits)
+        grouped = array("I", itertools.chain.from_iterable(by_kind.values()))
+        counts = array("I", map(len, by_kind.values()))
+        table = bytes(kinds) + array("I", refs).tobytes() + grouped.tobytes()
+        tables.keep(btf, RECORDS_TABLE, table + bytes(by_kind) + counts.tobytes())
+
+
+def _string_offsets(btf: Btf, data: bytes, texts: list[str]) -> Iterable[int]:
+    """Where each of ``texts`` (the strings ``data`` holds) starts: as an earlier process
+    found for this BTF's content (``tables``), or each string's length and NUL after the
+    one before (in bytes: the texts' lengths are those when all is ASCII)."""
+    kept = tables.cached(btf, STRINGS_TABLE)
+    if kept is not None and len(kept) == 4 * len(texts):
+        offsets = array("I")
+        offsets.frombytes(kept)
+        return offsets.tolist()
+    pieces: list[Any] = texts if data.isascii() else data.split(b"\0")
+    steps = map((1).__add__, map(len, pieces))
+    found = list(itertools.accumulate(steps, initial=btf.str_base))[:-1]
+    if tables.STORE in btf.memo and found and found[-1] < 1 << 32:
+        tables.keep(btf, STRINGS_TABLE, array("I", found).tobytes())
+    return found
 
 
 class Records:
@@ -61,27 +117,34 @@ class Records:
         self.starts: list[int] = [0]  # where each record starts in its words
         self.words_of: list[Any] = [()]  # the words holding each record
         self.strings = Strings(btf)
+        by_kind: dict[int, list[int]] | None = None
         for layer in chain:
             words, offsets = layer._words, layer.raw_offsets
-            self.kinds += [(words[o + 1] >> 24) & 0x7F for o in offsets]
-            self.refs += [words[o + 2] for o in offsets]
+            kept = _kept_records(layer) if len(chain) == 1 else None
+            if kept is not None:
+                self.kinds, self.refs, by_kind = kept
+            else:
+                self.kinds += [(words[o + 1] >> 24) & 0x7F for o in offsets]
+                self.refs += [words[o + 2] for o in offsets]
             self.starts += offsets
             self.words_of += [words] * len(offsets)
             data = bytes(layer._sdata[layer._sstart : layer._send])
-            # The last piece is unterminated (or empty, past the end): string_at rejects it.
-            texts = data.decode("utf-8", "surrogateescape").split("\0")[:-1]
-            # Offsets: the lengths so far plus one NUL per string before (in bytes: the
-            # texts' lengths are those when all is ASCII, as C identifiers are).
-            pieces: list[Any] = texts if data.isascii() else data.split(b"\0")
-            lengths = itertools.accumulate(map(len, pieces), initial=layer.str_base)
-            positions = map(operator.add, lengths, itertools.count())
-            self.strings.update(zip(positions, texts, strict=False))
-        self.by_kind: dict[int, list[int]] = {}  # type ids in id order
-        for type_id, kind in enumerate(self.kinds):
-            if kind in self.by_kind:
-                self.by_kind[kind].append(type_id)
-            else:
-                self.by_kind[kind] = [type_id]
+            ascii_only = data.isascii()  # (as C identifiers are: decoded faster)
+            texts = (
+                data.decode("ascii") if ascii_only else data.decode("utf-8", "surrogateescape")
+            ).split("\0")
+            del texts[-1]  # unterminated (or empty, past the end): string_at rejects it
+            self.strings.update(zip(_string_offsets(layer, data, texts), texts, strict=False))
+        if by_kind is None:
+            by_kind = {}
+            for type_id, kind in enumerate(self.kinds):
+                if kind in by_kind:
+                    by_kind[kind].append(type_id)
+                else:
+                    by_kind[kind] = [type_id]
+            if len(chain) == 1:
+                _keep_records(btf, self.kinds, self.refs, by_kind)
+        self.by_kind = by_kind  # type ids in id order
         self.arrays: dict[int, tuple[int, int, int]] = {}  # element, index type, count
         for type_id in self.by_kind.get(ARRAY, ()):
             words, at = self.words_of[type_id], self.starts[type_id]

@@ -4,15 +4,18 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from typing import TYPE_CHECKING, Any
 
 from ..btf import Btf, Kind
 from ..btf.types import SIZED_KINDS, OpaqueType
 from ..errors import BpfError
 from .app import Commands, OnFirstUse, emit, print_json, wants_json
 
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
 if TYPE_CHECKING:
+    from typing import Any
+
     from ..maps import Map
 
 introspect: Any = OnFirstUse("pylibbpf.introspect")
@@ -21,6 +24,7 @@ SOURCES = (
     "SOURCE is id ID | file FILE (raw BTF or an ELF object with .BTF) | prog PROG | map MAP\n"
     "(default: the running kernel's vmlinux BTF)"
 )
+KERNEL_BTF = "/sys/kernel/btf/vmlinux"
 INT_ENCODINGS = {0: "(none)", 1: "SIGNED", 2: "CHAR", 4: "BOOL"}
 LINKAGES = ("static", "global", "extern")
 
@@ -87,7 +91,7 @@ def _source(args: argparse.Namespace) -> tuple[Btf, str]:
         return Btf.load_vmlinux(), form
     kind, rest = words[0], words[1:]
     if kind == "file" and len(rest) == 1:
-        return Btf.from_file(rest[0], base), form
+        return _file(rest[0], base), form
     if kind == "id" and len(rest) == 1 and rest[0].isdigit():
         return introspect.object_btf(int(rest[0])), form
     if kind == "prog" and rest:
@@ -101,8 +105,17 @@ def _source(args: argparse.Namespace) -> tuple[Btf, str]:
             btf_id = map_obj.info().btf_id
         return _by_id(btf_id, f"map {' '.join(target)}"), form
     if len(words) == 1:  # pylibbpf's older form: btf dump FILE
-        return Btf.from_file(words[0], base), form
+        return _file(words[0], base), form
     raise BpfError(f"btf dump: expected {SOURCES.splitlines()[0][10:]}", 22)
+
+
+def _file(path: str, base: Btf | None) -> Btf:
+    """BTF from a file; the running kernel's own (``/sys/kernel/btf/vmlinux``, the
+    file bpftool's users name) as ``Btf.load_vmlinux`` reads it, with the on-disk index
+    and the tables kept for its content."""
+    if base is None and os.path.realpath(path) == KERNEL_BTF:
+        return Btf.load_vmlinux()
+    return Btf.from_file(path, base)
 
 
 def _by_id(btf_id: int, what: str) -> Btf:

@@ -52,6 +52,7 @@ except ImportError:  # another Python
     from hmac import compare_digest  # type: ignore[no-redef]
 
 from ..btf.parse import Btf
+from ..btf.tables import STORE
 from ..errors import ObjectError
 
 TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
@@ -76,6 +77,8 @@ _MAC_SIZE = 32  # keyed BLAKE2b, 256-bit digest
 _KEY_NAME = "index-key"
 _KEY_SIZE = 32
 _BTF_HEADER = struct.Struct("<HBBIIIII")
+TABLE_MAGIC = b"PLBTFTB1"
+_TABLE_HEADER = struct.Struct("<8s32sQI")  # magic, table name, source length, CRC32
 _CHECKS = 512
 
 
@@ -298,6 +301,35 @@ class IndexedBtf(Btf):
         ]
 
 
+class SignedTables:
+    """``btf.tables.TableStore`` for one BTF content (length, CRC32): each table a 0600
+    file in the private cache directory, signed like the index with the user's key and
+    naming the table and the content it was derived from, so no file stands in for
+    another (``btf-NAME-LENGTH-CRC-TABLE.tbl``)."""
+
+    def __init__(self, directory: str, key: bytes, name: str, length: int, crc: int) -> None:
+        self._key, self._length, self._crc = key, length, crc
+        self._prefix = _index_path(directory, name, length, crc)[: -len(".idx")]
+
+    def _header(self, name: str) -> bytes:
+        return _TABLE_HEADER.pack(TABLE_MAGIC, name.encode(), self._length, self._crc)
+
+    def _path(self, name: str) -> str:
+        return f"{self._prefix}-{''.join(c if c.isalnum() else '_' for c in name)}.tbl"
+
+    def get(self, name: str) -> bytes | None:
+        raw = _private_file(self._path(name))
+        header = self._header(name)
+        if raw is None or len(raw) < len(header) + _MAC_SIZE or raw[: len(header)] != header:
+            return None
+        payload, mac = raw[len(header) : -_MAC_SIZE], raw[-_MAC_SIZE:]
+        return payload if _signed_by(mac, self._key, header, payload) else None
+
+    def put(self, name: str, table: bytes) -> None:
+        header = self._header(name)
+        _write_private(self._path(name), header + table + _signed(self._key, header, table))
+
+
 def _read(
     path: str, key: bytes, length: int, crc: int, vouched: tuple[int, ...] = _NO_FILE
 ) -> tuple[array[int], NameIndex, tuple[int, ...] | None] | None:
@@ -420,7 +452,9 @@ def parse_indexed(
     """Parse BTF with the record and name index from the on-disk cache when it is
     trustworthy; otherwise walk it, and cache the index for the next process. (Split BTF,
     on a base, gets the record index only.) ``fixed_for_boot``: ``data`` is the running
-    kernel's own BTF, which stays the same until the next boot."""
+    kernel's own BTF, which stays the same until the next boot; it also gets a store of
+    derived tables (``SignedTables``): only there do the length and CRC32 they are keyed
+    by tell contents apart (nobody forges the kernel's own BTF)."""
     directory = private_dir(create=True)
     key = _key(directory) if directory is not None else None
     if directory is None or key is None:
@@ -441,6 +475,8 @@ def parse_indexed(
             if _index_consistent(btf):
                 if fixed_for_boot and (not noted or (identity or _NO_FILE) != vouched):
                     _note(directory, key, name, len(data), crc, identity)
+                if base is None and fixed_for_boot:
+                    btf.memo[STORE] = SignedTables(directory, key, name, len(data), crc)
                 return btf
         except ObjectError:
             pass
@@ -454,4 +490,7 @@ def parse_indexed(
         _note(directory, key, name, len(data), crc)
     if base is not None:
         return btf
-    return IndexedBtf(data, name=name, offsets=btf.raw_offsets, names=names)
+    indexed = IndexedBtf(data, name=name, offsets=btf.raw_offsets, names=names)
+    if fixed_for_boot:
+        indexed.memo[STORE] = SignedTables(directory, key, name, len(data), crc)
+    return indexed
