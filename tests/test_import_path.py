@@ -122,3 +122,26 @@ def test_loaded_programs_and_maps_still_show_enum_members(
         assert made.type is uapi.MapType.HASH
     finally:
         made.close()
+
+
+def test_a_command_builds_its_parser_without_shutil() -> None:
+    """argparse's own formatter imports shutil (and with it bz2 and lzma) for the terminal
+    width; the CLI's asks ``os``, and the help it prints still fits ``COLUMNS``."""
+    script = (
+        "import sys\n"
+        "from pylibbpf.cli import main\n"
+        "try:\n"
+        "    main(['prog', '--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('shutil' in sys.modules)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(ROOT), COLUMNS="50")
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, text=True
+    )
+    lines = done.stdout.splitlines()
+    assert done.returncode == 0, done.stderr
+    assert lines[-1] == "False"
+    assert lines[0].startswith("usage: pylibbpf prog")
+    assert max(len(line) for line in lines[:-1]) <= 50

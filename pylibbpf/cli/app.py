@@ -70,6 +70,40 @@ class CliError(BpfError):
     """A usage mistake on the command line (a missing word, an unknown target…)."""
 
 
+def _terminal_columns() -> int:
+    """The terminal's width as ``shutil.get_terminal_size`` gives it (``COLUMNS``, then
+    stdout's terminal, else 80), without importing shutil (which imports bz2 and lzma)."""
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """argparse makes a formatter for every ``add_argument`` and, given no width, asks
+    shutil for one: ~3 ms of imports on every command. This one asks ``os``."""
+
+    def __init__(
+        self,
+        prog: str,
+        indent_increment: int = 2,
+        max_help_position: int = 24,
+        width: int | None = None,
+    ) -> None:
+        super().__init__(
+            prog,
+            indent_increment,
+            max_help_position,
+            _terminal_columns() - 2 if width is None else width,
+        )
+
+
 class _Parser(argparse.ArgumentParser):
     """Shows the usage and the error, as argparse does, but names the program as a whole."""
 
@@ -134,7 +168,7 @@ class Commands:
             prog="pylibbpf",
             description=DESCRIPTION,
             epilog=EPILOG,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
+            formatter_class=_Formatter,
         )
         _global_options(self.parser, top=True)
         self._top = self.parser.add_subparsers(dest="object", metavar="OBJECT", required=True)
@@ -144,7 +178,7 @@ class Commands:
 
     def group(self, name: str, help: str) -> None:
         """Declare a command group (``pylibbpf NAME VERB ...``)."""
-        parser = self._top.add_parser(name, help=help, description=help)
+        parser = self._top.add_parser(name, help=help, description=help, formatter_class=_Formatter)
         _global_options(parser, top=False)
         self._groups[name] = parser.add_subparsers(dest="verb", metavar="COMMAND", required=True)
         self.verbs[name] = []
@@ -167,7 +201,7 @@ class Commands:
             "help": help,
             "description": help,
             "epilog": epilog,
-            "formatter_class": argparse.RawDescriptionHelpFormatter,
+            "formatter_class": _Formatter,
         }
         if verb is None:
             parser = self._top.add_parser(group, **options)
