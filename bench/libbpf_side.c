@@ -5,6 +5,8 @@
 //   libbpf_side maps N REPS            hash map cases over N 8-byte keys (see bench/run.py)
 //   libbpf_side mkmap PIN N            a hash map of N keys i -> 3i, pinned at PIN (bpffs)
 //   libbpf_side batchread PIN N REPS   bpf_map_lookup_batch of the whole pinned map
+//   libbpf_side elemstep N             the element rows' loops, one pass per case named on
+//                                      stdin, answering each with its CPU seconds
 //   libbpf_side batchstep PIN N        the same, one read per line on stdin, answering
 //                                      each with its CPU seconds (bench/run.py's lockstep)
 //   libbpf_side ring OBJ RECORDS REPS  drain a ring pre-filled by OBJ's "produce" program
@@ -189,10 +191,8 @@ static int batchstep(const char *pin)
 	return 0;
 }
 
-static int maps(void)
+static void maps_setup(void)
 {
-	int first_ = 1;
-
 	ncpus = libbpf_num_possible_cpus();
 	keys = calloc(n, 8), vals = calloc(n, 8), out_k = calloc(n, 8), out_v = calloc(n, 8);
 	rec_keys = calloc(n, 4), recs = calloc(n, sizeof(*recs));
@@ -207,6 +207,43 @@ static int maps(void)
 		recs[i] = (struct rec){ .pid = i, .tgid = i, .ppid = 1, .uid = 1000,
 					.start_time = i * 7, .comm = "bench" };
 	}
+}
+
+// The element rows in lockstep (bench/run.py): one pass of the case named on each line of
+// stdin, answered with its CPU seconds.
+static int elemstep(void)
+{
+	char line[64];
+
+	maps_setup();
+	while (fgets(line, sizeof(line), stdin)) {
+		double t0 = cpu_now();
+
+		if (!strcmp(line, "int_update\n"))
+			for (unsigned long i = 0; i < n; i++)
+				bpf_map_update_elem(hash_fd, &keys[i], &vals[i], BPF_ANY);
+		else if (!strcmp(line, "int_lookup\n"))
+			for (unsigned long i = 0; i < n; i++)
+				bpf_map_lookup_elem(hash_fd, &keys[i], &out_v[0]);
+		else if (!strcmp(line, "rec_update\n"))
+			for (unsigned long i = 0; i < n; i++)
+				bpf_map_update_elem(rec_fd, &rec_keys[i], &recs[i], BPF_ANY);
+		else if (!strcmp(line, "rec_lookup\n"))
+			for (unsigned long i = 0; i < n; i++)
+				bpf_map_lookup_elem(rec_fd, &rec_keys[i], &rec_out);
+		else
+			die("elemstep: unknown case");
+		printf("%.9f\n", cpu_now() - t0);
+		fflush(stdout);
+	}
+	return 0;
+}
+
+static int maps(void)
+{
+	int first_ = 1;
+
+	maps_setup();
 	printf("{");
 	CASE("int_update", for (unsigned long i = 0; i < n; i++)
 			       bpf_map_update_elem(hash_fd, &keys[i], &vals[i], BPF_ANY));
@@ -340,6 +377,10 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "batchread") && argc == 5) {
 		n = strtoul(argv[3], NULL, 0), reps = atoi(argv[4]);
 		return batchread(argv[2]);
+	}
+	if (!strcmp(argv[1], "elemstep") && argc == 3) {
+		n = strtoul(argv[2], NULL, 10);
+		return elemstep();
 	}
 	if (!strcmp(argv[1], "batchstep") && argc == 4) {
 		n = strtoul(argv[3], NULL, 0);

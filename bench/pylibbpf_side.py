@@ -7,6 +7,7 @@ ctypes records, callbacks.
 
     pylibbpf_side.py maps N REPS
     pylibbpf_side.py batchread PIN N REPS        batch reads of the map pinned at PIN
+    pylibbpf_side.py elemstep N                  the element rows, one pass per case named on stdin
     pylibbpf_side.py batchstep PIN N             the same, one read per case named on stdin
     pylibbpf_side.py ring OBJ RECORDS REPS       drain a ring pre-filled by OBJ's "produce"
     pylibbpf_side.py smallring OBJ RECORDS CYCLES  fill/drain cycles of a small ring
@@ -64,6 +65,33 @@ def bpf_object_class() -> Any:
 
 
 def maps(n: int, reps: int) -> dict[str, float]:
+    out: dict[str, float] = {}
+    cases, finish = map_cases(n)
+    for name, work in cases.items():
+        try:
+            out[name] = rate(n, reps, work)
+        except AttributeError:  # an older tree (the baseline) without this API
+            continue
+    finish(True)
+    return out
+
+
+def elemstep(n: int) -> None:
+    """bench/run.py's lockstep for the element rows: the case names first (one JSON
+    line), then one pass of each case named on stdin, answered with its CPU seconds."""
+    cases, finish = map_cases(n)
+    names = ["int_update", "int_lookup", "rec_update", "rec_lookup"]
+    print(json.dumps(names), flush=True)
+    for line in sys.stdin:
+        work = cases[line.strip()]
+        start = cpu()
+        work()
+        print(f"{cpu() - start:.9f}", flush=True)
+    finish(False)
+
+
+def map_cases(n: int) -> tuple[dict[str, Callable[[], object]], Callable[[bool], None]]:
+    """The maps group's cases, and what checks their results and closes their maps."""
     import pylibbpf as bpf
 
     keys = list(range(n))
@@ -71,7 +99,6 @@ def maps(n: int, reps: int) -> dict[str, float]:
     packed_keys = [k.to_bytes(8, "little") for k in keys]
     packed_values = [v.to_bytes(8, "little") for v in values]
     recs = [Rec(k, k, 1, 1000, k * 7, b"bench") for k in keys]
-    out: dict[str, float] = {}
     ints = bpf.Map.create(bpf.MapType.HASH, 8, 8, n, name="bench", key_type=int, value_type=int)
     raw = bpf.Map.create(bpf.MapType.HASH, 8, 8, n, name="bench_raw")
     records = bpf.Map.create(
@@ -163,16 +190,15 @@ def maps(n: int, reps: int) -> dict[str, float]:
         "bytes_lookup_batch_ownmap": lambda: raw.lookup_batch_raw(),
         "threads_lookup": threads_lookup,
     }
-    for name, work in cases.items():
-        try:
-            out[name] = rate(n, reps, work)
-        except AttributeError:  # an older tree (the baseline) without this API
-            continue
-    assert ints[n - 1] == values[n - 1] and records[5].start_time == 35
-    assert percpu[3] == [9] * len(percpu[3]) and raw.lookup_batch_raw().count == n
-    for m in (ints, raw, records, percpu):
-        m.close()
-    return out
+
+    def finish(every_case_ran: bool) -> None:
+        assert ints[n - 1] == values[n - 1] and records[5].start_time == 35
+        if every_case_ran:
+            assert percpu[3] == [9] * len(percpu[3]) and raw.lookup_batch_raw().count == n
+        for m in (ints, raw, records, percpu):
+            m.close()
+
+    return cases, finish
 
 
 def batch_cases(pin: str, n: int) -> dict[str, Callable[[], object]]:
@@ -351,6 +377,9 @@ def main(argv: list[str]) -> int:
         result = maps(int(args[0]), int(args[1]))
     elif group == "batchread":
         result = batchread(args[0], int(args[1]), int(args[2]))
+    elif group == "elemstep":
+        elemstep(int(args[0]))
+        return 0
     elif group == "batchstep":
         batchstep(args[0], int(args[1]))
         return 0

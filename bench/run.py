@@ -16,7 +16,9 @@ read them) are what matters.
 Whole-map batch reads are measured on one map per round that every side reads (the
 ``batchread`` processes; ``shared_map``): the kernel walks a hash map bucket by bucket
 and each map has its own hash seed, so two maps of the same keys cost the kernel
-differently. The ``*_ownmap`` rows keep the reads of each side's own map.
+differently. The ``*_ownmap`` rows keep the reads of each side's own map. The int and
+record element rows are measured again the same way (``elemstep``: a C and a pylibbpf
+process on one CPU, a pass of each by turns), as ``*_lockstep`` rows.
 
 ``--write`` stores RESULTS.md and results.json next to this file; ``--baseline`` also
 keeps this run as baseline.json, the "before" column of later runs.
@@ -35,7 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -283,35 +285,68 @@ class Runner:
         same machine, where separate processes seconds apart did not (on this shared
         machine, the paired ratios of separate processes scattered by +-25 %)."""
         n = str(self.args.n)
-        c = self._stepper([str(self.built["c"]), "batchstep", str(self.pin), n], None)
-        py = self._stepper(
-            [sys.executable, str(HERE / "pylibbpf_side.py"), "batchstep", str(self.pin), n],
-            self.py_env,
+        c_times, py_times = self._in_lockstep(
+            [str(self.built["c"]), "batchstep", str(self.pin), n],
+            ["batchstep", str(self.pin), n],
+            lambda case: "go",
         )
+        self.add("c", {"lookup_batch": self.args.n / statistics.median(c_times["go"])})
+        self.add(
+            "pylibbpf",
+            {case: self.args.n / statistics.median(times) for case, times in py_times.items()},
+        )
+
+    # the element rows again, in lockstep
+    def elemstep_pylibbpf(self) -> None:
+        """The int and record element rows as the batch reads are measured: a C process
+        and a pylibbpf process on our CPU, one pass of 1e5 operations each by turns."""
+        n = str(self.args.n)
+        c_times, py_times = self._in_lockstep(
+            [str(self.built["c"]), "elemstep", n], ["elemstep", n], lambda case: case
+        )
+        for side, times in (("c", c_times), ("pylibbpf", py_times)):
+            self.add(
+                side,
+                {
+                    f"{case}_lockstep": self.args.n / statistics.median(spent)
+                    for case, spent in times.items()
+                },
+            )
+
+    def elemstep_c(self) -> None:
+        pass  # in lockstep with pylibbpf's
+
+    def elemstep_bcc(self) -> None:
+        pass  # bcc's element rows are the maps group's
+
+    def _in_lockstep(
+        self, c_command: list[str], py_args: list[str], c_case: Callable[[str], str]
+    ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+        """Run the pylibbpf side's cases (it names them on its first line) and the C side's
+        ``c_case(case)`` by turns, the order swapping every pass; each side's CPU seconds
+        per case."""
+        c = self._stepper(c_command, None)
+        py = self._stepper([sys.executable, str(HERE / "pylibbpf_side.py"), *py_args], self.py_env)
         try:
             assert py.stdout is not None
             cases = json.loads(py.stdout.readline() or "null")
             if not isinstance(cases, list):
-                raise RuntimeError(f"pylibbpf batchstep: {_stderr_of(py)}")
-            c_times: list[float] = []
+                raise RuntimeError(f"pylibbpf {py_args[0]}: {_stderr_of(py)}")
+            c_times: dict[str, list[float]] = {c_case(case): [] for case in cases}
             py_times: dict[str, list[float]] = {case: [] for case in cases}
             for step in range(-1, LOCKSTEP_PASSES):  # a warm-up pass, then the measured ones
                 for case in cases:
-                    turns = [(c, "go"), (py, case)] if step % 2 else [(py, case), (c, "go")]
-                    for process, what in turns:
+                    turns = [(c, c_case(case)), (py, case)]
+                    for process, what in turns if step % 2 else turns[::-1]:
                         spent = _step(process, what)
                         if step >= 0:
-                            (c_times if process is c else py_times[case]).append(spent)
+                            (c_times if process is c else py_times)[what].append(spent)
         finally:
             for process in (c, py):
                 assert process.stdin is not None
                 process.stdin.close()
                 process.wait()
-        self.add("c", {"lookup_batch": self.args.n / statistics.median(c_times)})
-        self.add(
-            "pylibbpf",
-            {case: self.args.n / statistics.median(times) for case, times in py_times.items()},
-        )
+        return c_times, py_times
 
     def _stepper(self, command: list[str], env: dict[str, str] | None) -> subprocess.Popen[str]:
         return subprocess.Popen(
@@ -561,8 +596,9 @@ def main() -> int:
     groups = args.only.split(",") if args.only else list(GROUPS)
     if unknown := set(groups) - set(GROUPS):
         parser.error(f"unknown groups {sorted(unknown)}")
-    if "maps" in groups and "batchread" not in groups:  # the maps rows' batch reads
-        groups.insert(groups.index("maps") + 1, "batchread")
+    for implied in ("elemstep", "batchread"):  # the maps rows in lockstep
+        if "maps" in groups and implied not in groups:
+            groups.insert(groups.index("maps") + 1, implied)
     runner = Runner(args, build())
     started = time.monotonic()
     try:
