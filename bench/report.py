@@ -15,7 +15,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 BCC_PYTHON = "/usr/bin/python3"
 Samples = dict[str, dict[str, list[float]]]  # row -> side -> samples
-GROUPS = ("maps", "batchread", "ring", "smallring", "objects", "import", "btf")
+GROUPS = ("maps", "elemstep", "batchread", "ring", "smallring", "objects", "import", "btf")
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,20 @@ ROWS = [
         main=True,
     ),
     Row("int_lookup", "hash map lookup, int keys (`m[k]`)", False, ("ratio>=", 0.6), main=True),
+    Row(
+        "int_update_lockstep",
+        "`m[k] = v` again, C and pylibbpf passes by turns on one CPU (lockstep)",
+        False,
+        ("ratio>=", 0.6),
+        main=True,
+    ),
+    Row(
+        "int_lookup_lockstep",
+        "`m[k]` again, in lockstep",
+        False,
+        ("ratio>=", 0.6),
+        main=True,
+    ),
     Row(
         "lookup_batch",
         "`lookup_batch()` of the whole map into Python values",
@@ -177,6 +191,13 @@ ROWS = [
     ),
     Row("rec_update", "update, int key, 40-byte ctypes record value", False, ("ratio>=", 0.6)),
     Row("rec_lookup", "lookup, int key, ctypes record value", False, ("ratio>=", 0.6)),
+    Row(
+        "rec_update_lockstep",
+        "same update, in lockstep",
+        False,
+        ("ratio>=", 0.6),
+    ),
+    Row("rec_lookup_lockstep", "same lookup, in lockstep", False, ("ratio>=", 0.6)),
     Row("percpu_update", "per-CPU hash update, one int for every CPU", False),
     Row("percpu_lookup", "per-CPU hash lookup into a list of ints", False),
     Row("items", "`dict(m.items())` of 1e5 (C: get_next_key + lookup)", False),
@@ -235,8 +256,20 @@ def goal_met(goal: tuple[str, float] | None, ours: float | None, r: float | None
     return "yes" if ok else "**no**"
 
 
+def paired_ratio(ours: list[float] | None, c: list[float] | None) -> float | None:
+    """The median of the per-round ratios, where both sides have one sample per round:
+    each pair saw the same machine (this one changes speed from minute to minute, so a
+    ratio of medians taken over several runs mixes its states)."""
+    if not ours or not c or len(ours) != len(c):
+        return None
+    return statistics.median(a / b for a, b in zip(ours, c, strict=True) if b)
+
+
 def table(
-    rows: list[Row], now: dict[str, dict[str, float]], before: dict[str, dict[str, float]]
+    rows: list[Row],
+    now: dict[str, dict[str, float]],
+    before: dict[str, dict[str, float]],
+    samples: Samples | None = None,
 ) -> str:
     lines = [
         "| work | pylibbpf before | ratio before | pylibbpf | libbpf (C) | ratio | bcc "
@@ -251,6 +284,12 @@ def table(
         old = before.get(row.key, {}).get("pylibbpf")
         old_ratio = ratio(old, before.get(row.c_key or row.key, {}).get("c"))
         r = ratio(ours, c)
+        if samples is not None:
+            paired = paired_ratio(
+                samples.get(row.key, {}).get("pylibbpf"),
+                samples.get(row.c_key or row.key, {}).get("c"),
+            )
+            r = r if paired is None else paired
         cells = [
             row.label,
             fmt(old, row.time),
@@ -332,7 +371,9 @@ def report(
             where,
             "",
             "Rates: elements per CPU-second; times: CPU time (the process's, for whole-process "
-            "rows). Ratio = pylibbpf / libbpf from C: for rates above 1 is faster, for times "
+            "rows). Ratio = pylibbpf / libbpf from C, the median of the per-round ratios "
+            "(each pair measured in the same round; the lockstep rows' pairs milliseconds "
+            "apart): for rates above 1 is faster, for times "
             'below 1 is faster, as the goals of issue #18 read. "before" is the baseline run '
             "(baseline.json), with its own C figures for its ratio. Two runs of the same code "
             "on this shared machine differ by up to ~1.5x, in ratios too: compare ratios "
@@ -340,11 +381,11 @@ def report(
             "",
             "## The goals of issue #18",
             "",
-            table([r for r in ROWS if r.main], now, before),
+            table([r for r in ROWS if r.main], now, before, samples),
             "",
             "## Other rows: the bytes path, records, per-CPU, iteration, threads, BTF loading",
             "",
-            table([r for r in ROWS if not r.main], now, before),
+            table([r for r in ROWS if not r.main], now, before, samples),
             "",
             *(["## Live ring buffer", "", live_table(live), ""] if live else []),
             *(
