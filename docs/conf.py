@@ -33,3 +33,8 @@ napoleon_numpy_docstring = False
 html_theme = "alabaster"
 html_title = f"pylibbpf {release}"
 html_theme_options = {"description": "libbpf for Python, in Python", "fixed_sidebar": True}
+
+# A bare `type` in a signature (`type[BaseException]`) matches every documented attribute
+# named `type` (Map.type, Program.type, Attachable.type); it means the builtin, which has
+# no page here, so the ambiguity is not worth a warning.
+suppress_warnings = ["ref.python"]
