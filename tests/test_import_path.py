@@ -46,6 +46,7 @@ def test_bpf_object_import_leaves_out_the_enums_and_the_attach_side() -> None:
     assert _loaded_after("import pylibbpf as bpf; bpf.BpfObject") == []
 
 
+@pytest.mark.root  # loads into the kernel
 def test_opening_and_loading_a_core_object_leaves_them_out_too(
     bpf_object: Callable[[str], Path],
 ) -> None:
@@ -102,6 +103,7 @@ def test_the_plain_opcode_parts_are_the_enums_values() -> None:
     assert built[0] == (opcodes.Class.JMP | opcodes.Jmp.CALL)  # the opcode byte of the call
 
 
+@pytest.mark.root  # loads into the kernel
 def test_loaded_programs_and_maps_still_show_enum_members(
     bpf_object: Callable[[str], Path],
 ) -> None:
