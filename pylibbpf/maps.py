@@ -61,9 +61,10 @@ _ADDED_IN: dict[int, str] = {
 }
 
 
-def map_type_of(map_type: MapType | int | str) -> int:
+def map_type_of(map_type: MapType | int | str, what: str = "map") -> int:
     """A map type given as ``MapType``, a number, or a name as other tools spell it:
-    ``"hash"``, ``"PERCPU_ARRAY"``, ``"BPF_MAP_TYPE_RINGBUF"``, cilium's ``"PerCPUHash"``."""
+    ``"hash"``, ``"PERCPU_ARRAY"``, ``"BPF_MAP_TYPE_RINGBUF"``, cilium's ``"PerCPUHash"``
+    (``what``: the map, for the error)."""
     if not isinstance(map_type, str):
         return map_type
     from .uapi import MapType as MapTypes  # the enum of names (built on first use)
@@ -72,7 +73,7 @@ def map_type_of(map_type: MapType | int | str) -> int:
     for member in MapTypes:
         if member.name.replace("_", "") == wanted:
             return member
-    raise ObjectError(f"unknown map type {map_type!r}", errno.EINVAL)
+    raise ObjectError(f"{what}: unknown map type {map_type!r}", errno.EINVAL)
 
 
 def _type_name(map_type: int) -> str:
@@ -228,7 +229,7 @@ class Map(MapElements, MapBatches, Closing):
     ) -> Map:
         """Create a map outside any object (``inner_map`` gives map-in-map its template).
         ``map_type`` may be a name (``"hash"``, ``"BPF_MAP_TYPE_LRU_HASH"``)."""
-        map_type = map_type_of(map_type)
+        map_type = map_type_of(map_type, f"map {name!r}" if name else "Map.create")
         map_ = cls(
             None,
             name=name,

@@ -256,8 +256,8 @@ def test_map_type_by_name(spelling: str, expected: bpf.MapType) -> None:
 
 
 def test_unknown_map_type_name_is_a_clear_error() -> None:
-    with pytest.raises(bpf.ObjectError, match="unknown map type 'hashmap'"):
-        bpf.Map.create("hashmap", 4, 4, 1)
+    with pytest.raises(bpf.ObjectError, match="map 't_typo': unknown map type 'hashmap'"):
+        bpf.Map.create("hashmap", 4, 4, 1, name="t_typo")
 
 
 def test_invalid_attributes_name_the_map() -> None:
