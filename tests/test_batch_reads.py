@@ -12,6 +12,7 @@ No timing assertions.
 
 from __future__ import annotations
 
+import ctypes
 import errno
 from collections.abc import Iterator
 from typing import Any
@@ -210,3 +211,68 @@ def test_a_map_changed_during_a_read(
     assert untouched <= set(read)
     final = {k: v for k, v in held.items() if k not in deleted} | typed_new
     assert _every_form(typed, raw, 50)[form] == final == dict(typed.items())
+
+
+@pytest.mark.parametrize(
+    "map_type", [bpf.MapType.HASH, bpf.MapType.PERCPU_HASH], ids=lambda t: t.name
+)
+@pytest.mark.parametrize("form", ["pairs", "lists", "arrays", "raw"])
+def test_read_and_delete_in_every_form(
+    maps: list[bpf.Map], map_type: bpf.MapType, form: str
+) -> None:
+    """``delete=True`` returns every element the map held, and the kernel's map is empty
+    afterwards (MAP_GET_NEXT_KEY finds no key)."""
+    typed, raw, held = _filled(maps, map_type)
+    handle = raw if form == "raw" else typed
+    if form == "pairs":
+        read = dict(typed.lookup_and_delete_batch(chunk=7))
+    elif form == "lists":
+        keys, values = typed.lookup_batch_lists(chunk=7, delete=True)
+        read = dict(zip(keys, values, strict=True))
+    elif form == "arrays":
+        akeys, avalues = typed.lookup_batch_arrays(chunk=7, delete=True)
+        step = NCPUS if typed.percpu else 1
+        read = {
+            key: avalues[i * step : (i + 1) * step].tolist() if typed.percpu else avalues[i]
+            for i, key in enumerate(akeys)
+        }
+    else:
+        data = handle.lookup_batch_raw(chunk=7, delete=True)
+        value_size = len(data.values) // data.count
+        read = {
+            int.from_bytes(data.keys[i * 8 : i * 8 + 8], "little"): [
+                int.from_bytes(data.values[i * value_size + c * 8 :][:8], "little")
+                for c in range(value_size // 8)
+            ]
+            for i in range(data.count)
+        }
+        if not typed.percpu:
+            read = {k: v[0] for k, v in read.items()}
+    assert read == held
+    assert list(raw._keys_by_next_key()) == []
+
+
+class Pair(ctypes.Structure):
+    _fields_ = [("a", ctypes.c_uint32), ("b", ctypes.c_uint16)]  # 8 bytes with padding
+
+
+@pytest.mark.parametrize("chunk", CHUNKS)
+def test_struct_values_in_chunks(maps: list[bpf.Map], chunk: int | None) -> None:
+    """Maps whose values are not ints read through reused buffers (not arrays): pairs and
+    lists hold what MAP_UPDATE_ELEM wrote, in one call and in partial batches."""
+    typed = bpf.Map.create(
+        bpf.MapType.HASH, 8, 8, 1000, name="t_batchst", key_type=int, value_type=Pair
+    )
+    raw = bpf.Map.from_fd(typed.fd)
+    maps += [typed, raw]
+    written = {k * 11: (k, k % 65536) for k in range(700)}
+    for key, (a, b) in written.items():
+        raw.update(key.to_bytes(8, "little"), bytes(Pair(a, b)))
+    pairs = typed.lookup_batch(chunk=chunk)
+    keys, values = typed.lookup_batch_lists(chunk=chunk)
+    assert len(pairs) == len(keys) == len(written)
+    assert {k: (v.a, v.b) for k, v in pairs} == written
+    assert {k: (v.a, v.b) for k, v in zip(keys, values, strict=True)} == written
+    with pytest.raises(bpf.BpfError, match="lookup_batch_arrays") as refused:
+        typed.lookup_batch_arrays(chunk=chunk)
+    assert refused.value.errno == errno.EINVAL
