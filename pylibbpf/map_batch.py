@@ -168,7 +168,7 @@ class MapBatches:
         self, *, chunk: int | None = None, delete: bool = False
     ) -> list[tuple[Any, Any]]:
         """Every (key, value) pair through MAP_LOOKUP_BATCH, decoded."""
-        if self._ints_both_ways():
+        if self._int_keys_and_values():
             # Pairs straight from the arrays: no intermediate lists (2 fewer lists of
             # references to allocate, fill and free; ~16 M fewer instructions per 1e5).
             keys, values = self.lookup_batch_arrays(chunk=chunk, delete=delete)
@@ -184,7 +184,7 @@ class MapBatches:
         libbpf's and cilium/ebpf's batch calls): for integer keys and values, decoded in
         one pass at C speed, the cost of two int objects per element (a pair per element
         costs a tuple more; ``lookup_batch_arrays()`` makes no object per element)."""
-        if self._ints_both_ways():
+        if self._int_keys_and_values():
             # The kernel writes into arrays and ``array.tolist()`` makes the ints: its
             # loop costs a third of ``memoryview.tolist()``'s per element.
             keys, values = self.lookup_batch_arrays(chunk=chunk, delete=delete)
@@ -202,7 +202,7 @@ class MapBatches:
                 values_out = self._decode_values(values, n)
         return keys_out, values_out
 
-    def _ints_both_ways(self) -> bool:
+    def _int_keys_and_values(self) -> bool:
         """Keys and values are ints ``lookup_batch_arrays()`` can read."""
         return _int_array_format(self._key) is not None and (
             _int_array_format(self._value) is not None
