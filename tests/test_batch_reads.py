@@ -276,3 +276,12 @@ def test_struct_values_in_chunks(maps: list[bpf.Map], chunk: int | None) -> None
     with pytest.raises(bpf.BpfError, match="lookup_batch_arrays") as refused:
         typed.lookup_batch_arrays(chunk=chunk)
     assert refused.value.errno == errno.EINVAL
+
+
+def test_keyless_maps_name_their_type(maps: list[bpf.Map]) -> None:
+    queue = bpf.Map.create(bpf.MapType.QUEUE, 0, 4, 8, name="t_queue", value_type=int)
+    maps.append(queue)
+    queue.push(7)
+    with pytest.raises(bpf.BpfError, match="map 't_queue': QUEUE maps have no keys"):
+        list(queue.keys())
+    assert "QUEUE" in repr(queue) and queue.pop() == 7  # the kernel still holds the value
