@@ -23,13 +23,13 @@ import ctypes
 import errno
 import sys
 from array import array
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from . import syscall
 from .errors import BpfError
 from .records import dataclass
 from .spec.codec import Codec, IntCodec, flatten_ints
-from .uapi_values import ENOTSUPP, KEYLESS_MAP_TYPES, Cmd, MapType, value_name
+from .uapi_values import ENOTSUPP, KEYLESS_MAP_TYPES, Cmd, map_type_name
 
 TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
 if TYPE_CHECKING:
@@ -100,14 +100,23 @@ class MapBatches:
     ) -> Iterator[tuple[Any, Any, int]]:
         """(keys buffer, values buffer, n) per MAP_LOOKUP_BATCH call, in buffers reused
         from one call to the next (read each before asking for the next)."""
+        room = _ReusedBuffers(self.key_size, self._slot_size * self._ncpus)
+        return self._lookup_calls(room, count, delete=delete, elem_flags=elem_flags)
+
+    def _lookup_calls(
+        self, room: Callable[[int], tuple[Any, Any]], count: int, *, delete: bool, elem_flags: int
+    ) -> Iterator[tuple[Any, Any, int]]:
+        """The calls of one walk over the map: each asks for ``count`` elements in the
+        buffers ``room(count)`` gives it and resumes where the last one stopped; when the
+        kernel answers ENOSPC (a hash bucket larger than ``count``), the call is made
+        again with twice the count. Yields (keys buffer, values buffer, n) per call that
+        read something."""
         cmd = Cmd.MAP_LOOKUP_AND_DELETE_BATCH if delete else Cmd.MAP_LOOKUP_BATCH
-        value_size = self._slot_size * self._ncpus
         token_size = max(self.key_size, 8)
         tokens = [ctypes.create_string_buffer(token_size), ctypes.create_string_buffer(token_size)]
-        keys = ctypes.create_string_buffer(count * self.key_size or 1)
-        values = ctypes.create_string_buffer(count * value_size or 1)
         first = True
         while True:
+            keys, values = room(count)
             try:
                 result = syscall.map_batch(
                     cmd,
@@ -121,11 +130,8 @@ class MapBatches:
                     what=self._what,
                 )
             except BpfError as error:
-                # A hash bucket larger than the buffer: the kernel asks for more room.
                 if error.errno == errno.ENOSPC and count < (self.max_entries or count) * 2:
                     count *= 2
-                    keys = ctypes.create_string_buffer(count * self.key_size or 1)
-                    values = ctypes.create_string_buffer(count * value_size or 1)
                     continue
                 raise
             if result.count:
@@ -162,6 +168,13 @@ class MapBatches:
         self, *, chunk: int | None = None, delete: bool = False
     ) -> list[tuple[Any, Any]]:
         """Every (key, value) pair through MAP_LOOKUP_BATCH, decoded."""
+        if self._int_keys_and_values():
+            # Pairs straight from the arrays: no intermediate lists (2 fewer lists of
+            # references to allocate, fill and free; ~16 M fewer instructions per 1e5).
+            keys, values = self.lookup_batch_arrays(chunk=chunk, delete=delete)
+            if not self.percpu:
+                return list(zip(keys, values, strict=True))
+            return list(zip(keys, _per_cpu_lists(values, self._ncpus), strict=True))
         return list(zip(*self.lookup_batch_lists(chunk=chunk, delete=delete), strict=True))
 
     def lookup_batch_lists(
@@ -171,6 +184,13 @@ class MapBatches:
         libbpf's and cilium/ebpf's batch calls): for integer keys and values, decoded in
         one pass at C speed, the cost of two int objects per element (a pair per element
         costs a tuple more; ``lookup_batch_arrays()`` makes no object per element)."""
+        if self._int_keys_and_values():
+            # The kernel writes into arrays and ``array.tolist()`` makes the ints: its
+            # loop costs a third of ``memoryview.tolist()``'s per element.
+            keys, values = self.lookup_batch_arrays(chunk=chunk, delete=delete)
+            if not self.percpu:
+                return keys.tolist(), values.tolist()
+            return keys.tolist(), _per_cpu_lists(values, self._ncpus)
         keys_out: list[Any] = []
         values_out: list[Any] = []
         for keys, values, n in self._batches(self._batch_chunk(chunk), delete=delete):
@@ -181,6 +201,12 @@ class MapBatches:
                 keys_out = self._key.decode_many(keys, n)
                 values_out = self._decode_values(values, n)
         return keys_out, values_out
+
+    def _int_keys_and_values(self) -> bool:
+        """Keys and values are ints ``lookup_batch_arrays()`` can read."""
+        return _int_array_format(self._key) is not None and (
+            _int_array_format(self._value) is not None
+        )
 
     def lookup_batch_arrays(
         self, *, chunk: int | None = None, delete: bool = False
@@ -208,45 +234,14 @@ class MapBatches:
         delete: bool,
         elem_flags: int,
     ) -> tuple[array[int], array[int]]:
-        """MAP_LOOKUP_BATCH calls (``count`` elements each) writing straight into two
-        arrays of ``key_items`` and ``value_items`` items per element, grown when a call
-        needs room and trimmed to what the kernel wrote."""
-        cmd = Cmd.MAP_LOOKUP_AND_DELETE_BATCH if delete else Cmd.MAP_LOOKUP_BATCH
-        keys = array(key_format, [0]) * (count * key_items)
-        values = array(value_format, [0]) * (count * value_items)
-        token_size = max(self.key_size, 8)
-        tokens = [ctypes.create_string_buffer(token_size), ctypes.create_string_buffer(token_size)]
-        total, first = 0, True
-        while True:
-            if len(keys) < (total + count) * key_items:  # room for this call at the end
-                keys += array(key_format, [0]) * ((total + count) * key_items - len(keys))
-                values += array(value_format, [0]) * ((total + count) * value_items - len(values))
-            try:
-                result = syscall.map_batch(
-                    cmd,
-                    self.fd,
-                    keys=_slice_of(keys, total * key_items, count * key_items),
-                    values=_slice_of(values, total * value_items, count * value_items),
-                    count=count,
-                    in_batch=None if first else tokens[0],
-                    out_batch=tokens[1],
-                    elem_flags=elem_flags,
-                    what=self._what,
-                )
-            except BpfError as error:
-                # A hash bucket larger than the room left: the kernel asks for more.
-                if error.errno == errno.ENOSPC and count < (self.max_entries or count) * 2:
-                    count *= 2
-                    continue
-                raise
-            total += result.count
-            if result.done:
-                break
-            tokens.reverse()
-            first = False
-        del keys[total * key_items :]
-        del values[total * value_items :]
-        return keys, values
+        """A whole-map read (``count`` elements per call) straight into two arrays of
+        ``key_items`` and ``value_items`` items per element."""
+        room = _ArrayRoom(array(key_format), key_items, array(value_format), value_items)
+        for _keys, _values, n in self._lookup_calls(
+            room, count, delete=delete, elem_flags=elem_flags
+        ):
+            room.filled += n
+        return room.trimmed()
 
     def _arrays_of_slots(
         self, key_format: str, value_format: str, count: int, delete: bool
@@ -303,7 +298,7 @@ class MapBatches:
         """Iterate keys (see the module's note on maps that change meanwhile)."""
         if self._type in KEYLESS_MAP_TYPES:
             raise BpfError(
-                f"{self._what}: {_type_name(self._type)} maps have no keys", errno.EINVAL
+                f"{self._what}: {map_type_name(self._type)} maps have no keys", errno.EINVAL
             )
         chunks = self._iter_chunks()
         if chunks is None:
@@ -460,6 +455,58 @@ def _int_array_format(codec: Codec) -> str | None:
     return fmt
 
 
+class _ReusedBuffers:
+    """Room for one call's keys and values: the same two ctypes buffers each call,
+    replaced by larger ones when a call asks for more elements."""
+
+    def __init__(self, key_size: int, value_size: int) -> None:
+        self.key_size, self.value_size = key_size, value_size
+        self.count = 0
+        self.buffers: tuple[Any, Any] = (None, None)
+
+    def __call__(self, count: int) -> tuple[Any, Any]:
+        if count > self.count:
+            self.count = count
+            self.buffers = (
+                ctypes.create_string_buffer(count * self.key_size or 1),
+                ctypes.create_string_buffer(count * self.value_size or 1),
+            )
+        return self.buffers
+
+
+class _ArrayRoom:
+    """Room for each call's keys and values at the end of two growing arrays (after the
+    ``filled`` elements earlier calls wrote), so the kernel writes into the result."""
+
+    def __init__(self, keys: array[int], key_items: int, values: array[int], value_items: int):
+        self.keys, self.key_items = keys, key_items
+        self.values, self.value_items = values, value_items
+        self.filled = 0  # elements written so far
+
+    def __call__(self, count: int) -> tuple[Any, Any]:
+        end = self.filled + count
+        if len(self.keys) < end * self.key_items:
+            self.keys += array(self.keys.typecode, [0]) * (end * self.key_items - len(self.keys))
+        if len(self.values) < end * self.value_items:
+            grow = end * self.value_items - len(self.values)
+            self.values += array(self.values.typecode, [0]) * grow
+        return (
+            _slice_of(self.keys, self.filled * self.key_items, count * self.key_items),
+            _slice_of(self.values, self.filled * self.value_items, count * self.value_items),
+        )
+
+    def trimmed(self) -> tuple[array[int], array[int]]:
+        """The two arrays, cut to what the kernel wrote."""
+        del self.keys[self.filled * self.key_items :]
+        del self.values[self.filled * self.value_items :]
+        return self.keys, self.values
+
+
+def _per_cpu_lists(values: array[int], ncpus: int) -> list[list[int]]:
+    """Per-CPU values read back to back (``ncpus`` per key), as one list per key."""
+    return list(map(list, zip(*[iter(values.tolist())] * ncpus, strict=True)))
+
+
 def _slice_of(items: array[int], start: int, count: int) -> Any:
     """``count`` items of ``items`` from ``start``, as a ctypes buffer for the kernel to
     write (no export: ``items`` is resized afterwards, not meanwhile)."""
@@ -470,7 +517,3 @@ def _slice_of(items: array[int], start: int, count: int) -> Any:
 def _prepend(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
     yield first
     yield from rest
-
-
-def _type_name(map_type: int) -> str:
-    return value_name(MapType, map_type) or f"type {map_type}"

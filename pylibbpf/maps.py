@@ -31,6 +31,7 @@ from .uapi_values import (
     MapFlags,
     MapType,
     as_enum,
+    map_type_name,
     value_name,
 )
 
@@ -74,10 +75,6 @@ def map_type_of(map_type: MapType | int | str, what: str = "map") -> int:
         if member.name.replace("_", "") == wanted:
             return member
     raise ObjectError(f"{what}: unknown map type {map_type!r}", errno.EINVAL)
-
-
-def _type_name(map_type: int) -> str:
-    return value_name(MapType, map_type) or f"type {map_type}"
 
 
 class StructOpsRegistration(Protocol):
@@ -253,7 +250,7 @@ class Map(MapElements, MapBatches, Closing):
             btf=btf,
             btf_vmlinux_value_type_id=btf_vmlinux_value_type_id,
             ifindex=ifindex,
-            what=f"map {name!r}" if name else f"{_type_name(map_type)} map",
+            what=f"map {name!r}" if name else f"{map_type_name(map_type)} map",
         )
         return map_
 
@@ -326,7 +323,7 @@ class Map(MapElements, MapBatches, Closing):
             if error.errno == errno.EINVAL and not features.has_map_type(map_type):
                 since = _ADDED_IN.get(map_type)
                 raise NotSupportedError(
-                    f"{what}: this kernel does not support {_type_name(map_type)} maps"
+                    f"{what}: this kernel does not support {map_type_name(map_type)} maps"
                     + (f" (Linux {since}+)" if since else ""),
                     errno.EINVAL,
                 ) from error
@@ -428,7 +425,7 @@ class Map(MapElements, MapBatches, Closing):
     def __repr__(self) -> str:
         state = "not created" if self._fd is None else "closed" if self.closed else f"fd={self.fd}"
         return (
-            f"<Map {self.name!r} {_type_name(self._type)} key={self.key_size} "
+            f"<Map {self.name!r} {map_type_name(self._type)} key={self.key_size} "
             f"value={self.value_size} max_entries={self.max_entries} {state}>"
         )
 
@@ -461,7 +458,9 @@ class Map(MapElements, MapBatches, Closing):
         ``map_extra``; ``address`` for one another process mapped first): one mapping per
         handle, made on first use."""
         if self._type != MapType.ARENA:
-            raise BpfError(f"{self._what} is {_type_name(self._type)}, not an arena", errno.EINVAL)
+            raise BpfError(
+                f"{self._what} is {map_type_name(self._type)}, not an arena", errno.EINVAL
+            )
         if self._arena is None or self._arena.closed:
             from .arena import map_arena  # (arenas: imported by the maps that are one)
 

@@ -298,6 +298,12 @@ def value_name(numbers: type, value: int) -> str | None:
     return names.get(value)
 
 
+def map_type_name(map_type: int) -> str:
+    """A map type's name for messages (``"HASH"``; ``"type 99"`` for a number this
+    module does not know)."""
+    return value_name(MapType, map_type) or f"type {map_type}"
+
+
 def as_enum(enum_name: str, value: int) -> int:
     """``value`` as a member of the enum ``enum_name`` of :mod:`pylibbpf.uapi` when it is
     one of its numbers, else ``value``: what public attributes (``Program.type``,

@@ -81,6 +81,14 @@ def test_the_plain_ints_say_what_the_enums_say(name: str) -> None:
     assert uapi_values.value_name(numbers, 1 << 40) is None
 
 
+def test_map_type_names_for_messages() -> None:
+    """One ``map_type_name`` serves ``maps`` and ``map_batch``: the enum's name, or the
+    number for a type this pylibbpf does not know."""
+    assert uapi_values.map_type_name(uapi_values.MapType.LRU_PERCPU_HASH) == "LRU_PERCPU_HASH"
+    assert uapi_values.map_type_name(int(uapi.MapType.RINGBUF)) == "RINGBUF"
+    assert uapi_values.map_type_name(999) == "type 999"
+
+
 def test_the_constants_and_map_type_sets_are_the_same() -> None:
     for name in ("OBJ_NAME_LEN", "LOG_BUF_SIZE_MAX", "ENOTSUPP"):
         assert getattr(uapi_values, name) == getattr(uapi, name)
