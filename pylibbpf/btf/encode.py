@@ -49,20 +49,29 @@ class StringTable:
     def __init__(self, base: bytes = b"") -> None:
         self.base = base  # the section kept verbatim (``RawType`` records point into it)
         self._data = bytearray(base or b"\0")
+        # Strings added so far; one of ``base`` is found in it when first added (an
+        # object's BTF keeps most of its records verbatim: few of its strings are asked).
         self._offsets: dict[str, int] = {"": 0}
-        position = 0
-        for chunk in bytes(self._data).split(b"\0"):
-            text = chunk.decode("utf-8", "surrogateescape")
-            self._offsets.setdefault(text, position)
-            position += len(chunk) + 1
 
     def add(self, text: str) -> int:
         offset = self._offsets.get(text)
         if offset is None:
-            offset = len(self._data)
-            self._data += text.encode("utf-8", "surrogateescape") + b"\0"
+            encoded = text.encode("utf-8", "surrogateescape")
+            offset = self._in_base(encoded)
+            if offset < 0:
+                offset = len(self._data)
+                self._data += encoded + b"\0"
             self._offsets[text] = offset
         return offset
+
+    def _in_base(self, encoded: bytes) -> int:
+        """The offset of the first whole string ``encoded`` in ``base``, or -1."""
+        if not self.base or b"\0" in encoded:
+            return -1
+        if self.base.startswith(encoded + b"\0"):
+            return 0
+        found = self.base.find(b"\0" + encoded + b"\0")
+        return found + 1 if found >= 0 else -1
 
     def __bytes__(self) -> bytes:
         return bytes(self._data)
@@ -145,19 +154,35 @@ def encode(
     before 7.1 refuse. Opaque types need it: it is how a parser steps over them.
     """
     strings = StringTable(strings_base)
+    order = "<" if byteorder == "little" else ">"
+    # Records kept verbatim (``RawType``) go in as their bytes when the byte order is
+    # this machine's; the others as words, packed a run at a time.
+    verbatim = (byteorder == "little") == (sys.byteorder == "little")
+    pieces: list[bytes | memoryview] = []
     words: list[int] = []
     types = list(types)
     entries = tuple(layout) if layout is not None else None
-    for t in types:
-        record = encode_type(t, strings)
-        if t.kind == Kind.OPAQUE:
-            _check_laid_out(t, record, entries)
-        words += record
-    order = "<" if byteorder == "little" else ">"
     try:
-        type_data = struct.pack(f"{order}{len(words)}I", *words)
+        for t in types:
+            if (
+                verbatim
+                and type(t) is RawType
+                and t.kind != Kind.OPAQUE
+                and strings.base is t.raw_strings
+            ):
+                if words:
+                    pieces.append(struct.pack(f"{order}{len(words)}I", *words))
+                    words = []
+                pieces.append(t.raw_words)
+                continue
+            record = encode_type(t, strings)
+            if t.kind == Kind.OPAQUE:
+                _check_laid_out(t, record, entries)
+            words += record
+        pieces.append(struct.pack(f"{order}{len(words)}I", *words))
     except struct.error:
         raise _field_range_error(types, strings) from None
+    type_data = b"".join(pieces)
     string_data = bytes(strings)
     if entries is None:
         header = struct.pack(
