@@ -80,6 +80,11 @@ KNOWN_LAYOUT = tuple(
     for kind in range(MAX_KIND + 1)
 )
 
+# The same by kind number (``Kind(number)`` is a call into the enum machinery, and the
+# walk over a BTF computes a length for most of its records).
+_FIXED_BY_NUMBER = tuple(FIXED_WORDS.get(Kind(kind), 0) for kind in range(MAX_KIND + 1))
+_VLEN_BY_NUMBER = tuple(VLEN_WORDS.get(Kind(kind), 0) for kind in range(MAX_KIND + 1))
+
 # info word -> record length in words, shared by every BTF (a pure function of info for
 # the kinds this library knows; a layout-described kind is per BTF and never cached here).
 STEP: dict[int, int] = {}
@@ -100,8 +105,7 @@ def known_record_words(info: int) -> int | None:
     kind = (info >> 24) & MAX_KIND_NUMBER
     if kind == 0 or kind > MAX_KIND:
         return None
-    vlen = info & MAX_VLEN
-    return 3 + FIXED_WORDS.get(Kind(kind), 0) + VLEN_WORDS.get(Kind(kind), 0) * vlen
+    return 3 + _FIXED_BY_NUMBER[kind] + _VLEN_BY_NUMBER[kind] * (info & MAX_VLEN)
 
 
 def layout_record_words(info: int, layout: tuple[KindLayout, ...] | None) -> int | None:
