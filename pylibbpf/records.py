@@ -149,43 +149,19 @@ class _LazyInit:
     def compile(self) -> Any:
         names, specs = self.names, self.specs
         frozen, _, _, post = self.options
-        # The source is written with placeholder names (``f0``, ``f1``, … for the fields,
-        # in the parameters and the strings alike) and without the defaults (they are the
-        # function's, not its code's): records of the same shape share one compiled
-        # template, renamed for each (``code.replace``: a tenth of a compile).
-        placeholders: dict[str, str] = {}
-        params, body, defaults = [], [], []
-        for name in names:
-            spec = specs[name]
-            slot = f"f{len(placeholders)}"
-            placeholders[slot] = name
-            if spec.default_factory is not _MISSING:
-                value = f"_specs[{slot!r}].default_factory()"
-                if spec.init:
-                    params.append(slot)
-                    defaults.append(_FACTORY)
-                    value = f"{value} if {slot} is _FACTORY else {slot}"
-            elif not spec.init:
-                if spec.default is _MISSING:
-                    continue  # set by __post_init__
-                value = f"_specs[{slot!r}].default"
-            else:
-                if spec.default is not _MISSING:
-                    defaults.append(spec.default)
-                elif defaults:  # (what compiling the defaults in the source would say)
-                    raise TypeError(f"non-default argument {name!r} follows default argument")
-                params.append(slot)
-                value = slot
-            body.append(f"_set(self, {slot!r}, {value})" if frozen else f"self.{slot} = {value}")
-        if post:
-            body.append("self.__post_init__()")
-        source = [f"def __init__(self, {', '.join(params)}):", *(f"    {line}" for line in body)]
-        template = _template("\n".join(source if body else [*source, "    pass"]))
+        # The code is a template written with placeholder names (``f0``, ``f1``, … for the
+        # fields, in the parameters and the strings alike) and without the defaults (they
+        # are the function's, not its code's): records of the same shape share it, renamed
+        # for each (``code.replace``: a tenth of a compile).
+        placeholders = {f"f{number}": name for number, name in enumerate(names)}
+        shape, defaults = _shape(names, specs, frozen, post)
+        template = _template(shape)
 
         def renamed(items: tuple[Any, ...]) -> tuple[Any, ...]:
             return tuple(placeholders.get(i, i) if isinstance(i, str) else i for i in items)
 
         code = template.replace(
+            co_name="__init__",
             co_varnames=renamed(template.co_varnames),
             co_names=renamed(template.co_names),
             co_consts=renamed(template.co_consts),
@@ -201,17 +177,82 @@ class _LazyInit:
         return function
 
 
+def _shape(
+    names: list[str], specs: dict[str, _Field], frozen: bool, post: bool
+) -> tuple[str, list[Any]]:
+    """A record's shape (see ``template_source``) and its ``__init__``'s defaults."""
+    letters, defaults = [], []
+    for name in names:
+        spec = specs[name]
+        if spec.default_factory is not _MISSING:
+            letters.append("f" if spec.init else "k")
+            if spec.init:
+                defaults.append(_FACTORY)
+        elif not spec.init:
+            letters.append("x" if spec.default is _MISSING else "d")
+        else:
+            if spec.default is not _MISSING:
+                defaults.append(spec.default)
+            elif defaults:  # (what compiling the defaults in the source would say)
+                raise TypeError(f"non-default argument {name!r} follows default argument")
+            letters.append("p")
+    return f"{'s' if frozen else 'n'}_{''.join(letters)}{'_post' if post else ''}", defaults
+
+
+def shape_of(cls: type) -> str:
+    """The shape of a record class's ``__init__`` (``tools/record_inits.py`` lists them)."""
+    specs: dict[str, _Field] = cls.__record_fields__  # type: ignore[attr-defined]
+    frozen = cls.__setattr__ is _refuse_setattr  # type: ignore[comparison-overlap]
+    return _shape(list(specs), specs, frozen, "__post_init__" in cls.__dict__)[0]
+
+
+def template_source(shape: str, name: str = "__init__") -> str:
+    """The source of the ``__init__`` template of a record shape: ``n`` (fields assigned)
+    or ``s`` (frozen: set through ``object.__setattr__``), ``_``, a letter a field (``p`` a
+    parameter, ``f`` a parameter defaulting to its factory's value, ``k`` the factory's
+    value, ``d`` the default, ``x`` left to ``__post_init__``), then ``_post`` if the
+    record has a ``__post_init__``."""
+    how, letters, *post = shape.split("_")
+    params, body = [], []
+    for number, letter in enumerate(letters):
+        slot = f"f{number}"
+        if letter in "pf":
+            params.append(slot)
+        if letter == "x":
+            continue
+        value = {
+            "p": slot,
+            "f": f"_specs[{slot!r}].default_factory() if {slot} is _FACTORY else {slot}",
+            "k": f"_specs[{slot!r}].default_factory()",
+            "d": f"_specs[{slot!r}].default",
+        }[letter]
+        body.append(f"_set(self, {slot!r}, {value})" if how == "s" else f"self.{slot} = {value}")
+    if post:
+        body.append("self.__post_init__()")
+    lines = [f"def {name}(self{''.join(f', {p}' for p in params)}):", *(body or ["pass"])]
+    return "\n    ".join(lines)
+
+
+# Templates by shape: those of this package's records come compiled with it
+# (``record_inits``: a ``.pyc`` loads them for a fraction of a compile each), any other
+# shape is compiled on first use.
 _TEMPLATES: dict[str, CodeType] = {}
 
 
-def _template(source: str) -> CodeType:
-    """The code of an ``__init__`` written with placeholder names, compiled once."""
-    code = _TEMPLATES.get(source)
+def _template(shape: str) -> CodeType:
+    """The code of the ``__init__`` template of ``shape``."""
+    code = _TEMPLATES.get(shape)
     if code is None:
-        made: dict[str, Any] = {}
-        exec(source, {"_FACTORY": _FACTORY}, made)  # (our source)
-        code = made["__init__"].__code__
-        _TEMPLATES[source] = code
+        if not _TEMPLATES:
+            from .record_inits import TEMPLATES
+
+            _TEMPLATES.update(TEMPLATES)
+            code = _TEMPLATES.get(shape)
+        if code is None:
+            made: dict[str, Any] = {}
+            exec(template_source(shape), {"_FACTORY": _FACTORY}, made)  # (our source)
+            code = made["__init__"].__code__
+            _TEMPLATES[shape] = code
     return code
 
 

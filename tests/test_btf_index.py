@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from array import array
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -82,6 +83,22 @@ def test_an_index_right_where_spot_checks_look_but_wrong_elsewhere_is_rebuilt(
     assert index.read_bytes() == good  # and the index was rebuilt
 
 
+@pytest.mark.parametrize(
+    "cut", [lambda good: good[:-1], lambda good: good + b"\0" * 4, lambda good: good[:40]]
+)
+def test_a_truncated_or_extended_index_is_rebuilt(
+    tmp_path: Path, cut: Callable[[bytes], bytes]
+) -> None:
+    """The index is read straight into its arrays: one a byte short, four bytes long, or
+    cut inside its offsets is refused as a whole (no partial arrays), and written again."""
+    first = load_in_fresh_process(tmp_path)
+    index = the_index(tmp_path)
+    good = index.read_bytes()
+    index.write_bytes(cut(good))
+    assert load_in_fresh_process(tmp_path) == first
+    assert index.read_bytes() == good
+
+
 def test_a_cache_directory_owned_by_someone_else_is_not_used(tmp_path: Path) -> None:
     if os.geteuid() != 0:
         pytest.skip("needs root to give the directory to another user")
@@ -145,9 +162,9 @@ _SETTLE = (
     "X._SETTLED_NS = 50_000_000\n"
     "checked = [0]\n"
     "signed = X._signed\n"
-    "def counting(key, header, payload):\n"
-    "    checked[0] = max(checked[0], len(payload))\n"
-    "    return signed(key, header, payload)\n"
+    "def counting(key, header, *payload):\n"
+    "    checked[0] = max(checked[0], sum(memoryview(p).nbytes for p in payload))\n"
+    "    return signed(key, header, *payload)\n"
     "X._signed = counting\n"
 )
 

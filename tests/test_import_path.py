@@ -51,7 +51,8 @@ def test_opening_and_loading_a_core_object_leaves_them_out_too(
     bpf_object: Callable[[str], Path],
 ) -> None:
     """The kernel loaded the object's program (it has an id) and the load path never
-    built the enums: they are imported by what shows names, not by what loads."""
+    built the enums: they are imported by what shows names, not by what loads. Nor did
+    it compile a record's ``__init__``: they come compiled in ``record_inits``."""
     path = bpf_object("core_reads")
     code = (
         "import pylibbpf as bpf\n"
@@ -59,7 +60,9 @@ def test_opening_and_loading_a_core_object_leaves_them_out_too(
         "obj.load()\n"
         "ids = [p.info().id for p in obj.programs.values()]\n"
         "assert ids and all(ids), ids\n"
-        "obj.close()"
+        "obj.close()\n"
+        "from pylibbpf import record_inits, records\n"
+        "assert set(records._TEMPLATES) == set(record_inits.TEMPLATES), 'compiled an __init__'"
     )
     assert _loaded_after(code) == []
 

@@ -24,6 +24,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "pylibbpf.logs",
             "pylibbpf.names",
             "pylibbpf.records",
+            "pylibbpf.record_inits",
         ),
     ),
     ("pure half", ("pylibbpf.btf", "pylibbpf.spec")),

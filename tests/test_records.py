@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import importlib
 import inspect
 import os
 import pickle
+import pkgutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +19,7 @@ from typing import Any
 
 import pytest
 
+import pylibbpf
 from pylibbpf import records
 from pylibbpf.btf.types import Member
 
@@ -204,3 +207,41 @@ def test_a_field_without_default_after_one_with_is_refused_as_dataclasses_does()
 
     with pytest.raises(TypeError, match="non-default argument 'second' follows default"):
         Broken(1, 2)
+
+
+def test_every_record_shape_of_the_package_comes_compiled() -> None:
+    """``record_inits`` holds the ``__init__`` template of every record class of the
+    package (``python tools/record_inits.py`` writes it), each the code that compiling
+    ``template_source`` gives, so no process compiles one of the package's own."""
+    from pylibbpf import record_inits
+
+    shapes = set()
+    for info in pkgutil.walk_packages(pylibbpf.__path__, "pylibbpf."):
+        if info.name.endswith("__main__"):
+            continue
+        module = importlib.import_module(info.name)
+        for value in vars(module).values():
+            if isinstance(value, type) and "__record_fields__" in value.__dict__:
+                shapes.add(records.shape_of(value))
+    assert len(shapes) > 10
+    missing = shapes - set(record_inits.TEMPLATES)
+    assert not missing, f"run python tools/record_inits.py: {sorted(missing)}"
+    for shape, code in record_inits.TEMPLATES.items():
+        made: dict[str, Any] = {}
+        exec(records.template_source(shape), {}, made)
+        compiled = made["__init__"].__code__
+        assert code.co_name == shape
+        for part in ("co_code", "co_varnames", "co_names", "co_consts", "co_argcount"):
+            assert getattr(code, part) == getattr(compiled, part), (shape, part)
+
+
+def test_a_shape_of_no_package_record_is_compiled_on_first_use() -> None:
+    from pylibbpf import record_inits
+
+    fields = {f"x{number}": "int" for number in range(40)}
+    made = records.dataclass(frozen=True)(type("Wide", (), {"__annotations__": fields}))
+    shape = records.shape_of(made)
+    assert shape not in record_inits.TEMPLATES
+    wide = made(*range(40))
+    assert wide.x39 == 39 and made.__init__.__code__.co_filename == "<string>"
+    assert shape in records._TEMPLATES  # compiled once, for the next record of its shape

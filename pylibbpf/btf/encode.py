@@ -24,9 +24,11 @@ from .layout import (
 )
 from .parse import Btf
 from .types import (
+    KIND_BY_NUMBER,
     LINKAGE_EXTERN,
     LINKAGE_GLOBAL,
     LINKAGE_STATIC,
+    MAX_KIND_NUMBER,
     MAX_VLEN,
     MAX_VLEN_BEFORE_7_1,
     EnumValue,
@@ -37,6 +39,10 @@ from .types import (
 )
 
 _SECTION_NAME_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_."
+# The kinds the per-record loops below test, as module globals: ``Kind.VAR`` is an
+# attribute read on the enum class, several times slower than a global's, and these
+# loops run once per record of an object's BTF on its first load.
+_VAR, _FUNC, _DATASEC, _OPAQUE = Kind.VAR, Kind.FUNC, Kind.DATASEC, Kind.OPAQUE
 
 
 class StringTable:
@@ -49,20 +55,29 @@ class StringTable:
     def __init__(self, base: bytes = b"") -> None:
         self.base = base  # the section kept verbatim (``RawType`` records point into it)
         self._data = bytearray(base or b"\0")
+        # Strings added so far; one of ``base`` is found in it when first added (an
+        # object's BTF keeps most of its records verbatim: few of its strings are asked).
         self._offsets: dict[str, int] = {"": 0}
-        position = 0
-        for chunk in bytes(self._data).split(b"\0"):
-            text = chunk.decode("utf-8", "surrogateescape")
-            self._offsets.setdefault(text, position)
-            position += len(chunk) + 1
 
     def add(self, text: str) -> int:
         offset = self._offsets.get(text)
         if offset is None:
-            offset = len(self._data)
-            self._data += text.encode("utf-8", "surrogateescape") + b"\0"
+            encoded = text.encode("utf-8", "surrogateescape")
+            offset = self._in_base(encoded)
+            if offset < 0:
+                offset = len(self._data)
+                self._data += encoded + b"\0"
             self._offsets[text] = offset
         return offset
+
+    def _in_base(self, encoded: bytes) -> int:
+        """The offset of the first whole string ``encoded`` in ``base``, or -1."""
+        if not self.base or b"\0" in encoded:
+            return -1
+        if self.base.startswith(encoded + b"\0"):
+            return 0
+        found = self.base.find(b"\0" + encoded + b"\0")
+        return found + 1 if found >= 0 else -1
 
     def __bytes__(self) -> bytes:
         return bytes(self._data)
@@ -145,19 +160,35 @@ def encode(
     before 7.1 refuse. Opaque types need it: it is how a parser steps over them.
     """
     strings = StringTable(strings_base)
+    order = "<" if byteorder == "little" else ">"
+    # Records kept verbatim (``RawType``) go in as their bytes when the byte order is
+    # this machine's; the others as words, packed a run at a time.
+    verbatim = (byteorder == "little") == (sys.byteorder == "little")
+    pieces: list[bytes | memoryview] = []
     words: list[int] = []
     types = list(types)
     entries = tuple(layout) if layout is not None else None
-    for t in types:
-        record = encode_type(t, strings)
-        if t.kind == Kind.OPAQUE:
-            _check_laid_out(t, record, entries)
-        words += record
-    order = "<" if byteorder == "little" else ">"
     try:
-        type_data = struct.pack(f"{order}{len(words)}I", *words)
+        for t in types:
+            if (
+                verbatim
+                and type(t) is RawType
+                and t.kind != _OPAQUE
+                and strings.base is t.raw_strings
+            ):
+                if words:
+                    pieces.append(struct.pack(f"{order}{len(words)}I", *words))
+                    words = []
+                pieces.append(t.raw_words)
+                continue
+            record = encode_type(t, strings)
+            if t.kind == _OPAQUE:
+                _check_laid_out(t, record, entries)
+            words += record
+        pieces.append(struct.pack(f"{order}{len(words)}I", *words))
     except struct.error:
         raise _field_range_error(types, strings) from None
+    type_data = b"".join(pieces)
     string_data = bytes(strings)
     if entries is None:
         header = struct.pack(
@@ -282,7 +313,11 @@ def raw_types(btf: Btf, support: KernelBtfSupport) -> tuple[list[Type], bytes]:
     ends = [*offsets[1:], len(words)]
     out: list[Type] = []
     new, set_slot = object.__new__, object.__setattr__
-    for index, kind_id in enumerate(btf.kind_of(i) for i in range(1, len(offsets) + 1)):
+    # Each record's kind from its info word (what ``btf.kind_of`` reads, without a call
+    # and its range checks per record: these ids are this BTF's own, 1..count).
+    by_number = [*KIND_BY_NUMBER, *[Kind.OPAQUE] * (MAX_KIND_NUMBER + 1 - len(KIND_BY_NUMBER))]
+    for index, start in enumerate(offsets):
+        kind_id = by_number[(words[start + 1] >> 24) & MAX_KIND_NUMBER]
         type_id = index + 1
         if kind_id in decoded:
             out.append(btf[type_id])
@@ -292,7 +327,7 @@ def raw_types(btf: Btf, support: KernelBtfSupport) -> tuple[list[Type], bytes]:
         set_slot(raw, "kind", kind_id)
         set_slot(raw, "_btf", btf)
         set_slot(raw, "raw_strings", strings)
-        set_slot(raw, "raw_words", words[offsets[index] : ends[index]])
+        set_slot(raw, "raw_words", words[start : ends[index]])
         out.append(raw)
     return out, strings
 
@@ -332,11 +367,16 @@ def sanitize(types: Sequence[Type], support: KernelBtfSupport) -> list[Type]:
     out: list[Type] = []
     placeholders: dict[int, int] = {}
     byte_int = {"encoding": 0, "bit_offset": 0, "bits": 8, "size": 1, "type": 0}
+    narrow = not support.layout
+    changed = _kinds_sanitized(support)
 
     for t in types:
         kind = t.kind
-        if not support.layout:
+        if narrow:
             _check_narrow_vlen(t)
+        if kind not in changed:  # (most records: kept as they are)
+            out.append(t)
+            continue
         if kind == Kind.OPAQUE:
             name = t.name if t.name.isascii() and t.name.isidentifier() else ""  # a C name
             out.append(Type(t.id, Kind.INT, name, **byte_int))  # type: ignore[arg-type]
@@ -380,6 +420,24 @@ def sanitize(types: Sequence[Type], support: KernelBtfSupport) -> list[Type]:
     for size, type_id in placeholders.items():
         out.append(Type(type_id, Kind.INT, "enum64_placeholder", size=size, bits=size * 8))
     return out
+
+
+def _kinds_sanitized(support: KernelBtfSupport) -> frozenset[Kind]:
+    """The kinds ``sanitize`` may rewrite for ``support`` (the others pass as they are)."""
+    kinds = {Kind.OPAQUE, Kind.DATASEC}  # (a DATASEC's name may need its characters fixed)
+    lacking = {
+        (Kind.VAR,): not support.datasec,
+        (Kind.FUNC, Kind.FUNC_PROTO): not support.func,
+        (Kind.FUNC,): not support.func_global,
+        (Kind.FLOAT,): not support.float,
+        (Kind.DECL_TAG,): not support.decl_tag,
+        (Kind.TYPE_TAG,): not support.type_tag,
+        (Kind.ENUM64, Kind.ENUM): not support.enum64,
+    }
+    for named, lacks in lacking.items():
+        if lacks:
+            kinds.update(named)
+    return frozenset(kinds)
 
 
 # The kinds whose vlen counts entries (FUNC's is its linkage; DATASEC is never kept raw).
@@ -427,12 +485,16 @@ def fixup_externs(types: Sequence[Type]) -> list[Type]:
     become global, extern functions (kfuncs) typedefs — the loader resolves them itself."""
     out = []
     for t in types:
-        if t.kind == Kind.VAR and t.linkage == LINKAGE_EXTERN and _is_void(types, t.type):
+        kind = t.kind
+        if kind != _VAR and kind != _FUNC:
+            out.append(t)
+            continue
+        if kind == _VAR and t.linkage == LINKAGE_EXTERN and _is_void(types, t.type):
             # A typeless ksym (``extern const void sym __ksym``): a void VAR is invalid.
             t = Type(t.id, Kind.INT, t.name, size=4, bits=32)
-        elif t.kind == Kind.VAR and t.linkage == LINKAGE_EXTERN:
+        elif kind == _VAR and t.linkage == LINKAGE_EXTERN:
             t = replace(t, linkage=LINKAGE_GLOBAL)
-        elif t.kind == Kind.FUNC and t.linkage == LINKAGE_EXTERN:
+        elif kind == _FUNC and t.linkage == LINKAGE_EXTERN:
             # A kfunc declaration: its parameters are often unnamed, which the kernel
             # refuses for a FUNC. Calls are resolved against kernel BTF, so the object only
             # needs the name and prototype: a typedef of the prototype keeps both.
@@ -454,7 +516,7 @@ def fixup_datasecs(
     """
     out = list(types)
     for index, t in enumerate(out):
-        if t.kind != Kind.DATASEC:
+        if t.kind != _DATASEC:
             continue
         size = section_sizes.get(t.name, t.size)
         entries = []
@@ -481,7 +543,9 @@ def fixup_hidden(types: Sequence[Type], hidden: frozenset[str]) -> list[Type]:
     libbpf's ``usdt.bpf.h``) get static linkage, as libbpf does: the verifier then checks
     a hidden function in its caller's context instead of on its own."""
     out = list(types)
+    if not hidden:
+        return out
     for index, t in enumerate(out):
-        if t.kind in (Kind.FUNC, Kind.VAR) and t.linkage == LINKAGE_GLOBAL and t.name in hidden:
+        if (t.kind == _FUNC or t.kind == _VAR) and t.linkage == LINKAGE_GLOBAL and t.name in hidden:
             out[index] = replace(t, linkage=LINKAGE_STATIC)
     return out

@@ -47,9 +47,10 @@ LAYOUT_FIELDS = struct.Struct("II")  # layout_off, layout_len: header bytes 24-3
 LAYOUT_HEADER_SIZE = HEADER_SIZE + LAYOUT_FIELDS.size
 ENTRY = struct.Struct("BBH")  # struct btf_layout: info_sz, elem_sz, flags
 
-# Words after the 3-word common header: fixed part, and per-vlen part.
-FIXED_WORDS = {Kind.INT: 1, Kind.ARRAY: 3, Kind.VAR: 1, Kind.DECL_TAG: 1}
-VLEN_WORDS = {
+# Words after the 3-word common header: fixed part, and per-vlen part (keyed by kind: a
+# ``Kind`` member or its number finds the same entry, an ``IntEnum`` hashing as its int).
+FIXED_WORDS: dict[int, int] = {Kind.INT: 1, Kind.ARRAY: 3, Kind.VAR: 1, Kind.DECL_TAG: 1}
+VLEN_WORDS: dict[int, int] = {
     Kind.STRUCT: 3,
     Kind.UNION: 3,
     Kind.ENUM: 2,
@@ -76,9 +77,14 @@ KindLayout.__doc__ = (
 # The layout of every kind this library knows, as an encoder describes it (kind 0 too:
 # libbpf's entries start there).
 KNOWN_LAYOUT = tuple(
-    KindLayout(4 * FIXED_WORDS.get(Kind(kind), 0), 4 * VLEN_WORDS.get(Kind(kind), 0))
+    KindLayout(4 * FIXED_WORDS.get(kind, 0), 4 * VLEN_WORDS.get(kind, 0))
     for kind in range(MAX_KIND + 1)
 )
+
+# The same by kind number (``Kind(number)`` is a call into the enum machinery, and the
+# walk over a BTF computes a length for most of its records).
+_FIXED_BY_NUMBER = tuple(FIXED_WORDS.get(kind, 0) for kind in range(MAX_KIND + 1))
+_VLEN_BY_NUMBER = tuple(VLEN_WORDS.get(kind, 0) for kind in range(MAX_KIND + 1))
 
 # info word -> record length in words, shared by every BTF (a pure function of info for
 # the kinds this library knows; a layout-described kind is per BTF and never cached here).
@@ -100,8 +106,7 @@ def known_record_words(info: int) -> int | None:
     kind = (info >> 24) & MAX_KIND_NUMBER
     if kind == 0 or kind > MAX_KIND:
         return None
-    vlen = info & MAX_VLEN
-    return 3 + FIXED_WORDS.get(Kind(kind), 0) + VLEN_WORDS.get(Kind(kind), 0) * vlen
+    return 3 + _FIXED_BY_NUMBER[kind] + _VLEN_BY_NUMBER[kind] * (info & MAX_VLEN)
 
 
 def layout_record_words(info: int, layout: tuple[KindLayout, ...] | None) -> int | None:

@@ -68,6 +68,14 @@ __all__ = [
 
 _HOST_LITTLE = sys.byteorder == "little"
 _LAST_KNOWN_KIND = int(MAX_KIND)  # a plain int for the decode path's comparison
+# Kind numbers as plain ints for the decode path's dispatch (``Kind.INT`` is an attribute
+# read on the enum class, several times slower than a global's).
+_INT, _ARRAY, _STRUCT, _UNION, _ENUM, _ENUM64 = map(
+    int, (Kind.INT, Kind.ARRAY, Kind.STRUCT, Kind.UNION, Kind.ENUM, Kind.ENUM64)
+)
+_FUNC, _FUNC_PROTO, _VAR, _DATASEC, _FLOAT, _DECL_TAG = map(
+    int, (Kind.FUNC, Kind.FUNC_PROTO, Kind.VAR, Kind.DATASEC, Kind.FLOAT, Kind.DECL_TAG)
+)
 _SMALL_TYPES = 1 << 18  # type sections below this are searched without re (see _hits)
 
 VOID = Type(0, Kind.UNKN, "void")
@@ -269,6 +277,18 @@ class Btf:
             raise ObjectError(f"{self.name}: string at offset {offset} is not NUL-terminated")
         return bytes(self._sdata[start:end]).decode("utf-8", "surrogateescape")
 
+    def _member_name(self, offset: int) -> str:
+        """``string_at`` for a name offset of this BTF's own strings ("" for 0), without its
+        checks when the string is in range and terminated (the others go through them)."""
+        if not offset:
+            return ""
+        start = self._sstart + offset - self.str_base
+        if offset >= self.str_base and start < self._send:
+            end = self._sdata.find(b"\0", start, self._send)
+            if end >= 0:
+                return str(self._sdata[start:end], "utf-8", "surrogateescape")
+        return self.string_at(offset)
+
     # ----------------------------------------------------------------- decoding
 
     def __getitem__(self, type_id: int) -> Type:
@@ -310,7 +330,7 @@ class Btf:
             )  # fmt: skip
         kind = KIND_BY_NUMBER[number]
         at = i + 3
-        if kind == Kind.INT:
+        if number == _INT:
             extra = w[at]
             return Type(
                 type_id,
@@ -322,21 +342,23 @@ class Btf:
                 bit_offset=(extra >> 16) & 0xFF,
                 bits=extra & 0xFF,
             )
-        if kind == Kind.ARRAY:
+        if number == _ARRAY:
             return Type(type_id, kind, name, type=w[at], index_type=w[at + 1], nelems=w[at + 2])
-        if kind in (Kind.STRUCT, Kind.UNION):
-            members = []
+        if number in (_STRUCT, _UNION):
+            # (the loop of a decode: task_struct has hundreds of members)
+            members: list[Member] = []
+            append, member, name_of = members.append, Member, self._member_name
             for j in range(at, at + 3 * vlen, 3):
                 offset = w[j + 2]
-                member_name = self.string_at(w[j]) if w[j] else ""
+                member_name = name_of(w[j])
                 if kind_flag:
-                    members.append(Member(member_name, w[j + 1], offset & 0xFFFFFF, offset >> 24))
+                    append(member(member_name, w[j + 1], offset & 0xFFFFFF, offset >> 24))
                 else:
-                    members.append(Member(member_name, w[j + 1], offset))
+                    append(member(member_name, w[j + 1], offset))
             return Type(
                 type_id, kind, name, size=size_or_type, kind_flag=kind_flag, members=tuple(members)
             )
-        if kind == Kind.ENUM:
+        if number == _ENUM:
             values = []
             for j in range(at, at + 2 * vlen, 2):
                 value = w[j + 1]
@@ -346,7 +368,7 @@ class Btf:
             return Type(
                 type_id, kind, name, size=size_or_type, kind_flag=kind_flag, values=tuple(values)
             )
-        if kind == Kind.ENUM64:
+        if number == _ENUM64:
             values = []
             for j in range(at, at + 3 * vlen, 3):
                 value = w[j + 1] | (w[j + 2] << 32)
@@ -356,27 +378,27 @@ class Btf:
             return Type(
                 type_id, kind, name, size=size_or_type, kind_flag=kind_flag, values=tuple(values)
             )
-        if kind == Kind.FUNC_PROTO:
+        if number == _FUNC_PROTO:
             params = tuple(
                 Param(self.string_at(w[j]) if w[j] else "", w[j + 1])
                 for j in range(at, at + 2 * vlen, 2)
             )
             return Type(type_id, kind, name, type=size_or_type, params=params)
-        if kind == Kind.DATASEC:
+        if number == _DATASEC:
             entries = tuple(
                 VarSecinfo(w[j], w[j + 1], w[j + 2]) for j in range(at, at + 3 * vlen, 3)
             )
             return Type(type_id, kind, name, size=size_or_type, vars=entries)
-        if kind == Kind.VAR:
+        if number == _VAR:
             return Type(type_id, kind, name, type=size_or_type, linkage=w[at])
-        if kind == Kind.DECL_TAG:
+        if number == _DECL_TAG:
             component = w[at]
             if component & 0x80000000:
                 component -= 1 << 32
             return Type(type_id, kind, name, type=size_or_type, component_idx=component)
-        if kind == Kind.FUNC:
+        if number == _FUNC:
             return Type(type_id, kind, name, type=size_or_type, linkage=vlen)
-        if kind == Kind.FLOAT:
+        if number == _FLOAT:
             return Type(type_id, kind, name, size=size_or_type)
         # PTR, FWD, TYPEDEF, VOLATILE, CONST, RESTRICT, TYPE_TAG
         return Type(type_id, kind, name, type=size_or_type, kind_flag=kind_flag)

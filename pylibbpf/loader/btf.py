@@ -36,9 +36,12 @@ _KERNEL_BTF_CACHE: dict[tuple[Any, ...], bytes] = {}
 logger = module_logger(__name__)
 
 
+_DATASEC = Kind.DATASEC  # (a global: an attribute of the enum class is slower to read)
+
+
 def _drop_ksyms_datasec(t: Type) -> Type:
     """The kernel has no section for ksyms: keep the id, describe nothing."""
-    if t.kind == Kind.DATASEC and t.name == ".ksyms":
+    if t.kind == _DATASEC and t.name == ".ksyms":
         return Type(t.id, Kind.STRUCT, "", size=0)
     return t
 

@@ -21,6 +21,7 @@ import ctypes
 import errno as _errno
 import os
 from _thread import allocate_lock
+from bisect import bisect_left
 from collections.abc import Sequence
 
 from ..errors import BpfError, error_from_errno
@@ -85,17 +86,24 @@ def _hint_for(cmd: Cmd | None, attr: object) -> str:
 # --------------------------------------------------------------------------- core call
 
 
+# Per attr layout: its fields' offsets in order, and each one's end.
+_FIELD_BOUNDS: dict[type, tuple[list[int], list[int]]] = {}
+
+
 def _used_size(attr: ctypes.Structure) -> int:
     """Bytes up to the end of the last non-zero field, so older kernels accept the attr."""
     raw = bytes(attr)
     end = len(raw.rstrip(b"\0"))
     if end == 0:
         return 4
-    for name, *_ in reversed(attr._fields_):
-        field = getattr(type(attr), name)
-        if field.offset < end:
-            return int(field.offset + field.size)
-    return len(raw)
+    bounds = _FIELD_BOUNDS.get(type(attr))
+    if bounds is None:
+        fields = [getattr(type(attr), name) for name, *_ in attr._fields_]
+        bounds = [f.offset for f in fields], [f.offset + f.size for f in fields]
+        _FIELD_BOUNDS[type(attr)] = bounds
+    offsets, ends = bounds
+    last = bisect_left(offsets, end) - 1  # the last field starting before ``end``
+    return int(ends[last]) if last >= 0 else len(raw)
 
 
 def bpf(cmd: Cmd, attr: ctypes.Structure, *, what: str = "", size: int | None = None) -> int:
