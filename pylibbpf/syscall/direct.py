@@ -131,9 +131,11 @@ class _MethodDef(ctypes.Structure):
 def _builtins(addresses: list[int], names: list[bytes]) -> tuple[Any, list[Stub]]:
     """Builtin functions (``METH_FASTCALL``) over stubs at ``addresses``; the ``PyMethodDef``
     records they point at, which must outlive them."""
-    new = ctypes.pythonapi.PyCFunction_NewEx
-    new.restype = ctypes.py_object
-    new.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
+    # Our own prototype, not ``pythonapi.PyCFunction_NewEx``'s shared argtypes.
+    prototype = ctypes.PYFUNCTYPE(
+        ctypes.py_object, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p
+    )
+    new = prototype(("PyCFunction_NewEx", ctypes.pythonapi))
     defs = (_MethodDef * len(addresses))()
     for record, address, name in zip(defs, addresses, names, strict=True):
         record.ml_name, record.ml_meth, record.ml_flags = name, address, _METH_FASTCALL
