@@ -43,7 +43,7 @@ def python_side() -> dict[str, float]:
         for k in keys:
             m[k]
 
-    ops = m._tls.ops  # this thread's buffers: the calls below are the ones m[k] makes
+    ops = m._elems.any_ops()  # the pool's buffers: the calls below are the ones m[k] makes
     key, value = ops.key_dst, ops.value_dst  # typed memoryviews: [0] is the element
     call, nr, ref, size = elem._bpf_fast, elem.NR_BPF, ops.ref, elem.ATTR_SIZE
     direct_update, direct_lookup = ops.update, ops.lookup  # libc-bound where no stubs

@@ -33,6 +33,7 @@ from .uapi_values import ENOTSUPP, KEYLESS_MAP_TYPES, Cmd, map_type_name
 
 TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
 if TYPE_CHECKING:
+    from collections import deque
     from typing import Any
 
 # Batch writes move at most this many elements per syscall by default; large enough to
@@ -73,8 +74,12 @@ class MapBatches:
     _key: Codec
     _value: Codec
     _raw_values: bool
-    _tls: Any
+    _pool: deque[Any]  # buffer sets for element operations (``MapElements``)
     _no_batch: bool = False  # the kernel refused batch lookups for this map: iterate by key
+
+    def _take_ops(self) -> Any:
+        """A buffer set of ``_pool`` (``MapElements._take_ops``)."""
+        raise NotImplementedError
 
     @property
     def fd(self) -> int:
@@ -310,11 +315,15 @@ class MapBatches:
     __iter__ = keys
 
     def _keys_by_next_key(self) -> Iterator[Any]:
-        next_key, decode = self._tls.ops.next_key, self._key.decode
-        raw = next_key(None)
-        while raw is not None:
-            yield decode(raw)
-            raw = next_key(raw)
+        ops = self._take_ops()  # held while the iteration lasts
+        try:
+            next_key, decode = ops.next_key, self._key.decode
+            raw = next_key(None)
+            while raw is not None:
+                yield decode(raw)
+                raw = next_key(raw)
+        finally:
+            self._pool.append(ops)
 
     def values(self) -> Iterator[Any]:
         """Iterate values, in the order of ``keys()``."""
@@ -339,14 +348,17 @@ class MapBatches:
 
     def _items_by_next_key(self) -> Iterator[tuple[Any, Any]]:
         """MAP_GET_NEXT_KEY and a lookup per key; keys that vanish in between are skipped."""
-        ops = self._tls.ops
-        next_key, lookup, decode_key = ops.next_key, ops.lookup_raw, self._key.decode
-        raw = next_key(None)
-        while raw is not None:
-            value = lookup(raw)
-            if value is not None:
-                yield decode_key(raw), self._decode_value(value)
-            raw = next_key(raw)
+        ops = self._take_ops()  # held while the iteration lasts
+        try:
+            next_key, lookup, decode_key = ops.next_key, ops.lookup_raw, self._key.decode
+            raw = next_key(None)
+            while raw is not None:
+                value = lookup(raw)
+                if value is not None:
+                    yield decode_key(raw), self._decode_value(value)
+                raw = next_key(raw)
+        finally:
+            self._pool.append(ops)
 
     def count(self) -> int:
         """Number of keys present (walks the map)."""

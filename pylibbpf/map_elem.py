@@ -2,12 +2,13 @@
 queue/stack operations. ``Map`` inherits them from ``MapElements``.
 
 These are the hot path of a Python daemon (``counts[pid] += 1``), so each method does its
-work inline on the calling thread's buffers (``syscall.elem``): the key and value written
-straight into preallocated buffers by a setter picked for the map's types, one foreign
-call (a direct entry point where the platform allows one), the value decoded by a getter
-picked likewise. Input of any other kind (bytes for an int map, a per-CPU list, an fd
-holder) takes the codec's path, which converts it or raises an error naming the map.
-Thread-safe: every thread has its own buffers.
+work inline on a set of buffers it takes from the map's pool and gives back in a
+``finally`` (``syscall.elem``): the key and value written straight into preallocated
+buffers by a setter picked for the map's types, one foreign call (a direct entry point
+where the platform allows one), the value decoded by a getter picked likewise. Input of
+any other kind (bytes for an int map, a per-CPU list, an fd holder) takes the codec's
+path, which converts it or raises an error naming the map. Thread-safe: no two operations
+hold the same buffers at once.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from .uapi_values import Cmd, MapType, UpdateFlags
 
 TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
 if TYPE_CHECKING:
+    from collections import deque
+    from collections.abc import Callable
     from typing import Any
 
 _LOOKUP_CMD = Cmd.MAP_LOOKUP_ELEM
@@ -32,7 +35,8 @@ class MapElements:
 
     _type: int  # the map type's number (``Map.type`` is the enum member)
     max_entries: int
-    _tls: Any  # MapElems.local (``.ops``: this thread's buffers), or _NotCreated
+    _pool: deque[Any]  # MapElems.pool: buffer sets not in use
+    _new_ops: Callable[[], Any]  # MapElems.make_ops, or NotCreated
     _elems: MapElems | None
     _key: Codec
     _slot_size: int
@@ -41,100 +45,160 @@ class MapElements:
 
     def lookup(self, key: Any, flags: int = 0) -> Any:
         """The value for ``key``, or None if the key is absent."""
-        ops = self._tls.ops
+        pool = self._pool
         try:
-            ops.key_dst[ops.key_at] = key
-        except FAST_MISS:
-            ops.put_key(key)
-        if flags:
-            return ops.lookup_flags(flags)
-        if (result := ops.lookup()) < 0:
-            return ops.absent(_LOOKUP_CMD, result)
-        int_value = ops.int_value
-        return ops.get_value() if int_value is None else int_value[0]
+            ops = pool.pop()
+        except IndexError:
+            ops = self._new_ops()
+        try:
+            try:
+                ops.key_dst[ops.key_at] = key
+            except FAST_MISS:
+                ops.put_key(key)
+            if flags:
+                return ops.lookup_flags(flags)
+            if (result := ops.lookup()) < 0:
+                return ops.absent(_LOOKUP_CMD, result)
+            int_value = ops.int_value
+            return ops.get_value() if int_value is None else int_value[0]
+        finally:
+            pool.append(ops)
 
     def __getitem__(self, key: Any) -> Any:
-        ops = self._tls.ops
+        pool = self._pool
         try:
-            ops.key_dst[ops.key_at] = key
-        except FAST_MISS:
-            ops.put_key(key)
-        if (result := ops.lookup()) < 0:
-            ops.absent(_LOOKUP_CMD, result)
-            raise KeyError(key)
-        int_value = ops.int_value
-        return ops.get_value() if int_value is None else int_value[0]
+            ops = pool.pop()
+        except IndexError:
+            ops = self._new_ops()
+        try:
+            try:
+                ops.key_dst[ops.key_at] = key
+            except FAST_MISS:
+                ops.put_key(key)
+            if (result := ops.lookup()) < 0:
+                ops.absent(_LOOKUP_CMD, result)
+                raise KeyError(key)
+            int_value = ops.int_value
+            return ops.get_value() if int_value is None else int_value[0]
+        finally:
+            pool.append(ops)
 
     def get(self, key: Any, default: Any = None) -> Any:
         """The value for ``key``, or ``default`` if it is absent."""
-        ops = self._tls.ops
+        pool = self._pool
         try:
-            ops.key_dst[ops.key_at] = key
-        except FAST_MISS:
-            ops.put_key(key)
-        if (result := ops.lookup()) < 0:
-            ops.absent(_LOOKUP_CMD, result)
-            return default
-        int_value = ops.int_value
-        return ops.get_value() if int_value is None else int_value[0]
+            ops = pool.pop()
+        except IndexError:
+            ops = self._new_ops()
+        try:
+            try:
+                ops.key_dst[ops.key_at] = key
+            except FAST_MISS:
+                ops.put_key(key)
+            if (result := ops.lookup()) < 0:
+                ops.absent(_LOOKUP_CMD, result)
+                return default
+            int_value = ops.int_value
+            return ops.get_value() if int_value is None else int_value[0]
+        finally:
+            pool.append(ops)
 
     def __contains__(self, key: Any) -> bool:
-        ops = self._tls.ops
+        pool = self._pool
         try:
-            ops.key_dst[ops.key_at] = key
-        except FAST_MISS:
-            ops.put_key(key)
-        if (result := ops.lookup()) < 0:
-            ops.absent(_LOOKUP_CMD, result)
-            return False
-        return True
+            ops = pool.pop()
+        except IndexError:
+            ops = self._new_ops()
+        try:
+            try:
+                ops.key_dst[ops.key_at] = key
+            except FAST_MISS:
+                ops.put_key(key)
+            if (result := ops.lookup()) < 0:
+                ops.absent(_LOOKUP_CMD, result)
+                return False
+            return True
+        finally:
+            pool.append(ops)
 
     def update(self, key: Any, value: Any, flags: int = UpdateFlags.ANY) -> None:
         """Insert or replace (``flags``: ``UpdateFlags.NOEXIST``/``EXIST``/``F_LOCK``)."""
-        ops = self._tls.ops
+        pool = self._pool
         try:
-            ops.key_dst[ops.key_at] = key
-        except FAST_MISS:
-            ops.put_key(key)
+            ops = pool.pop()
+        except IndexError:
+            ops = self._new_ops()
         try:
-            ops.value_dst[ops.value_at] = value
-        except FAST_MISS:
-            ops.put_value(value)
-        if flags:
-            ops.update_flags(flags)
-        elif (result := ops.update()) < 0:
-            raise ops.fail(_UPDATE_CMD, result)
+            try:
+                ops.key_dst[ops.key_at] = key
+            except FAST_MISS:
+                ops.put_key(key)
+            try:
+                ops.value_dst[ops.value_at] = value
+            except FAST_MISS:
+                ops.put_value(value)
+            if flags:
+                ops.update_flags(flags)
+            elif (result := ops.update()) < 0:
+                raise ops.fail(_UPDATE_CMD, result)
+        finally:
+            pool.append(ops)
 
     def __setitem__(self, key: Any, value: Any) -> None:
-        ops = self._tls.ops
+        pool = self._pool
         try:
-            ops.key_dst[ops.key_at] = key
-        except FAST_MISS:
-            ops.put_key(key)
+            ops = pool.pop()
+        except IndexError:
+            ops = self._new_ops()
         try:
-            ops.value_dst[ops.value_at] = value
-        except FAST_MISS:
-            ops.put_value(value)
-        if (result := ops.update()) < 0:
-            raise ops.fail(_UPDATE_CMD, result)
+            try:
+                ops.key_dst[ops.key_at] = key
+            except FAST_MISS:
+                ops.put_key(key)
+            try:
+                ops.value_dst[ops.value_at] = value
+            except FAST_MISS:
+                ops.put_value(value)
+            if (result := ops.update()) < 0:
+                raise ops.fail(_UPDATE_CMD, result)
+        finally:
+            pool.append(ops)
+
+    def _take_ops(self) -> Any:
+        """A buffer set for an operation off the hot path (it gives it back to ``_pool``)."""
+        try:
+            return self._pool.pop()
+        except IndexError:
+            return self._new_ops()
 
     def delete(self, key: Any) -> bool:
         """Remove ``key``; False if it was not there."""
-        return bool(self._tls.ops.delete(key))
+        ops = self._take_ops()
+        try:
+            return bool(ops.delete(key))
+        finally:
+            self._pool.append(ops)
 
     def __delitem__(self, key: Any) -> None:
-        if not self._tls.ops.delete(key):
+        if not self.delete(key):
             raise KeyError(key)
 
     def lookup_and_delete(self, key: Any = None, flags: int = 0) -> Any:
         """Atomically read and remove ``key`` (or pop, for queue/stack maps); None if absent."""
-        ops = self._tls.ops
-        raw = ops.lookup_and_delete(key, flags)
-        return None if raw is None else ops.get_value()
+        ops = self._take_ops()
+        try:
+            raw = ops.lookup_and_delete(key, flags)
+            return None if raw is None else ops.get_value()
+        finally:
+            self._pool.append(ops)
 
     def push(self, value: Any, flags: int = 0) -> None:
         """Queue/stack push, bloom-filter add (an update without a key)."""
-        self._tls.ops.push(value, flags)
+        ops = self._take_ops()
+        try:
+            ops.push(value, flags)
+        finally:
+            self._pool.append(ops)
 
     def pop(self) -> Any:
         """Queue/stack pop: remove and return the next value (None if empty)."""
@@ -142,26 +206,36 @@ class MapElements:
 
     def peek(self) -> Any:
         """Queue/stack peek: the next value without removing it (None if empty)."""
-        ops = self._tls.ops
-        return None if ops.lookup_keyless() is None else ops.get_value()
+        ops = self._take_ops()
+        try:
+            return None if ops.lookup_keyless() is None else ops.get_value()
+        finally:
+            self._pool.append(ops)
 
     def next_key(self, key: Any = None) -> Any:
         """The key after ``key`` in the kernel's order (the first key for None)."""
-        raw = self._tls.ops.next_key(key)
+        ops = self._take_ops()
+        try:
+            raw = ops.next_key(key)
+        finally:
+            self._pool.append(ops)
         return None if raw is None else self._key.decode(raw)
 
     def clear(self) -> int:
         """Delete every key (array maps cannot delete: their values are zeroed instead)."""
-        ops = self._tls.ops
-        if self._type in (MapType.ARRAY, MapType.PERCPU_ARRAY):
-            zero = bytes(self._slot_size * self._ncpus)
-            for index in range(self.max_entries):
-                ops.update_raw(index.to_bytes(4, "little"), zero)
-            return self.max_entries
-        removed = 0
-        while (raw := ops.next_key(None)) is not None:
-            removed += ops.delete(raw)
-        return removed
+        ops = self._take_ops()
+        try:
+            if self._type in (MapType.ARRAY, MapType.PERCPU_ARRAY):
+                zero = bytes(self._slot_size * self._ncpus)
+                for index in range(self.max_entries):
+                    ops.update_raw(index.to_bytes(4, "little"), zero)
+                return self.max_entries
+            removed = 0
+            while (raw := ops.next_key(None)) is not None:
+                removed += ops.delete(raw)
+            return removed
+        finally:
+            self._pool.append(ops)
 
 
 def encode_value(codec: Codec, percpu: bool, slot: int, ncpus: int, what: str, value: Any) -> bytes:
@@ -192,13 +266,13 @@ def decode_percpu(codec: Codec, slot: int, ncpus: int, raw: Any) -> list[Any]:
 
 
 class NotCreated:
-    """``Map._tls`` before the map exists: any element operation says so."""
+    """``Map._new_ops`` before the map exists (its pool is empty): any element operation
+    says so."""
 
     def __init__(self, what: str) -> None:
         self._what = what
 
-    @property
-    def ops(self) -> Any:
+    def __call__(self) -> Any:
         raise BpfError(f"{self._what} is not created yet: load the object first", errno.EBADF)
 
 

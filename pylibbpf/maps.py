@@ -12,6 +12,7 @@ import ctypes
 import errno
 import functools
 import os
+from collections import deque
 
 from . import syscall
 from .errors import BpfError, NotSupportedError, ObjectError
@@ -151,7 +152,8 @@ class Map(MapElements, MapBatches, Closing):
         # bpf_map__set_autoattach): False leaves it to attach_struct_ops().
         self.autoattach = True
         self._elems: MapElems | None = None
-        self._tls: Any = NotCreated(self._what)
+        self._pool: deque[Any] = deque()  # (stays empty: NotCreated makes no buffers)
+        self._new_ops: Any = NotCreated(self._what)
         if fd is not None:
             self._bind(fd)
 
@@ -199,7 +201,8 @@ class Map(MapElements, MapBatches, Closing):
             else None,
             self._slot_size if self.percpu else 0,
         )
-        self._tls = self._elems.local
+        self._pool = self._elems.pool
+        self._new_ops = self._elems.make_ops
 
     # ----------------------------------------------------------------- construction
 

@@ -1,20 +1,25 @@
 """The hot path of map access: single-element operations through preallocated buffers.
 
-Each thread gets its own buffers (``MapElemOps``) for each map, made on its first
-operation: the key, value and next-key buffers and the attr that points at them. Sharing
-one set between threads is not safe even with the GIL, which threads can take from each
-other between any two bytecodes — between filling the key and reading the value — so a
-lookup could return another thread's value and an update store it under another thread's
-key (issue #15). Per-thread buffers cost one ``threading.local`` attribute read per
-operation (~50 ns); a lock would cost more and serialise the threads.
+An operation takes a set of buffers (``MapElemOps``: the key, value and next-key buffers
+and the attr that points at them) from its map's pool and gives it back when it is done:
+``ops = pool.pop()`` (``make_ops()`` if the pool is empty) ... ``pool.append(ops)`` in a
+``finally``. The pool is a ``deque``: a ``list`` frees its item array when it empties and
+allocates it again on the next append, ~500 instructions an operation. Sharing one set
+between threads is not safe even with the GIL, which threads can take from each other
+between any two bytecodes — between filling the key and reading the value — so a lookup
+could return another thread's value and an update store it under another thread's key
+(issue #15). ``deque.pop`` and ``deque.append`` are atomic, so no two operations hold the
+same set at once, in any threads (a signal handler's operation included); the pool holds
+as many sets as operations ever ran at once. This costs ~240 instructions an operation,
+against ~530 for a ``threading.local`` read; a lock would cost more and serialise the
+threads.
 
 The fast path for a map's key and value types is picked once, when its buffers are made,
 as an item assignment ``dst[at] = x`` the caller writes inline (a subscript costs half a
-call): through a typed ``memoryview`` for 1/2/4/8-byte ints, a ctypes pointer (a
-``memcpy``) for ctypes types, a ``memoryview`` slice for bytes. Each raises
-``struct.error``/``TypeError``/``ValueError`` for input it does not take (``FAST_MISS``),
-and the caller then goes through the codec, which converts it or raises a ``BpfError``
-naming the map.
+call): through a typed ``memoryview`` for 1/2/4/8-byte ints, an ``mmap`` slice (a
+``memcpy`` of any buffer of the element's size) for ctypes types, a ``memoryview`` slice
+for bytes. Each raises one of ``FAST_MISS`` for input it does not take, and the caller
+then goes through the codec, which converts it or raises a ``BpfError`` naming the map.
 
 ``Map``'s element methods do this work inline (a Python call is a tenth of the cost of an
 operation) and issue the command through the buffers' own entry points: a direct stub
@@ -32,9 +37,9 @@ import operator
 import struct
 import sys
 import weakref
-from _thread import _local as _thread_local  # threading.local, without threading.py
 from _thread import allocate_lock  # threading.Lock
 from array import array
+from collections import deque
 from collections.abc import Callable
 
 from ..errors import BpfError
@@ -57,7 +62,9 @@ _bpf_fast = ctypes.PyDLL(None, use_errno=True).syscall
 _bpf_fast.restype = ctypes.c_long
 _LIBC_FAST = _bpf_fast
 
-FAST_MISS = (struct.error, TypeError, ValueError)  # a setter's "not my kind of input"
+# A setter's "not my kind of input" (IndexError, BufferError: a record buffer's input of
+# another size, or not contiguous).
+FAST_MISS = (struct.error, TypeError, ValueError, IndexError, BufferError)
 INVALID_FD = 0xFFFFFFFF  # a closed map: every later operation fails with EBADF
 _NATIVE_LITTLE = sys.byteorder == "little"  # map elements are little-endian here
 
@@ -98,8 +105,8 @@ __all__ = [
 
 
 class MapElems:
-    """What every thread's buffers for one map are made from: the map's fd, sizes and
-    codecs, and the per-thread ``MapElemOps`` themselves (``local.ops``).
+    """What every buffer set for one map is made from: the map's fd, sizes and codecs, and
+    the pool of ``MapElemOps`` not in use (``pool``; ``make_ops()`` when it is empty).
 
     It holds no reference to the ``Map``, so a map is freed by reference counting.
     """
@@ -128,8 +135,22 @@ class MapElems:
         self.percpu_slot = percpu_slot  # per-CPU maps: bytes per CPU in the value buffer
         self._made: weakref.WeakSet[MapElemOps] = weakref.WeakSet()
         self._lock = allocate_lock()
-        # A proxy: threading.local keeps its arguments, and a strong one would be a cycle.
-        self.local = _PerThread(weakref.proxy(self))
+        self.pool: deque[MapElemOps] = deque()
+        # What the buffers refer to this by: the pool holds them, so a strong one would be
+        # a cycle.
+        self._proxy = weakref.proxy(self)
+
+    def make_ops(self) -> MapElemOps:
+        """A new buffer set, for an operation that found the pool empty (it gives the set
+        to the pool when it is done)."""
+        return MapElemOps(self._proxy)
+
+    def any_ops(self) -> MapElemOps:
+        """A buffer set of the pool, left in it: for tests and benches to look at (an
+        operation takes its own: ``pool.pop()``)."""
+        if not self.pool:
+            self.pool.append(self.make_ops())
+        return self.pool[-1]
 
     def register(self, ops: MapElemOps) -> int:
         """Note a thread's new buffers (so ``invalidate`` reaches them); the fd to use."""
@@ -145,20 +166,9 @@ class MapElems:
                 ops.attr.map_fd = INVALID_FD
 
 
-class _PerThread(_thread_local):
-    """``local.ops``: this thread's buffers. threading.local runs ``__init__`` again, with
-    the same arguments, in every thread on its first touch, so each thread makes its own.
-    (No ``__getattr__``: a Python-level attribute hook would double the cost of every read.)
-    """
-
-    ops: MapElemOps
-
-    def __init__(self, elems: Any) -> None:
-        self.ops = MapElemOps(elems)
-
-
 class MapElemOps:
-    """One thread's buffers and attr for one map, and the element operations on them.
+    """One buffer set and attr for one map, and the element operations on them (one
+    operation at a time holds it: see the module's note).
 
     ``key_dst[key_at] = key`` and ``value_dst[value_at] = value`` write the fast-path
     kinds straight into the buffers and raise one of ``FAST_MISS`` for anything else
@@ -201,9 +211,12 @@ class MapElemOps:
         self.elems = elems
         key_size, value_size = elems.key_size, elems.value_size
         # Buffers of exactly the element size, so ``.raw`` is the element without slicing.
-        self.kbuf = ctypes.create_string_buffer(key_size or 1)
+        self.kbuf, key_memory = _element_buffer(elems.key, key_size or 1)
         self.nbuf = ctypes.create_string_buffer(key_size or 1)
-        self.vbuf = ctypes.create_string_buffer(value_size or 1)
+        record_values = elems.decode_value is None
+        self.vbuf, value_memory = _element_buffer(
+            elems.value if record_values else None, value_size or 1
+        )
         self.kview = memoryview(self.kbuf).cast("B")[:key_size]
         self.vview = memoryview(self.vbuf).cast("B")[:value_size]
         # A direct-call slot (attr and entry points) unless the seam is installed.
@@ -213,9 +226,11 @@ class MapElemOps:
         self.ref = ctypes.byref(self.attr)
         self.attr.key = ctypes.addressof(self.kbuf) if key_size else 0
         self.attr.value = ctypes.addressof(self.vbuf)
-        self.key_dst, self.key_at = _destination(elems.key, self.kbuf, self.kview)
-        if elems.decode_value is None:
-            self.value_dst, self.value_at = _destination(elems.value, self.vbuf, self.vview)
+        self.key_dst, self.key_at = _destination(elems.key, self.kbuf, key_memory, self.kview)
+        if record_values:
+            self.value_dst, self.value_at = _destination(
+                elems.value, self.vbuf, value_memory, self.vview
+            )
             self.get_value = _getter(elems.value, self.vbuf, self.vview)
             self.int_value = _int_view(elems.value, self.vview)
         elif (slots := _percpu_int_view(elems.value, elems.percpu_slot, self.vview)) is not None:
@@ -389,19 +404,36 @@ class MapElemOps:
             raise self.fail(Cmd.MAP_UPDATE_ELEM, result)
 
 
-def _destination(codec: Codec, buffer: Any, view: memoryview) -> tuple[Any, Any]:
+def _destination(codec: Codec, buffer: Any, memory: Any, view: memoryview) -> tuple[Any, Any]:
     """Where and at which index an item assignment writes one element of ``codec``'s kind
-    into ``buffer`` (raising a FAST_MISS error for input of another kind)."""
+    into ``buffer`` (``memory``: the mmap under a record buffer; ``view``: its element
+    bytes), raising a FAST_MISS error for input of another kind."""
     fmt = codec.int_format
     if isinstance(codec, IntCodec) and fmt is not None:
         if _NATIVE_LITTLE:  # a typed view: the cheapest write of an int
             return view.cast(fmt), 0  # type: ignore[call-overload]
         return _Packing(struct.Struct("<" + fmt), buffer), 0
     if isinstance(codec, CtypesCodec):
-        return ctypes.pointer(codec.ctype.from_buffer(buffer)), 0  # memcpy of the instance
+        return memory, slice(0, len(view))  # a memcpy (``_element_buffer``)
     if len(view) == len(buffer):  # the whole buffer: its own view is faster than a slice
         return memoryview(buffer).cast("B"), slice(None)
     return view, slice(None)
+
+
+def _element_buffer(codec: Codec | None, size: int) -> tuple[ctypes.Array[ctypes.c_char], Any]:
+    """A ``c_char`` array of ``size`` bytes for elements of ``codec``'s kind, and for ctypes
+    types the anonymous ``mmap`` it lies in (else None): ``memory[0:size] = record`` is a
+    ``memcpy`` from any buffer of exactly that size (IndexError for another size), where a
+    ctypes pointer's ``pointer[0] = record`` also keeps a reference to the record's objects
+    (``KeepRef``: an ``sprintf`` and a dict store, ~900 of the assignment's ~1,300
+    instructions). The codec takes any buffer of the element's size too, so both accept
+    the same input. Anonymous mappings side by side share one kernel mapping (VMA)."""
+    if not isinstance(codec, CtypesCodec):
+        return ctypes.create_string_buffer(size), None
+    import mmap
+
+    memory = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    return (ctypes.c_char * size).from_buffer(memory), memory
 
 
 class _Packing:
