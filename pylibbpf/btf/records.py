@@ -116,11 +116,12 @@ class Records:
         self.kinds: list[int] = [VOID]
         # The third word (a size or a type id, by kind), and where each record starts in
         # its words: lists, or arrays when read from kept tables (no int object each).
-        self.refs: Any = [0]
-        self.starts: Any = [0]
+        self.refs: list[int] | array[int]
+        self.starts: list[int] | array[int]
         self.words_of: list[Any] = [()]  # the words holding each record
         self.strings = Strings(btf)
         by_kind: dict[int, list[int]] | None = None
+        refs, starts = [0], [0]  # (void's)
         for layer in chain:
             words, offsets = layer._words, layer.raw_offsets
             kept = _kept_records(layer) if len(chain) == 1 else None
@@ -129,8 +130,9 @@ class Records:
                 self.starts = array("I", (0,)) + offsets
             else:
                 self.kinds += [(words[o + 1] >> 24) & 0x7F for o in offsets]
-                self.refs += [words[o + 2] for o in offsets]
-                self.starts += offsets
+                refs += [words[o + 2] for o in offsets]
+                starts += offsets
+                self.refs, self.starts = refs, starts
             self.words_of += [words] * len(offsets)
             data = bytes(layer._sdata[layer._sstart : layer._send])
             ascii_only = data.isascii()  # (as C identifiers are: decoded faster)
@@ -147,7 +149,7 @@ class Records:
                 else:
                     by_kind[kind] = [type_id]
             if len(chain) == 1:
-                _keep_records(btf, self.kinds, self.refs, by_kind)
+                _keep_records(btf, self.kinds, refs, by_kind)
         self.by_kind = by_kind  # type ids in id order
         self.arrays: dict[int, tuple[int, int, int]] = {}  # element, index type, count
         for type_id in self.by_kind.get(ARRAY, ()):
