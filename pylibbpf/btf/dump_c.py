@@ -501,19 +501,26 @@ class CDumper:
             if kind in (STRUCT, UNION, FWD) and raw.name(type_id):
                 union = kind == UNION or (kind == FWD and raw.kind_flag(type_id))
                 forward.add(f"{'union' if union else 'struct'} {self._c_name(type_id)};")
-        out = [HEADER, *sorted(forward), ""]
-        written = sum(map(len, out))
+        head = [HEADER, *sorted(forward), ""]
+        written = sum(map(len, head))
+        definitions: list[str] = []
+        definition = self._definition
         for type_id in order:
-            text = self._definition(type_id) + "\n"
-            written += len(text)
+            text = definition(type_id)
+            written += len(text) + 1
             if written > MAX_HEADER:
                 raise ObjectError(
                     f"{btf.name}: the header would take more than {MAX_HEADER >> 20} MiB "
                     f"of C (at type id {type_id}; vmlinux's takes a few)"
                 )
-            out.append(text)
-        out[-1] += FOOTER  # (one join: no second copy of the whole header)
-        return "\n".join(out)
+            definitions.append(text)
+        # A blank line after each definition, in one join (no copy of each definition).
+        if definitions:
+            definitions[-1] += "\n" + FOOTER
+            head.append("\n\n".join(definitions))
+        else:
+            head[-1] += FOOTER
+        return "\n".join(head)
 
     # ----------------------------------------------------------------- malformed input
 
