@@ -197,7 +197,7 @@ class CDumper:
         return self._guarded(lambda: self._declare(type_id, declarator, indent))
 
     def _declare(self, type_id: int, declarator: str, indent: int) -> str:
-        prefix, suffix, wrapped = self._decl(type_id, indent)
+        prefix, suffix, wrapped = self._decls.get(type_id) or self._decl(type_id, indent)
         if wrapped:
             return prefix + declarator + suffix
         return f"{prefix} {declarator}" if declarator else prefix
@@ -393,7 +393,7 @@ class CDumper:
         without a name; then the exact alignment (None if none), the suffix alone, the
         unnamed member without the ';', and what a member of it adds to a body at most."""
         raw = self._raw
-        prefix, suffix, wrapped = self._decl(type_id, indent)
+        prefix, suffix, wrapped = self._decls.get(type_id) or self._decl(type_id, indent)
         pad = "\t" * indent
         left = pad + prefix if wrapped else f"{pad}{prefix} "
         bare = pad + prefix + suffix if wrapped else pad + prefix
@@ -450,7 +450,10 @@ class CDumper:
             return f"typedef {self._declare(self._refs[type_id], self._c_name(type_id), 0)};"
         if kind in (STRUCT, UNION):
             keyword = "struct" if kind == STRUCT else "union"
-            return f"{keyword} {self._c_name(type_id)} {self._struct_body(type_id, 0)};"
+            name = self._names.get(type_id)  # (_c_name, inlined: one call less a struct)
+            if name is None:
+                name = self._raw.name(type_id)
+            return f"{keyword} {name} {self._struct_body(type_id, 0)};"
         body = self._enum_body(type_id, 0)
         return f"enum {self._c_name(type_id)} {body};".replace("enum  {", "enum {")
 
