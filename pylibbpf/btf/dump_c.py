@@ -233,9 +233,15 @@ class CDumper:
             element, _, count = self._raw.arrays[type_id]
             result = _wrap(self._decl(element, indent), f"[{count}]")
         elif kind == FUNC_PROTO:
-            params = self._raw.params(type_id)
-            texts = [self._declare(ptype, pname, indent) for pname, ptype in params]
-            if params and params[-1][1] == 0:
+            words, at = self._words_of[type_id], self._starts[type_id]
+            end = at + 3 + 2 * (words[at + 1] & 0xFFFFFF)
+            types = words[at + 4 : end : 2]  # (the parameters: name and type, in pairs)
+            names = map(self._string, words[at + 3 : end : 2])
+            texts = [
+                self._declare(ptype, pname, indent)
+                for pname, ptype in zip(names, types, strict=False)  # (pairs: as many)
+            ]
+            if types and types[-1] == 0:
                 texts[-1] = "..."
             arguments = f"({', '.join(texts) or 'void'})"
             result = _wrap(self._decl(refs[type_id], indent), arguments)

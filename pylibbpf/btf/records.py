@@ -206,13 +206,6 @@ class Records:
         end = at + 3 + 3 * (words[at + 1] & 0xFFFFFF)
         return set(map(self.strings.__getitem__, words[at + 3 : end : 3]))
 
-    def params(self, type_id: int) -> list[tuple[str, int]]:
-        """A function prototype's (name, type) parameters."""
-        words, at = self.words_of[type_id], self.starts[type_id]
-        end = at + 3 + 2 * (words[at + 1] & 0xFFFFFF)
-        strings = self.strings
-        return [(strings[words[j]], words[j + 1]) for j in range(at + 3, end, 2)]
-
     def param_types(self, type_id: int) -> Iterable[int]:
         words, at = self.words_of[type_id], self.starts[type_id]
         types: Iterable[int] = words[at + 4 : at + 3 + 2 * (words[at + 1] & 0xFFFFFF) : 2]
