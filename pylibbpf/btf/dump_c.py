@@ -286,12 +286,15 @@ class CDumper:
             if kind == INT and not name and raw.int_encoding(type_id) & INT_BOOL:
                 return "_Bool"
             return name
+        c_name = self._names.get(type_id)  # (a typedef's, struct's, union's, enum's or FWD's)
         if kind == TYPEDEF:
-            return self._c_name(type_id)
+            return self._c_name(type_id) if c_name is None else c_name
         if kind == FWD:
             return f"{'union' if raw.kind_flag(type_id) else 'struct'} {self._c_name(type_id)}"
         if kind in (STRUCT, UNION):
             keyword = "struct" if kind == STRUCT else "union"
+            if c_name:  # (a named one has a C name; an anonymous one none, or '' from a base)
+                return f"{keyword} {c_name}"
             if raw.name(type_id):
                 return f"{keyword} {self._c_name(type_id)}"
             return f"{keyword} {self._struct_body(type_id, indent)}"
