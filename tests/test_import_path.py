@@ -158,3 +158,36 @@ def test_a_command_builds_its_parser_without_shutil() -> None:
     assert lines[-1] == "False"
     assert lines[0].startswith("usage: pylibbpf prog")
     assert max(len(line) for line in lines[:-1]) <= 50
+
+
+def test_reading_the_kernels_btf_leaves_out_bpf_and_ctypes() -> None:
+    """``btf dump`` reads the kernel's BTF from sysfs: it does not import bpf(2), its attr
+    layouts or ctypes (the syscall package hands those on when first asked)."""
+    script = (
+        "import sys\n"
+        "from pylibbpf.btf import Btf, Kind\n"
+        "btf = Btf.load_vmlinux()\n"
+        "assert btf.find_id('task_struct', Kind.STRUCT), 'no task_struct'\n"
+        "print(' '.join(sorted(m for m in sys.modules if m == 'ctypes' or m in (\n"
+        "    'pylibbpf.syscall.bpf', 'pylibbpf.syscall.attrs', 'pylibbpf.syscall.elem'))))"
+    )
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == []
+
+
+def test_the_syscall_package_hands_on_every_name_it_exports() -> None:
+    """Each name in ``pylibbpf.syscall.__all__`` is its home module's object, found on
+    first use; a name it does not export is an AttributeError."""
+    from pylibbpf import syscall
+    from pylibbpf.syscall import attrs, bpf, elem, link_attrs
+
+    homes = (attrs, bpf, elem, link_attrs)
+    for name in syscall.__all__:
+        value = getattr(syscall, name)
+        assert any(getattr(home, name, None) is value for home in homes), name
+    with pytest.raises(AttributeError, match="no_such_name"):
+        syscall.no_such_name  # noqa: B018

@@ -197,7 +197,7 @@ class CDumper:
         return self._guarded(lambda: self._declare(type_id, declarator, indent))
 
     def _declare(self, type_id: int, declarator: str, indent: int) -> str:
-        prefix, suffix, wrapped = self._decl(type_id, indent)
+        prefix, suffix, wrapped = self._decls.get(type_id) or self._decl(type_id, indent)
         if wrapped:
             return prefix + declarator + suffix
         return f"{prefix} {declarator}" if declarator else prefix
@@ -233,9 +233,15 @@ class CDumper:
             element, _, count = self._raw.arrays[type_id]
             result = _wrap(self._decl(element, indent), f"[{count}]")
         elif kind == FUNC_PROTO:
-            params = self._raw.params(type_id)
-            texts = [self._declare(ptype, pname, indent) for pname, ptype in params]
-            if params and params[-1][1] == 0:
+            words, at = self._words_of[type_id], self._starts[type_id]
+            end = at + 3 + 2 * (words[at + 1] & 0xFFFFFF)
+            types = words[at + 4 : end : 2]  # (the parameters: name and type, in pairs)
+            names = map(self._string, words[at + 3 : end : 2])
+            texts = [
+                self._declare(ptype, pname, indent)
+                for pname, ptype in zip(names, types, strict=False)  # (pairs: as many)
+            ]
+            if types and types[-1] == 0:
                 texts[-1] = "..."
             arguments = f"({', '.join(texts) or 'void'})"
             result = _wrap(self._decl(refs[type_id], indent), arguments)
@@ -280,12 +286,15 @@ class CDumper:
             if kind == INT and not name and raw.int_encoding(type_id) & INT_BOOL:
                 return "_Bool"
             return name
+        c_name = self._names.get(type_id)  # (a typedef's, struct's, union's, enum's or FWD's)
         if kind == TYPEDEF:
-            return self._c_name(type_id)
+            return self._c_name(type_id) if c_name is None else c_name
         if kind == FWD:
             return f"{'union' if raw.kind_flag(type_id) else 'struct'} {self._c_name(type_id)}"
         if kind in (STRUCT, UNION):
             keyword = "struct" if kind == STRUCT else "union"
+            if c_name:  # (a named one has a C name; an anonymous one none, or '' from a base)
+                return f"{keyword} {c_name}"
             if raw.name(type_id):
                 return f"{keyword} {self._c_name(type_id)}"
             return f"{keyword} {self._struct_body(type_id, indent)}"
@@ -393,7 +402,7 @@ class CDumper:
         without a name; then the exact alignment (None if none), the suffix alone, the
         unnamed member without the ';', and what a member of it adds to a body at most."""
         raw = self._raw
-        prefix, suffix, wrapped = self._decl(type_id, indent)
+        prefix, suffix, wrapped = self._decls.get(type_id) or self._decl(type_id, indent)
         pad = "\t" * indent
         left = pad + prefix if wrapped else f"{pad}{prefix} "
         bare = pad + prefix + suffix if wrapped else pad + prefix
@@ -450,7 +459,10 @@ class CDumper:
             return f"typedef {self._declare(self._refs[type_id], self._c_name(type_id), 0)};"
         if kind in (STRUCT, UNION):
             keyword = "struct" if kind == STRUCT else "union"
-            return f"{keyword} {self._c_name(type_id)} {self._struct_body(type_id, 0)};"
+            name = self._names.get(type_id)  # (_c_name, inlined: one call less a struct)
+            if name is None:
+                name = self._raw.name(type_id)
+            return f"{keyword} {name} {self._struct_body(type_id, 0)};"
         body = self._enum_body(type_id, 0)
         return f"enum {self._c_name(type_id)} {body};".replace("enum  {", "enum {")
 
@@ -501,19 +513,26 @@ class CDumper:
             if kind in (STRUCT, UNION, FWD) and raw.name(type_id):
                 union = kind == UNION or (kind == FWD and raw.kind_flag(type_id))
                 forward.add(f"{'union' if union else 'struct'} {self._c_name(type_id)};")
-        out = [HEADER, *sorted(forward), ""]
-        written = sum(map(len, out))
+        head = [HEADER, *sorted(forward), ""]
+        written = sum(map(len, head))
+        definitions: list[str] = []
+        definition = self._definition
         for type_id in order:
-            text = self._definition(type_id) + "\n"
-            written += len(text)
+            text = definition(type_id)
+            written += len(text) + 1
             if written > MAX_HEADER:
                 raise ObjectError(
                     f"{btf.name}: the header would take more than {MAX_HEADER >> 20} MiB "
                     f"of C (at type id {type_id}; vmlinux's takes a few)"
                 )
-            out.append(text)
-        out[-1] += FOOTER  # (one join: no second copy of the whole header)
-        return "\n".join(out)
+            definitions.append(text)
+        # A blank line after each definition, in one join (no copy of each definition).
+        if definitions:
+            definitions[-1] += "\n" + FOOTER
+            head.append("\n\n".join(definitions))
+        else:
+            head[-1] += FOOTER
+        return "\n".join(head)
 
     # ----------------------------------------------------------------- malformed input
 

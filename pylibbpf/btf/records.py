@@ -52,9 +52,10 @@ class Strings(dict[int, str]):
         return self.btf.string_at(offset)
 
 
-def _kept_records(btf: Btf) -> tuple[list[int], list[int], dict[int, list[int]]] | None:
+def _kept_records(btf: Btf) -> tuple[list[int], array[int], dict[int, list[int]]] | None:
     """Every type's kind and third word, and the type ids by kind, as an earlier process
-    read them from this BTF's content (``tables``), if one kept them."""
+    read them from this BTF's content (``tables``), if one kept them. (The third words stay
+    an array: a dump reads a few of them, and an int object each costs more.)"""
     kept = tables.cached(btf, RECORDS_TABLE)
     count = len(btf.raw_offsets) + 1  # void too
     if kept is None or len(kept) < 9 * count or (len(kept) - 9 * count) % 5:
@@ -70,7 +71,7 @@ def _kept_records(btf: Btf) -> tuple[list[int], list[int], dict[int, list[int]]]
     by_kind = {}
     for kind, start, end in zip(kept[9 * count : 9 * count + distinct], starts, ends, strict=True):
         by_kind[kind] = ids[start:end].tolist()
-    return kinds, refs.tolist(), by_kind
+    return kinds, refs, by_kind
 
 
 def _keep_records(
@@ -113,20 +114,25 @@ class Records:
         chain.reverse()
         self.btf = btf
         self.kinds: list[int] = [VOID]
-        self.refs: list[int] = [0]  # the third word: a size or a type id, by kind
-        self.starts: list[int] = [0]  # where each record starts in its words
+        # The third word (a size or a type id, by kind), and where each record starts in
+        # its words: lists, or arrays when read from kept tables (no int object each).
+        self.refs: list[int] | array[int]
+        self.starts: list[int] | array[int]
         self.words_of: list[Any] = [()]  # the words holding each record
         self.strings = Strings(btf)
         by_kind: dict[int, list[int]] | None = None
+        refs, starts = [0], [0]  # (void's)
         for layer in chain:
             words, offsets = layer._words, layer.raw_offsets
             kept = _kept_records(layer) if len(chain) == 1 else None
             if kept is not None:
                 self.kinds, self.refs, by_kind = kept
+                self.starts = array("I", (0,)) + offsets
             else:
                 self.kinds += [(words[o + 1] >> 24) & 0x7F for o in offsets]
-                self.refs += [words[o + 2] for o in offsets]
-            self.starts += offsets
+                refs += [words[o + 2] for o in offsets]
+                starts += offsets
+                self.refs, self.starts = refs, starts
             self.words_of += [words] * len(offsets)
             data = bytes(layer._sdata[layer._sstart : layer._send])
             ascii_only = data.isascii()  # (as C identifiers are: decoded faster)
@@ -143,7 +149,7 @@ class Records:
                 else:
                     by_kind[kind] = [type_id]
             if len(chain) == 1:
-                _keep_records(btf, self.kinds, self.refs, by_kind)
+                _keep_records(btf, self.kinds, refs, by_kind)
         self.by_kind = by_kind  # type ids in id order
         self.arrays: dict[int, tuple[int, int, int]] = {}  # element, index type, count
         for type_id in self.by_kind.get(ARRAY, ()):
@@ -199,13 +205,6 @@ class Records:
         words, at = self.words_of[type_id], self.starts[type_id]
         end = at + 3 + 3 * (words[at + 1] & 0xFFFFFF)
         return set(map(self.strings.__getitem__, words[at + 3 : end : 3]))
-
-    def params(self, type_id: int) -> list[tuple[str, int]]:
-        """A function prototype's (name, type) parameters."""
-        words, at = self.words_of[type_id], self.starts[type_id]
-        end = at + 3 + 2 * (words[at + 1] & 0xFFFFFF)
-        strings = self.strings
-        return [(strings[words[j]], words[j + 1]) for j in range(at + 3, end, 2)]
 
     def param_types(self, type_id: int) -> Iterable[int]:
         words, at = self.words_of[type_id], self.starts[type_id]

@@ -4,16 +4,12 @@ on-disk record index of ``btf_index``), BTF the kernel holds by id, and uploadin
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
 from _thread import allocate_lock
 
 from ..btf.parse import Btf, read_btf_file
 from ..errors import BpfError, BpfPermissionError, ObjectError
-from .attrs import BtfInfo, BtfLoadAttr
-from .bpf import btf_get_fd_by_id, btf_get_next_id, btf_load, iterate_ids, obj_get_info_by_fd
-from .fd import OwnedFd
 
 TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
 
@@ -21,6 +17,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from .btf_index import cache_dir, parse_indexed
+    from .fd import OwnedFd
 
     SYSFS_BTF: Path
 
@@ -95,12 +92,20 @@ def load_module(name: str) -> Btf:
 
 
 # --------------------------------------------------------------------------- upload and fetch
+# (bpf(2), its attrs and ctypes are imported here, on first use: reading the kernel's BTF
+# from sysfs, as ``btf dump`` does, needs none of them.)
 
 _LOG_SIZE = 1 << 20
 
 
 def load_btf(raw: bytes, *, name: str = "BTF") -> OwnedFd:
     """Load raw BTF; on rejection retry with a log and raise ``ObjectError`` quoting it."""
+    import ctypes
+
+    from .attrs import BtfLoadAttr
+    from .bpf import btf_load
+    from .fd import OwnedFd
+
     data = ctypes.create_string_buffer(raw, len(raw))
     attr = BtfLoadAttr(btf=ctypes.addressof(data), btf_size=len(raw))
     try:
@@ -129,6 +134,12 @@ def load_btf(raw: bytes, *, name: str = "BTF") -> OwnedFd:
 def fetch_btf(btf_id: int) -> Btf:
     """BTF the kernel holds (a loaded object's, a module's) by id: for decoding the maps
     and programs other processes loaded. Split BTF gets vmlinux as its base."""
+    import ctypes
+
+    from .attrs import BtfInfo
+    from .bpf import btf_get_fd_by_id, obj_get_info_by_fd
+    from .fd import OwnedFd
+
     what = f"BTF id {btf_id}"
     with OwnedFd(btf_get_fd_by_id(btf_id), what) as fd:
         name, kernel_btf, size = btf_object_info(fd.fd, what)
@@ -143,6 +154,9 @@ def fetch_btf(btf_id: int) -> Btf:
 def open_module_btf(module: str) -> OwnedFd:
     """An fd for a loaded module's BTF object (found among the kernel's BTF ids by name):
     what PROG_LOAD and MAP_CREATE take to name a type in that module's BTF."""
+    from .bpf import btf_get_fd_by_id, btf_get_next_id, iterate_ids
+    from .fd import OwnedFd
+
     for btf_id in iterate_ids(btf_get_next_id):
         what = f"BTF id {btf_id}"
         try:
@@ -164,6 +178,11 @@ def open_module_btf(module: str) -> OwnedFd:
 def btf_object_info(fd: int, what: str) -> tuple[str, bool, int]:
     """A kernel BTF object's name ("vmlinux", a module's), whether it is the kernel's
     own (vmlinux or a module) rather than a loaded program's, and its size in bytes."""
+    import ctypes
+
+    from .attrs import BtfInfo
+    from .bpf import obj_get_info_by_fd
+
     name = ctypes.create_string_buffer(64)
     info = BtfInfo(name=ctypes.addressof(name), name_len=len(name))
     obj_get_info_by_fd(fd, info, what=what)
