@@ -5,7 +5,8 @@ These are the hot path of a Python daemon (``counts[pid] += 1``), so each method
 work inline on a set of buffers it takes from the map's pool and gives back in a
 ``finally`` (``syscall.elem``): the key and value written straight into preallocated
 buffers by a setter picked for the map's types, one foreign call (a direct entry point
-where the platform allows one), the value decoded by a getter picked likewise. Input of
+where the platform allows one), the value decoded by a getter picked likewise (or, for a
+ctypes record, written by the kernel straight into a new instance: ``new_record``). Input of
 any other kind (bytes for an int map, a per-CPU list, an fd holder) takes the codec's
 path, which converts it or raises an error naming the map. Thread-safe: no two operations
 hold the same buffers at once.
@@ -57,10 +58,17 @@ class MapElements:
                 ops.put_key(key)
             if flags:
                 return ops.lookup_flags(flags)
+            if (int_value := ops.int_value) is not None:
+                if (result := ops.lookup()) < 0:
+                    return ops.absent(_LOOKUP_CMD, result)
+                return int_value[0]
+            if (new_record := ops.new_record) is not None:  # the kernel fills a new record
+                if (result := ops.lookup_into(record := new_record())) < 0:
+                    return ops.absent(_LOOKUP_CMD, result)
+                return record
             if (result := ops.lookup()) < 0:
                 return ops.absent(_LOOKUP_CMD, result)
-            int_value = ops.int_value
-            return ops.get_value() if int_value is None else int_value[0]
+            return ops.get_value()
         finally:
             pool.append(ops)
 
@@ -75,11 +83,20 @@ class MapElements:
                 ops.key_dst[ops.key_at] = key
             except FAST_MISS:
                 ops.put_key(key)
+            if (int_value := ops.int_value) is not None:
+                if (result := ops.lookup()) < 0:
+                    ops.absent(_LOOKUP_CMD, result)
+                    raise KeyError(key)
+                return int_value[0]
+            if (new_record := ops.new_record) is not None:  # the kernel fills a new record
+                if (result := ops.lookup_into(record := new_record())) < 0:
+                    ops.absent(_LOOKUP_CMD, result)
+                    raise KeyError(key)
+                return record
             if (result := ops.lookup()) < 0:
                 ops.absent(_LOOKUP_CMD, result)
                 raise KeyError(key)
-            int_value = ops.int_value
-            return ops.get_value() if int_value is None else int_value[0]
+            return ops.get_value()
         finally:
             pool.append(ops)
 
@@ -95,11 +112,20 @@ class MapElements:
                 ops.key_dst[ops.key_at] = key
             except FAST_MISS:
                 ops.put_key(key)
+            if (int_value := ops.int_value) is not None:
+                if (result := ops.lookup()) < 0:
+                    ops.absent(_LOOKUP_CMD, result)
+                    return default
+                return int_value[0]
+            if (new_record := ops.new_record) is not None:  # the kernel fills a new record
+                if (result := ops.lookup_into(record := new_record())) < 0:
+                    ops.absent(_LOOKUP_CMD, result)
+                    return default
+                return record
             if (result := ops.lookup()) < 0:
                 ops.absent(_LOOKUP_CMD, result)
                 return default
-            int_value = ops.int_value
-            return ops.get_value() if int_value is None else int_value[0]
+            return ops.get_value()
         finally:
             pool.append(ops)
 

@@ -13,6 +13,18 @@ made with ``PyCFunction_NewEx``) that hands its result to ``PyLong_FromLong`` an
 returns a Python int itself. A builtin call skips ctypes' call machinery (~700 of the
 ~3,300 instructions of an int lookup).
 
+A record lookup has one more builtin stub, ``fill(record)``: it points the attr's value at
+the memory a fresh ctypes instance owns, issues the lookup, and puts the attr's own value
+pointer back, so the kernel writes the value straight into the instance (no copy, no
+``from_buffer_copy``: ~700 of a record lookup's ~3,800 instructions). It reads the
+instance's buffer address (``CDataObject.b_ptr``, right after the object header) at an
+offset checked against ``ctypes.addressof`` when the first page is made, and does
+nothing but return ``-EINVAL`` unless it is given exactly one argument; its caller passes
+a new instance of the map's value type, whose size is the map's value size (``elem.py``).
+The swap and its undoing lie between two instructions of one call with the GIL held, so
+no Python code (another thread's operation, a signal handler) ever sees the attr pointing
+at the instance.
+
 Safety: the code is fixed — these bytes, plus addresses this process owns (the attr it
 allocated, CPython's own ``PyLong_FromLong``) and three constants; nothing from input. The
 builtin form obeys the C calling convention CPython calls it with: it reads none of its
@@ -74,6 +86,8 @@ def _mprotect(address: int, size: int, prot: int) -> int:
 
 Stub = Callable[[], int]
 Commands = tuple[tuple[int, int], ...]  # (command, attr size) for each entry point
+# A record lookup's stub: (command, attr size, offset of the value pointer in the attr).
+Fill = tuple[int, int, int]
 
 
 def _supported() -> bool:
@@ -92,6 +106,21 @@ def _builtin_supported() -> bool:
 
 
 _as_builtin = _builtin_supported()  # stubs become builtin functions (else ctypes calls)
+_record_pointer_at: int | None = -1  # where a ctypes instance keeps its buffer's address
+
+
+def _record_pointer() -> int | None:
+    """The offset of ``b_ptr`` (the address of an instance's memory) in a ctypes instance,
+    checked on an instance with its memory inline and one with it allocated; None if the
+    layout is not the one ``fill`` stubs read (then record lookups copy, as before)."""
+    global _record_pointer_at
+    if _record_pointer_at == -1:
+        offset = object.__basicsize__  # CPython: right after the object header
+        probes = ((ctypes.c_char * 8)(), (ctypes.c_char * 64)())
+        held = [ctypes.c_void_p.from_address(id(probe) + offset).value for probe in probes]
+        laid_out = offset < 0x80 and held == [ctypes.addressof(probe) for probe in probes]
+        _record_pointer_at = offset if laid_out else None
+    return _record_pointer_at
 
 
 def enabled() -> bool:
@@ -128,7 +157,7 @@ class _MethodDef(ctypes.Structure):
     ]
 
 
-def _builtins(addresses: list[int], names: list[bytes]) -> tuple[Any, list[Stub]]:
+def _builtins(addresses: list[int], names: list[bytes]) -> tuple[Any, list[Callable[..., int]]]:
     """Builtin functions (``METH_FASTCALL``) over stubs at ``addresses``; the ``PyMethodDef``
     records they point at, which must outlive them."""
     # Our own prototype, not ``pythonapi.PyCFunction_NewEx``'s shared argtypes.
@@ -148,16 +177,19 @@ def _long_from_long() -> int:
 
 
 class Slot:
-    """One attr with its entry points, from a slab (below). ``release()`` gives it back for
-    the next buffers; its owner must not call its entry points afterwards."""
+    """One attr with its entry points, from a slab (below): ``calls`` (one per command) and
+    ``fill`` (a record lookup into the instance it is given; None where the stubs are
+    ctypes calls). ``release()`` gives it back for the next buffers; its owner must not
+    call its entry points afterwards."""
 
-    __slots__ = ("_index", "_slab", "attr", "calls")
+    __slots__ = ("_index", "_slab", "attr", "calls", "fill")
 
     def __init__(self, slab: _Slab, index: int) -> None:
         self._slab = slab
         self._index = index
         self.attr: Any = slab.attrs[index]
         self.calls: tuple[Stub, ...] = slab.calls[index]
+        self.fill: Callable[[Any], int] | None = slab.fills[index] if slab.fills else None
 
     def release(self) -> None:
         # No lock: this runs from a finaliser, which the garbage collector may call while
@@ -167,13 +199,46 @@ class Slot:
         self._slab.free.append(self._index)
 
 
+def _fill_code(attr: int, fill: Fill, pointer_at: int, tail: bytes) -> bytes:
+    """A record lookup's stub (builtin form; see the module's note): ``bpf(cmd, attr,
+    size)`` with the attr's value pointer swapped for the buffer of the instance it is
+    given, and back; ``-EINVAL`` unless it has exactly one argument."""
+    cmd, size, value_at = fill
+    call = b"".join(
+        (
+            b"\x48\x8b\x06",  # mov rax, [rsi]: the argument (METH_FASTCALL: a vector)
+            b"\x48\x8b\x40" + bytes((pointer_at,)),  # mov rax, [rax + b_ptr]
+            b"\x48\xbe" + struct.pack("<Q", attr),  # movabs rsi, attr
+            b"\x4c\x8b\x46" + bytes((value_at,)),  # mov r8, [rsi + value]: the attr's own
+            b"\x48\x89\x46" + bytes((value_at,)),  # mov [rsi + value], rax
+            struct.pack("<BIBIBI", 0xB8, NR_BPF, 0xBF, cmd, 0xBA, size),  # eax, edi, edx
+            b"\x0f\x05",  # syscall (keeps rsi and r8)
+            b"\x4c\x89\x46" + bytes((value_at,)),  # mov [rsi + value], r8: put it back
+            tail,  # rdi = rax, on to PyLong_FromLong
+        )
+    )
+    bad = b"\x48\xc7\xc7" + struct.pack("<i", -errno.EINVAL) + tail[3:]  # mov rdi, -EINVAL
+    return (
+        b"\xf3\x0f\x1e\xfa"  # endbr64
+        + b"\x48\x83\xfa\x01"  # cmp rdx, 1: the number of arguments
+        + b"\x75"  # jne bad
+        + bytes((len(call),))
+        + call
+        + bad
+    )
+
+
 class _Slab:
     """Attrs for as many buffers as one page of their stubs holds, and that page: written
     whole, then made read+execute (W^X: no page is ever writable and executable, and none
     is written again). Slabs live as long as the process; their slots are reused."""
 
     def __init__(
-        self, attr_type: type[ctypes.Structure], commands: Commands, as_builtin: bool
+        self,
+        attr_type: type[ctypes.Structure],
+        commands: Commands,
+        as_builtin: bool,
+        fill: Fill | None,
     ) -> None:
         import mmap
 
@@ -184,19 +249,24 @@ class _Slab:
             if as_builtin
             else _RET
         )
-        per_slot = len(commands) * stub_size
+        pointer_at = _record_pointer() if as_builtin else None
+        if fill is None or pointer_at is None:
+            fill = None  # (no record stubs: the ctypes form, or another layout)
+        fill_size = 0 if fill is None else len(_fill_code(0, fill, 0, tail))
+        per_slot = len(commands) * stub_size + fill_size
         count = page_size // per_slot
         self.attrs = (attr_type * count)()
         attr_size = ctypes.sizeof(attr_type)
         first_attr = ctypes.addressof(self.attrs)
         self.page = mmap.mmap(-1, page_size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
         for slot in range(count):
+            attr = first_attr + slot * attr_size
             for index, (cmd, size) in enumerate(commands):
                 at = slot * per_slot + index * stub_size
                 code = _SYSCALL.pack(
                     b"\xf3\x0f\x1e\xfa",  # endbr64 (a no-op without CET)
                     b"\x48\xbe",  # movabs rsi, imm64
-                    first_attr + slot * attr_size,
+                    attr,
                     0xB8,  # mov eax, imm32
                     NR_BPF,
                     0xBF,  # mov edi, imm32
@@ -206,6 +276,9 @@ class _Slab:
                     b"\x0f\x05",  # syscall
                 )
                 self.page[at : at + stub_size] = code + tail
+            if fill is not None and pointer_at is not None:
+                at = slot * per_slot + len(commands) * stub_size
+                self.page[at : at + fill_size] = _fill_code(attr, fill, pointer_at, tail)
         anchor = ctypes.c_char.from_buffer(self.page)
         base = ctypes.addressof(anchor)
         del anchor  # (an exported buffer would keep the page from being unmapped)
@@ -214,37 +287,51 @@ class _Slab:
             self.page.close()
             raise OSError(err, os.strerror(err))
         self.base = base  # (tests read the page's permissions)
-        addresses = [base + at for at in range(0, count * per_slot, stub_size)]
+        per = len(commands)
+        addresses = [
+            base + slot * per_slot + index * stub_size
+            for slot in range(count)
+            for index in range(per)
+        ]
+        self.fills: list[Callable[[Any], int]] = []
         if as_builtin:
             names = [b"bpf_%d" % cmd for _slot in range(count) for cmd, _size in commands]
+            if fill is not None:
+                names += [b"bpf_%d_into" % fill[0]] * count
+                addresses += [base + slot * per_slot + per * stub_size for slot in range(count)]
             self.method_defs, stubs = _builtins(addresses, names)
+            self.fills, stubs = stubs[count * per :], stubs[: count * per]
         else:
             proto = ctypes.PYFUNCTYPE(ctypes.c_long)  # no arguments; keeps the GIL (above)
             stubs = [proto(address) for address in addresses]
-        per = len(commands)
         self.calls = [tuple(stubs[slot * per : slot * per + per]) for slot in range(count)]
         self.free = list(range(count - 1, -1, -1))
 
 
 _lock = allocate_lock()
-_slabs: dict[tuple[type[ctypes.Structure], Commands, bool], list[_Slab]] = {}
+_slabs: dict[tuple[type[ctypes.Structure], Commands, bool, Fill | None], list[_Slab]] = {}
 
 
-def allocate(attr_type: type[ctypes.Structure], commands: Commands) -> Slot | None:
+def allocate(
+    attr_type: type[ctypes.Structure], commands: Commands, fill: Fill | None = None
+) -> Slot | None:
     """A zeroed ``attr_type`` with zero-argument callables issuing ``bpf(cmd, &attr, size)``
     for each of ``commands``; each returns the kernel's result, ``-errno`` on failure.
-    None where direct calls are off or the kernel refuses an executable page."""
+    With ``fill``, also a builtin ``fill(record)`` issuing that command with the attr's
+    value pointer at ``record``'s memory (``Slot.fill``; None where the stubs are ctypes
+    calls or ctypes instances are laid out otherwise). None where direct calls are off or
+    the kernel refuses an executable page."""
     global _enabled
     if not _enabled:
         return None
     with _lock:
         as_builtin = _as_builtin
-        slabs = _slabs.setdefault((attr_type, commands, as_builtin), [])
+        slabs = _slabs.setdefault((attr_type, commands, as_builtin, fill), [])
         for slab in slabs:
             if slab.free:
                 return Slot(slab, slab.free.pop())
         try:
-            slab = _Slab(attr_type, commands, as_builtin)
+            slab = _Slab(attr_type, commands, as_builtin, fill)
         except OSError as error:  # EPERM/EACCES: W^X policy; ENOMEM: out of mappings
             if error.errno in (errno.EPERM, errno.EACCES):
                 _enabled = False
