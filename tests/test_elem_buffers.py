@@ -323,8 +323,9 @@ def test_looked_up_records_are_independent(path_toggle: None, on: bool, builtin:
 
 @pytest.mark.skipif(not direct.enabled(), reason="direct entry points are off here")
 def test_a_record_lookup_into_a_wrong_call_changes_nothing(path_toggle: None) -> None:
-    """The in-place stub refuses any number of arguments but one (EINVAL), and leaves the
-    attr as it was; a type with its own constructor is copied into instead."""
+    """The in-place stub refuses any number of arguments but one, and anything but an
+    instance of exactly the map's value type (EINVAL), and leaves the attr and the value as
+    they were; a type with its own constructor is copied into instead."""
     direct.set_enabled(True)
     direct.set_builtin(True)
     with bpf.Map.create(bpf.MapType.HASH, 4, 8, 4, name="t_ebad", value_type=Built) as m:
@@ -338,9 +339,17 @@ def test_a_record_lookup_into_a_wrong_call_changes_nothing(path_toggle: None) ->
         if ops.lookup_into is None:
             pytest.skip("no builtin stubs here (not CPython's ctypes layout)")
         m[1] = Small(1, 2, 3)
-        for arguments in ((), (Small(), Small())):
+
+        class Derived(Small):
+            pass
+
+        wrong = ((), (Small(), Small()), (Derived(),), ((ctypes.c_uint8 * 12)(),), (12,), (None,))
+        for arguments in wrong:
+            untouched = [bytes(argument) for argument in arguments if argument is not None]
             assert ops.lookup_into(*arguments) == -errno.EINVAL
             assert ops.attr.value == ctypes.addressof(ops.vbuf)
+            assert [bytes(argument) for argument in arguments if argument is not None] == untouched
+        assert ops.lookup_into(into := Small()) == 0 and bytes(into) == bytes(Small(1, 2, 3))
         assert bytes(m[1]) == bytes(Small(1, 2, 3))
 
 

@@ -19,8 +19,9 @@ pointer back, so the kernel writes the value straight into the instance (no copy
 ``from_buffer_copy``: ~700 of a record lookup's ~3,800 instructions). It reads the
 instance's buffer address (``CDataObject.b_ptr``, right after the object header) at an
 offset checked against ``ctypes.addressof`` when the first page is made, and does
-nothing but return ``-EINVAL`` unless it is given exactly one argument; its caller passes
-a new instance of the map's value type, whose size is the map's value size (``elem.py``).
+nothing but return ``-EINVAL`` unless it is given exactly one argument whose type is
+exactly the one its slot was given (``Slot.set_record_type``: the map's value type, whose
+size is the map's value size); its caller passes a new instance of it (``elem.py``).
 The swap and its undoing lie between two instructions of one call with the GIL held, so
 no Python code (another thread's operation, a signal handler) ever sees the attr pointing
 at the instance.
@@ -111,14 +112,19 @@ _record_pointer_at: int | None = -1  # where a ctypes instance keeps its buffer'
 
 def _record_pointer() -> int | None:
     """The offset of ``b_ptr`` (the address of an instance's memory) in a ctypes instance,
-    checked on an instance with its memory inline and one with it allocated; None if the
-    layout is not the one ``fill`` stubs read (then record lookups copy, as before)."""
+    right after the object header, whose last word is the type; checked on an instance
+    with its memory inline and one with it allocated. None if the layout is not the one
+    ``fill`` stubs read (then record lookups copy, as before)."""
     global _record_pointer_at
     if _record_pointer_at == -1:
         offset = object.__basicsize__  # CPython: right after the object header
         probes = ((ctypes.c_char * 8)(), (ctypes.c_char * 64)())
-        held = [ctypes.c_void_p.from_address(id(probe) + offset).value for probe in probes]
-        laid_out = offset < 0x80 and held == [ctypes.addressof(probe) for probe in probes]
+        seen = [
+            (ctypes.c_void_p.from_address(id(probe) + at).value, expected)
+            for probe in probes
+            for at, expected in ((offset, ctypes.addressof(probe)), (offset - 8, id(type(probe))))
+        ]
+        laid_out = offset < 0x80 and all(held == expected for held, expected in seen)
         _record_pointer_at = offset if laid_out else None
     return _record_pointer_at
 
@@ -182,7 +188,7 @@ class Slot:
     ctypes calls). ``release()`` gives it back for the next buffers; its owner must not
     call its entry points afterwards."""
 
-    __slots__ = ("_index", "_slab", "attr", "calls", "fill")
+    __slots__ = ("_index", "_record_type", "_slab", "attr", "calls", "fill")
 
     def __init__(self, slab: _Slab, index: int) -> None:
         self._slab = slab
@@ -190,23 +196,39 @@ class Slot:
         self.attr: Any = slab.attrs[index]
         self.calls: tuple[Stub, ...] = slab.calls[index]
         self.fill: Callable[[Any], int] | None = slab.fills[index] if slab.fills else None
+        self._record_type: type | None = None
+
+    def set_record_type(self, record_type: type | None) -> None:
+        """What ``fill`` takes from now on: instances of exactly ``record_type`` (a ctypes
+        type of the attr's value size; the slot keeps it alive), or nothing (None)."""
+        self._record_type = record_type
+        self._slab.record_types[self._index] = None if record_type is None else id(record_type)
 
     def release(self) -> None:
         # No lock: this runs from a finaliser, which the garbage collector may call while
         # this thread holds ``_lock`` in ``allocate`` (a deadlock). ``list.append`` is
         # atomic, and ``allocate`` only pops what it has just seen there.
+        self.set_record_type(None)
         ctypes.memset(ctypes.addressof(self.attr), 0, ctypes.sizeof(self.attr))
         self._slab.free.append(self._index)
 
 
-def _fill_code(attr: int, fill: Fill, pointer_at: int, tail: bytes) -> bytes:
+def _fill_code(attr: int, fill: Fill, type_cell: int, pointer_at: int, tail: bytes) -> bytes:
     """A record lookup's stub (builtin form; see the module's note): ``bpf(cmd, attr,
     size)`` with the attr's value pointer swapped for the buffer of the instance it is
-    given, and back; ``-EINVAL`` unless it has exactly one argument."""
+    given, and back; ``-EINVAL`` unless it has exactly one argument, of exactly the type
+    whose address is in ``type_cell``."""
     cmd, size, value_at = fill
-    call = b"".join(
+    check = b"".join(
         (
             b"\x48\x8b\x06",  # mov rax, [rsi]: the argument (METH_FASTCALL: a vector)
+            b"\x48\xb9" + struct.pack("<Q", type_cell),  # movabs rcx, type_cell
+            b"\x48\x8b\x09",  # mov rcx, [rcx]: the map's value type
+            b"\x48\x3b\x48" + bytes((pointer_at - 8,)),  # cmp rcx, [rax + ob_type]
+        )
+    )
+    call = b"".join(
+        (
             b"\x48\x8b\x40" + bytes((pointer_at,)),  # mov rax, [rax + b_ptr]
             b"\x48\xbe" + struct.pack("<Q", attr),  # movabs rsi, attr
             b"\x4c\x8b\x46" + bytes((value_at,)),  # mov r8, [rsi + value]: the attr's own
@@ -218,13 +240,18 @@ def _fill_code(attr: int, fill: Fill, pointer_at: int, tail: bytes) -> bytes:
         )
     )
     bad = b"\x48\xc7\xc7" + struct.pack("<i", -errno.EINVAL) + tail[3:]  # mov rdi, -EINVAL
-    return (
-        b"\xf3\x0f\x1e\xfa"  # endbr64
-        + b"\x48\x83\xfa\x01"  # cmp rdx, 1: the number of arguments
-        + b"\x75"  # jne bad
-        + bytes((len(call),))
-        + call
-        + bad
+    to_bad = len(check) + 2 + len(call)
+    assert to_bad < 0x80  # (short jumps)
+    return b"".join(
+        (
+            b"\xf3\x0f\x1e\xfa",  # endbr64
+            b"\x48\x83\xfa\x01",  # cmp rdx, 1: the number of arguments
+            b"\x75" + bytes((to_bad,)),  # jne bad
+            check,
+            b"\x75" + bytes((len(call),)),  # jne bad: another type
+            call,
+            bad,
+        )
     )
 
 
@@ -252,10 +279,12 @@ class _Slab:
         pointer_at = _record_pointer() if as_builtin else None
         if fill is None or pointer_at is None:
             fill = None  # (no record stubs: the ctypes form, or another layout)
-        fill_size = 0 if fill is None else len(_fill_code(0, fill, 0, tail))
+        fill_size = 0 if fill is None else len(_fill_code(0, fill, 0, 8, tail))
         per_slot = len(commands) * stub_size + fill_size
         count = page_size // per_slot
         self.attrs = (attr_type * count)()
+        # Each slot's record type (``Slot.set_record_type``): what its ``fill`` takes.
+        self.record_types = (ctypes.c_void_p * count)()
         attr_size = ctypes.sizeof(attr_type)
         first_attr = ctypes.addressof(self.attrs)
         self.page = mmap.mmap(-1, page_size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
@@ -278,7 +307,9 @@ class _Slab:
                 self.page[at : at + stub_size] = code + tail
             if fill is not None and pointer_at is not None:
                 at = slot * per_slot + len(commands) * stub_size
-                self.page[at : at + fill_size] = _fill_code(attr, fill, pointer_at, tail)
+                cell = ctypes.addressof(self.record_types) + slot * ctypes.sizeof(ctypes.c_void_p)
+                code = _fill_code(attr, fill, cell, pointer_at, tail)
+                self.page[at : at + fill_size] = code
         anchor = ctypes.c_char.from_buffer(self.page)
         base = ctypes.addressof(anchor)
         del anchor  # (an exported buffer would keep the page from being unmapped)

@@ -278,6 +278,8 @@ class MapElemOps:
             self.lookup, self.update, self.delete_call, self.next, self.pop = (
                 functools.partial(call, NR_BPF, cmd, ref, size) for cmd, size in _COMMANDS
             )
+        if self.entry is not None:  # (what its ``fill`` takes: nothing, when not in use)
+            self.entry.set_record_type(self.new_record)
 
     def error(self, result: int) -> int:
         """The errno of a failed call that returned ``result``."""
