@@ -65,10 +65,9 @@ class MapElements:
                 if (result := lookup()) < 0:
                     return ops.absent(_LOOKUP_CMD, result)
                 return ops.int_value[0]
-            if (new_record := ops.new_record) is not None:  # the kernel fills a new record
-                lookup_into = ops.lookup_into
-                if (result := lookup_into(record := new_record())) < 0:
-                    return ops.absent(_LOOKUP_CMD, result)
+            if (lookup_record := ops.lookup_record) is not None:  # into a new record
+                if (record := lookup_record()) is None:
+                    return ops.absent(_LOOKUP_CMD, ops.record_error())
                 return record
             if (result := ops.lookup()) < 0:
                 return ops.absent(_LOOKUP_CMD, result)
@@ -93,10 +92,9 @@ class MapElements:
                     ops.absent(_LOOKUP_CMD, result)
                     raise KeyError(key)
                 return ops.int_value[0]
-            if (new_record := ops.new_record) is not None:  # the kernel fills a new record
-                lookup_into = ops.lookup_into
-                if (result := lookup_into(record := new_record())) < 0:
-                    ops.absent(_LOOKUP_CMD, result)
+            if (lookup_record := ops.lookup_record) is not None:  # into a new record
+                if (record := lookup_record()) is None:
+                    ops.absent(_LOOKUP_CMD, ops.record_error())
                     raise KeyError(key)
                 return record
             if (result := ops.lookup()) < 0:
@@ -124,10 +122,9 @@ class MapElements:
                     ops.absent(_LOOKUP_CMD, result)
                     return default
                 return ops.int_value[0]
-            if (new_record := ops.new_record) is not None:  # the kernel fills a new record
-                lookup_into = ops.lookup_into
-                if (result := lookup_into(record := new_record())) < 0:
-                    ops.absent(_LOOKUP_CMD, result)
+            if (lookup_record := ops.lookup_record) is not None:  # into a new record
+                if (record := lookup_record()) is None:
+                    ops.absent(_LOOKUP_CMD, ops.record_error())
                     return default
                 return record
             if (result := ops.lookup()) < 0:

@@ -252,12 +252,21 @@ class FromBtf(CStruct):
 
 
 class Built(ctypes.Structure):
-    """A record whose construction is its own: lookups copy, as ``ctype()`` would fail."""
+    """A record with its own ``__init__``: a lookup does not run it (nor does a copy)."""
 
     _fields_ = [("a", ctypes.c_uint32), ("b", ctypes.c_uint32)]
 
     def __init__(self, a: int) -> None:
         super().__init__(a, a + 1)
+
+
+class Made(ctypes.Structure):
+    """A record with its own ``__new__``: lookups copy, as before (no ``__new__`` runs)."""
+
+    _fields_ = [("a", ctypes.c_uint32), ("b", ctypes.c_uint32)]
+
+    def __new__(cls, *args: object) -> Made:
+        raise AssertionError("a lookup must not call __new__")
 
 
 def _pattern(size: int, seed: int) -> bytes:
@@ -322,35 +331,45 @@ def test_looked_up_records_are_independent(path_toggle: None, on: bool, builtin:
 
 
 @pytest.mark.skipif(not direct.enabled(), reason="direct entry points are off here")
-def test_a_record_lookup_into_a_wrong_call_changes_nothing(path_toggle: None) -> None:
-    """The in-place stub refuses any number of arguments but one, and anything but an
-    instance of exactly the map's value type (EINVAL), and leaves the attr and the value as
-    they were; a type with its own constructor is copied into instead."""
+def test_record_lookups_keep_nothing_and_refuse_without_a_type(path_toggle: None) -> None:
+    """The in-place stub makes one instance a lookup and keeps none: a failed lookup frees
+    its instance (the type's reference count comes back), and the attr points at the
+    buffers again. Without a record type it fails with EINVAL and makes nothing. A type's
+    own ``__init__`` does not run (as for a copy); one with its own ``__new__`` is copied
+    into."""
     direct.set_enabled(True)
     direct.set_builtin(True)
-    with bpf.Map.create(bpf.MapType.HASH, 4, 8, 4, name="t_ebad", value_type=Built) as m:
-        raw = bpf.Map.from_fd(m.fd)
-        raw[(1).to_bytes(4, "little")] = bytes(Built(4))
-        assert m._elems is not None and m._elems.any_ops().new_record is None
-        got = m[1]
-        assert type(got) is Built and (got.a, got.b) == (4, 5)
+    for record, in_place in ((Built, CPYTHON_BUILTINS), (Made, False)):
+        with bpf.Map.create(bpf.MapType.HASH, 4, 8, 4, name="t_ebad", value_type=record) as m:
+            raw = bpf.Map.from_fd(m.fd)
+            raw[(1).to_bytes(4, "little")] = bytes(Built(4))
+            assert m._elems is not None
+            assert (m._elems.any_ops().new_record is record) is in_place
+            got = m[1]
+            assert type(got) is record and (got.a, got.b) == (4, 5)
     with bpf.Map.create(bpf.MapType.HASH, 4, 12, 4, name="t_ebad", value_type=Small) as m:
         ops = m._elems.any_ops()  # type: ignore[union-attr]
-        if ops.lookup_into is None:
+        if ops.lookup_record is None:
             pytest.skip("no builtin stubs here (not CPython's ctypes layout)")
         m[1] = Small(1, 2, 3)
-
-        class Derived(Small):
-            pass
-
-        wrong = ((), (Small(), Small()), (Derived(),), ((ctypes.c_uint8 * 12)(),), (12,), (None,))
-        for arguments in wrong:
-            untouched = [bytes(argument) for argument in arguments if argument is not None]
-            assert ops.lookup_into(*arguments) == -errno.EINVAL
-            assert ops.attr.value == ctypes.addressof(ops.vbuf)
-            assert [bytes(argument) for argument in arguments if argument is not None] == untouched
-        assert ops.lookup_into(into := Small()) == 0 and bytes(into) == bytes(Small(1, 2, 3))
-        assert bytes(m[1]) == bytes(Small(1, 2, 3))
+        references = sys.getrefcount(Small)  # each instance holds one
+        for _ in range(100):
+            with pytest.raises(KeyError):
+                m[2]
+            assert m.get(2) is None and m.lookup(2) is None
+            assert ops.record_error() == -errno.ENOENT
+        assert sys.getrefcount(Small) == references
+        kept = [m[1] for _ in range(100)]
+        assert sys.getrefcount(Small) == references + 100
+        assert len({ctypes.addressof(record) for record in kept}) == 100
+        del kept
+        assert sys.getrefcount(Small) == references
+        assert ops.attr.value == ctypes.addressof(ops.vbuf)
+        ops.entry.set_record_type(None)
+        assert ops.lookup_record() is None and ops.record_error() == -errno.EINVAL
+        assert sys.getrefcount(Small) == references - 1  # (the slot held one)
+        ops.bind_calls()
+        assert bytes(m[1]) == bytes(Small(1, 2, 3)) and ops.attr.value == ctypes.addressof(ops.vbuf)
 
 
 @pytest.mark.skipif(not direct.enabled(), reason="direct entry points are off here")

@@ -13,22 +13,28 @@ made with ``PyCFunction_NewEx``) that hands its result to ``PyLong_FromLong`` an
 returns a Python int itself. A builtin call skips ctypes' call machinery (~700 of the
 ~3,300 instructions of an int lookup).
 
-A record lookup has one more builtin stub, ``fill(record)``: it points the attr's value at
-the memory a fresh ctypes instance owns, issues the lookup, and puts the attr's own value
-pointer back, so the kernel writes the value straight into the instance (no copy, no
-``from_buffer_copy``: ~700 of a record lookup's ~3,800 instructions). It reads the
-instance's buffer address (``CDataObject.b_ptr``, right after the object header) at an
-offset checked against ``ctypes.addressof`` when the first page is made, and does
-nothing but return ``-EINVAL`` unless it is given exactly one argument whose type is
-exactly the one its slot was given (``Slot.set_record_type``: the map's value type, whose
-size is the map's value size); its caller passes a new instance of it (``elem.py``).
+A record lookup has one more builtin stub, ``fill()``: it makes a new instance of its
+slot's record type by the type's own C constructor (``tp_new``, as ``from_buffer_copy``
+does; the slot holds the type and the constructor's address, ``Slot.set_record_type``),
+points the attr's value at the memory the instance owns, issues the lookup, puts the
+attr's own value pointer back, and returns the instance; on failure it frees it
+(``Py_DecRef``) and returns None, the kernel's result kept for ``Slot.fill_result``. So
+the kernel writes the value straight into the instance: no copy, no ``from_buffer_copy``,
+no Python-level constructor call (a record lookup went from ~3,800 to ~2,650
+instructions). It reads the instance's buffer address (``CDataObject.b_ptr``, right
+after the object header) at an offset checked against ``ctypes.addressof`` when the
+first page is made; without a record type it makes nothing and fails with ``-EINVAL``.
 The swap and its undoing lie between two instructions of one call with the GIL held, so
-no Python code (another thread's operation, a signal handler) ever sees the attr pointing
-at the instance.
+no Python code (another thread's operation, a signal handler) ever sees the attr
+pointing at the instance. Its calls keep the C calling convention: ``rbx`` is saved and
+restored (which also aligns the stack for them), and references are taken and dropped
+only through CPython's exported ``Py_IncRef``/``Py_DecRef``.
 
 Safety: the code is fixed — these bytes, plus addresses this process owns (the attr it
-allocated, CPython's own ``PyLong_FromLong``) and three constants; nothing from input. The
-builtin form obeys the C calling convention CPython calls it with: it reads none of its
+allocated, CPython's own ``PyLong_FromLong``, for ``fill`` also its ``Py_IncRef``,
+``Py_DecRef``, ``None``, ``()`` and the slot's cells) and three constants; nothing from
+input. The builtin form of the command stubs obeys the C calling convention CPython calls
+it with: it reads none of its
 arguments (``self``, the argument vector and its length arrive in rdi, rsi and rdx, which
 the System V ABI lets a callee clobber, as it does rax, rcx, r11 and the flags;
 ``syscall`` clobbers only rcx and r11), touches no stack, and its tail jump leaves the
@@ -37,12 +43,13 @@ with a new reference (or NULL with MemoryError set, which CPython raises). The
 ``PyMethodDef`` records and their names live in the page's slab, which lives as long as
 the process, as the functions need. A page is written whole while it is read-write and
 only then made read+execute, never both (W^X), and never written again: one page serves
-the attrs of ~17 buffers, which are allocated with it and reused (``allocate``). Where the
-kernel or an LSM refuses executable anonymous memory (SELinux ``execmem``, PaX), or with
-``PYLIBBPF_DIRECT_SYSCALL=0`` in the environment, ``allocate`` returns None and the
-callers use libc; where ``ctypes.pythonapi`` is missing (not CPython) the stubs end in
-``ret`` and are called through ctypes. Stubs are called with the GIL held, like the libc
-call they replace on this path (map element operations do not block).
+the attrs of ~10 buffers (~17 without ``fill`` stubs), which are allocated with it and
+reused (``allocate``). Where the kernel or an LSM refuses executable anonymous memory
+(SELinux ``execmem``, PaX), or with ``PYLIBBPF_DIRECT_SYSCALL=0`` in the environment,
+``allocate`` returns None and the callers use libc; where ``ctypes.pythonapi`` is missing
+(not CPython) the stubs end in ``ret`` and are called through ctypes (and record lookups
+copy). Stubs are called with the GIL held, like the libc call they replace on this path
+(map element operations do not block).
 """
 
 from __future__ import annotations
@@ -107,6 +114,9 @@ def _builtin_supported() -> bool:
 
 
 _as_builtin = _builtin_supported()  # stubs become builtin functions (else ctypes calls)
+_EMPTY = ()  # the arguments ``fill`` stubs give ``tp_new``
+_WORD = ctypes.sizeof(ctypes.c_void_p)
+_TP_NEW_SLOT = 65  # Py_tp_new, for PyType_GetSlot
 _record_pointer_at: int | None = -1  # where a ctypes instance keeps its buffer's address
 
 
@@ -127,6 +137,14 @@ def _record_pointer() -> int | None:
         laid_out = offset < 0x80 and all(held == expected for held, expected in seen)
         _record_pointer_at = offset if laid_out else None
     return _record_pointer_at
+
+
+def _tp_new(record_type: type) -> int:
+    """The address of a type's ``tp_new`` (its C constructor)."""
+    # Our own prototype, not ``pythonapi.PyType_GetSlot``'s shared argtypes.
+    prototype = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.py_object, ctypes.c_int)
+    get_slot = prototype(("PyType_GetSlot", ctypes.pythonapi))
+    return int(get_slot(record_type, _TP_NEW_SLOT) or 0)
 
 
 def enabled() -> bool:
@@ -195,14 +213,24 @@ class Slot:
         self._index = index
         self.attr: Any = slab.attrs[index]
         self.calls: tuple[Stub, ...] = slab.calls[index]
-        self.fill: Callable[[Any], int] | None = slab.fills[index] if slab.fills else None
+        self.fill: Callable[[], Any] | None = slab.fills[index] if slab.fills else None
         self._record_type: type | None = None
 
     def set_record_type(self, record_type: type | None) -> None:
-        """What ``fill`` takes from now on: instances of exactly ``record_type`` (a ctypes
-        type of the attr's value size; the slot keeps it alive), or nothing (None)."""
+        """What ``fill`` makes from now on: instances of ``record_type`` (a ctypes type of
+        the attr's value size, made by its own ``tp_new``; the slot keeps it alive), or
+        nothing (None: ``fill`` fails with EINVAL)."""
         self._record_type = record_type
-        self._slab.record_types[self._index] = None if record_type is None else id(record_type)
+        at = 3 * self._index
+        cells = self._slab.record_cells
+        if record_type is None:
+            cells[at : at + 3] = [0, 0, 0]
+        else:
+            cells[at : at + 3] = [id(record_type), _tp_new(record_type), 0]
+
+    def fill_result(self) -> int:
+        """The kernel's result of the last ``fill`` that returned None (``-errno``)."""
+        return int(self._slab.record_cells[3 * self._index + 2])
 
     def release(self) -> None:
         # No lock: this runs from a finaliser, which the garbage collector may call while
@@ -213,46 +241,79 @@ class Slot:
         self._slab.free.append(self._index)
 
 
-def _fill_code(attr: int, fill: Fill, type_cell: int, pointer_at: int, tail: bytes) -> bytes:
-    """A record lookup's stub (builtin form; see the module's note): ``bpf(cmd, attr,
-    size)`` with the attr's value pointer swapped for the buffer of the instance it is
-    given, and back; ``-EINVAL`` unless it has exactly one argument, of exactly the type
-    whose address is in ``type_cell``."""
+def _api(name: str) -> int:
+    """The address of one of CPython's C API functions."""
+    return ctypes.cast(getattr(ctypes.pythonapi, name), ctypes.c_void_p).value or 0
+
+
+def _fill_code(attr: int, fill: Fill, cells: int, pointer_at: int) -> bytes:
+    """A record lookup's stub (builtin form; see the module's note): a new instance of the
+    type in ``cells[0]`` made by its ``tp_new`` (``cells[1]``), ``bpf(cmd, attr, size)``
+    with the attr's value pointer swapped for the instance's memory and back; the instance,
+    or None with the kernel's result in ``cells[2]`` (``-EINVAL`` without a type)."""
     cmd, size, value_at = fill
-    check = b"".join(
+    none = id(None)
+    # No type: -EINVAL. mov qword [rbx + 16], -EINVAL
+    einval = b"\x48\xc7\x43\x10" + struct.pack("<i", -errno.EINVAL)
+    give_none = b"".join(
         (
-            b"\x48\x8b\x06",  # mov rax, [rsi]: the argument (METH_FASTCALL: a vector)
-            b"\x48\xb9" + struct.pack("<Q", type_cell),  # movabs rcx, type_cell
-            b"\x48\x8b\x09",  # mov rcx, [rcx]: the map's value type
-            b"\x48\x3b\x48" + bytes((pointer_at - 8,)),  # cmp rcx, [rax + ob_type]
+            b"\x48\xbf" + struct.pack("<Q", none),  # movabs rdi, None
+            b"\x48\xb8" + struct.pack("<Q", _api("Py_IncRef")),  # movabs rax, Py_IncRef
+            b"\xff\xd0",  # call rax
+            b"\x48\xb8" + struct.pack("<Q", none),  # movabs rax, None
+            b"\x5b\xc3",  # pop rbx; ret
         )
     )
-    call = b"".join(
+    failed = b"".join(
         (
-            b"\x48\x8b\x40" + bytes((pointer_at,)),  # mov rax, [rax + b_ptr]
+            b"\x48\x89\x43\x10",  # mov [rbx + 16], rax: the kernel's result
+            b"\x4c\x89\xcf",  # mov rdi, r9: the instance
+            b"\x48\xb8" + struct.pack("<Q", _api("Py_DecRef")),  # movabs rax, Py_DecRef
+            b"\xff\xd0",  # call rax
+        )
+    )
+    failed += b"\xeb" + bytes((len(einval),))  # jmp give_none
+    lookup = b"".join(
+        (
+            b"\x49\x89\xc1",  # mov r9, rax: the instance
+            b"\x49\x8b\x41" + bytes((pointer_at,)),  # mov rax, [r9 + b_ptr]
             b"\x48\xbe" + struct.pack("<Q", attr),  # movabs rsi, attr
             b"\x4c\x8b\x46" + bytes((value_at,)),  # mov r8, [rsi + value]: the attr's own
             b"\x48\x89\x46" + bytes((value_at,)),  # mov [rsi + value], rax
             struct.pack("<BIBIBI", 0xB8, NR_BPF, 0xBF, cmd, 0xBA, size),  # eax, edi, edx
-            b"\x0f\x05",  # syscall (keeps rsi and r8)
+            b"\x0f\x05",  # syscall (keeps rsi, r8 and r9)
             b"\x4c\x89\x46" + bytes((value_at,)),  # mov [rsi + value], r8: put it back
-            tail,  # rdi = rax, on to PyLong_FromLong
+            b"\x48\x85\xc0",  # test rax, rax
+            b"\x78\x05",  # js failed (past the next two instructions)
+            b"\x4c\x89\xc8",  # mov rax, r9: the instance
         )
     )
-    bad = b"\x48\xc7\xc7" + struct.pack("<i", -errno.EINVAL) + tail[3:]  # mov rdi, -EINVAL
-    to_bad = len(check) + 2 + len(call)
-    assert to_bad < 0x80  # (short jumps)
-    return b"".join(
+    out = b"\x5b\xc3"  # pop rbx; ret (the instance, or NULL with the exception set)
+    make = b"".join(
+        (
+            b"\x48\xbe" + struct.pack("<Q", id(_EMPTY)),  # movabs rsi, ()
+            b"\x31\xd2",  # xor edx, edx: no keywords
+            b"\xff\x53\x08",  # call [rbx + 8]: tp_new(type, (), NULL)
+            b"\x48\x85\xc0",  # test rax, rax
+            b"\x74" + bytes((len(lookup),)),  # jz out
+        )
+    )
+    body = make + lookup + out + failed
+    code = b"".join(
         (
             b"\xf3\x0f\x1e\xfa",  # endbr64
-            b"\x48\x83\xfa\x01",  # cmp rdx, 1: the number of arguments
-            b"\x75" + bytes((to_bad,)),  # jne bad
-            check,
-            b"\x75" + bytes((len(call),)),  # jne bad: another type
-            call,
-            bad,
+            b"\x53",  # push rbx (callee-saved; aligns the stack for the calls)
+            b"\x48\xbb" + struct.pack("<Q", cells),  # movabs rbx, cells
+            b"\x48\x8b\x3b",  # mov rdi, [rbx]: the type
+            b"\x48\x85\xff",  # test rdi, rdi
+            b"\x74" + bytes((len(body),)),  # jz einval
+            body,
+            einval,
+            give_none,
         )
     )
+    assert len(body) < 0x80  # (short jumps)
+    return code
 
 
 class _Slab:
@@ -279,12 +340,12 @@ class _Slab:
         pointer_at = _record_pointer() if as_builtin else None
         if fill is None or pointer_at is None:
             fill = None  # (no record stubs: the ctypes form, or another layout)
-        fill_size = 0 if fill is None else len(_fill_code(0, fill, 0, 8, tail))
+        fill_size = 0 if fill is None else len(_fill_code(0, fill, 0, 8))
         per_slot = len(commands) * stub_size + fill_size
         count = page_size // per_slot
         self.attrs = (attr_type * count)()
-        # Each slot's record type (``Slot.set_record_type``): what its ``fill`` takes.
-        self.record_types = (ctypes.c_void_p * count)()
+        # Each slot's record type, its ``tp_new`` and the last failed fill's result.
+        self.record_cells = (ctypes.c_ssize_t * (3 * count))()
         attr_size = ctypes.sizeof(attr_type)
         first_attr = ctypes.addressof(self.attrs)
         self.page = mmap.mmap(-1, page_size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
@@ -307,8 +368,8 @@ class _Slab:
                 self.page[at : at + stub_size] = code + tail
             if fill is not None and pointer_at is not None:
                 at = slot * per_slot + len(commands) * stub_size
-                cell = ctypes.addressof(self.record_types) + slot * ctypes.sizeof(ctypes.c_void_p)
-                code = _fill_code(attr, fill, cell, pointer_at, tail)
+                cells = ctypes.addressof(self.record_cells) + slot * 3 * _WORD
+                code = _fill_code(attr, fill, cells, pointer_at)
                 self.page[at : at + fill_size] = code
         anchor = ctypes.c_char.from_buffer(self.page)
         base = ctypes.addressof(anchor)
@@ -324,7 +385,7 @@ class _Slab:
             for slot in range(count)
             for index in range(per)
         ]
-        self.fills: list[Callable[[Any], int]] = []
+        self.fills: list[Callable[[], Any]] = []
         if as_builtin:
             names = [b"bpf_%d" % cmd for _slot in range(count) for cmd, _size in commands]
             if fill is not None:

@@ -184,9 +184,10 @@ class MapElemOps:
     bound to the same arguments. On failure, ``error(result)`` is the errno either way.
 
     Record maps with builtin stubs also have ``new_record`` (the value type) and
-    ``lookup_into(record)``: the lookup with the kernel writing the value straight into a
-    new instance (``direct.py``), which then is the result, instead of a lookup into the
-    value buffer and a copy (``get_value()``). Both are None elsewhere.
+    ``lookup_record()``: the lookup with the kernel writing the value straight into a new
+    instance the stub makes (``direct.py``), which it returns (None on failure:
+    ``record_error()`` is the kernel's result), instead of a lookup into the value buffer
+    and a copy (``get_value()``). Both are None elsewhere.
     """
 
     __slots__ = (
@@ -203,7 +204,7 @@ class MapElemOps:
         "key_dst",
         "kview",
         "lookup",
-        "lookup_into",
+        "lookup_record",
         "nbuf",
         "new_record",
         "next",
@@ -267,19 +268,23 @@ class MapElemOps:
         rebinds every live buffer when it swaps it)."""
         entry = self.entry if _bpf_fast is _LIBC_FAST else None
         self.direct = entry is not None
-        self.new_record = self.lookup_into = None
+        self.new_record = self.lookup_record = None
         if entry is not None:
             self.lookup, self.update, self.delete_call, self.next, self.pop = entry.calls
             if entry.fill is not None:
                 self.new_record = _fresh_record_type(self.elems)
-                self.lookup_into = entry.fill if self.new_record is not None else None
+                self.lookup_record = entry.fill if self.new_record is not None else None
         else:
             call, ref = _bpf_fast, self.ref
             self.lookup, self.update, self.delete_call, self.next, self.pop = (
                 functools.partial(call, NR_BPF, cmd, ref, size) for cmd, size in _COMMANDS
             )
-        if self.entry is not None:  # (what its ``fill`` takes: nothing, when not in use)
+        if self.entry is not None:  # (what its ``fill`` makes: nothing, when not in use)
             self.entry.set_record_type(self.new_record)
+
+    def record_error(self) -> int:
+        """The kernel's result (``-errno``) of the last ``lookup_record()`` that failed."""
+        return self.entry.fill_result() if self.entry is not None else -_errno.EINVAL
 
     def error(self, result: int) -> int:
         """The errno of a failed call that returned ``result``."""
@@ -422,10 +427,11 @@ class MapElemOps:
 
 
 def _fresh_record_type(elems: Any) -> Any:
-    """The map's value type if ``ctype()`` makes what a record lookup returns: a zeroed
-    instance owning exactly the value's bytes, as ``from_buffer_copy``'s would (a type
-    whose construction is its own — its ``__new__``, ``__init__`` or metaclass ``__call__``
-    — might take other arguments or do other things); else None (lookups copy)."""
+    """The map's value type if its C constructor (``tp_new``, which the record lookup's
+    stub calls, as ``from_buffer_copy`` does) is ctypes' own: a zeroed instance owning
+    exactly the value's bytes; else None (lookups copy). A type with its own ``__new__``
+    is left out (``tp_new`` would run it); ``__init__`` does not run, as it does not for a
+    copy."""
     codec = elems.value
     if elems.decode_value is not None or not isinstance(codec, CtypesCodec):
         return None
@@ -434,12 +440,7 @@ def _fresh_record_type(elems: Any) -> Any:
         return None
     for base in (ctypes.Structure, ctypes.Union, ctypes.Array):
         if issubclass(ctype, base):
-            plain = (
-                ctype.__new__ is base.__new__
-                and ctype.__init__ is base.__init__
-                and type(ctype).__call__ is type(base).__call__
-            )
-            return ctype if plain else None
+            return ctype if ctype.__new__ is base.__new__ else None
     return None
 
 
