@@ -202,9 +202,9 @@ def _long_from_long() -> int:
 
 class Slot:
     """One attr with its entry points, from a slab (below): ``calls`` (one per command) and
-    ``fill`` (a record lookup into the instance it is given; None where the stubs are
-    ctypes calls). ``release()`` gives it back for the next buffers; its owner must not
-    call its entry points afterwards."""
+    ``fill`` (a record lookup into a new instance of the slot's record type; None where
+    the stubs are ctypes calls). ``release()`` gives it back for the next buffers; its
+    owner must not call its entry points afterwards."""
 
     __slots__ = ("_index", "_record_type", "_slab", "attr", "calls", "fill")
 
@@ -216,17 +216,18 @@ class Slot:
         self.fill: Callable[[], Any] | None = slab.fills[index] if slab.fills else None
         self._record_type: type | None = None
 
-    def set_record_type(self, record_type: type | None) -> None:
+    def set_record_type(self, record_type: type | None) -> bool:
         """What ``fill`` makes from now on: instances of ``record_type`` (a ctypes type of
         the attr's value size, made by its own ``tp_new``; the slot keeps it alive), or
-        nothing (None: ``fill`` fails with EINVAL)."""
+        nothing (None: ``fill`` fails with EINVAL). False if it cannot make that type."""
+        constructor = 0 if record_type is None else _tp_new(record_type)
+        if not constructor:
+            record_type = None
         self._record_type = record_type
         at = 3 * self._index
         cells = self._slab.record_cells
-        if record_type is None:
-            cells[at : at + 3] = [0, 0, 0]
-        else:
-            cells[at : at + 3] = [id(record_type), _tp_new(record_type), 0]
+        cells[at : at + 3] = [id(record_type) if record_type else 0, constructor, 0]
+        return record_type is not None
 
     def fill_result(self) -> int:
         """The kernel's result of the last ``fill`` that returned None (``-errno``)."""
@@ -409,10 +410,10 @@ def allocate(
 ) -> Slot | None:
     """A zeroed ``attr_type`` with zero-argument callables issuing ``bpf(cmd, &attr, size)``
     for each of ``commands``; each returns the kernel's result, ``-errno`` on failure.
-    With ``fill``, also a builtin ``fill(record)`` issuing that command with the attr's
-    value pointer at ``record``'s memory (``Slot.fill``; None where the stubs are ctypes
-    calls or ctypes instances are laid out otherwise). None where direct calls are off or
-    the kernel refuses an executable page."""
+    With ``fill``, also a builtin ``fill()`` issuing that command into a new instance of
+    the slot's record type, which it returns (``Slot.fill``, ``Slot.set_record_type``;
+    None where the stubs are ctypes calls or ctypes instances are laid out otherwise).
+    None where direct calls are off or the kernel refuses an executable page."""
     global _enabled
     if not _enabled:
         return None

@@ -279,8 +279,9 @@ class MapElemOps:
             self.lookup, self.update, self.delete_call, self.next, self.pop = (
                 functools.partial(call, NR_BPF, cmd, ref, size) for cmd, size in _COMMANDS
             )
-        if self.entry is not None:  # (what its ``fill`` makes: nothing, when not in use)
-            self.entry.set_record_type(self.new_record)
+        # What the slot's ``fill`` makes (nothing, when not in use), if it can make it.
+        if self.entry is not None and not self.entry.set_record_type(self.new_record):
+            self.new_record = self.lookup_record = None
 
     def record_error(self) -> int:
         """The kernel's result (``-errno``) of the last ``lookup_record()`` that failed."""
