@@ -5,10 +5,13 @@ These are the hot path of a Python daemon (``counts[pid] += 1``), so each method
 work inline on a set of buffers it takes from the map's pool and gives back in a
 ``finally`` (``syscall.elem``): the key and value written straight into preallocated
 buffers by a setter picked for the map's types, one foreign call (a direct entry point
-where the platform allows one), the value decoded by a getter picked likewise. Input of
+where the platform allows one), the value decoded by a getter picked likewise (or, for a
+ctypes record, written by the kernel straight into a new instance: ``new_record``). Input of
 any other kind (bytes for an int map, a per-CPU list, an fd holder) takes the codec's
 path, which converts it or raises an error naming the map. Thread-safe: no two operations
-hold the same buffers at once.
+hold the same buffers at once. (``lookup = ops.lookup; lookup()``: an entry point is a
+builtin held in a slot, which ``ops.lookup()`` finds by a generic method lookup and a
+plain read finds by a specialised one, ~30 instructions less on CPython 3.11.)
 """
 
 from __future__ import annotations
@@ -57,10 +60,18 @@ class MapElements:
                 ops.put_key(key)
             if flags:
                 return ops.lookup_flags(flags)
+            if ops.int_value is not None:
+                lookup = ops.lookup
+                if (result := lookup()) < 0:
+                    return ops.absent(_LOOKUP_CMD, result)
+                return ops.int_value[0]
+            if (lookup_record := ops.lookup_record) is not None:  # into a new record
+                if (record := lookup_record()) is None:
+                    return ops.absent(_LOOKUP_CMD, ops.record_error())
+                return record
             if (result := ops.lookup()) < 0:
                 return ops.absent(_LOOKUP_CMD, result)
-            int_value = ops.int_value
-            return ops.get_value() if int_value is None else int_value[0]
+            return ops.get_value()
         finally:
             pool.append(ops)
 
@@ -75,11 +86,21 @@ class MapElements:
                 ops.key_dst[ops.key_at] = key
             except FAST_MISS:
                 ops.put_key(key)
+            if ops.int_value is not None:
+                lookup = ops.lookup
+                if (result := lookup()) < 0:
+                    ops.absent(_LOOKUP_CMD, result)
+                    raise KeyError(key)
+                return ops.int_value[0]
+            if (lookup_record := ops.lookup_record) is not None:  # into a new record
+                if (record := lookup_record()) is None:
+                    ops.absent(_LOOKUP_CMD, ops.record_error())
+                    raise KeyError(key)
+                return record
             if (result := ops.lookup()) < 0:
                 ops.absent(_LOOKUP_CMD, result)
                 raise KeyError(key)
-            int_value = ops.int_value
-            return ops.get_value() if int_value is None else int_value[0]
+            return ops.get_value()
         finally:
             pool.append(ops)
 
@@ -95,11 +116,21 @@ class MapElements:
                 ops.key_dst[ops.key_at] = key
             except FAST_MISS:
                 ops.put_key(key)
+            if ops.int_value is not None:
+                lookup = ops.lookup
+                if (result := lookup()) < 0:
+                    ops.absent(_LOOKUP_CMD, result)
+                    return default
+                return ops.int_value[0]
+            if (lookup_record := ops.lookup_record) is not None:  # into a new record
+                if (record := lookup_record()) is None:
+                    ops.absent(_LOOKUP_CMD, ops.record_error())
+                    return default
+                return record
             if (result := ops.lookup()) < 0:
                 ops.absent(_LOOKUP_CMD, result)
                 return default
-            int_value = ops.int_value
-            return ops.get_value() if int_value is None else int_value[0]
+            return ops.get_value()
         finally:
             pool.append(ops)
 

@@ -15,11 +15,14 @@ import array
 import ctypes
 import errno
 import itertools
+import sys
+import threading
 from collections.abc import Iterator
 
 import pytest
 
 import pylibbpf as bpf
+from pylibbpf.btf.ctype import CStruct
 from pylibbpf.syscall import direct
 from pylibbpf.syscall.system import num_possible_cpus
 
@@ -47,6 +50,7 @@ class Key(ctypes.Structure):
 
 # direct stubs called as builtins, direct stubs called through ctypes, libc's syscall()
 PATHS = [(True, True), (True, False), (False, True)]
+CPYTHON_BUILTINS = sys.implementation.name == "cpython" and hasattr(ctypes, "pythonapi")
 
 
 @pytest.fixture
@@ -207,3 +211,204 @@ def test_a_map_not_created_yet_says_so() -> None:
         assert not_created.value.errno == errno.EBADF
         assert "t_enot" in str(not_created.value) and "not created" in str(not_created.value)
     assert len(spec_map._pool) == 0
+
+
+# ----------------------------------------------------------------- records looked up in place
+
+
+class Small(ctypes.Structure):
+    """12 bytes: ctypes keeps it inside the instance (16 bytes or less)."""
+
+    _fields_ = [("a", ctypes.c_uint8), ("b", ctypes.c_uint32), ("c", ctypes.c_uint16)]
+
+
+class Inner(ctypes.Structure):
+    _fields_ = [("x", ctypes.c_uint16), ("y", ctypes.c_uint64)]
+
+
+class Nested(ctypes.Structure):
+    """Padding after ``flag`` and inside ``Inner``, a nested array of records."""
+
+    _fields_ = [
+        ("flag", ctypes.c_uint8),
+        ("inner", Inner),
+        ("pairs", Inner * 3),
+        ("tail", ctypes.c_char * 5),
+    ]
+
+
+class Choice(ctypes.Union):
+    _fields_ = [("word", ctypes.c_uint64), ("half", ctypes.c_uint32 * 2)]
+
+
+class Large(ctypes.Structure):
+    _fields_ = [("n", ctypes.c_uint32), ("blob", ctypes.c_uint8 * 300)]
+
+
+class FromBtf(CStruct):
+    """As BTF-derived records are made (``CStruct``: repr, asdict)."""
+
+    _fields_ = [("pid", ctypes.c_uint32), ("_pad1_0", ctypes.c_uint8 * 4), ("ts", ctypes.c_uint64)]
+
+
+class Built(ctypes.Structure):
+    """A record with its own ``__init__``: a lookup does not run it (nor does a copy)."""
+
+    _fields_ = [("a", ctypes.c_uint32), ("b", ctypes.c_uint32)]
+
+    def __init__(self, a: int) -> None:
+        super().__init__(a, a + 1)
+
+
+class Made(ctypes.Structure):
+    """A record with its own ``__new__``: lookups copy, as before (no ``__new__`` runs)."""
+
+    _fields_ = [("a", ctypes.c_uint32), ("b", ctypes.c_uint32)]
+
+    def __new__(cls, *args: object) -> Made:
+        raise AssertionError("a lookup must not call __new__")
+
+
+def _pattern(size: int, seed: int) -> bytes:
+    """Bytes with no zero run, so any byte read from the wrong place shows."""
+    return bytes((seed * 31 + i * 7) % 251 + 1 for i in range(size))
+
+
+RECORD_TYPES = [Small, Nested, Choice, Large, FromBtf, ctypes.c_uint16 * 3, ctypes.c_uint64 * 5]
+
+
+@pytest.mark.parametrize("record", RECORD_TYPES, ids=lambda t: t.__name__)
+@pytest.mark.parametrize(("on", "builtin"), PATHS)
+def test_record_lookups_read_what_the_kernel_holds(
+    path_toggle: None, on: bool, builtin: bool, record: type
+) -> None:
+    """Every path returns a new instance of the value type with the bytes the test wrote
+    through another handle (raw bytes); the kernel writes straight into it on builtin
+    stubs (``new_record``), and the attr points at the buffers again afterwards."""
+    size = ctypes.sizeof(record)
+    with bpf.Map.create(bpf.MapType.HASH, 4, size, 8, name="t_eget") as raw:
+        m = _open(raw.fd, on, builtin, key_type=int, value_type=record)
+        ops = m._elems.any_ops()  # type: ignore[union-attr]
+        in_place = on and builtin and direct.enabled() and CPYTHON_BUILTINS
+        assert (ops.new_record is record) is in_place
+        for key in range(4):
+            raw[key.to_bytes(4, "little")] = _pattern(size, key)
+        for key in range(4):
+            for got in (m[key], m.lookup(key), m.get(key)):
+                assert type(got) is record and bytes(got) == _pattern(size, key)
+                assert ctypes.addressof(got) != ctypes.addressof(ops.vbuf)
+        raw[(2).to_bytes(4, "little")] = _pattern(size, 9)  # changed behind its back
+        assert bytes(m[2]) == _pattern(size, 9)
+        with pytest.raises(KeyError):
+            m[7]
+        assert m.get(7, "absent") == "absent" and m.lookup(7) is None
+        assert ops.attr.value == ctypes.addressof(ops.vbuf) and len(m._pool) == 1
+        assert _kernel_state(raw, size) == {
+            k.to_bytes(4, "little"): _pattern(size, 9 if k == 2 else k) for k in range(4)
+        }
+
+
+@pytest.mark.parametrize(("on", "builtin"), PATHS)
+def test_looked_up_records_are_independent(path_toggle: None, on: bool, builtin: bool) -> None:
+    """A record owns its memory: changing it changes neither the map nor another record,
+    and reading or updating the map again does not change it."""
+    size = ctypes.sizeof(Nested)
+    with bpf.Map.create(bpf.MapType.HASH, 4, size, 4, name="t_eown") as raw:
+        m = _open(raw.fd, on, builtin, key_type=int, value_type=Nested)
+        raw[(1).to_bytes(4, "little")] = _pattern(size, 1)
+        raw[(2).to_bytes(4, "little")] = _pattern(size, 2)
+        first, again, other = m[1], m[1], m[2]
+        assert first is not again and ctypes.addressof(first) != ctypes.addressof(again)
+        first.inner.y = 12345
+        first.pairs[1].x = 7
+        assert bytes(again) == _pattern(size, 1) == bytes(m[1])
+        assert _kernel_state(raw, size)[(1).to_bytes(4, "little")] == _pattern(size, 1)
+        m[1] = Nested(5)  # an update through the same buffers, then more reads
+        raw[(2).to_bytes(4, "little")] = _pattern(size, 3)
+        assert bytes(m[1]) == bytes(Nested(5)) and bytes(m[2]) == _pattern(size, 3)
+        assert bytes(again) == _pattern(size, 1) and bytes(other) == _pattern(size, 2)
+        assert first.inner.y == 12345 and first.pairs[1].x == 7
+
+
+@pytest.mark.skipif(not direct.enabled(), reason="direct entry points are off here")
+def test_record_lookups_keep_nothing_and_refuse_without_a_type(path_toggle: None) -> None:
+    """The in-place stub makes one instance a lookup and keeps none: a failed lookup frees
+    its instance (the type's reference count comes back), and the attr points at the
+    buffers again. Without a record type it fails with EINVAL and makes nothing. A type's
+    own ``__init__`` does not run (as for a copy); one with its own ``__new__`` is copied
+    into."""
+    direct.set_enabled(True)
+    direct.set_builtin(True)
+    for record, in_place in ((Built, CPYTHON_BUILTINS), (Made, False)):
+        with bpf.Map.create(bpf.MapType.HASH, 4, 8, 4, name="t_ebad", value_type=record) as m:
+            raw = bpf.Map.from_fd(m.fd)
+            raw[(1).to_bytes(4, "little")] = bytes(Built(4))
+            assert m._elems is not None
+            assert (m._elems.any_ops().new_record is record) is in_place
+            got = m[1]
+            assert type(got) is record and (got.a, got.b) == (4, 5)
+    with bpf.Map.create(bpf.MapType.HASH, 4, 12, 4, name="t_ebad", value_type=Small) as m:
+        ops = m._elems.any_ops()  # type: ignore[union-attr]
+        if ops.lookup_record is None:
+            pytest.skip("no builtin stubs here (not CPython's ctypes layout)")
+        m[1] = Small(1, 2, 3)
+        references = sys.getrefcount(Small)  # each instance holds one
+        for _ in range(100):
+            with pytest.raises(KeyError):
+                m[2]
+            assert m.get(2) is None and m.lookup(2) is None
+            assert ops.record_error() == -errno.ENOENT
+        assert sys.getrefcount(Small) == references
+        kept = [m[1] for _ in range(100)]
+        assert sys.getrefcount(Small) == references + 100
+        assert len({ctypes.addressof(record) for record in kept}) == 100
+        del kept
+        assert sys.getrefcount(Small) == references
+        assert ops.attr.value == ctypes.addressof(ops.vbuf)
+        ops.entry.set_record_type(None)
+        assert ops.lookup_record() is None and ops.record_error() == -errno.EINVAL
+        assert sys.getrefcount(Small) == references - 1  # (the slot held one)
+        ops.bind_calls()
+        assert bytes(m[1]) == bytes(Small(1, 2, 3)) and ops.attr.value == ctypes.addressof(ops.vbuf)
+
+
+@pytest.mark.skipif(not direct.enabled(), reason="direct entry points are off here")
+def test_threads_read_their_own_records(path_toggle: None) -> None:
+    """Four threads looking up records at once: each gets the record of its own key, in an
+    instance of its own, and every thread's operation gives its buffers back."""
+    direct.set_enabled(True)
+    direct.set_builtin(True)
+    size = ctypes.sizeof(Large)
+    with bpf.Map.create(bpf.MapType.HASH, 4, size, 64, name="t_ethr") as raw:
+        m = bpf.Map.from_fd(raw.fd, key_type=int, value_type=Large)
+        for key in range(64):
+            raw[key.to_bytes(4, "little")] = _pattern(size, key)
+        errors: list[BaseException] = []
+        old_interval = sys.getswitchinterval()
+        sys.setswitchinterval(1e-6)  # switch threads as often as CPython can
+
+        def work(base: int) -> None:
+            try:
+                kept = []
+                for round_ in range(200):
+                    key = base + round_ % 16
+                    got = m[key]
+                    assert bytes(got) == _pattern(size, key)
+                    kept.append((key, got))
+                    with pytest.raises(KeyError):
+                        m[100 + key]
+                assert all(bytes(got) == _pattern(size, key) for key, got in kept)
+            except BaseException as error:
+                errors.append(error)
+
+        threads = [threading.Thread(target=work, args=(i * 16,)) for i in range(4)]
+        try:
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        finally:
+            sys.setswitchinterval(old_interval)
+        assert not errors
+        assert 1 <= len(m._pool) <= 4
+        assert all(ops.attr.value == ctypes.addressof(ops.vbuf) for ops in m._pool)

@@ -81,6 +81,8 @@ _COMMANDS = (
     (int(Cmd.MAP_GET_NEXT_KEY), ATTR_SIZE),
     (int(Cmd.MAP_LOOKUP_AND_DELETE_ELEM), ATTR_SIZE),
 )
+# The record lookup's stub: MAP_LOOKUP_ELEM with the value pointer at a new instance.
+_FILL = (LOOKUP, ATTR_SIZE, MapElemAttr.value.offset)
 _LIVE: weakref.WeakSet[MapElemOps] = weakref.WeakSet()  # every thread's, for rebind_all
 
 
@@ -180,6 +182,12 @@ class MapElemOps:
     delete) issue their command on the attr as it stands and return the kernel's result:
     a direct entry point (``direct.py``) where there is one, else libc's ``syscall()``
     bound to the same arguments. On failure, ``error(result)`` is the errno either way.
+
+    Record maps with builtin stubs also have ``new_record`` (the value type) and
+    ``lookup_record()``: the lookup with the kernel writing the value straight into a new
+    instance the stub makes (``direct.py``), which it returns (None on failure:
+    ``record_error()`` is the kernel's result), instead of a lookup into the value buffer
+    and a copy (``get_value()``). Both are None elsewhere.
     """
 
     __slots__ = (
@@ -196,7 +204,9 @@ class MapElemOps:
         "key_dst",
         "kview",
         "lookup",
+        "lookup_record",
         "nbuf",
+        "new_record",
         "next",
         "pop",
         "ref",
@@ -220,7 +230,9 @@ class MapElemOps:
         self.kview = memoryview(self.kbuf).cast("B")[:key_size]
         self.vview = memoryview(self.vbuf).cast("B")[:value_size]
         # A direct-call slot (attr and entry points) unless the seam is installed.
-        self.entry = direct.allocate(MapElemAttr, _COMMANDS) if _bpf_fast is _LIBC_FAST else None
+        self.entry = (
+            direct.allocate(MapElemAttr, _COMMANDS, _FILL) if _bpf_fast is _LIBC_FAST else None
+        )
         self.attr = MapElemAttr() if self.entry is None else self.entry.attr
         self.attr.map_fd = elems.register(self)
         self.ref = ctypes.byref(self.attr)
@@ -256,13 +268,24 @@ class MapElemOps:
         rebinds every live buffer when it swaps it)."""
         entry = self.entry if _bpf_fast is _LIBC_FAST else None
         self.direct = entry is not None
+        self.new_record = self.lookup_record = None
         if entry is not None:
             self.lookup, self.update, self.delete_call, self.next, self.pop = entry.calls
+            if entry.fill is not None:
+                self.new_record = _fresh_record_type(self.elems)
+                self.lookup_record = entry.fill if self.new_record is not None else None
         else:
             call, ref = _bpf_fast, self.ref
             self.lookup, self.update, self.delete_call, self.next, self.pop = (
                 functools.partial(call, NR_BPF, cmd, ref, size) for cmd, size in _COMMANDS
             )
+        # What the slot's ``fill`` makes (nothing, when not in use), if it can make it.
+        if self.entry is not None and not self.entry.set_record_type(self.new_record):
+            self.new_record = self.lookup_record = None
+
+    def record_error(self) -> int:
+        """The kernel's result (``-errno``) of the last ``lookup_record()`` that failed."""
+        return self.entry.fill_result() if self.entry is not None else -_errno.EINVAL
 
     def error(self, result: int) -> int:
         """The errno of a failed call that returned ``result``."""
@@ -402,6 +425,24 @@ class MapElemOps:
             self.put_value(value)
         if (result := self._call(self.update, flags)) < 0:
             raise self.fail(Cmd.MAP_UPDATE_ELEM, result)
+
+
+def _fresh_record_type(elems: Any) -> Any:
+    """The map's value type if its C constructor (``tp_new``, which the record lookup's
+    stub calls, as ``from_buffer_copy`` does) is ctypes' own: a zeroed instance owning
+    exactly the value's bytes; else None (lookups copy). A type with its own ``__new__``
+    is left out (``tp_new`` would run it); ``__init__`` does not run, as it does not for a
+    copy."""
+    codec = elems.value
+    if elems.decode_value is not None or not isinstance(codec, CtypesCodec):
+        return None
+    ctype = codec.ctype
+    if ctypes.sizeof(ctype) != elems.value_size:
+        return None
+    for base in (ctypes.Structure, ctypes.Union, ctypes.Array):
+        if issubclass(ctype, base):
+            return ctype if ctype.__new__ is base.__new__ else None
+    return None
 
 
 def _destination(codec: Codec, buffer: Any, memory: Any, view: memoryview) -> tuple[Any, Any]:
