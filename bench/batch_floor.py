@@ -1,0 +1,85 @@
+"""How close to C a whole-map batch read into Python lists can get: the floor under the
+``lookup_batch_lists()`` row of RESULTS.md.
+
+A list read is the arrays read (the kernel writes keys and values into two ``array.array``
+buffers: that row is at C's speed) plus making one Python int per key and per value.
+This times, per read of a 1e5-element hash map in a fresh process pinned to one CPU, in
+CPU time, with each read's result dropped by the next as a daemon's loop does:
+- ``arrays``: ``lookup_batch_arrays()``;
+- ``lists``: ``lookup_batch_lists()``;
+- ``ints only``: ``keys.tolist(); values.tolist()`` of arrays already read: CPython
+  making the ints and nothing else (no syscall, no pylibbpf code), the least any list
+  form can add to the arrays read.
+The best a list form could reach is then ``arrays / (arrays + ints only)`` of the arrays
+row's ratio to C.
+
+    PYTHONPATH=. .venv/bin/python bench/batch_floor.py [ROUNDS]
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+N = 100_000
+
+
+def python_side() -> dict[str, float]:
+    """Median ms per read of each form, and minor page faults per read of ``ints only``."""
+    import pylibbpf as bpf
+
+    m = bpf.Map.create(bpf.MapType.HASH, 8, 8, N, name="batch_floor", key_type=int, value_type=int)
+    try:
+        m.update_batch(list(range(N)), [k * 3 for k in range(N)])
+        keys, values = m.lookup_batch_arrays()
+        held: object = None
+
+        def ints_only() -> object:
+            return keys.tolist(), values.tolist()
+
+        out: dict[str, float] = {}
+        for name, read in (
+            ("arrays", m.lookup_batch_arrays),
+            ("lists", m.lookup_batch_lists),
+            ("ints_only", ints_only),
+        ):
+            times, faults = [], []
+            for _ in range(15):
+                held = None  # the last result goes before the next read, as in a loop
+                fault0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+                start = time.process_time()
+                held = read()
+                times.append((time.process_time() - start) * 1e3)
+                faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - fault0)
+            out[name] = statistics.median(times[3:])
+            out[f"{name}_faults"] = statistics.median(faults[3:])
+        del held
+        return out
+    finally:
+        m.close()
+
+
+def main() -> None:
+    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 7
+    samples: dict[str, list[float]] = {}
+    for _ in range(rounds):
+        command = ["taskset", "-c", "1", sys.executable, __file__, "--python"]
+        for name, value in json.loads(subprocess.check_output(command)).items():
+            samples.setdefault(name, []).append(value)
+    med = {name: statistics.median(values) for name, values in samples.items()}
+    print(f"{rounds} fresh processes, medians of per-read CPU ms (1e5 elements, 8-byte ints)")
+    for name in ("arrays", "lists", "ints_only"):
+        print(f"  {name:9} {med[name]:6.2f} ms  ({med[name + '_faults']:.0f} page faults)")
+    best = med["arrays"] / (med["arrays"] + med["ints_only"])
+    print(f"  a list form can reach at best {best:.2f} of the arrays form's ratio to C")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--python"]:
+        print(json.dumps(python_side()))
+    else:
+        main()
