@@ -139,12 +139,17 @@ def _record_pointer() -> int | None:
     return _record_pointer_at
 
 
+_get_slot: Callable[[type, int], int | None] | None = None  # PyType_GetSlot, bound once
+
+
 def _tp_new(record_type: type) -> int:
     """The address of a type's ``tp_new`` (its C constructor)."""
-    # Our own prototype, not ``pythonapi.PyType_GetSlot``'s shared argtypes.
-    prototype = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.py_object, ctypes.c_int)
-    get_slot = prototype(("PyType_GetSlot", ctypes.pythonapi))
-    return int(get_slot(record_type, _TP_NEW_SLOT) or 0)
+    global _get_slot
+    if _get_slot is None:  # (a prototype is a new class: made once, not per buffer set)
+        # Our own prototype, not ``pythonapi.PyType_GetSlot``'s shared argtypes.
+        prototype = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.py_object, ctypes.c_int)
+        _get_slot = prototype(("PyType_GetSlot", ctypes.pythonapi))
+    return int(_get_slot(record_type, _TP_NEW_SLOT) or 0)
 
 
 def enabled() -> bool:
