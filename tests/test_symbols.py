@@ -354,11 +354,12 @@ def test_stacks_of_a_system_call(
         child.stdin.flush()
         assert int(child.stdout.readline()) == os.getpid()  # its getppid() happened
         assert obj.variables["calls"].value == 1
-        stacks = obj.maps["stacks"]
+        stacks, user_stacks = obj.maps["stacks"], obj.maps["user_stacks"]
         user_id = obj.variables["user_stack"].value
         kernel_id = obj.variables["kernel_stack"].value
+        assert user_id >= 0 and kernel_id >= 0, (user_id, kernel_id)  # bpf_get_stackid's
         symbolizer = Symbolizer()
-        user = stack_trace(stacks, user_id, child.pid, symbolizer=symbolizer)
+        user = stack_trace(user_stacks, user_id, child.pid, symbolizer=symbolizer)
         kernel = stack_trace(stacks, kernel_id, symbolizer=symbolizer)
         by_build_id = stack_trace(
             obj.maps["build_id_stacks"],
@@ -366,7 +367,7 @@ def test_stacks_of_a_system_call(
             child.pid,
             symbolizer=symbolizer,
         )
-        raw = stack_addresses(stacks, user_id)
+        raw = stack_addresses(user_stacks, user_id)
 
     # User: the three functions of the test binary, checked against nm and addr2line at
     # link-time addresses (return addresses looked up one byte back, at the call).
