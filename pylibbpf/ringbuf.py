@@ -12,8 +12,9 @@ Two ways to consume:
 * a callback per record, handed a zero-copy ``memoryview`` valid during the call; a
   non-zero return stops the current poll (as in libbpf). Runs of records of one length
   (the usual case: one event struct) have their headers checked at C speed and are handed
-  out by ``map`` rather than a bytecode loop per record, so the cost per record is the
-  callback's and does not depend on the ring's size;
+  out by ``map`` rather than a bytecode loop per record, as slices (made once per record
+  length) of a window over the run, so the cost per record is a view and the callback's,
+  and does not depend on the ring's size;
 * batches of fixed-size records: headers are checked with C-speed slicing instead of a
   Python loop, and records decoded by ``struct.iter_unpack``, at most ``max_batch`` per
   call (lists of millions of tuples make the cyclic GC walk them again and again) — for
@@ -41,10 +42,10 @@ import mmap
 import select
 import struct
 from array import array
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from itertools import compress, count, repeat
-from operator import length_hint, ne
-from typing import TYPE_CHECKING, Any
+from operator import getitem, length_hint, ne
+from typing import TYPE_CHECKING, Any, cast
 
 from .errors import BpfError
 from .maps import Map
@@ -63,6 +64,7 @@ DISCARD = 1 << 30
 HEADER = 8
 PAGE = mmap.PAGESIZE
 MAX_BATCH = 1024  # records per batch callback, by default
+RUN_CHUNK = 512  # records per window in a run of one length (its slices are kept)
 
 Callback = Callable[[memoryview], Any]
 BatchCallback = Callable[[list[Any]], Any]
@@ -113,6 +115,7 @@ class _Ring:
         self.data = self._prod_view[PAGE:]
         self._words = self.data.cast("I")
         self.stride = _round8(record.size + HEADER) if record is not None else 0
+        self._run_slices: dict[int, tuple[slice, ...]] = {}
         if record is not None:
             # header skipped, the record, then the padding up to the next header
             self._unpack = struct.Struct(
@@ -176,16 +179,7 @@ class _Ring:
                 if header & DISCARD:
                     cons += run * stride
                     continue
-                start = offset + HEADER
-                starts = iter(range(start, start + run * stride, stride))
-                views = map(data.__getitem__, map(slice, starts, count(start + length, stride)))
-                try:
-                    stopped = next(compress(count(1), map(callback, views)), 0)
-                except BaseException:
-                    # the failing record and those before it are consumed
-                    cons_ref.value = cons + (run - length_hint(starts)) * stride
-                    raise
-                done = stopped or run
+                done, stopped = self._deliver_run(callback, cons, run, length, stride)
                 cons += done * stride
                 delivered += done
                 cons_ref.value = cons
@@ -207,6 +201,42 @@ class _Ring:
                 return delivered, result
         cons_ref.value = cons
         return delivered, 0
+
+    def _deliver_run(
+        self, callback: Callback, cons: int, run: int, length: int, stride: int
+    ) -> tuple[int, bool]:
+        """Hand ``run`` records of one length, from position ``cons`` on, to the callback: how
+        many went (up to and including one whose callback returned non-zero), and whether
+        one did. A callback that raises consumes its record and those before it.
+
+        A view is a slice of a window over at most ``RUN_CHUNK`` records, by slice objects
+        made once per record length: the slices do not depend on where the window lies,
+        so a record costs one view and the callback, with no int or slice made for it."""
+        slices = self._run_slices.get(length)
+        if slices is None:
+            if len(self._run_slices) >= 8:  # many lengths in runs: keep memory bounded
+                self._run_slices.clear()
+            slices = tuple(
+                slice(at, at + length) for at in range(HEADER, RUN_CHUNK * stride, stride)
+            )
+            self._run_slices[length] = slices
+        data, offset = self.data, cons & self.mask
+        done = 0
+        while done < run:
+            chunk = min(run - done, RUN_CHUNK)
+            start = offset + done * stride
+            window = data[start : start + chunk * stride]
+            pending = iter(slices if chunk == RUN_CHUNK else slices[:chunk])
+            try:
+                views = cast("Iterator[memoryview]", map(getitem, repeat(window), pending))
+                stopped = any(map(callback, views))
+            except BaseException:
+                self._cons.value = cons + (done + chunk - length_hint(pending)) * stride
+                raise
+            if stopped:
+                return done + chunk - length_hint(pending), True
+            done += chunk
+        return done, False
 
     def copies(self) -> list[bytes]:
         """Take every available record as bytes (for the async iterator)."""

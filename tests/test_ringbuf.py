@@ -93,6 +93,39 @@ def test_batches_of_fixed_size_records(obj: BpfObject) -> None:
     assert all(r[1:] == (1, 2) for r in records)
 
 
+def test_long_runs_across_windows_and_the_ring_end(obj: BpfObject) -> None:
+    """Runs of one record length are handed out in windows of ``RUN_CHUNK`` records: a
+    stop and an error in a later window, and a run across the end of the ring, consume
+    exactly the records up to theirs."""
+    from pylibbpf.ringbuf import RUN_CHUNK
+
+    got: list[tuple[int, int, int]] = []
+    stop_at = fail_at = -1  # none in the first fill
+
+    def on_record(view: memoryview) -> int:
+        got.append(struct.unpack("<QII", view))
+        if got[-1][0] == fail_at:
+            raise BadRecord("bad record")
+        return 1 if got[-1][0] == stop_at else 0
+
+    emit = obj.programs["emit_fixed"]
+    with RingBuffer(obj.maps["fixed_ring"], on_record) as ring:
+        # 4 MiB of 24-byte strides: 170,000 records first, so the next ones wrap
+        emit.test_run(PACKET, repeat=170_000)
+        assert ring.consume() == 170_000
+        stop_at, fail_at = 170_000 + RUN_CHUNK + 188, 170_000 + 2 * RUN_CHUNK + 276
+        got.clear()
+        emit.test_run(PACKET, repeat=3_000)
+        assert ring.consume() == RUN_CHUNK + 189  # the stopping record included
+        with pytest.raises(BadRecord):
+            ring.consume()
+        assert ring.consume() == 173_000 - fail_at - 1
+        assert ring.poll(0) == 0
+    assert obj.variables["fixed_dropped"].value == 0
+    assert [r[0] for r in got] == list(range(170_000, 173_000))  # each once, in order
+    assert all(r[1:] == (1, 2) for r in got)
+
+
 PRODUCER = (
     "import os, sys, time\n"
     "sys.stdin.read()\n"
