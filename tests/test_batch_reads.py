@@ -162,6 +162,26 @@ def test_every_batch_form_reads_what_was_written(
             assert all(calls[i + 1][0] == 2 * calls[i][0] for i in refused)
 
 
+@pytest.mark.parametrize("map_type", [bpf.MapType.HASH, bpf.MapType.PERCPU_HASH], ids=str)
+def test_a_pairs_read_leaves_the_collector_as_it_found_it(
+    maps: list[bpf.Map], map_type: bpf.MapType
+) -> None:
+    """Pairs are built with the cyclic GC paused (a tuple per element): it is on again
+    after the read if it was on, and stays off if the caller turned it off."""
+    import gc
+
+    typed, _raw, held = _filled(maps, map_type)
+    assert gc.isenabled()
+    assert dict(typed.lookup_batch()) == held and gc.isenabled()
+    gc.disable()
+    try:
+        assert dict(typed.lookup_batch()) == held and not gc.isenabled()
+        _keys, values = typed.lookup_batch_lists()
+        assert not gc.isenabled() and len(values) == len(held)
+    finally:
+        gc.enable()
+
+
 @pytest.mark.parametrize(
     "map_type",
     [bpf.MapType.HASH, bpf.MapType.ARRAY, bpf.MapType.PERCPU_HASH],
