@@ -66,10 +66,11 @@ def _kept_records(btf: Btf) -> tuple[list[int], array[int], dict[int, array[int]
         return None
     kinds = list(kept[:count])
     refs, ids, counts = array("I"), array("I"), array("I")
-    refs.frombytes(kept[count : 5 * count])
-    ids.frombytes(kept[5 * count : 9 * count])
+    view = memoryview(kept)  # (slices of it are no copies)
+    refs.frombytes(view[count : 5 * count])
+    ids.frombytes(view[5 * count : 9 * count])
     distinct = (len(kept) - 9 * count) // 5
-    counts.frombytes(kept[9 * count + distinct :])
+    counts.frombytes(view[9 * count + distinct :])
     ends = list(itertools.accumulate(counts))
     starts = [0, *ends[:-1]]
     by_kind = {}
@@ -114,8 +115,9 @@ def _kept_type_strings(btf: Btf) -> tuple[array[int], list[str]] | None:
         return None
     count = int.from_bytes(kept[:4], "little")
     offsets = array("I")
-    offsets.frombytes(kept[4 : 4 + 4 * count])
-    texts = kept[4 + 4 * count :].decode("utf-8", "surrogateescape").split("\0")
+    view = memoryview(kept)  # (slices of it are no copies)
+    offsets.frombytes(view[4 : 4 + 4 * count])
+    texts = str(view[4 + 4 * count :], "utf-8", "surrogateescape").split("\0")
     if len(offsets) != count or len(texts) != count + 1 or texts[-1]:
         return None
     del texts[-1]
