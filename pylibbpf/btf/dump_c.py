@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable
 from ..errors import ObjectError
 from . import graph, tables
 from .c_layout import MemberFacts, bitfield_members, is_packed, padding, round_up
+from .c_names import c_names
 from .c_order import NOT_ORDERED, DefinitionOrder
 from .parse import Btf, referenced_ids
 from .rawgraph import check_every_type
@@ -86,7 +87,7 @@ if TYPE_CHECKING:
 # Tables a dump derives from the BTF's content alone (``tables``): that every type checked
 # out, the order of the definitions (both for a dump of all types), and the C names. Bump
 # a table's version with any change to what derives it.
-CHECKED_TABLE, ORDER_TABLE, NAMES_TABLE = "checked-1", "c-order-1", "c-names-1"
+CHECKED_TABLE, ORDER_TABLE = "checked-1", "c-order-1"  # (and c_names.NAMES_TABLE)
 
 
 class CDumper:
@@ -98,91 +99,14 @@ class CDumper:
         self._kinds, self._refs = self._raw.kinds, self._raw.refs
         self._words_of, self._starts = self._raw.words_of, self._raw.starts
         self._string = self._raw.strings.__getitem__
-        self._names: dict[int, str] = {}
-        self._enumerators: dict[int, list[str]] = {}
+        # C names (``c_names``): of types that have one, and of enums' enumerators.
+        self._names, self._enumerators = c_names(btf, self._raw)
         self._decls: dict[int, Decl] = {}
         self._member_facts: dict[int, dict[int, MemberFacts]] = {}  # by indent, type id
         self._current = 0  # the type being worked on, for error messages
         self._bodies_written = 0  # bytes of struct bodies, against MAX_BODIES
-        self._assign_names()
 
     # ----------------------------------------------------------------- naming
-
-    def _assign_names(self) -> None:
-        """C names: struct/union/enum tags share one namespace; typedef names and
-        enumerators share another. A later duplicate gets ``___2``, ``___3``…"""
-        kept = tables.cached(self.btf, NAMES_TABLE)
-        if kept is not None:
-            self._kept_names(kept)
-            return
-        tags: dict[str, int] = {}
-        idents: dict[str, int] = {}
-        definitions: dict[str, int] = {}
-        names, raw = self._names, self._raw
-        renamed: list[str] = []  # type id, enumerator index (-1: the type), C name, …
-
-        def unique(pool: dict[str, int], name: str) -> str:
-            count = pool.get(name, 0) + 1
-            pool[name] = count
-            return name if count == 1 else f"{name}___{count}"
-
-        ids = raw.own_ids((STRUCT, UNION, ENUM, ENUM64, TYPEDEF))
-        kinds = raw.kinds
-        for type_id, name in zip(ids, raw.names_of(ids), strict=True):
-            kind = kinds[type_id]
-            if kind == TYPEDEF:
-                c_name = names[type_id] = unique(idents, name)
-                if c_name != name:
-                    renamed += [str(type_id), "-1", c_name]
-                continue
-            if name:
-                c_name = names[type_id] = unique(tags, name)
-                if c_name != name:
-                    renamed += [str(type_id), "-1", c_name]
-                if kind in (STRUCT, UNION):
-                    definitions.setdefault(name, type_id)
-            if kind in (ENUM, ENUM64):
-                value_names = raw.enum_names(type_id)
-                fresh = dict.fromkeys(value_names, 1)
-                if len(fresh) == len(value_names) and idents.keys().isdisjoint(fresh):
-                    idents.update(fresh)  # none taken yet (most enums): at C speed
-                    self._enumerators[type_id] = value_names
-                    continue
-                enumerators = self._enumerators[type_id] = []
-                for index, value_name in enumerate(value_names):  # unique(), inlined
-                    count = idents.get(value_name, 0) + 1
-                    idents[value_name] = count
-                    if count == 1:
-                        enumerators.append(value_name)
-                    else:
-                        enumerators.append(f"{value_name}___{count}")
-                        renamed += [str(type_id), str(index), enumerators[-1]]
-        for type_id in raw.own_ids((FWD,)):
-            # A forward declaration names the same C type as the definition, if any.
-            name = raw.name(type_id)
-            target = definitions.get(name)
-            c_name = names[type_id] = names[target] if target else unique(tags, name)
-            if c_name != name:
-                renamed += [str(type_id), "-1", c_name]
-        tables.keep(self.btf, NAMES_TABLE, "\0".join(renamed).encode("utf-8", "surrogateescape"))
-
-    def _kept_names(self, kept: bytes) -> None:
-        """The names ``_assign_names`` gave this BTF's content in an earlier process:
-        the BTF's own, less those it renamed (a few hundred of vmlinux's 20k)."""
-        raw = self._raw
-        ids = raw.own_ids((STRUCT, UNION, ENUM, ENUM64, TYPEDEF, FWD))
-        self._names.update(zip(ids, raw.names_of(ids), strict=True))
-        renamed = kept.decode("utf-8", "surrogateescape").split("\0") if kept else []
-        fields = iter(renamed)
-        for type_text, index_text, c_name in zip(fields, fields, fields, strict=True):
-            type_id, index = int(type_text), int(index_text)
-            if index < 0:
-                self._names[type_id] = c_name
-            else:
-                enumerators = self._enumerators.get(type_id)
-                if enumerators is None:
-                    enumerators = self._enumerators[type_id] = raw.enum_names(type_id)
-                enumerators[index] = c_name
 
     def name_of(self, t: Type) -> str:
         return self._names.get(t.id, t.name)
