@@ -29,7 +29,7 @@ TABLES = (
     "c_names_1",
     "records_1",
     "string_offsets_1",
-    "type_strings_1",
+    "type_strings_2",
 )
 
 

@@ -37,7 +37,7 @@ SCALARS = frozenset({INT, ENUM, ENUM64, FLOAT})
 # The tables (``tables``) of kinds, third words and ids by kind, and of string offsets;
 # bump a version with any change.
 RECORDS_TABLE, STRINGS_TABLE = "records-1", "string-offsets-1"
-TYPE_STRINGS_TABLE = "type-strings-1"  # (``Records(type_strings_only=True)``)
+TYPE_STRINGS_TABLE = "type-strings-2"  # (``Records(type_strings_only=True)``)
 # Kinds whose own name no C declaration of a type shows (vmlinux: 56k functions' names).
 _UNDECLARED_NAMES = frozenset({FUNC, VAR, DATASEC, DECL_TAG})
 MAX_HOPS = 64  # modifier chains and array nesting, as Btf.resolve and Btf.sizeof allow
@@ -128,9 +128,9 @@ class Records:
     """The type records of a BTF (and of its base, for split BTF) by id.
 
     ``type_strings_only``: for a C dump of a BTF with kept tables (vmlinux), the strings
-    read at once are only those naming types, members, parameters and enumerators (68k
-    of vmlinux's 125k: half the memory, and its page faults); any other is read from the
-    section on first use."""
+    read at once are those a C declaration may show: not functions', variables',
+    sections' and tags' own names (68k of vmlinux's 125k strings: half the memory, and
+    its page faults); any other is read from the section on first use."""
 
     def __init__(self, btf: Btf, *, type_strings_only: bool = False) -> None:
         chain: list[Btf] = []
@@ -197,24 +197,20 @@ class Records:
         self._aligning: set[int] = set()
 
     def keep_type_strings(self) -> None:
-        """Keep what ``_kept_type_strings`` reads, if this BTF (not split) has a store: the
-        strings of every name but those of ``_UNDECLARED_NAMES``' own names (an offset into
-        the middle of a string or a bad one is left out: read on use)."""
+        """Keep what ``_kept_type_strings`` reads, if this BTF (not split) has a store: every
+        string but the own names of ``_UNDECLARED_NAMES`` (the few hundred of those that
+        also name a member or a parameter are read on use, as any string not kept)."""
         if self.btf.base is not None or tables.STORE not in self.btf.memo:
             return
-        words_of, starts, strings = self.words_of, self.starts, self.strings
-        wanted = set()
-        for kind, of_kind in self.by_kind.items():
-            if kind in _UNDECLARED_NAMES or kind == VOID:
-                continue
-            step = {STRUCT: 3, UNION: 3, ENUM: 2, ENUM64: 3, FUNC_PROTO: 2}.get(kind, 0)
-            for type_id in of_kind:
-                words, at = words_of[type_id], starts[type_id]
-                wanted.add(words[at])
-                if step:
-                    wanted.update(words[at + 3 : at + 3 + step * (words[at + 1] & 0xFFFFFF) : step])
-        offsets = array("I", sorted(filter(strings.__contains__, wanted)))
-        blob = "".join([strings[offset] + "\0" for offset in offsets])
+        words, strings = self.words_of[-1], self.strings  # (one layer: the same words)
+        undeclared: set[int] = set()
+        for kind in _UNDECLARED_NAMES & self.by_kind.keys():
+            undeclared.update(
+                map(words.__getitem__, map(self.starts.__getitem__, self.by_kind[kind]))
+            )
+        offsets = array("I", [offset for offset in strings if offset not in undeclared])
+        texts = list(map(strings.__getitem__, offsets))
+        blob = "\0".join(texts) + "\0" if texts else ""
         table = len(offsets).to_bytes(4, "little") + offsets.tobytes()
         tables.keep(self.btf, TYPE_STRINGS_TABLE, table + blob.encode("utf-8", "surrogateescape"))
 
