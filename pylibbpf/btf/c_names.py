@@ -77,13 +77,13 @@ def c_names(btf: Btf, raw: Records) -> Names:
     return names, by_enum
 
 
-def _kept_names(raw: Records, kept: bytes) -> Names:
+def _kept_names(raw: Records, kept: bytes | memoryview) -> Names:
     """The names ``c_names`` gave this BTF's content in an earlier process: the BTF's
     own, less those it renamed."""
     ids = raw.own_ids((STRUCT, UNION, ENUM, ENUM64, TYPEDEF, FWD))
     names = dict(zip(ids, raw.names_of(ids), strict=True))
     by_enum: dict[int, list[str]] = {}
-    renamed = kept.decode("utf-8", "surrogateescape").split("\0") if kept else []
+    renamed = str(kept, "utf-8", "surrogateescape").split("\0") if kept else []
     fields = iter(renamed)
     for type_text, index_text, c_name in zip(fields, fields, fields, strict=True):
         type_id, index = int(type_text), int(index_text)

@@ -64,7 +64,7 @@ def _kept_records(btf: Btf) -> tuple[list[int], array[int], dict[int, array[int]
     count = len(btf.raw_offsets) + 1  # void too
     if kept is None or len(kept) < 9 * count or (len(kept) - 9 * count) % 5:
         return None
-    kinds = list(kept[:count])
+    kinds = list(bytes(kept[:count]))  # (bytes: a list of a memoryview is slower)
     refs, ids, counts = array("I"), array("I"), array("I")
     view = memoryview(kept)  # (slices of it are no copies)
     refs.frombytes(view[count : 5 * count])
