@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from pylibbpf.btf import Btf, Kind, Member, Type
-from pylibbpf.btf.dump_c import CHECKED_TABLE, HEADER, PIECE, CDumper, checked_write_c
+from pylibbpf.btf.dump_c import CHECKED_TABLE, HEADER, PIECE, CDumper
 from pylibbpf.btf.encode import encode
 from pylibbpf.btf.records import TYPE_STRINGS_TABLE, Records
 from pylibbpf.btf.tables import STORE
@@ -236,11 +236,6 @@ def test_written_pieces_are_the_dump_of_a_small_btf() -> None:
     bare = Btf(encode([INT]))
     assert written_pieces(bare) == [bare.dump_c()]
     assert written_pieces(bare, [1]) == [bare.dump_c([1])]
-    # The CLI's form: the dumper left in ``keep`` for the process's end, the text the same.
-    kept: list[object] = []
-    pieces: list[str] = []
-    checked_write_c(btf, pieces.append, keep=kept)
-    assert pieces == [btf.dump_c()] and len(kept) == 1 and isinstance(kept[0], CDumper)
 
 
 @needs_vmlinux

@@ -521,37 +521,25 @@ def checked_dump_c(btf: Btf, type_ids: Iterable[int] | None = None) -> str:
 
 
 def checked_write_c(
-    btf: Btf,
-    write: Callable[[str], object],
-    type_ids: Iterable[int] | None = None,
-    *,
-    keep: list[object] | None = None,
+    btf: Btf, write: Callable[[str], object], type_ids: Iterable[int] | None = None
 ) -> None:
-    """``checked_dump_c``'s text handed to ``write`` in pieces (``CDumper.write``).
-    ``keep``: where to leave the dumper and its memos (vmlinux's: ~10^6 objects) in a
-    process that ends right after, which need not free them one by one (~3 % of a dump)."""
-    _without_gc(lambda: _checked_write(btf, write, type_ids, keep))
+    """``checked_dump_c``'s text handed to ``write`` in pieces (``CDumper.write``)."""
+    _without_gc(lambda: _checked_write(btf, write, type_ids))
 
 
 def _checked_write(
-    btf: Btf,
-    write: Callable[[str], object],
-    type_ids: Iterable[int] | None,
-    keep: list[object] | None,
+    btf: Btf, write: Callable[[str], object], type_ids: Iterable[int] | None
 ) -> None:
     checked = type_ids is not None or tables.cached(btf, CHECKED_TABLE) is not None
     records = Records(btf, type_strings_only=checked)  # (the check reads every name)
-    dumper = CDumper(btf, records)
-    if keep is not None:
-        keep.append(dumper)
     if type_ids is None:
         if not checked:
             check_every_type(btf, records, record=False)  # the dumper's records, read once
             tables.keep(btf, CHECKED_TABLE, b"")
             records.keep_type_strings()  # (for the next process's type_strings_only)
-        dumper.write(None, write)
+        CDumper(btf, records).write(None, write)
     else:
-        dumper.write(graph.check_roots(btf, type_ids), write)
+        CDumper(btf, records).write(graph.check_roots(btf, type_ids), write)
 
 
 def dump_c(btf: Btf, type_ids: Iterable[int] | None = None) -> str:

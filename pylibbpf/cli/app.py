@@ -33,11 +33,6 @@ if TYPE_CHECKING:
 
 Handler = Callable[[argparse.Namespace], int]
 
-# What a command leaves for its process's end: ``python -m pylibbpf`` makes it a list and,
-# when something is in it, ends without freeing it object by object (a C dump's memos:
-# ~3 % of the dump). None when the command line runs in a process that goes on (tests).
-LEFT_FOR_EXIT: list[object] | None = None
-
 DESCRIPTION = """\
 pylibbpf: look at and change what BPF holds in the kernel (programs, maps, links, BTF,
 struct_ops), whoever loaded it, with bpftool's commands and JSON; generate skeletons;

@@ -8,10 +8,8 @@ import os
 import sys
 
 from ..btf import Btf, Kind
-from ..btf.dump_c import checked_write_c
 from ..btf.types import SIZED_KINDS, OpaqueType
 from ..errors import BpfError
-from . import app
 from .app import Commands, OnFirstUse, emit, print_json, wants_json
 
 TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
@@ -131,8 +129,7 @@ def _by_id(btf_id: int, what: str) -> Btf:
 def _dump(args: argparse.Namespace) -> int:
     btf, form = _source(args)
     if form == "c":
-        # In pieces (no whole header held, then encoded), its memos left for the exit.
-        checked_write_c(btf, sys.stdout.write, keep=app.LEFT_FOR_EXIT)
+        btf.write_c(sys.stdout.write)  # (in pieces: no whole header held, then encoded)
     elif form == "json" or wants_json(args):
         print_json(args, {"types": [type_json(btf, t) for t in btf]})
     else:
