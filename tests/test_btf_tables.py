@@ -1,8 +1,8 @@
 """Tables a C dump derives from the kernel's BTF (the check's verdict, the definition order,
-the C names, the records' kinds and third words, the string offsets) are kept beside the
-on-disk index, signed, and reused by later processes: the header stays byte for byte the
-one computed from scratch, and a table edited or put in another's place is ignored. Only
-the running kernel's own BTF gets a store."""
+the C names, the records' kinds and third words, the string offsets, the strings that name
+types) are kept beside the on-disk index, signed, and reused by later processes: the
+header stays byte for byte the one computed from scratch, and a table edited or put in
+another's place is ignored. Only the running kernel's own BTF gets a store."""
 
 from __future__ import annotations
 
@@ -23,7 +23,14 @@ from pylibbpf.syscall.kernel_btf import load_vmlinux
 VMLINUX = Path("/sys/kernel/btf/vmlinux")
 pytestmark = pytest.mark.skipif(not VMLINUX.exists(), reason="kernel has no BTF")
 ROOT = Path(__file__).resolve().parent.parent
-TABLES = ("checked_1", "c_order_1", "c_names_1", "records_1", "string_offsets_1")
+TABLES = (
+    "checked_1",
+    "c_order_1",
+    "c_names_1",
+    "records_1",
+    "string_offsets_1",
+    "type_strings_2",
+)
 
 
 def dump_in_fresh_process(cache: Path) -> str:

@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 
 from pylibbpf.btf import Btf, Kind, Member, Type
-from pylibbpf.btf.dump_c import CDumper
+from pylibbpf.btf.dump_c import CHECKED_TABLE, HEADER, PIECE, CDumper
 from pylibbpf.btf.encode import encode
+from pylibbpf.btf.records import TYPE_STRINGS_TABLE, Records
+from pylibbpf.btf.tables import STORE
 from pylibbpf.btf.types import EnumValue, Param
 from pylibbpf.errors import ObjectError
 
@@ -214,3 +216,68 @@ def test_small_header_declarations_compile(tmp_path: Path) -> None:
             '_Static_assert(HUGE == 1ULL << 40, "enum64");',
         ],
     )
+
+
+VMLINUX = Path("/sys/kernel/btf/vmlinux")
+needs_vmlinux = pytest.mark.skipif(not VMLINUX.exists(), reason="kernel has no BTF")
+
+
+def written_pieces(btf: Btf, type_ids: list[int] | None = None) -> list[str]:
+    pieces: list[str] = []
+    btf.write_c(pieces.append, type_ids)
+    return pieces
+
+
+def test_written_pieces_are_the_dump_of_a_small_btf() -> None:
+    """A header shorter than a piece comes whole; one with no definition too."""
+    btf = Btf(encode([INT, CHAR, Type(3, Kind.STRUCT, "pair", size=8)]))
+    assert written_pieces(btf) == [btf.dump_c()]
+    assert "struct pair {" in btf.dump_c()
+    bare = Btf(encode([INT]))
+    assert written_pieces(bare) == [bare.dump_c()]
+    assert written_pieces(bare, [1]) == [bare.dump_c([1])]
+
+
+@needs_vmlinux
+def test_written_pieces_are_the_dump_of_vmlinux() -> None:
+    """``Btf.write_c`` hands on vmlinux's header in pieces of some 64k characters (the
+    CLI writes each out), which join to ``dump_c``'s text; a subset's too."""
+    btf = Btf.from_file(VMLINUX)
+    pieces = written_pieces(btf)
+    assert "".join(pieces) == btf.dump_c()
+    assert len(pieces) > 20 and all(pieces)
+    assert pieces[0].startswith(HEADER) and pieces[0].endswith(";\n\n")  # (declarations)
+    assert max(map(len, pieces[1:])) < 2 * PIECE  # (a piece ends at a definition's end)
+    task = btf.find("task_struct", Kind.STRUCT)
+    subset = written_pieces(btf, [task.id])
+    assert "".join(subset) == btf.dump_c([task.id])
+    assert "struct task_struct {" in "".join(subset)
+
+
+class TableDict(dict[str, bytes]):
+    """A ``tables.TableStore`` in memory."""
+
+    def put(self, name: str, table: bytes) -> None:
+        self[name] = table
+
+
+@needs_vmlinux
+def test_dump_from_kept_type_strings_is_the_dump_from_all_strings() -> None:
+    """With kept tables, a dump reads only the strings that name types, members,
+    parameters and enumerators (not functions'), and writes the same header; a string
+    not kept (a function's name) is read from the section when asked for."""
+    store = TableDict()
+    first = Btf.from_file(VMLINUX)
+    first.memo[STORE] = store
+    expected = first.dump_c()  # derives every table, the strings that name types too
+    assert {TYPE_STRINGS_TABLE, CHECKED_TABLE} <= store.keys()
+    second = Btf.from_file(VMLINUX)
+    second.memo[STORE] = store
+    records = Records(second, type_strings_only=True)
+    everything = Records(Btf.from_file(VMLINUX))
+    assert len(records.strings) < 0.7 * len(everything.strings)
+    function = second.find("schedule", Kind.FUNC)
+    name_offset = records.words_of[function.id][records.starts[function.id]]
+    assert name_offset not in records.strings
+    assert records.strings[name_offset] == "schedule"
+    assert second.dump_c() == expected == Btf.from_file(VMLINUX).dump_c()

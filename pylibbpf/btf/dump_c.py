@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable
 from ..errors import ObjectError
 from . import graph, tables
 from .c_layout import MemberFacts, bitfield_members, is_packed, padding, round_up
+from .c_names import c_names
 from .c_order import NOT_ORDERED, DefinitionOrder
 from .parse import Btf, referenced_ids
 from .rawgraph import check_every_type
@@ -75,6 +76,7 @@ Decl = tuple[str, str, bool]  # (prefix, suffix, declarator-is-wrapped): see CDu
 MAX_DEFINITION = 1 << 20  # one struct or union body
 MAX_BODIES = 32 << 20  # every body written, inline ones included
 MAX_HEADER = 32 << 20
+PIECE = 1 << 16  # what ``CDumper.write`` hands on at a time, about (in characters)
 _ESTIMATE, _SIZE8 = operator.itemgetter(8), operator.itemgetter(1)
 _ALIGN8, _EXACT_ALIGN = operator.itemgetter(0), operator.itemgetter(5)
 TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
@@ -85,7 +87,7 @@ if TYPE_CHECKING:
 # Tables a dump derives from the BTF's content alone (``tables``): that every type checked
 # out, the order of the definitions (both for a dump of all types), and the C names. Bump
 # a table's version with any change to what derives it.
-CHECKED_TABLE, ORDER_TABLE, NAMES_TABLE = "checked-1", "c-order-1", "c-names-1"
+CHECKED_TABLE, ORDER_TABLE = "checked-1", "c-order-1"  # (and c_names.NAMES_TABLE)
 
 
 class CDumper:
@@ -93,95 +95,18 @@ class CDumper:
 
     def __init__(self, btf: Btf, records: Records | None = None) -> None:
         self.btf = btf
-        self._raw = records if records is not None else Records(btf)
+        self._raw = records if records is not None else Records(btf, type_strings_only=True)
         self._kinds, self._refs = self._raw.kinds, self._raw.refs
         self._words_of, self._starts = self._raw.words_of, self._raw.starts
         self._string = self._raw.strings.__getitem__
-        self._names: dict[int, str] = {}
-        self._enumerators: dict[int, list[str]] = {}
+        # C names (``c_names``): of types that have one, and of enums' enumerators.
+        self._names, self._enumerators = c_names(btf, self._raw)
         self._decls: dict[int, Decl] = {}
         self._member_facts: dict[int, dict[int, MemberFacts]] = {}  # by indent, type id
         self._current = 0  # the type being worked on, for error messages
         self._bodies_written = 0  # bytes of struct bodies, against MAX_BODIES
-        self._assign_names()
 
     # ----------------------------------------------------------------- naming
-
-    def _assign_names(self) -> None:
-        """C names: struct/union/enum tags share one namespace; typedef names and
-        enumerators share another. A later duplicate gets ``___2``, ``___3``…"""
-        kept = tables.cached(self.btf, NAMES_TABLE)
-        if kept is not None:
-            self._kept_names(kept)
-            return
-        tags: dict[str, int] = {}
-        idents: dict[str, int] = {}
-        definitions: dict[str, int] = {}
-        names, raw = self._names, self._raw
-        renamed: list[str] = []  # type id, enumerator index (-1: the type), C name, …
-
-        def unique(pool: dict[str, int], name: str) -> str:
-            count = pool.get(name, 0) + 1
-            pool[name] = count
-            return name if count == 1 else f"{name}___{count}"
-
-        ids = raw.own_ids((STRUCT, UNION, ENUM, ENUM64, TYPEDEF))
-        kinds = raw.kinds
-        for type_id, name in zip(ids, raw.names_of(ids), strict=True):
-            kind = kinds[type_id]
-            if kind == TYPEDEF:
-                c_name = names[type_id] = unique(idents, name)
-                if c_name != name:
-                    renamed += [str(type_id), "-1", c_name]
-                continue
-            if name:
-                c_name = names[type_id] = unique(tags, name)
-                if c_name != name:
-                    renamed += [str(type_id), "-1", c_name]
-                if kind in (STRUCT, UNION):
-                    definitions.setdefault(name, type_id)
-            if kind in (ENUM, ENUM64):
-                value_names = raw.enum_names(type_id)
-                fresh = dict.fromkeys(value_names, 1)
-                if len(fresh) == len(value_names) and idents.keys().isdisjoint(fresh):
-                    idents.update(fresh)  # none taken yet (most enums): at C speed
-                    self._enumerators[type_id] = value_names
-                    continue
-                enumerators = self._enumerators[type_id] = []
-                for index, value_name in enumerate(value_names):  # unique(), inlined
-                    count = idents.get(value_name, 0) + 1
-                    idents[value_name] = count
-                    if count == 1:
-                        enumerators.append(value_name)
-                    else:
-                        enumerators.append(f"{value_name}___{count}")
-                        renamed += [str(type_id), str(index), enumerators[-1]]
-        for type_id in raw.own_ids((FWD,)):
-            # A forward declaration names the same C type as the definition, if any.
-            name = raw.name(type_id)
-            target = definitions.get(name)
-            c_name = names[type_id] = names[target] if target else unique(tags, name)
-            if c_name != name:
-                renamed += [str(type_id), "-1", c_name]
-        tables.keep(self.btf, NAMES_TABLE, "\0".join(renamed).encode("utf-8", "surrogateescape"))
-
-    def _kept_names(self, kept: bytes) -> None:
-        """The names ``_assign_names`` gave this BTF's content in an earlier process:
-        the BTF's own, less those it renamed (a few hundred of vmlinux's 20k)."""
-        raw = self._raw
-        ids = raw.own_ids((STRUCT, UNION, ENUM, ENUM64, TYPEDEF, FWD))
-        self._names.update(zip(ids, raw.names_of(ids), strict=True))
-        renamed = kept.decode("utf-8", "surrogateescape").split("\0") if kept else []
-        fields = iter(renamed)
-        for type_text, index_text, c_name in zip(fields, fields, fields, strict=True):
-            type_id, index = int(type_text), int(index_text)
-            if index < 0:
-                self._names[type_id] = c_name
-            else:
-                enumerators = self._enumerators.get(type_id)
-                if enumerators is None:
-                    enumerators = self._enumerators[type_id] = raw.enum_names(type_id)
-                enumerators[index] = c_name
 
     def name_of(self, t: Type) -> str:
         return self._names.get(t.id, t.name)
@@ -467,16 +392,29 @@ class CDumper:
         return f"enum {self._c_name(type_id)} {body};".replace("enum  {", "enum {")
 
     def dump(self, type_ids: Iterable[int] | None = None) -> str:
-        return self._guarded(lambda: self._dump(type_ids))
+        pieces: list[str] = []
+        self._guarded(lambda: self._dump(type_ids, pieces.append))
+        return "".join(pieces)
 
-    def _order(self, roots: Iterable[int], *, whole: bool) -> Iterable[int]:
-        """The definitions in the order they are written (``c_order``); for a ``whole``
-        dump, as an earlier process kept it for this BTF's content, if one did."""
+    def write(self, type_ids: Iterable[int] | None, write: Callable[[str], object]) -> None:
+        """``dump``'s text, handed to ``write`` in pieces of about ``PIECE`` characters
+        as it is made (a CLI writes each out: no whole header held, joined or encoded)."""
+        self._guarded(lambda: self._dump(type_ids, write))
+
+    def _order(self, roots: Iterable[int] | None) -> Iterable[int]:
+        """The definitions in the order they are written (``c_order``); for a whole dump
+        (``roots`` None), as an earlier process kept it for this BTF's content, if one
+        did, else from every type of the kinds ordered."""
+        whole = roots is None
         kept = tables.cached(self.btf, ORDER_TABLE) if whole else None
         if kept is not None:
             order = array("I")
             order.frombytes(kept)
             return order
+        if roots is None:
+            # Every type in id order, less the kinds never ordered (half of vmlinux's
+            # types are functions): scheduling would skip them one by one.
+            roots = self._raw.own_ids(set(self._raw.by_kind) - NOT_ORDERED)
         ordering = DefinitionOrder(self._raw)
         try:
             ordering.schedule(roots)
@@ -487,13 +425,10 @@ class CDumper:
             tables.keep(self.btf, ORDER_TABLE, array("I", ordering.order).tobytes())
         return ordering.order
 
-    def _dump(self, type_ids: Iterable[int] | None) -> str:
+    def _dump(self, type_ids: Iterable[int] | None, write: Callable[[str], object]) -> None:
         btf, raw, kinds = self.btf, self._raw, self._kinds
         if type_ids is None:
-            # Every type in id order, less the kinds never ordered (half of vmlinux's
-            # types are functions): scheduling would skip them one by one.
-            roots: Iterable[int] = raw.own_ids(set(raw.by_kind) - NOT_ORDERED)
-            order = self._order(roots, whole=True)
+            order = self._order(None)
             # Every named struct and union (their C names: in bulk), and the FWDs.
             forward: set[str] = set()
             for kind, line in ((STRUCT, "struct {};"), (UNION, "union {};")):
@@ -505,7 +440,7 @@ class CDumper:
             for type_id in roots:
                 if not 0 <= type_id < btf.type_count:
                     raise ObjectError(f"{btf.name}: no type id {type_id} to dump")
-            order = self._order(roots, whole=False)
+            order = self._order(roots)
             declared = {t.id for root in roots for t in btf.walk(root)}
             forward = set()
         for type_id in declared:
@@ -515,24 +450,32 @@ class CDumper:
                 forward.add(f"{'union' if union else 'struct'} {self._c_name(type_id)};")
         head = [HEADER, *sorted(forward), ""]
         written = sum(map(len, head))
-        definitions: list[str] = []
-        definition = self._definition
+        definitions: list[str] = []  # (not yet written)
+        definition, flush_at = self._definition, min(written + PIECE, MAX_HEADER)
         for type_id in order:
             text = definition(type_id)
             written += len(text) + 1
-            if written > MAX_HEADER:
-                raise ObjectError(
-                    f"{btf.name}: the header would take more than {MAX_HEADER >> 20} MiB "
-                    f"of C (at type id {type_id}; vmlinux's takes a few)"
-                )
+            if written > flush_at:
+                if written > MAX_HEADER:
+                    raise ObjectError(
+                        f"{btf.name}: the header would take more than {MAX_HEADER >> 20} "
+                        f"MiB of C (at type id {type_id}; vmlinux's takes a few)"
+                    )
+                if head:
+                    write("\n".join(head) + "\n")
+                    head = []
+                if definitions:  # each with its blank line, in one join
+                    definitions.append("")
+                    write("\n\n".join(definitions))
+                    definitions = []
+                flush_at = min(written + PIECE, MAX_HEADER)
             definitions.append(text)
-        # A blank line after each definition, in one join (no copy of each definition).
         if definitions:
             definitions[-1] += "\n" + FOOTER
             head.append("\n\n".join(definitions))
         else:
             head[-1] += FOOTER
-        return "\n".join(head)
+        write("\n".join(head) if len(head) > 1 else head[0])
 
     # ----------------------------------------------------------------- malformed input
 
@@ -572,17 +515,31 @@ def _wrap(inner: Decl, suffix: str) -> Decl:
 def checked_dump_c(btf: Btf, type_ids: Iterable[int] | None = None) -> str:
     """``Btf.dump_c``: the graph of what the header declares checked (every type, or
     those reachable from ``type_ids``), then ``dump_c``."""
-    return _without_gc(lambda: _checked_dump(btf, type_ids))
+    pieces: list[str] = []
+    checked_write_c(btf, pieces.append, type_ids)
+    return "".join(pieces)
 
 
-def _checked_dump(btf: Btf, type_ids: Iterable[int] | None) -> str:
-    records = Records(btf)
+def checked_write_c(
+    btf: Btf, write: Callable[[str], object], type_ids: Iterable[int] | None = None
+) -> None:
+    """``checked_dump_c``'s text handed to ``write`` in pieces (``CDumper.write``)."""
+    _without_gc(lambda: _checked_write(btf, write, type_ids))
+
+
+def _checked_write(
+    btf: Btf, write: Callable[[str], object], type_ids: Iterable[int] | None
+) -> None:
+    checked = type_ids is not None or tables.cached(btf, CHECKED_TABLE) is not None
+    records = Records(btf, type_strings_only=checked)  # (the check reads every name)
     if type_ids is None:
-        if tables.cached(btf, CHECKED_TABLE) is None:
+        if not checked:
             check_every_type(btf, records, record=False)  # the dumper's records, read once
             tables.keep(btf, CHECKED_TABLE, b"")
-        return CDumper(btf, records).dump(None)
-    return CDumper(btf, records).dump(graph.check_roots(btf, type_ids))
+            records.keep_type_strings()  # (for the next process's type_strings_only)
+        CDumper(btf, records).write(None, write)
+    else:
+        CDumper(btf, records).write(graph.check_roots(btf, type_ids), write)
 
 
 def dump_c(btf: Btf, type_ids: Iterable[int] | None = None) -> str:

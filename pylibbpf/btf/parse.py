@@ -18,7 +18,7 @@ import os
 import struct
 import sys
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from ..errors import ObjectError
 from . import graph
@@ -534,6 +534,16 @@ class Btf:
         from .dump_c import checked_dump_c
 
         return checked_dump_c(self, type_ids)
+
+    def write_c(
+        self, write: Callable[[str], object], type_ids: Iterable[int] | None = None
+    ) -> None:
+        """``dump_c``'s header handed to ``write`` in pieces as it is made (of some 64k
+        characters; ``write`` may be a text file's): for a command that writes it out,
+        without the whole text held, then encoded, at once."""
+        from .dump_c import checked_write_c
+
+        checked_write_c(self, write, type_ids)
 
     def ctype(self, type_id: int) -> Any:
         """A ctypes type with the size and member offsets this BTF gives ``type_id``."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import bisect
 import itertools
 from array import array
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 
 from . import tables
 from .parse import Btf
@@ -37,6 +37,9 @@ SCALARS = frozenset({INT, ENUM, ENUM64, FLOAT})
 # The tables (``tables``) of kinds, third words and ids by kind, and of string offsets;
 # bump a version with any change.
 RECORDS_TABLE, STRINGS_TABLE = "records-1", "string-offsets-1"
+TYPE_STRINGS_TABLE = "type-strings-2"  # (``Records(type_strings_only=True)``)
+# Kinds whose own name no C declaration of a type shows (vmlinux: 56k functions' names).
+_UNDECLARED_NAMES = frozenset({FUNC, VAR, DATASEC, DECL_TAG})
 MAX_HOPS = 64  # modifier chains and array nesting, as Btf.resolve and Btf.sizeof allow
 
 
@@ -49,28 +52,30 @@ class Strings(dict[int, str]):
         self.btf = btf
 
     def __missing__(self, offset: int) -> str:
-        return self.btf.string_at(offset)
+        text = self[offset] = self.btf.string_at(offset)
+        return text
 
 
-def _kept_records(btf: Btf) -> tuple[list[int], array[int], dict[int, list[int]]] | None:
+def _kept_records(btf: Btf) -> tuple[list[int], array[int], dict[int, array[int]]] | None:
     """Every type's kind and third word, and the type ids by kind, as an earlier process
-    read them from this BTF's content (``tables``), if one kept them. (The third words stay
-    an array: a dump reads a few of them, and an int object each costs more.)"""
+    read them from this BTF's content (``tables``), if one kept them. (The third words and
+    the ids stay arrays: a dump reads a few of them, and an int object each costs more.)"""
     kept = tables.cached(btf, RECORDS_TABLE)
     count = len(btf.raw_offsets) + 1  # void too
     if kept is None or len(kept) < 9 * count or (len(kept) - 9 * count) % 5:
         return None
-    kinds = list(kept[:count])
+    kinds = list(bytes(kept[:count]))  # (bytes: a list of a memoryview is slower)
     refs, ids, counts = array("I"), array("I"), array("I")
-    refs.frombytes(kept[count : 5 * count])
-    ids.frombytes(kept[5 * count : 9 * count])
+    view = memoryview(kept)  # (slices of it are no copies)
+    refs.frombytes(view[count : 5 * count])
+    ids.frombytes(view[5 * count : 9 * count])
     distinct = (len(kept) - 9 * count) // 5
-    counts.frombytes(kept[9 * count + distinct :])
+    counts.frombytes(view[9 * count + distinct :])
     ends = list(itertools.accumulate(counts))
     starts = [0, *ends[:-1]]
     by_kind = {}
     for kind, start, end in zip(kept[9 * count : 9 * count + distinct], starts, ends, strict=True):
-        by_kind[kind] = ids[start:end].tolist()
+        by_kind[kind] = ids[start:end]
     return kinds, refs, by_kind
 
 
@@ -93,7 +98,7 @@ def _string_offsets(btf: Btf, data: bytes, texts: list[str]) -> Iterable[int]:
     if kept is not None and len(kept) == 4 * len(texts):
         offsets = array("I")
         offsets.frombytes(kept)
-        return offsets.tolist()
+        return offsets
     pieces: list[Any] = texts if data.isascii() else data.split(b"\0")
     steps = map((1).__add__, map(len, pieces))
     found = list(itertools.accumulate(steps, initial=btf.str_base))[:-1]
@@ -102,10 +107,32 @@ def _string_offsets(btf: Btf, data: bytes, texts: list[str]) -> Iterable[int]:
     return found
 
 
-class Records:
-    """The type records of a BTF (and of its base, for split BTF) by id."""
+def _kept_type_strings(btf: Btf) -> tuple[array[int], list[str]] | None:
+    """The strings that name types, members, parameters and enumerators, and their
+    offsets, as an earlier process cut them out of this BTF's content (``tables``)."""
+    kept = tables.cached(btf, TYPE_STRINGS_TABLE)
+    if kept is None or len(kept) < 4:
+        return None
+    count = int.from_bytes(kept[:4], "little")
+    offsets = array("I")
+    view = memoryview(kept)  # (slices of it are no copies)
+    offsets.frombytes(view[4 : 4 + 4 * count])
+    texts = str(view[4 + 4 * count :], "utf-8", "surrogateescape").split("\0")
+    if len(offsets) != count or len(texts) != count + 1 or texts[-1]:
+        return None
+    del texts[-1]
+    return offsets, texts
 
-    def __init__(self, btf: Btf) -> None:
+
+class Records:
+    """The type records of a BTF (and of its base, for split BTF) by id.
+
+    ``type_strings_only``: for a C dump of a BTF with kept tables (vmlinux), the strings
+    read at once are those a C declaration may show: not functions', variables',
+    sections' and tags' own names (68k of vmlinux's 125k strings: half the memory, and
+    its page faults); any other is read from the section on first use."""
+
+    def __init__(self, btf: Btf, *, type_strings_only: bool = False) -> None:
         chain: list[Btf] = []
         layer: Btf | None = btf
         while layer is not None:
@@ -120,7 +147,7 @@ class Records:
         self.starts: list[int] | array[int]
         self.words_of: list[Any] = [()]  # the words holding each record
         self.strings = Strings(btf)
-        by_kind: dict[int, list[int]] | None = None
+        by_kind: Mapping[int, Sequence[int]] | None = None
         refs, starts = [0], [0]  # (void's)
         for layer in chain:
             words, offsets = layer._words, layer.raw_offsets
@@ -134,6 +161,10 @@ class Records:
                 starts += offsets
                 self.refs, self.starts = refs, starts
             self.words_of += [words] * len(offsets)
+            subset = _kept_type_strings(layer) if type_strings_only and kept else None
+            if subset is not None:
+                self.strings.update(zip(*subset, strict=True))
+                continue
             data = bytes(layer._sdata[layer._sstart : layer._send])
             ascii_only = data.isascii()  # (as C identifiers are: decoded faster)
             texts = (
@@ -142,15 +173,18 @@ class Records:
             del texts[-1]  # unterminated (or empty, past the end): string_at rejects it
             self.strings.update(zip(_string_offsets(layer, data, texts), texts, strict=False))
         if by_kind is None:
-            by_kind = {}
+            listed: dict[int, list[int]] = {}
             for type_id, kind in enumerate(self.kinds):
-                if kind in by_kind:
-                    by_kind[kind].append(type_id)
+                if kind in listed:
+                    listed[kind].append(type_id)
                 else:
-                    by_kind[kind] = [type_id]
+                    listed[kind] = [type_id]
             if len(chain) == 1:
-                _keep_records(btf, self.kinds, refs, by_kind)
+                _keep_records(btf, self.kinds, refs, listed)
+            by_kind = listed
         self.by_kind = by_kind  # type ids in id order
+        if type_strings_only and subset is None:
+            self.keep_type_strings()
         self.arrays: dict[int, tuple[int, int, int]] = {}  # element, index type, count
         for type_id in self.by_kind.get(ARRAY, ()):
             words, at = self.words_of[type_id], self.starts[type_id]
@@ -162,11 +196,30 @@ class Records:
         self.exact_aligns: dict[int, int | None] = {}  # None: no alignment
         self._aligning: set[int] = set()
 
+    def keep_type_strings(self) -> None:
+        """Keep what ``_kept_type_strings`` reads, if this BTF (not split) has a store: every
+        string but the own names of ``_UNDECLARED_NAMES`` (the few hundred of those that
+        also name a member or a parameter are read on use, as any string not kept)."""
+        if self.btf.base is not None or tables.STORE not in self.btf.memo:
+            return
+        words, strings = self.words_of[-1], self.strings  # (one layer: the same words)
+        undeclared: set[int] = set()
+        for kind in _UNDECLARED_NAMES & self.by_kind.keys():
+            undeclared.update(
+                map(words.__getitem__, map(self.starts.__getitem__, self.by_kind[kind]))
+            )
+        offsets = array("I", [offset for offset in strings if offset not in undeclared])
+        texts = list(map(strings.__getitem__, offsets))
+        blob = "\0".join(texts) + "\0" if texts else ""
+        table = len(offsets).to_bytes(4, "little") + offsets.tobytes()
+        tables.keep(self.btf, TYPE_STRINGS_TABLE, table + blob.encode("utf-8", "surrogateescape"))
+
     def own_ids(self, kinds: Iterable[int]) -> list[int]:
         """This BTF's own type ids of ``kinds`` (not its base's), in id order."""
-        first, ids = self.btf.first_id, []
+        first = self.btf.first_id
+        ids: list[int] = []
         for kind in kinds:
-            of_kind = self.by_kind.get(kind, [])
+            of_kind = self.by_kind.get(kind, ())
             ids += of_kind[bisect.bisect_left(of_kind, first) :]
         return sorted(ids)
 
@@ -179,7 +232,7 @@ class Records:
             self._names[type_id] = name
         return name
 
-    def names_of(self, type_ids: list[int]) -> list[str]:
+    def names_of(self, type_ids: Sequence[int]) -> list[str]:
         """``name`` of each of ``type_ids`` (all > 0), in one pass."""
         strings, words_of, starts = self.strings, self.words_of, self.starts
         names = [strings[words_of[type_id][starts[type_id]]] for type_id in type_ids]

@@ -18,9 +18,10 @@ if TYPE_CHECKING:
     from typing import Protocol
 
     class TableStore(Protocol):
-        """Tables by name for one BTF content: what ``put`` stored, intact, or None."""
+        """Tables by name for one BTF content: what ``put`` stored, intact (its bytes, or
+        a view of them), or None."""
 
-        def get(self, name: str) -> bytes | None: ...
+        def get(self, name: str) -> bytes | memoryview | None: ...
 
         def put(self, name: str, table: bytes) -> None: ...
 
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 STORE = "derived tables"  # the Btf.memo key of a BTF's store, if it has one
 
 
-def cached(btf: Btf, name: str) -> bytes | None:
+def cached(btf: Btf, name: str) -> bytes | memoryview | None:
     """The table ``name`` an earlier process derived from this BTF's content, if kept."""
     store: TableStore | None = btf.memo.get(STORE)
     return None if store is None else store.get(name)

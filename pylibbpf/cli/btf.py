@@ -129,7 +129,7 @@ def _by_id(btf_id: int, what: str) -> Btf:
 def _dump(args: argparse.Namespace) -> int:
     btf, form = _source(args)
     if form == "c":
-        sys.stdout.write(btf.dump_c())
+        btf.write_c(sys.stdout.write)  # (in pieces: no whole header held, then encoded)
     elif form == "json" or wants_json(args):
         print_json(args, {"types": [type_json(btf, t) for t in btf]})
     else:

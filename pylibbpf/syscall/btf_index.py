@@ -315,12 +315,13 @@ class SignedTables:
     def _path(self, name: str) -> str:
         return f"{self._prefix}-{''.join(c if c.isalnum() else '_' for c in name)}.tbl"
 
-    def get(self, name: str) -> bytes | None:
+    def get(self, name: str) -> memoryview | None:
         raw = _private_file(self._path(name))
         header = self._header(name)
         if raw is None or len(raw) < len(header) + _MAC_SIZE or raw[: len(header)] != header:
             return None
-        payload, mac = raw[len(header) : -_MAC_SIZE], raw[-_MAC_SIZE:]
+        # The payload as a view of the bytes read (a table may be a megabyte: no copy).
+        payload, mac = memoryview(raw)[len(header) : -_MAC_SIZE], raw[-_MAC_SIZE:]
         return payload if _signed_by(mac, self._key, header, payload) else None
 
     def put(self, name: str, table: bytes) -> None:
