@@ -110,3 +110,17 @@ def test_a_command_named_in_full_registers_its_group_alone() -> None:
         assert alone.own_options == full.own_options & {command}
     for argv in (["b", "dump"], ["-B", "btf", "dump"], ["--json"], []):
         assert set(cli.parser_for(argv).verbs) == set(full.verbs)
+
+
+@pytest.mark.parametrize(
+    ("path", "cause"), [("/nonexistent/btf", "No such file or directory"), ("/", "Is a directory")]
+)
+def test_btf_dump_of_a_file_it_cannot_read_is_a_clear_error(
+    capsys: pytest.CaptureFixture[str], path: str, cause: str
+) -> None:
+    """A path that cannot be read: one line naming it and the cause, exit status 1 (it was
+    a FileNotFoundError traceback)."""
+    assert cli.main(["btf", "dump", "file", path, "format", "c"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == f"pylibbpf: cannot read BTF file {path!r}: {cause}\n"

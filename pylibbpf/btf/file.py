@@ -13,8 +13,13 @@ from .parse import Btf
 
 def from_file(path: str | os.PathLike[str], base: Btf | None = None) -> Btf:
     """BTF from a raw BTF file or from the ``.BTF`` section of an ELF object."""
-    with open(path, "rb") as file:  # not pathlib: its import costs more than the read
-        data = file.read()
+    try:
+        with open(path, "rb") as file:  # not pathlib: its import costs more than the read
+            data = file.read()
+    except OSError as error:
+        raise ObjectError(
+            f"cannot read BTF file {os.fspath(path)!r}: {error.strerror}", error.errno
+        ) from error
     if data[:4] == b"\x7fELF":
         return from_elf(data, name=os.fspath(path), base=base)
     return Btf(data, name=os.fspath(path), base=base)
