@@ -210,15 +210,17 @@ class _Ring:
         one did. A callback that raises consumes its record and those before it.
 
         A view is a slice of a window over at most ``RUN_CHUNK`` records, by slice objects
-        made once per record length: the slices do not depend on where the window lies,
-        so a record costs one view and the callback, with no int or slice made for it."""
-        slices = self._run_slices.get(length)
-        if slices is None:
+        made once per record length (as many as its longest run so far needed): they do
+        not depend on where the window lies, so a record costs one view and the callback,
+        with no int or slice made for it."""
+        slices = self._run_slices.get(length, ())
+        if len(slices) < min(run, RUN_CHUNK):
+            # As many as this run needs, to the next power of two: a short run of a rare
+            # length (records of varying lengths) does not pay for a whole window's.
             if len(self._run_slices) >= 8:  # many lengths in runs: keep memory bounded
                 self._run_slices.clear()
-            slices = tuple(
-                slice(at, at + length) for at in range(HEADER, RUN_CHUNK * stride, stride)
-            )
+            room = min(RUN_CHUNK, 1 << (min(run, RUN_CHUNK) - 1).bit_length())
+            slices = tuple(slice(at, at + length) for at in range(HEADER, room * stride, stride))
             self._run_slices[length] = slices
         data, offset = self.data, cons & self.mask
         done = 0
@@ -226,7 +228,7 @@ class _Ring:
             chunk = min(run - done, RUN_CHUNK)
             start = offset + done * stride
             window = data[start : start + chunk * stride]
-            pending = iter(slices if chunk == RUN_CHUNK else slices[:chunk])
+            pending = iter(slices if chunk == len(slices) else slices[:chunk])
             try:
                 views = cast("Iterator[memoryview]", map(getitem, repeat(window), pending))
                 stopped = any(map(callback, views))

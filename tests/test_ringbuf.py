@@ -110,9 +110,12 @@ def test_long_runs_across_windows_and_the_ring_end(obj: BpfObject) -> None:
 
     emit = obj.programs["emit_fixed"]
     with RingBuffer(obj.maps["fixed_ring"], on_record) as ring:
-        # 4 MiB of 24-byte strides: 170,000 records first, so the next ones wrap
-        emit.test_run(PACKET, repeat=170_000)
-        assert ring.consume() == 170_000
+        # a short run first (slices for 4 records), then one that needs a window's worth
+        emit.test_run(PACKET, repeat=3)
+        assert ring.consume() == 3
+        # 4 MiB of 24-byte strides: 170,000 records in all first, so the next ones wrap
+        emit.test_run(PACKET, repeat=170_000 - 3)
+        assert ring.consume() == 170_000 - 3
         stop_at, fail_at = 170_000 + RUN_CHUNK + 188, 170_000 + 2 * RUN_CHUNK + 276
         got.clear()
         emit.test_run(PACKET, repeat=3_000)
