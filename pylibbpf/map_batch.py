@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import gc
 import sys
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from . import syscall
 from .errors import BpfError
+from .gcpause import gc_paused
 from .records import dataclass
 from .spec.codec import Codec, IntCodec, flatten_ints
 from .uapi_values import ENOTSUPP, KEYLESS_MAP_TYPES, Cmd, map_type_name
@@ -35,10 +35,7 @@ from .uapi_values import ENOTSUPP, KEYLESS_MAP_TYPES, Cmd, map_type_name
 TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
 if TYPE_CHECKING:
     from collections import deque
-    from typing import Any, TypeVar
-
-    _In = TypeVar("_In")
-    _Out = TypeVar("_Out")
+    from typing import Any
 
 # Batch writes move at most this many elements per syscall by default; large enough to
 # amortise the syscall, small enough to keep the transfer buffers modest.
@@ -182,10 +179,11 @@ class MapBatches:
             # references to allocate, fill and free; ~16 M fewer instructions per 1e5).
             keys, values = self.lookup_batch_arrays(chunk=chunk, delete=delete)
             if not self.percpu:
-                return _gc_paused(list, zip(keys, values, strict=True))
-            return _gc_paused(list, zip(keys, _per_cpu_lists(values, self._ncpus), strict=True))
+                return gc_paused(lambda: list(zip(keys, values, strict=True)))
+            per_cpu = _per_cpu_lists(values, self._ncpus)
+            return gc_paused(lambda: list(zip(keys, per_cpu, strict=True)))
         keys_out, values_out = self.lookup_batch_lists(chunk=chunk, delete=delete)
-        return _gc_paused(list, zip(keys_out, values_out, strict=True))
+        return gc_paused(lambda: list(zip(keys_out, values_out, strict=True)))
 
     def lookup_batch_lists(
         self, *, chunk: int | None = None, delete: bool = False
@@ -521,21 +519,8 @@ class _ArrayRoom:
 
 def _per_cpu_lists(values: array[int], ncpus: int) -> list[list[int]]:
     """Per-CPU values read back to back (``ncpus`` per key), as one list per key."""
-    return _gc_paused(list, map(list, zip(*[iter(values.tolist())] * ncpus, strict=True)))
-
-
-def _gc_paused(build: Callable[[_In], _Out], items: _In) -> _Out:
-    """``build(items)`` with the cyclic GC paused: a list of a fresh tuple or list per
-    element makes every 700th of them start a collection that walks the new ones again
-    (and, as they age, the whole heap): 5 ms of the 17 ms that 1e5 pairs take beside a
-    daemon's heap of 200 k objects. Nothing they hold can form a cycle."""
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        return build(items)
-    finally:
-        if collecting:
-            gc.enable()
+    slots = [iter(values.tolist())] * ncpus
+    return gc_paused(lambda: list(map(list, zip(*slots, strict=True))))
 
 
 def _slice_of(items: array[int], start: int, count: int) -> Any:

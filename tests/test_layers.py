@@ -23,6 +23,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "pylibbpf.errors",
             "pylibbpf.logs",
             "pylibbpf.names",
+            "pylibbpf.gcpause",
             "pylibbpf.records",
             "pylibbpf.record_inits",
         ),

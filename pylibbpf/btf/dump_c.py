@@ -16,12 +16,12 @@ traversals, so each type is worked on about once.
 from __future__ import annotations
 
 import functools
-import gc
 import operator
 from array import array
 from collections.abc import Callable, Iterable
 
 from ..errors import ObjectError
+from ..gcpause import gc_paused
 from . import graph, tables
 from .c_layout import MemberFacts, bitfield_members, is_packed, padding, round_up
 from .c_names import c_names
@@ -524,7 +524,8 @@ def checked_write_c(
     btf: Btf, write: Callable[[str], object], type_ids: Iterable[int] | None = None
 ) -> None:
     """``checked_dump_c``'s text handed to ``write`` in pieces (``CDumper.write``)."""
-    _without_gc(lambda: _checked_write(btf, write, type_ids))
+    # (vmlinux's dump makes ~10^6 memos and lines: the GC's passes over them cost ~10 %)
+    gc_paused(lambda: _checked_write(btf, write, type_ids))
 
 
 def _checked_write(
@@ -544,17 +545,4 @@ def _checked_write(
 
 def dump_c(btf: Btf, type_ids: Iterable[int] | None = None) -> str:
     """A C header declaring every type of ``btf`` (or those reachable from ``type_ids``)."""
-    return _without_gc(lambda: CDumper(btf).dump(type_ids))
-
-
-def _without_gc(work: Callable[[], _T]) -> _T:
-    """``work()`` without cyclic GC passes: a dump of vmlinux makes ~10^6 objects (memos,
-    lines) that all live until it returns; the GC's passes over them meanwhile free
-    nothing and cost ~10 % of the dump."""
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        return work()
-    finally:
-        if collecting:
-            gc.enable()
+    return gc_paused(lambda: CDumper(btf).dump(type_ids))
