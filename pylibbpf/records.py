@@ -157,8 +157,10 @@ class _LazyInit:
         shape, defaults = _shape(names, specs, frozen, post)
         template = _template(shape)
 
+        rename = placeholders.get  # (a template's names and constants are all hashable)
+
         def renamed(items: tuple[Any, ...]) -> tuple[Any, ...]:
-            return tuple(placeholders.get(i, i) if isinstance(i, str) else i for i in items)
+            return tuple(map(rename, items, items))
 
         code = template.replace(
             co_name="__init__",

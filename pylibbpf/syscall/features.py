@@ -87,29 +87,34 @@ def _probe_load(
     attach_btf_id: int = 0,
 ) -> tuple[int | None, int, str]:
     """Load a probe program with a log; (fd or None, errno, log)."""
-    log = ctypes.create_string_buffer(_PROBE_LOG_SIZE)
-    code = ctypes.create_string_buffer(insns, len(insns))
-    license_ = ctypes.create_string_buffer(b"GPL")
+    log, log_address = bpf.kernel_buffer(_PROBE_LOG_SIZE)
+    _code, code_address = bpf.kernel_buffer(insns)  # (the copies live as long as this call)
+    _license, license_address = bpf.kernel_buffer(b"GPL\0")
     attr = ProgLoadAttr(
         prog_type=prog_type,
         insn_cnt=len(insns) // 8,
-        insns=ctypes.addressof(code),
-        license=ctypes.addressof(license_),
+        insns=code_address,
+        license=license_address,
         log_level=1,
         log_size=len(log),
-        log_buf=ctypes.addressof(log),
+        log_buf=log_address,
         expected_attach_type=expected_attach_type,
         prog_flags=prog_flags,
         attach_btf_id=attach_btf_id,
     )
     try:
-        return bpf.prog_load(attr, what="feature probe"), 0, log.value.decode(errors="replace")
+        return bpf.prog_load(attr, what="feature probe"), 0, _log_text(log)
     except BpfPermissionError as error:
         if not _privileged():
             raise
         return None, error.errno or 0, ""  # refused by policy despite privileges
     except BpfError as error:
-        return None, error.errno or 0, log.value.decode(errors="replace")
+        return None, error.errno or 0, _log_text(log)
+
+
+def _log_text(log: bytearray) -> str:
+    """A verifier log buffer's text (up to its first NUL, as ctypes' ``.value``)."""
+    return log.partition(b"\0")[0].decode(errors="replace")
 
 
 def _privileged() -> bool:
@@ -167,8 +172,9 @@ def _tiny_btf() -> bytes:
 
 
 def _load_tiny_btf() -> int | None:
-    data = ctypes.create_string_buffer(_tiny_btf())
-    attr = BtfLoadAttr(btf=ctypes.addressof(data), btf_size=len(data) - 1)
+    raw = _tiny_btf()
+    _data, address = bpf.kernel_buffer(raw)
+    attr = BtfLoadAttr(btf=address, btf_size=len(raw))
     try:
         return bpf.btf_load(attr, what="feature probe BTF")
     except BpfError:
@@ -330,8 +336,8 @@ def has_btf() -> bool:
 
 
 def _btf_accepted(raw_btf: bytes) -> bool:
-    raw = ctypes.create_string_buffer(raw_btf)
-    attr = BtfLoadAttr(btf=ctypes.addressof(raw), btf_size=len(raw) - 1)
+    _data, address = bpf.kernel_buffer(raw_btf)
+    attr = BtfLoadAttr(btf=address, btf_size=len(raw_btf))
     try:
         return _close(bpf.btf_load(attr, what="feature probe BTF"))
     except BpfError:
