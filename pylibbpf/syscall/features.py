@@ -353,17 +353,14 @@ def _raw_btf(types: bytes, strings: bytes, *, layout: bytes = b"") -> bytes:
     """Raw BTF of ``types`` and ``strings``; with ``layout``, the 32-byte header and kind
     layout section of 7.1 (what ``encode`` writes for the same types)."""
     if not layout:
-        header = _BTF_HEADER.pack(0xEB9F, 1, 0, 24, 0, len(types), len(types), len(strings))
+        header = struct.pack("<HBBIIIII", 0xEB9F, 1, 0, 24, 0, len(types), len(types), len(strings))
         return header + types + strings
-    header = _BTF_LAYOUT_HEADER.pack(
+    header = struct.pack(
+        "<HBBIIIIIII",
         0xEB9F, 1, 0, 32, 0, len(types), len(types) + len(layout), len(strings),
         len(types), len(layout),
     )  # fmt: skip
     return header + types + layout + strings
-
-
-_BTF_HEADER = struct.Struct("<HBBIIIII")
-_BTF_LAYOUT_HEADER = struct.Struct("<HBBIIIIIII")
 
 
 @_cached
