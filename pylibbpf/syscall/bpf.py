@@ -624,10 +624,23 @@ def task_fd_query(pid: int, fd: int, *, what: str = "") -> TaskFdQueryResult:
 def btf_load(attr: BtfLoadAttr, *, what: str = "") -> int:
     """BTF_LOAD with a caller-built attr; returns the BTF's fd (with the active token
     unless the attr names one)."""
+    _carry_token(attr)
+    return bpf(Cmd.BTF_LOAD, attr, what=what or "BTF")
+
+
+def btf_load_probe(attr: BtfLoadAttr) -> int:
+    """``btf_load`` for a feature probe, whose refusal is an answer: the fd, or -1 without
+    the ``BpfError`` (its message looks up tables on a first refusal, and every kernel
+    before 7.1 refuses one of the kind probes)."""
+    _carry_token(attr)
+    return int(_bpf_slow(NR_BPF, Cmd.BTF_LOAD, ctypes.byref(attr), _used_size(attr)))
+
+
+def _carry_token(attr: BtfLoadAttr) -> None:
+    """The active token on a BTF_LOAD attr that names none."""
     if not attr.btf_token_fd and active_token():
         attr.btf_token_fd = active_token()
         attr.btf_flags |= MapFlags.TOKEN_FD  # BPF_F_TOKEN_FD: one bit for every command
-    return bpf(Cmd.BTF_LOAD, attr, what=what or "BTF")
 
 
 # --------------------------------------------------------------------------- ids and info

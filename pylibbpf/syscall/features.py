@@ -174,11 +174,8 @@ def _tiny_btf() -> bytes:
 def _load_tiny_btf() -> int | None:
     raw = _tiny_btf()
     _data, address = bpf.kernel_buffer(raw)
-    attr = BtfLoadAttr(btf=address, btf_size=len(raw))
-    try:
-        return bpf.btf_load(attr, what="feature probe BTF")
-    except BpfError:
-        return None
+    fd = bpf.btf_load_probe(BtfLoadAttr(btf=address, btf_size=len(raw)))
+    return fd if fd >= 0 else None
 
 
 _STORAGE_MAPS = {
@@ -337,11 +334,8 @@ def has_btf() -> bool:
 
 def _btf_accepted(raw_btf: bytes) -> bool:
     _data, address = bpf.kernel_buffer(raw_btf)
-    attr = BtfLoadAttr(btf=address, btf_size=len(raw_btf))
-    try:
-        return _close(bpf.btf_load(attr, what="feature probe BTF"))
-    except BpfError:
-        return False
+    fd = bpf.btf_load_probe(BtfLoadAttr(btf=address, btf_size=len(raw_btf)))
+    return fd >= 0 and _close(fd)
 
 
 def _record(name_off: int, kind: int, size_or_type: int, *extra: int, vlen: int = 0) -> bytes:
