@@ -27,6 +27,7 @@ from .records import dataclass
 from .spec.insn import INSN_SIZE
 from .spec.objspec import ObjectSpec
 from .syscall import features
+from .syscall.bpf import kernel_buffer
 from .syscall.fd import Closing, OwnedFd
 from .uapi_values import LOG_BUF_SIZE_MAX, AttachType, Cmd, ProgType, as_enum, value_name
 
@@ -107,9 +108,9 @@ def load_program(
     keepalive: list[Any] = []
 
     def buffer(data: bytes) -> int:
-        buf = ctypes.create_string_buffer(data, len(data))
+        buf, address = kernel_buffer(data)
         keepalive.append(buf)
-        return ctypes.addressof(buf)
+        return address
 
     attr = syscall.ProgLoadAttr(
         prog_type=prog_type,

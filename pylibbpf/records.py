@@ -153,12 +153,14 @@ class _LazyInit:
         # fields, in the parameters and the strings alike) and without the defaults (they
         # are the function's, not its code's): records of the same shape share it, renamed
         # for each (``code.replace``: a tenth of a compile).
-        placeholders = {f"f{number}": name for number, name in enumerate(names)}
+        placeholders = dict(zip(_placeholders(len(names)), names, strict=False))
         shape, defaults = _shape(names, specs, frozen, post)
         template = _template(shape)
 
+        rename = placeholders.get  # (a template's names and constants are all hashable)
+
         def renamed(items: tuple[Any, ...]) -> tuple[Any, ...]:
-            return tuple(placeholders.get(i, i) if isinstance(i, str) else i for i in items)
+            return tuple(map(rename, items, items))
 
         code = template.replace(
             co_name="__init__",
@@ -237,6 +239,14 @@ def template_source(shape: str, name: str = "__init__") -> str:
 # (``record_inits``: a ``.pyc`` loads them for a fraction of a compile each), any other
 # shape is compiled on first use.
 _TEMPLATES: dict[str, CodeType] = {}
+_PLACEHOLDERS: list[str] = []  # "f0", "f1"…: made once per process, not once per record
+
+
+def _placeholders(count: int) -> list[str]:
+    """At least ``count`` placeholder names, in order (``zip`` takes what it needs)."""
+    while len(_PLACEHOLDERS) < count:
+        _PLACEHOLDERS.append(f"f{len(_PLACEHOLDERS)}")
+    return _PLACEHOLDERS
 
 
 def _template(shape: str) -> CodeType:

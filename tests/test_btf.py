@@ -280,6 +280,49 @@ def test_datasec_fixups_from_elf(sample: Path) -> None:
     assert [btf[v.type].name for v in rodata.vars] == ["target_pid"]
 
 
+def test_btf_support_probes_are_what_encode_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The kind probes are raw bytes (no encoder at a first load): each is ``encode`` of the
+    types it stands for, so the kernel judges the same BTF as before."""
+    from pylibbpf.btf import EnumValue, Param, VarSecinfo
+    from pylibbpf.btf.layout import KNOWN_LAYOUT
+    from pylibbpf.syscall import features as probes
+
+    int_t = Type(1, Kind.INT, "int", size=4, encoding=1, bits=32)
+    proto = Type(2, Kind.FUNC_PROTO, "", type=1, params=(Param("a", 1),))
+    expected = {
+        "datasec": encode([
+            int_t,
+            Type(2, Kind.VAR, "x", type=1, linkage=1),
+            Type(3, Kind.DATASEC, ".data", size=4, vars=(VarSecinfo(2, 0, 4),)),
+        ]),
+        "func": encode([int_t, proto, Type(3, Kind.FUNC, "f", type=2)]),
+        "func_global": encode([int_t, proto, Type(3, Kind.FUNC, "f", type=2, linkage=1)]),
+        "float": encode([Type(1, Kind.FLOAT, "float", size=4)]),
+        "decl_tag": encode([
+            int_t,
+            Type(2, Kind.TYPEDEF, "t", type=1),
+            Type(3, Kind.DECL_TAG, "tag", type=2, component_idx=-1),
+        ]),
+        "type_tag": encode([
+            int_t, Type(2, Kind.TYPE_TAG, "tag", type=1), Type(3, Kind.PTR, "", type=2)
+        ]),
+        "enum64": encode([Type(1, Kind.ENUM64, "e", size=8, values=(EnumValue("A", 1 << 40),))]),
+        "layout": encode([int_t], layout=KNOWN_LAYOUT[: Kind.INT + 1]),
+    }  # fmt: skip
+    sent: list[bytes] = []
+
+    def accepted(raw: bytes) -> bool:  # (every other probe refused: the answers keep order)
+        sent.append(raw)
+        return len(sent) % 2 == 1
+
+    monkeypatch.setattr(probes, "_btf_accepted", accepted)
+    support = probes.btf_support.__wrapped__()  # type: ignore[attr-defined]
+    assert sent == list(expected.values())
+    assert dataclasses.asdict(support) == {
+        name: number % 2 == 1 for number, name in enumerate(expected, 1)
+    }
+
+
 @pytest.mark.root
 def test_sanitized_object_btf_loads_into_the_kernel(sample: Path) -> None:
     btf, _ = object_btf(sample)

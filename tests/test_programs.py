@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rawprogs import counter, long_failing_program, returning
@@ -101,6 +102,35 @@ def test_info_returns_translated_instructions() -> None:
         assert info.name == "t_info" and info.type == bpf.ProgType.XDP
         assert insn.decode(info.xlated_insns) == insn.decode(returning(1))
         assert bpf.Program.from_id(info.id).info().tag == info.tag
+
+
+def test_loads_of_new_lengths_make_no_ctypes_array_types() -> None:
+    """The kernel gets instructions, licence and BTF through ``kernel_buffer``: a length
+    never seen before makes no ctypes array type (~75 k instructions each, as
+    ``create_string_buffer`` did), and the kernel holds what was sent."""
+    import ctypes
+    import gc
+
+    from pylibbpf.btf import Kind, Type
+    from pylibbpf.btf.encode import encode
+    from pylibbpf.syscall.kernel_btf import load_btf
+
+    array_type = type(ctypes.c_char * 1)
+
+    def array_types() -> dict[int, Any]:  # (held: none is freed and its id reused)
+        return {id(o): o for o in gc.get_objects() if isinstance(o, array_type)}
+
+    with bpf.Program.from_insns(returning(1), bpf.ProgType.XDP) as warm:  # (first-use costs)
+        warm.test_run(bytes(64))
+    before = array_types()
+    for length in (301, 302, 303):  # (lengths nothing else in this suite loads)
+        padding = [insn.mov64_imm(1, i) for i in range(length)]
+        code = insn.assemble(padding, insn.return_imm(length))
+        with bpf.Program.from_insns(code, bpf.ProgType.XDP, name="t_lengths") as prog:
+            assert prog.test_run(bytes(64)).retval == length  # (the kernel ran all of it)
+    with load_btf(encode([Type(1, Kind.INT, "i" * 301, size=4, bits=32)]), name="t") as btf:
+        assert btf.fd > 0
+    assert [t for key, t in array_types().items() if key not in before] == []
 
 
 def test_pin_and_from_pinned(pin_dir: Path) -> None:

@@ -128,6 +128,15 @@ def _address(buffer: Any) -> int:
     return ctypes.addressof((ctypes.c_char * view.nbytes).from_buffer(view))
 
 
+def kernel_buffer(data: bytes | int) -> tuple[bytearray, int]:
+    """A buffer for the kernel (a copy of ``data``, or that many zero bytes) and its
+    address; keep the buffer alive while the kernel uses it. A ``bytearray`` seen as one
+    ``c_char``: ``create_string_buffer`` makes a ctypes array type for each new length
+    (~75 k instructions each, a dozen lengths on a first load)."""
+    buffer = bytearray(data) or bytearray(1)
+    return buffer, ctypes.addressof(ctypes.c_char.from_buffer(buffer))
+
+
 def _path_bytes(path: str | os.PathLike[str]) -> bytes:
     return os.fsencode(path) + b"\0"
 
@@ -215,7 +224,8 @@ def map_create(
     """MAP_CREATE: a new map; returns its fd. ``token_fd`` None: the active token, if any;
     ``excl_prog_hash``: the SHA-256 of the one program allowed to use it (6.18)."""
     token = active_token() if token_fd is None else token_fd
-    excl = ctypes.create_string_buffer(excl_prog_hash, len(excl_prog_hash) or 1)
+    # (``_excl`` keeps the hash's copy alive until the kernel has read it)
+    _excl, excl_address = kernel_buffer(excl_prog_hash) if excl_prog_hash else (None, 0)
     attr = MapCreateAttr(
         map_type=map_type,
         key_size=key_size,
@@ -233,7 +243,7 @@ def map_create(
         map_extra=map_extra,
         value_type_btf_obj_fd=value_type_btf_obj_fd,
         map_token_fd=token,
-        excl_prog_hash=ctypes.addressof(excl) if excl_prog_hash else 0,
+        excl_prog_hash=excl_address,
         excl_prog_hash_size=len(excl_prog_hash),
     )
     return bpf(Cmd.MAP_CREATE, attr, what=what or f"map {name!r}")
@@ -614,10 +624,23 @@ def task_fd_query(pid: int, fd: int, *, what: str = "") -> TaskFdQueryResult:
 def btf_load(attr: BtfLoadAttr, *, what: str = "") -> int:
     """BTF_LOAD with a caller-built attr; returns the BTF's fd (with the active token
     unless the attr names one)."""
+    _carry_token(attr)
+    return bpf(Cmd.BTF_LOAD, attr, what=what or "BTF")
+
+
+def btf_load_probe(attr: BtfLoadAttr) -> int:
+    """``btf_load`` for a feature probe, whose refusal is an answer: the fd, or -1 without
+    the ``BpfError`` (its message looks up tables on a first refusal, and every kernel
+    before 7.1 refuses one of the kind probes)."""
+    _carry_token(attr)
+    return int(_bpf_slow(NR_BPF, Cmd.BTF_LOAD, ctypes.byref(attr), _used_size(attr)))
+
+
+def _carry_token(attr: BtfLoadAttr) -> None:
+    """The active token on a BTF_LOAD attr that names none."""
     if not attr.btf_token_fd and active_token():
         attr.btf_token_fd = active_token()
         attr.btf_flags |= MapFlags.TOKEN_FD  # BPF_F_TOKEN_FD: one bit for every command
-    return bpf(Cmd.BTF_LOAD, attr, what=what or "BTF")
 
 
 # --------------------------------------------------------------------------- ids and info

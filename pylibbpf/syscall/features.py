@@ -18,16 +18,15 @@ import os
 import struct
 from collections.abc import Callable
 
-from ..btf.encode import KernelBtfSupport, encode
-from ..btf.layout import KNOWN_LAYOUT, KindLayout
-from ..btf.types import EnumValue, Kind, Param, Type, VarSecinfo
+from ..btf.encode import KernelBtfSupport
+from ..btf.layout import ENTRY, KNOWN_LAYOUT
+from ..btf.types import Kind
 from ..errors import BpfError, BpfPermissionError, NotSupportedError
 from ..spec.helpers import helper_id
 from ..spec.insn import assemble, call, mov64_imm, return_imm
 from ..uapi_values import ENOTSUPP, AttachType, MapFlags, MapType, ProgFlags, ProgType, value_name
 from . import bpf, kernel_btf
 from .attrs import BtfLoadAttr, ProgLoadAttr
-from .fd import OwnedFd
 from .system import effective_capabilities
 
 TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
@@ -75,7 +74,7 @@ def _cached(probe: Callable[_P, _R]) -> _PerToken[_P, _R]:
 
 
 def _close(fd: int) -> bool:
-    OwnedFd(fd).close()
+    os.close(fd)  # (a probe's own fd: no ``OwnedFd`` and finalizer for a moment's life)
     return True
 
 
@@ -88,29 +87,34 @@ def _probe_load(
     attach_btf_id: int = 0,
 ) -> tuple[int | None, int, str]:
     """Load a probe program with a log; (fd or None, errno, log)."""
-    log = ctypes.create_string_buffer(_PROBE_LOG_SIZE)
-    code = ctypes.create_string_buffer(insns, len(insns))
-    license_ = ctypes.create_string_buffer(b"GPL")
+    log, log_address = bpf.kernel_buffer(_PROBE_LOG_SIZE)
+    _code, code_address = bpf.kernel_buffer(insns)  # (the copies live as long as this call)
+    _license, license_address = bpf.kernel_buffer(b"GPL\0")
     attr = ProgLoadAttr(
         prog_type=prog_type,
         insn_cnt=len(insns) // 8,
-        insns=ctypes.addressof(code),
-        license=ctypes.addressof(license_),
+        insns=code_address,
+        license=license_address,
         log_level=1,
         log_size=len(log),
-        log_buf=ctypes.addressof(log),
+        log_buf=log_address,
         expected_attach_type=expected_attach_type,
         prog_flags=prog_flags,
         attach_btf_id=attach_btf_id,
     )
     try:
-        return bpf.prog_load(attr, what="feature probe"), 0, log.value.decode(errors="replace")
+        return bpf.prog_load(attr, what="feature probe"), 0, _log_text(log)
     except BpfPermissionError as error:
         if not _privileged():
             raise
         return None, error.errno or 0, ""  # refused by policy despite privileges
     except BpfError as error:
-        return None, error.errno or 0, log.value.decode(errors="replace")
+        return None, error.errno or 0, _log_text(log)
+
+
+def _log_text(log: bytearray) -> str:
+    """A verifier log buffer's text (up to its first NUL, as ctypes' ``.value``)."""
+    return log.partition(b"\0")[0].decode(errors="replace")
 
 
 def _privileged() -> bool:
@@ -168,12 +172,10 @@ def _tiny_btf() -> bytes:
 
 
 def _load_tiny_btf() -> int | None:
-    data = ctypes.create_string_buffer(_tiny_btf())
-    attr = BtfLoadAttr(btf=ctypes.addressof(data), btf_size=len(data) - 1)
-    try:
-        return bpf.btf_load(attr, what="feature probe BTF")
-    except BpfError:
-        return None
+    raw = _tiny_btf()
+    _data, address = bpf.kernel_buffer(raw)
+    fd = bpf.btf_load_probe(BtfLoadAttr(btf=address, btf_size=len(raw)))
+    return fd if fd >= 0 else None
 
 
 _STORAGE_MAPS = {
@@ -330,41 +332,68 @@ def has_btf() -> bool:
     return fd is not None and _close(fd)
 
 
-def _btf_accepted(types: list[Any], layout: tuple[KindLayout, ...] | None = None) -> bool:
-    raw = ctypes.create_string_buffer(encode(types, layout=layout))
-    attr = BtfLoadAttr(btf=ctypes.addressof(raw), btf_size=len(raw) - 1)
-    try:
-        return _close(bpf.btf_load(attr, what="feature probe BTF"))
-    except BpfError:
-        return False
+def _btf_accepted(raw_btf: bytes) -> bool:
+    _data, address = bpf.kernel_buffer(raw_btf)
+    fd = bpf.btf_load_probe(BtfLoadAttr(btf=address, btf_size=len(raw_btf)))
+    return fd >= 0 and _close(fd)
+
+
+def _record(name_off: int, kind: int, size_or_type: int, *extra: int, vlen: int = 0) -> bytes:
+    """One raw BTF type record (kind_flag clear): the common header, then ``extra`` words."""
+    return struct.pack(f"<{3 + len(extra)}I", name_off, kind << 24 | vlen, size_or_type, *extra)
+
+
+def _raw_btf(types: bytes, strings: bytes, *, layout: bytes = b"") -> bytes:
+    """Raw BTF of ``types`` and ``strings``; with ``layout``, the 32-byte header and kind
+    layout section of 7.1 (what ``encode`` writes for the same types)."""
+    if not layout:
+        header = struct.pack("<HBBIIIII", 0xEB9F, 1, 0, 24, 0, len(types), len(types), len(strings))
+        return header + types + strings
+    header = struct.pack(
+        "<HBBIIIIIII",
+        0xEB9F, 1, 0, 32, 0, len(types), len(types) + len(layout), len(strings),
+        len(types), len(layout),
+    )  # fmt: skip
+    return header + types + layout + strings
 
 
 @_cached
 def btf_support() -> KernelBtfSupport:
-    """Which BTF kinds the kernel accepts (``btf.encode.KernelBtfSupport``), by tiny loads."""
-    int_t = Type(1, Kind.INT, "int", size=4, encoding=1, bits=32)
-    proto = Type(2, Kind.FUNC_PROTO, "", type=1, params=(Param("a", 1),))
+    """Which BTF kinds the kernel accepts (``btf.encode.KernelBtfSupport``), by tiny loads.
+
+    The probes are written as raw records (``encode`` of the same types gives the same
+    bytes; tests/test_btf.py checks it): a first load then builds no ``Type`` and runs no
+    encoder for them."""
+    int_t = _record(1, Kind.INT, 4, 1 << 24 | 32)  # "int": signed, 32 bits
+    proto = _record(0, Kind.FUNC_PROTO, 1, 5, 1, vlen=1)  # int (*)(int a)
     probes = {
-        "datasec": [
+        "datasec": _raw_btf(
+            int_t + _record(5, Kind.VAR, 1, 1) + _record(7, Kind.DATASEC, 4, 2, 0, 4, vlen=1),
+            b"\0int\0x\0.data\0",
+        ),
+        "func": _raw_btf(int_t + proto + _record(7, Kind.FUNC, 2), b"\0int\0a\0f\0"),
+        "func_global": _raw_btf(int_t + proto + _record(7, Kind.FUNC, 2, vlen=1), b"\0int\0a\0f\0"),
+        "float": _raw_btf(_record(1, Kind.FLOAT, 4), b"\0float\0"),
+        "decl_tag": _raw_btf(
+            int_t + _record(5, Kind.TYPEDEF, 1) + _record(7, Kind.DECL_TAG, 2, 0xFFFFFFFF),
+            b"\0int\0t\0tag\0",
+        ),
+        "type_tag": _raw_btf(
+            int_t + _record(5, Kind.TYPE_TAG, 1) + _record(0, Kind.PTR, 2), b"\0int\0tag\0"
+        ),
+        "enum64": _raw_btf(
+            _record(1, Kind.ENUM64, 8, 3, 0, 1 << 8, vlen=1), b"\0e\0A\0"
+        ),  # "e" { A = 1 << 40 } (the value's low word, then its high word)
+        # 7.1: the 32-byte header and its kind layout section (libbpf probes the same way).
+        "layout": _raw_btf(
             int_t,
-            Type(2, Kind.VAR, "x", type=1, linkage=1),
-            Type(3, Kind.DATASEC, ".data", size=4, vars=(VarSecinfo(2, 0, 4),)),
-        ],
-        "func": [int_t, proto, Type(3, Kind.FUNC, "f", type=2)],
-        "func_global": [int_t, proto, Type(3, Kind.FUNC, "f", type=2, linkage=1)],
-        "float": [Type(1, Kind.FLOAT, "float", size=4)],
-        "decl_tag": [
-            int_t,
-            Type(2, Kind.TYPEDEF, "t", type=1),
-            Type(3, Kind.DECL_TAG, "tag", type=2, component_idx=-1),
-        ],
-        "type_tag": [int_t, Type(2, Kind.TYPE_TAG, "tag", type=1), Type(3, Kind.PTR, "", type=2)],
-        "enum64": [Type(1, Kind.ENUM64, "e", size=8, values=(EnumValue("A", 1 << 40),))],
+            b"\0int\0",
+            layout=b"".join(
+                struct.pack("<" + ENTRY.format, *entry) for entry in KNOWN_LAYOUT[: Kind.INT + 1]
+            ),
+        ),
     }
-    accepted = {name: _btf_accepted(types) for name, types in probes.items()}
-    # 7.1: the 32-byte header and its kind layout section (libbpf probes the same way).
-    accepted["layout"] = _btf_accepted([int_t], KNOWN_LAYOUT[: Kind.INT + 1])
-    return KernelBtfSupport(**accepted)
+    return KernelBtfSupport(**{name: _btf_accepted(raw) for name, raw in probes.items()})
 
 
 def probe_all() -> dict[str, dict[str, bool]]:

@@ -103,11 +103,11 @@ def load_btf(raw: bytes, *, name: str = "BTF") -> OwnedFd:
     import ctypes
 
     from .attrs import BtfLoadAttr
-    from .bpf import btf_load
+    from .bpf import btf_load, kernel_buffer
     from .fd import OwnedFd
 
-    data = ctypes.create_string_buffer(raw, len(raw))
-    attr = BtfLoadAttr(btf=ctypes.addressof(data), btf_size=len(raw))
+    _data, address = kernel_buffer(raw)  # (the copy lives as long as this call)
+    attr = BtfLoadAttr(btf=address, btf_size=len(raw))
     try:
         return OwnedFd(btf_load(attr, what=name), name)
     except BpfPermissionError:
