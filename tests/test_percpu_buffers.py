@@ -21,7 +21,7 @@ from pylibbpf.spec.codec import IntCodec
 from pylibbpf.syscall.elem import FAST_MISS, INVALID_FD, MapElemOps, MapElems
 
 WHAT = "map 't_pcbuf'"
-CPU_COUNTS = [1, 2, 3, 8, 64]
+CPU_COUNTS = [1, 2, 3, 8, 64, 256]
 INT_KINDS = [(size, signed) for size in (1, 2, 4, 8) for signed in (False, True)]
 
 
