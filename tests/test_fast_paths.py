@@ -280,6 +280,37 @@ def test_percpu_int_writes_refuse_what_the_codec_refuses(
     assert typed[1] == list(range(10, 10 + NCPUS))
 
 
+@pytest.mark.parametrize(
+    "value_type",
+    [ctypes.c_int8, ctypes.c_uint16, ctypes.c_int32, ctypes.c_int64, ctypes.c_uint64],
+    ids=lambda t: t.__name__,
+)
+def test_percpu_int_writes_store_what_the_bytes_path_stores(
+    maps: list[bpf.Map], value_type: Any
+) -> None:
+    """An int for every CPU and a list or tuple of one per CPU (the packed fast setter),
+    signed or not, with or without slot padding: the kernel holds for each key what it
+    holds for the packed bytes written through an untyped handle, and the typed handle
+    reads them back."""
+    size, signed = ctypes.sizeof(value_type), value_type(-1).value < 0
+    slot, bits = (size + 7) & ~7, 8 * size
+    low, high = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+    typed, raw = _pair(bpf.MapType.PERCPU_HASH, 4, size, key_type=int, value_type=value_type)
+    maps += [typed, raw]
+    spread = [(low, high, 0, 1)[cpu % 4] for cpu in range(NCPUS)]
+    for key, value in enumerate([low, high, 0, spread, tuple(reversed(spread))]):
+        typed[key] = value
+        per_cpu = [value] * NCPUS if isinstance(value, int) else list(value)
+        packed = b"".join(
+            v.to_bytes(size, "little", signed=signed).ljust(slot, b"\0") for v in per_cpu
+        )
+        raw[(key + 100).to_bytes(4, "little")] = packed
+        stored = raw[key.to_bytes(4, "little")]
+        assert stored == raw[(key + 100).to_bytes(4, "little")]
+        assert [int.from_bytes(v, "little", signed=signed) for v in stored] == per_cpu
+        assert typed[key] == per_cpu == typed[key + 100]
+
+
 @pytest.mark.parametrize("map_type", SCALAR_TYPES + PERCPU_TYPES, ids=lambda t: t.name)
 def test_batch_iteration_matches_next_key_iteration(
     maps: list[bpf.Map], map_type: bpf.MapType

@@ -38,7 +38,6 @@ import struct
 import sys
 import weakref
 from _thread import allocate_lock  # threading.Lock
-from array import array
 from collections import deque
 from collections.abc import Callable
 
@@ -246,8 +245,12 @@ class MapElemOps:
             self.get_value = _getter(elems.value, self.vbuf, self.vview)
             self.int_value = _int_view(elems.value, self.vview)
         elif (slots := _percpu_int_view(elems.value, elems.percpu_slot, self.vview)) is not None:
-            # Per-CPU ints: one strided view reads (``tolist``) and writes them all.
-            self.value_dst, self.value_at = _PerCpuInts(slots, self.vview, elems.encode_value), 0
+            # Per-CPU ints: a strided view of the slots reads them all (``tolist``). With one
+            # CPU and no padding it is the whole value: it takes an int without a Python
+            # frame (a list: through the codec).
+            whole = len(slots) == 1 and slots.nbytes == elems.value_size
+            self.value_dst = slots if whole else _PerCpuInts(slots, self.vview, self.vbuf, elems)
+            self.value_at = 0
             self.get_value = slots.tolist
             self.int_value = None
         else:
@@ -506,25 +509,36 @@ class _Converting:
 
 
 class _PerCpuInts(_Converting):
-    """``dst[0] = v`` for per-CPU ints: an int (for every CPU) or one per CPU, straight
-    into the strided view of the value slots; other input through the codec."""
+    """``dst[0] = v`` for per-CPU ints: an int (for every CPU) or a list or tuple of one
+    per CPU, packed into the value buffer; other input through the codec.
 
-    __slots__ = ("fmt", "ncpus", "slots")
+    An int is packed into one CPU's slot (zero padding, as the codec pads) and the bytes
+    repeated for every CPU; a list by one ``Struct`` of every slot. Either is set as the
+    buffer's ``raw`` (exactly its size): ~1,800 and ~1,200 instructions less than an
+    ``array`` written through the strided view of the slots, whose slice assignment alone
+    costs ~400 more than ``raw``. ``struct`` refuses what ``array`` refused (out of range,
+    not ints, another count), which the codec then converts or reports, naming the map.
+    """
 
-    def __init__(self, slots: memoryview, view: memoryview, encode: Encoder) -> None:
-        super().__init__(view, encode)
-        self.slots, self.fmt, self.ncpus = slots, slots.format, len(slots)
+    __slots__ = ("buffer", "ncpus", "pack_all", "pack_slot")
+
+    def __init__(self, slots: memoryview, view: memoryview, buffer: Any, elems: Any) -> None:
+        super().__init__(view, elems.encode_value)
+        self.buffer, self.ncpus = buffer, len(slots)  # exactly the value's size (for ``raw``)
+        slot = f"{slots.format}{elems.percpu_slot - slots.itemsize}x"  # (host: little-endian)
+        self.pack_slot = struct.Struct(f"<{slot}").pack
+        self.pack_all = struct.Struct(f"<{slot * self.ncpus}").pack
 
     def __setitem__(self, _index: int, value: Any) -> None:
         kind = type(value)
         try:
             if kind is int:
-                self.slots[:] = array(self.fmt, (value,)) * self.ncpus
+                self.buffer.raw = self.pack_slot(value) * self.ncpus
                 return
             if kind is list or kind is tuple:
-                self.slots[:] = array(self.fmt, value)
+                self.buffer.raw = self.pack_all(*value)
                 return
-        except (TypeError, ValueError, OverflowError):
+        except (struct.error, TypeError, ValueError, OverflowError):
             pass  # (the codec says what is wrong, naming the map)
         super().__setitem__(_index, value)
 
