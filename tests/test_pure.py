@@ -73,6 +73,36 @@ def test_int_codec_many(values: list[int]) -> None:
     assert codec.decode_many(codec.encode_many(values), len(values)) == values
 
 
+@pytest.mark.parametrize("size", [1, 2, 4, 8])
+@pytest.mark.parametrize("signed", [False, True])
+def test_int_codec_lists_encode_as_tuples_and_one_by_one(size: int, signed: bool) -> None:
+    """A list takes ``array.fromlist``, a tuple ``array(fmt, ...)``, and input either
+    refuses (negative for unsigned, out of range, bools among ints, fds) the per-element
+    path: all three give the same bytes."""
+    codec = IntCodec(size, "map 'x'", signed=signed)
+    low, high = (
+        (-(1 << (8 * size - 1)), (1 << (8 * size - 1)) - 1) if signed else (0, (1 << 8 * size) - 1)
+    )
+    inputs: list[list[object]] = [
+        [low, high, 0, 1, high // 3],
+        [True, 2, False],
+        [-1, 5] if not signed else [low, -1],
+        [],
+    ]
+    for values in inputs:
+        one_by_one = b"".join(codec.encode(v) for v in values)
+        assert codec.encode_many(values) == one_by_one
+        assert codec.encode_many(tuple(values)) == one_by_one
+        assert codec.encode_strided(values, 8) in (
+            None,
+            b"".join(codec.encode(v).ljust(8, b"\0") for v in values),
+        )
+    with pytest.raises(BpfError):
+        codec.encode_many([1, 1 << (8 * size + 1)])
+    with pytest.raises(BpfError):
+        codec.encode_many([1, "two"])
+
+
 def test_codec_accepts_bytes_ints_ctypes_and_fds() -> None:
     class Point(ctypes.Structure):
         _fields_ = [("x", ctypes.c_uint32), ("y", ctypes.c_uint32)]
