@@ -189,8 +189,20 @@ def encode(
     except struct.error:
         raise _field_range_error(types, strings) from None
     type_data = b"".join(pieces)
-    string_data = bytes(strings)
-    if entries is None:
+    layout_data = (
+        None
+        if entries is None
+        else b"".join(struct.pack(order + ENTRY.format, *entry) for entry in entries)
+    )
+    return raw_btf(type_data, bytes(strings), layout_data, order=order)
+
+
+def raw_btf(
+    type_data: bytes, string_data: bytes, layout_data: bytes | None = None, *, order: str = "<"
+) -> bytes:
+    """Raw BTF of encoded type records and strings: the header, then the sections; with
+    ``layout_data`` (a kind layout section, possibly empty), 7.1's 32-byte header."""
+    if layout_data is None:
         header = struct.pack(
             f"{order}HBBIIIII",
             BTF_MAGIC,
@@ -203,7 +215,6 @@ def encode(
             len(string_data),
         )
         return header + type_data + string_data
-    layout_data = b"".join(struct.pack(order + ENTRY.format, *entry) for entry in entries)
     header = struct.pack(
         f"{order}HBBIIIIIII",
         BTF_MAGIC,

@@ -125,16 +125,19 @@ def _address(buffer: Any) -> int:
     view = memoryview(buffer)
     if view.readonly:
         raise TypeError("a writable buffer is needed")
-    return ctypes.addressof((ctypes.c_char * view.nbytes).from_buffer(view))
+    # Seen as its first ``c_char``: ``c_char * nbytes`` would make a ctypes array type
+    # for each new length (~75 k instructions each).
+    cell = ctypes.c_char if view.nbytes else ctypes.c_char * 0
+    return ctypes.addressof(cell.from_buffer(view))
 
 
 def kernel_buffer(data: bytes | int) -> tuple[bytearray, int]:
     """A buffer for the kernel (a copy of ``data``, or that many zero bytes) and its
-    address; keep the buffer alive while the kernel uses it. A ``bytearray`` seen as one
-    ``c_char``: ``create_string_buffer`` makes a ctypes array type for each new length
-    (~75 k instructions each, a dozen lengths on a first load)."""
+    address; keep the buffer alive while the kernel uses it. Unlike
+    ``create_string_buffer``, no ctypes array type per new length (a dozen lengths on a
+    first load)."""
     buffer = bytearray(data) or bytearray(1)
-    return buffer, ctypes.addressof(ctypes.c_char.from_buffer(buffer))
+    return buffer, _address(buffer)
 
 
 def _path_bytes(path: str | os.PathLike[str]) -> bytes:

@@ -18,7 +18,7 @@ import os
 import struct
 from collections.abc import Callable
 
-from ..btf.encode import KernelBtfSupport
+from ..btf.encode import KernelBtfSupport, raw_btf
 from ..btf.layout import ENTRY, KNOWN_LAYOUT
 from ..btf.types import Kind
 from ..errors import BpfError, BpfPermissionError, NotSupportedError
@@ -164,11 +164,8 @@ _PAGE = 4096
 
 def _tiny_btf() -> bytes:
     """BTF with ``int`` (id 1) and ``struct v { int a; }`` (id 2) for maps that need BTF."""
-    strings = b"\0int\0v\0a\0"
-    types = struct.pack("<III", 1, 1 << 24, 4) + struct.pack("<I", 1 << 24 | 32)  # signed, 32 bits
-    types += struct.pack("<III", 5, 4 << 24 | 1, 4) + struct.pack("<III", 7, 1, 0)
-    header = struct.pack("<HBBIIIII", 0xEB9F, 1, 0, 24, 0, len(types), len(types), len(strings))
-    return header + types + strings
+    int_t = _record(1, Kind.INT, 4, 1 << 24 | 32)  # signed, 32 bits
+    return raw_btf(int_t + _record(5, Kind.STRUCT, 4, 7, 1, 0, vlen=1), b"\0int\0v\0a\0")
 
 
 def _load_tiny_btf() -> int | None:
@@ -332,29 +329,15 @@ def has_btf() -> bool:
     return fd is not None and _close(fd)
 
 
-def _btf_accepted(raw_btf: bytes) -> bool:
-    _data, address = bpf.kernel_buffer(raw_btf)
-    fd = bpf.btf_load_probe(BtfLoadAttr(btf=address, btf_size=len(raw_btf)))
+def _btf_accepted(data: bytes) -> bool:
+    _copy, address = bpf.kernel_buffer(data)
+    fd = bpf.btf_load_probe(BtfLoadAttr(btf=address, btf_size=len(data)))
     return fd >= 0 and _close(fd)
 
 
 def _record(name_off: int, kind: int, size_or_type: int, *extra: int, vlen: int = 0) -> bytes:
     """One raw BTF type record (kind_flag clear): the common header, then ``extra`` words."""
     return struct.pack(f"<{3 + len(extra)}I", name_off, kind << 24 | vlen, size_or_type, *extra)
-
-
-def _raw_btf(types: bytes, strings: bytes, *, layout: bytes = b"") -> bytes:
-    """Raw BTF of ``types`` and ``strings``; with ``layout``, the 32-byte header and kind
-    layout section of 7.1 (what ``encode`` writes for the same types)."""
-    if not layout:
-        header = struct.pack("<HBBIIIII", 0xEB9F, 1, 0, 24, 0, len(types), len(types), len(strings))
-        return header + types + strings
-    header = struct.pack(
-        "<HBBIIIIIII",
-        0xEB9F, 1, 0, 32, 0, len(types), len(types) + len(layout), len(strings),
-        len(types), len(layout),
-    )  # fmt: skip
-    return header + types + layout + strings
 
 
 @_cached
@@ -367,28 +350,28 @@ def btf_support() -> KernelBtfSupport:
     int_t = _record(1, Kind.INT, 4, 1 << 24 | 32)  # "int": signed, 32 bits
     proto = _record(0, Kind.FUNC_PROTO, 1, 5, 1, vlen=1)  # int (*)(int a)
     probes = {
-        "datasec": _raw_btf(
+        "datasec": raw_btf(
             int_t + _record(5, Kind.VAR, 1, 1) + _record(7, Kind.DATASEC, 4, 2, 0, 4, vlen=1),
             b"\0int\0x\0.data\0",
         ),
-        "func": _raw_btf(int_t + proto + _record(7, Kind.FUNC, 2), b"\0int\0a\0f\0"),
-        "func_global": _raw_btf(int_t + proto + _record(7, Kind.FUNC, 2, vlen=1), b"\0int\0a\0f\0"),
-        "float": _raw_btf(_record(1, Kind.FLOAT, 4), b"\0float\0"),
-        "decl_tag": _raw_btf(
+        "func": raw_btf(int_t + proto + _record(7, Kind.FUNC, 2), b"\0int\0a\0f\0"),
+        "func_global": raw_btf(int_t + proto + _record(7, Kind.FUNC, 2, vlen=1), b"\0int\0a\0f\0"),
+        "float": raw_btf(_record(1, Kind.FLOAT, 4), b"\0float\0"),
+        "decl_tag": raw_btf(
             int_t + _record(5, Kind.TYPEDEF, 1) + _record(7, Kind.DECL_TAG, 2, 0xFFFFFFFF),
             b"\0int\0t\0tag\0",
         ),
-        "type_tag": _raw_btf(
+        "type_tag": raw_btf(
             int_t + _record(5, Kind.TYPE_TAG, 1) + _record(0, Kind.PTR, 2), b"\0int\0tag\0"
         ),
-        "enum64": _raw_btf(
+        "enum64": raw_btf(
             _record(1, Kind.ENUM64, 8, 3, 0, 1 << 8, vlen=1), b"\0e\0A\0"
         ),  # "e" { A = 1 << 40 } (the value's low word, then its high word)
         # 7.1: the 32-byte header and its kind layout section (libbpf probes the same way).
-        "layout": _raw_btf(
+        "layout": raw_btf(
             int_t,
             b"\0int\0",
-            layout=b"".join(
+            b"".join(
                 struct.pack("<" + ENTRY.format, *entry) for entry in KNOWN_LAYOUT[: Kind.INT + 1]
             ),
         ),
