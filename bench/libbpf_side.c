@@ -171,20 +171,30 @@ static int batchread(const char *pin)
 	return 0;
 }
 
+// bench/run.py's lockstep on the shared map: "go" reads all of it, "update" writes all of it
+// again with the values it holds (i -> 3i, so the map stays as mkmap made it).
 static int batchstep(const char *pin)
 {
 	char line[64];
 
-	out_k = calloc(n, 8), out_v = calloc(n, 8);
+	out_k = calloc(n, 8), out_v = calloc(n, 8), keys = calloc(n, 8), vals = calloc(n, 8);
 	int fd = bpf_obj_get(pin);
 
-	if (fd < 0 || !out_k || !out_v)
+	if (fd < 0 || !out_k || !out_v || !keys || !vals)
 		die("batchstep");
+	for (unsigned long i = 0; i < n; i++)
+		keys[i] = i, vals[i] = i * 3;
 	while (fgets(line, sizeof(line), stdin)) {
 		double t0 = cpu_now();
 
-		if (lookup_all_batched(fd) != n)
+		if (!strcmp(line, "update\n")) {
+			__u32 count = n;
+
+			if (bpf_map_update_batch(fd, keys, vals, &count, NULL) || count != n)
+				die("batchstep update");
+		} else if (lookup_all_batched(fd) != n) {
 			die("batchstep read");
+		}
 		printf("%.9f\n", cpu_now() - t0);
 		fflush(stdout);
 	}

@@ -224,12 +224,19 @@ def batch_cases(pin: str, n: int) -> dict[str, Callable[[], object]]:
 
     keys, values = ints.lookup_batch_lists()
     assert sorted(keys) == list(range(n)) and sorted(values) == expected
+    # Written back as they are, so the map stays as the C side made it (its "update").
+    new_keys = list(range(n))
+
+    def update() -> None:
+        ints.update_batch(new_keys, expected)
+
     cases: dict[str, Callable[[], object]] = {
         "lookup_batch": pairs,
         "lookup_batch_lists": lists,
         "lookup_batch_arrays": arrays,
         "lookup_batch_dict": as_dict,
         "bytes_lookup_batch": lambda: raw.lookup_batch_raw(),
+        "update_batch_lockstep": update,
     }
     if not hasattr(ints, "lookup_batch_arrays"):  # an older tree (the baseline)
         del cases["lookup_batch_arrays"]

@@ -78,6 +78,13 @@ ROWS = [
     ),
     Row("update_batch", "`update_batch` from lists of ints", False, ("ratio>=", 0.9), main=True),
     Row(
+        "update_batch_lockstep",
+        "same, both sides writing one shared map by turns (lockstep)",
+        False,
+        ("ratio>=", 0.9),
+        main=True,
+    ),
+    Row(
         "ring_per_event",
         "ring drain, one callback per record, 64 MiB ring of 16-byte records",
         False,

@@ -16,7 +16,8 @@ read them) are what matters.
 Whole-map batch reads are measured on one map per round that every side reads (the
 ``batchread`` processes; ``shared_map``): the kernel walks a hash map bucket by bucket
 and each map has its own hash seed, so two maps of the same keys cost the kernel
-differently. The ``*_ownmap`` rows keep the reads of each side's own map. The int and
+differently. The ``*_ownmap`` rows keep the reads of each side's own map; a whole-map
+``update_batch`` of that map's keys and values is measured on it too. The int and
 record element rows are measured again the same way (``elemstep``: a C and a pylibbpf
 process on one CPU, a pass of each by turns), as ``*_lockstep`` rows.
 
@@ -283,14 +284,20 @@ class Runner:
         by turns, one whole-map read each at a time (a C read, then a pylibbpf read of one
         form, the order swapping every pass): a pair of reads milliseconds apart sees the
         same machine, where separate processes seconds apart did not (on this shared
-        machine, the paired ratios of separate processes scattered by +-25 %)."""
+        machine, the paired ratios of separate processes scattered by +-25 %). Whole-map
+        batch writes of the same keys and values (``update_batch_lockstep``) go the same
+        way: each side's own map made the kernel's share differ by up to 2x a round."""
         n = str(self.args.n)
         c_times, py_times = self._in_lockstep(
             [str(self.built["c"]), "batchstep", str(self.pin), n],
             ["batchstep", str(self.pin), n],
-            lambda case: "go",
+            lambda case: "update" if case.startswith("update") else "go",
         )
         self.add("c", {"lookup_batch": self.args.n / statistics.median(c_times["go"])})
+        if "update" in c_times:
+            self.add(
+                "c", {"update_batch_lockstep": self.args.n / statistics.median(c_times["update"])}
+            )
         self.add(
             "pylibbpf",
             {case: self.args.n / statistics.median(times) for case, times in py_times.items()},
