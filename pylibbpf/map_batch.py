@@ -37,11 +37,11 @@ if TYPE_CHECKING:
     from collections import deque
     from typing import Any
 
-# Batch writes move at most this many elements per syscall by default; large enough to
-# amortise the syscall, small enough to keep the transfer buffers modest.
+# Batch reads and writes move at least this many elements per syscall by default (large
+# enough to amortise the syscall)...
 DEFAULT_BATCH_CHUNK = 1 << 16
-# Batch reads of a whole map ask for all of it in one syscall, as C callers do, up to this
-# many bytes of keys and values (the result is that big anyway).
+# ...and whole maps in one syscall, as C callers do, up to this many bytes of keys and
+# values (a read's result, or a write's packed input, is that big anyway).
 _READ_ALL_BYTES = 1 << 24
 # Iteration reads this many elements per syscall (and per Python list it decodes: lists of
 # hundreds of thousands of objects make the cyclic GC walk them again and again).
@@ -372,7 +372,7 @@ class MapBatches:
 
     # ----------------------------------------------------------------- writing
 
-    def _packed_values(self, values: Any) -> bytes:
+    def _packed_values(self, values: Any) -> bytes | array[int]:
         if not self.percpu:
             return self._value.encode_many(values)
         if isinstance(values, bytes | bytearray | memoryview):
@@ -404,12 +404,12 @@ class MapBatches:
             keys, values = list(mapping.keys()), list(mapping.values())
         packed_keys = self._key.encode_many(keys)
         packed_values = self._packed_values(values)
-        n = len(packed_keys) // self.key_size
+        n = _nbytes(packed_keys) // self.key_size
         value_size = self._slot_size * self._ncpus
-        if len(packed_values) != n * value_size:
+        if _nbytes(packed_values) != n * value_size:
             raise BpfError(
                 f"{self._what}: update_batch got {n} keys but "
-                f"{len(packed_values) // value_size} values",
+                f"{_nbytes(packed_values) // value_size} values",
                 errno.EINVAL,
             )
         return self._batch_write(
@@ -420,30 +420,33 @@ class MapBatches:
         """Delete many keys (a sequence or a packed buffer); returns how many."""
         packed = self._key.encode_many(keys)
         return self._batch_write(
-            Cmd.MAP_DELETE_BATCH, packed, None, len(packed) // self.key_size, 0, chunk
+            Cmd.MAP_DELETE_BATCH, packed, None, _nbytes(packed) // self.key_size, 0, chunk
         )
 
     def _batch_write(
         self,
         cmd: Cmd,
-        keys: bytes,
-        values: bytes | None,
+        keys: bytes | array[int],
+        values: bytes | array[int] | None,
         n: int,
         elem_flags: int,
         chunk: int | None,
     ) -> int:
-        step = chunk or DEFAULT_BATCH_CHUNK
         value_size = self._slot_size * self._ncpus
-        # Writable copies, sliced without copying again (the kernel only reads them).
-        key_view = memoryview(bytearray(keys))
-        value_view = memoryview(bytearray(values)) if values is not None else None
+        step = chunk or max(DEFAULT_BATCH_CHUNK, _READ_ALL_BYTES // (self.key_size + value_size))
+        whole = n <= step
+        # One call takes the packed bytes as they are (the kernel only reads them); more
+        # take slices of writable copies (a ctypes address of a bytes slice is a copy each).
+        key_view: Any = keys if whole else memoryview(bytearray(keys))
+        value_view: Any = values if whole or values is None else memoryview(bytearray(values))
         done = 0
         while done < n:
             count = min(step, n - done)
-            key_part = key_view[done * self.key_size : (done + count) * self.key_size]
-            value_part = None
-            if value_view is not None:
-                value_part = value_view[done * value_size : (done + count) * value_size]
+            key_part, value_part = key_view, value_view
+            if not whole:
+                key_part = key_view[done * self.key_size : (done + count) * self.key_size]
+                if value_view is not None:
+                    value_part = value_view[done * value_size : (done + count) * value_size]
             try:
                 syscall.map_batch(
                     cmd,
@@ -460,6 +463,10 @@ class MapBatches:
                 raise
             done += count
         return done
+
+
+def _nbytes(packed: bytes | array[int]) -> int:
+    return len(packed) * packed.itemsize if isinstance(packed, array) else len(packed)
 
 
 def _int_array_format(codec: Codec) -> str | None:

@@ -90,6 +90,10 @@ def test_batch_operations(map_type: bpf.MapType) -> None:
     with bpf.Map.create(map_type, 4, 8, n, key_type=int, value_type=int) as m:
         assert m.update_batch(range(n), [k * 3 for k in range(n)], chunk=1000) == n
         assert m[1234] == 3702  # the single-element path sees what the batch wrote
+        # From lists in one call (their packed array handed to the kernel as it is)
+        assert m.update_batch(list(range(n)), [k * 5 for k in range(n)]) == n
+        assert m[4999] == 24995 and m[0] == 0
+        assert m.update_batch(list(range(n)), [k * 3 for k in range(n)], chunk=n // 2) == n
         items = m.lookup_batch(chunk=700)
         assert sorted(items) == [(k, k * 3) for k in range(n)]
         raw = m.lookup_batch_raw()
