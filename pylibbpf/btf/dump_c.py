@@ -19,6 +19,7 @@ import functools
 import operator
 from array import array
 from collections.abc import Callable, Iterable
+from itertools import compress, repeat
 
 from ..errors import ObjectError
 from ..gcpause import gc_paused
@@ -193,6 +194,24 @@ class CDumper:
             self._decls[type_id] = result
         return result
 
+    def _declare_named(self) -> None:
+        """Memoise the bare declarations of every named struct, union, enum and typedef
+        at once (``struct task_struct``): a whole dump needs most of them, and making
+        them in bulk costs a tenth of one ``_decl`` call each."""
+        names, own_ids, decls = self._names, self._raw.own_ids, self._decls
+        kinds: tuple[int, ...]
+        for kinds, keyword in (
+            ((STRUCT,), "struct "),
+            ((UNION,), "union "),
+            ((ENUM, ENUM64), "enum "),
+            ((TYPEDEF,), ""),
+        ):
+            ids = own_ids(kinds)
+            c_names = list(map(names.get, ids))  # (None or '' when anonymous)
+            texts = map(keyword.__add__, filter(None, c_names))
+            named = zip(texts, repeat(""), repeat(False))  # (as many as the names)
+            decls.update(zip(compress(ids, c_names), named, strict=False))
+
     def _skip(self, type_id: int, kinds: Iterable[int]) -> int:
         """The first type along ``type_id``'s chain whose kind is not in ``kinds``."""
         all_kinds, refs = self._kinds, self._refs
@@ -254,7 +273,7 @@ class CDumper:
         found = list(map(known.get, member_types))
         if None in found:  # types not met yet at this indent (no exception: they cost)
             members = [
-                known.get(member_type) or self._facts(member_type, indent + 1)
+                known.get(member_type) or self._facts(member_type, indent + 1, known)
                 for member_type in member_types
             ]
         else:
@@ -320,20 +339,25 @@ class CDumper:
         lines.append("\t" * indent + "}" + (" __attribute__((packed))" if packed else ""))
         return "\n".join(lines)
 
-    def _facts(self, type_id: int, indent: int) -> MemberFacts:
+    def _facts(self, type_id: int, indent: int, known: dict[int, MemberFacts]) -> MemberFacts:
         """What a struct body needs to know of a member's type at ``indent``, memoised:
         8 x its alignment (8 if none) and its size in bits (0 if none), the text that goes
         before and after a member name (with the indent and the ';'), and the member
         without a name; then the exact alignment (None if none), the suffix alone, the
-        unnamed member without the ';', and what a member of it adds to a body at most."""
+        unnamed member without the ';', and what a member of it adds to a body at most.
+        Kept in ``known``, the memo for ``indent``."""
         raw = self._raw
         prefix, suffix, wrapped = self._decls.get(type_id) or self._decl(type_id, indent)
         pad = "\t" * indent
         left = pad + prefix if wrapped else f"{pad}{prefix} "
         bare = pad + prefix + suffix if wrapped else pad + prefix
         exact_align: int | None
-        if self._kinds[type_id] == PTR:  # (the most common member type)
+        kind = self._kinds[type_id]
+        if kind == PTR:  # (the most common member type)
             align8, size8, exact_align = 64, 64, 8
+        elif kind in (STRUCT, UNION):  # (their third word is their size)
+            exact_align = raw.exact_align(type_id)
+            align8, size8 = 8 * (exact_align or 1), 8 * self._refs[type_id]
         else:
             exact_align = raw.exact_align(type_id)
             align8, size8 = 8 * (exact_align or 1), 8 * raw.size(type_id)
@@ -348,7 +372,7 @@ class CDumper:
             bare,
             len(left) + len(bare) + 1,
         )
-        self._member_facts.setdefault(indent, {})[type_id] = facts
+        known[type_id] = facts
         return facts
 
     def _enum_body(self, type_id: int, indent: int) -> str:
@@ -429,6 +453,7 @@ class CDumper:
         btf, raw, kinds = self.btf, self._raw, self._kinds
         if type_ids is None:
             order = self._order(None)
+            self._declare_named()
             # Every named struct and union (their C names: in bulk), and the FWDs.
             forward: set[str] = set()
             for kind, line in ((STRUCT, "struct {};"), (UNION, "union {};")):
