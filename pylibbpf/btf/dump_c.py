@@ -79,7 +79,6 @@ MAX_BODIES = 32 << 20  # every body written, inline ones included
 MAX_HEADER = 32 << 20
 PIECE = 1 << 16  # what ``CDumper.write`` hands on at a time, about (in characters)
 _ESTIMATE, _SIZE8 = operator.itemgetter(8), operator.itemgetter(1)
-_ALIGN8, _EXACT_ALIGN = operator.itemgetter(0), operator.itemgetter(5)
 TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
 if TYPE_CHECKING:
     from typing import TypeVar
@@ -291,15 +290,9 @@ class CDumper:
             )
         names = map(self._string, words[at + 3 : end : 3])
         packed = False
-        if is_struct and has_bitfields:
+        if is_struct:  # (a loop: a body has 6 members on average, too few for passes in C)
             packed, exact_align = is_packed(members, offsets, has_bitfields, size)
             # The struct's alignment, which Records.align would find walking the members.
-            raw.exact_aligns.setdefault(type_id, exact_align)
-        elif is_struct:  # is_packed, at C speed (the common case)
-            aligns = list(map(_ALIGN8, members))
-            max_align = max(8, *aligns) if aligns else 8
-            packed = any(map(operator.mod, offsets, aligns)) or (8 * size) % max_align != 0
-            exact_align = max_align // 8 if all(map(_EXACT_ALIGN, members)) else None
             raw.exact_aligns.setdefault(type_id, exact_align)
         pad = "\t" * (indent + 1)
         lines = ["{"]
