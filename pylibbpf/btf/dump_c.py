@@ -133,12 +133,14 @@ class CDumper:
         type, joined to a declarator with a space.
 
         Memoised by type id alone when the text has no body in it (no line break): only
-        bodies written inline depend on ``indent``; others by type id and indent."""
-        cached = self._decls.get(type_id)
+        bodies written inline depend on ``indent``; others by type id and indent. (The
+        memo by type id is looked up before each call: a call costs more than a miss.)"""
+        decls = self._decls
+        cached = decls.get(type_id)
         if cached is not None:
             return cached
         key = type_id | (indent + 1) << 32
-        cached = self._decls.get(key)
+        cached = decls.get(key)
         if cached is not None:
             return cached
         kinds, refs = self._kinds, self._refs
@@ -149,30 +151,36 @@ class CDumper:
             if kinds[target] in _POINTER_QUALIFIERS:
                 target = self._skip(target, _POINTER_QUALIFIERS)
             left, right = ("(*", ")") if kinds[target] in (ARRAY, FUNC_PROTO) else ("*", "")
-            prefix, suffix, wrapped = self._decl(refs[type_id], indent)
+            inner = refs[type_id]
+            prefix, suffix, wrapped = decls.get(inner) or self._decl(inner, indent)
             if wrapped:
                 result = (prefix + left, right + suffix, True)
             else:
                 result = (f"{prefix} {left}", right, True)
         elif kind == ARRAY:
             element, _, count = self._raw.arrays[type_id]
-            result = _wrap(self._decl(element, indent), f"[{count}]")
+            result = _wrap(decls.get(element) or self._decl(element, indent), f"[{count}]")
         elif kind == FUNC_PROTO:
             words, at = self._words_of[type_id], self._starts[type_id]
             end = at + 3 + 2 * (words[at + 1] & 0xFFFFFF)
             types = words[at + 4 : end : 2]  # (the parameters: name and type, in pairs)
             names = map(self._string, words[at + 3 : end : 2])
-            texts = [
-                self._declare(ptype, pname, indent)
-                for pname, ptype in zip(names, types, strict=False)  # (pairs: as many)
-            ]
+            texts = []
+            for pname, ptype in zip(names, types, strict=False):  # (pairs: as many)
+                prefix, suffix, wrapped = decls.get(ptype) or self._decl(ptype, indent)
+                if wrapped:  # (as _declare would: one call less a parameter)
+                    texts.append(prefix + pname + suffix)
+                else:
+                    texts.append(f"{prefix} {pname}" if pname else prefix)
             if types and types[-1] == 0:
                 texts[-1] = "..."
             arguments = f"({', '.join(texts) or 'void'})"
-            result = _wrap(self._decl(refs[type_id], indent), arguments)
+            inner = refs[type_id]
+            result = _wrap(decls.get(inner) or self._decl(inner, indent), arguments)
         elif kind in _QUALIFIERS:
             qualifier = _QUALIFIERS[kind]
-            prefix, suffix, wrapped = self._decl(refs[type_id], indent)
+            inner = refs[type_id]
+            prefix, suffix, wrapped = decls.get(inner) or self._decl(inner, indent)
             if kinds[self._skip(refs[type_id], (TYPE_TAG,))] == PTR:
                 # Qualifies the pointer itself: ``int *const p``.
                 if wrapped:
@@ -188,9 +196,9 @@ class CDumper:
         else:
             result = (self._base_name(type_id, indent), "", False)
         if "\n" in result[0] or "\n" in result[1]:
-            self._decls[key] = result
+            decls[key] = result
         else:
-            self._decls[type_id] = result
+            decls[type_id] = result
         return result
 
     def _declare_named(self) -> None:
