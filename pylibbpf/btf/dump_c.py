@@ -268,15 +268,17 @@ class CDumper:
         raw = self._raw
         words, at = self._words_of[type_id], self._starts[type_id]
         info = words[at + 1]
-        end = at + 3 + 3 * (info & 0xFFFFFF)
-        offsets = words[at + 5 : end : 3]
+        # The members' words (name, type, offset) as ints, each made once: the offsets
+        # are read twice, and a strided slice of the words costs more than one of a list.
+        member_words = words[at + 3 : at + 3 + 3 * (info & 0xFFFFFF)].tolist()
+        offsets = member_words[2::3]
         has_bitfields = bool(info >> 31)
         is_struct = self._kinds[type_id] == STRUCT
         size = self._refs[type_id]
         known = self._member_facts.get(indent + 1)
         if known is None:
             known = self._member_facts[indent + 1] = {}
-        member_types = words[at + 4 : end : 3]
+        member_types = member_words[1::3]
         found = list(map(known.get, member_types))
         if None in found:  # types not met yet at this indent (no exception: they cost)
             members = [
@@ -296,7 +298,7 @@ class CDumper:
                 "anonymous types written out inline at every use, nested (met while "
                 f"writing type id {self._current})"
             )
-        names = map(self._string, words[at + 3 : end : 3])
+        names = map(self._string, member_words[::3])
         packed = False
         if is_struct:  # (a loop: a body has 6 members on average, too few for passes in C)
             packed, exact_align = is_packed(members, offsets, has_bitfields, size)
