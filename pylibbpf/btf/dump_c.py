@@ -459,9 +459,9 @@ class CDumper:
             self._declare_named()
             # Every named struct and union (their C names: in bulk), and the FWDs.
             forward: set[str] = set()
-            for kind, line in ((STRUCT, "struct {};"), (UNION, "union {};")):
+            for kind, keyword in ((STRUCT, "struct "), (UNION, "union ")):
                 named = filter(None, map(self._names.get, raw.own_ids((kind,))))
-                forward.update(map(line.format, named))
+                forward.update(map(operator.add, map(keyword.__add__, named), repeat(";")))
             declared: Iterable[int] = raw.own_ids((FWD,))
         else:
             roots = list(type_ids)
