@@ -299,11 +299,11 @@ class CDumper:
                 f"writing type id {self._current})"
             )
         names = map(self._string, member_words[::3])
-        packed = False
-        if is_struct:  # (a loop: a body has 6 members on average, too few for passes in C)
-            packed, exact_align = is_packed(members, offsets, has_bitfields, size)
-            # The struct's alignment, which Records.align would find walking the members.
-            raw.exact_aligns.setdefault(type_id, exact_align)
+        # (A loop: a body has 6 members on average, too few for passes in C.)
+        packed, exact_align = is_packed(members, offsets, has_bitfields, size)
+        packed &= is_struct  # (a union's members all start at its start)
+        # The alignment Records.align would find walking the members again.
+        exact_align = raw.exact_aligns.setdefault(type_id, exact_align)
         pad = "\t" * (indent + 1)
         lines = ["{"]
         if not is_struct and not has_bitfields:  # a union: no positions to keep
@@ -331,13 +331,13 @@ class CDumper:
                 is_struct, names, members, offsets, packed, lines, pad, taken
             )
         if is_struct:
-            align8 = 8 if packed else 8 * (raw.exact_aligns[type_id] or 1)  # (raw.align)
+            align8 = 8 if packed else 8 * (exact_align or 1)  # (raw.align)
             if 8 * size > -(-position // align8) * align8:
                 taken = functools.partial(raw.member_names, type_id)
                 lines += [pad + p for p in padding(position, 8 * size, taken)]
         else:
             widest = max(map(_SIZE8, members), default=0)
-            if 8 * size > round_up(widest, 8 * raw.align(type_id)):
+            if 8 * size > round_up(widest, 8 * (exact_align or 1)):  # (raw.align)
                 lines.append(f"{pad}char __pad[{size}];")
         lines.append("\t" * indent + "}" + (" __attribute__((packed))" if packed else ""))
         return "\n".join(lines)
