@@ -407,16 +407,17 @@ class CDumper:
     def _definition(self, type_id: int) -> str:
         self._current = type_id
         kind = self._kinds[type_id]
+        name = self._names.get(type_id)  # (_c_name, inlined: one call less a definition)
+        if name is None:
+            name = self._raw.name(type_id)
+        if kind == STRUCT:
+            return f"struct {name} {self._struct_body(type_id, 0)};"
         if kind == TYPEDEF:
-            return f"typedef {self._declare(self._refs[type_id], self._c_name(type_id), 0)};"
-        if kind in (STRUCT, UNION):
-            keyword = "struct" if kind == STRUCT else "union"
-            name = self._names.get(type_id)  # (_c_name, inlined: one call less a struct)
-            if name is None:
-                name = self._raw.name(type_id)
-            return f"{keyword} {name} {self._struct_body(type_id, 0)};"
+            return f"typedef {self._declare(self._refs[type_id], name, 0)};"
+        if kind == UNION:
+            return f"union {name} {self._struct_body(type_id, 0)};"
         body = self._enum_body(type_id, 0)
-        return f"enum {self._c_name(type_id)} {body};".replace("enum  {", "enum {")
+        return f"enum {name} {body};".replace("enum  {", "enum {")
 
     def dump(self, type_ids: Iterable[int] | None = None) -> str:
         pieces: list[str] = []
