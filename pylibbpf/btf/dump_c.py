@@ -78,7 +78,7 @@ MAX_DEFINITION = 1 << 20  # one struct or union body
 MAX_BODIES = 32 << 20  # every body written, inline ones included
 MAX_HEADER = 32 << 20
 PIECE = 1 << 16  # what ``CDumper.write`` hands on at a time, about (in characters)
-_ESTIMATE, _SIZE8 = operator.itemgetter(8), operator.itemgetter(1)
+_ESTIMATE, _SIZE8 = operator.itemgetter(7), operator.itemgetter(1)
 TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
 if TYPE_CHECKING:
     from typing import TypeVar
@@ -346,9 +346,9 @@ class CDumper:
         """What a struct body needs to know of a member's type at ``indent``, memoised:
         8 x its alignment (8 if none) and its size in bits (0 if none), the text that goes
         before and after a member name (with the indent and the ';'), and the member
-        without a name; then the exact alignment (None if none), the suffix alone, the
-        unnamed member without the ';', and what a member of it adds to a body at most.
-        Kept in ``known``, the memo for ``indent``."""
+        without a name; then the exact alignment (None if none), the suffix alone, and
+        what a member of it adds to a body at most. Kept in ``known``, the memo for
+        ``indent``."""
         raw = self._raw
         prefix, suffix, wrapped = self._decls.get(type_id) or self._decl(type_id, indent)
         pad = "\t" * indent
@@ -372,7 +372,6 @@ class CDumper:
             bare + ";",
             exact_align,
             suffix,
-            bare,
             len(left) + len(bare) + 1,
         )
         known[type_id] = facts
