@@ -218,6 +218,44 @@ def test_small_header_declarations_compile(tmp_path: Path) -> None:
     )
 
 
+def test_whole_dump_declares_named_types_as_a_subset_dump_does() -> None:
+    """A whole dump makes the declarations of named types (and its unions' alignment)
+    in bulk; a subset's dump one at a time: the definitions are the same text, renamed
+    duplicates (``dup___2``, ``dup_t___2``) and a union's tail padding included."""
+    types = [
+        INT,
+        CHAR,
+        Type(3, Kind.STRUCT, "dup", size=4, members=(Member("a", 1, 0),)),
+        Type(4, Kind.STRUCT, "dup", size=8, members=(Member("b", 1, 0), Member("c", 2, 32))),
+        Type(5, Kind.PTR, "", type=4),
+        Type(6, Kind.TYPEDEF, "dup_t", type=4),
+        Type(7, Kind.TYPEDEF, "dup_t", type=3),
+        Type(8, Kind.ENUM, "dup", size=4, values=(EnumValue("ONE", 1),)),
+        Type(9, Kind.UNION, "holder", size=16, members=(Member("s", 4, 0), Member("t", 7, 0))),
+        Type(
+            10,
+            Kind.STRUCT,
+            "user",
+            size=40,
+            members=(
+                Member("p", 5, 0),
+                Member("d", 6, 64),
+                Member("e", 8, 128),
+                Member("h", 9, 192),
+                Member("q", 5, 320),
+            ),
+        ),
+    ]
+    btf = Btf(encode(types))
+    whole = btf.dump_c()
+    assert "struct dup___2 *p;" in whole and "dup_t___2 t;" in whole
+    assert "union holder {" in whole and "\tchar __pad[16];\n};" in whole  # (tail padding)
+    for root in (4, 7, 9, 10):
+        subset = btf.dump_c([root])
+        definitions = [part for part in subset.split("\n\n") if part.endswith("};")]
+        assert definitions and all(definition in whole for definition in definitions)
+
+
 VMLINUX = Path("/sys/kernel/btf/vmlinux")
 needs_vmlinux = pytest.mark.skipif(not VMLINUX.exists(), reason="kernel has no BTF")
 

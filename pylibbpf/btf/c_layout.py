@@ -9,9 +9,8 @@ from collections.abc import Callable, Iterable
 # What a struct body needs of a member's type (``CDumper._facts``): 8 x its alignment
 # (8 if none), its size in bits (0 if none), the text before and after a member name
 # (with the indent and the ';'), the member without a name; then the exact alignment
-# (None if none), the suffix alone, the unnamed member without the ';', and the most a
-# member of it adds to a body.
-MemberFacts = tuple[int, int, str, str, str, int | None, str, str, int]
+# (None if none), the suffix alone, and the most a member of it adds to a body.
+MemberFacts = tuple[int, int, str, str, str, int | None, str, int]
 
 _PAD_UNITS = ((64, "long"), (32, "int"), (16, "short"), (8, "char"))
 # A gap wider than this is one named char array, not a line per 8 bytes: the text stays
@@ -59,7 +58,7 @@ def bitfield_members(
     returns the bits laid out. ``taken``: the member names, for a padding array's."""
     position = 0
     for name, facts, offset in zip(names, members, offsets, strict=True):
-        align8, size8, left, right, bare_line, _, suffix, bare, _ = facts
+        align8, size8, left, right, bare_line, _, suffix, _ = facts
         bitfield_size, bit_offset = offset >> 24, offset & 0xFFFFFF
         if is_struct:
             # Where a C compiler would put the member after ``position`` bits.
@@ -78,7 +77,7 @@ def bitfield_members(
                 lines += [pad + p for p in padding(position, bit_offset, taken)]
                 position = bit_offset
         if bitfield_size:
-            text = left + name + suffix if name else bare
+            text = left + name + suffix if name else bare_line[:-1]  # (less its ';')
             lines.append(f"{text}: {bitfield_size};")
             end = bit_offset + bitfield_size
         else:

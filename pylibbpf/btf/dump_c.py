@@ -19,6 +19,7 @@ import functools
 import operator
 from array import array
 from collections.abc import Callable, Iterable
+from itertools import compress, repeat
 
 from ..errors import ObjectError
 from ..gcpause import gc_paused
@@ -77,8 +78,7 @@ MAX_DEFINITION = 1 << 20  # one struct or union body
 MAX_BODIES = 32 << 20  # every body written, inline ones included
 MAX_HEADER = 32 << 20
 PIECE = 1 << 16  # what ``CDumper.write`` hands on at a time, about (in characters)
-_ESTIMATE, _SIZE8 = operator.itemgetter(8), operator.itemgetter(1)
-_ALIGN8, _EXACT_ALIGN = operator.itemgetter(0), operator.itemgetter(5)
+_ESTIMATE, _SIZE8 = operator.itemgetter(7), operator.itemgetter(1)
 TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
 if TYPE_CHECKING:
     from typing import TypeVar
@@ -133,12 +133,14 @@ class CDumper:
         type, joined to a declarator with a space.
 
         Memoised by type id alone when the text has no body in it (no line break): only
-        bodies written inline depend on ``indent``; others by type id and indent."""
-        cached = self._decls.get(type_id)
+        bodies written inline depend on ``indent``; others by type id and indent. (The
+        memo by type id is looked up before each call: a call costs more than a miss.)"""
+        decls = self._decls
+        cached = decls.get(type_id)
         if cached is not None:
             return cached
         key = type_id | (indent + 1) << 32
-        cached = self._decls.get(key)
+        cached = decls.get(key)
         if cached is not None:
             return cached
         kinds, refs = self._kinds, self._refs
@@ -149,30 +151,36 @@ class CDumper:
             if kinds[target] in _POINTER_QUALIFIERS:
                 target = self._skip(target, _POINTER_QUALIFIERS)
             left, right = ("(*", ")") if kinds[target] in (ARRAY, FUNC_PROTO) else ("*", "")
-            prefix, suffix, wrapped = self._decl(refs[type_id], indent)
+            inner = refs[type_id]
+            prefix, suffix, wrapped = decls.get(inner) or self._decl(inner, indent)
             if wrapped:
                 result = (prefix + left, right + suffix, True)
             else:
                 result = (f"{prefix} {left}", right, True)
         elif kind == ARRAY:
             element, _, count = self._raw.arrays[type_id]
-            result = _wrap(self._decl(element, indent), f"[{count}]")
+            result = _wrap(decls.get(element) or self._decl(element, indent), f"[{count}]")
         elif kind == FUNC_PROTO:
             words, at = self._words_of[type_id], self._starts[type_id]
             end = at + 3 + 2 * (words[at + 1] & 0xFFFFFF)
             types = words[at + 4 : end : 2]  # (the parameters: name and type, in pairs)
             names = map(self._string, words[at + 3 : end : 2])
-            texts = [
-                self._declare(ptype, pname, indent)
-                for pname, ptype in zip(names, types, strict=False)  # (pairs: as many)
-            ]
+            texts = []
+            for pname, ptype in zip(names, types, strict=False):  # (pairs: as many)
+                prefix, suffix, wrapped = decls.get(ptype) or self._decl(ptype, indent)
+                if wrapped:  # (as _declare would: one call less a parameter)
+                    texts.append(prefix + pname + suffix)
+                else:
+                    texts.append(f"{prefix} {pname}" if pname else prefix)
             if types and types[-1] == 0:
                 texts[-1] = "..."
             arguments = f"({', '.join(texts) or 'void'})"
-            result = _wrap(self._decl(refs[type_id], indent), arguments)
+            inner = refs[type_id]
+            result = _wrap(decls.get(inner) or self._decl(inner, indent), arguments)
         elif kind in _QUALIFIERS:
             qualifier = _QUALIFIERS[kind]
-            prefix, suffix, wrapped = self._decl(refs[type_id], indent)
+            inner = refs[type_id]
+            prefix, suffix, wrapped = decls.get(inner) or self._decl(inner, indent)
             if kinds[self._skip(refs[type_id], (TYPE_TAG,))] == PTR:
                 # Qualifies the pointer itself: ``int *const p``.
                 if wrapped:
@@ -188,10 +196,28 @@ class CDumper:
         else:
             result = (self._base_name(type_id, indent), "", False)
         if "\n" in result[0] or "\n" in result[1]:
-            self._decls[key] = result
+            decls[key] = result
         else:
-            self._decls[type_id] = result
+            decls[type_id] = result
         return result
+
+    def _declare_named(self) -> None:
+        """Memoise the bare declarations of every named struct, union, enum and typedef
+        at once (``struct task_struct``): a whole dump needs most of them, and making
+        them in bulk costs a tenth of one ``_decl`` call each."""
+        names, own_ids, decls = self._names, self._raw.own_ids, self._decls
+        kinds: tuple[int, ...]
+        for kinds, keyword in (
+            ((STRUCT,), "struct "),
+            ((UNION,), "union "),
+            ((ENUM, ENUM64), "enum "),
+            ((TYPEDEF,), ""),
+        ):
+            ids = own_ids(kinds)
+            c_names = list(map(names.get, ids))  # (None or '' when anonymous)
+            texts = map(keyword.__add__, filter(None, c_names))
+            named = zip(texts, repeat(""), repeat(False))  # (as many as the names)
+            decls.update(zip(compress(ids, c_names), named, strict=False))
 
     def _skip(self, type_id: int, kinds: Iterable[int]) -> int:
         """The first type along ``type_id``'s chain whose kind is not in ``kinds``."""
@@ -242,19 +268,21 @@ class CDumper:
         raw = self._raw
         words, at = self._words_of[type_id], self._starts[type_id]
         info = words[at + 1]
-        end = at + 3 + 3 * (info & 0xFFFFFF)
-        offsets = words[at + 5 : end : 3]
+        # The members' words (name, type, offset) as ints, each made once: the offsets
+        # are read twice, and a strided slice of the words costs more than one of a list.
+        member_words = words[at + 3 : at + 3 + 3 * (info & 0xFFFFFF)].tolist()
+        offsets = member_words[2::3]
         has_bitfields = bool(info >> 31)
         is_struct = self._kinds[type_id] == STRUCT
         size = self._refs[type_id]
         known = self._member_facts.get(indent + 1)
         if known is None:
             known = self._member_facts[indent + 1] = {}
-        member_types = words[at + 4 : end : 3]
+        member_types = member_words[1::3]
         found = list(map(known.get, member_types))
         if None in found:  # types not met yet at this indent (no exception: they cost)
             members = [
-                known.get(member_type) or self._facts(member_type, indent + 1)
+                known.get(member_type) or self._facts(member_type, indent + 1, known)
                 for member_type in member_types
             ]
         else:
@@ -270,18 +298,12 @@ class CDumper:
                 "anonymous types written out inline at every use, nested (met while "
                 f"writing type id {self._current})"
             )
-        names = map(self._string, words[at + 3 : end : 3])
-        packed = False
-        if is_struct and has_bitfields:
-            packed, exact_align = is_packed(members, offsets, has_bitfields, size)
-            # The struct's alignment, which Records.align would find walking the members.
-            raw.exact_aligns.setdefault(type_id, exact_align)
-        elif is_struct:  # is_packed, at C speed (the common case)
-            aligns = list(map(_ALIGN8, members))
-            max_align = max(8, *aligns) if aligns else 8
-            packed = any(map(operator.mod, offsets, aligns)) or (8 * size) % max_align != 0
-            exact_align = max_align // 8 if all(map(_EXACT_ALIGN, members)) else None
-            raw.exact_aligns.setdefault(type_id, exact_align)
+        names = map(self._string, member_words[::3])
+        # (A loop: a body has 6 members on average, too few for passes in C.)
+        packed, exact_align = is_packed(members, offsets, has_bitfields, size)
+        packed &= is_struct  # (a union's members all start at its start)
+        # The alignment Records.align would find walking the members again.
+        exact_align = raw.exact_aligns.setdefault(type_id, exact_align)
         pad = "\t" * (indent + 1)
         lines = ["{"]
         if not is_struct and not has_bitfields:  # a union: no positions to keep
@@ -309,31 +331,36 @@ class CDumper:
                 is_struct, names, members, offsets, packed, lines, pad, taken
             )
         if is_struct:
-            align8 = 8 if packed else 8 * (raw.exact_aligns[type_id] or 1)  # (raw.align)
+            align8 = 8 if packed else 8 * (exact_align or 1)  # (raw.align)
             if 8 * size > -(-position // align8) * align8:
                 taken = functools.partial(raw.member_names, type_id)
                 lines += [pad + p for p in padding(position, 8 * size, taken)]
         else:
             widest = max(map(_SIZE8, members), default=0)
-            if 8 * size > round_up(widest, 8 * raw.align(type_id)):
+            if 8 * size > round_up(widest, 8 * (exact_align or 1)):  # (raw.align)
                 lines.append(f"{pad}char __pad[{size}];")
         lines.append("\t" * indent + "}" + (" __attribute__((packed))" if packed else ""))
         return "\n".join(lines)
 
-    def _facts(self, type_id: int, indent: int) -> MemberFacts:
+    def _facts(self, type_id: int, indent: int, known: dict[int, MemberFacts]) -> MemberFacts:
         """What a struct body needs to know of a member's type at ``indent``, memoised:
         8 x its alignment (8 if none) and its size in bits (0 if none), the text that goes
         before and after a member name (with the indent and the ';'), and the member
-        without a name; then the exact alignment (None if none), the suffix alone, the
-        unnamed member without the ';', and what a member of it adds to a body at most."""
+        without a name; then the exact alignment (None if none), the suffix alone, and
+        what a member of it adds to a body at most. Kept in ``known``, the memo for
+        ``indent``."""
         raw = self._raw
         prefix, suffix, wrapped = self._decls.get(type_id) or self._decl(type_id, indent)
         pad = "\t" * indent
         left = pad + prefix if wrapped else f"{pad}{prefix} "
         bare = pad + prefix + suffix if wrapped else pad + prefix
         exact_align: int | None
-        if self._kinds[type_id] == PTR:  # (the most common member type)
+        kind = self._kinds[type_id]
+        if kind == PTR:  # (the most common member type)
             align8, size8, exact_align = 64, 64, 8
+        elif kind in (STRUCT, UNION):  # (their third word is their size)
+            exact_align = raw.exact_align(type_id)
+            align8, size8 = 8 * (exact_align or 1), 8 * self._refs[type_id]
         else:
             exact_align = raw.exact_align(type_id)
             align8, size8 = 8 * (exact_align or 1), 8 * raw.size(type_id)
@@ -345,10 +372,9 @@ class CDumper:
             bare + ";",
             exact_align,
             suffix,
-            bare,
             len(left) + len(bare) + 1,
         )
-        self._member_facts.setdefault(indent, {})[type_id] = facts
+        known[type_id] = facts
         return facts
 
     def _enum_body(self, type_id: int, indent: int) -> str:
@@ -380,16 +406,17 @@ class CDumper:
     def _definition(self, type_id: int) -> str:
         self._current = type_id
         kind = self._kinds[type_id]
+        name = self._names.get(type_id)  # (_c_name, inlined: one call less a definition)
+        if name is None:
+            name = self._raw.name(type_id)
+        if kind == STRUCT:
+            return f"struct {name} {self._struct_body(type_id, 0)};"
         if kind == TYPEDEF:
-            return f"typedef {self._declare(self._refs[type_id], self._c_name(type_id), 0)};"
-        if kind in (STRUCT, UNION):
-            keyword = "struct" if kind == STRUCT else "union"
-            name = self._names.get(type_id)  # (_c_name, inlined: one call less a struct)
-            if name is None:
-                name = self._raw.name(type_id)
-            return f"{keyword} {name} {self._struct_body(type_id, 0)};"
+            return f"typedef {self._declare(self._refs[type_id], name, 0)};"
+        if kind == UNION:
+            return f"union {name} {self._struct_body(type_id, 0)};"
         body = self._enum_body(type_id, 0)
-        return f"enum {self._c_name(type_id)} {body};".replace("enum  {", "enum {")
+        return f"enum {name} {body};".replace("enum  {", "enum {")
 
     def dump(self, type_ids: Iterable[int] | None = None) -> str:
         pieces: list[str] = []
@@ -429,11 +456,12 @@ class CDumper:
         btf, raw, kinds = self.btf, self._raw, self._kinds
         if type_ids is None:
             order = self._order(None)
+            self._declare_named()
             # Every named struct and union (their C names: in bulk), and the FWDs.
             forward: set[str] = set()
-            for kind, line in ((STRUCT, "struct {};"), (UNION, "union {};")):
+            for kind, keyword in ((STRUCT, "struct "), (UNION, "union ")):
                 named = filter(None, map(self._names.get, raw.own_ids((kind,))))
-                forward.update(map(line.format, named))
+                forward.update(map(operator.add, map(keyword.__add__, named), repeat(";")))
             declared: Iterable[int] = raw.own_ids((FWD,))
         else:
             roots = list(type_ids)

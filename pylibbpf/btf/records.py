@@ -350,6 +350,8 @@ class Records:
         target = self.resolve(type_id)
         if target is None:
             return None
+        if target != type_id:  # (a typedef's or a qualifier's: its target's, memoised)
+            return self.exact_align(target)
         kind = self.kinds[target]
         if kind in SCALARS:
             return min(max(self.refs[target], 1), 8)
