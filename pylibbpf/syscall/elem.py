@@ -44,13 +44,14 @@ from collections.abc import Callable
 from ..errors import BpfError
 from ..spec.codec import Codec, CtypesCodec, IntCodec
 from ..uapi_values import Cmd
-from . import direct
 from .attrs import MapElemAttr
 from .bpf import NR_BPF, kernel_error
 
 TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
 if TYPE_CHECKING:
     from typing import Any
+
+    from .direct import Slot
 
     Encoder = Callable[[Any], bytes]
 
@@ -167,6 +168,14 @@ class MapElems:
                 ops.attr.map_fd = INVALID_FD
 
 
+def _direct_slot() -> Slot | None:
+    """A direct-call slot, ``direct.py`` imported on a map's first element operation:
+    loading an object (and a program that never reads its maps) does without it."""
+    from . import direct
+
+    return direct.allocate(MapElemAttr, _COMMANDS, _FILL)
+
+
 class MapElemOps:
     """One buffer set and attr for one map, and the element operations on them (one
     operation at a time holds it: see the module's note).
@@ -229,9 +238,7 @@ class MapElemOps:
         self.kview = memoryview(self.kbuf).cast("B")[:key_size]
         self.vview = memoryview(self.vbuf).cast("B")[:value_size]
         # A direct-call slot (attr and entry points) unless the seam is installed.
-        self.entry = (
-            direct.allocate(MapElemAttr, _COMMANDS, _FILL) if _bpf_fast is _LIBC_FAST else None
-        )
+        self.entry = _direct_slot() if _bpf_fast is _LIBC_FAST else None
         self.attr = MapElemAttr() if self.entry is None else self.entry.attr
         self.attr.map_fd = elems.register(self)
         self.ref = ctypes.byref(self.attr)
