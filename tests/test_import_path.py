@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 ENUMS = ["Cmd", "MapType", "ProgType", "AttachType", "UpdateFlags", "MapFlags", "ProgFlags"]
 
 # Modules the load path does without (the public enums, the opcode enums, the attach-side
-# attr layouts, the .kconfig layout, contextlib): imported by the code that needs them.
+# attr layouts, the .kconfig layout, contextlib, importlib and the warnings it imports):
+# imported by the code that needs them.
 LEFT_OUT = [
     "pylibbpf.uapi",
     "pylibbpf.uapi_extra",
@@ -28,6 +29,8 @@ LEFT_OUT = [
     "pylibbpf.spec.opcodes",
     "pylibbpf.spec.kconfig",
     "contextlib",
+    "importlib",
+    "warnings",
 ]
 
 
