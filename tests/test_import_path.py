@@ -35,12 +35,17 @@ LEFT_OUT = [
 
 
 # What only some objects need at load (CO-RE relocations, typed ksyms, a type's layout) or
-# only element access needs (the direct entry points): left out of the import.
+# only element access needs (the direct entry points), batch operations, attaching: left
+# out of the import.
 NOT_IMPORTED = [
     "pylibbpf.spec.core",
     "pylibbpf.spec.core_types",
     "pylibbpf.btf.graph",
     "pylibbpf.syscall.direct",
+    "pylibbpf.map_batch",
+    "pylibbpf.gcpause",
+    "pylibbpf.links",
+    "pylibbpf.links.methods",
 ]
 
 
@@ -208,3 +213,48 @@ def test_the_syscall_package_hands_on_every_name_it_exports() -> None:
         assert any(getattr(home, name, None) is value for home in homes), name
     with pytest.raises(AttributeError, match="no_such_name"):
         syscall.no_such_name  # noqa: B018
+
+
+def test_the_stand_ins_name_every_attribute_of_their_mixin() -> None:
+    """``Map``'s batch half and ``Program``'s attach methods come in on first use through
+    ``records.on_demand``, which must know every attribute the mixin defines."""
+    from pylibbpf import maps, program
+    from pylibbpf.links.methods import AttachMethods
+    from pylibbpf.map_batch import MapBatches
+
+    for names, mixin in (
+        (maps.BATCH_ATTRIBUTES, MapBatches),
+        (program.ATTACH_METHODS, AttachMethods),
+    ):
+        own = {
+            "__dict__",
+            "__weakref__",
+            "__module__",
+            "__doc__",
+            "__qualname__",
+            "__annotations__",
+        }
+        assert sorted(names) == sorted(set(vars(mixin)) - own)
+
+
+def test_a_stand_in_brings_its_mixin_on_first_use() -> None:
+    """In a fresh interpreter: reading one batch attribute (on the class or an instance)
+    imports ``map_batch`` and every attribute then is the mixin's own."""
+    code = (
+        "import sys; from pylibbpf.maps import Map\n"
+        "assert 'pylibbpf.map_batch' not in sys.modules\n"
+        "from pylibbpf.program import Program\n"
+        "assert Map.lookup_batch.__qualname__ == 'MapBatches.lookup_batch'\n"
+        "from pylibbpf.map_batch import MapBatches\n"
+        "assert all(getattr(Map, n) is getattr(MapBatches, n) for n in ('keys', 'count'))\n"
+        "assert Map.__iter__ is MapBatches.__iter__ and Map._no_batch is False\n"
+        "assert 'pylibbpf.links.methods' not in sys.modules\n"
+        "assert Program.attach_xdp.__module__ == 'pylibbpf.links.methods'\n"
+        "from pylibbpf.maps import BatchData; from pylibbpf import BatchData as B\n"
+        "assert B is BatchData\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
