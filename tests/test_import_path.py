@@ -34,7 +34,7 @@ LEFT_OUT = [
 ]
 
 
-# What only some objects need at load (CO-RE relocations, typed ksyms, a type's layout) or
+# What only some objects need at load (CO-RE relocations and their kinds, typed ksyms, a type's layout) or
 # only element access needs (the direct entry points), batch operations, attaching: left
 # out of the import.
 NOT_IMPORTED = [
@@ -46,6 +46,7 @@ NOT_IMPORTED = [
     "pylibbpf.gcpause",
     "pylibbpf.links",
     "pylibbpf.links.methods",
+    "pylibbpf.btf.relo_kind",
 ]
 
 
