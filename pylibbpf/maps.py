@@ -21,7 +21,7 @@ from .map_elem import MapElements, NotCreated, decode_percpu, encode_value
 from .records import dataclass, on_demand
 from .spec.codec import Codec, codec_for
 from .syscall import features
-from .syscall.elem import MapElems
+from .syscall.elem_pool import MapElems
 from .syscall.fd import Closing, OwnedFd
 from .syscall.system import num_possible_cpus
 from .uapi_values import (

@@ -34,14 +34,15 @@ LEFT_OUT = [
 ]
 
 
-# What only some objects need at load (CO-RE relocations and their kinds, typed ksyms, a type's layout) or
-# only element access needs (the direct entry points), batch operations, attaching: left
-# out of the import.
+# What only some objects need at load (CO-RE relocations and their kinds, typed ksyms, a
+# type's layout) or only element access needs (the buffer sets, the direct entry points),
+# batch operations, attaching: left out of the import.
 NOT_IMPORTED = [
     "pylibbpf.spec.core",
     "pylibbpf.spec.core_types",
     "pylibbpf.btf.graph",
     "pylibbpf.syscall.direct",
+    "pylibbpf.syscall.elem",
     "pylibbpf.map_batch",
     "pylibbpf.gcpause",
     "pylibbpf.links",
