@@ -423,14 +423,15 @@ def on_demand(module: str, mixin: str, names: Iterable[str]) -> type:
     operations, attach methods): their module stays out of ``bpf.BpfObject``'s import."""
 
     def graft() -> None:
+        # Each attribute is replaced in one step (another thread reads either the
+        # placeholder, which grafts again, or the mixin's own), never removed first.
         __import__(module)
-        real = vars(sys.modules[module])[mixin]
+        real = {k: v for k, v in vars(vars(sys.modules[module])[mixin]).items() if k not in _OWN}
+        for name, value in real.items():
+            setattr(stand_in, name, value)
         for name in names:  # a name the mixin lost is an AttributeError, not a loop
-            if isinstance(vars(stand_in).get(name), _FromMixin):
+            if name not in real and isinstance(vars(stand_in).get(name), _FromMixin):
                 delattr(stand_in, name)
-        for name, value in vars(real).items():
-            if name not in _OWN:
-                setattr(stand_in, name, value)
 
     stand_in = type(mixin, (), {"__module__": module})
     for name in names:
