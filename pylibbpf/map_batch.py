@@ -1,6 +1,7 @@
 """Batch operations on maps (MAP_*_BATCH): many elements per syscall, the fastest way to
 read or write a whole map, and the iteration (``keys()``, ``values()``, ``items()``,
-``dict(m.items())``) built on them. ``Map`` inherits them from ``MapBatches``.
+``dict(m.items())``) built on them. ``Map`` inherits them from ``MapBatches``, through
+a stand-in (``records.on_demand``) that imports this module on first use.
 
 Elements convert in one pass per batch: 1/2/4/8-byte integers through
 ``memoryview.cast``/``array`` (no Python call per element), ctypes types through one

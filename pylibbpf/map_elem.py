@@ -21,7 +21,7 @@ import errno
 
 from .errors import BpfError
 from .spec.codec import Codec, IntCodec
-from .syscall.elem import FAST_MISS, MapElems
+from .syscall.elem_pool import FAST_MISS, MapElems
 from .uapi_values import Cmd, MapType, UpdateFlags
 
 TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)

@@ -17,12 +17,11 @@ from collections import deque
 from . import syscall
 from .errors import BpfError, NotSupportedError, ObjectError
 from .logs import module_logger
-from .map_batch import BatchData, MapBatches
 from .map_elem import MapElements, NotCreated, decode_percpu, encode_value
-from .records import dataclass
+from .records import dataclass, on_demand
 from .spec.codec import Codec, codec_for
 from .syscall import features
-from .syscall.elem import MapElems
+from .syscall.elem_pool import MapElems
 from .syscall.fd import Closing, OwnedFd
 from .syscall.system import num_possible_cpus
 from .uapi_values import (
@@ -42,9 +41,49 @@ if TYPE_CHECKING:
 else:
     Protocol = object  # (the protocols below are for the type checker only)
 
+# Every attribute ``map_batch.MapBatches`` defines (a test checks the list).
+BATCH_ATTRIBUTES = (
+    "_no_batch",
+    "_take_ops",
+    "fd",
+    "_encode_value",
+    "_decode_value",
+    "_batch_chunk",
+    "_batches",
+    "_lookup_calls",
+    "_decode_values",
+    "lookup_batch_raw",
+    "lookup_batch",
+    "lookup_batch_lists",
+    "_int_keys_and_values",
+    "lookup_batch_arrays",
+    "_read_into",
+    "_arrays_of_slots",
+    "_array_format",
+    "lookup_and_delete_batch",
+    "_iter_chunks",
+    "keys",
+    "__iter__",
+    "_keys_by_next_key",
+    "values",
+    "items",
+    "_items_by_next_key",
+    "count",
+    "_packed_values",
+    "update_batch",
+    "delete_batch",
+    "_batch_write",
+)
+
 if TYPE_CHECKING:
     from .arena import Arena
     from .links.base import Link
+    from .map_batch import BatchData, MapBatches
+else:
+    # The batch half of ``Map`` (and its iteration: ``keys()``, ``items()``...), imported
+    # on first use: loading an object and reading single elements do without it.
+    MapBatches = on_demand("pylibbpf.map_batch", "MapBatches", BATCH_ATTRIBUTES)
+
 
 logger = module_logger(__name__)  # creation and pinning only: element operations never log
 
@@ -543,11 +582,16 @@ def _map_info(fd: int, what: str, with_hash: bool = False) -> MapInfo:
 
 
 def __getattr__(name: str) -> object:
-    """``Arena`` (re-exported) on first use: arenas are imported by the maps that are one."""
+    """``Arena`` and ``BatchData`` (re-exported) on first use: arenas are imported by the
+    maps that are one, batch results by batch reads."""
     if name == "Arena":
         from .arena import Arena
 
         return Arena
+    if name == "BatchData":
+        from .map_batch import BatchData
+
+        return BatchData
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -20,10 +20,9 @@ from collections.abc import Mapping
 
 from . import syscall
 from .errors import BpfError, BpfPermissionError, LoadError, NotSupportedError, describe_errno
-from .links.methods import AttachMethods
 from .logs import module_logger
 from .maps import Map, sanitize_name
-from .records import dataclass
+from .records import dataclass, on_demand
 from .spec.insn import INSN_SIZE
 from .spec.objspec import ObjectSpec
 from .syscall import features
@@ -31,14 +30,42 @@ from .syscall.bpf import kernel_buffer
 from .syscall.fd import Closing, OwnedFd
 from .uapi_values import LOG_BUF_SIZE_MAX, AttachType, Cmd, ProgType, as_enum, value_name
 
+# Every attribute ``links.methods.AttachMethods`` defines (a test checks the list).
+ATTACH_METHODS = (
+    "attach",
+    "attach_tracepoint",
+    "attach_raw_tracepoint",
+    "attach_trace",
+    "attach_iter",
+    "attach_xdp",
+    "attach_tc",
+    "attach_netkit",
+    "attach_cgroup",
+    "attach_netns",
+    "attach_kprobe",
+    "attach_kprobe_multi",
+    "attach_uprobe",
+    "attach_uprobe_multi",
+    "attach_usdt",
+    "attach_perf_event",
+    "attach_sockmap",
+    "attach_netfilter",
+    "attach_socket",
+    "detach_socket",
+)
+
 TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
 if TYPE_CHECKING:
     from typing import Any, Protocol
 
+    from .links.methods import AttachMethods
     from .stream import ProgramStream
     from .uapi import StreamId
 else:
     Protocol = object  # (the protocols below are for the type checker only)
+    # ``Program.attach*()``, imported on first use: loading does without the links package.
+    AttachMethods = on_demand("pylibbpf.links.methods", "AttachMethods", ATTACH_METHODS)
+
 
 logger = module_logger(__name__)
 

@@ -14,7 +14,8 @@ module being imported only when one of those asks.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterable
 from types import CodeType, FunctionType
 
 TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
@@ -395,4 +396,47 @@ def replace(obj: T, /, **changes: Any) -> T:
     return type(obj)(**changes)
 
 
-__all__ = ["dataclass", "field", "replace"]
+# Attributes a class keeps for itself: not copied from a mixin onto its stand-in.
+_OWN = frozenset({"__dict__", "__weakref__", "__module__", "__doc__", "__qualname__"})
+
+
+class _FromMixin:
+    """One attribute of an ``on_demand`` stand-in: its first read (on the class or an
+    instance) imports the mixin and puts all of its attributes in the stand-in's place."""
+
+    __slots__ = ("graft", "name")
+
+    def __init__(self, name: str, graft: Callable[[], None]) -> None:
+        self.name = name
+        self.graft = graft
+
+    def __get__(self, obj: object, owner: type | None = None) -> Any:
+        self.graft()
+        return getattr(obj, self.name) if obj is not None else getattr(owner, self.name)
+
+
+def on_demand(module: str, mixin: str, names: Iterable[str]) -> type:
+    """A base class standing in for ``module.mixin`` until one of ``names`` (all its
+    attributes) is first read: then the module is imported and the mixin's attributes
+    copied onto the stand-in, so lookups through it find them as through the mixin (at the
+    same place in the MRO) from then on. For mixins most processes never call (batch
+    operations, attach methods): their module stays out of ``bpf.BpfObject``'s import."""
+
+    def graft() -> None:
+        # Each attribute is replaced in one step (another thread reads either the
+        # placeholder, which grafts again, or the mixin's own), never removed first.
+        __import__(module)
+        real = {k: v for k, v in vars(vars(sys.modules[module])[mixin]).items() if k not in _OWN}
+        for name, value in real.items():
+            setattr(stand_in, name, value)
+        for name in names:  # a name the mixin lost is an AttributeError, not a loop
+            if name not in real and isinstance(vars(stand_in).get(name), _FromMixin):
+                delattr(stand_in, name)
+
+    stand_in = type(mixin, (), {"__module__": module})
+    for name in names:
+        setattr(stand_in, name, _FromMixin(name, graft))
+    return stand_in
+
+
+__all__ = ["dataclass", "field", "on_demand", "replace"]

@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 ENUMS = ["Cmd", "MapType", "ProgType", "AttachType", "UpdateFlags", "MapFlags", "ProgFlags"]
 
 # Modules the load path does without (the public enums, the opcode enums, the attach-side
-# attr layouts, the .kconfig layout, contextlib): imported by the code that needs them.
+# attr layouts, the .kconfig layout, contextlib, importlib and the warnings it imports):
+# imported by the code that needs them.
 LEFT_OUT = [
     "pylibbpf.uapi",
     "pylibbpf.uapi_extra",
@@ -28,12 +29,31 @@ LEFT_OUT = [
     "pylibbpf.spec.opcodes",
     "pylibbpf.spec.kconfig",
     "contextlib",
+    "importlib",
+    "warnings",
 ]
 
 
-def _loaded_after(code: str) -> list[str]:
-    """Which of LEFT_OUT a fresh interpreter has imported after running ``code``."""
-    script = f"import sys\n{code}\nprint(' '.join(m for m in {LEFT_OUT!r} if m in sys.modules))"
+# What only some objects need at load (CO-RE relocations and their kinds, typed ksyms, a
+# type's layout) or only element access needs (the buffer sets, the direct entry points),
+# batch operations, attaching: left out of the import.
+NOT_IMPORTED = [
+    "pylibbpf.spec.core",
+    "pylibbpf.spec.core_types",
+    "pylibbpf.btf.graph",
+    "pylibbpf.syscall.direct",
+    "pylibbpf.syscall.elem",
+    "pylibbpf.map_batch",
+    "pylibbpf.gcpause",
+    "pylibbpf.links",
+    "pylibbpf.links.methods",
+    "pylibbpf.btf.relo_kind",
+]
+
+
+def _loaded_after(code: str, left_out: list[str] = LEFT_OUT) -> list[str]:
+    """Which of ``left_out`` a fresh interpreter has imported after running ``code``."""
+    script = f"import sys\n{code}\nprint(' '.join(m for m in {left_out!r} if m in sys.modules))"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     done = subprocess.run(
         [sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, text=True
@@ -44,6 +64,10 @@ def _loaded_after(code: str) -> list[str]:
 
 def test_bpf_object_import_leaves_out_the_enums_and_the_attach_side() -> None:
     assert _loaded_after("import pylibbpf as bpf; bpf.BpfObject") == []
+
+
+def test_bpf_object_import_leaves_out_what_some_loads_need() -> None:
+    assert _loaded_after("import pylibbpf as bpf; bpf.BpfObject", LEFT_OUT + NOT_IMPORTED) == []
 
 
 @pytest.mark.root  # loads into the kernel
@@ -191,3 +215,48 @@ def test_the_syscall_package_hands_on_every_name_it_exports() -> None:
         assert any(getattr(home, name, None) is value for home in homes), name
     with pytest.raises(AttributeError, match="no_such_name"):
         syscall.no_such_name  # noqa: B018
+
+
+def test_the_stand_ins_name_every_attribute_of_their_mixin() -> None:
+    """``Map``'s batch half and ``Program``'s attach methods come in on first use through
+    ``records.on_demand``, which must know every attribute the mixin defines."""
+    from pylibbpf import maps, program
+    from pylibbpf.links.methods import AttachMethods
+    from pylibbpf.map_batch import MapBatches
+
+    for names, mixin in (
+        (maps.BATCH_ATTRIBUTES, MapBatches),
+        (program.ATTACH_METHODS, AttachMethods),
+    ):
+        own = {
+            "__dict__",
+            "__weakref__",
+            "__module__",
+            "__doc__",
+            "__qualname__",
+            "__annotations__",
+        }
+        assert sorted(names) == sorted(set(vars(mixin)) - own)
+
+
+def test_a_stand_in_brings_its_mixin_on_first_use() -> None:
+    """In a fresh interpreter: reading one batch attribute (on the class or an instance)
+    imports ``map_batch`` and every attribute then is the mixin's own."""
+    code = (
+        "import sys; from pylibbpf.maps import Map\n"
+        "assert 'pylibbpf.map_batch' not in sys.modules\n"
+        "from pylibbpf.program import Program\n"
+        "assert Map.lookup_batch.__qualname__ == 'MapBatches.lookup_batch'\n"
+        "from pylibbpf.map_batch import MapBatches\n"
+        "assert all(getattr(Map, n) is getattr(MapBatches, n) for n in ('keys', 'count'))\n"
+        "assert Map.__iter__ is MapBatches.__iter__ and Map._no_batch is False\n"
+        "assert 'pylibbpf.links.methods' not in sys.modules\n"
+        "assert Program.attach_xdp.__module__ == 'pylibbpf.links.methods'\n"
+        "from pylibbpf.maps import BatchData; from pylibbpf import BatchData as B\n"
+        "assert B is BatchData\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr

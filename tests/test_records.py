@@ -14,6 +14,7 @@ import pickle
 import pkgutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -245,3 +246,48 @@ def test_a_shape_of_no_package_record_is_compiled_on_first_use() -> None:
     wide = made(*range(40))
     assert wide.x39 == 39 and made.__init__.__code__.co_filename == "<string>"
     assert shape in records._TEMPLATES  # compiled once, for the next record of its shape
+
+
+def test_on_demand_stands_in_for_a_mixin_until_first_use(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The mixin's module is imported by the first read of any of its attributes (a
+    dunder through its slot, on the class or an instance); from then on each is the
+    mixin's own, and a listed name the mixin does not have is an AttributeError."""
+    import types
+
+    from pylibbpf.records import on_demand
+
+    module = types.ModuleType("fake_mixin_module")
+
+    class Mixin:
+        limit = 2
+
+        def __iter__(self) -> Iterator[int]:
+            return iter(range(self.limit))
+
+        def twice(self) -> int:
+            return 2 * self.limit
+
+    module.Mixin = Mixin  # type: ignore[attr-defined]
+    imported: list[str] = []
+    real_import = __import__
+
+    def spy(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name == "fake_mixin_module":
+            imported.append(name)
+            monkeypatch.setitem(sys.modules, name, module)
+            return module
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.__import__", spy)
+    stand_in = on_demand("fake_mixin_module", "Mixin", ("limit", "__iter__", "twice", "gone"))
+
+    class Uses(stand_in):  # type: ignore[misc, valid-type]
+        pass
+
+    assert imported == []
+    assert list(Uses()) == [0, 1]  # iter() through the placeholder's slot
+    assert imported == ["fake_mixin_module"]
+    assert Uses.twice is Mixin.twice and Uses().twice() == 4 and Uses.limit == 2
+    assert not hasattr(Uses, "gone")

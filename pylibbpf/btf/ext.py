@@ -10,27 +10,14 @@ from __future__ import annotations
 
 import bisect
 import struct
-from enum import IntEnum
 
 from ..errors import ObjectError
 from ..records import dataclass
 from .parse import Btf
 
-
-class CoreReloKind(IntEnum):
-    FIELD_BYTE_OFFSET = 0
-    FIELD_BYTE_SIZE = 1
-    FIELD_EXISTS = 2
-    FIELD_SIGNED = 3
-    FIELD_LSHIFT_U64 = 4
-    FIELD_RSHIFT_U64 = 5
-    TYPE_ID_LOCAL = 6
-    TYPE_ID_TARGET = 7
-    TYPE_EXISTS = 8
-    TYPE_SIZE = 9
-    ENUMVAL_EXISTS = 10
-    ENUMVAL_VALUE = 11
-    TYPE_MATCHES = 12
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
+if TYPE_CHECKING:
+    from .relo_kind import CoreReloKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +146,8 @@ class BtfExt:
                 self._btf.string_at(line_off) if line_off else "",
             )
         insn_off, type_id, access_off, kind = struct.unpack_from("<IIII", data, pos)
+        from .relo_kind import CoreReloKind  # here: objects without CO-RE never build it
+
         try:
             relo_kind = CoreReloKind(kind)
         except ValueError:
@@ -174,3 +163,13 @@ class BtfExt:
             return None
         index = bisect.bisect_right([line.insn for line in lines], insn) - 1
         return lines[index] if index >= 0 else None
+
+
+def __getattr__(name: str) -> object:
+    """``CoreReloKind`` (re-exported) on first use: an enum of 13 members costs ~1.5 M
+    instructions to build, and only objects with CO-RE relocations need it."""
+    if name == "CoreReloKind":
+        from .relo_kind import CoreReloKind
+
+        return CoreReloKind
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

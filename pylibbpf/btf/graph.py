@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from ..errors import ObjectError
-from .types import MODIFIER_KINDS, Kind, Member, Type
+from .types import MAX_NESTING, MODIFIER_KINDS, Kind, Member, Type
 
 TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
 if TYPE_CHECKING:
@@ -42,10 +42,6 @@ class Btf(Protocol):
     def resolve(self, type_id: int) -> Type: ...
     def walk(self, type_id: int) -> Iterator[Type]: ...
 
-
-# Longest chain of by-value references accepted. Real BTF stays far below it (vmlinux
-# nests under 30); recursive consumers need about four Python frames per level.
-MAX_NESTING = 100
 
 _QUALIFIERS = (Kind.CONST, Kind.VOLATILE, Kind.RESTRICT, Kind.TYPE_TAG)
 _NAMED_TARGETS = (Kind.STRUCT, Kind.UNION, Kind.ENUM, Kind.ENUM64, Kind.FWD, Kind.TYPEDEF)

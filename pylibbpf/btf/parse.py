@@ -21,8 +21,6 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator
 
 from ..errors import ObjectError
-from . import graph
-from .graph import MAX_NESTING
 from .layout import (
     BTF_MAGIC,
     HEADER,
@@ -39,6 +37,7 @@ from .types import (
     KIND_BY_NUMBER,
     MAX_KIND,
     MAX_KIND_NUMBER,
+    MAX_NESTING,
     MAX_VLEN,
     EnumValue,
     Kind,
@@ -556,7 +555,7 @@ class Btf:
 
     def check_graph(self, type_id: int | None = None) -> int:
         """Check the types ``type_id`` refers to by value (every type if None) once: a
-        loop, or nesting deeper than ``graph.MAX_NESTING``, is an ObjectError naming the
+        loop, or nesting deeper than ``MAX_NESTING``, is an ObjectError naming the
         types. Returns the nesting height (what recursive walks from it may reach)."""
         if type_id is None:
             from .rawgraph import check_every_type  # the same check, on raw records
@@ -564,7 +563,11 @@ class Btf:
             check_every_type(self)
             return 0
         known = self._heights.get(type_id)
-        return known if known is not None else graph.check_type(self, type_id, self._heights)
+        if known is not None:
+            return known
+        from . import graph  # here: loading an object that needs no type's layout does not
+
+        return graph.check_type(self, type_id, self._heights)
 
     @property
     def checked_heights(self) -> dict[int, int]:
@@ -578,7 +581,7 @@ class Btf:
         while t.kind in (Kind.TYPEDEF, Kind.VOLATILE, Kind.CONST, Kind.RESTRICT, Kind.TYPE_TAG):
             seen += 1
             if seen > MAX_NESTING:
-                raise graph.chain_error(self, type_id, "typedefs and qualifiers")
+                raise _chain_error(self, type_id, "typedefs and qualifiers")
             t = self[t.type]
         return t
 
@@ -591,7 +594,7 @@ class Btf:
         while t.kind == Kind.ARRAY or t.kind == Kind.VAR:
             steps += 1
             if steps > MAX_NESTING:
-                raise graph.chain_error(self, type_id, "arrays and variables")
+                raise _chain_error(self, type_id, "arrays and variables")
             if t.kind == Kind.ARRAY:
                 multiplier *= t.nelems
             t = self.resolve(t.type)
@@ -641,7 +644,9 @@ class Btf:
         for member in t.members:
             if member.name == name:
                 return [(t, member)]
-        return graph.anonymous_member_path(self, t, name)
+        from .graph import anonymous_member_path
+
+        return anonymous_member_path(self, t, name)
 
     def walk(self, type_id: int) -> Iterator[Type]:
         """Every type reachable from ``type_id`` (including it), each once."""
@@ -693,3 +698,10 @@ def read_btf_file(path: str | os.PathLike[str]) -> bytes | mmap.mmap:
             return b"".join(chunks)
     finally:
         os.close(fd)
+
+
+def _chain_error(btf: Btf, type_id: int, what: str) -> ObjectError:
+    """``graph.chain_error``, imported on this error path only."""
+    from .graph import chain_error
+
+    return chain_error(btf, type_id, what)

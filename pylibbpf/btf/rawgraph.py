@@ -18,7 +18,6 @@ from collections.abc import Sequence
 
 from ..errors import ObjectError
 from . import graph
-from .graph import MAX_NESTING
 from .parse import Btf
 from .records import (
     ARRAY,
@@ -40,7 +39,7 @@ from .records import (
     VOLATILE,
     Records,
 )
-from .types import MAX_KIND
+from .types import MAX_KIND, MAX_NESTING
 
 TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
 if TYPE_CHECKING:

@@ -63,6 +63,10 @@ SIZED_KINDS = frozenset(
 )
 # Modifiers that CO-RE and type resolution look through.
 MODIFIER_KINDS = frozenset({Kind.TYPEDEF, Kind.VOLATILE, Kind.CONST, Kind.RESTRICT, Kind.TYPE_TAG})
+# Longest chain of by-value references accepted (``graph.py`` checks it). Real BTF stays
+# far below it (vmlinux nests under 30); recursive consumers need about four Python frames
+# per level.
+MAX_NESTING = 100
 
 INT_SIGNED = 1
 INT_CHAR = 2

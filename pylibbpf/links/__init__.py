@@ -19,10 +19,10 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> object:
-    """The names of ``base`` and ``order`` on first use. ``Program`` inherits the attach
-    methods of ``links.methods``, so this package is imported by every load: a program
-    that only loads skips ``base``; one that attaches elsewhere than the multi-program
-    hooks skips ``order`` (the XDP and netlink modules)."""
+    """The names of ``base`` and ``order`` on first use: a program that attaches
+    elsewhere than the multi-program hooks skips ``order`` (the XDP and netlink modules).
+    (``Program`` inherits ``links.methods`` through a stand-in, so loading does not import
+    this package at all.)"""
     if name in ("InterfaceLink", "Link", "LinkInfo", "ProgAttachLink"):
         from . import base
 

@@ -19,7 +19,6 @@ import errno
 from ..btf import Btf, Kind
 from ..errors import ObjectError
 from ..records import replace
-from ..spec.core_types import essential_name, skip_mods_and_typedefs, types_compatible
 from ..spec.objspec import ExternSpec, ObjectSpec
 from ..spec.subprog import ExternValue
 from ..syscall import system
@@ -111,6 +110,9 @@ class KsymResolver:
     def _resolve_typed(self, spec: ExternSpec) -> ExternValue:
         """A kfunc (looked up without its ``___flavour``, prototype checked) or a typed
         kernel variable; EINVAL unless found and compatible, or ``__weak``."""
+        # here: only objects with typed ksyms need the type comparisons
+        from ..spec.core_types import essential_name, skip_mods_and_typedefs, types_compatible
+
         kind = Kind.FUNC if spec.is_func else Kind.VAR
         name = essential_name(spec.name) if spec.is_func else spec.name
         what = "func ksym" if spec.is_func else "var ksym"

@@ -26,7 +26,6 @@ from ..maps import Map
 from ..names import NamedDict
 from ..program import Program
 from ..records import replace
-from ..spec import core
 from ..spec.objspec import ObjectSpec
 from ..spec.source import ObjectSource, read_object
 from ..syscall import bpf, features
@@ -46,6 +45,7 @@ if TYPE_CHECKING:
 
 if TYPE_CHECKING:
     from ..links.base import Link
+    from ..spec import core
     from ..spec.struct_ops import StructOpsPlan
 
 logger = module_logger(__name__)

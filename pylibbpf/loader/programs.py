@@ -16,7 +16,6 @@ from ..errors import BpfError, LoadError, NotSupportedError, ObjectError
 from ..logs import DEBUG, module_logger
 from ..maps import Map
 from ..program import LoadOptions, Program, ProgramOwner
-from ..spec import core
 from ..spec.objspec import ExternSpec, ObjectSpec, ProgramSpec
 from ..spec.sections import ATTACH_BTF, FRAGS, SLEEPABLE, USDT
 from ..spec.source import read_object
@@ -27,6 +26,10 @@ from ..uapi_values import AttachType, ProgFlags, ProgType, value_name
 from .externs import kconfig_layout
 from .kernel import KernelBtf, KernelType
 from .maps import arena_base
+
+TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
+if TYPE_CHECKING:
+    from ..spec import core
 
 logger = module_logger(__name__)
 
@@ -131,6 +134,8 @@ class _PlaceholderResolver:
 
 def core_resolver_for(local: Btf, btf_custom_path: str | None = None) -> core.CoreResolver:
     """CO-RE targets: a custom BTF if given, else vmlinux then (lazily) module BTF."""
+    from ..spec import core  # here: an object without CO-RE relocations never needs it
+
     if btf_custom_path is not None:
         return core.CoreResolver(local, [Btf.from_file(btf_custom_path)])
 
@@ -184,6 +189,8 @@ class ProgramLoader:
             _check_session_support(self.name, name, spec.section, program.options)
             linked = link_program(self.spec, spec, resolver, callbacks.get(name))
             if linked.core_relos:
+                from ..spec import core  # here: most objects have no CO-RE relocations
+
                 self.core_results[name] = core.relocate(
                     linked.insns,
                     [(position, relo) for position, _section, relo in linked.core_relos],
@@ -342,6 +349,8 @@ class ProgramLoader:
         """Add the C source line of the instruction the verifier stopped at."""
         import re  # (an error path)
 
+        from ..spec.core import POISON_HELPER
+
         matches = re.findall(r"^(\d+): \(", error.log, re.MULTILINE)
         source = ""
         if matches and linked.line_info and self.spec.btf is not None:
@@ -360,7 +369,7 @@ class ProgramLoader:
                 )
                 source = f"\nfailing instruction {insn} is at {info}"
         message = f"{self.name}: {error.message}{source}"
-        if str(core.POISON_HELPER) in error.log:
+        if self.core_results and str(POISON_HELPER) in error.log:
             poisoned = [r for r in self.core_results.get(name, []) if r.poisoned]
             insn = int(matches[-1]) if matches else -1
             culprit = next(
@@ -430,6 +439,8 @@ def inspect_core(
     running kernel. Needs no privileges: a way to check an object against a kernel's
     BTF before deploying it.
     """
+    from ..spec import core  # here: loading an object without CO-RE never needs it
+
     spec = read_object(source)
     btf = spec.btf
     if btf is None:

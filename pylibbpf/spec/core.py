@@ -21,7 +21,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from ..btf import Btf, Kind, Member, Type
-from ..btf.ext import CoreRelo, CoreReloKind
+from ..btf.ext import CoreRelo
+from ..btf.relo_kind import CoreReloKind
 from ..errors import RelocationError
 from ..records import dataclass
 from .core_types import essential_name, kinds_compatible, types_compatible, types_match

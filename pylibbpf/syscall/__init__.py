@@ -11,7 +11,7 @@ modules are imported by name when needed.
 
 from __future__ import annotations
 
-from importlib import import_module
+import sys
 
 TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
 if TYPE_CHECKING:
@@ -215,10 +215,13 @@ def __getattr__(name: str) -> object:
     """The re-exported functions and layouts on first use: importing the package (for
     ``kernel_btf``, say) does not import ``bpf``, ``attrs`` and ctypes with it, and
     loading never imports the layouts of :mod:`.link_attrs` (attaching, links, queries,
-    test runs)."""
+    test runs). (``__import__`` and ``sys.modules``, not ``importlib.import_module``:
+    importlib imports ``warnings``, which nothing else on the load path needs.)"""
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f"{__name__}.{home}"), name)
+    module = f"{__name__}.{home}"
+    __import__(module)
+    value = getattr(sys.modules[module], name)
     globals()[name] = value
     return value

@@ -1,7 +1,8 @@
 """The hot path of map access: single-element operations through preallocated buffers.
 
 An operation takes a set of buffers (``MapElemOps``: the key, value and next-key buffers
-and the attr that points at them) from its map's pool and gives it back when it is done:
+and the attr that points at them) from its map's pool (``elem_pool.MapElems``, which
+imports this module when it makes its first set) and gives it back when it is done:
 ``ops = pool.pop()`` (``make_ops()`` if the pool is empty) ... ``pool.append(ops)`` in a
 ``finally``. The pool is a ``deque``: a ``list`` frees its item array when it empties and
 allocates it again on the next append, ~500 instructions an operation. Sharing one set
@@ -37,20 +38,20 @@ import operator
 import struct
 import sys
 import weakref
-from _thread import allocate_lock  # threading.Lock
-from collections import deque
 from collections.abc import Callable
 
 from ..errors import BpfError
 from ..spec.codec import Codec, CtypesCodec, IntCodec
 from ..uapi_values import Cmd
-from . import direct
 from .attrs import MapElemAttr
 from .bpf import NR_BPF, kernel_error
+from .elem_pool import FAST_MISS, INVALID_FD, MapElems
 
 TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
 if TYPE_CHECKING:
     from typing import Any
+
+    from .direct import Slot
 
     Encoder = Callable[[Any], bytes]
 
@@ -61,10 +62,6 @@ _bpf_fast = ctypes.PyDLL(None, use_errno=True).syscall
 _bpf_fast.restype = ctypes.c_long
 _LIBC_FAST = _bpf_fast
 
-# A setter's "not my kind of input" (IndexError, BufferError: a record buffer's input of
-# another size, or not contiguous).
-FAST_MISS = (struct.error, TypeError, ValueError, IndexError, BufferError)
-INVALID_FD = 0xFFFFFFFF  # a closed map: every later operation fails with EBADF
 _NATIVE_LITTLE = sys.byteorder == "little"  # map elements are little-endian here
 
 LOOKUP = int(Cmd.MAP_LOOKUP_ELEM)
@@ -105,66 +102,12 @@ __all__ = [
 ]
 
 
-class MapElems:
-    """What every buffer set for one map is made from: the map's fd, sizes and codecs, and
-    the pool of ``MapElemOps`` not in use (``pool``; ``make_ops()`` when it is empty).
+def _direct_slot() -> Slot | None:
+    """A direct-call slot, ``direct.py`` imported on a map's first element operation:
+    loading an object (and a program that never reads its maps) does without it."""
+    from . import direct
 
-    It holds no reference to the ``Map``, so a map is freed by reference counting.
-    """
-
-    def __init__(
-        self,
-        map_fd: int,
-        key_size: int,
-        value_size: int,
-        what: str,
-        key: Codec,
-        value: Codec,
-        encode_value: Encoder,
-        decode_value: Callable[[Any], Any] | None = None,
-        percpu_slot: int = 0,
-    ) -> None:
-        self.fd = map_fd
-        self.key_size = key_size
-        self.value_size = value_size  # bytes in the kernel's value buffer (all CPUs)
-        self.what = what
-        self.key = key
-        self.value = value
-        self.encode_value = encode_value
-        # Per-CPU maps decode their values (one per CPU) through this, given the buffer.
-        self.decode_value = decode_value
-        self.percpu_slot = percpu_slot  # per-CPU maps: bytes per CPU in the value buffer
-        self._made: weakref.WeakSet[MapElemOps] = weakref.WeakSet()
-        self._lock = allocate_lock()
-        self.pool: deque[MapElemOps] = deque()
-        # What the buffers refer to this by: the pool holds them, so a strong one would be
-        # a cycle.
-        self._proxy = weakref.proxy(self)
-
-    def make_ops(self) -> MapElemOps:
-        """A new buffer set, for an operation that found the pool empty (it gives the set
-        to the pool when it is done)."""
-        return MapElemOps(self._proxy)
-
-    def any_ops(self) -> MapElemOps:
-        """A buffer set of the pool, left in it: for tests and benches to look at (an
-        operation takes its own: ``pool.pop()``)."""
-        if not self.pool:
-            self.pool.append(self.make_ops())
-        return self.pool[-1]
-
-    def register(self, ops: MapElemOps) -> int:
-        """Note a thread's new buffers (so ``invalidate`` reaches them); the fd to use."""
-        with self._lock:
-            self._made.add(ops)
-            return self.fd
-
-    def invalidate(self) -> None:
-        """Make every later operation, in every thread, fail with EBADF (map closed)."""
-        with self._lock:
-            self.fd = INVALID_FD
-            for ops in list(self._made):
-                ops.attr.map_fd = INVALID_FD
+    return direct.allocate(MapElemAttr, _COMMANDS, _FILL)
 
 
 class MapElemOps:
@@ -229,9 +172,7 @@ class MapElemOps:
         self.kview = memoryview(self.kbuf).cast("B")[:key_size]
         self.vview = memoryview(self.vbuf).cast("B")[:value_size]
         # A direct-call slot (attr and entry points) unless the seam is installed.
-        self.entry = (
-            direct.allocate(MapElemAttr, _COMMANDS, _FILL) if _bpf_fast is _LIBC_FAST else None
-        )
+        self.entry = _direct_slot() if _bpf_fast is _LIBC_FAST else None
         self.attr = MapElemAttr() if self.entry is None else self.entry.attr
         self.attr.map_fd = elems.register(self)
         self.ref = ctypes.byref(self.attr)
