@@ -51,15 +51,20 @@ NOT_IMPORTED = [
 ]
 
 
+def _fresh(script: str, **env: str) -> str:
+    """What a fresh interpreter running ``script`` (this tree first on its path) prints."""
+    environ = dict(os.environ, PYTHONPATH=str(ROOT), **env)
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=environ, cwd=ROOT, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 def _loaded_after(code: str, left_out: list[str] = LEFT_OUT) -> list[str]:
     """Which of ``left_out`` a fresh interpreter has imported after running ``code``."""
     script = f"import sys\n{code}\nprint(' '.join(m for m in {left_out!r} if m in sys.modules))"
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    done = subprocess.run(
-        [sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout.split()
+    return _fresh(script).split()
 
 
 def test_bpf_object_import_leaves_out_the_enums_and_the_attach_side() -> None:
@@ -173,12 +178,7 @@ def test_a_command_builds_its_parser_without_shutil() -> None:
         "    pass\n"
         "print('shutil' in sys.modules)\n"
     )
-    env = dict(os.environ, PYTHONPATH=str(ROOT), COLUMNS="50")
-    done = subprocess.run(
-        [sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, text=True
-    )
-    lines = done.stdout.splitlines()
-    assert done.returncode == 0, done.stderr
+    lines = _fresh(script, COLUMNS="50").splitlines()
     assert lines[-1] == "False"
     assert lines[0].startswith("usage: pylibbpf prog")
     assert max(len(line) for line in lines[:-1]) <= 50
@@ -195,12 +195,7 @@ def test_reading_the_kernels_btf_leaves_out_bpf_and_ctypes() -> None:
         "print(' '.join(sorted(m for m in sys.modules if m == 'ctypes' or m in (\n"
         "    'pylibbpf.syscall.bpf', 'pylibbpf.syscall.attrs', 'pylibbpf.syscall.elem'))))"
     )
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    done = subprocess.run(
-        [sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == []
+    assert _fresh(script).split() == []
 
 
 def test_the_syscall_package_hands_on_every_name_it_exports() -> None:
@@ -255,8 +250,4 @@ def test_a_stand_in_brings_its_mixin_on_first_use() -> None:
         "from pylibbpf.maps import BatchData; from pylibbpf import BatchData as B\n"
         "assert B is BatchData\n"
     )
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    done = subprocess.run(
-        [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stderr
+    _fresh(code)
