@@ -396,8 +396,20 @@ def replace(obj: T, /, **changes: Any) -> T:
     return type(obj)(**changes)
 
 
-# Attributes a class keeps for itself: not copied from a mixin onto its stand-in.
-_OWN = frozenset({"__dict__", "__weakref__", "__module__", "__doc__", "__qualname__"})
+# Attributes a class keeps for itself: not copied from a mixin onto its stand-in (the
+# last two are Python 3.13's).
+CLASS_METADATA = frozenset(
+    {
+        "__dict__",
+        "__weakref__",
+        "__module__",
+        "__doc__",
+        "__qualname__",
+        "__annotations__",
+        "__firstlineno__",
+        "__static_attributes__",
+    }
+)
 
 
 class _FromMixin:
@@ -426,7 +438,8 @@ def on_demand(module: str, mixin: str, names: Iterable[str]) -> type:
         # Each attribute is replaced in one step (another thread reads either the
         # placeholder, which grafts again, or the mixin's own), never removed first.
         __import__(module)
-        real = {k: v for k, v in vars(vars(sys.modules[module])[mixin]).items() if k not in _OWN}
+        found = vars(vars(sys.modules[module])[mixin]).items()
+        real = {k: v for k, v in found if k not in CLASS_METADATA}
         for name, value in real.items():
             setattr(stand_in, name, value)
         for name in names:  # a name the mixin lost is an AttributeError, not a loop
