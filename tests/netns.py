@@ -35,17 +35,14 @@ def in_netns(name: str) -> Iterator[None]:
 
 def udp_reaches(ns_a: str, ns_b: str, port: int = 0, address: str = "10.201.0.2") -> bool:
     """Send a datagram from A to B's ``address`` (to ``port``, or any free one); True if
-    B's socket receives it within two seconds: after a program dropped A's traffic, ARP
-    included, A's neighbour entry for B may still be unresolved, and the kernel asks
-    again once a second (the datagrams wait for it; one second of patience lost that
-    race now and then)."""
+    B's socket receives it within a second."""
     with in_netns(ns_b):
         receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     with receiver:
         with in_netns(ns_b):
             receiver.bind((address, port))
         port = receiver.getsockname()[1]
-        receiver.settimeout(2.0)
+        receiver.settimeout(1.0)
         send = (
             f"import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
             f"[s.sendto(b'ping', ({address!r}, {port})) for _ in range(3)]"
@@ -57,10 +54,16 @@ def udp_reaches(ns_a: str, ns_b: str, port: int = 0, address: str = "10.201.0.2"
             return False
 
 
+# The veth ends' link-layer addresses, fixed so that each side's neighbour entry for the
+# other can be made permanent (``_static_neighbours``).
+MAC_A, MAC_B = "02:00:0a:c9:00:01", "02:00:0a:c9:00:02"
+
+
 @contextlib.contextmanager
 def veth_pair() -> Iterator[tuple[str, str]]:
-    """Namespaces A and B joined by a veth pair: vA 10.201.0.1 <-> vB 10.201.0.2."""
-    with _pair("vA", "vB", _add_veth) as namespaces:
+    """Namespaces A and B joined by a veth pair: vA 10.201.0.1 <-> vB 10.201.0.2, each
+    knowing the other's link-layer address for good (no ARP: see ``_static_neighbours``)."""
+    with _pair("vA", "vB", _add_veth, _static_neighbours) as namespaces:
         yield namespaces
 
 
@@ -74,8 +77,23 @@ def netkit_pair() -> Iterator[tuple[str, str]]:
 
 
 def _add_veth(ns_a: str, ns_b: str) -> None:
-    command = ["ip", "link", "add", "vA", "netns", ns_a, "type", "veth"]
-    subprocess.run([*command, "peer", "name", "vB", "netns", ns_b], check=True, capture_output=True)
+    command = ["ip", "link", "add", "vA", "address", MAC_A, "netns", ns_a, "type", "veth"]
+    peer = ["peer", "name", "vB", "address", MAC_B, "netns", ns_b]
+    subprocess.run([*command, *peer], check=True, capture_output=True)
+
+
+def _static_neighbours(ns_a: str, ns_b: str) -> None:
+    """Permanent neighbour entries on both ends. The tests drop traffic and then let it
+    through again; a program dropping all of it drops ARP too, and a neighbour entry left
+    failing discards the datagrams that waited on it: with ARP, "traffic flows again"
+    depended on where the kernel was in its once-a-second retries (it lost that race in a
+    6.12 VM and once on the host)."""
+    for ns, device, peer_address, peer_mac in (
+        (ns_a, "vA", "10.201.0.2", MAC_B),
+        (ns_b, "vB", "10.201.0.1", MAC_A),
+    ):
+        command = ["neigh", "replace", peer_address, "lladdr", peer_mac, "dev", device]
+        subprocess.run(["ip", "-n", ns, *command, "nud", "permanent"], check=True)
 
 
 def _attr(kind: int, data: bytes) -> bytes:
@@ -106,7 +124,12 @@ def _add_netkit(ns_a: str, ns_b: str) -> None:
 
 
 @contextlib.contextmanager
-def _pair(name_a: str, name_b: str, add: Callable[[str, str], None]) -> Iterator[tuple[str, str]]:
+def _pair(
+    name_a: str,
+    name_b: str,
+    add: Callable[[str, str], None],
+    finish: Callable[[str, str], None] | None = None,
+) -> Iterator[tuple[str, str]]:
     tag = uuid.uuid4().hex[:6]
     ns_a, ns_b = f"pylibbpf-a-{tag}", f"pylibbpf-b-{tag}"
     try:
@@ -120,6 +143,8 @@ def _pair(name_a: str, name_b: str, add: Callable[[str, str], None]) -> Iterator
                 ["link", "set", "lo", "up"],  # local delivery goes through lo
             ):
                 subprocess.run(["ip", "-n", ns, *command], check=True, capture_output=True)
+        if finish is not None:
+            finish(ns_a, ns_b)
         yield ns_a, ns_b
     finally:
         for ns in (ns_a, ns_b):
