@@ -93,7 +93,9 @@ def _static_neighbours(ns_a: str, ns_b: str) -> None:
         (ns_b, "vB", "10.201.0.1", MAC_A),
     ):
         command = ["neigh", "replace", peer_address, "lladdr", peer_mac, "dev", device]
-        subprocess.run(["ip", "-n", ns, *command, "nud", "permanent"], check=True)
+        subprocess.run(
+            ["ip", "-n", ns, *command, "nud", "permanent"], check=True, capture_output=True
+        )
 
 
 def _attr(kind: int, data: bytes) -> bytes:

@@ -210,6 +210,21 @@ def test_core_reads_on_the_kernel_match_its_helpers(bpf_object: Callable[[str], 
     assert kid.core_pid == kid.core_tgid  # single-threaded child
 
 
+@pytest.mark.root
+def test_a_poisoned_read_is_refused_by_the_kernel_and_named(
+    bpf_object: Callable[[str], Path],
+) -> None:
+    """An unguarded read of a field no kernel has: the relocation poisons the instruction,
+    the verifier refuses the call there, and the error says which relocation it was."""
+    with BpfObject.open(bpf_object("core_poisoned")) as obj, pytest.raises(bpf.LoadError) as info:
+        obj.load()
+    message = str(info.value)
+    assert f"unknown#{POISON_HELPER}" in info.value.log  # the kernel's own refusal
+    assert "program 'read_missing'" in message
+    assert "CO-RE relocation failed at instruction" in message
+    assert "FIELD_BYTE_OFFSET" in message and "task_struct___fake" in message
+
+
 def test_typedef_of_an_anonymous_struct_as_the_root() -> None:
     """`typedef struct { u64 key[2]; } siphash_key_t;`: the relocation names the typedef;
     candidates are typedefs, and the field is found in the struct behind them."""

@@ -349,8 +349,6 @@ class ProgramLoader:
         """Add the C source line of the instruction the verifier stopped at."""
         import re  # (an error path)
 
-        from ..spec.core import POISON_HELPER
-
         matches = re.findall(r"^(\d+): \(", error.log, re.MULTILINE)
         source = ""
         if matches and linked.line_info and self.spec.btf is not None:
@@ -369,7 +367,7 @@ class ProgramLoader:
                 )
                 source = f"\nfailing instruction {insn} is at {info}"
         message = f"{self.name}: {error.message}{source}"
-        if self.core_results and str(POISON_HELPER) in error.log:
+        if self.core_results and _poisoned(error.log):
             poisoned = [r for r in self.core_results.get(name, []) if r.poisoned]
             insn = int(matches[-1]) if matches else -1
             culprit = next(
@@ -458,3 +456,11 @@ def inspect_core(
             linked.insns, relos, resolver, f"{spec.name}: program {name!r}"
         )
     return results
+
+
+def _poisoned(log: str) -> bool:
+    """The verifier stopped at a call CO-RE poisoned (only asked of programs with CO-RE
+    relocations, which have ``spec.core`` imported already)."""
+    from ..spec.core import POISON_HELPER
+
+    return str(POISON_HELPER) in log
