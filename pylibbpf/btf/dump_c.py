@@ -88,6 +88,9 @@ if TYPE_CHECKING:
 # out, the order of the definitions (both for a dump of all types), and the C names. Bump
 # a table's version with any change to what derives it.
 CHECKED_TABLE, ORDER_TABLE = "checked-1", "c-order-1"  # (and c_names.NAMES_TABLE)
+# And which struct and union bodies are plain (``CDumper._struct_body``): a byte per type
+# id, 0 or ``PLAIN`` | the exact alignment (0 for none).
+LAYOUT_TABLE, PLAIN = "c-layout-1", 0x80
 
 
 class CDumper:
@@ -105,6 +108,13 @@ class CDumper:
         self._member_facts: dict[int, dict[int, MemberFacts]] = {}  # by indent, type id
         self._current = 0  # the type being worked on, for error messages
         self._bodies_written = 0  # bytes of struct bodies, against MAX_BODIES
+        # Which bodies are plain (``LAYOUT_TABLE``): as an earlier process found, or as
+        # found here (a split BTF's ids count its base's too: found here alone).
+        kept = tables.cached(btf, LAYOUT_TABLE) if btf.base is None else None
+        self._layouts_kept = kept is not None and len(kept) == len(self._kinds)
+        self._layouts = bytearray(len(self._kinds))
+        if kept is not None and self._layouts_kept:
+            self._layouts[:] = kept
 
     # ----------------------------------------------------------------- naming
 
@@ -264,7 +274,9 @@ class CDumper:
         """The braces and members of a struct or union, with the padding and ``packed``
         that reproduce BTF's offsets. The hot loop of a dump (vmlinux has ~70k members):
         what it needs of each member's type comes from one memo (``_facts``), and members
-        without bitfields (most) take a loop of their own."""
+        without bitfields (most) take a loop of their own. A body found plain (no padding,
+        bitfields or ``packed``: 93 % of vmlinux's), in this process or an earlier one
+        (``LAYOUT_TABLE``), is its member lines alone."""
         raw = self._raw
         words, at = self._words_of[type_id], self._starts[type_id]
         info = words[at + 1]
@@ -299,6 +311,15 @@ class CDumper:
                 f"writing type id {self._current})"
             )
         names = map(self._string, member_words[::3])
+        layout = self._layouts[type_id]
+        if layout:  # plain (most): no padding, bitfields or ``packed`` to work out
+            raw.exact_aligns.setdefault(type_id, layout & ~PLAIN or None)
+            lines = [
+                f"{facts[2]}{name}{facts[3]}" if name else facts[4]
+                for name, facts in zip(names, members, strict=True)
+            ]
+            lines.append("\t" * indent + "}")
+            return "{\n" + "\n".join(lines)
         # (A loop: a body has 6 members on average, too few for passes in C.)
         packed, exact_align = is_packed(members, offsets, has_bitfields, size)
         packed &= is_struct  # (a union's members all start at its start)
@@ -306,6 +327,7 @@ class CDumper:
         exact_align = raw.exact_aligns.setdefault(type_id, exact_align)
         pad = "\t" * (indent + 1)
         lines = ["{"]
+        plain = not packed and not has_bitfields  # (and no padding: counted below)
         if not is_struct and not has_bitfields:  # a union: no positions to keep
             lines += [
                 f"{facts[2]}{name}{facts[3]}" if name else facts[4]
@@ -321,6 +343,7 @@ class CDumper:
                         taken = functools.partial(raw.member_names, type_id)
                         lines += [pad + p for p in padding(position, bit_offset, taken)]
                         position = bit_offset
+                        plain = False
                 lines.append(f"{facts[2]}{name}{facts[3]}" if name else facts[4])
                 end = bit_offset + facts[1]
                 if end > position:
@@ -335,10 +358,14 @@ class CDumper:
             if 8 * size > -(-position // align8) * align8:
                 taken = functools.partial(raw.member_names, type_id)
                 lines += [pad + p for p in padding(position, 8 * size, taken)]
+                plain = False
         else:
             widest = max(map(_SIZE8, members), default=0)
             if 8 * size > round_up(widest, 8 * (exact_align or 1)):  # (raw.align)
                 lines.append(f"{pad}char __pad[{size}];")
+                plain = False
+        if plain and (exact_align or 0) < PLAIN:
+            self._layouts[type_id] = PLAIN | (exact_align or 0)
         lines.append("\t" * indent + "}" + (" __attribute__((packed))" if packed else ""))
         return "\n".join(lines)
 
@@ -504,6 +531,8 @@ class CDumper:
         else:
             head[-1] += FOOTER
         write("\n".join(head) if len(head) > 1 else head[0])
+        if type_ids is None and not self._layouts_kept and btf.base is None:
+            tables.keep(btf, LAYOUT_TABLE, bytes(self._layouts))  # (every body was met)
 
     # ----------------------------------------------------------------- malformed input
 
