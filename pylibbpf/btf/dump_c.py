@@ -283,10 +283,6 @@ class CDumper:
         # The members' words (name, type, offset) as ints, each made once: the offsets
         # are read twice, and a strided slice of the words costs more than one of a list.
         member_words = words[at + 3 : at + 3 + 3 * (info & 0xFFFFFF)].tolist()
-        offsets = member_words[2::3]
-        has_bitfields = bool(info >> 31)
-        is_struct = self._kinds[type_id] == STRUCT
-        size = self._refs[type_id]
         known = self._member_facts.get(indent + 1)
         if known is None:
             known = self._member_facts[indent + 1] = {}
@@ -320,6 +316,23 @@ class CDumper:
             ]
             lines.append("\t" * indent + "}")
             return "{\n" + "\n".join(lines)
+        return self._laid_out_body(type_id, indent, info, member_words[2::3], names, members)
+
+    def _laid_out_body(
+        self,
+        type_id: int,
+        indent: int,
+        info: int,
+        offsets: list[int],
+        names: Iterable[str],
+        members: list[MemberFacts],
+    ) -> str:
+        """``_struct_body`` for a body not known to be plain: each member where BTF
+        puts it, and whether the body is plain, for the next."""
+        raw = self._raw
+        has_bitfields = bool(info >> 31)
+        is_struct = self._kinds[type_id] == STRUCT
+        size = self._refs[type_id]
         # (A loop: a body has 6 members on average, too few for passes in C.)
         packed, exact_align = is_packed(members, offsets, has_bitfields, size)
         packed &= is_struct  # (a union's members all start at its start)
