@@ -456,7 +456,7 @@ class CDumper:
         if kind == UNION:
             return f"union {name} {self._struct_body(type_id, 0)};"
         body = self._enum_body(type_id, 0)
-        return f"enum {name} {body};".replace("enum  {", "enum {")
+        return f"enum {name} {body};" if name else f"enum {body};"
 
     def dump(self, type_ids: Iterable[int] | None = None) -> str:
         pieces: list[str] = []
