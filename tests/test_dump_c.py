@@ -14,7 +14,14 @@ from pathlib import Path
 import pytest
 
 from pylibbpf.btf import Btf, Kind, Member, Type
-from pylibbpf.btf.dump_c import CHECKED_TABLE, HEADER, LAYOUT_TABLE, PIECE, CDumper
+from pylibbpf.btf.dump_c import (
+    CHECKED_TABLE,
+    FORWARD_TABLE,
+    HEADER,
+    LAYOUT_TABLE,
+    PIECE,
+    CDumper,
+)
 from pylibbpf.btf.encode import encode
 from pylibbpf.btf.records import TYPE_STRINGS_TABLE, Records
 from pylibbpf.btf.tables import STORE
@@ -308,7 +315,7 @@ def test_dump_from_kept_type_strings_is_the_dump_from_all_strings() -> None:
     first = Btf.from_file(VMLINUX)
     first.memo[STORE] = store
     expected = first.dump_c()  # derives every table, the strings that name types too
-    assert {TYPE_STRINGS_TABLE, CHECKED_TABLE, LAYOUT_TABLE} <= store.keys()
+    assert {TYPE_STRINGS_TABLE, CHECKED_TABLE, LAYOUT_TABLE, FORWARD_TABLE} <= store.keys()
     second = Btf.from_file(VMLINUX)
     second.memo[STORE] = store
     records = Records(second, type_strings_only=True)

@@ -91,6 +91,7 @@ CHECKED_TABLE, ORDER_TABLE = "checked-1", "c-order-1"  # (and c_names.NAMES_TABL
 # And which struct and union bodies are plain (``CDumper._struct_body``): a byte per type
 # id, 0 or ``PLAIN`` | the exact alignment (0 for none).
 LAYOUT_TABLE, PLAIN = "c-layout-1", 0x80
+FORWARD_TABLE = "c-forward-1"  # the forward declarations' order (``_forward_of_all``)
 
 
 class CDumper:
@@ -492,17 +493,64 @@ class CDumper:
             tables.keep(self.btf, ORDER_TABLE, array("I", ordering.order).tobytes())
         return ordering.order
 
+    def _forward(self, declared: Iterable[int]) -> dict[str, int]:
+        """The forward declarations (``struct task_struct;``) of the named structs,
+        unions and FWDs among ``declared``, each with a type id it declares."""
+        raw, kinds = self._raw, self._kinds
+        forward: dict[str, int] = {}
+        for type_id in declared:
+            kind = kinds[type_id]
+            if kind in (STRUCT, UNION, FWD) and raw.name(type_id):
+                union = kind == UNION or (kind == FWD and raw.kind_flag(type_id))
+                text = f"{'union' if union else 'struct'} {self._c_name(type_id)};"
+                forward.setdefault(text, type_id)
+        return forward
+
+    def _forward_of_all(self) -> list[str]:
+        """A whole dump's forward declarations, sorted: of every named struct and union
+        (their C names: in bulk) and FWD. Kept in ``FORWARD_TABLE`` as the ids they
+        declare, in this order, after the number of structs among them."""
+        forward: dict[str, int] = {}
+        for kind, keyword in ((STRUCT, "struct "), (UNION, "union ")):
+            ids = self._raw.own_ids((kind,))
+            c_names = list(map(self._names.get, ids))  # (None or '' when anonymous)
+            named = map(operator.add, map(keyword.__add__, filter(None, c_names)), repeat(";"))
+            forward.update(zip(named, compress(ids, c_names), strict=False))
+        for text, type_id in self._forward(self._raw.own_ids((FWD,))).items():
+            forward.setdefault(text, type_id)
+        texts = sorted(forward)
+        if self.btf.base is None:  # (split BTF's ids count its base's: not kept)
+            structs = sum(1 for text in texts if text.startswith("struct "))
+            table = array("I", [structs, *map(forward.__getitem__, texts)])
+            tables.keep(self.btf, FORWARD_TABLE, table.tobytes())
+        return texts
+
+    def _kept_forward(self) -> list[str] | None:
+        """``_forward_of_all``'s declarations from the ids an earlier process kept, if
+        one did: the structs' and the unions' each one join of their C names, neither
+        made one by one nor sorted again. None if not kept (or not of these names)."""
+        kept = tables.cached(self.btf, FORWARD_TABLE) if self.btf.base is None else None
+        if kept is None or not kept or len(kept) % 4:
+            return None
+        ids = array("I")
+        ids.frombytes(kept)
+        structs = ids.pop(0)
+        c_names = list(map(self._names.get, ids))
+        if structs > len(ids) or None in c_names or "" in c_names:
+            return None
+        blocks = []
+        if structs:  # ("struct …" sorts before "union …")
+            blocks.append("struct " + ";\nstruct ".join(c_names[:structs]) + ";")  # type: ignore[arg-type]
+        if structs < len(ids):
+            blocks.append("union " + ";\nunion ".join(c_names[structs:]) + ";")  # type: ignore[arg-type]
+        return blocks
+
     def _dump(self, type_ids: Iterable[int] | None, write: Callable[[str], object]) -> None:
-        btf, raw, kinds = self.btf, self._raw, self._kinds
+        btf = self.btf
         if type_ids is None:
             order = self._order(None)
             self._declare_named()
-            # Every named struct and union (their C names: in bulk), and the FWDs.
-            forward: set[str] = set()
-            for kind, keyword in ((STRUCT, "struct "), (UNION, "union ")):
-                named = filter(None, map(self._names.get, raw.own_ids((kind,))))
-                forward.update(map(operator.add, map(keyword.__add__, named), repeat(";")))
-            declared: Iterable[int] = raw.own_ids((FWD,))
+            declarations = self._kept_forward() or self._forward_of_all()
         else:
             roots = list(type_ids)
             for type_id in roots:
@@ -510,13 +558,8 @@ class CDumper:
                     raise ObjectError(f"{btf.name}: no type id {type_id} to dump")
             order = self._order(roots)
             declared = {t.id for root in roots for t in btf.walk(root)}
-            forward = set()
-        for type_id in declared:
-            kind = kinds[type_id]
-            if kind in (STRUCT, UNION, FWD) and raw.name(type_id):
-                union = kind == UNION or (kind == FWD and raw.kind_flag(type_id))
-                forward.add(f"{'union' if union else 'struct'} {self._c_name(type_id)};")
-        head = [HEADER, *sorted(forward), ""]
+            declarations = sorted(self._forward(declared))
+        head = [HEADER, *declarations, ""]
         written = sum(map(len, head))
         definitions: list[str] = []  # (not yet written)
         definition, flush_at = self._definition, min(written + PIECE, MAX_HEADER)
