@@ -19,6 +19,7 @@ from pylibbpf.btf.dump_c import (
     FORWARD_TABLE,
     HEADER,
     LAYOUT_TABLE,
+    NAMED_TABLE,
     PIECE,
     CDumper,
 )
@@ -315,7 +316,8 @@ def test_dump_from_kept_type_strings_is_the_dump_from_all_strings() -> None:
     first = Btf.from_file(VMLINUX)
     first.memo[STORE] = store
     expected = first.dump_c()  # derives every table, the strings that name types too
-    assert {TYPE_STRINGS_TABLE, CHECKED_TABLE, LAYOUT_TABLE, FORWARD_TABLE} <= store.keys()
+    kept = {TYPE_STRINGS_TABLE, CHECKED_TABLE, LAYOUT_TABLE, FORWARD_TABLE, NAMED_TABLE}
+    assert kept <= store.keys()
     second = Btf.from_file(VMLINUX)
     second.memo[STORE] = store
     records = Records(second, type_strings_only=True)

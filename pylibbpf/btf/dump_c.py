@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import operator
 from array import array
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from itertools import compress, repeat
 
 from ..errors import ObjectError
@@ -92,6 +92,8 @@ CHECKED_TABLE, ORDER_TABLE = "checked-1", "c-order-1"  # (and c_names.NAMES_TABL
 # id, 0 or ``PLAIN`` | the exact alignment (0 for none).
 LAYOUT_TABLE, PLAIN = "c-layout-1", 0x80
 FORWARD_TABLE = "c-forward-1"  # the forward declarations' order (``_forward_of_all``)
+NAMED_TABLE = "c-named-1"  # the named types a whole dump declares (``_declare_named``)
+_KEYWORDS = {STRUCT: "struct ", UNION: "union ", ENUM: "enum ", ENUM64: "enum ", TYPEDEF: ""}
 
 
 class CDumper:
@@ -212,23 +214,38 @@ class CDumper:
             decls[type_id] = result
         return result
 
-    def _declare_named(self) -> None:
-        """Memoise the bare declarations of every named struct, union, enum and typedef
-        at once (``struct task_struct``): a whole dump needs most of them, and making
-        them in bulk costs a tenth of one ``_decl`` call each."""
-        names, own_ids, decls = self._names, self._raw.own_ids, self._decls
-        kinds: tuple[int, ...]
-        for kinds, keyword in (
-            ((STRUCT,), "struct "),
-            ((UNION,), "union "),
-            ((ENUM, ENUM64), "enum "),
-            ((TYPEDEF,), ""),
-        ):
-            ids = own_ids(kinds)
-            c_names = list(map(names.get, ids))  # (None or '' when anonymous)
-            texts = map(keyword.__add__, filter(None, c_names))
-            named = zip(texts, repeat(""), repeat(False))  # (as many as the names)
-            decls.update(zip(compress(ids, c_names), named, strict=False))
+    def _declare_named(self) -> bool:
+        """Memoise the bare declarations (``struct task_struct``) of named structs,
+        unions, enums and typedefs at once: made in bulk, one costs a tenth of a ``_decl``
+        call. Those a whole dump of this BTF's content used in an earlier process
+        (``NAMED_TABLE``: 40 % of vmlinux's), else every one; but False for a BTF with a
+        store and no such table yet: the dump declares them as met, then ``_keep_named``."""
+        kept = tables.cached(self.btf, NAMED_TABLE) if self.btf.base is None else None
+        if kept is not None and not len(kept) % 4:
+            ids = array("I")
+            ids.frombytes(kept)
+            if all(map(_KEYWORDS.__contains__, map(self._kinds.__getitem__, ids))):
+                self._declare_bulk(ids)
+                return True
+        if self.btf.base is None and tables.STORE in self.btf.memo:
+            return False
+        self._declare_bulk(self._raw.own_ids(_KEYWORDS))
+        return True
+
+    def _declare_bulk(self, ids: Sequence[int]) -> None:
+        """``_declare_named`` for ``ids`` (each a kind of ``_KEYWORDS``), less those
+        without a C name (anonymous)."""
+        c_names = list(map(self._names.get, ids))  # (None or '' when anonymous)
+        keywords = compress(map(_KEYWORDS.__getitem__, map(self._kinds.__getitem__, ids)), c_names)
+        texts = map(operator.add, keywords, filter(None, c_names))
+        named = zip(texts, repeat(""), repeat(False))  # (as many as the names)
+        self._decls.update(zip(compress(ids, c_names), named, strict=False))
+
+    def _keep_named(self) -> None:
+        """Keep the ids of the named types whose bare declaration this whole dump made
+        (``_declare_named``)."""
+        declared = [i for i in self._raw.own_ids(_KEYWORDS) if i in self._decls]
+        tables.keep(self.btf, NAMED_TABLE, array("I", declared).tobytes())
 
     def _skip(self, type_id: int, kinds: Iterable[int]) -> int:
         """The first type along ``type_id``'s chain whose kind is not in ``kinds``."""
@@ -546,10 +563,10 @@ class CDumper:
         return blocks
 
     def _dump(self, type_ids: Iterable[int] | None, write: Callable[[str], object]) -> None:
-        btf = self.btf
+        btf, named_kept = self.btf, True
         if type_ids is None:
             order = self._order(None)
-            self._declare_named()
+            named_kept = self._declare_named()
             declarations = self._kept_forward() or self._forward_of_all()
         else:
             roots = list(type_ids)
@@ -589,6 +606,8 @@ class CDumper:
         write("\n".join(head) if len(head) > 1 else head[0])
         if type_ids is None and not self._layouts_kept and btf.base is None:
             tables.keep(btf, LAYOUT_TABLE, bytes(self._layouts))  # (every body was met)
+        if type_ids is None and not named_kept:
+            self._keep_named()
 
     # ----------------------------------------------------------------- malformed input
 
