@@ -147,11 +147,9 @@ class CDumper:
 
         Memoised by type id alone when the text has no body in it (no line break): only
         bodies written inline depend on ``indent``; others by type id and indent. (The
-        memo by type id is looked up before each call: a call costs more than a miss.)"""
+        memo by type id is looked up before each call, not in it: a call costs more than
+        a miss.)"""
         decls = self._decls
-        cached = decls.get(type_id)
-        if cached is not None:
-            return cached
         key = type_id | (indent + 1) << 32
         cached = decls.get(key)
         if cached is not None:
@@ -205,7 +203,8 @@ class CDumper:
             else:
                 result = (f"{qualifier} {prefix}", suffix, wrapped)
         elif kind == TYPE_TAG:
-            result = self._decl(refs[type_id], indent)
+            inner = refs[type_id]
+            result = decls.get(inner) or self._decl(inner, indent)
         else:
             result = (self._base_name(type_id, indent), "", False)
         if "\n" in result[0] or "\n" in result[1]:
@@ -411,7 +410,7 @@ class CDumper:
         prefix, suffix, wrapped = self._decls.get(type_id) or self._decl(type_id, indent)
         pad = "\t" * indent
         left = pad + prefix if wrapped else f"{pad}{prefix} "
-        bare = pad + prefix + suffix if wrapped else pad + prefix
+        bare_line = f"{pad}{prefix}{suffix};" if wrapped else f"{pad}{prefix};"
         exact_align: int | None
         kind = self._kinds[type_id]
         if kind == PTR:  # (the most common member type)
@@ -427,10 +426,10 @@ class CDumper:
             size8,
             left,
             suffix + ";",
-            bare + ";",
+            bare_line,
             exact_align,
             suffix,
-            len(left) + len(bare) + 1,
+            len(left) + len(bare_line),
         )
         known[type_id] = facts
         return facts
