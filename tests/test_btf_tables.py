@@ -30,7 +30,7 @@ TABLES = (
     "c_names_1",
     "c_layout_1",
     "c_forward_1",
-    "c_named_1",
+    "c_named_2",
     "records_1",
     "string_offsets_1",
     "type_strings_2",

@@ -79,6 +79,7 @@ MAX_BODIES = 32 << 20  # every body written, inline ones included
 MAX_HEADER = 32 << 20
 PIECE = 1 << 16  # what ``CDumper.write`` hands on at a time, about (in characters)
 _ESTIMATE, _SIZE8 = operator.itemgetter(7), operator.itemgetter(1)
+_PREFIX, _WRAPPED = operator.itemgetter(0), operator.itemgetter(2)
 TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
 if TYPE_CHECKING:
     from typing import TypeVar
@@ -92,7 +93,7 @@ CHECKED_TABLE, ORDER_TABLE = "checked-1", "c-order-1"  # (and c_names.NAMES_TABL
 # id, 0 or ``PLAIN`` | the exact alignment (0 for none).
 LAYOUT_TABLE, PLAIN = "c-layout-1", 0x80
 FORWARD_TABLE = "c-forward-1"  # the forward declarations' order (``_forward_of_all``)
-NAMED_TABLE = "c-named-1"  # the named types a whole dump declares (``_declare_named``)
+NAMED_TABLE = "c-named-2"  # the named types a whole dump declares (``_declare_named``)
 _KEYWORDS = {STRUCT: "struct ", UNION: "union ", ENUM: "enum ", ENUM64: "enum ", TYPEDEF: ""}
 
 
@@ -217,14 +218,17 @@ class CDumper:
         """Memoise the bare declarations (``struct task_struct``) of named structs,
         unions, enums and typedefs at once: made in bulk, one costs a tenth of a ``_decl``
         call. Those a whole dump of this BTF's content used in an earlier process
-        (``NAMED_TABLE``: 40 % of vmlinux's), else every one; but False for a BTF with a
-        store and no such table yet: the dump declares them as met, then ``_keep_named``."""
+        (``NAMED_TABLE``: 40 % of vmlinux's), and the pointers to them it used (``struct
+        task_struct *``), else every named one; but False for a BTF with a store and no
+        such table yet: the dump declares them as met, then ``_keep_named``."""
         kept = tables.cached(self.btf, NAMED_TABLE) if self.btf.base is None else None
-        if kept is not None and not len(kept) % 4:
+        if kept is not None and len(kept) >= 4 and not len(kept) % 4:
             ids = array("I")
             ids.frombytes(kept)
-            if all(map(_KEYWORDS.__contains__, map(self._kinds.__getitem__, ids))):
-                self._declare_bulk(ids)
+            named, pointers = ids[1 : 1 + ids[0]], ids[1 + ids[0] :]
+            if all(map(_KEYWORDS.__contains__, map(self._kinds.__getitem__, named))):
+                self._declare_bulk(named)
+                self._declare_pointers(pointers)
                 return True
         if self.btf.base is None and tables.STORE in self.btf.memo:
             return False
@@ -240,11 +244,33 @@ class CDumper:
         named = zip(texts, repeat(""), repeat(False))  # (as many as the names)
         self._decls.update(zip(compress(ids, c_names), named, strict=False))
 
+    def _declare_pointers(self, ids: Sequence[int]) -> None:
+        """``_decl`` of pointers (``ids``) to types declared already, unwrapped, in bulk:
+        ``_decl`` makes each ``prefix + " *"`` (none of them, if one is not such)."""
+        decls, kinds = self._decls, self._kinds
+        targets = list(map(decls.get, map(self._refs.__getitem__, ids)))
+        if (
+            None in targets
+            or not all(map(PTR.__eq__, map(kinds.__getitem__, ids)))
+            or any(map(_WRAPPED, targets))  # type: ignore[arg-type]
+        ):
+            return
+        texts = map(operator.add, map(_PREFIX, targets), repeat(" *"))  # type: ignore[arg-type]
+        decls.update(zip(ids, zip(texts, repeat(""), repeat(True)), strict=False))
+
     def _keep_named(self) -> None:
         """Keep the ids of the named types whose bare declaration this whole dump made
-        (``_declare_named``)."""
-        declared = [i for i in self._raw.own_ids(_KEYWORDS) if i in self._decls]
-        tables.keep(self.btf, NAMED_TABLE, array("I", declared).tobytes())
+        (``_declare_named``), then of the pointers to them it declared."""
+        decls, refs = self._decls, self._refs
+        named = [i for i in self._raw.own_ids(_KEYWORDS) if i in decls]
+        declared = set(named)
+        pointers = [
+            i
+            for i in self._raw.own_ids((PTR,))
+            if i in decls and refs[i] in declared and not decls[refs[i]][2]
+        ]
+        table = array("I", [len(named), *named, *pointers])
+        tables.keep(self.btf, NAMED_TABLE, table.tobytes())
 
     def _skip(self, type_id: int, kinds: Iterable[int]) -> int:
         """The first type along ``type_id``'s chain whose kind is not in ``kinds``."""
