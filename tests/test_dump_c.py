@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from array import array
 from pathlib import Path
 
 import pytest
@@ -328,3 +329,21 @@ def test_dump_from_kept_type_strings_is_the_dump_from_all_strings() -> None:
     assert name_offset not in records.strings
     assert records.strings[name_offset] == "schedule"
     assert second.dump_c() == expected == Btf.from_file(VMLINUX).dump_c()
+
+
+@needs_vmlinux
+def test_kept_declaration_tables_not_of_these_types_are_not_used() -> None:
+    """The forward declarations' order and the named types' ids, kept by an earlier
+    dump, are used only when they name types of the kinds they list (else the dump makes
+    them itself); the header is the same either way."""
+    store = TableDict()
+    first = Btf.from_file(VMLINUX)
+    first.memo[STORE] = store
+    expected = first.dump_c()
+    schedule = first.find("schedule", Kind.FUNC).id  # (no struct, typedef or pointer)
+    for junk in ([1, schedule], [0, schedule], [5, 1]):
+        store[NAMED_TABLE] = store[FORWARD_TABLE] = array("I", junk).tobytes()
+        store[LAYOUT_TABLE] = b"\x80" * 3  # (not one byte a type)
+        second = Btf.from_file(VMLINUX)
+        second.memo[STORE] = store
+        assert second.dump_c() == expected
