@@ -246,7 +246,8 @@ class CDumper:
 
     def _declare_pointers(self, ids: Sequence[int]) -> None:
         """``_decl`` of pointers (``ids``) to types declared already, unwrapped, in bulk:
-        ``_decl`` makes each ``prefix + " *"`` (none of them, if one is not such)."""
+        ``_decl`` makes each ``prefix + " *"``; and their ``_facts`` at indent 1. (None of
+        them, if one is not such a pointer.)"""
         decls, kinds = self._decls, self._kinds
         targets = list(map(decls.get, map(self._refs.__getitem__, ids)))
         if (
@@ -255,8 +256,15 @@ class CDumper:
             or any(map(_WRAPPED, targets))  # type: ignore[arg-type]
         ):
             return
-        texts = map(operator.add, map(_PREFIX, targets), repeat(" *"))  # type: ignore[arg-type]
+        texts = list(map(operator.add, map(_PREFIX, targets), repeat(" *")))  # type: ignore[arg-type]
         decls.update(zip(ids, zip(texts, repeat(""), repeat(True)), strict=False))
+        # And what ``_facts`` makes of each as a member's type at indent 1 (most are).
+        lefts = list(map("\t".__add__, texts))
+        lines = list(map(operator.add, lefts, repeat(";")))
+        estimates = map(operator.add, map(len, lefts), map(len, lines))
+        bits, empty = repeat(64), repeat("")  # (align8 and size8 alike; no suffix)
+        facts = zip(bits, bits, lefts, repeat(";"), lines, repeat(8), empty, estimates)
+        self._member_facts.setdefault(1, {}).update(zip(ids, facts, strict=False))
 
     def _keep_named(self) -> None:
         """Keep the ids of the named types whose bare declaration this whole dump made
