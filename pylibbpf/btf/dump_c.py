@@ -23,12 +23,10 @@ from itertools import compress, repeat
 
 from ..errors import ObjectError
 from ..gcpause import gc_paused
-from . import graph, tables
+from . import tables
 from .c_layout import MemberFacts, bitfield_members, is_packed, padding, round_up
 from .c_names import c_names
-from .c_order import NOT_ORDERED, DefinitionOrder
 from .parse import Btf, referenced_ids
-from .rawgraph import check_every_type
 from .records import (
     ARRAY,
     CONST,
@@ -529,6 +527,9 @@ class CDumper:
             order = array("I")
             order.frombytes(kept)
             return order
+        # (Imported here: a whole dump with kept tables orders nothing.)
+        from .c_order import NOT_ORDERED, DefinitionOrder
+
         if roots is None:
             # Every type in id order, less the kinds never ordered (half of vmlinux's
             # types are functions): scheduling would skip them one by one.
@@ -699,13 +700,17 @@ def _checked_write(
     checked = type_ids is not None or tables.cached(btf, CHECKED_TABLE) is not None
     records = Records(btf, type_strings_only=checked)  # (the check reads every name)
     if type_ids is None:
-        if not checked:
+        if not checked:  # (the checks imported here: a whole dump with kept tables has none)
+            from .rawgraph import check_every_type
+
             check_every_type(btf, records, record=False)  # the dumper's records, read once
             tables.keep(btf, CHECKED_TABLE, b"")
             records.keep_type_strings()  # (for the next process's type_strings_only)
         CDumper(btf, records).write(None, write)
     else:
-        CDumper(btf, records).write(graph.check_roots(btf, type_ids), write)
+        from .graph import check_roots
+
+        CDumper(btf, records).write(check_roots(btf, type_ids), write)
 
 
 def dump_c(btf: Btf, type_ids: Iterable[int] | None = None) -> str:
