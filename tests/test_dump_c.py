@@ -331,6 +331,23 @@ def test_dump_from_kept_type_strings_is_the_dump_from_all_strings() -> None:
     assert second.dump_c() == expected == Btf.from_file(VMLINUX).dump_c()
 
 
+def test_enum_members_are_the_names_and_numbers() -> None:
+    """``Records.enum_members`` (a dump's enums, read at once) gives ``enum_names`` and
+    ``enum_numbers``: of signed and unsigned enums, 32- and 64-bit, and an empty one."""
+    values = (EnumValue("A", 1), EnumValue("B", -2), EnumValue("C", 0x7FFFFFFF))
+    types = [
+        Type(1, Kind.ENUM, "s", size=4, values=values, kind_flag=True),
+        Type(2, Kind.ENUM, "u", size=4, values=(EnumValue("D", 0xFFFFFFFF),)),
+        Type(3, Kind.ENUM64, "w", size=8, values=(EnumValue("E", -(1 << 40)),), kind_flag=True),
+        Type(4, Kind.ENUM, "none", size=4),
+    ]
+    records = Records(Btf(encode(types)))
+    for t in types:
+        members = records.enum_members(t.id)
+        assert members == (records.enum_names(t.id), records.enum_numbers(t.id))
+        assert members == ([v.name for v in t.values], [v.value for v in t.values])
+
+
 @needs_vmlinux
 def test_kept_declaration_tables_not_of_these_types_are_not_used() -> None:
     """The forward declarations' order and the named types' ids, kept by an earlier

@@ -470,10 +470,11 @@ class CDumper:
         pad = "\t" * (indent + 1)
         lines = ["{"]
         is_enum64 = self._kinds[type_id] == ENUM64
-        values = self._raw.enum_numbers(type_id)
         names = self._enumerators.get(type_id)
-        if names is None:  # (a base's enum)
-            names = self._raw.enum_names(type_id)
+        if names is None:  # (none renamed, or a base's enum)
+            names, values = self._raw.enum_members(type_id)
+        else:
+            values = self._raw.enum_numbers(type_id)
         for name, value in zip(names, values, strict=True):
             if is_enum64 or not -(1 << 31) <= value < (1 << 31):
                 lines.append(f"{pad}{name} = {value}{'LL' if value < 0 else 'ULL'},")
