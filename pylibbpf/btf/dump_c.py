@@ -10,7 +10,10 @@ Speed: vmlinux has ~130k types, most of them functions the header never shows. T
 dumper reads raw records (``records.Records``) instead of decoding a ``Type`` per id,
 memoises every per-type answer (declaration prefix/suffix, what a struct body needs of a
 member's type), and orders definitions (``c_order``) with a memo of finished
-traversals, so each type is worked on about once.
+traversals, so each type is worked on about once. For the running kernel's BTF, what
+depends on its content alone is kept across processes (``tables``): the order of the
+definitions and of the forward declarations, which bodies need no padding or
+``packed``, and which named types (and pointers to them) a dump declares.
 """
 
 from __future__ import annotations
