@@ -1,6 +1,7 @@
 """Tables a C dump derives from the kernel's BTF (the check's verdict, the definition order,
-the C names, the records' kinds and third words, the string offsets, the strings that name
-types) are kept beside the on-disk index, signed, and reused by later processes: the
+the C names, which struct bodies are plain, the forward declarations' order, the named
+types declared, the records' kinds and third words, the string offsets, the strings that
+name types) are kept beside the on-disk index, signed, and reused by later processes: the
 header stays byte for byte the one computed from scratch, and a table edited or put in
 another's place is ignored. Only the running kernel's own BTF gets a store."""
 
@@ -27,6 +28,9 @@ TABLES = (
     "checked_1",
     "c_order_1",
     "c_names_1",
+    "c_layout_1",
+    "c_forward_1",
+    "c_named_2",
     "records_1",
     "string_offsets_1",
     "type_strings_2",

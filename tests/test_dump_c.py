@@ -9,12 +9,21 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from array import array
 from pathlib import Path
 
 import pytest
 
 from pylibbpf.btf import Btf, Kind, Member, Type
-from pylibbpf.btf.dump_c import CHECKED_TABLE, HEADER, PIECE, CDumper
+from pylibbpf.btf.dump_c import (
+    CHECKED_TABLE,
+    FORWARD_TABLE,
+    HEADER,
+    LAYOUT_TABLE,
+    NAMED_TABLE,
+    PIECE,
+    CDumper,
+)
 from pylibbpf.btf.encode import encode
 from pylibbpf.btf.records import TYPE_STRINGS_TABLE, Records
 from pylibbpf.btf.tables import STORE
@@ -308,7 +317,8 @@ def test_dump_from_kept_type_strings_is_the_dump_from_all_strings() -> None:
     first = Btf.from_file(VMLINUX)
     first.memo[STORE] = store
     expected = first.dump_c()  # derives every table, the strings that name types too
-    assert {TYPE_STRINGS_TABLE, CHECKED_TABLE} <= store.keys()
+    kept = {TYPE_STRINGS_TABLE, CHECKED_TABLE, LAYOUT_TABLE, FORWARD_TABLE, NAMED_TABLE}
+    assert kept <= store.keys()
     second = Btf.from_file(VMLINUX)
     second.memo[STORE] = store
     records = Records(second, type_strings_only=True)
@@ -319,3 +329,38 @@ def test_dump_from_kept_type_strings_is_the_dump_from_all_strings() -> None:
     assert name_offset not in records.strings
     assert records.strings[name_offset] == "schedule"
     assert second.dump_c() == expected == Btf.from_file(VMLINUX).dump_c()
+
+
+def test_enum_members_are_the_names_and_numbers() -> None:
+    """``Records.enum_members`` (a dump's enums, read at once) gives ``enum_names`` and
+    ``enum_numbers``: of signed and unsigned enums, 32- and 64-bit, and an empty one."""
+    values = (EnumValue("A", 1), EnumValue("B", -2), EnumValue("C", 0x7FFFFFFF))
+    types = [
+        Type(1, Kind.ENUM, "s", size=4, values=values, kind_flag=True),
+        Type(2, Kind.ENUM, "u", size=4, values=(EnumValue("D", 0xFFFFFFFF),)),
+        Type(3, Kind.ENUM64, "w", size=8, values=(EnumValue("E", -(1 << 40)),), kind_flag=True),
+        Type(4, Kind.ENUM, "none", size=4),
+    ]
+    records = Records(Btf(encode(types)))
+    for t in types:
+        members = records.enum_members(t.id)
+        assert members == (records.enum_names(t.id), records.enum_numbers(t.id))
+        assert members == ([v.name for v in t.values], [v.value for v in t.values])
+
+
+@needs_vmlinux
+def test_kept_declaration_tables_not_of_these_types_are_not_used() -> None:
+    """The forward declarations' order and the named types' ids, kept by an earlier
+    dump, are used only when they name types of the kinds they list (else the dump makes
+    them itself); the header is the same either way."""
+    store = TableDict()
+    first = Btf.from_file(VMLINUX)
+    first.memo[STORE] = store
+    expected = first.dump_c()
+    schedule = first.find("schedule", Kind.FUNC).id  # (no struct, typedef or pointer)
+    for junk in ([1, schedule], [0, schedule], [5, 1]):
+        store[NAMED_TABLE] = store[FORWARD_TABLE] = array("I", junk).tobytes()
+        store[LAYOUT_TABLE] = b"\x80" * 3  # (not one byte a type)
+        second = Btf.from_file(VMLINUX)
+        second.memo[STORE] = store
+        assert second.dump_c() == expected

@@ -79,9 +79,15 @@ def c_names(btf: Btf, raw: Records) -> Names:
 
 def _kept_names(raw: Records, kept: bytes | memoryview) -> Names:
     """The names ``c_names`` gave this BTF's content in an earlier process: the BTF's
-    own, less those it renamed."""
-    ids = raw.own_ids((STRUCT, UNION, ENUM, ENUM64, TYPEDEF, FWD))
-    names = dict(zip(ids, raw.names_of(ids), strict=True))
+    own, less those it renamed. (Read at C speed, kind by kind, and not memoised in
+    ``raw`` as ``names_of`` would: a dump looks them up here.)"""
+    names: dict[int, str] = {}
+    strings, starts = raw.strings.__getitem__, raw.starts.__getitem__
+    for kind in (STRUCT, UNION, ENUM, ENUM64, TYPEDEF, FWD):
+        ids = raw.own_ids((kind,))
+        if ids:  # (a BTF's own records are all in its own words)
+            words = raw.words_of[ids[0]].__getitem__
+            names.update(zip(ids, map(strings, map(words, map(starts, ids))), strict=True))
     by_enum: dict[int, list[str]] = {}
     renamed = str(kept, "utf-8", "surrogateescape").split("\0") if kept else []
     fields = iter(renamed)

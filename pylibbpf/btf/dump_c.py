@@ -10,7 +10,10 @@ Speed: vmlinux has ~130k types, most of them functions the header never shows. T
 dumper reads raw records (``records.Records``) instead of decoding a ``Type`` per id,
 memoises every per-type answer (declaration prefix/suffix, what a struct body needs of a
 member's type), and orders definitions (``c_order``) with a memo of finished
-traversals, so each type is worked on about once.
+traversals, so each type is worked on about once. For the running kernel's BTF, what
+depends on its content alone is kept across processes (``tables``): the order of the
+definitions and of the forward declarations, which bodies need no padding or
+``packed``, and which named types (and pointers to them) a dump declares.
 """
 
 from __future__ import annotations
@@ -18,17 +21,15 @@ from __future__ import annotations
 import functools
 import operator
 from array import array
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from itertools import compress, repeat
 
 from ..errors import ObjectError
 from ..gcpause import gc_paused
-from . import graph, tables
+from . import tables
 from .c_layout import MemberFacts, bitfield_members, is_packed, padding, round_up
 from .c_names import c_names
-from .c_order import NOT_ORDERED, DefinitionOrder
 from .parse import Btf, referenced_ids
-from .rawgraph import check_every_type
 from .records import (
     ARRAY,
     CONST,
@@ -79,6 +80,7 @@ MAX_BODIES = 32 << 20  # every body written, inline ones included
 MAX_HEADER = 32 << 20
 PIECE = 1 << 16  # what ``CDumper.write`` hands on at a time, about (in characters)
 _ESTIMATE, _SIZE8 = operator.itemgetter(7), operator.itemgetter(1)
+_PREFIX, _WRAPPED = operator.itemgetter(0), operator.itemgetter(2)
 TYPE_CHECKING = False  # (typing is for the type checker: not imported at run time)
 if TYPE_CHECKING:
     from typing import TypeVar
@@ -88,6 +90,12 @@ if TYPE_CHECKING:
 # out, the order of the definitions (both for a dump of all types), and the C names. Bump
 # a table's version with any change to what derives it.
 CHECKED_TABLE, ORDER_TABLE = "checked-1", "c-order-1"  # (and c_names.NAMES_TABLE)
+# And which struct and union bodies are plain (``CDumper._struct_body``): a byte per type
+# id, 0 or ``PLAIN`` | the exact alignment (0 for none).
+LAYOUT_TABLE, PLAIN = "c-layout-1", 0x80
+FORWARD_TABLE = "c-forward-1"  # the forward declarations' order (``_forward_of_all``)
+NAMED_TABLE = "c-named-2"  # the named types a whole dump declares (``_declare_named``)
+_KEYWORDS = {STRUCT: "struct ", UNION: "union ", ENUM: "enum ", ENUM64: "enum ", TYPEDEF: ""}
 
 
 class CDumper:
@@ -105,6 +113,13 @@ class CDumper:
         self._member_facts: dict[int, dict[int, MemberFacts]] = {}  # by indent, type id
         self._current = 0  # the type being worked on, for error messages
         self._bodies_written = 0  # bytes of struct bodies, against MAX_BODIES
+        # Which bodies are plain (``LAYOUT_TABLE``): as an earlier process found, or as
+        # found here (a split BTF's ids count its base's too: found here alone).
+        kept = tables.cached(btf, LAYOUT_TABLE) if btf.base is None else None
+        self._layouts_kept = kept is not None and len(kept) == len(self._kinds)
+        self._layouts = bytearray(len(self._kinds))
+        if kept is not None and self._layouts_kept:
+            self._layouts[:] = kept
 
     # ----------------------------------------------------------------- naming
 
@@ -134,11 +149,9 @@ class CDumper:
 
         Memoised by type id alone when the text has no body in it (no line break): only
         bodies written inline depend on ``indent``; others by type id and indent. (The
-        memo by type id is looked up before each call: a call costs more than a miss.)"""
+        memo by type id is looked up before each call, not in it: a call costs more than
+        a miss.)"""
         decls = self._decls
-        cached = decls.get(type_id)
-        if cached is not None:
-            return cached
         key = type_id | (indent + 1) << 32
         cached = decls.get(key)
         if cached is not None:
@@ -192,7 +205,8 @@ class CDumper:
             else:
                 result = (f"{qualifier} {prefix}", suffix, wrapped)
         elif kind == TYPE_TAG:
-            result = self._decl(refs[type_id], indent)
+            inner = refs[type_id]
+            result = decls.get(inner) or self._decl(inner, indent)
         else:
             result = (self._base_name(type_id, indent), "", False)
         if "\n" in result[0] or "\n" in result[1]:
@@ -201,23 +215,71 @@ class CDumper:
             decls[type_id] = result
         return result
 
-    def _declare_named(self) -> None:
-        """Memoise the bare declarations of every named struct, union, enum and typedef
-        at once (``struct task_struct``): a whole dump needs most of them, and making
-        them in bulk costs a tenth of one ``_decl`` call each."""
-        names, own_ids, decls = self._names, self._raw.own_ids, self._decls
-        kinds: tuple[int, ...]
-        for kinds, keyword in (
-            ((STRUCT,), "struct "),
-            ((UNION,), "union "),
-            ((ENUM, ENUM64), "enum "),
-            ((TYPEDEF,), ""),
+    def _declare_named(self) -> bool:
+        """Memoise the bare declarations (``struct task_struct``) of named structs,
+        unions, enums and typedefs at once: made in bulk, one costs a tenth of a ``_decl``
+        call. Those a whole dump of this BTF's content used in an earlier process
+        (``NAMED_TABLE``: 40 % of vmlinux's), and the pointers to them it used (``struct
+        task_struct *``), else every named one; but False for a BTF with a store and no
+        such table yet: the dump declares them as met, then ``_keep_named``."""
+        kept = tables.cached(self.btf, NAMED_TABLE) if self.btf.base is None else None
+        if kept is not None and len(kept) >= 4 and not len(kept) % 4:
+            ids = array("I")
+            ids.frombytes(kept)
+            named, pointers = ids[1 : 1 + ids[0]], ids[1 + ids[0] :]
+            if all(map(_KEYWORDS.__contains__, map(self._kinds.__getitem__, named))):
+                self._declare_bulk(named)
+                self._declare_pointers(pointers)
+                return True
+        if self.btf.base is None and tables.STORE in self.btf.memo:
+            return False
+        self._declare_bulk(self._raw.own_ids(_KEYWORDS))
+        return True
+
+    def _declare_bulk(self, ids: Sequence[int]) -> None:
+        """``_declare_named`` for ``ids`` (each a kind of ``_KEYWORDS``), less those
+        without a C name (anonymous)."""
+        c_names = list(map(self._names.get, ids))  # (None or '' when anonymous)
+        keywords = compress(map(_KEYWORDS.__getitem__, map(self._kinds.__getitem__, ids)), c_names)
+        texts = map(operator.add, keywords, filter(None, c_names))
+        named = zip(texts, repeat(""), repeat(False))  # (as many as the names)
+        self._decls.update(zip(compress(ids, c_names), named, strict=False))
+
+    def _declare_pointers(self, ids: Sequence[int]) -> None:
+        """``_decl`` of pointers (``ids``) to types declared already, unwrapped, in bulk:
+        ``_decl`` makes each ``prefix + " *"``; and their ``_facts`` at indent 1. (None of
+        them, if one is not such a pointer.)"""
+        decls, kinds = self._decls, self._kinds
+        targets = list(map(decls.get, map(self._refs.__getitem__, ids)))
+        if (
+            None in targets
+            or not all(map(PTR.__eq__, map(kinds.__getitem__, ids)))
+            or any(map(_WRAPPED, targets))  # type: ignore[arg-type]
         ):
-            ids = own_ids(kinds)
-            c_names = list(map(names.get, ids))  # (None or '' when anonymous)
-            texts = map(keyword.__add__, filter(None, c_names))
-            named = zip(texts, repeat(""), repeat(False))  # (as many as the names)
-            decls.update(zip(compress(ids, c_names), named, strict=False))
+            return
+        texts = list(map(operator.add, map(_PREFIX, targets), repeat(" *")))  # type: ignore[arg-type]
+        decls.update(zip(ids, zip(texts, repeat(""), repeat(True)), strict=False))
+        # And what ``_facts`` makes of each as a member's type at indent 1 (most are).
+        lefts = list(map("\t".__add__, texts))
+        lines = list(map(operator.add, lefts, repeat(";")))
+        estimates = map(operator.add, map(len, lefts), map(len, lines))
+        bits, empty = repeat(64), repeat("")  # (align8 and size8 alike; no suffix)
+        facts = zip(bits, bits, lefts, repeat(";"), lines, repeat(8), empty, estimates)
+        self._member_facts.setdefault(1, {}).update(zip(ids, facts, strict=False))
+
+    def _keep_named(self) -> None:
+        """Keep the ids of the named types whose bare declaration this whole dump made
+        (``_declare_named``), then of the pointers to them it declared."""
+        decls, refs = self._decls, self._refs
+        named = [i for i in self._raw.own_ids(_KEYWORDS) if i in decls]
+        declared = set(named)
+        pointers = [
+            i
+            for i in self._raw.own_ids((PTR,))
+            if i in decls and refs[i] in declared and not decls[refs[i]][2]
+        ]
+        table = array("I", [len(named), *named, *pointers])
+        tables.keep(self.btf, NAMED_TABLE, table.tobytes())
 
     def _skip(self, type_id: int, kinds: Iterable[int]) -> int:
         """The first type along ``type_id``'s chain whose kind is not in ``kinds``."""
@@ -264,17 +326,15 @@ class CDumper:
         """The braces and members of a struct or union, with the padding and ``packed``
         that reproduce BTF's offsets. The hot loop of a dump (vmlinux has ~70k members):
         what it needs of each member's type comes from one memo (``_facts``), and members
-        without bitfields (most) take a loop of their own."""
+        without bitfields (most) take a loop of their own. A body found plain (no padding,
+        bitfields or ``packed``: 93 % of vmlinux's), in this process or an earlier one
+        (``LAYOUT_TABLE``), is its member lines alone."""
         raw = self._raw
         words, at = self._words_of[type_id], self._starts[type_id]
         info = words[at + 1]
         # The members' words (name, type, offset) as ints, each made once: the offsets
         # are read twice, and a strided slice of the words costs more than one of a list.
         member_words = words[at + 3 : at + 3 + 3 * (info & 0xFFFFFF)].tolist()
-        offsets = member_words[2::3]
-        has_bitfields = bool(info >> 31)
-        is_struct = self._kinds[type_id] == STRUCT
-        size = self._refs[type_id]
         known = self._member_facts.get(indent + 1)
         if known is None:
             known = self._member_facts[indent + 1] = {}
@@ -299,6 +359,32 @@ class CDumper:
                 f"writing type id {self._current})"
             )
         names = map(self._string, member_words[::3])
+        layout = self._layouts[type_id]
+        if layout:  # plain (most): no padding, bitfields or ``packed`` to work out
+            raw.exact_aligns.setdefault(type_id, layout & ~PLAIN or None)
+            lines = [
+                f"{facts[2]}{name}{facts[3]}" if name else facts[4]
+                for name, facts in zip(names, members, strict=True)
+            ]
+            lines.append("\t" * indent + "}")
+            return "{\n" + "\n".join(lines)
+        return self._laid_out_body(type_id, indent, info, member_words[2::3], names, members)
+
+    def _laid_out_body(
+        self,
+        type_id: int,
+        indent: int,
+        info: int,
+        offsets: list[int],
+        names: Iterable[str],
+        members: list[MemberFacts],
+    ) -> str:
+        """``_struct_body`` for a body not known to be plain: each member where BTF
+        puts it, and whether the body is plain, for the next."""
+        raw = self._raw
+        has_bitfields = bool(info >> 31)
+        is_struct = self._kinds[type_id] == STRUCT
+        size = self._refs[type_id]
         # (A loop: a body has 6 members on average, too few for passes in C.)
         packed, exact_align = is_packed(members, offsets, has_bitfields, size)
         packed &= is_struct  # (a union's members all start at its start)
@@ -306,6 +392,7 @@ class CDumper:
         exact_align = raw.exact_aligns.setdefault(type_id, exact_align)
         pad = "\t" * (indent + 1)
         lines = ["{"]
+        plain = not packed and not has_bitfields  # (and no padding: counted below)
         if not is_struct and not has_bitfields:  # a union: no positions to keep
             lines += [
                 f"{facts[2]}{name}{facts[3]}" if name else facts[4]
@@ -321,6 +408,7 @@ class CDumper:
                         taken = functools.partial(raw.member_names, type_id)
                         lines += [pad + p for p in padding(position, bit_offset, taken)]
                         position = bit_offset
+                        plain = False
                 lines.append(f"{facts[2]}{name}{facts[3]}" if name else facts[4])
                 end = bit_offset + facts[1]
                 if end > position:
@@ -335,10 +423,14 @@ class CDumper:
             if 8 * size > -(-position // align8) * align8:
                 taken = functools.partial(raw.member_names, type_id)
                 lines += [pad + p for p in padding(position, 8 * size, taken)]
+                plain = False
         else:
             widest = max(map(_SIZE8, members), default=0)
             if 8 * size > round_up(widest, 8 * (exact_align or 1)):  # (raw.align)
                 lines.append(f"{pad}char __pad[{size}];")
+                plain = False
+        if plain and (exact_align or 0) < PLAIN:
+            self._layouts[type_id] = PLAIN | (exact_align or 0)
         lines.append("\t" * indent + "}" + (" __attribute__((packed))" if packed else ""))
         return "\n".join(lines)
 
@@ -353,7 +445,7 @@ class CDumper:
         prefix, suffix, wrapped = self._decls.get(type_id) or self._decl(type_id, indent)
         pad = "\t" * indent
         left = pad + prefix if wrapped else f"{pad}{prefix} "
-        bare = pad + prefix + suffix if wrapped else pad + prefix
+        bare_line = f"{pad}{prefix}{suffix};" if wrapped else f"{pad}{prefix};"
         exact_align: int | None
         kind = self._kinds[type_id]
         if kind == PTR:  # (the most common member type)
@@ -369,10 +461,10 @@ class CDumper:
             size8,
             left,
             suffix + ";",
-            bare + ";",
+            bare_line,
             exact_align,
             suffix,
-            len(left) + len(bare) + 1,
+            len(left) + len(bare_line),
         )
         known[type_id] = facts
         return facts
@@ -381,10 +473,11 @@ class CDumper:
         pad = "\t" * (indent + 1)
         lines = ["{"]
         is_enum64 = self._kinds[type_id] == ENUM64
-        values = self._raw.enum_numbers(type_id)
         names = self._enumerators.get(type_id)
-        if names is None:  # (a base's enum)
-            names = self._raw.enum_names(type_id)
+        if names is None:  # (none renamed, or a base's enum)
+            names, values = self._raw.enum_members(type_id)
+        else:
+            values = self._raw.enum_numbers(type_id)
         for name, value in zip(names, values, strict=True):
             if is_enum64 or not -(1 << 31) <= value < (1 << 31):
                 lines.append(f"{pad}{name} = {value}{'LL' if value < 0 else 'ULL'},")
@@ -416,7 +509,7 @@ class CDumper:
         if kind == UNION:
             return f"union {name} {self._struct_body(type_id, 0)};"
         body = self._enum_body(type_id, 0)
-        return f"enum {name} {body};".replace("enum  {", "enum {")
+        return f"enum {name} {body};" if name else f"enum {body};"
 
     def dump(self, type_ids: Iterable[int] | None = None) -> str:
         pieces: list[str] = []
@@ -438,6 +531,9 @@ class CDumper:
             order = array("I")
             order.frombytes(kept)
             return order
+        # (Imported here: a whole dump with kept tables orders nothing.)
+        from .c_order import NOT_ORDERED, DefinitionOrder
+
         if roots is None:
             # Every type in id order, less the kinds never ordered (half of vmlinux's
             # types are functions): scheduling would skip them one by one.
@@ -452,17 +548,64 @@ class CDumper:
             tables.keep(self.btf, ORDER_TABLE, array("I", ordering.order).tobytes())
         return ordering.order
 
+    def _forward(self, declared: Iterable[int]) -> dict[str, int]:
+        """The forward declarations (``struct task_struct;``) of the named structs,
+        unions and FWDs among ``declared``, each with a type id it declares."""
+        raw, kinds = self._raw, self._kinds
+        forward: dict[str, int] = {}
+        for type_id in declared:
+            kind = kinds[type_id]
+            if kind in (STRUCT, UNION, FWD) and raw.name(type_id):
+                union = kind == UNION or (kind == FWD and raw.kind_flag(type_id))
+                text = f"{'union' if union else 'struct'} {self._c_name(type_id)};"
+                forward.setdefault(text, type_id)
+        return forward
+
+    def _forward_of_all(self) -> list[str]:
+        """A whole dump's forward declarations, sorted: of every named struct and union
+        (their C names: in bulk) and FWD. Kept in ``FORWARD_TABLE`` as the ids they
+        declare, in this order, after the number of structs among them."""
+        forward: dict[str, int] = {}
+        for kind, keyword in ((STRUCT, "struct "), (UNION, "union ")):
+            ids = self._raw.own_ids((kind,))
+            c_names = list(map(self._names.get, ids))  # (None or '' when anonymous)
+            named = map(operator.add, map(keyword.__add__, filter(None, c_names)), repeat(";"))
+            forward.update(zip(named, compress(ids, c_names), strict=False))
+        for text, type_id in self._forward(self._raw.own_ids((FWD,))).items():
+            forward.setdefault(text, type_id)
+        texts = sorted(forward)
+        if self.btf.base is None:  # (split BTF's ids count its base's: not kept)
+            structs = sum(1 for text in texts if text.startswith("struct "))
+            table = array("I", [structs, *map(forward.__getitem__, texts)])
+            tables.keep(self.btf, FORWARD_TABLE, table.tobytes())
+        return texts
+
+    def _kept_forward(self) -> list[str] | None:
+        """``_forward_of_all``'s declarations from the ids an earlier process kept, if
+        one did: the structs' and the unions' each one join of their C names, neither
+        made one by one nor sorted again. None if not kept (or not of these names)."""
+        kept = tables.cached(self.btf, FORWARD_TABLE) if self.btf.base is None else None
+        if kept is None or not kept or len(kept) % 4:
+            return None
+        ids = array("I")
+        ids.frombytes(kept)
+        structs = ids.pop(0)
+        c_names = list(map(self._names.get, ids))
+        if structs > len(ids) or None in c_names or "" in c_names:
+            return None
+        blocks = []
+        if structs:  # ("struct …" sorts before "union …")
+            blocks.append("struct " + ";\nstruct ".join(c_names[:structs]) + ";")  # type: ignore[arg-type]
+        if structs < len(ids):
+            blocks.append("union " + ";\nunion ".join(c_names[structs:]) + ";")  # type: ignore[arg-type]
+        return blocks
+
     def _dump(self, type_ids: Iterable[int] | None, write: Callable[[str], object]) -> None:
-        btf, raw, kinds = self.btf, self._raw, self._kinds
+        btf, named_kept = self.btf, True
         if type_ids is None:
             order = self._order(None)
-            self._declare_named()
-            # Every named struct and union (their C names: in bulk), and the FWDs.
-            forward: set[str] = set()
-            for kind, keyword in ((STRUCT, "struct "), (UNION, "union ")):
-                named = filter(None, map(self._names.get, raw.own_ids((kind,))))
-                forward.update(map(operator.add, map(keyword.__add__, named), repeat(";")))
-            declared: Iterable[int] = raw.own_ids((FWD,))
+            named_kept = self._declare_named()
+            declarations = self._kept_forward() or self._forward_of_all()
         else:
             roots = list(type_ids)
             for type_id in roots:
@@ -470,13 +613,8 @@ class CDumper:
                     raise ObjectError(f"{btf.name}: no type id {type_id} to dump")
             order = self._order(roots)
             declared = {t.id for root in roots for t in btf.walk(root)}
-            forward = set()
-        for type_id in declared:
-            kind = kinds[type_id]
-            if kind in (STRUCT, UNION, FWD) and raw.name(type_id):
-                union = kind == UNION or (kind == FWD and raw.kind_flag(type_id))
-                forward.add(f"{'union' if union else 'struct'} {self._c_name(type_id)};")
-        head = [HEADER, *sorted(forward), ""]
+            declarations = sorted(self._forward(declared))
+        head = [HEADER, *declarations, ""]
         written = sum(map(len, head))
         definitions: list[str] = []  # (not yet written)
         definition, flush_at = self._definition, min(written + PIECE, MAX_HEADER)
@@ -504,6 +642,10 @@ class CDumper:
         else:
             head[-1] += FOOTER
         write("\n".join(head) if len(head) > 1 else head[0])
+        if type_ids is None and not self._layouts_kept and btf.base is None:
+            tables.keep(btf, LAYOUT_TABLE, bytes(self._layouts))  # (every body was met)
+        if type_ids is None and not named_kept:
+            self._keep_named()
 
     # ----------------------------------------------------------------- malformed input
 
@@ -562,13 +704,17 @@ def _checked_write(
     checked = type_ids is not None or tables.cached(btf, CHECKED_TABLE) is not None
     records = Records(btf, type_strings_only=checked)  # (the check reads every name)
     if type_ids is None:
-        if not checked:
+        if not checked:  # (the checks imported here: a whole dump with kept tables has none)
+            from .rawgraph import check_every_type
+
             check_every_type(btf, records, record=False)  # the dumper's records, read once
             tables.keep(btf, CHECKED_TABLE, b"")
             records.keep_type_strings()  # (for the next process's type_strings_only)
         CDumper(btf, records).write(None, write)
     else:
-        CDumper(btf, records).write(graph.check_roots(btf, type_ids), write)
+        from .graph import check_roots
+
+        CDumper(btf, records).write(check_roots(btf, type_ids), write)
 
 
 def dump_c(btf: Btf, type_ids: Iterable[int] | None = None) -> str:
