@@ -227,7 +227,8 @@ class CDumper:
             ids = array("I")
             ids.frombytes(kept)
             named, pointers = ids[1 : 1 + ids[0]], ids[1 + ids[0] :]
-            if all(map(_KEYWORDS.__contains__, map(self._kinds.__getitem__, named))):
+            fits = max(ids[1:], default=0) < len(self._kinds)  # (ids of this BTF's types)
+            if fits and all(map(_KEYWORDS.__contains__, map(self._kinds.__getitem__, named))):
                 self._declare_bulk(named)
                 self._declare_pointers(pointers)
                 return True
