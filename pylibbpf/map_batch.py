@@ -25,6 +25,8 @@ import errno
 import sys
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from itertools import chain
+from operator import itemgetter
 
 from . import syscall
 from .errors import BpfError
@@ -47,6 +49,7 @@ _READ_ALL_BYTES = 1 << 24
 # Iteration reads this many elements per syscall (and per Python list it decodes: lists of
 # hundreds of thousands of objects make the cyclic GC walk them again and again).
 ITER_CHUNK = 4096
+_SECOND = itemgetter(1)
 _ITER_BYTES = 1 << 22  # at most this many bytes of keys and values per iteration batch
 # What a kernel says when a map has no batch operations (or no batch commands at all).
 _NO_BATCH = (errno.EINVAL, errno.ENOTSUP, ENOTSUPP)
@@ -303,18 +306,25 @@ class MapBatches:
             return iter(())
         return _prepend(first, batches)
 
+    # keys(), values() and items() chain a batch's decoded run after another in C
+    # (``chain.from_iterable``): no generator step per element, and a pair from ``zip``
+    # that its consumer dropped (``dict(m.items())``) is reused for the next.
+
     def keys(self) -> Iterator[Any]:
         """Iterate keys (see the module's note on maps that change meanwhile)."""
+        return chain.from_iterable(self._key_runs())
+
+    def _key_runs(self) -> Iterator[Iterable[Any]]:
         if self._type in KEYLESS_MAP_TYPES:
             raise BpfError(
                 f"{self._what}: {map_type_name(self._type)} maps have no keys", errno.EINVAL
             )
         chunks = self._iter_chunks()
         if chunks is None:
-            yield from self._keys_by_next_key()
+            yield self._keys_by_next_key()
             return
         for keys, _values, n in chunks:
-            yield from self._key.decode_many(keys, n)
+            yield self._key.decode_many(keys, n)
 
     __iter__ = keys
 
@@ -331,24 +341,28 @@ class MapBatches:
 
     def values(self) -> Iterator[Any]:
         """Iterate values, in the order of ``keys()``."""
+        return chain.from_iterable(self._value_runs())
+
+    def _value_runs(self) -> Iterator[Iterable[Any]]:
         chunks = self._iter_chunks()
         if chunks is None:
-            for _key, value in self._items_by_next_key():
-                yield value
+            yield map(_SECOND, self._items_by_next_key())
             return
         for _keys, values, n in chunks:
-            yield from self._decode_values(values, n)
+            yield self._decode_values(values, n)
 
     def items(self) -> Iterator[tuple[Any, Any]]:
         """(key, value) pairs (see the module's note on maps that change meanwhile)."""
+        return chain.from_iterable(self._item_runs())
+
+    def _item_runs(self) -> Iterator[Iterable[tuple[Any, Any]]]:
         chunks = self._iter_chunks()
         if chunks is None:
-            yield from self._items_by_next_key()
+            yield self._items_by_next_key()
             return
         for keys, values, n in chunks:
-            yield from zip(
-                self._key.decode_many(keys, n), self._decode_values(values, n), strict=True
-            )
+            decoded = self._decode_values(values, n)
+            yield zip(self._key.decode_many(keys, n), decoded, strict=True)
 
     def _items_by_next_key(self) -> Iterator[tuple[Any, Any]]:
         """MAP_GET_NEXT_KEY and a lookup per key; keys that vanish in between are skipped."""

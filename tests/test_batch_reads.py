@@ -305,3 +305,28 @@ def test_keyless_maps_name_their_type(maps: list[bpf.Map]) -> None:
     with pytest.raises(bpf.BpfError, match="map 't_queue': QUEUE maps have no keys"):
         list(queue.keys())
     assert "QUEUE" in repr(queue) and queue.pop() == 7  # the kernel still holds the value
+
+
+@pytest.mark.parametrize("by_batch", [True, False], ids=["batches", "next_key"])
+def test_iteration_reads_every_element_across_batches(
+    maps: list[bpf.Map], by_batch: bool
+) -> None:
+    """``keys()``, ``values()`` and ``items()`` of a map of more elements than one
+    iteration batch (runs chained after each other) read what the kernel holds, in one
+    order; an iteration stopped early gives its buffers back."""
+    from pylibbpf.map_batch import ITER_CHUNK
+
+    n = 2 * ITER_CHUNK + 5
+    m = bpf.Map.create(bpf.MapType.HASH, 8, 8, n, name="t_iterruns", key_type=int, value_type=int)
+    maps.append(m)
+    m.update_batch(list(range(n)), [k * 7 + 1 for k in range(n)])
+    m._no_batch = not by_batch
+    held = dict(m.items())
+    assert held == {k: k * 7 + 1 for k in range(n)}
+    assert list(m.keys()) == list(held) and list(m.values()) == list(held.values())
+    assert [m[k] for k in m] == list(held.values())  # (m[k]: a lookup of its own)
+    pool = len(m._pool)
+    walk = m.items()
+    assert next(walk) == next(iter(held.items()))
+    del walk  # (stopped early: a next_key walk's buffers go back to the pool)
+    assert len(m._pool) == pool
