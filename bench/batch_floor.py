@@ -9,8 +9,12 @@ CPU time, each read's result used and dropped at once (as bench/run.py's reads d
 - ``lists``: ``lookup_batch_lists()``;
 - ``ints only``: ``keys.tolist(); values.tolist()`` of arrays already read: CPython
   making the ints and nothing else (no syscall, no pylibbpf code), the least any list
-  form can add to the arrays read.
-The best a list form could reach is then ``arrays / (arrays + ints only)`` of the arrays
+  form can add to the arrays read;
+- ``pairs``: ``lookup_batch()``, and ``pairs only``: ``list(zip(keys, values))`` of
+  arrays already read, CPython making the ints and a tuple each;
+- ``dict only``: ``dict(zip(keys, values))`` of arrays already read, the ints and a
+  dict's entries (``dict(zip(*m.lookup_batch_lists()))`` is RESULTS.md's dict row).
+The best a form could reach is then ``arrays / (arrays + its "only" row)`` of the arrays
 row's ratio to C. The page faults are part of it: CPython unmaps the memory of ints it
 freed (its 1 MiB arenas) when nothing else lives there, and the next read faults it in
 again; a small object allocated while a result is alive can keep an arena mapped, so
@@ -35,6 +39,7 @@ N = 100_000
 def python_side() -> dict[str, float]:
     """Median ms per read of each form, and minor page faults per read of ``ints only``."""
     import pylibbpf as bpf
+    from pylibbpf.gcpause import gc_paused
 
     m = bpf.Map.create(bpf.MapType.HASH, 8, 8, N, name="batch_floor", key_type=int, value_type=int)
     try:
@@ -44,17 +49,31 @@ def python_side() -> dict[str, float]:
         def ints_only() -> tuple[list[int], list[int]]:
             return keys.tolist(), values.tolist()
 
+        def pairs_only() -> tuple[int, list[tuple[int, int]]]:
+            return N, list(zip(keys, values, strict=True))
+
+        def dict_only() -> tuple[int, dict[int, int]]:
+            return N, dict(zip(keys, values, strict=True))
+
+        def pairs() -> tuple[int, list[tuple[int, int]]]:
+            return N, m.lookup_batch()
+
         out: dict[str, float] = {}
         for name, read in (
             ("arrays", m.lookup_batch_arrays),
             ("lists", m.lookup_batch_lists),
             ("ints_only", ints_only),
+            ("pairs", pairs),
+            ("pairs_only", pairs_only),
+            ("dict_only", dict_only),
         ):
             times, faults = [], []
             for _ in range(15):
                 fault0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
                 start = time.process_time()
-                if len(read()[1]) != N:  # used and dropped at once, as bench/run.py does
+                # (each form's data, used and dropped at once, as bench/run.py does; the
+                # pairs and dict forms are timed in the GC's pauses, as pylibbpf's are)
+                if len(gc_paused(read)[1]) != N:
                     raise SystemExit(f"{name}: short read")
                 times.append((time.process_time() - start) * 1e3)
                 faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - fault0)
@@ -74,10 +93,11 @@ def main() -> None:
             samples.setdefault(name, []).append(value)
     med = {name: statistics.median(values) for name, values in samples.items()}
     print(f"{rounds} fresh processes, medians of per-read CPU ms (1e5 elements, 8-byte ints)")
-    for name in ("arrays", "lists", "ints_only"):
-        print(f"  {name:9} {med[name]:6.2f} ms  ({med[name + '_faults']:.0f} page faults)")
-    best = med["arrays"] / (med["arrays"] + med["ints_only"])
-    print(f"  a list form can reach at best {best:.2f} of the arrays form's ratio to C")
+    for name in ("arrays", "lists", "ints_only", "pairs", "pairs_only", "dict_only"):
+        print(f"  {name:10} {med[name]:6.2f} ms  ({med[name + '_faults']:.0f} page faults)")
+    for form, only in (("list", "ints_only"), ("pairs", "pairs_only"), ("dict", "dict_only")):
+        best = med["arrays"] / (med["arrays"] + med[only])
+        print(f"  a {form} form can reach at best {best:.2f} of the arrays form's ratio to C")
 
 
 if __name__ == "__main__":
