@@ -49,8 +49,8 @@ _READ_ALL_BYTES = 1 << 24
 # Iteration reads this many elements per syscall (and per Python list it decodes: lists of
 # hundreds of thousands of objects make the cyclic GC walk them again and again).
 ITER_CHUNK = 4096
-_SECOND = itemgetter(1)
 _ITER_BYTES = 1 << 22  # at most this many bytes of keys and values per iteration batch
+_SECOND = itemgetter(1)  # (a pair's value)
 # What a kernel says when a map has no batch operations (or no batch commands at all).
 _NO_BATCH = (errno.EINVAL, errno.ENOTSUP, ENOTSUPP)
 # ``array`` holds native integers; map elements are read as little-endian ones.

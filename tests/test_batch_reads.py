@@ -308,9 +308,7 @@ def test_keyless_maps_name_their_type(maps: list[bpf.Map]) -> None:
 
 
 @pytest.mark.parametrize("by_batch", [True, False], ids=["batches", "next_key"])
-def test_iteration_reads_every_element_across_batches(
-    maps: list[bpf.Map], by_batch: bool
-) -> None:
+def test_iteration_reads_every_element_across_batches(maps: list[bpf.Map], by_batch: bool) -> None:
     """``keys()``, ``values()`` and ``items()`` of a map of more elements than one
     iteration batch (runs chained after each other) read what the kernel holds, in one
     order; an iteration stopped early gives its buffers back."""

@@ -351,7 +351,7 @@ def test_enum_members_are_the_names_and_numbers() -> None:
 @needs_vmlinux
 def test_kept_declaration_tables_not_of_these_types_are_not_used() -> None:
     """The forward declarations' order and the named types' ids, kept by an earlier
-    dump, are used only when they name types of the kinds they list, of this BTF (else
+    dump, are used only when they name types of this BTF of the kinds they list (else
     the dump makes them itself); the header is the same either way."""
     store = TableDict()
     first = Btf.from_file(VMLINUX)
@@ -359,7 +359,9 @@ def test_kept_declaration_tables_not_of_these_types_are_not_used() -> None:
     expected = first.dump_c()
     schedule = first.find("schedule", Kind.FUNC).id  # (no struct, typedef or pointer)
     past = first.type_count + 7  # (no type has this id)
-    for junk in ([1, schedule], [0, schedule], [5, 1], [1, past], [0, past], [1, 1, past]):
+    typedef = first.find("pid_t", Kind.TYPEDEF).id  # (named, but no struct or union)
+    junks = [[1, schedule], [0, schedule], [5, 1], [1, past], [0, past], [1, 1, past]]
+    for junk in [*junks, [1, typedef], [0, typedef]]:
         store[NAMED_TABLE] = store[FORWARD_TABLE] = array("I", junk).tobytes()
         store[LAYOUT_TABLE] = b"\x80" * 3  # (not one byte a type)
         second = Btf.from_file(VMLINUX)

@@ -584,7 +584,8 @@ class CDumper:
     def _kept_forward(self) -> list[str] | None:
         """``_forward_of_all``'s declarations from the ids an earlier process kept, if
         one did: the structs' and the unions' each one join of their C names, neither
-        made one by one nor sorted again. None if not kept (or not of these names)."""
+        made one by one nor sorted again. None if not kept, or not of named structs, unions
+        and FWDs (in that order)."""
         kept = tables.cached(self.btf, FORWARD_TABLE) if self.btf.base is None else None
         if kept is None or not kept or len(kept) % 4:
             return None
@@ -593,6 +594,10 @@ class CDumper:
         structs = ids.pop(0)
         c_names = list(map(self._names.get, ids))
         if structs > len(ids) or None in c_names or "" in c_names:
+            return None
+        kind = self._kinds.__getitem__  # (ids of this BTF's types: they have C names)
+        struct_kinds, union_kinds = set(map(kind, ids[:structs])), set(map(kind, ids[structs:]))
+        if not struct_kinds <= {STRUCT, FWD} or not union_kinds <= {UNION, FWD}:
             return None
         blocks = []
         if structs:  # ("struct …" sorts before "union …")
